@@ -1,0 +1,187 @@
+"""The contract between the core and a platform adapter.
+
+An adapter is built from one configured source. It declares its streams; the core owns the
+loop (paging, cycle detection, validation, quarantine, cursors, progress). A stream says
+what it reads, its key and cursor field, its paginator, and how a raw record maps into the
+common model; it performs exactly one request per ``fetch`` call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Protocol
+
+from .errors import PagingLoopError
+from .model import Record
+
+
+@dataclass(frozen=True)
+class Window:
+    """The slice of a stream one sync reads: ``since`` (closed, may be None for all) up to
+    ``until``, the ceiling taken when the sync started."""
+
+    since: datetime | None
+    until: datetime | None
+    full: bool = False
+
+
+@dataclass
+class Page:
+    """One platform response, as raw records plus what the paginator needs next."""
+
+    records: list[dict[str, Any]]
+    total: int | None = None
+    """The platform's own count of rows matching this request's query, if it tells."""
+    next_hint: Any = None
+    """Whatever the paginator needs from the response (a next link, a header)."""
+    requested: int | None = None
+    """How many rows the request asked for (the page size)."""
+
+
+class Paginator(Protocol):
+    """First request, next token from a response, and the token applied to a request.
+
+    Tokens are JSON-serializable: the engine stores the token that follows each committed
+    page, so a crash resumes from it.
+    """
+
+    def first(self, window: Window) -> Any: ...
+
+    def next(self, token: Any, page: Page) -> Any | None:
+        """The token of the page after ``page`` (fetched with ``token``), or None at the end."""
+        ...
+
+
+class Stream:
+    """One entity stream of a platform, declared by the adapter.
+
+    Attributes:
+        name: the stream's id, the platform's own name (``incident``, ``managedDevices``).
+        entity: the common-model entity its records become (``ticket``).
+        key: the native field holding the record's id.
+        cursor_field: the native update-time field, or None when the stream is read in full.
+        fallback_cursor_field: used when ``cursor_field`` is empty on a record.
+        incremental: False for streams the platform cannot filter by update time; these are
+            read in full every time and tombstone what disappeared.
+    """
+
+    name: ClassVar[str] = ""
+    entity: ClassVar[str] = ""
+    key: ClassVar[str] = "id"
+    cursor_field: ClassVar[str | None] = None
+    fallback_cursor_field: ClassVar[str | None] = None
+    incremental: ClassVar[bool] = True
+
+    paginator: Paginator
+
+    def fetch(self, token: Any, window: Window) -> Page:
+        """Make exactly one request for the page ``token`` names."""
+        raise NotImplementedError
+
+    def map(self, raw: Mapping[str, Any]) -> Record:
+        """Map one native record into the common model; raise to quarantine it."""
+        raise NotImplementedError
+
+    def record_id(self, raw: Mapping[str, Any]) -> str | None:
+        """The native id of a raw record (used to quarantine one that fails to map)."""
+        value = raw.get(self.key)
+        if isinstance(value, Mapping):
+            value = value.get("value")
+        return str(value) if value not in (None, "") else None
+
+    def cursor_value(self, raw: Mapping[str, Any]) -> datetime | None:
+        """The record's update time, for the watermark and the client-side window check."""
+        return None
+
+    def links(self, record: Record) -> list[tuple[str, str, str]]:
+        """Cross-system links found on a record: ``(relation, target_entity, target_ref)``."""
+        return []
+
+
+@dataclass
+class CheckItem:
+    """One line of a preflight: what was tested, whether it passed, and what to do if not."""
+
+    name: str
+    ok: bool
+    detail: str = ""
+    estimate_requests: int | None = None
+    status: str = ""
+    """``ok``, ``no_access``, ``missing``, ``auth``, ``unreachable``, ``error``."""
+
+
+@dataclass
+class Capabilities:
+    """What an adapter can read and write; the evaluation reads this."""
+
+    entities: dict[str, list[str]] = field(default_factory=dict)
+    """entity -> common-model fields the platform fills."""
+    writes: list[str] = field(default_factory=list)
+    auth_types: list[str] = field(default_factory=list)
+    permissions: list[str] = field(default_factory=list)
+
+
+class Adapter:
+    """Base of every platform adapter. Subclasses set ``platform`` and implement the rest."""
+
+    platform: ClassVar[str] = ""
+
+    def __init__(self, source: Any, secrets: Callable[[str], str]) -> None:
+        self.source = source
+        self.secrets = secrets
+
+    def check(self) -> list[CheckItem]:
+        raise NotImplementedError
+
+    def streams(self) -> list[Stream]:
+        raise NotImplementedError
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities()
+
+    @property
+    def writers(self) -> dict[str, Callable[..., Any]]:
+        return {}
+
+    @property
+    def requests_made(self) -> int:
+        """How many HTTP requests this adapter has sent so far (for manifests and benches)."""
+        return 0
+
+    def close(self) -> None:
+        """Release sessions and sockets."""
+
+
+def paginate(
+    stream: Stream,
+    window: Window,
+    token: Any = None,
+    *,
+    max_pages: int = 1_000_000,
+) -> Iterator[tuple[Page, Any, Any]]:
+    """Drive a stream's paginator: yield ``(page, token_used, token_after)``.
+
+    ``token`` resumes from a stored token; None starts afresh. A token seen twice is a
+    paging cycle and raises instead of looping; ``max_pages`` caps a runaway read.
+    """
+    if token is None:
+        token = stream.paginator.first(window)
+    seen: set[str] = set()
+    pages = 0
+    while token is not None:
+        marker = repr(token)
+        if marker in seen:
+            raise PagingLoopError(
+                f"stream {stream.name} paged in a cycle (token {marker} came back): "
+                "the platform's paging is inconsistent; try again, or report it"
+            )
+        seen.add(marker)
+        page = stream.fetch(token, window)
+        pages += 1
+        after = stream.paginator.next(token, page)
+        yield page, token, after
+        if pages >= max_pages:
+            raise PagingLoopError(f"stream {stream.name} passed the cap of {max_pages} pages")
+        token = after

@@ -1,0 +1,333 @@
+"""The common model: what every platform's records become.
+
+Every record carries its provenance (``source``, ``platform``, ``source_id``, ``url``,
+``updated_at``) and keeps the native fields the model does not name in ``extra``. Its key is
+``(source, entity, source_id)``. The normalized enumerations are the heart of the crosswalk:
+each plugin's ``mapping.py`` maps native values onto them, and an unknown native value becomes
+``unknown`` with the native value kept in ``extra``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class TicketKind(StrEnum):
+    INCIDENT = "incident"
+    REQUEST = "request"
+    PROBLEM = "problem"
+    CHANGE = "change"
+
+
+class TicketState(StrEnum):
+    NEW = "new"
+    IN_PROGRESS = "in_progress"
+    ON_HOLD = "on_hold"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+    UNKNOWN = "unknown"
+
+
+class WorkItemKind(StrEnum):
+    PORTFOLIO = "portfolio"
+    PROGRAM = "program"
+    PROJECT = "project"
+    EPIC = "epic"
+    FEATURE = "feature"
+    TASK = "task"
+    MILESTONE = "milestone"
+
+
+class WorkState(StrEnum):
+    """Where a piece of portfolio work stands, whatever the platform calls it."""
+
+    PROPOSED = "proposed"
+    APPROVED = "approved"
+    IN_PROGRESS = "in_progress"
+    ON_HOLD = "on_hold"
+    DONE = "done"
+    CANCELLED = "cancelled"
+    UNKNOWN = "unknown"
+
+
+class Phase(StrEnum):
+    """The project-management phase (PMI-style), distinct from the state."""
+
+    INITIATING = "initiating"
+    PLANNING = "planning"
+    EXECUTING = "executing"
+    MONITORING = "monitoring"
+    CLOSING = "closing"
+    UNKNOWN = "unknown"
+
+
+class Health(StrEnum):
+    GREEN = "green"
+    AMBER = "amber"
+    RED = "red"
+    UNKNOWN = "unknown"
+
+
+class DemandState(StrEnum):
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    SCREENING = "screening"
+    QUALIFIED = "qualified"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    DEFERRED = "deferred"
+    COMPLETED = "completed"
+    UNKNOWN = "unknown"
+
+
+class ComplianceState(StrEnum):
+    COMPLIANT = "compliant"
+    NONCOMPLIANT = "noncompliant"
+    IN_GRACE_PERIOD = "in_grace_period"
+    CONFLICT = "conflict"
+    ERROR = "error"
+    NOT_APPLICABLE = "not_applicable"
+    UNKNOWN = "unknown"
+
+
+class SlaStage(StrEnum):
+    IN_PROGRESS = "in_progress"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    UNKNOWN = "unknown"
+
+
+_SERIAL_JUNK = {
+    "",
+    "0",
+    "default string",
+    "to be filled by o.e.m.",
+    "system serial number",
+    "none",
+    "n/a",
+    "unknown",
+}
+
+
+def normalize_serial(serial: str | None) -> str | None:
+    """The join key for devices: case- and space-insensitive; placeholders become None."""
+    if serial is None:
+        return None
+    folded = re.sub(r"\s+", "", serial).upper()
+    if folded.lower() in {s.replace(" ", "") for s in _SERIAL_JUNK}:
+        return None
+    return folded
+
+
+def normalize_email(value: str | None) -> str | None:
+    """The join key for people: a trimmed, lower-cased UPN or e-mail."""
+    if not value or not value.strip():
+        return None
+    return value.strip().lower()
+
+
+class Record(BaseModel):
+    """Provenance shared by every entity. Key: ``(source, ENTITY, source_id)``."""
+
+    model_config = ConfigDict(extra="forbid", use_enum_values=True, validate_assignment=False)
+
+    ENTITY: ClassVar[str] = ""
+
+    source: str
+    platform: str
+    source_id: str = Field(min_length=1)
+    url: str | None = None
+    updated_at: datetime | None = None
+    created_at: datetime | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _aware(cls, value: Any) -> Any:
+        # Every timestamp in the store is UTC and aware, whatever the platform sent.
+        if isinstance(value, datetime) and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class WorkItem(Record):
+    ENTITY: ClassVar[str] = "work_item"
+
+    kind: WorkItemKind
+    number: str | None = None
+    name: str
+    parent_id: str | None = None
+    state: WorkState = WorkState.UNKNOWN
+    phase: Phase = Phase.UNKNOWN
+    health: Health = Health.UNKNOWN
+    sponsor: str | None = None
+    manager: str | None = None
+    department: str | None = None
+    strategic_goals: list[str] = Field(default_factory=list)
+    priority: int | None = Field(default=None, ge=1, le=5)
+    score: float | None = None
+    business_case_approved: bool | None = None
+    planned_start: datetime | None = None
+    planned_finish: datetime | None = None
+    actual_start: datetime | None = None
+    actual_finish: datetime | None = None
+    percent_complete: float | None = None
+    budget: float | None = None
+    actual_cost: float | None = None
+    forecast_cost: float | None = None
+    planned_value: float | None = None
+    earned_value: float | None = None
+    external_ref: str | None = None
+
+
+class Demand(Record):
+    ENTITY: ClassVar[str] = "demand"
+
+    number: str | None = None
+    name: str
+    state: DemandState = DemandState.UNKNOWN
+    requester: str | None = None
+    department: str | None = None
+    strategic_goals: list[str] = Field(default_factory=list)
+    priority: int | None = Field(default=None, ge=1, le=5)
+    score: float | None = None
+    business_case_approved: bool | None = None
+    submitted_at: datetime | None = None
+    decided_at: datetime | None = None
+    estimated_cost: float | None = None
+    project_id: str | None = None
+
+
+class Ticket(Record):
+    ENTITY: ClassVar[str] = "ticket"
+
+    kind: TicketKind
+    number: str | None = None
+    title: str | None = None
+    priority: int | None = Field(default=None, ge=1, le=5)
+    state: TicketState = TicketState.UNKNOWN
+    opened_at: datetime | None = None
+    responded_at: datetime | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    assignment_group: str | None = None
+    assignee: str | None = None
+    requester: str | None = None
+    department: str | None = None
+    category: str | None = None
+    device_serial: str | None = None
+    device_name: str | None = None
+    reassignment_count: int | None = None
+    reopen_count: int | None = None
+
+
+class SlaRecord(Record):
+    ENTITY: ClassVar[str] = "sla_record"
+
+    ticket_id: str | None = None
+    sla_name: str | None = None
+    stage: SlaStage = SlaStage.UNKNOWN
+    has_breached: bool | None = None
+    start_at: datetime | None = None
+    end_at: datetime | None = None
+    planned_end_at: datetime | None = None
+    elapsed_seconds: float | None = None
+    business_elapsed_seconds: float | None = None
+    elapsed_percent: float | None = None
+    business_elapsed_percent: float | None = None
+
+
+class Device(Record):
+    ENTITY: ClassVar[str] = "device"
+
+    name: str | None = None
+    serial: str | None = None
+    serial_key: str | None = None
+    asset_tag: str | None = None
+    os: str | None = None
+    os_version: str | None = None
+    owner: str | None = None
+    department: str | None = None
+    enrolled_at: datetime | None = None
+    last_seen_at: datetime | None = None
+    compliance: ComplianceState = ComplianceState.UNKNOWN
+    encrypted: bool | None = None
+    manufacturer: str | None = None
+    model: str | None = None
+    management_agent: str | None = None
+    ownership: str | None = None
+    install_status: str | None = None
+    purchase_date: date | None = None
+    warranty_expiration: date | None = None
+
+    def model_post_init(self, __context: Any) -> None:
+        if self.serial_key is None:
+            self.serial_key = normalize_serial(self.serial)
+
+
+class DeviceCompliance(Record):
+    ENTITY: ClassVar[str] = "device_compliance"
+
+    device_id: str
+    policy_id: str | None = None
+    policy_name: str | None = None
+    state: ComplianceState = ComplianceState.UNKNOWN
+    last_reported_at: datetime | None = None
+
+
+class InstalledApp(Record):
+    ENTITY: ClassVar[str] = "installed_app"
+
+    name: str
+    version: str | None = None
+    publisher: str | None = None
+    device_count: int | None = None
+    device_ids: list[str] = Field(default_factory=list)
+
+
+class Person(Record):
+    ENTITY: ClassVar[str] = "person"
+
+    upn: str | None = None
+    email: str | None = None
+    name: str | None = None
+    department: str | None = None
+    office: str | None = None
+    manager: str | None = None
+    active: bool | None = None
+
+
+ENTITIES: dict[str, type[Record]] = {
+    cls.ENTITY: cls
+    for cls in (WorkItem, Demand, Ticket, SlaRecord, Device, DeviceCompliance, InstalledApp, Person)
+}
+
+# The names ``crosswalk export`` takes, mapped to entity ids.
+EXPORT_NAMES: dict[str, str] = {
+    "tickets": "ticket",
+    "sla-records": "sla_record",
+    "work-items": "work_item",
+    "demands": "demand",
+    "devices": "device",
+    "device-compliance": "device_compliance",
+    "apps": "installed_app",
+    "people": "person",
+}
+
+
+def parse_priority(value: Any) -> int | None:
+    """A priority 1–5 from a native value such as ``"3"`` or ``"3 - Moderate"``; else None."""
+    if value is None:
+        return None
+    match = re.match(r"\s*(\d+)", str(value))
+    if not match:
+        return None
+    number = int(match.group(1))
+    return number if 1 <= number <= 5 else None

@@ -1,0 +1,49 @@
+"""The hooks a plugin may implement. This module declares hooks and nothing else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("itcrosswalk")
+hookimpl = pluggy.HookimplMarker("itcrosswalk")
+
+
+@hookspec
+def register_platforms(register: Any) -> None:
+    """Register platform adapters: ``register(name, adapter_class, *, mapping=None, config_model=None)``.
+
+    ``name`` is the platform id used in config and the store (``servicenow``); ``mapping`` is
+    the module or dict of crosswalk tables ``crosswalk plugins show NAME`` prints;
+    ``config_model`` is a pydantic model validating the source's platform-specific keys.
+    """
+
+
+@hookspec
+def register_sandboxes(register: Any) -> None:
+    """Register platform emulators: ``register(name, factory)``.
+
+    ``factory(world, faults)`` returns a WSGI application serving the seeded city world in the
+    platform's API shape; ``name`` is the platform id.
+    """
+
+
+@hookspec
+def register_metrics(register: Any) -> None:
+    """Register metric definitions: ``register(metric)``."""
+
+
+@hookspec
+def register_controls(register: Any) -> None:
+    """Register compliance controls: ``register(control)``."""
+
+
+@hookspec
+def register_templates(register: Any) -> None:
+    """Register standard templates: ``register(template)``."""
+
+
+@hookspec
+def register_commands(cli: Any) -> None:
+    """Attach extra click commands to the ``crosswalk`` group ``cli``."""
