@@ -1,0 +1,1 @@
+"""The sandbox: the seeded city world and the loopback HTTPS server that runs the emulators."""
