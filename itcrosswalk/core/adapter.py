@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
-from .errors import PagingLoopError
+from .errors import MalformedResponse, PagingLoopError
 from .model import Record
 
 
@@ -79,6 +79,10 @@ class Stream:
     def fetch(self, token: Any, window: Window) -> Page:
         """Make exactly one request for the page ``token`` names."""
         raise NotImplementedError
+
+    def prepare(self, raws: list[dict[str, Any]]) -> None:
+        """Called with the records of a page about to be mapped (not the unchanged ones), so a
+        stream can fetch what enriches them in one request per page rather than one per record."""
 
     def map(self, raw: Mapping[str, Any]) -> Record:
         """Map one native record into the common model; raise to quarantine it."""
@@ -160,11 +164,13 @@ def paginate(
     token: Any = None,
     *,
     max_pages: int = 1_000_000,
+    malformed_retries: int = 2,
 ) -> Iterator[tuple[Page, Any, Any]]:
     """Drive a stream's paginator: yield ``(page, token_used, token_after)``.
 
     ``token`` resumes from a stored token; None starts afresh. A token seen twice is a
-    paging cycle and raises instead of looping; ``max_pages`` caps a runaway read.
+    paging cycle and raises instead of looping; ``max_pages`` caps a runaway read. A body that
+    does not parse is asked for again (``malformed_retries`` times) before the read fails.
     """
     if token is None:
         token = stream.paginator.first(window)
@@ -178,7 +184,13 @@ def paginate(
                 "the platform's paging is inconsistent; try again, or report it"
             )
         seen.add(marker)
-        page = stream.fetch(token, window)
+        for attempt in range(malformed_retries + 1):
+            try:
+                page = stream.fetch(token, window)
+                break
+            except MalformedResponse:
+                if attempt == malformed_retries:
+                    raise
         pages += 1
         after = stream.paginator.next(token, page)
         yield page, token, after

@@ -49,5 +49,9 @@ class LockHeld(CrosswalkError):
     """Another sync of the same source holds the lock."""
 
 
+class MalformedResponse(PlatformError):
+    """A response body that does not parse (truncated JSON, an HTML error page); worth one retry."""
+
+
 class PagingLoopError(PlatformError):
     """A paginator produced a token it had already produced: the platform paged in a cycle."""

@@ -1,0 +1,488 @@
+"""The sync engine: reads a source's streams into the store without losing or doubling a record.
+
+What it guarantees (DESIGN.md, "Sync semantics"):
+
+- incremental by a per-stream watermark, re-reading an overlap window; upserts are idempotent;
+- a ceiling taken when the sync starts: the watermark never passes data that may be in flight;
+- each page is committed together with the stream's cursor, so a killed sync resumes from the
+  last committed page with the same window (and the same full-sweep token);
+- records outside the window are re-checked on the client (platforms ignore some filters);
+- a record that fails mapping goes to quarantine with its payload, and the read goes on;
+- ``full`` re-reads everything and tombstones what the platform no longer has;
+- ``dry_run`` fetches and maps, and writes nothing;
+- one sync per source at a time, and every run is recorded with its manifest.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+import secrets as _secrets
+import socket
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pluggy
+from pydantic import ValidationError
+
+from .. import plugins
+from .adapter import Adapter, Stream, Window, paginate
+from .config import Config, SourceConfig, config_digest
+from .errors import (
+    AccessDenied,
+    AuthError,
+    ConfigError,
+    ConnectError,
+    CrosswalkError,
+    NotFound,
+)
+from .model import Record
+from .secrets import resolve_secret
+from .store import QuarantineItem, Store, StreamCursor
+
+log = logging.getLogger("itcrosswalk.sync")
+
+ProgressCallback = Callable[[str, int, int | None], None]
+
+
+@dataclass
+class StreamResult:
+    """What one stream's read did."""
+
+    stream: str
+    entity: str
+    status: str = "ok"  # ok, no_access, missing, error, skipped
+    full: bool = False
+    read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    quarantined: int = 0
+    outside_window: int = 0
+    unchanged: int = 0
+    tombstoned: int = 0
+    pages: int = 0
+    requests: int = 0
+    remote_total: int | None = None
+    synced_total: int | None = None
+    message: str = ""
+    watermark: str | None = None
+
+
+@dataclass
+class SyncResult:
+    """What one source's sync did; ``exit_code`` follows the CLI's convention."""
+
+    source: str
+    run_id: int | None = None
+    dry_run: bool = False
+    outcome: str = "ok"
+    error: str | None = None
+    streams: list[StreamResult] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        if self.outcome == "failed" or any(s.status == "error" for s in self.streams):
+            return 1
+        if any(s.quarantined for s in self.streams) or any(
+            s.status in ("no_access", "missing") for s in self.streams
+        ):
+            return 3
+        return 0
+
+    def counts(self) -> dict[str, Any]:
+        return {s.stream: asdict(s) for s in self.streams}
+
+
+def secret_resolver(source_name: str) -> Callable[[str], str]:
+    """A resolver that names the key of the secret it could not resolve."""
+
+    def resolve(ref: str, key: str = "") -> str:
+        return resolve_secret(
+            ref, key=f"sources.{source_name}.{key}" if key else f"sources.{source_name}"
+        )
+
+    return resolve
+
+
+def build_adapter(
+    config: Config, source_name: str, pm: pluggy.PluginManager | None = None
+) -> Adapter:
+    """The adapter for one configured source, its platform-specific keys validated."""
+    try:
+        source = config.sources[source_name]
+    except KeyError:
+        known = ", ".join(sorted(config.sources)) or "none"
+        raise ConfigError(
+            f"no source named {source_name!r} in the config (sources: {known})"
+        ) from None
+    platforms = plugins.get_platforms(pm)
+    info = platforms.get(source.platform)
+    if info is None:
+        errors = plugins.load_state(pm).errors
+        hint = f"; plugin errors: {errors}" if errors else ""
+        raise ConfigError(
+            f"sources.{source_name}.platform: no plugin provides platform {source.platform!r} "
+            f"(installed: {', '.join(sorted(platforms)) or 'none'}){hint}"
+        )
+    if info.config_model is not None:
+        try:
+            info.config_model.model_validate(source.platform_options())
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"sources.{source_name}.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+                for err in exc.errors()
+            )
+            raise ConfigError(problems) from None
+    return info.adapter(source, secret_resolver(source_name))
+
+
+def _holder() -> tuple[str, str, int]:
+    host = socket.gethostname()
+    pid = os.getpid()
+    try:
+        user = getpass.getuser()
+    except Exception:
+        user = "unknown"
+    return f"{user}@{host} pid {pid}", host, pid
+
+
+def _cursor_json(cursor: StreamCursor | None) -> dict[str, Any] | None:
+    if cursor is None:
+        return None
+    out: dict[str, Any] = {}
+    for key, value in asdict(cursor).items():
+        out[key] = value.isoformat() if isinstance(value, datetime) else value
+    return out
+
+
+class SyncEngine:
+    """Reads configured sources into a store.
+
+    Args:
+        config: the validated configuration.
+        store: where records, cursors, runs and quarantine go.
+        pm: the plugin manager (a fresh one per test); the process-wide one by default.
+        progress: called as ``progress(stream, records_so_far, platform_total)``.
+        clock: the time source for the ceiling; injectable for tests.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        *,
+        pm: pluggy.PluginManager | None = None,
+        progress: ProgressCallback | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.pm = pm
+        self.progress = progress
+        self.clock = clock
+
+    def sync(
+        self,
+        source_name: str,
+        *,
+        full: bool = False,
+        dry_run: bool = False,
+        streams: list[str] | None = None,
+    ) -> SyncResult:
+        """Sync one source. Raises only for what stops the whole source (config, lock)."""
+        source = self.config.sources.get(source_name)
+        if source is None:
+            known = ", ".join(sorted(self.config.sources)) or "none"
+            raise ConfigError(f"no source named {source_name!r} in the config (sources: {known})")
+        adapter = build_adapter(self.config, source_name, self.pm)
+        result = SyncResult(source=source_name, dry_run=dry_run)
+        holder, host, pid = _holder()
+        manifest: dict[str, Any] = {
+            "config_digest": config_digest(self.config),
+            "platform": source.platform,
+            "full": full,
+            "streams": {},
+        }
+        run_id = None
+        if not dry_run:
+            self.store.acquire_lock(source_name, holder, host=host, pid=pid)
+        try:
+            if not dry_run:
+                run_id = self.store.start_run(
+                    source=source_name, full=full, dry_run=dry_run, holder=holder, manifest=manifest
+                )
+                result.run_id = run_id
+            selected = self._select(adapter, source, streams)
+            for stream in selected:
+                before = self.store.get_cursor(source_name, stream.name)
+                requests_before = adapter.requests_made
+                try:
+                    outcome = self._sync_stream(
+                        source_name, source, stream, before, full, dry_run, run_id
+                    )
+                except (AuthError, ConnectError):
+                    raise
+                except AccessDenied as exc:
+                    outcome = StreamResult(
+                        stream.name, stream.entity, status="no_access", message=str(exc)
+                    )
+                    self._mark(source_name, stream, before, "no_access", str(exc), dry_run)
+                except NotFound as exc:
+                    outcome = StreamResult(
+                        stream.name, stream.entity, status="missing", message=str(exc)
+                    )
+                    self._mark(source_name, stream, before, "missing", str(exc), dry_run)
+                except CrosswalkError as exc:
+                    outcome = StreamResult(
+                        stream.name, stream.entity, status="error", message=str(exc)
+                    )
+                    self._mark(source_name, stream, before, "error", str(exc), dry_run)
+                outcome.requests = adapter.requests_made - requests_before
+                result.streams.append(outcome)
+                manifest["streams"][stream.name] = {
+                    "before": _cursor_json(before),
+                    "after": _cursor_json(self.store.get_cursor(source_name, stream.name)),
+                    "status": outcome.status,
+                    "read": outcome.read,
+                    "requests": outcome.requests,
+                }
+            if any(s.status == "error" for s in result.streams):
+                result.outcome = "partial"
+            elif any(s.status in ("no_access", "missing") for s in result.streams):
+                result.outcome = "partial"
+        except CrosswalkError as exc:
+            result.outcome = "failed"
+            result.error = str(exc)
+            raise
+        finally:
+            manifest["requests"] = adapter.requests_made
+            adapter.close()
+            if not dry_run:
+                if run_id is not None:
+                    errors = "; ".join(
+                        f"{s.stream}: {s.message}" for s in result.streams if s.status == "error"
+                    )
+                    self.store.finish_run(
+                        run_id,
+                        outcome=result.outcome,
+                        counts=result.counts(),
+                        error=result.error or errors or None,
+                        manifest=manifest,
+                    )
+                self.store.release_lock(source_name, holder)
+        return result
+
+    def _select(
+        self, adapter: Adapter, source: SourceConfig, names: list[str] | None
+    ) -> list[Stream]:
+        available = adapter.streams()
+        wanted = names or source.streams
+        if not wanted:
+            return available
+        by_name = {s.name: s for s in available}
+        unknown = [n for n in wanted if n not in by_name]
+        if unknown:
+            raise ConfigError(
+                f"sources.{source.name}.streams: unknown stream(s) {', '.join(unknown)} "
+                f"(the {source.platform} plugin offers: {', '.join(by_name)})"
+            )
+        return [by_name[n] for n in wanted]
+
+    def _mark(
+        self,
+        source: str,
+        stream: Stream,
+        before: StreamCursor | None,
+        access: str,
+        message: str,
+        dry_run: bool,
+    ) -> None:
+        if dry_run:
+            return
+        cursor = before or StreamCursor()
+        cursor.access = access
+        cursor.message = message
+        self.store.save_cursor(source, stream.name, stream.entity, cursor)
+
+    def _window(
+        self,
+        source: SourceConfig,
+        stream: Stream,
+        cursor: StreamCursor | None,
+        full: bool,
+        now: datetime,
+    ) -> tuple[Window, str | None, Any, bool]:
+        """The window to read, the sweep token, the resume token, and whether this resumes."""
+        if cursor is not None and cursor.window_until is not None:
+            resumable_full = cursor.sweep is not None
+            if not full or resumable_full:
+                window = Window(
+                    since=cursor.window_since, until=cursor.window_until, full=resumable_full
+                )
+                return window, cursor.sweep, cursor.resume_token, True
+        sweep_due = False
+        if source.full_sweep_every_days and cursor is not None:
+            last = cursor.last_full_at
+            sweep_due = last is None or now - last >= timedelta(days=source.full_sweep_every_days)
+        is_full = (
+            full
+            or not stream.incremental
+            or cursor is None
+            or cursor.watermark is None
+            or sweep_due
+        )
+        since = None
+        if not is_full and cursor is not None and cursor.watermark is not None:
+            since = cursor.watermark - timedelta(seconds=source.overlap_seconds)
+        sweep = _secrets.token_hex(8) if is_full else None
+        return Window(since=since, until=now, full=is_full), sweep, None, False
+
+    def _sync_stream(
+        self,
+        source_name: str,
+        source: SourceConfig,
+        stream: Stream,
+        cursor: StreamCursor | None,
+        full: bool,
+        dry_run: bool,
+        run_id: int | None,
+    ) -> StreamResult:
+        now = self.clock()
+        window, sweep, token, resuming = self._window(source, stream, cursor, full, now)
+        result = StreamResult(stream.name, stream.entity, full=window.full)
+        watermark = cursor.watermark if cursor else None
+        watermark_key = cursor.watermark_key if cursor else None
+        remote_total = cursor.remote_total if (cursor and resuming) else None
+        if resuming:
+            log.info(
+                "source %s: resuming %s from its last committed page", source_name, stream.name
+            )
+        working = StreamCursor(
+            watermark=watermark,
+            watermark_key=watermark_key,
+            resume_token=token,
+            window_since=window.since,
+            window_until=window.until,
+            sweep=sweep,
+            last_full_at=cursor.last_full_at if cursor else None,
+            remote_total=remote_total,
+            access="ok",
+        )
+        if not dry_run:
+            self.store.save_cursor(source_name, stream.name, stream.entity, working)
+        fresh = token is None
+        for page, _used, after in paginate(stream, window, token):
+            result.pages += 1
+            if fresh and result.pages == 1 and page.total is not None:
+                working.remote_total = page.total
+            records: list[Record] = []
+            quarantined: list[QuarantineItem] = []
+            links: list[tuple[str, str, str, str, str, str]] = []
+            known: dict[str, datetime | None] = {}
+            if not window.full and page.records:
+                ids = [i for i in (stream.record_id(raw) for raw in page.records) if i]
+                known = self.store.known_versions(stream.entity, source_name, ids)
+            to_map: list[tuple[dict[str, Any], datetime | None]] = []
+            for raw in page.records:
+                try:
+                    seen_at = stamp = stream.cursor_value(raw)
+                except (
+                    Exception
+                ):  # a bad timestamp fails the record's mapping, which quarantines it
+                    seen_at = stamp = None
+                if stamp is not None and window.since is not None and stamp < window.since:
+                    # The platform ignored the filter; this record is older than the window.
+                    result.outside_window += 1
+                    continue
+                result.read += 1
+                # Records past the ceiling are kept (they moved during the read), but the
+                # watermark stops at the ceiling: data written just before it may be in flight.
+                if stamp is not None and window.until is not None:
+                    stamp = min(stamp, window.until)
+                if stamp is not None and (working.watermark is None or stamp > working.watermark):
+                    working.watermark = stamp
+                    working.watermark_key = stream.record_id(raw)
+                record_id = stream.record_id(raw)
+                if seen_at is not None and record_id in known and known[record_id] == seen_at:
+                    # Re-read in the overlap window and unchanged since: nothing to map or write.
+                    result.unchanged += 1
+                    continue
+                to_map.append((raw, stamp))
+            if to_map:
+                stream.prepare([raw for raw, _stamp in to_map])
+            for raw, _stamp in to_map:
+                try:
+                    record = stream.map(raw)
+                except Exception as exc:  # any mapping failure quarantines the one record
+                    quarantined.append(
+                        QuarantineItem(
+                            stream.record_id(raw), f"{type(exc).__name__}: {exc}", dict(raw)
+                        )
+                    )
+                    continue
+                records.append(record)
+                for relation, target_entity, target_ref in stream.links(record):
+                    links.append(
+                        (
+                            source_name,
+                            stream.entity,
+                            record.source_id,
+                            relation,
+                            target_entity,
+                            target_ref,
+                        )
+                    )
+            working.resume_token = after
+            done = after is None
+            if done:
+                working.window_since = working.window_until = None
+                working.resume_token = None
+                if window.full:
+                    working.last_full_at = window.until
+                working.sweep = None
+            if not dry_run:
+                written = self.store.write_page(
+                    source=source_name,
+                    stream=stream.name,
+                    entity=stream.entity,
+                    records=records,
+                    quarantined=quarantined,
+                    links=links,
+                    cursor=working,
+                    run_id=run_id,
+                    sweep=sweep,
+                )
+                result.inserted += written.inserted
+                result.updated += written.updated
+            result.quarantined += len(quarantined)
+            if self.progress:
+                self.progress(stream.name, result.read, working.remote_total)
+        if window.full and not dry_run and sweep is not None:
+            result.tombstoned = self.store.tombstone(
+                source=source_name, stream=stream.name, entity=stream.entity, sweep=sweep
+            )
+        result.remote_total = working.remote_total
+        if window.full and not dry_run:
+            result.synced_total = self.store.count(
+                stream.entity, source=source_name, stream=stream.name
+            )
+            held = result.synced_total + self._quarantined_count(source_name, stream.name)
+            if result.remote_total is not None and held < result.remote_total:
+                # More rows than that can come from records created during the read; fewer
+                # means rows the account cannot see (ACLs) or that were deleted mid-read.
+                result.message = (
+                    f"the platform counts {result.remote_total} rows but only {held} could be read "
+                    f"({result.remote_total - held} missing): rows hidden by ACLs from this account, "
+                    "or deleted during the read"
+                )
+                final = self.store.get_cursor(source_name, stream.name) or working
+                final.message = result.message
+                self.store.save_cursor(source_name, stream.name, stream.entity, final)
+        result.watermark = working.watermark.isoformat() if working.watermark else None
+        return result
+
+    def _quarantined_count(self, source: str, stream: str) -> int:
+        return len(self.store.quarantine_rows(source, stream))

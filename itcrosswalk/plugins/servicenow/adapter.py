@@ -1,0 +1,653 @@
+"""ServiceNow through the Table API, with PySNC (ServiceNow's own client) over the core HTTP policy.
+
+PySNC builds the client, the query parameters and validates responses; the core HTTP policy is
+its transport (timeouts, retries honouring Retry-After, the configured CA bundle on every
+request). Pages are read as raw JSON rather than through GlideRecord iteration, which wraps every
+field in an object and costs more than the download itself.
+
+Paging is keyset on ``(sys_updated_on, sys_id)``: each page asks for the rows after the last
+one read, so rows that change during a read are neither skipped nor doubled by shifting
+offsets. The Table API applies ``sysparm_limit`` before ACLs, so a short (even empty) page is
+not the end: ``X-Total-Count`` says how many rows the query matches, and an empty page keeps
+its anchor and moves the offset past the rows the account cannot see.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+from pydantic import BaseModel, ConfigDict, Field
+
+from ...core.adapter import Adapter, Capabilities, CheckItem, Page, Stream, Window
+from ...core.config import SourceConfig
+from ...core.errors import (
+    AccessDenied,
+    AuthError,
+    ConfigError,
+    ConnectError,
+    CrosswalkError,
+    MalformedResponse,
+    NotFound,
+    PlatformError,
+)
+from ...core.http import (
+    HttpPolicy,
+    build_session,
+    check_response,
+    connection_error,
+    platform_message,
+)
+from ...core.model import Record
+from ...core.secrets import REDACTOR
+from . import mapping
+
+log = logging.getLogger("itcrosswalk.servicenow")
+
+DEFAULT_PAGE_SIZE = 1000
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+# The stream catalogue: table -> (entity, roles that usually grant read access)
+TABLES: dict[str, tuple[str, str]] = {
+    "incident": ("ticket", "itil"),
+    "sc_req_item": ("ticket", "itil"),
+    "problem": ("ticket", "itil or problem_manager"),
+    "change_request": ("ticket", "itil or change_manager"),
+    "task_sla": ("sla_record", "itil or sla_admin"),
+    "pm_portfolio": ("work_item", "it_portfolio_manager"),
+    "pm_program": ("work_item", "it_program_manager"),
+    "pm_project": ("work_item", "it_project_manager or it_project_user"),
+    "pm_project_task": ("work_item", "it_project_manager or it_project_user"),
+    "dmn_demand": ("demand", "it_demand_manager or it_demand_user"),
+    "cmdb_ci_computer": ("device", "itil or asset"),
+    "sys_user": ("person", "itil or user_admin"),
+}
+
+
+class ServiceNowOptions(BaseModel):
+    """Keys of a ``[sources.NAME]`` table with ``platform = "servicenow"`` beyond the common ones."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    columns: dict[str, dict[str, str]] = Field(default_factory=dict)
+    """table -> {model field: native column}, for instances with custom (``u_*``) columns."""
+    query: dict[str, str] = Field(default_factory=dict)
+    """table -> an extra encoded query every read of that table adds (``active=true``)."""
+    assets: bool = True
+    """Read ``alm_hardware`` to add purchase and warranty dates to computers."""
+
+
+def _format(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime(TIME_FORMAT)
+
+
+class KeysetPaginator:
+    """Tokens are ``{"t": sys_updated_on, "id": sys_id, "offset": n}`` (``t`` None: from the start)."""
+
+    def first(self, window: Window) -> Any:
+        return {"t": None, "id": None, "offset": 0}
+
+    def next(self, token: Any, page: Page) -> Any | None:
+        asked = page.requested or len(page.records)
+        scanned = token["offset"] + asked
+        if page.total is None:
+            # No count: only a page shorter than asked for ends the read.
+            if not page.records or len(page.records) < asked:
+                return None
+        elif scanned >= page.total:
+            return None
+        if page.records:
+            last = page.records[-1]
+            return {
+                "t": mapping.value(last, "sys_updated_on"),
+                "id": mapping.value(last, "sys_id"),
+                "offset": 0,
+            }
+        # Every row of the page was hidden by ACLs: keep the anchor, step over them.
+        return {**token, "offset": scanned}
+
+
+class _OAuth(requests.auth.AuthBase):
+    """OAuth 2 against ``/oauth_token.do`` (password or client-credentials grant), refreshed as
+    tokens expire or are revoked. PySNC's own flows post with a bare ``requests.post`` that
+    ignores the source's CA bundle and retry policy, so the token requests go through ours."""
+
+    def __init__(
+        self, token_url: str, session: requests.Session, form: dict[str, str], source: str
+    ) -> None:
+        self.token_url = token_url
+        self.session = session
+        self.form = form
+        self.source = source
+        self.access: str | None = None
+        self.refresh: str | None = None
+        self.expires_at = 0.0
+        self.lock = threading.Lock()
+
+    def _grant(self, form: dict[str, str]) -> None:
+        try:
+            response = self.session.post(
+                self.token_url, data=form, headers={"Accept": "application/json"}
+            )
+        except requests.RequestException as exc:
+            raise connection_error(
+                exc, source=self.source, url=self.token_url, ca_bundle=None
+            ) from None
+        if response.status_code in (400, 401):
+            raise AuthError(
+                f"authentication failed for source {self.source} (OAuth token request, HTTP {response.status_code}: "
+                f"{platform_message(response) or 'refused'}): check the client id, client secret and user credentials"
+            )
+        check_response(response, source=self.source, what="the OAuth token endpoint")
+        try:
+            body = response.json()
+            self.access = body["access_token"]
+        except (ValueError, KeyError):
+            raise AuthError(
+                f"authentication failed for source {self.source}: the OAuth token endpoint answered without an access token"
+            ) from None
+        self.refresh = body.get("refresh_token") or self.refresh
+        self.expires_at = time.monotonic() + float(body.get("expires_in", 1800)) - 60
+        REDACTOR.register(self.access)
+        if self.refresh:
+            REDACTOR.register(self.refresh)
+
+    def token(self, *, renew: bool = False) -> str:
+        with self.lock:
+            if renew or self.access is None or time.monotonic() >= self.expires_at:
+                if self.refresh and self.access is not None:
+                    try:
+                        self._grant(
+                            {
+                                "grant_type": "refresh_token",
+                                "refresh_token": self.refresh,
+                                "client_id": self.form["client_id"],
+                                "client_secret": self.form["client_secret"],
+                            }
+                        )
+                    except AuthError:
+                        self.refresh = None
+                        self._grant(self.form)
+                else:
+                    self._grant(self.form)
+            assert self.access is not None
+            return self.access
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self.token()}"
+        request.register_hook("response", self._retry_on_401)
+        return request
+
+    def _retry_on_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+        if response.status_code != 401 or getattr(response.request, "_crosswalk_retried", False):
+            return response
+        response.content  # noqa: B018 - release the connection before resending
+        response.close()
+        retry = response.request.copy()
+        retry._crosswalk_retried = True  # type: ignore[attr-defined]
+        retry.headers["Authorization"] = f"Bearer {self.token(renew=True)}"
+        new = response.connection.send(retry, **kwargs)
+        new.history.append(response)
+        new.request = retry
+        return new
+
+
+class TableStream(Stream):
+    """One Table API table, read in keyset order."""
+
+    key = "sys_id"
+    cursor_field = "sys_updated_on"
+
+    def __init__(self, adapter: ServiceNowAdapter, table: str) -> None:
+        self.adapter = adapter
+        self.table = table
+        self.name = table  # type: ignore[misc]
+        self.entity = TABLES[table][0]  # type: ignore[misc]
+        self.paginator = KeysetPaginator()
+
+    def query(self, window: Window, token: Mapping[str, Any]) -> str:
+        """The encoded query of one page: the window, the anchor, the order."""
+        base = []
+        extra = self.adapter.options.query.get(self.table)
+        if extra:
+            base.append(extra)
+        if window.since is not None:
+            base.append(f"sys_updated_on>={_format(window.since)}")
+        if token.get("t"):
+            t, sys_id = token["t"], token["id"]
+            head = "^".join(base)
+            first = "^".join(filter(None, [head, f"sys_updated_on>{t}"]))
+            second = "^".join(filter(None, [head, f"sys_updated_on={t}", f"sys_id>{sys_id}"]))
+            where = f"{first}^NQ{second}"
+        else:
+            where = "^".join(base)
+        return "^".join(filter(None, [where, "ORDERBYsys_updated_on", "ORDERBYsys_id"]))
+
+    def fetch(self, token: Any, window: Window) -> Page:
+        size = self.adapter.page_size
+        body, headers = self.adapter.list(
+            self.table, query=self.query(window, token), limit=size, offset=token["offset"]
+        )
+        records = body
+        self._check_order(records)
+        total = headers.get("X-Total-Count")
+        return Page(
+            records=records, total=int(total) if total and total.isdigit() else None, requested=size
+        )
+
+    def _check_order(self, records: list[dict[str, Any]]) -> None:
+        keys = [(mapping.value(r, "sys_updated_on"), mapping.value(r, "sys_id")) for r in records]
+        if keys != sorted(keys):
+            raise PlatformError(
+                f"source {self.adapter.source.name}: table {self.table} came back out of order; keyset paging "
+                "needs ORDERBY on sys_updated_on and sys_id (is a business rule or query ACL rewriting the query?)"
+            )
+
+    def cursor_value(self, raw: Mapping[str, Any]) -> datetime | None:
+        return mapping.parse_datetime(mapping.value(raw, "sys_updated_on"))
+
+    def prepare(self, raws: list[dict[str, Any]]) -> None:
+        if self.table == "cmdb_ci_computer":
+            self.adapter.load_assets([mapping.value(raw, "sys_id") for raw in raws])
+
+    def map(self, raw: Mapping[str, Any]) -> Record:
+        mapper = mapping.MAPPERS[self.table]
+        kwargs: dict[str, Any] = {
+            "source": self.adapter.source.name,
+            "table": self.table,
+            "base": self.adapter.base,
+        }
+        if self.table.startswith("pm_") or self.table == "dmn_demand":
+            kwargs["columns"] = self.adapter.options.columns.get(self.table)
+        record = mapper(raw, **kwargs)
+        if self.table == "cmdb_ci_computer":
+            asset = self.adapter.asset_for(record.source_id)
+            if asset is not None:
+                mapping.apply_asset(record, asset)
+        return record
+
+    def links(self, record: Record) -> list[tuple[str, str, str]]:
+        out: list[tuple[str, str, str]] = []
+        extra = record.extra
+        if self.entity == "ticket":
+            ci = extra.get("cmdb_ci")
+            ref = ci.get("value") if isinstance(ci, Mapping) else ci
+            if ref:
+                out.append(("concerns", "device", str(ref)))
+        elif self.entity == "sla_record":
+            ticket_id = getattr(record, "ticket_id", None)
+            if ticket_id:
+                out.append(("measures", "ticket", ticket_id))
+        elif self.entity in ("work_item", "demand"):
+            parent = getattr(record, "parent_id", None) or getattr(record, "project_id", None)
+            if parent:
+                out.append(
+                    ("parent" if self.entity == "work_item" else "became", "work_item", parent)
+                )
+            ref = getattr(record, "external_ref", None)
+            if ref:
+                out.append(("external", "work_item", ref))
+        return out
+
+
+class ServiceNowAdapter(Adapter):
+    """A ServiceNow instance, read through the Table API."""
+
+    platform = "servicenow"
+
+    def __init__(self, source: SourceConfig, secrets: Any) -> None:
+        super().__init__(source, secrets)
+        if not source.url:
+            raise ConfigError(
+                f"sources.{source.name}.url: the instance URL is required (https://NAME.service-now.com)"
+            )
+        self.base = source.url.rstrip("/")
+        self.options = ServiceNowOptions.model_validate(source.platform_options())
+        self.page_size = source.page_size or DEFAULT_PAGE_SIZE
+        self.policy = HttpPolicy.from_source(source)
+        self._client: Any = None
+        self._session: requests.Session | None = None
+        self._last: requests.Response | None = None
+        self._assets: dict[str, dict[str, Any] | None] = {}
+        self._assets_denied = False
+
+    # -- the client -------------------------------------------------------------------------
+
+    def _credential_hint(self) -> str:
+        auth = self.source.auth
+        if auth is None:
+            return "the source has no auth configured"
+        field = {"basic": "password", "bearer": "token"}.get(auth.type, "client_secret")
+        ref = getattr(auth, field, None)
+        return f"check the {field.replace('_', ' ')} that `{ref}` points to" if ref else ""
+
+    def _auth(self) -> Any:
+        auth = self.source.auth
+        name = self.source.name
+        if auth is None:
+            raise ConfigError(
+                f"sources.{name}.auth: ServiceNow needs credentials (type basic, oauth_password, oauth_client_credentials or bearer)"
+            )
+        if auth.type == "basic":
+            return requests.auth.HTTPBasicAuth(
+                auth.user, self.secrets(auth.password, "auth.password")
+            )
+        if auth.type == "bearer":
+            token = self.secrets(auth.token, "auth.token")
+            return _Bearer(token)
+        if auth.type in ("oauth_password", "oauth_client_credentials"):
+            form = {
+                "client_id": auth.client_id,
+                "client_secret": self.secrets(auth.client_secret, "auth.client_secret"),
+            }
+            if auth.type == "oauth_password":
+                form.update(
+                    grant_type="password",
+                    username=auth.user,
+                    password=self.secrets(auth.password, "auth.password"),
+                )
+            else:
+                form["grant_type"] = "client_credentials"
+            token_session = build_session(
+                name, base_url=self.base, policy=self.policy, ca_bundle=self.source.ca_bundle
+            )
+            return _OAuth(
+                auth.token_url or f"{self.base}/oauth_token.do", token_session, form, name
+            )
+        raise ConfigError(f"sources.{name}.auth.type: {auth.type!r} is not supported by ServiceNow")
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from pysnc import ServiceNowClient  # deferred: `crosswalk --help` must not import it
+
+            session = build_session(
+                self.source.name,
+                base_url=self.base,
+                policy=self.policy,
+                ca_bundle=self.source.ca_bundle,
+            )
+            session.auth = self._auth()
+            session.hooks["response"].append(self._remember)
+            self._session = session
+            self._client = ServiceNowClient(self.base, session, auto_retry=False)
+        return self._client
+
+    def _remember(self, response: requests.Response, **_: Any) -> None:
+        self._last = response
+
+    @property
+    def requests_made(self) -> int:
+        policy = getattr(self._session, "policy_adapter", None) if self._session else None
+        return int(getattr(policy, "sent", 0))
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+
+    # -- one request ------------------------------------------------------------------------
+
+    def list(
+        self,
+        table: str,
+        *,
+        query: str,
+        limit: int,
+        offset: int = 0,
+        fields: list[str] | None = None,
+    ) -> tuple[list[dict[str, Any]], Mapping[str, str]]:
+        """One Table API list request: the records and the response headers."""
+        from pysnc.exceptions import NotFoundException
+
+        client = self.client
+        record = _PageRecord(client, table, limit=limit, offset=offset, query=query, fields=fields)
+        self._last = None
+        try:
+            response = client.table_api.list(record)
+        except requests.RequestException as exc:
+            raise connection_error(
+                exc, source=self.source.name, url=self.base, ca_bundle=self.source.ca_bundle
+            ) from None
+        except NotFoundException:
+            # v1 answers an empty match with 404 "No Record found"; a missing table is a 400.
+            if self._last is not None and "no record" in platform_message(self._last).lower():
+                return [], {"X-Total-Count": "0"}
+            self._raise(table)
+        except Exception as exc:
+            if self._last is None:
+                raise PlatformError(
+                    f"source {self.source.name}: request for table {table} failed: {exc}"
+                ) from None
+            self._raise(table)
+        try:
+            payload = response.json()
+            records = payload["result"]
+            if not isinstance(records, list):
+                raise TypeError("result is not a list")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise MalformedResponse(
+                f"source {self.source.name}: table {table} answered with a body that is not a Table API result ({type(exc).__name__})"
+            ) from None
+        return records, response.headers
+
+    def _raise(self, table: str) -> None:
+        response = self._last
+        assert response is not None
+        message = platform_message(response)
+        if response.status_code == 400 and "invalid table" in message.lower():
+            raise NotFound(
+                f"table {table} does not exist on source {self.source.name} (plugin not active or not licensed?)"
+            )
+        if response.status_code == 403:
+            roles = TABLES.get(table, ("", "a role that can read it"))[1]
+            raise AccessDenied(
+                f"source {self.source.name} may not read table {table} (HTTP 403: {message or 'ACL'}): "
+                f"grant the account {roles}, or the read ACL on {table}"
+            )
+        check_response(
+            response,
+            source=self.source.name,
+            what=f"table {table}",
+            credential_hint=self._credential_hint(),
+        )
+        raise PlatformError(
+            f"source {self.source.name}: table {table}: HTTP {response.status_code} {message}"
+        )
+
+    # -- assets ------------------------------------------------------------------------------
+
+    def load_assets(self, ci_ids: list[str]) -> None:
+        """Fetch the ``alm_hardware`` assets of these CIs: one request per 100 CIs."""
+        if not self.options.assets or self._assets_denied:
+            return
+        wanted = [ci for ci in ci_ids if ci not in self._assets]
+        for start in range(0, len(wanted), 100):
+            chunk = wanted[start : start + 100]
+            for ci in chunk:
+                self._assets[ci] = None
+            try:
+                records, _headers = self.list(
+                    "alm_hardware",
+                    query=f"ciIN{','.join(chunk)}^ORDERBYsys_id",
+                    limit=len(chunk) * 2,
+                )
+            except (AccessDenied, NotFound) as exc:
+                self._assets_denied = True
+                log.warning("source %s: no purchase or warranty dates: %s", self.source.name, exc)
+                return
+            for asset in records:
+                ci = mapping.value(asset, "ci")
+                if ci in self._assets:
+                    self._assets[ci] = asset
+
+    def asset_for(self, ci_sys_id: str) -> dict[str, Any] | None:
+        return self._assets.get(ci_sys_id)
+
+    # -- the adapter contract ------------------------------------------------------------------
+
+    def streams(self) -> list[Stream]:
+        return [TableStream(self, table) for table in TABLES]
+
+    def check(self) -> list[CheckItem]:
+        items: list[CheckItem] = []
+        for table in TABLES:
+            try:
+                _records, headers = self.list(table, query="", limit=1, fields=["sys_id"])
+            except AuthError as exc:
+                items.append(CheckItem(table, False, str(exc), status="auth"))
+                break
+            except CrosswalkError as exc:
+                status = (
+                    "no_access"
+                    if isinstance(exc, AccessDenied)
+                    else "missing"
+                    if isinstance(exc, NotFound)
+                    else "error"
+                )
+                items.append(CheckItem(table, False, str(exc), status=status))
+                if isinstance(exc, ConnectError):
+                    break
+                continue
+            total = headers.get("X-Total-Count")
+            count = int(total) if total and total.isdigit() else None
+            estimate = max(1, math.ceil(count / self.page_size)) if count is not None else None
+            detail = f"{count} rows" if count is not None else "readable"
+            items.append(CheckItem(table, True, detail, estimate_requests=estimate, status="ok"))
+        return items
+
+    def capabilities(self) -> Capabilities:
+        fields = {
+            "ticket": [
+                "number",
+                "title",
+                "priority",
+                "state",
+                "opened_at",
+                "resolved_at",
+                "closed_at",
+                "assignment_group",
+                "assignee",
+                "requester",
+                "category",
+                "device_name",
+                "reassignment_count",
+                "reopen_count",
+            ],
+            "sla_record": [
+                "ticket_id",
+                "sla_name",
+                "stage",
+                "has_breached",
+                "start_at",
+                "end_at",
+                "planned_end_at",
+                "elapsed_seconds",
+                "business_elapsed_seconds",
+                "elapsed_percent",
+                "business_elapsed_percent",
+            ],
+            "work_item": [
+                "name",
+                "parent_id",
+                "state",
+                "phase",
+                "health",
+                "manager",
+                "department",
+                "planned_start",
+                "planned_finish",
+                "actual_start",
+                "actual_finish",
+                "percent_complete",
+                "budget",
+                "actual_cost",
+            ],
+            "demand": [
+                "name",
+                "state",
+                "requester",
+                "department",
+                "priority",
+                "score",
+                "submitted_at",
+            ],
+            "device": [
+                "name",
+                "serial",
+                "asset_tag",
+                "os",
+                "os_version",
+                "owner",
+                "department",
+                "last_seen_at",
+                "manufacturer",
+                "model",
+                "install_status",
+                "purchase_date",
+                "warranty_expiration",
+            ],
+            "person": ["upn", "email", "name", "department", "office", "manager", "active"],
+        }
+        return Capabilities(
+            entities=fields,
+            writes=[],
+            auth_types=["basic", "oauth_password", "oauth_client_credentials", "bearer"],
+            permissions=sorted({f"{t}: {roles}" for t, (_e, roles) in TABLES.items()}),
+        )
+
+
+class _Bearer(requests.auth.AuthBase):
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self.token}"
+        return request
+
+
+def _page_record_class() -> type:
+    from pysnc import GlideRecord
+
+    class PageRecord(GlideRecord):  # type: ignore[misc]
+        """A GlideRecord that asks for one page at a given offset (GlideRecord derives the
+        offset from its iteration position, which a keyset read does not have)."""
+
+        def __init__(
+            self,
+            client: Any,
+            table: str,
+            *,
+            limit: int,
+            offset: int,
+            query: str,
+            fields: list[str] | None,
+        ) -> None:
+            super().__init__(client, table, batch_size=limit)
+            self._page_offset = offset
+            if query:
+                self.add_encoded_query(query)
+            if fields:
+                self.fields = fields
+
+        def _parameters(self) -> dict[str, Any]:
+            params = super()._parameters()
+            params["sysparm_offset"] = self._page_offset
+            return params
+
+    return PageRecord
+
+
+_PAGE_RECORD: type | None = None
+
+
+def _PageRecord(client: Any, table: str, **kwargs: Any) -> Any:
+    global _PAGE_RECORD
+    if _PAGE_RECORD is None:
+        _PAGE_RECORD = _page_record_class()
+    return _PAGE_RECORD(client, table, **kwargs)
