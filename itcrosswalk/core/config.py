@@ -1,0 +1,444 @@
+"""``crosswalk.toml``: finding it, validating it, and explaining what is wrong with it.
+
+Secrets appear in the file only as references (``env:``, ``keyring:``, ``file:``); they are
+resolved by :mod:`itcrosswalk.core.secrets` when an adapter needs them, never here. Every
+validation problem is rendered as one line starting with its dotted key path, and no
+message ever repeats a value from the file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails, PydanticCustomError
+
+from .errors import ConfigError
+from .secrets import LITERAL_NOT_ALLOWED, is_reference
+
+CONFIG_ENV = "CROSSWALK_CONFIG"
+DEFAULT_FILENAME = "crosswalk.toml"
+SOURCE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
+
+
+def _secret_ref(value: str) -> str:
+    if not is_reference(value):
+        raise PydanticCustomError("secret_literal", LITERAL_NOT_ALLOWED)
+    return value
+
+
+SecretRef = Annotated[str, AfterValidator(_secret_ref)]
+"""A reference to a secret (``env:NAME``, ``keyring:SERVICE/USER``, ``file:PATH``)."""
+
+
+def _resolve_path(value: Path, info: ValidationInfo) -> Path:
+    """``value`` made absolute against the config file's folder, and required to exist."""
+    path = value.expanduser()
+    base = (info.context or {}).get("base_dir")
+    if not path.is_absolute():
+        path = Path(base or Path.cwd()) / path
+    if not path.exists():
+        raise PydanticCustomError("path_missing", "file {path} does not exist", {"path": str(path)})
+    return path
+
+
+_STRICT = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+
+class BasicAuth(BaseModel):
+    """HTTP Basic: a user and the reference to its password."""
+
+    model_config = _STRICT
+    type: Literal["basic"]
+    user: str
+    password: SecretRef
+
+
+class OAuthPasswordAuth(BaseModel):
+    """OAuth 2 resource-owner password grant."""
+
+    model_config = _STRICT
+    type: Literal["oauth_password"]
+    client_id: str
+    client_secret: SecretRef
+    user: str
+    password: SecretRef
+    token_url: str | None = None
+
+
+class OAuthClientCredentialsAuth(BaseModel):
+    """OAuth 2 client-credentials grant (an app registration, a service principal)."""
+
+    model_config = _STRICT
+    type: Literal["oauth_client_credentials"]
+    client_id: str
+    client_secret: SecretRef
+    token_url: str | None = None
+
+
+class BearerAuth(BaseModel):
+    """A ready-made bearer token (an API token, a personal access token)."""
+
+    model_config = _STRICT
+    type: Literal["bearer"]
+    token: SecretRef
+
+
+class ClientCertificateAuth(BaseModel):
+    """An app registration authenticating with a certificate instead of a secret."""
+
+    model_config = _STRICT
+    type: Literal["client_certificate"]
+    client_id: str
+    certificate_path: Path
+    certificate_password: SecretRef | None = None
+
+    @field_validator("certificate_path")
+    @classmethod
+    def _certificate_exists(cls, value: Path, info: ValidationInfo) -> Path:
+        return _resolve_path(value, info)
+
+
+class NtlmAuth(BaseModel):
+    """Windows integrated authentication with a user and password (on-premises Project Server)."""
+
+    model_config = _STRICT
+    type: Literal["ntlm"]
+    user: str
+    password: SecretRef
+
+
+class KerberosAuth(BaseModel):
+    """Kerberos with the ticket of the account running crosswalk."""
+
+    model_config = _STRICT
+    type: Literal["kerberos"]
+
+
+AuthConfig = Annotated[
+    BasicAuth
+    | OAuthPasswordAuth
+    | OAuthClientCredentialsAuth
+    | BearerAuth
+    | ClientCertificateAuth
+    | NtlmAuth
+    | KerberosAuth,
+    Field(discriminator="type"),
+]
+
+AUTH_MODELS: dict[str, type[BaseModel]] = {
+    "basic": BasicAuth,
+    "oauth_password": OAuthPasswordAuth,
+    "oauth_client_credentials": OAuthClientCredentialsAuth,
+    "bearer": BearerAuth,
+    "client_certificate": ClientCertificateAuth,
+    "ntlm": NtlmAuth,
+    "kerberos": KerberosAuth,
+}
+
+
+class StoreConfig(BaseModel):
+    """Where the common store lives (a SQLAlchemy URL)."""
+
+    model_config = _STRICT
+    url: str = "sqlite:///crosswalk.db"
+
+    @field_validator("url")
+    @classmethod
+    def _resolve_sqlite(cls, value: str, info: ValidationInfo) -> str:
+        scheme, sep, rest = value.partition(":///")
+        if not sep or not scheme.split("+")[0] == "sqlite":
+            return value
+        path, qmark, query = rest.partition("?")
+        if not path or path == ":memory:" or path.startswith("file:"):
+            return value
+        resolved = Path(path).expanduser()
+        if not resolved.is_absolute():
+            base = (info.context or {}).get("base_dir")
+            resolved = Path(base or Path.cwd()) / resolved
+        return f"{scheme}:///{resolved}{qmark}{query}"
+
+
+class SourceConfig(BaseModel):
+    """One ``[sources.NAME]`` table: a platform instance to read.
+
+    Keys beyond the common ones belong to the platform; its plugin validates them
+    (:meth:`platform_options`).
+    """
+
+    model_config = ConfigDict(extra="allow", hide_input_in_errors=True)
+
+    name: str
+    platform: str
+    url: str | None = None
+    ca_bundle: Path | None = None
+    auth: AuthConfig | None = None
+    page_size: int | None = Field(None, ge=1, le=10000)
+    overlap_seconds: int = Field(300, ge=0)
+    timeout: float = Field(60, gt=0)
+    connect_timeout: float = Field(10, gt=0)
+    max_retries: int = Field(5, ge=0, le=20)
+    max_wait: float = Field(300, gt=0)
+    """The longest total time one request may spend waiting between retries."""
+    streams: list[str] | None = None
+    """The streams to read; None reads them all."""
+    full_sweep_every_days: int | None = Field(None, ge=1)
+    enabled: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not re.match(SOURCE_NAME_PATTERN, value):
+            raise PydanticCustomError(
+                "source_name",
+                "source names use lowercase letters, digits, - and _, starting with a letter "
+                "or digit (e.g. snow-prod)",
+            )
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        scheme, sep, rest = value.partition("://")
+        if not sep or scheme.lower() not in ("http", "https") or not rest.strip("/"):
+            raise PydanticCustomError(
+                "url_scheme", "must be an https:// URL (e.g. https://city.service-now.com)"
+            )
+        return value
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _ca_bundle(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else _resolve_path(value, info)
+
+    def platform_options(self) -> dict[str, Any]:
+        """The keys of this table that only the platform's plugin knows."""
+        return dict(self.model_extra or {})
+
+
+class Config(BaseModel):
+    """The whole ``crosswalk.toml``."""
+
+    model_config = _STRICT
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    sources: dict[str, SourceConfig] = Field(default_factory=dict)
+    path: Path | None = None
+    """The file this configuration was read from (set by :func:`load_config`)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _names_from_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("sources"), dict):
+            sources = {
+                key: ({**table, "name": key} if isinstance(table, dict) else table)
+                for key, table in data["sources"].items()
+            }
+            data = {**data, "sources": sources}
+        return data
+
+
+def find_config_path(explicit: str | Path | None) -> Path:
+    """``explicit``, else ``$CROSSWALK_CONFIG``, else ``./crosswalk.toml``."""
+    if explicit:
+        return Path(explicit).expanduser()
+    from_env = os.environ.get(CONFIG_ENV)
+    if from_env:
+        return Path(from_env).expanduser()
+    return Path.cwd() / DEFAULT_FILENAME
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Read and validate the configuration; every problem raises one :class:`ConfigError`."""
+    file = find_config_path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"no configuration at {file}: `crosswalk init` writes a starter crosswalk.toml "
+            f"(or pass --config PATH, or set {CONFIG_ENV})"
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError(f"{file} is a folder, not a configuration file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"cannot read configuration {file}: {reason}") from None
+    return parse_config(text, file)
+
+
+def parse_config(text: str, file: Path) -> Config:
+    """Validate TOML ``text`` as if it were read from ``file`` (relative paths resolve there)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file} is not valid TOML: {exc}") from None
+    data["path"] = file.resolve()
+    try:
+        return Config.model_validate(data, context={"base_dir": file.resolve().parent})
+    except ValidationError as exc:
+        raise ConfigError(render_errors(exc, file)) from None
+
+
+def config_digest(config: Config) -> str:
+    """A sha256 of the configuration's canonical JSON: references, never resolved secrets."""
+    payload = config.model_dump(mode="json", exclude={"path"})
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+# -- rendering pydantic errors ---------------------------------------------------------------
+
+_MESSAGES = {
+    "missing": "required key is missing",
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "string_type": "must be a string",
+    "dict_type": "must be a table",
+    "model_type": "must be a table",
+    "model_attributes_type": "must be a table",
+    "list_type": "must be a list",
+    "path_type": "must be a file path",
+}
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model whose keys live at ``loc`` (used to suggest a spelling for unknown keys)."""
+    if not loc:
+        return Config
+    if loc[0] == "store" and len(loc) == 1:
+        return StoreConfig
+    if loc[0] == "sources" and len(loc) == 2:
+        return SourceConfig
+    if loc[0] == "sources" and len(loc) == 4 and loc[2] == "auth":
+        return AUTH_MODELS.get(str(loc[3]))
+    return None
+
+
+def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    # A discriminated union puts the tag in the path (auth.basic.password); the file has none.
+    if len(loc) >= 4 and loc[0] == "sources" and loc[2] == "auth" and loc[3] in AUTH_MODELS:
+        return loc[:3] + loc[4:]
+    return loc
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+            continue
+        text = str(part) if re.match(r"^[A-Za-z0-9_-]+$", str(part)) else json.dumps(str(part))
+        out += f".{text}" if out else text
+    return out or "(top level)"
+
+
+def _describe(error: ErrorDetails) -> str:
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    loc = tuple(error["loc"])
+    if kind == "extra_forbidden":
+        model = _model_at(loc[:-1]) if loc else None
+        message = "unknown key"
+        if model is not None and loc:
+            known = [name for name in model.model_fields if name not in ("name", "path")]
+            close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+            if close:
+                message += f"; did you mean {close[0]!r}?"
+        return message
+    if kind == "union_tag_invalid":
+        expected = ", ".join(repr(tag) for tag in AUTH_MODELS)
+        return f"unknown type {ctx.get('tag')!r}; expected one of {expected}"
+    if kind == "union_tag_not_found":
+        return f"the key 'type' is missing; one of {', '.join(repr(t) for t in AUTH_MODELS)}"
+    if kind in ("less_than_equal", "less_than"):
+        bound = ctx.get("le", ctx.get("lt"))
+        return f"must be at most {bound}" if kind == "less_than_equal" else f"must be below {bound}"
+    if kind in ("greater_than_equal", "greater_than"):
+        bound = ctx.get("ge", ctx.get("gt"))
+        return (
+            f"must be at least {bound}"
+            if kind == "greater_than_equal"
+            else f"must be greater than {bound}"
+        )
+    if kind in _MESSAGES:
+        return _MESSAGES[kind]
+    message = str(error.get("msg", "invalid value"))
+    return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+
+
+def render_errors(exc: ValidationError, file: Path | None = None) -> str:
+    """One readable message listing every problem as ``dotted.key.path: what is wrong``."""
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False):
+        loc = _clean_loc(tuple(error["loc"]))
+        if error["type"] == "source_name" and loc and loc[-1] == "name":
+            loc = loc[:-1]  # the name is the table key; the user never wrote a `name` key
+        lines.append(f"{_dotted(loc)}: {_describe(error)}")
+    where = f"{file}" if file else "the configuration"
+    if len(lines) == 1:
+        return f"{where}: {lines[0]}"
+    return f"{where} has {len(lines)} problems:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+STARTER_CONFIG = """\
+# crosswalk.toml: which platforms to read, and where to keep the common store.
+# Secrets are never written here, only references to them:
+#   env:NAME              an environment variable
+#   keyring:SERVICE/USER  the operating system's keyring (`keyring set SERVICE USER`)
+#   file:PATH             a file only you can read (chmod 600)
+
+[store]
+# SQLite next to this file by default; PostgreSQL with
+# url = "postgresql+psycopg://crosswalk@db.example.org/crosswalk"
+url = "sqlite:///crosswalk.db"
+
+# One table per source; the name (snow-prod) is how commands and the store refer to it.
+[sources.snow-prod]
+platform = "servicenow"
+url = "https://your-instance.service-now.com"
+auth = { type = "basic", user = "svc_crosswalk", password = "env:SNOW_PASSWORD" }
+# ca_bundle = "/etc/ssl/city-internal-ca.pem"   # an internal CA or a TLS-inspecting proxy
+# page_size = 1000
+# streams = ["incident", "cmdb_ci_computer"]     # default: every stream the platform has
+# timeout = 60          # seconds to wait for an answer
+# max_retries = 5       # on 429/502/503/504 and dropped connections
+# max_wait = 300        # seconds one request may spend waiting between retries
+
+# [sources.intune]
+# platform = "intune"
+# tenant_id = "00000000-0000-0000-0000-000000000000"
+# auth = { type = "oauth_client_credentials", client_id = "00000000-0000-0000-0000-000000000000", client_secret = "keyring:itcrosswalk-graph/crosswalk" }
+
+# [sources.jira-align]
+# platform = "jira_align"
+# url = "https://city.jiraalign.com"
+# auth = { type = "bearer", token = "env:JIRA_ALIGN_TOKEN" }
+# full_sweep_every_days = 7   # items never edited have no update time; re-read all weekly
+
+# [sources.pwa]
+# platform = "project_online"
+# url = "https://city.sharepoint.com/sites/pwa"
+# auth = { type = "oauth_client_credentials", client_id = "00000000-0000-0000-0000-000000000000", client_secret = "file:~/.config/crosswalk/pwa-secret" }
+"""

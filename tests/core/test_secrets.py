@@ -1,0 +1,190 @@
+"""Secret references (env, file, keyring) and the redactor."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import keyring
+import pytest
+from keyring.backend import KeyringBackend
+from keyring.errors import KeyringLocked
+
+from itcrosswalk.core.errors import ConfigError
+from itcrosswalk.core.secrets import REDACTOR, Redactor, is_reference, redact, resolve_secret
+
+posix_only = pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+
+
+class MemoryKeyring(KeyringBackend):
+    """A keyring that lives in a dict, for one test."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.passwords: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.passwords.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.passwords[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        self.passwords.pop((service, username), None)
+
+
+class LockedKeyring(MemoryKeyring):
+    def get_password(self, service: str, username: str) -> str | None:
+        raise KeyringLocked("the login keyring is locked\nsecond line")
+
+
+@pytest.fixture
+def memory_keyring() -> Iterator[MemoryKeyring]:
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
+
+
+def test_env_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SNOW_PASSWORD", "from-the-environment")
+    assert (
+        resolve_secret("env:SNOW_PASSWORD", key="sources.x.auth.password") == "from-the-environment"
+    )
+    assert redact("pw=from-the-environment") == "pw=***"
+
+
+def test_missing_env_variable_names_key_and_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
+    with pytest.raises(ConfigError) as caught:
+        resolve_secret("env:NOT_SET_ANYWHERE", key="sources.x.auth.password")
+    assert str(caught.value) == (
+        "sources.x.auth.password: environment variable NOT_SET_ANYWHERE is not set"
+    )
+
+
+def test_literal_is_refused_without_echoing_it() -> None:
+    with pytest.raises(ConfigError) as caught:
+        resolve_secret("hunter2-literal", key="sources.x.auth.password")
+    assert str(caught.value) == (
+        "sources.x.auth.password: a literal secret is not allowed; "
+        "use env:NAME, keyring:SERVICE/USER or file:PATH"
+    )
+
+
+@posix_only
+def test_file_reference_strips_one_newline(tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("file-secret-value\n\n")
+    secret.chmod(0o600)
+    assert resolve_secret(f"file:{secret}", key="k") == "file-secret-value\n"
+
+
+@posix_only
+def test_file_reference_expands_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "pw").write_text("home-secret-value")
+    (tmp_path / "pw").chmod(0o600)
+    assert resolve_secret("file:~/pw") == "home-secret-value"
+
+
+@posix_only
+def test_file_readable_by_others_is_refused(tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("shared-secret-value")
+    secret.chmod(0o644)
+    with pytest.raises(ConfigError) as caught:
+        resolve_secret(f"file:{secret}", key="sources.x.auth.password")
+    message = str(caught.value)
+    assert message.startswith("sources.x.auth.password: ")
+    assert f"chmod 600 {secret}" in message
+    assert "shared-secret-value" not in message
+
+
+def test_missing_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="sources.x.auth.password: secret file .* does not exist"):
+        resolve_secret(f"file:{tmp_path / 'nope'}", key="sources.x.auth.password")
+
+
+def test_keyring_reference(memory_keyring: MemoryKeyring) -> None:
+    memory_keyring.set_password("itcrosswalk-snow", "svc_crosswalk", "keyring-secret-value")
+    assert (
+        resolve_secret("keyring:itcrosswalk-snow/svc_crosswalk", key="k") == "keyring-secret-value"
+    )
+    assert "keyring-secret-value" not in redact("the value keyring-secret-value")
+
+
+def test_keyring_without_the_entry(memory_keyring: MemoryKeyring) -> None:
+    with pytest.raises(ConfigError) as caught:
+        resolve_secret("keyring:itcrosswalk-snow/nobody", key="sources.x.auth.password")
+    message = str(caught.value)
+    assert message.startswith("sources.x.auth.password: ")
+    assert "'itcrosswalk-snow'" in message and "'nobody'" in message
+
+
+def test_keyring_backend_failure_gives_its_one_line_reason() -> None:
+    previous = keyring.get_keyring()
+    keyring.set_keyring(LockedKeyring())
+    try:
+        with pytest.raises(ConfigError) as caught:
+            resolve_secret("keyring:svc/user", key="sources.x.auth.password")
+    finally:
+        keyring.set_keyring(previous)
+    assert str(caught.value) == (
+        "sources.x.auth.password: the keyring could not be read for svc/user: "
+        "the login keyring is locked"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("env:X", True),
+        ("keyring:a/b", True),
+        ("file:/p", True),
+        ("env:", False),
+        ("secret", False),
+        ("ENV:X", False),
+    ],
+)
+def test_is_reference(value: str, expected: bool) -> None:
+    assert is_reference(value) is expected
+
+
+def test_redactor_masks_plain_and_url_quoted_forms_and_ignores_short_values() -> None:
+    redactor = Redactor()
+    redactor.register("p@ss w/rd!")
+    redactor.register("abc")
+    text = f"a=p@ss w/rd! b={quote('p@ss w/rd!', safe='')} c=abc"
+    assert redactor.redact(text) == "a=*** b=*** c=abc"
+
+
+def test_redactor_filters_log_records_through_a_handler() -> None:
+    REDACTOR.register("log-secret-value")
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    REDACTOR.install(handler)
+    logger = logging.getLogger("itcrosswalk.test-secrets")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("token %s refused", "log-secret-value")
+        try:
+            raise ValueError("boom log-secret-value")
+        except ValueError:
+            logger.exception("failed")
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
+        handler.close()
+    output = stream.getvalue()
+    assert "token *** refused" in output
+    assert "boom ***" in output
+    assert "log-secret-value" not in output
