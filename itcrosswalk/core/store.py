@@ -1,0 +1,708 @@
+"""The store: the common model's records, cursors, runs, quarantine, links and locks.
+
+SQLAlchemy Core on SQLite (the default) or PostgreSQL. Entity tables are generated from the
+pydantic models, so a field added to the model is a column here. Each sync page is written in
+one transaction together with its stream's cursor.
+"""
+
+from __future__ import annotations
+
+import os
+import types
+import typing
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, date, datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from .errors import ConfigError, LockHeld
+from .model import ENTITIES, Record
+
+SCHEMA_VERSION = 1
+
+TABLE_NAMES: dict[str, str] = {
+    "ticket": "tickets",
+    "sla_record": "sla_records",
+    "work_item": "work_items",
+    "demand": "demands",
+    "device": "devices",
+    "device_compliance": "device_compliance",
+    "installed_app": "installed_apps",
+    "person": "people",
+}
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """Stores UTC and always returns aware UTC datetimes, on SQLite as on PostgreSQL."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _column_type(annotation: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return _column_type(inner[0])
+    if origin in (list, dict) or annotation in (list, dict):
+        return sa.JSON()
+    if isinstance(annotation, type):
+        if issubclass(annotation, Enum):
+            return sa.String(32)
+        if issubclass(annotation, bool):
+            return sa.Boolean()
+        if issubclass(annotation, int):
+            return sa.BigInteger()
+        if issubclass(annotation, float):
+            return sa.Float()
+        if issubclass(annotation, datetime):
+            return UTCDateTime()
+        if issubclass(annotation, date):
+            return sa.Date()
+    return sa.Text()
+
+
+metadata = sa.MetaData()
+
+ENTITY_TABLES: dict[str, sa.Table] = {}
+for _entity, _model in ENTITIES.items():
+    _columns = []
+    for _name, _field in _model.model_fields.items():
+        _columns.append(
+            sa.Column(
+                _name, _column_type(_field.annotation), primary_key=_name in ("source", "source_id")
+            )
+        )
+    _columns += [
+        sa.Column("stream", sa.String(128), nullable=False),
+        sa.Column("deleted", sa.Boolean(), nullable=False, default=False),
+        sa.Column("deleted_at", UTCDateTime()),
+        sa.Column("sweep", sa.String(64)),
+        sa.Column("synced_at", UTCDateTime()),
+        sa.Column("run_id", sa.Integer()),
+    ]
+    _table = sa.Table(TABLE_NAMES[_entity], metadata, *_columns)
+    sa.Index(f"ix_{_table.name}_source_stream", _table.c.source, _table.c.stream)
+    sa.Index(f"ix_{_table.name}_updated_at", _table.c.updated_at)
+    ENTITY_TABLES[_entity] = _table
+sa.Index("ix_devices_serial_key", ENTITY_TABLES["device"].c.serial_key)
+sa.Index("ix_people_upn", ENTITY_TABLES["person"].c.upn)
+
+schema_version = sa.Table(
+    "schema_version", metadata, sa.Column("version", sa.Integer, primary_key=True)
+)
+
+stream_state = sa.Table(
+    "stream_state",
+    metadata,
+    sa.Column("source", sa.String(128), primary_key=True),
+    sa.Column("stream", sa.String(128), primary_key=True),
+    sa.Column("entity", sa.String(64)),
+    sa.Column("watermark", UTCDateTime()),
+    sa.Column("watermark_key", sa.String(255)),
+    sa.Column("resume_token", sa.JSON()),
+    sa.Column("window_since", UTCDateTime()),
+    sa.Column("window_until", UTCDateTime()),
+    sa.Column("sweep", sa.String(64)),
+    sa.Column("last_full_at", UTCDateTime()),
+    sa.Column("remote_total", sa.BigInteger()),
+    sa.Column("access", sa.String(32)),
+    sa.Column("message", sa.Text()),
+    sa.Column("updated_at", UTCDateTime()),
+)
+
+sync_runs = sa.Table(
+    "sync_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(128), nullable=False, index=True),
+    sa.Column("started_at", UTCDateTime(), nullable=False),
+    sa.Column("ended_at", UTCDateTime()),
+    sa.Column("outcome", sa.String(32), nullable=False),
+    sa.Column("full", sa.Boolean(), nullable=False, default=False),
+    sa.Column("dry_run", sa.Boolean(), nullable=False, default=False),
+    sa.Column("counts", sa.JSON()),
+    sa.Column("error", sa.Text()),
+    sa.Column("manifest", sa.JSON()),
+    sa.Column("holder", sa.String(255)),
+)
+
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.Integer),
+    sa.Column("source", sa.String(128), nullable=False),
+    sa.Column("stream", sa.String(128), nullable=False),
+    sa.Column("source_id", sa.String(255)),
+    sa.Column("error", sa.Text(), nullable=False),
+    sa.Column("payload", sa.JSON()),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("resolved", sa.Boolean(), nullable=False, default=False),
+    sa.Index("ix_quarantine_key", "source", "stream", "source_id"),
+)
+
+links = sa.Table(
+    "links",
+    metadata,
+    sa.Column("source", sa.String(128), primary_key=True),
+    sa.Column("entity", sa.String(64), primary_key=True),
+    sa.Column("source_id", sa.String(255), primary_key=True),
+    sa.Column("relation", sa.String(64), primary_key=True),
+    sa.Column("target_entity", sa.String(64), primary_key=True),
+    sa.Column("target_ref", sa.String(255), primary_key=True),
+    sa.Column("updated_at", UTCDateTime()),
+)
+
+locks = sa.Table(
+    "locks",
+    metadata,
+    sa.Column("source", sa.String(128), primary_key=True),
+    sa.Column("holder", sa.String(255), nullable=False),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("acquired_at", UTCDateTime(), nullable=False),
+)
+
+
+@dataclass
+class StreamCursor:
+    """Where a stream stands: its watermark, and an in-progress read's window and resume token."""
+
+    watermark: datetime | None = None
+    watermark_key: str | None = None
+    resume_token: Any = None
+    window_since: datetime | None = None
+    window_until: datetime | None = None
+    sweep: str | None = None
+    last_full_at: datetime | None = None
+    remote_total: int | None = None
+    access: str | None = None
+    message: str | None = None
+
+
+@dataclass
+class QuarantineItem:
+    """A record that failed mapping: its id (if it has one), the error, and the raw payload."""
+
+    source_id: str | None
+    error: str
+    payload: Any
+
+
+@dataclass
+class WriteResult:
+    inserted: int = 0
+    updated: int = 0
+    quarantined: int = 0
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _json_safe(value: Any) -> Any:
+    """Payloads and manifests as JSON: datetimes become ISO strings."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Store:
+    """The common store. ``Store("sqlite:///crosswalk.db")`` or a PostgreSQL URL."""
+
+    def __init__(self, url: str) -> None:
+        try:
+            parsed = make_url(url)
+        except Exception:
+            raise ConfigError(
+                f"store.url: not a database URL ({url.split('://')[0]}://...)"
+            ) from None
+        if parsed.drivername in ("postgresql", "postgres"):
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        self.url = parsed.render_as_string(hide_password=True)
+        kwargs: dict[str, Any] = {}
+        if parsed.get_backend_name() == "sqlite":
+            database = parsed.database
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"timeout": 30}
+        self.engine = sa.create_engine(parsed, **kwargs)
+        if self.engine.dialect.name == "sqlite":
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.dialect = self.engine.dialect.name
+        metadata.create_all(self.engine)
+        with self.engine.begin() as conn:
+            if conn.execute(sa.select(schema_version.c.version)).first() is None:
+                conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def table(self, entity: str) -> sa.Table:
+        return ENTITY_TABLES[entity]
+
+    def _insert(self, table: sa.Table) -> Any:
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        return insert(table)
+
+    # -- records -------------------------------------------------------------------------------
+
+    def write_page(
+        self,
+        *,
+        source: str,
+        stream: str,
+        entity: str,
+        records: Sequence[Record],
+        quarantined: Sequence[QuarantineItem] = (),
+        links: Sequence[tuple[str, str, str, str, str, str]] = (),
+        cursor: StreamCursor | None = None,
+        run_id: int | None = None,
+        sweep: str | None = None,
+    ) -> WriteResult:
+        """Upsert a page of records, its quarantine, links and cursor in one transaction."""
+        table = ENTITY_TABLES[entity]
+        now = _now()
+        rows: dict[str, dict[str, Any]] = {}
+        for record in records:
+            row = record.model_dump()
+            row.update(stream=stream, deleted=False, deleted_at=None, synced_at=now, run_id=run_id)
+            if sweep is not None:
+                row["sweep"] = sweep
+            rows[record.source_id] = row  # a key repeated within a page: the last one wins
+        result = WriteResult(quarantined=len(quarantined))
+        with self.engine.begin() as conn:
+            if rows:
+                existing: set[str] = set()
+                ids = list(rows)
+                for start in range(0, len(ids), 500):
+                    chunk = ids[start : start + 500]
+                    existing.update(
+                        conn.execute(
+                            sa.select(table.c.source_id).where(
+                                table.c.source == source, table.c.source_id.in_(chunk)
+                            )
+                        ).scalars()
+                    )
+                result.inserted = len(rows) - len(existing)
+                result.updated = len(existing)
+                statement = self._insert(table)
+                names = [c.name for c in table.columns if c.name not in ("source", "source_id")]
+                if sweep is None:
+                    names.remove("sweep")
+                    for row in rows.values():
+                        row.setdefault("sweep", None)
+                statement = statement.on_conflict_do_update(
+                    index_elements=[table.c.source, table.c.source_id],
+                    set_={name: statement.excluded[name] for name in names},
+                )
+                values = list(rows.values())
+                for start in range(0, len(values), 1000):
+                    conn.execute(statement, values[start : start + 1000])
+                for start in range(0, len(ids), 500):
+                    chunk = ids[start : start + 500]
+                    conn.execute(
+                        quarantine.delete().where(
+                            quarantine.c.source == source,
+                            quarantine.c.stream == stream,
+                            quarantine.c.source_id.in_(chunk),
+                        )
+                    )
+                    conn.execute(
+                        globals()["links"]
+                        .delete()
+                        .where(
+                            globals()["links"].c.source == source,
+                            globals()["links"].c.entity == entity,
+                            globals()["links"].c.source_id.in_(chunk),
+                        )
+                    )
+            for item in quarantined:
+                if item.source_id is not None:
+                    conn.execute(
+                        quarantine.delete().where(
+                            quarantine.c.source == source,
+                            quarantine.c.stream == stream,
+                            quarantine.c.source_id == item.source_id,
+                        )
+                    )
+                conn.execute(
+                    quarantine.insert().values(
+                        run_id=run_id,
+                        source=source,
+                        stream=stream,
+                        source_id=item.source_id,
+                        error=item.error,
+                        payload=_json_safe(item.payload),
+                        at=now,
+                        resolved=False,
+                    )
+                )
+            if links:
+                link_table = globals()["links"]
+                unique = {tuple(link): None for link in links}
+                conn.execute(
+                    self._insert(link_table).on_conflict_do_nothing(),
+                    [
+                        dict(
+                            zip(
+                                (
+                                    "source",
+                                    "entity",
+                                    "source_id",
+                                    "relation",
+                                    "target_entity",
+                                    "target_ref",
+                                ),
+                                link,
+                                strict=True,
+                            ),
+                            updated_at=now,
+                        )
+                        for link in unique
+                    ],
+                )
+            if cursor is not None:
+                self._save_cursor(conn, source, stream, entity, cursor)
+        return result
+
+    def known_versions(
+        self, entity: str, source: str, ids: Sequence[str]
+    ) -> dict[str, datetime | None]:
+        """``source_id -> updated_at`` of the live (not tombstoned) records among ``ids``."""
+        table = ENTITY_TABLES[entity]
+        found: dict[str, datetime | None] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), 500):
+                chunk = list(ids[start : start + 500])
+                query = sa.select(table.c.source_id, table.c.updated_at).where(
+                    table.c.source == source,
+                    table.c.source_id.in_(chunk),
+                    table.c.deleted.is_(False),
+                )
+                found.update({row.source_id: row.updated_at for row in conn.execute(query)})
+        return found
+
+    def tombstone(self, *, source: str, stream: str, entity: str, sweep: str) -> int:
+        """Mark deleted every live record of the stream that the sweep ``sweep`` did not see."""
+        table = ENTITY_TABLES[entity]
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                table.update()
+                .where(
+                    table.c.source == source,
+                    table.c.stream == stream,
+                    table.c.deleted.is_(False),
+                    sa.or_(table.c.sweep.is_(None), table.c.sweep != sweep),
+                )
+                .values(deleted=True, deleted_at=_now())
+            )
+            return int(result.rowcount or 0)
+
+    def count(
+        self,
+        entity: str,
+        *,
+        source: str | None = None,
+        stream: str | None = None,
+        include_deleted: bool = False,
+    ) -> int:
+        table = ENTITY_TABLES[entity]
+        query = sa.select(sa.func.count()).select_from(table)
+        if source is not None:
+            query = query.where(table.c.source == source)
+        if stream is not None:
+            query = query.where(table.c.stream == stream)
+        if not include_deleted:
+            query = query.where(table.c.deleted.is_(False))
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def export(
+        self,
+        entity: str,
+        *,
+        source: str | None = None,
+        include_deleted: bool = False,
+        batch: int = 1000,
+    ) -> Iterator[dict[str, Any]]:
+        """Records as dicts keyed by the model's field names (+ ``deleted``), streamed."""
+        table = ENTITY_TABLES[entity]
+        names = list(ENTITIES[entity].model_fields) + ["deleted"]
+        query = sa.select(*[table.c[n] for n in names]).order_by(table.c.source, table.c.source_id)
+        if source is not None:
+            query = query.where(table.c.source == source)
+        if not include_deleted:
+            query = query.where(table.c.deleted.is_(False))
+        with self.engine.connect() as conn:
+            result = conn.execution_options(yield_per=batch).execute(query)
+            for row in result:
+                yield dict(row._mapping)
+
+    # -- cursors -------------------------------------------------------------------------------
+
+    def _save_cursor(
+        self, conn: Any, source: str, stream: str, entity: str, cursor: StreamCursor
+    ) -> None:
+        values = asdict(cursor)
+        values["resume_token"] = _json_safe(values["resume_token"])
+        values.update(entity=entity, updated_at=_now())
+        statement = self._insert(stream_state).values(source=source, stream=stream, **values)
+        conn.execute(
+            statement.on_conflict_do_update(index_elements=["source", "stream"], set_=values)
+        )
+
+    def save_cursor(self, source: str, stream: str, entity: str, cursor: StreamCursor) -> None:
+        with self.engine.begin() as conn:
+            self._save_cursor(conn, source, stream, entity, cursor)
+
+    def get_cursor(self, source: str, stream: str) -> StreamCursor | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(stream_state).where(
+                    stream_state.c.source == source, stream_state.c.stream == stream
+                )
+            ).first()
+        if row is None:
+            return None
+        mapping = row._mapping
+        return StreamCursor(**{f.name: mapping[f.name] for f in fields(StreamCursor)})
+
+    # -- runs ----------------------------------------------------------------------------------
+
+    def start_run(
+        self, *, source: str, full: bool, dry_run: bool, holder: str, manifest: dict[str, Any]
+    ) -> int:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                sync_runs.insert().values(
+                    source=source,
+                    started_at=_now(),
+                    outcome="running",
+                    full=full,
+                    dry_run=dry_run,
+                    holder=holder,
+                    manifest=_json_safe(manifest),
+                    counts={},
+                )
+            )
+            return int(result.inserted_primary_key[0])
+
+    def finish_run(
+        self,
+        run_id: int,
+        *,
+        outcome: str,
+        counts: dict[str, Any],
+        error: str | None,
+        manifest: dict[str, Any],
+    ) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                sync_runs.update()
+                .where(sync_runs.c.id == run_id)
+                .values(
+                    ended_at=_now(),
+                    outcome=outcome,
+                    counts=_json_safe(counts),
+                    error=error,
+                    manifest=_json_safe(manifest),
+                )
+            )
+
+    def interrupted_runs(self, source: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                sync_runs.update()
+                .where(sync_runs.c.source == source, sync_runs.c.outcome == "running")
+                .values(outcome="interrupted", ended_at=_now())
+            )
+
+    def runs(self, source: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        query = sa.select(sync_runs).order_by(sync_runs.c.id.desc()).limit(limit)
+        if source is not None:
+            query = query.where(sync_runs.c.source == source)
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    # -- locks ---------------------------------------------------------------------------------
+
+    def acquire_lock(self, source: str, holder: str, *, host: str, pid: int) -> None:
+        """Take the source's lock, or raise ``LockHeld`` naming who has it.
+
+        A lock left by a killed sync on this host (its process is gone) is taken over, and
+        that sync's run is marked interrupted.
+        """
+        for _attempt in range(3):
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(
+                        locks.insert().values(
+                            source=source, holder=holder, host=host, pid=pid, acquired_at=_now()
+                        )
+                    )
+                return
+            except sa.exc.IntegrityError:
+                current = self.lock_holder(source)
+                if current is None:
+                    continue
+                if current["host"] == host and not _pid_alive(int(current["pid"])):
+                    with self.engine.begin() as conn:
+                        conn.execute(
+                            locks.delete().where(
+                                locks.c.source == source,
+                                locks.c.holder == current["holder"],
+                                locks.c.pid == current["pid"],
+                            )
+                        )
+                    self.interrupted_runs(source)
+                    continue
+                since = current["acquired_at"]
+                raise LockHeld(
+                    f"source {source} is being synced by {current['holder']} since {since:%Y-%m-%d %H:%M:%S} UTC; "
+                    f"wait for it to finish, or remove a stale lock with `crosswalk sync --break-lock {source}`"
+                ) from None
+        raise LockHeld(f"source {source}: could not take the lock; try again")
+
+    def release_lock(self, source: str, holder: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(locks.delete().where(locks.c.source == source, locks.c.holder == holder))
+
+    def break_lock(self, source: str) -> bool:
+        with self.engine.begin() as conn:
+            removed = conn.execute(locks.delete().where(locks.c.source == source)).rowcount
+        if removed:
+            self.interrupted_runs(source)
+        return bool(removed)
+
+    def lock_holder(self, source: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(locks).where(locks.c.source == source)).first()
+        return dict(row._mapping) if row else None
+
+    # -- reading back --------------------------------------------------------------------------
+
+    def quarantine_rows(
+        self, source: str | None = None, stream: str | None = None
+    ) -> list[dict[str, Any]]:
+        query = (
+            sa.select(quarantine).where(quarantine.c.resolved.is_(False)).order_by(quarantine.c.id)
+        )
+        if source is not None:
+            query = query.where(quarantine.c.source == source)
+        if stream is not None:
+            query = query.where(quarantine.c.stream == stream)
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def links_for(self, source: str, entity: str | None = None) -> list[dict[str, Any]]:
+        link_table = globals()["links"]
+        query = sa.select(link_table).where(link_table.c.source == source)
+        if entity is not None:
+            query = query.where(link_table.c.entity == entity)
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def status(self) -> list[dict[str, Any]]:
+        """One row per source and stream: watermark, counts, access, and the source's last run."""
+        rows: list[dict[str, Any]] = []
+        with self.engine.connect() as conn:
+            states = conn.execute(
+                sa.select(stream_state).order_by(stream_state.c.source, stream_state.c.stream)
+            ).all()
+            quarantined = {
+                (r.source, r.stream): r.n
+                for r in conn.execute(
+                    sa.select(quarantine.c.source, quarantine.c.stream, sa.func.count().label("n"))
+                    .where(quarantine.c.resolved.is_(False))
+                    .group_by(quarantine.c.source, quarantine.c.stream)
+                )
+            }
+            counts: dict[tuple[str, str], tuple[int, int]] = {}
+            for table in ENTITY_TABLES.values():
+                query = sa.select(
+                    table.c.source,
+                    table.c.stream,
+                    sa.func.sum(sa.case((table.c.deleted.is_(False), 1), else_=0)).label("live"),
+                    sa.func.sum(sa.case((table.c.deleted.is_(True), 1), else_=0)).label("dead"),
+                ).group_by(table.c.source, table.c.stream)
+                for r in conn.execute(query):
+                    counts[(r.source, r.stream)] = (int(r.live or 0), int(r.dead or 0))
+            last_runs: dict[str, Any] = {}
+            latest = (
+                sa.select(sync_runs.c.source, sa.func.max(sync_runs.c.id).label("id"))
+                .group_by(sync_runs.c.source)
+                .subquery()
+            )
+            for run in conn.execute(
+                sa.select(sync_runs).join(latest, sync_runs.c.id == latest.c.id)
+            ):
+                last_runs[run.source] = run
+        for state in states:
+            live, dead = counts.get((state.source, state.stream), (0, 0))
+            run = last_runs.get(state.source)
+            rows.append(
+                {
+                    "source": state.source,
+                    "stream": state.stream,
+                    "entity": state.entity,
+                    "watermark": state.watermark,
+                    "records": live,
+                    "deleted": dead,
+                    "quarantined": quarantined.get((state.source, state.stream), 0),
+                    "remote_total": state.remote_total,
+                    "access": state.access,
+                    "message": state.message,
+                    "last_full_at": state.last_full_at,
+                    "in_progress": state.window_until is not None,
+                    "last_run_started": run.started_at if run else None,
+                    "last_run_ended": run.ended_at if run else None,
+                    "last_run_outcome": run.outcome if run else None,
+                    "last_run_error": run.error if run else None,
+                }
+            )
+        return rows
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()

@@ -1,0 +1,59 @@
+"""Shared fixtures: a store URL on SQLite and on the machine's real PostgreSQL server."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PG_ADMIN_URLS = (
+    "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+    "postgresql+psycopg://root@127.0.0.1:5432/test",
+)
+
+
+def _postgres_admin() -> tuple[str | None, str]:
+    try:
+        import sqlalchemy as sa
+    except ImportError:  # pragma: no cover - a dependency
+        return None, "sqlalchemy missing"
+    reason = "no PostgreSQL on 127.0.0.1:5432"
+    for url in PG_ADMIN_URLS:
+        engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as conn:
+                conn.execute(sa.text("select 1"))
+            return url, ""
+        except Exception as exc:
+            reason = f"PostgreSQL unreachable: {type(exc).__name__}"
+        finally:
+            engine.dispose()
+    return None, reason
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, or a throwaway PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    import sqlalchemy as sa
+
+    admin, reason = _postgres_admin()
+    if admin is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must test the store on PostgreSQL: {reason}")
+        pytest.skip(reason)
+    name = f"cw_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with engine.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
