@@ -160,7 +160,7 @@ quarantine = sa.Table(
     sa.Index("ix_quarantine_key", "source", "stream", "source_id"),
 )
 
-links = sa.Table(
+links_table = sa.Table(
     "links",
     metadata,
     sa.Column("source", sa.String(128), primary_key=True),
@@ -275,11 +275,9 @@ class Store:
         return ENTITY_TABLES[entity]
 
     def _insert(self, table: sa.Table) -> Any:
-        if self.dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        return insert(table)
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        return postgresql.insert(table) if self.dialect == "postgresql" else sqlite.insert(table)
 
     # -- records -------------------------------------------------------------------------------
 
@@ -345,12 +343,10 @@ class Store:
                         )
                     )
                     conn.execute(
-                        globals()["links"]
-                        .delete()
-                        .where(
-                            globals()["links"].c.source == source,
-                            globals()["links"].c.entity == entity,
-                            globals()["links"].c.source_id.in_(chunk),
+                        links_table.delete().where(
+                            links_table.c.source == source,
+                            links_table.c.entity == entity,
+                            links_table.c.source_id.in_(chunk),
                         )
                     )
             for item in quarantined:
@@ -375,10 +371,9 @@ class Store:
                     )
                 )
             if links:
-                link_table = globals()["links"]
                 unique = {tuple(link): None for link in links}
                 conn.execute(
-                    self._insert(link_table).on_conflict_do_nothing(),
+                    self._insert(links_table).on_conflict_do_nothing(),
                     [
                         dict(
                             zip(
@@ -522,7 +517,9 @@ class Store:
                     counts={},
                 )
             )
-            return int(result.inserted_primary_key[0])
+            key = result.inserted_primary_key
+            assert key is not None
+            return int(key[0])
 
     def finish_run(
         self,
@@ -632,10 +629,9 @@ class Store:
             return [dict(row._mapping) for row in conn.execute(query)]
 
     def links_for(self, source: str, entity: str | None = None) -> list[dict[str, Any]]:
-        link_table = globals()["links"]
-        query = sa.select(link_table).where(link_table.c.source == source)
+        query = sa.select(links_table).where(links_table.c.source == source)
         if entity is not None:
-            query = query.where(link_table.c.entity == entity)
+            query = query.where(links_table.c.entity == entity)
         with self.engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
 
@@ -670,10 +666,10 @@ class Store:
                 .group_by(sync_runs.c.source)
                 .subquery()
             )
-            for run in conn.execute(
+            for last in conn.execute(
                 sa.select(sync_runs).join(latest, sync_runs.c.id == latest.c.id)
             ):
-                last_runs[run.source] = run
+                last_runs[last.source] = last
         for state in states:
             live, dead = counts.get((state.source, state.stream), (0, 0))
             run = last_runs.get(state.source)
