@@ -1,0 +1,172 @@
+"""The CLI through CliRunner, against a CLI built from a fresh plugin manager."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from itcrosswalk.cli import make_cli
+from itcrosswalk.plugins import make_manager
+
+TICKET_KEYS = {
+    "source",
+    "platform",
+    "source_id",
+    "url",
+    "updated_at",
+    "kind",
+    "number",
+    "title",
+    "priority",
+    "state",
+    "opened_at",
+    "resolved_at",
+    "closed_at",
+    "assignment_group",
+    "assignee",
+}
+
+
+@pytest.fixture
+def cli() -> Any:
+    return make_cli(make_manager(entry_points_group=None))
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    directory = tmp_path_factory.mktemp("demo") / "crosswalk-demo"
+    result = CliRunner().invoke(
+        make_cli(make_manager(entry_points_group=None)),
+        ["demo", "--dir", str(directory), "--size", "tiny"],
+    )
+    return directory, result.output + (repr(result.exception) if result.exception else "")
+
+
+def test_demo_writes_config_store_and_says_what_landed(demo: tuple[Path, str]) -> None:
+    directory, output = demo
+    assert (directory / "crosswalk.toml").exists(), output
+    assert "what landed" in output
+    assert "synced sandbox-servicenow" in output
+    assert (directory / "crosswalk.db").exists()
+    assert (directory / "sandbox-secret").stat().st_mode & 0o077 == 0
+
+
+def test_export_tickets_json_after_the_demo_with_the_emulators_stopped(
+    demo: tuple[Path, str], cli: Any
+) -> None:
+    directory, _ = demo
+    result = CliRunner().invoke(
+        cli,
+        ["--config", str(directory / "crosswalk.toml"), "export", "tickets", "--format", "json"],
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert len(rows) > 20
+    for row in rows:
+        assert TICKET_KEYS <= set(row)
+        assert row["platform"] == "servicenow"
+        assert row["state"] in {
+            "new",
+            "in_progress",
+            "on_hold",
+            "resolved",
+            "closed",
+            "cancelled",
+            "unknown",
+        }
+        assert row["priority"] is None or 1 <= row["priority"] <= 5
+        assert row["opened_at"] is None or row["opened_at"].endswith("+00:00")
+
+
+def test_export_csv_neutralizes_formulas(demo: tuple[Path, str], cli: Any, tmp_path: Path) -> None:
+    directory, _ = demo
+    result = CliRunner().invoke(
+        cli, ["--config", str(directory / "crosswalk.toml"), "export", "people", "--format", "csv"]
+    )
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.output)))
+    assert rows and {"source", "upn", "name"} <= set(rows[0])
+    for row in rows:
+        for cell in row.values():
+            assert not cell or cell[0] not in "=+-@"
+
+
+def test_status_json_has_watermarks_counts_and_the_last_run(
+    demo: tuple[Path, str], cli: Any
+) -> None:
+    directory, _ = demo
+    result = CliRunner().invoke(
+        cli, ["--config", str(directory / "crosswalk.toml"), "status", "--format", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    incident = next(r for r in rows if r["stream"] == "incident")
+    assert incident["watermark"] and incident["records"] > 0
+    assert incident["quarantined"] == 0
+    assert incident["last_run_outcome"] == "ok"
+    assert incident["last_run_started"] and incident["last_run_ended"]
+
+
+def test_a_typo_in_the_config_is_one_line_naming_the_key(cli: Any, tmp_path: Path) -> None:
+    path = tmp_path / "crosswalk.toml"
+    path.write_text(
+        '[sources.snow]\nplatform = "servicenow"\nurl = "https://x.service-now.com"\n'
+        'auth = { type = "basic", user = "u", pasword = "env:X" }\n'
+    )
+    result = CliRunner().invoke(cli, ["--config", str(path), "sync"])
+    assert result.exit_code == 1
+    assert "sources.snow.auth" in result.output and "pasword" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_literal_secret_is_rejected_without_echoing_it(cli: Any, tmp_path: Path) -> None:
+    path = tmp_path / "crosswalk.toml"
+    path.write_text(
+        '[sources.snow]\nplatform = "servicenow"\nurl = "https://x.service-now.com"\n'
+        'auth = { type = "basic", user = "u", password = "hunter2-literal" }\n'
+    )
+    result = CliRunner().invoke(cli, ["--config", str(path), "status"])
+    assert result.exit_code == 1
+    assert "sources.snow.auth.password" in result.output
+    assert "hunter2-literal" not in result.output
+
+
+def test_init_writes_a_starter_that_loads(cli: Any, tmp_path: Path) -> None:
+    from itcrosswalk.core.config import load_config
+
+    target = tmp_path / "crosswalk.toml"
+    result = CliRunner().invoke(cli, ["init", str(target)])
+    assert result.exit_code == 0, result.output
+    config = load_config(target)
+    assert config.sources
+    again = CliRunner().invoke(cli, ["init", str(target)])
+    assert again.exit_code == 2
+
+
+def test_plugins_lists_servicenow_and_show_prints_its_tables(cli: Any) -> None:
+    result = CliRunner().invoke(cli, ["plugins", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    servicenow = next(r for r in rows if r["name"] == "servicenow")
+    assert servicenow["platforms"] == ["servicenow"]
+    assert (
+        "register_platforms" in servicenow["hooks"] and "register_sandboxes" in servicenow["hooks"]
+    )
+    shown = CliRunner().invoke(cli, ["plugins", "show", "servicenow"])
+    tables = json.loads(shown.output)["mapping"]
+    assert tables["ticket_states"]["incident"]["6"] == "resolved"
+
+
+def test_unknown_source_is_a_clear_error(cli: Any, demo: tuple[Path, str]) -> None:
+    directory, _ = demo
+    result = CliRunner().invoke(
+        cli, ["--config", str(directory / "crosswalk.toml"), "sync", "nope"]
+    )
+    assert result.exit_code == 1
+    assert "no source named 'nope'" in result.output
