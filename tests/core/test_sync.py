@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from itcrosswalk.core.store import Store
 
 from itcrosswalk.core.adapter import Adapter, Capabilities, CheckItem, Page, Stream, Window
 from itcrosswalk.core.config import load_config
 from itcrosswalk.core.errors import LockHeld
 from itcrosswalk.core.model import Person
+from itcrosswalk.core.store import Store
 from itcrosswalk.core.sync import SyncEngine
 from itcrosswalk.hookspecs import hookimpl
 from itcrosswalk.plugins import make_manager
