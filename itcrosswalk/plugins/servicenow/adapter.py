@@ -88,29 +88,51 @@ def _format(moment: datetime) -> str:
 
 
 class KeysetPaginator:
-    """Tokens are ``{"t": sys_updated_on, "id": sys_id, "offset": n}`` (``t`` None: from the start)."""
+    """Keyset paging on ``sys_updated_on`` that needs nothing beyond AND, ``=``, ``>``, ``>=``,
+    ``ORDERBY`` and ``sysparm_offset``.
+
+    Tokens are ``{"mode", "t", "seen", "id", "offset"}``:
+
+    - ``start``: the whole window, oldest first;
+    - ``ge``: rows with ``sys_updated_on >= t``; the rows at ``t`` already read (``seen``) are
+      dropped on the client, so a closed lower bound doubles nothing and ties are never cut;
+    - ``tie``: when one timestamp holds more rows than a page, the rows at ``t`` after sys_id
+      ``id``, in sys_id order;
+    - ``gt``: after a tie group, the rows with ``sys_updated_on > t``.
+
+    An empty page while ``X-Total-Count`` says more rows match means every row of it was
+    hidden by ACLs: the same query is asked again past them (``offset``).
+    """
 
     def first(self, window: Window) -> Any:
-        return {"t": None, "id": None, "offset": 0}
+        return {"mode": "start", "t": None, "seen": [], "id": None, "offset": 0}
 
     def next(self, token: Any, page: Page) -> Any | None:
         asked = page.requested or len(page.records)
-        scanned = token["offset"] + asked
-        if page.total is None:
-            # No count: only a page shorter than asked for ends the read.
-            if not page.records or len(page.records) < asked:
-                return None
-        elif scanned >= page.total:
+        hint = page.next_hint or {}
+        raw_count = hint.get("raw", len(page.records))
+        if page.total is not None:
+            exhausted = token["offset"] + asked >= page.total
+        else:
+            exhausted = raw_count < asked
+        if token["mode"] == "tie":
+            if exhausted:
+                return {"mode": "gt", "t": token["t"], "seen": [], "id": None, "offset": 0}
+            if raw_count == 0:
+                return {**token, "offset": token["offset"] + asked}
+            return {**token, "id": hint["last_id"], "offset": 0}
+        if exhausted:
             return None
-        if page.records:
-            last = page.records[-1]
-            return {
-                "t": mapping.value(last, "sys_updated_on"),
-                "id": mapping.value(last, "sys_id"),
-                "offset": 0,
-            }
-        # Every row of the page was hidden by ACLs: keep the anchor, step over them.
-        return {**token, "offset": scanned}
+        if raw_count == 0:
+            return {**token, "offset": token["offset"] + asked}
+        last_t = hint["last_t"]
+        seen = list(hint["at_last"])
+        if token["mode"] == "ge" and last_t == token["t"]:
+            seen = sorted(set(token["seen"]) | set(seen))
+        if not page.records or len(seen) >= max(1, asked // 2):
+            # One timestamp fills the page: finish it in sys_id order, then go past it.
+            return {"mode": "tie", "t": last_t, "seen": seen, "id": None, "offset": 0}
+        return {"mode": "ge", "t": last_t, "seen": seen, "id": None, "offset": 0}
 
 
 class _OAuth(requests.auth.AuthBase):
@@ -213,40 +235,64 @@ class TableStream(Stream):
 
     def query(self, window: Window, token: Mapping[str, Any]) -> str:
         """The encoded query of one page: the window, the anchor, the order."""
-        base = []
+        terms = []
         extra = self.adapter.options.query.get(self.table)
         if extra:
-            base.append(extra)
+            terms.append(extra)
         if window.since is not None:
-            base.append(f"sys_updated_on>={_format(window.since)}")
-        if token.get("t"):
-            t, sys_id = token["t"], token["id"]
-            head = "^".join(base)
-            first = "^".join(filter(None, [head, f"sys_updated_on>{t}"]))
-            second = "^".join(filter(None, [head, f"sys_updated_on={t}", f"sys_id>{sys_id}"]))
-            where = f"{first}^NQ{second}"
-        else:
-            where = "^".join(base)
-        return "^".join(filter(None, [where, "ORDERBYsys_updated_on", "ORDERBYsys_id"]))
+            terms.append(f"sys_updated_on>={_format(window.since)}")
+        mode, anchor = token["mode"], token.get("t")
+        if mode == "ge":
+            terms.append(f"sys_updated_on>={anchor}")
+        elif mode == "gt":
+            terms.append(f"sys_updated_on>{anchor}")
+        elif mode == "tie":
+            terms.append(f"sys_updated_on={anchor}")
+            if token.get("id"):
+                terms.append(f"sys_id>{token['id']}")
+            return "^".join([*terms, "ORDERBYsys_id"])
+        return "^".join([*terms, "ORDERBYsys_updated_on", "ORDERBYsys_id"])
 
     def fetch(self, token: Any, window: Window) -> Page:
         size = self.adapter.page_size
-        body, headers = self.adapter.list(
+        raw, headers = self.adapter.list(
             self.table, query=self.query(window, token), limit=size, offset=token["offset"]
         )
-        records = body
-        self._check_order(records)
+        stamps = [mapping.value(r, "sys_updated_on") for r in raw]
+        self._check_order(token, stamps)
+        seen = set(token.get("seen") or ())
+        anchor = token.get("t")
+        records = [
+            r
+            for r, t in zip(raw, stamps, strict=True)
+            if not (t == anchor and mapping.value(r, "sys_id") in seen)
+        ]
+        hint: dict[str, Any] = {"raw": len(raw)}
+        if raw:
+            hint["last_t"] = stamps[-1]
+            hint["last_id"] = mapping.value(raw[-1], "sys_id")
+            hint["at_last"] = [
+                mapping.value(r, "sys_id")
+                for r, t in zip(raw, stamps, strict=True)
+                if t == stamps[-1]
+            ]
         total = headers.get("X-Total-Count")
         return Page(
-            records=records, total=int(total) if total and total.isdigit() else None, requested=size
+            records=records,
+            total=int(total) if total and total.isdigit() else None,
+            requested=size,
+            next_hint=hint,
         )
 
-    def _check_order(self, records: list[dict[str, Any]]) -> None:
-        keys = [(mapping.value(r, "sys_updated_on"), mapping.value(r, "sys_id")) for r in records]
-        if keys != sorted(keys):
+    def _check_order(self, token: Mapping[str, Any], stamps: list[str]) -> None:
+        if token["mode"] == "tie":
+            ordered = all(t == token["t"] for t in stamps)
+        else:
+            ordered = stamps == sorted(stamps)
+        if not ordered:
             raise PlatformError(
                 f"source {self.adapter.source.name}: table {self.table} came back out of order; keyset paging "
-                "needs ORDERBY on sys_updated_on and sys_id (is a business rule or query ACL rewriting the query?)"
+                "needs the instance to honour ORDERBYsys_updated_on (is a business rule or query ACL rewriting the query?)"
             )
 
     def cursor_value(self, raw: Mapping[str, Any]) -> datetime | None:

@@ -447,3 +447,26 @@ def test_a_killed_sync_resumes_and_ends_with_every_record_exactly_once(
     assert result.exit_code == 0
     assert store.count("ticket", source="snow") == total
     assert result.streams[0].read == total - partial
+
+
+def test_a_tie_group_larger_than_a_page_with_hidden_rows_and_changes_mid_read(
+    instance_factory: Callable[..., Instance],
+    make_config: Callable[..., Config],
+    open_store: Any,
+    pm: Any,
+) -> None:
+    probe = instance_factory()
+    ids = [row["sys_id"] for row in probe.app.tables["incident"]]
+    hidden = set(ids[5:11])
+    instance = instance_factory(acl_hidden={"incident": hidden})
+    for row in instance.app.tables["incident"][:30]:
+        row["sys_updated_on"] = "2026-10-01 08:00:00"
+    instance.faults.mutate_between_pages = 1
+    config = make_config(instance, extra='page_size = 4\nstreams = ["incident"]')
+    store = open_store(config)
+    sync(config, store, pm)
+    instance.faults.mutate_between_pages = 0
+    sync(config, store, pm)
+    visible = {row["sys_id"] for row in instance.app.tables["incident"]} - hidden
+    stored = {row["source_id"] for row in store.export("ticket", source="snow")}
+    assert stored == visible
