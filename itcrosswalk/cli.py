@@ -85,6 +85,11 @@ class CrosswalkGroup(click.Group):
                 raise
             click.echo(f"error: {redact(str(exc))}", err=True)
             ctx.exit(exc.exit_code)
+        except BrokenPipeError:
+            # `crosswalk export ... | head`: the reader left; nothing more to say.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            ctx.exit(EXIT_OK)
         except KeyboardInterrupt:
             click.echo(
                 "interrupted: committed pages are kept; the next sync resumes from them", err=True
@@ -125,6 +130,8 @@ def _setup_logging(debug: bool, verbose: int) -> None:
     handler.setLevel(level)
     root.addHandler(handler)
     logging.getLogger("itcrosswalk").setLevel(level)
+    # urllib3 logs each retry with the full URL; the HTTP policy logs retries in plain words.
+    logging.getLogger("urllib3").setLevel(logging.DEBUG if debug else logging.ERROR)
 
 
 def _emit(

@@ -684,6 +684,10 @@ def _page_record_class() -> type:
         def _parameters(self) -> dict[str, Any]:
             params = super()._parameters()
             params["sysparm_offset"] = self._page_offset
+            # GlideRecord appends its default ORDERBYsys_id; the keyset query already ends with it.
+            query = params.get("sysparm_query", "")
+            if query.endswith("^ORDERBYsys_id^ORDERBYsys_id"):
+                params["sysparm_query"] = query[: -len("^ORDERBYsys_id")]
             return params
 
     return PageRecord
