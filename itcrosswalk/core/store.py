@@ -80,6 +80,12 @@ def _column_type(annotation: Any) -> Any:
     return sa.Text()
 
 
+def _nullable(annotation: Any) -> bool:
+    """A column may be NULL exactly where the model's field admits None."""
+    origin = typing.get_origin(annotation)
+    return origin in (typing.Union, types.UnionType) and type(None) in typing.get_args(annotation)
+
+
 metadata = sa.MetaData()
 
 ENTITY_TABLES: dict[str, sa.Table] = {}
@@ -88,7 +94,10 @@ for _entity, _model in ENTITIES.items():
     for _name, _field in _model.model_fields.items():
         _columns.append(
             sa.Column(
-                _name, _column_type(_field.annotation), primary_key=_name in ("source", "source_id")
+                _name,
+                _column_type(_field.annotation),
+                primary_key=_name in ("source", "source_id"),
+                nullable=_nullable(_field.annotation),
             )
         )
     _columns += [
@@ -467,8 +476,11 @@ class Store:
             query = query.where(table.c.deleted.is_(False))
         with self.engine.connect() as conn:
             result = conn.execution_options(yield_per=batch).execute(query)
-            for row in result:
-                yield dict(row._mapping)
+            try:
+                for row in result:
+                    yield dict(row._mapping)
+            finally:
+                result.close()  # a reader that stops early must not leave a server-side cursor open
 
     # -- cursors -------------------------------------------------------------------------------
 
