@@ -24,8 +24,9 @@ def register_platforms(register: Any) -> None:
 def register_sandboxes(register: Any) -> None:
     """Register platform emulators: ``register(name, factory)``.
 
-    ``factory(world, faults)`` returns a WSGI application serving the seeded city world in the
-    platform's API shape; ``name`` is the platform id.
+    ``factory(world, faults, *, users)`` returns a WSGI application serving the seeded city
+    world in the platform's API shape, honouring the fault switches and accepting the
+    ``users`` (name -> password) it is given; ``name`` is the platform id.
     """
 
 

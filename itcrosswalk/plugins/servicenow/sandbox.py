@@ -16,6 +16,7 @@ pages) come from :class:`itcrosswalk.sandbox.faults.Faults`.
 from __future__ import annotations
 
 import base64
+import bisect
 import hashlib
 import json
 import re
@@ -410,6 +411,29 @@ def parse_query(query: str, fields: set[str]) -> tuple[Predicate, list[tuple[str
         return any(all(any(p(row) for p in clause) for clause in group) for group in groups)
 
     return matches, order
+
+
+def _range_query(
+    query: str, order: list[tuple[str, bool]], fields: set[str]
+) -> list[tuple[str, str]] | None:
+    """The bounds of a query that only bounds its first ascending ORDERBY field, else None."""
+    if not order or order[0][1] or "^NQ" in query:
+        return None
+    field = order[0][0]
+    bounds: list[tuple[str, str]] = []
+    for term in query.split("^"):
+        if not term or term.startswith("ORDERBY"):
+            continue
+        match = _CONDITION.match(term)
+        if match is None or term.startswith("OR"):
+            return None
+        name, op, raw = match.group(1), match.group(2), _value(match.group(3))
+        if name not in fields:
+            continue  # ignored by the platform, as in the scan
+        if name != field or op not in (">=", ">", "<=", "<", "="):
+            return None
+        bounds.append((op, raw))
+    return bounds
 
 
 def _sort_key(field: str) -> Callable[[dict[str, str]], tuple[int, Any]]:
@@ -951,6 +975,40 @@ class ServiceNowEmulator:
             self._sorted[key] = cached = rows
         return cached
 
+    def _matching(self, table: str, query: str) -> list[dict[str, str]]:
+        """The rows a query matches, in its order.
+
+        A query whose every condition bounds the first (ascending) ORDERBY field is answered by
+        bisecting the sorted rows, as an index would; any other query is scanned.
+        """
+        predicate, order = parse_query(query, self._fields[table])
+        rows = self._ordered(table, order)
+        bounds = _range_query(query, order, self._fields[table])
+        if bounds is None:
+            return [row for row in rows if predicate(row)]
+        field = order[0][0]
+        cache_key = (table, tuple(order), "keys")
+        keys = self._sorted.get(cache_key)
+        if keys is None:
+            sort_key = _sort_key(field)
+            keys = self._sorted[cache_key] = [sort_key(row) for row in rows]  # type: ignore[assignment]
+        probe = _sort_key(field)
+        start, end = 0, len(rows)
+        for op, value in bounds:
+            at = probe({field: value})
+            if op == ">=":
+                start = max(start, bisect.bisect_left(keys, at))
+            elif op == ">":
+                start = max(start, bisect.bisect_right(keys, at))
+            elif op == "<=":
+                end = min(end, bisect.bisect_right(keys, at))
+            elif op == "<":
+                end = min(end, bisect.bisect_left(keys, at))
+            else:
+                start = max(start, bisect.bisect_left(keys, at))
+                end = min(end, bisect.bisect_right(keys, at))
+        return rows[start:end] if start < end else []
+
     def _list(
         self,
         environ: dict[str, Any],
@@ -966,8 +1024,7 @@ class ServiceNowEmulator:
         except ValueError:
             return self._fail("400 Bad Request", "Invalid sysparm_limit or sysparm_offset", None)
         with self.lock:
-            predicate, order = parse_query(params.get("sysparm_query", ""), self._fields[table])
-            rows = [row for row in self._ordered(table, order) if predicate(row)]
+            rows = self._matching(table, params.get("sysparm_query", ""))
             total = len(rows)
             window = rows[offset : offset + limit]
             hidden = self.acl_hidden.get(table, set())
