@@ -302,7 +302,9 @@ class SyncEngine:
     ) -> None:
         if dry_run:
             return
-        cursor = before or StreamCursor()
+        # The stored cursor, not the one from before the read: pages committed before the
+        # failure keep their resume token, so the next run goes on from them.
+        cursor = self.store.get_cursor(source, stream.name) or before or StreamCursor()
         cursor.access = access
         cursor.message = message
         self.store.save_cursor(source, stream.name, stream.entity, cursor)

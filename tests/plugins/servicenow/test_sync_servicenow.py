@@ -470,3 +470,30 @@ def test_a_tie_group_larger_than_a_page_with_hidden_rows_and_changes_mid_read(
     visible = {row["sys_id"] for row in instance.app.tables["incident"]} - hidden
     stored = {row["source_id"] for row in store.export("ticket", source="snow")}
     assert stored == visible
+
+
+def test_a_stream_that_fails_mid_read_resumes_from_its_committed_pages(
+    instance: Instance, make_config: Callable[..., Config], open_store: Any, pm: Any
+) -> None:
+    config = make_config(instance, extra='page_size = 5\nstreams = ["incident"]')
+    config.sources["snow"].max_retries = 0
+    store = open_store(config)
+    pages: list[int] = []
+
+    def outage_after_two_pages(*_args: Any) -> None:
+        pages.append(1)
+        if len(pages) == 2:
+            instance.faults.server_errors_next = 1
+
+    result = SyncEngine(config, store, pm=pm, progress=outage_after_two_pages).sync("snow")
+    assert result.streams[0].status == "error"
+    partial = store.count("ticket", source="snow")
+    assert partial == 9  # 5, then 4 new behind the repeated boundary row (closed lower bound)
+    cursor = store.get_cursor("snow", "incident")
+    assert cursor is not None and cursor.resume_token is not None and cursor.access == "error"
+    before = len(instance.app.requests)
+    resumed = sync(config, store, pm)
+    total = count_kind(instance.world, "incident")
+    assert resumed.streams[0].read == total - partial
+    assert store.count("ticket", source="snow") == total
+    assert len(instance.app.requests) - before <= -(-(total - partial) // 4) + 1
