@@ -9,6 +9,7 @@ common model; it performs exactly one request per ``fetch`` call.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
@@ -165,35 +166,56 @@ def paginate(
     *,
     max_pages: int = 1_000_000,
     malformed_retries: int = 2,
+    prefetch: bool = True,
 ) -> Iterator[tuple[Page, Any, Any]]:
     """Drive a stream's paginator: yield ``(page, token_used, token_after)``.
 
     ``token`` resumes from a stored token; None starts afresh. A token seen twice is a
     paging cycle and raises instead of looping; ``max_pages`` caps a runaway read. A body that
     does not parse is asked for again (``malformed_retries`` times) before the read fails.
+    With ``prefetch``, the next page is requested on a worker thread while the caller maps
+    and writes the current one, so network and platform time overlap with local work; the
+    caller still commits pages strictly in order.
     """
-    if token is None:
-        token = stream.paginator.first(window)
+
+    def load(at: Any) -> Page:
+        for attempt in range(malformed_retries + 1):
+            try:
+                return stream.fetch(at, window)
+            except MalformedResponse:
+                if attempt == malformed_retries:
+                    raise
+        raise AssertionError("unreachable")
+
     seen: set[str] = set()
-    pages = 0
-    while token is not None:
-        marker = repr(token)
+
+    def mark(at: Any) -> None:
+        marker = repr(at)
         if marker in seen:
             raise PagingLoopError(
                 f"stream {stream.name} paged in a cycle (token {marker} came back): "
                 "the platform's paging is inconsistent; try again, or report it"
             )
         seen.add(marker)
-        for attempt in range(malformed_retries + 1):
-            try:
-                page = stream.fetch(token, window)
-                break
-            except MalformedResponse:
-                if attempt == malformed_retries:
-                    raise
-        pages += 1
-        after = stream.paginator.next(token, page)
-        yield page, token, after
-        if pages >= max_pages:
-            raise PagingLoopError(f"stream {stream.name} passed the cap of {max_pages} pages")
-        token = after
+
+    if token is None:
+        token = stream.paginator.first(window)
+    mark(token)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"fetch-{stream.name}") as pool:
+        pending: Future[Page] | None = pool.submit(load, token) if prefetch else None
+        pages = 0
+        while token is not None:
+            page = pending.result() if pending is not None else load(token)
+            pages += 1
+            after = stream.paginator.next(token, page)
+            pending = None
+            if after is not None:
+                mark(after)
+                if pages >= max_pages:
+                    raise PagingLoopError(
+                        f"stream {stream.name} passed the cap of {max_pages} pages"
+                    )
+                if prefetch:
+                    pending = pool.submit(load, after)
+            yield page, token, after
+            token = after

@@ -359,7 +359,7 @@ class ServiceNowAdapter(Adapter):
         self.policy = HttpPolicy.from_source(source)
         self._client: Any = None
         self._session: requests.Session | None = None
-        self._last: requests.Response | None = None
+        self._local = threading.local()  # the last response, per thread (pages are prefetched)
         self._assets: dict[str, dict[str, Any] | None] = {}
         self._assets_denied = False
 
@@ -426,7 +426,11 @@ class ServiceNowAdapter(Adapter):
         return self._client
 
     def _remember(self, response: requests.Response, **_: Any) -> None:
-        self._last = response
+        self._local.last = response
+
+    @property
+    def _last(self) -> requests.Response | None:
+        return getattr(self._local, "last", None)
 
     @property
     def requests_made(self) -> int:
@@ -453,7 +457,7 @@ class ServiceNowAdapter(Adapter):
 
         client = self.client
         record = _PageRecord(client, table, limit=limit, offset=offset, query=query, fields=fields)
-        self._last = None
+        self._local.last = None
         try:
             response = client.table_api.list(record)
         except requests.RequestException as exc:

@@ -217,7 +217,7 @@ _SYSTEM = {"sys_id", "sys_updated_on", "sys_created_on", "sys_tags"}
 def value(raw: Mapping[str, Any], field: str) -> str:
     """The stored value of a field, whatever ``sysparm_display_value`` mode the record came in."""
     item = raw.get(field)
-    if isinstance(item, Mapping):
+    if type(item) is dict:  # JSON objects are plain dicts; an ABC check costs more than the rest
         item = item.get("value")
     return "" if item is None else str(item)
 
@@ -225,7 +225,7 @@ def value(raw: Mapping[str, Any], field: str) -> str:
 def display(raw: Mapping[str, Any], field: str) -> str | None:
     """The display value where the record has one (``display_value=all``), else the stored value."""
     item = raw.get(field)
-    if isinstance(item, Mapping):
+    if type(item) is dict:
         shown = item.get("display_value")
         if shown in (None, "", "UNKNOWN"):
             stored = item.get("value")
@@ -238,11 +238,8 @@ def parse_datetime(text: str) -> datetime | None:
     """A stored ServiceNow date-time (``YYYY-MM-DD HH:MM:SS``, UTC); ``""`` is unset."""
     if not text:
         return None
-    try:
-        return datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
-    except ValueError:
-        parsed = datetime.fromisoformat(text)  # raises: the record is quarantined
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    parsed = datetime.fromisoformat(text)  # raises on anything else: the record is quarantined
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def parse_date(text: str) -> date | None:
@@ -308,7 +305,7 @@ def _extra(raw: Mapping[str, Any], used: set[str]) -> dict[str, Any]:
     for key, item in raw.items():
         if key in used or key in _SYSTEM:
             continue
-        if isinstance(item, Mapping):
+        if type(item) is dict:
             stored = item.get("value")
             shown = item.get("display_value")
             if stored in (None, "") and shown in (None, ""):

