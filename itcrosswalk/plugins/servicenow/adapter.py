@@ -353,6 +353,10 @@ class ServiceNowAdapter(Adapter):
             raise ConfigError(
                 f"sources.{source.name}.url: the instance URL is required (https://NAME.service-now.com)"
             )
+        if not source.url.startswith("https://"):
+            raise ConfigError(
+                f"sources.{source.name}.url: ServiceNow instances (and PySNC) speak HTTPS only; use https://"
+            )
         self.base = source.url.rstrip("/")
         self.options = ServiceNowOptions.model_validate(source.platform_options())
         self.page_size = source.page_size or DEFAULT_PAGE_SIZE
@@ -490,7 +494,12 @@ class ServiceNowAdapter(Adapter):
         response = self._last
         assert response is not None
         message = platform_message(response)
-        if response.status_code == 400 and "invalid table" in message.lower():
+        lowered = message.lower()
+        if (
+            response.status_code == 400
+            and "table" in lowered
+            and ("invalid" in lowered or "not exist" in lowered)
+        ):
             raise NotFound(
                 f"table {table} does not exist on source {self.source.name} (plugin not active or not licensed?)"
             )
