@@ -462,6 +462,7 @@ class ServiceNowEmulator:
         forbidden_tables: set[str] | None = None,
         missing_tables: set[str] | None = None,
         oauth_clients: dict[str, str] | None = None,
+        token_ttl: float = 1799,
     ) -> None:
         self.world = world
         self.faults = faults or Faults()
@@ -471,6 +472,9 @@ class ServiceNowEmulator:
         self.forbidden = set(forbidden_tables or ())
         self.missing = set(missing_tables or ())
         self.oauth_clients = oauth_clients if oauth_clients is not None else {"crosswalk": "s3cret"}
+        self.token_ttl = (
+            token_ttl  # how long an access token really lives; expires_in still says 1799
+        )
         self.requests: list[tuple[str, str]] = []
         self.lock = threading.RLock()
         self.tokens: dict[str, tuple[str, float]] = {}
@@ -952,7 +956,7 @@ class ServiceNowEmulator:
             )
         access, refresh = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
         with self.lock:
-            self.tokens[access] = (user, time.time() + 1799)
+            self.tokens[access] = (user, time.time() + self.token_ttl)
             self.refresh_tokens[refresh] = user
         return self._json(
             "200 OK",
