@@ -22,11 +22,14 @@ def register_platforms(register: Any) -> None:
 
 @hookspec
 def register_sandboxes(register: Any) -> None:
-    """Register platform emulators: ``register(name, factory)``.
+    """Register platform emulators: ``register(name, factory, *, source=None)``.
 
     ``factory(world, faults, *, users)`` returns a WSGI application serving the seeded city
     world in the platform's API shape, honouring the fault switches and accepting the
-    ``users`` (name -> password) it is given; ``name`` is the platform id.
+    ``users`` (name -> password or token) it is given; ``name`` is the platform id.
+    ``source(user, secret_ref)`` returns the keys of the ``[sources.NAME]`` table that point
+    itcrosswalk at the emulator beyond ``platform``, ``url`` and ``ca_bundle`` (its ``auth``,
+    a ``tenant_id``); without it the source uses basic auth with ``user`` and the secret.
     """
 
 

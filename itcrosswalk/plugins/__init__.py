@@ -151,11 +151,23 @@ def get_platforms(pm: pluggy.PluginManager | None = None) -> dict[str, PlatformI
     return platforms
 
 
-def get_sandboxes(pm: pluggy.PluginManager | None = None) -> dict[str, Any]:
-    """Platform id -> emulator factory ``factory(world, faults)``."""
+@dataclass
+class SandboxInfo:
+    """A platform emulator as a plugin registered it."""
+
+    name: str
+    factory: Any
+    plugin: str
+    source: Any = None
+    """``source(user, secret_ref)`` -> the source table's keys (auth, ...), or None for basic."""
+
+
+def get_sandboxes(pm: pluggy.PluginManager | None = None) -> dict[str, SandboxInfo]:
+    """Platform id -> its emulator factory ``factory(world, faults, *, users)``."""
     state = load_state(pm)
     return {
-        args[0]: args[1] for _plugin, args, _kw in _collect("register_sandboxes", pm, state.errors)
+        args[0]: SandboxInfo(name=args[0], factory=args[1], plugin=plugin, **kwargs)
+        for plugin, args, kwargs in _collect("register_sandboxes", pm, state.errors)
     }
 
 

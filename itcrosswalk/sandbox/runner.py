@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ class Sandbox:
     faults: dict[str, Faults] = field(default_factory=dict)
     urls: dict[str, str] = field(default_factory=dict)
     secret: str = ""
+    sources: dict[str, Any] = field(default_factory=dict)
+    """platform -> ``source(user, secret_ref)`` giving its config keys, or None for basic auth."""
 
     def stop(self) -> None:
         self.server.stop()
@@ -50,17 +53,40 @@ def start(
     ports: dict[str, int] | None = None,
 ) -> Sandbox:
     """Start the emulators (all registered ones, or ``platforms``) and return where they are."""
-    factories = plugins.get_sandboxes(pm)
-    names = platforms or sorted(factories)
+    registered = plugins.get_sandboxes(pm)
+    names = platforms or sorted(registered)
     secret = secret or secrets.token_urlsafe(18)
     apps: dict[str, Any] = {}
     faults: dict[str, Faults] = {}
     for name in names:
         faults[name] = Faults()
-        apps[name] = factories[name](world, faults[name], users={SANDBOX_USER: secret})
+        apps[name] = registered[name].factory(world, faults[name], users={SANDBOX_USER: secret})
     server = SandboxServer(apps, ports=ports)
     urls = server.start()
-    return Sandbox(world=world, server=server, apps=apps, faults=faults, urls=urls, secret=secret)
+    return Sandbox(
+        world=world,
+        server=server,
+        apps=apps,
+        faults=faults,
+        urls=urls,
+        secret=secret,
+        sources={name: registered[name].source for name in names},
+    )
+
+
+def _toml(value: Any) -> str:
+    """One TOML value: strings, numbers, booleans, lists and inline tables of them."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"cannot write {type(value).__name__} as TOML")
 
 
 def write_config(
@@ -81,15 +107,22 @@ def write_config(
         "[store]",
         f'url = "{store_url}"',
     ]
+    secret_ref = f"file:{secret_path.resolve()}"
     for platform, url in sorted(sandbox.urls.items()):
+        describe = sandbox.sources.get(platform)
+        keys: dict[str, Any] = (
+            describe(SANDBOX_USER, secret_ref)
+            if describe
+            else {"auth": {"type": "basic", "user": SANDBOX_USER, "password": secret_ref}}
+        )
         lines += [
             "",
             f"[sources.sandbox-{platform.replace('_', '-')}]",
             f'platform = "{platform}"',
-            f'url = "{url}"',
-            f'ca_bundle = "{ca_path.name}"',
-            f'auth = {{ type = "basic", user = "{SANDBOX_USER}", password = "file:{secret_path.resolve()}" }}',
+            f"url = {_toml(url)}",
+            f"ca_bundle = {_toml(ca_path.name)}",
         ]
+        lines += [f"{key} = {_toml(value)}" for key, value in keys.items()]
     path = directory / "crosswalk.toml"
     path.write_text("\n".join(lines) + "\n")
     return path

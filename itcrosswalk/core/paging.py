@@ -1,0 +1,58 @@
+"""The paginators every platform's streams share: offset, next-link and their stop rules.
+
+A paginator owns its token's shape and decides from a response whether there is a next
+page; ``core.adapter.paginate`` drives it, detects cycles and caps runaway reads. ServiceNow's
+keyset paginator lives with its adapter because its query language is the platform's own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .adapter import Page, Window
+
+
+class OffsetPaginator:
+    """``$skip``/``$top`` style paging where the platform returns no link and no count.
+
+    The token is the offset of the page to ask for. A page shorter than the one asked for is
+    the end (Jira Align's bare arrays); where a page carries ``total``, the end is the count
+    instead, since some platforms apply the limit before access checks and return short pages
+    mid-way.
+    """
+
+    def __init__(self, page_size: int) -> None:
+        if page_size < 1:
+            raise ValueError("page_size must be at least 1")
+        self.page_size = page_size
+
+    def first(self, window: Window) -> Any:
+        return 0
+
+    def next(self, token: Any, page: Page) -> Any | None:
+        asked = page.requested or self.page_size
+        offset = int(token) + asked
+        if page.total is not None:
+            return offset if offset < page.total else None
+        return offset if len(page.records) >= asked else None
+
+
+class NextLinkPaginator:
+    """Server-driven paging that follows the link a response names (OData ``@odata.nextLink``
+    and ``__next``, an HTTP ``Link: rel="next"``); offsets are never computed.
+
+    The first token is ``{"url": None}`` (the stream builds its first request); each next one
+    is ``{"url": <the link>}`` taken from ``page.next_hint``, which the stream fills from the
+    response. No link is the end.
+    """
+
+    def first(self, window: Window) -> Any:
+        return {"url": None}
+
+    def next(self, token: Any, page: Page) -> Any | None:
+        link = page.next_hint
+        if not link:
+            return None
+        if not isinstance(link, str):
+            raise TypeError("NextLinkPaginator expects page.next_hint to be the next URL")
+        return {"url": link}
