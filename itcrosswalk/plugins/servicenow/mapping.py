@@ -87,6 +87,10 @@ TICKET_STATE_LABELS: dict[str, str] = {
     "closed skipped": "cancelled",
     "canceled": "cancelled",
     "cancelled": "cancelled",
+    # problem states of releases before Madrid (1 Open, 2 Known Error, 3 Pending Change, 4 Closed/Resolved)
+    "known error": "in_progress",
+    "pending change": "in_progress",
+    "closed/resolved": "closed",
 }
 
 TICKET_KINDS: dict[str, str] = {
@@ -308,8 +312,8 @@ def _extra(raw: Mapping[str, Any], used: set[str]) -> dict[str, Any]:
         if type(item) is dict:
             stored = item.get("value")
             shown = item.get("display_value")
-            if stored in (None, "") and shown in (None, ""):
-                continue
+            if stored in (None, "") and shown in (None, "", "UNKNOWN"):
+                continue  # the platform labels an unset date "UNKNOWN": still unset
             out[key] = (
                 stored if shown in (None, stored) else {"value": stored, "display_value": shown}
             )
@@ -533,6 +537,8 @@ _DEVICE_USED = {
     "department",
     "install_status",
     "last_discovered",
+    "purchase_date",
+    "warranty_expiration",
 }
 
 
@@ -551,14 +557,19 @@ def map_device(raw: Mapping[str, Any], *, source: str, table: str, base: str) ->
         manufacturer=display(raw, "manufacturer"),
         model=display(raw, "model_id"),
         install_status=display(raw, "install_status"),
+        purchase_date=parse_date(value(raw, "purchase_date")),
+        warranty_expiration=parse_date(value(raw, "warranty_expiration")),
         extra=extra,
     )
 
 
 def apply_asset(device: Device, asset: Mapping[str, Any]) -> Device:
-    """Purchase and warranty dates from the device's ``alm_hardware`` asset."""
-    device.purchase_date = parse_date(value(asset, "purchase_date"))
-    device.warranty_expiration = parse_date(value(asset, "warranty_expiration"))
+    """Purchase and warranty dates from the device's ``alm_hardware`` asset, which owns them;
+    where the asset leaves one empty, the CI's own column (older CMDBs keep it there) stands."""
+    device.purchase_date = parse_date(value(asset, "purchase_date")) or device.purchase_date
+    device.warranty_expiration = (
+        parse_date(value(asset, "warranty_expiration")) or device.warranty_expiration
+    )
     cost = value(asset, "cost")
     if cost:
         device.extra["asset_cost"] = parse_number(cost)
