@@ -118,6 +118,36 @@ class CheckItem:
 
 
 @dataclass
+class WriteResult:
+    """What one write-back did (or, in a dry run, would do).
+
+    ``action`` is ``created``, ``exists`` (the correlation id found a record made before:
+    nothing was sent) or ``dry_run``; ``requests`` lists every request made or planned as
+    ``{"method", "url", "body"}``, so a dry run can print the exact payload.
+    """
+
+    action: str
+    entity: str
+    source_id: str | None = None
+    url: str | None = None
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Writer(Protocol):
+    """Creates one record on the platform from common-model field values.
+
+    ``fields`` uses the common model's names (``name``, ``department``, ``planned_start``, ...)
+    plus ``description``; ``correlation_id`` makes the write idempotent (the writer looks for a
+    record carrying it before creating one, and stores it on what it creates); ``dry_run``
+    sends nothing that changes the platform and returns the requests it would make.
+    """
+
+    def __call__(
+        self, fields: Mapping[str, Any], *, correlation_id: str, dry_run: bool = False
+    ) -> WriteResult: ...
+
+
+@dataclass
 class Capabilities:
     """What an adapter can read and write; the evaluation reads this."""
 
@@ -147,7 +177,9 @@ class Adapter:
         return Capabilities()
 
     @property
-    def writers(self) -> dict[str, Callable[..., Any]]:
+    def writers(self) -> dict[str, Writer]:
+        """Write-back operations by what they create: ``work_item:epic``, ``work_item:project``,
+        ``demand``, ``ticket:incident``. Each name also appears in ``capabilities().writes``."""
         return {}
 
     @property
