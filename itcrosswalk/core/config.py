@@ -14,6 +14,8 @@ import json
 import os
 import re
 import tomllib
+import typing
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -234,12 +236,75 @@ class SourceConfig(BaseModel):
         return dict(self.model_extra or {})
 
 
+_TARGET = r"^\d+(\.\d+)?(h|bh|bd|d)$"
+_HHMM = r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$"
+
+
+class CalendarConfig(BaseModel):
+    """The business-hours calendar SLA clocks run on."""
+
+    model_config = _STRICT
+    timezone: str = "UTC"
+    """An IANA zone name (America/Phoenix): business hours are local time there."""
+    workdays: list[Annotated[int, Field(ge=0, le=6)]] = Field(
+        default_factory=lambda: [0, 1, 2, 3, 4]
+    )
+    """Days of the week with business hours, 0 = Monday."""
+    start: str = Field(default="08:00", pattern=_HHMM)
+    end: str = Field(default="17:00", pattern=_HHMM)
+    holidays: list[date] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise PydanticCustomError(
+                "timezone", "not a known time zone name (e.g. America/Phoenix, UTC)"
+            ) from None
+        return value
+
+
+class MetricsConfig(BaseModel):
+    """The City's policy the standard metrics apply (``[metrics]``)."""
+
+    model_config = _STRICT
+    sla_targets: dict[
+        Annotated[str, Field(pattern=r"^[1-5]$")], Annotated[str, Field(pattern=_TARGET)]
+    ] = Field(default_factory=lambda: {"1": "4h", "2": "8h", "3": "3bd", "4": "5bd"})
+    """Priority -> resolution target: ``4h`` clock hours, ``6bh`` business hours, ``3bd``
+    business days, ``2d`` calendar days. A priority without a target is not measured."""
+    calendar: CalendarConfig = Field(default_factory=CalendarConfig)
+    stale_days: int = Field(default=30, ge=1)
+    """A device that has not checked in for this many days is stale."""
+    supported_os: dict[str, str] = Field(default_factory=dict)
+    """OS name -> the oldest supported version (``Windows = "10.0.19045"``); empty: built-in list."""
+
+
+class ContentConfig(BaseModel):
+    """Folders of the City's own content (templates or controls) beside the built-in ones."""
+
+    model_config = _STRICT
+    folders: list[Path] = Field(default_factory=list)
+
+    @field_validator("folders")
+    @classmethod
+    def _folders(cls, value: list[Path], info: ValidationInfo) -> list[Path]:
+        return [_resolve_path(folder, info) for folder in value]
+
+
 class Config(BaseModel):
     """The whole ``crosswalk.toml``."""
 
     model_config = _STRICT
     store: StoreConfig = Field(default_factory=StoreConfig)
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    templates: ContentConfig = Field(default_factory=ContentConfig)
+    controls: ContentConfig = Field(default_factory=ContentConfig)
     path: Path | None = None
     """The file this configuration was read from (set by :func:`load_config`)."""
 
@@ -305,6 +370,12 @@ def config_digest(config: Config) -> str:
 
 # -- rendering pydantic errors ---------------------------------------------------------------
 
+_PATTERN_WORDS = {
+    _HHMM: "must be a time of day as HH:MM (08:00)",
+    _TARGET: "must be a duration: 4h (clock hours), 6bh (business hours), 3bd (business days) or 2d (days)",
+    r"^[1-5]$": "must be a priority from 1 to 5",
+}
+
 _MESSAGES = {
     "missing": "required key is missing",
     "int_type": "must be a whole number",
@@ -325,15 +396,24 @@ _MESSAGES = {
 
 def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     """The model whose keys live at ``loc`` (used to suggest a spelling for unknown keys)."""
-    if not loc:
-        return Config
-    if loc[0] == "store" and len(loc) == 1:
-        return StoreConfig
-    if loc[0] == "sources" and len(loc) == 2:
-        return SourceConfig
-    if loc[0] == "sources" and len(loc) == 4 and loc[2] == "auth":
+    if len(loc) == 4 and loc[0] == "sources" and loc[2] == "auth":
         return AUTH_MODELS.get(str(loc[3]))
-    return None
+    model: Any = Config
+    parts = list(loc)
+    while parts:
+        field = model.model_fields.get(str(parts.pop(0))) if isinstance(model, type) else None
+        if field is None:
+            return None
+        annotation = field.annotation
+        if typing.get_origin(annotation) is dict:
+            if not parts:
+                return None
+            parts.pop(0)  # the table's own name (sources.NAME)
+            annotation = typing.get_args(annotation)[1]
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return None
+        model = annotation
+    return model  # type: ignore[no-any-return]
 
 
 def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -384,6 +464,8 @@ def _describe(error: ErrorDetails) -> str:
         )
     if kind in _MESSAGES:
         return _MESSAGES[kind]
+    if kind == "string_pattern_mismatch":
+        return _PATTERN_WORDS.get(str(ctx.get("pattern")), "is not in the expected form")
     message = str(error.get("msg", "invalid value"))
     return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
 

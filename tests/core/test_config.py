@@ -192,3 +192,26 @@ def test_digest_is_stable_and_free_of_secret_values(
 def test_config_built_in_code_has_defaults() -> None:
     config = Config()
     assert config.store.url.startswith("sqlite:///") and config.sources == {}
+
+
+def test_metrics_policy_defaults_and_bad_values_are_named(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, VALID))
+    assert config.metrics.sla_targets == {"1": "4h", "2": "8h", "3": "3bd", "4": "5bd"}
+    assert config.metrics.calendar.workdays == [0, 1, 2, 3, 4]
+    text = VALID + (
+        '\n[metrics]\nstale_dayz = 10\nsla_targets = { "1" = "4 hours" }\n'
+        '[metrics.calendar]\ntimezone = "Mars/Olympus"\nstart = "8am"\n'
+    )
+    message = problem(tmp_path, text)
+    assert "metrics.stale_dayz: unknown key; did you mean 'stale_days'?" in message
+    assert "metrics.sla_targets.1" in message
+    assert "metrics.calendar.timezone: not a known time zone name" in message
+    assert "metrics.calendar.start" in message
+
+
+def test_content_folders_resolve_against_the_config_and_must_exist(tmp_path: Path) -> None:
+    (tmp_path / "our-templates").mkdir()
+    config = load_config(write(tmp_path, VALID + '\n[templates]\nfolders = ["our-templates"]\n'))
+    assert config.templates.folders == [tmp_path / "our-templates"]
+    message = problem(tmp_path, VALID + '\n[controls]\nfolders = ["nowhere"]\n')
+    assert "controls.folders: file" in message and "nowhere does not exist" in message
