@@ -1,12 +1,16 @@
 """The ``crosswalk`` command: turns arguments into calls and exceptions into one-line messages.
 
-This is the only module that prints. Exit codes: 0 ok, 1 error, 2 usage, 3 finished with
+This package is the only place that prints. The sync-side commands live here; each further
+area (metrics, templates, reports, evaluation) has its own module in this package with a
+``register(cli)`` that adds its commands, listed in ``AREAS``; every module imports only click
+at the top, so ``crosswalk --help`` stays light. Exit codes: 0 ok, 1 error, 2 usage, 3 finished with
 quarantined records, skipped streams or failed controls.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import logging
 import os
@@ -18,11 +22,13 @@ from typing import Any
 
 import click
 
-from . import __version__, plugins
+from .. import __version__, plugins
 
 log = logging.getLogger("itcrosswalk")
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_ATTENTION = 0, 1, 2, 3
+
+AREAS: tuple[str, ...] = ()
 
 
 class Context:
@@ -37,13 +43,13 @@ class Context:
     @property
     def config(self) -> Any:
         if self._config is None:
-            from .core.config import load_config
+            from ..core.config import load_config
 
             self._config = load_config(self.config_path)
         return self._config
 
     def store(self) -> Any:
-        from .core.store import Store
+        from ..core.store import Store
 
         return Store(self.config.store.url)
 
@@ -73,8 +79,8 @@ class CrosswalkGroup(click.Group):
         return command
 
     def invoke(self, ctx: click.Context) -> Any:
-        from .core.errors import CrosswalkError
-        from .core.secrets import redact
+        from ..core.errors import CrosswalkError
+        from ..core.secrets import redact
 
         try:
             return super().invoke(ctx)
@@ -111,7 +117,7 @@ def _debug(ctx: click.Context) -> bool:
 
 
 def _setup_logging(debug: bool, verbose: int) -> None:
-    from .core.secrets import REDACTOR
+    from ..core.secrets import REDACTOR
 
     level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
     root = logging.getLogger()
@@ -137,7 +143,7 @@ def _setup_logging(debug: bool, verbose: int) -> None:
 def _emit(
     rows: list[dict[str, Any]], fmt: str, columns: list[str] | None = None, title: str | None = None
 ) -> None:
-    from .core.output import table_rows, write_csv, write_json
+    from ..core.output import table_rows, write_csv, write_json
 
     if fmt == "json":
         write_json(rows, sys.stdout)
@@ -197,7 +203,7 @@ def make_cli(pm: Any = None) -> click.Group:
     @click.pass_obj
     def init(obj: Context, path: str | None, force: bool) -> None:
         """Write a commented starter crosswalk.toml."""
-        from .core.config import STARTER_CONFIG
+        from ..core.config import STARTER_CONFIG
 
         target = Path(
             path or obj.config_path or os.environ.get("CROSSWALK_CONFIG") or "crosswalk.toml"
@@ -237,7 +243,7 @@ def make_cli(pm: Any = None) -> click.Group:
                 f"no platform {name!r}; installed: {', '.join(sorted(platforms)) or 'none'}"
             )
         info = platforms[name]
-        from .core.output import jsonable
+        from ..core.output import jsonable
 
         click.echo(
             json.dumps(
@@ -254,7 +260,7 @@ def make_cli(pm: Any = None) -> click.Group:
     @click.pass_obj
     def check(obj: Context, sources: tuple[str, ...], fmt: str) -> None:
         """Preflight: reach every source, and test every table or resource a sync will read."""
-        from .core.sync import build_adapter
+        from ..core.sync import build_adapter
 
         rows: list[dict[str, Any]] = []
         failed = False
@@ -302,7 +308,7 @@ def make_cli(pm: Any = None) -> click.Group:
         fmt: str,
     ) -> None:
         """Sync sources (all enabled ones by default) into the store."""
-        from .core.sync import SyncEngine
+        from ..core.sync import SyncEngine
 
         config = obj.config
         names = list(sources) or [n for n, s in config.sources.items() if s.enabled]
@@ -421,8 +427,8 @@ def make_cli(pm: Any = None) -> click.Group:
         output: str | None,
     ) -> None:
         """Export one entity of the common model from the store."""
-        from .core.model import ENTITIES, EXPORT_NAMES
-        from .core.output import write_csv, write_json
+        from ..core.model import ENTITIES, EXPORT_NAMES
+        from ..core.output import write_csv, write_json
 
         entity_id = EXPORT_NAMES[entity]
         store = obj.store()
@@ -470,8 +476,8 @@ def make_cli(pm: Any = None) -> click.Group:
         obj: Context, seed: int, size: str, tickets: int | None, directory: str
     ) -> None:
         """Serve the emulators on loopback HTTPS until interrupted."""
-        from .sandbox import runner
-        from .sandbox.world import generate
+        from ..sandbox import runner
+        from ..sandbox.world import generate
 
         world = generate(seed, size, tickets=tickets)
         with runner.start(world, pm=obj.pm) as box:
@@ -503,11 +509,11 @@ def make_cli(pm: Any = None) -> click.Group:
     @click.pass_obj
     def demo(obj: Context, directory: str, seed: int, size: str) -> None:
         """Serve the sandbox, sync every platform from it, and say what landed where."""
-        from .core.config import load_config
-        from .core.store import Store
-        from .core.sync import SyncEngine
-        from .sandbox import runner
-        from .sandbox.world import generate
+        from ..core.config import load_config
+        from ..core.store import Store
+        from ..core.sync import SyncEngine
+        from ..sandbox import runner
+        from ..sandbox.world import generate
 
         target = Path(directory)
         click.echo(f"generating the city (seed {seed}, size {size}) ...")
@@ -555,11 +561,13 @@ def make_cli(pm: Any = None) -> click.Group:
         if code == EXIT_ERROR:
             sys.exit(code)
 
+    for area in AREAS:
+        importlib.import_module(f"{__name__}.{area}").register(cli)
     return cli
 
 
 def _export_names() -> list[str]:
-    from .core.model import EXPORT_NAMES
+    from ..core.model import EXPORT_NAMES
 
     return list(EXPORT_NAMES)
 

@@ -398,10 +398,10 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     """The model whose keys live at ``loc`` (used to suggest a spelling for unknown keys)."""
     if len(loc) == 4 and loc[0] == "sources" and loc[2] == "auth":
         return AUTH_MODELS.get(str(loc[3]))
-    model: Any = Config
+    model: type[BaseModel] = Config
     parts = list(loc)
     while parts:
-        field = model.model_fields.get(str(parts.pop(0))) if isinstance(model, type) else None
+        field = model.model_fields.get(str(parts.pop(0)))
         if field is None:
             return None
         annotation = field.annotation
@@ -413,10 +413,12 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             return None
         model = annotation
-    return model  # type: ignore[no-any-return]
+    return model
 
 
 def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    # pydantic marks a bad dict key with a "[key]" step after the key itself.
+    loc = tuple(part for part in loc if part != "[key]")
     # A discriminated union puts the tag in the path (auth.basic.password); the file has none.
     if len(loc) >= 4 and loc[0] == "sources" and loc[2] == "auth" and loc[3] in AUTH_MODELS:
         return loc[:3] + loc[4:]

@@ -20,7 +20,12 @@ import pluggy
 
 from .. import hookspecs
 
-DEFAULT_PLUGINS: tuple[str, ...] = ("itcrosswalk.plugins.servicenow",)
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "itcrosswalk.plugins.servicenow",
+    "itcrosswalk.plugins.intune",
+    "itcrosswalk.plugins.jira_align",
+    "itcrosswalk.plugins.project_online",
+)
 
 ENTRY_POINT_GROUP = "itcrosswalk"
 
