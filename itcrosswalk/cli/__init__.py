@@ -1,9 +1,9 @@
 """The ``crosswalk`` command: turns arguments into calls and exceptions into one-line messages.
 
 This package is the only place that prints. The sync-side commands live here; each further
-area (metrics, templates, reports, evaluation) has its own module in this package with a
-``register(cli)`` that adds its commands, listed in ``AREAS``; every module imports only click
-at the top, so ``crosswalk --help`` stays light. Exit codes: 0 ok, 1 error, 2 usage, 3 finished with
+area (metrics, templates, reports, evaluation) is a module of this package whose
+``register(cli)`` adds its commands; every module imports only click at the top, so
+``crosswalk --help`` stays light. Exit codes: 0 ok, 1 error, 2 usage, 3 finished with
 quarantined records, skipped streams or failed controls.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import pkgutil
 import json
 import logging
 import os
@@ -28,7 +29,10 @@ log = logging.getLogger("itcrosswalk")
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_ATTENTION = 0, 1, 2, 3
 
-AREAS: tuple[str, ...] = ()
+
+def _areas() -> list[str]:
+    """The command modules of this package, in name order."""
+    return sorted(info.name for info in pkgutil.iter_modules(__path__) if not info.ispkg)
 
 
 class Context:
@@ -561,7 +565,7 @@ def make_cli(pm: Any = None) -> click.Group:
         if code == EXIT_ERROR:
             sys.exit(code)
 
-    for area in AREAS:
+    for area in _areas():
         importlib.import_module(f"{__name__}.{area}").register(cli)
     return cli
 
