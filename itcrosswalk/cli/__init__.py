@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import pkgutil
 import json
 import logging
 import os
+import pkgutil
 import sys
 import time
 from collections.abc import Iterator
