@@ -170,3 +170,65 @@ def test_unknown_source_is_a_clear_error(cli: Any, demo: tuple[Path, str]) -> No
     )
     assert result.exit_code == 1
     assert "no source named 'nope'" in result.output
+
+
+def test_metrics_side_by_side_by_platform_after_the_demo(demo: tuple[Path, str], cli: Any) -> None:
+    directory, _output = demo
+    config = str(directory / "crosswalk.toml")
+    result = CliRunner().invoke(
+        cli, ["--config", config, "metrics", "--by", "platform", "--format", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    metrics = {m["id"]: m for m in json.loads(result.output)}
+    assert set(metrics["itsm.volume"]) >= {
+        "id",
+        "title",
+        "unit",
+        "value",
+        "n",
+        "breakdown",
+        "unsupported",
+    }
+    volume = metrics["itsm.volume"]
+    assert volume["breakdown"]["platform"]["servicenow"] == volume["value"] > 0
+    for metric in metrics.values():
+        assert (metric["value"] is None) == (
+            metric["unsupported"] is not None or metric["n"] == 0
+        ), metric
+    table = CliRunner().invoke(cli, ["--config", config, "metrics", "--by", "platform"])
+    assert table.exit_code == 0 and "servicenow" in table.output
+
+
+def test_metrics_show_explains_record_by_record(demo: tuple[Path, str], cli: Any) -> None:
+    directory, _output = demo
+    config = str(directory / "crosswalk.toml")
+    shown = CliRunner().invoke(cli, ["--config", config, "metrics", "show", "itsm.mttr_hours"])
+    assert shown.exit_code == 0 and "definition:" in shown.output
+    result = CliRunner().invoke(
+        cli,
+        ["--config", config, "metrics", "show", "itsm.mttr_hours", "--explain", "--format", "json"],
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    summary = CliRunner().invoke(
+        cli, ["--config", config, "metrics", "--metric", "itsm.mttr_hours", "--format", "json"]
+    )
+    [mttr] = json.loads(summary.output)
+    assert sum(1 for r in rows if r["counted"]) == mttr["n"]
+    assert {r["reason"] for r in rows if not r["counted"]} <= {
+        "cancelled",
+        "still open",
+        "no opened time",
+        "resolved before opened (bad timestamps)",
+    }
+
+
+def test_metrics_usage_errors_are_one_line(demo: tuple[Path, str], cli: Any) -> None:
+    directory, _output = demo
+    config = str(directory / "crosswalk.toml")
+    unknown = CliRunner().invoke(cli, ["--config", config, "metrics", "show", "itsm.nope"])
+    assert unknown.exit_code == 1 and "unknown metric 'itsm.nope'" in unknown.output
+    bad = CliRunner().invoke(cli, ["--config", config, "metrics", "--by", "colour"])
+    assert bad.exit_code == 2
+    listed = CliRunner().invoke(cli, ["--config", config, "metrics", "list", "--format", "csv"])
+    assert listed.exit_code == 0 and "itsm.sla_attainment" in listed.output

@@ -1,0 +1,239 @@
+"""``crosswalk metrics``: the standard metrics over the store, and each one explained."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import click
+
+from . import Context, _emit
+
+# core.metrics.DIMENSIONS, repeated so `crosswalk --help` does not import SQLAlchemy.
+DIMENSIONS = ("source", "platform", "department", "priority", "assignment_group", "kind", "month")
+
+
+def _moment(value: date | datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _number(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "count":
+        return f"{value:,.0f}"
+    if unit == "currency":
+        return f"{value:,.0f}"
+    return f"{value:,.2f}"
+
+
+def _table_rows(results: list[Any], by: tuple[str, ...]) -> tuple[list[dict[str, Any]], list[str]]:
+    """One row per metric; with one --by, one column per key, side by side."""
+    pivot = by[0] if len(by) == 1 else None
+    keys: list[str] = []
+    if pivot:
+        for result in results:
+            for key in result.breakdown.get(pivot, {}):
+                if key not in keys:
+                    keys.append(key)
+    rows = []
+    for result in results:
+        row: dict[str, Any] = {
+            "metric": result.id,
+            "unit": result.unit,
+            "all": _number(result.value, result.unit),
+            "n": result.n,
+        }
+        if result.unsupported:
+            row["all"] = "unsupported"
+            row["note"] = result.unsupported
+        elif result.excluded:
+            row["note"] = "excluded: " + ", ".join(
+                f"{reason} {count}" for reason, count in sorted(result.excluded.items())
+            )
+        if pivot:
+            cells = result.breakdown.get(pivot)
+            for key in keys:
+                row[key] = (
+                    "n/a"
+                    if cells is None
+                    else _number(cells.get(key), result.unit)
+                    if key in cells
+                    else "-"
+                )
+        elif by:
+            row["breakdown"] = "; ".join(
+                f"{dim} {key}={_number(v, result.unit)}"
+                for dim, cells in result.breakdown.items()
+                for key, v in cells.items()
+            )
+        rows.append(row)
+    columns = ["metric", "unit", "all", "n", *keys] + (["breakdown"] if by and not pivot else [])
+    return rows, columns + ["note"]
+
+
+def _csv_rows(results: list[Any]) -> list[dict[str, Any]]:
+    rows = []
+    for result in results:
+        base = {"id": result.id, "title": result.title, "unit": result.unit}
+        rows.append(
+            {
+                **base,
+                "dimension": "",
+                "key": "",
+                "value": result.value,
+                "n": result.n,
+                "unsupported": result.unsupported or "",
+            }
+        )
+        for dimension, cells in result.breakdown.items():
+            for key, value in cells.items():
+                rows.append(
+                    {
+                        **base,
+                        "dimension": dimension,
+                        "key": key,
+                        "value": value,
+                        "n": "",
+                        "unsupported": "",
+                    }
+                )
+    return rows
+
+
+def register(cli: click.Group) -> None:
+    """Add ``crosswalk metrics`` (compute, ``list``, ``show ID [--explain]``)."""
+
+    @cli.group(invoke_without_command=True)
+    @click.option("--domain", type=click.Choice(["service", "portfolio", "endpoint"]))
+    @click.option("--source", help="Only this configured source's records.")
+    @click.option(
+        "--by",
+        "by",
+        multiple=True,
+        type=click.Choice(DIMENSIONS),
+        help="Break every metric down by this dimension (repeatable).",
+    )
+    @click.option("--since", type=click.DateTime(), help="Start of the period (inclusive).")
+    @click.option("--until", type=click.DateTime(), help="End of the period (exclusive).")
+    @click.option("--metric", "ids", multiple=True, help="Only this metric (repeatable).")
+    @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
+    @click.pass_context
+    def metrics(
+        ctx: click.Context,
+        domain: str | None,
+        source: str | None,
+        by: tuple[str, ...],
+        since: datetime | None,
+        until: datetime | None,
+        ids: tuple[str, ...],
+        fmt: str,
+    ) -> None:
+        """Compute the standard metrics the same way for every platform's records."""
+        if ctx.invoked_subcommand is not None:
+            return
+        from ..core.metrics import compute_metrics
+
+        obj: Context = ctx.obj
+        store = obj.store()
+        try:
+            results = compute_metrics(
+                store,
+                obj.config,
+                list(ids) or None,
+                domain=domain,
+                source=source,
+                by=by,
+                since=_moment(since),
+                until=_moment(until),
+                pm=obj.pm,
+            )
+        finally:
+            store.close()
+        if fmt == "json":
+            _emit([r.as_json() for r in results], "json")
+        elif fmt == "csv":
+            _emit(_csv_rows(results), "csv")
+        else:
+            rows, columns = _table_rows(results, by)
+            _emit(rows, "table", columns, title="metrics")
+
+    @metrics.command("list")
+    @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
+    @click.pass_obj
+    def metrics_list(obj: Context, fmt: str) -> None:
+        """Every metric: id, domain, unit and title."""
+        from ..core.metrics import all_metrics
+
+        rows = [m.describe() for m in all_metrics(obj.pm).values()]
+        if fmt == "table":
+            _emit(rows, "table", ["id", "domain", "unit", "title"], title="metrics")
+        else:
+            _emit(rows, fmt)
+
+    @metrics.command("show")
+    @click.argument("metric_id")
+    @click.option("--explain", is_flag=True, help="List every record counted or excluded, and why.")
+    @click.option("--source", help="Only this configured source's records.")
+    @click.option("--since", type=click.DateTime())
+    @click.option("--until", type=click.DateTime())
+    @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
+    @click.pass_obj
+    def metrics_show(
+        obj: Context,
+        metric_id: str,
+        explain: bool,
+        source: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        fmt: str,
+    ) -> None:
+        """A metric's definition; with --explain, which records counted and which did not."""
+        from ..core.errors import ConfigError
+        from ..core.metrics import MetricContext, all_metrics
+
+        registry = all_metrics(obj.pm)
+        metric = registry.get(metric_id)
+        if metric is None:
+            raise ConfigError(
+                f"unknown metric {metric_id!r}; `crosswalk metrics list` shows them all"
+            )
+        if not explain:
+            described = metric.describe()
+            if fmt == "table":
+                for key, value in described.items():
+                    shown = ", ".join(value) if isinstance(value, list) else value
+                    click.echo(f"{key:>11}: {shown}")
+            else:
+                _emit([described], fmt)
+            return
+        store = obj.store()
+        try:
+            ctx = MetricContext(
+                store=store,
+                policy=obj.config.metrics,
+                source=source,
+                since=_moment(since),
+                until=_moment(until),
+            )
+            rows = [
+                {
+                    "source": e.source,
+                    "source_id": e.source_id,
+                    "record": e.label,
+                    "counted": e.counted,
+                    "reason": e.reason,
+                    "value": e.value,
+                }
+                for e in metric.explain(ctx)
+            ]
+        finally:
+            store.close()
+        _emit(rows, fmt, title=f"{metric.id}: {metric.title}")
+        if fmt == "table":
+            counted = sum(1 for r in rows if r["counted"])
+            click.echo(f"{counted} counted, {len(rows) - counted} excluded")

@@ -1,0 +1,469 @@
+"""Standard metrics: defined once, computed the same way over every platform's records.
+
+A metric is computed in SQL over the store wherever the arithmetic allows: its records in
+scope are sorted by one ``CASE`` into counted and excluded-with-a-reason, and one grouped
+query per breakdown dimension sums what the metric needs. Metrics whose arithmetic SQL cannot
+carry portably (the SLA clock on a business calendar, version comparison) fetch only numbers
+and finish in Python. Every metric can also explain itself record by record, with the same
+scope and the same reasons, so a disputed number can be settled.
+
+The standard pack lives in :mod:`.standard`; plugins add theirs through ``register_metrics``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..config import Config, MetricsConfig
+from ..errors import ConfigError
+from ..store import ENTITY_TABLES, Store
+
+DIMENSIONS = ("source", "platform", "department", "priority", "assignment_group", "kind", "month")
+
+# dimension -> column, per entity; a dimension an entity lacks is absent here.
+_DIMENSION_COLUMNS: dict[str, dict[str, str]] = {
+    "ticket": {
+        "source": "source",
+        "platform": "platform",
+        "department": "department",
+        "priority": "priority",
+        "assignment_group": "assignment_group",
+        "kind": "kind",
+    },
+    "sla_record": {"source": "source", "platform": "platform", "kind": "sla_name"},
+    "work_item": {
+        "source": "source",
+        "platform": "platform",
+        "department": "department",
+        "priority": "priority",
+        "kind": "kind",
+    },
+    "demand": {
+        "source": "source",
+        "platform": "platform",
+        "department": "department",
+        "priority": "priority",
+    },
+    "device": {
+        "source": "source",
+        "platform": "platform",
+        "department": "department",
+        "kind": "os",
+    },
+}
+
+
+@dataclass
+class MetricContext:
+    """What one computation runs against: the store, the policy, the filters, the moment."""
+
+    store: Store
+    policy: MetricsConfig
+    source: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def as_of(self) -> datetime:
+        """The moment "open now" and "stale" are judged at: ``until`` if given, else now."""
+        return min(self.until, self.now) if self.until else self.now
+
+    @property
+    def dialect(self) -> str:
+        return self.store.dialect
+
+
+@dataclass
+class MetricResult:
+    """One metric's answer. ``as_json`` gives the documented shape."""
+
+    id: str
+    title: str
+    unit: str
+    value: float | None
+    n: int
+    breakdown: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    unsupported: str | None = None
+    excluded: dict[str, int] = field(default_factory=dict)
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "unit": self.unit,
+            "value": None if self.value is None else round(self.value, 4),
+            "n": self.n,
+            "breakdown": {
+                dim: {k: None if v is None else round(v, 4) for k, v in keys.items()}
+                for dim, keys in self.breakdown.items()
+            },
+            "unsupported": self.unsupported,
+            "excluded": self.excluded,
+            "detail": self.detail,
+        }
+
+
+@dataclass
+class Explanation:
+    """One record's part in a metric: counted (with its value) or excluded (with why)."""
+
+    source: str
+    source_id: str
+    label: str | None
+    counted: bool
+    reason: str | None
+    value: float | None
+
+
+# -- dialect helpers --------------------------------------------------------------------------
+
+
+def epoch(column: Any, dialect: str) -> Any:
+    """Seconds since 1970 of a stored UTC timestamp, as a float, on SQLite and PostgreSQL."""
+    if dialect == "sqlite":
+        return (sa.func.julianday(column) - 2440587.5) * 86400.0
+    return sa.cast(sa.extract("epoch", column), sa.Float)  # numeric on PostgreSQL otherwise
+
+
+def month(column: Any, dialect: str) -> Any:
+    """``YYYY-MM`` of a stored UTC timestamp."""
+    if dialect == "sqlite":
+        return sa.func.strftime("%Y-%m", column)
+    return sa.func.to_char(sa.func.timezone("UTC", column), "YYYY-MM")
+
+
+def key_text(value: Any) -> str:
+    """A breakdown key: values as text, missing ones as ``(none)``."""
+    return "(none)" if value is None or value == "" else str(value)
+
+
+# -- the metric contract ------------------------------------------------------------------------
+
+
+class Metric:
+    """A metric definition. Subclasses implement ``compute`` and ``explain``.
+
+    Attributes:
+        id: dotted id (``itsm.mttr_hours``).
+        title: a short name for tables and reports.
+        domain: ``service``, ``portfolio`` or ``endpoint``.
+        unit: ``count``, ``%``, ``hours``, ``days``, ``ratio``, ``currency``.
+        definition: the precise definition in words (``crosswalk metrics show ID``).
+        entity: the common-model entity it reads.
+        fields: the model fields it needs.
+        date_field: the field ``--since``/``--until`` and the ``month`` dimension apply to.
+    """
+
+    id: str = ""
+    title: str = ""
+    domain: str = ""
+    unit: str = ""
+    definition: str = ""
+    entity: str = ""
+    fields: tuple[str, ...] = ()
+    date_field: str | None = None
+
+    def dimensions(self) -> list[str]:
+        known = list(_DIMENSION_COLUMNS.get(self.entity, {}))
+        return known + (["month"] if self.date_field else [])
+
+    def compute(self, ctx: MetricContext, by: Sequence[str] = ()) -> MetricResult:
+        raise NotImplementedError
+
+    def explain(self, ctx: MetricContext) -> Iterator[Explanation]:
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "domain": self.domain,
+            "unit": self.unit,
+            "entity": self.entity,
+            "fields": list(self.fields),
+            "dimensions": self.dimensions(),
+            "definition": self.definition,
+        }
+
+    # shared pieces ---------------------------------------------------------------------------
+
+    @property
+    def table(self) -> sa.Table:
+        return ENTITY_TABLES[self.entity]
+
+    def base_where(self, ctx: MetricContext) -> list[Any]:
+        """Live records of the entity, of the source asked for, within the date window."""
+        t = self.table
+        where: list[Any] = [t.c.deleted.is_(False)]
+        if ctx.source:
+            where.append(t.c.source == ctx.source)
+        if self.date_field:
+            column = t.c[self.date_field]
+            if ctx.since:
+                where.append(column >= ctx.since)
+            if ctx.until:
+                where.append(column < ctx.until)
+        return where
+
+    def dimension_expr(self, dimension: str, ctx: MetricContext) -> Any:
+        if dimension == "month":
+            if not self.date_field:
+                return None
+            return month(self.table.c[self.date_field], ctx.dialect)
+        column = _DIMENSION_COLUMNS.get(self.entity, {}).get(dimension)
+        return None if column is None else self.table.c[column]
+
+    unknown_is_missing: tuple[str, ...] = ()
+    """Enumerated fields where ``unknown`` means the platform did not say."""
+    empty_reason: str | None = None
+    """Why the data cannot support the metric when nothing at all is in scope (no managed
+    devices at all means no management platform, not a zero)."""
+
+    def unsupported_reason(self, ctx: MetricContext, scope: list[Any]) -> str | None:
+        """Why the data cannot support this metric: no record in scope carries a needed field."""
+        t = self.table
+        counts = [sa.func.count().label("total")]
+        for name in self.fields:
+            column = t.c[name]
+            present: Any = column.is_not(None)
+            if name in self.unknown_is_missing:
+                present = sa.and_(present, column != "unknown")
+            counts.append(sa.func.sum(sa.case((present, 1), else_=0)).label(name))
+        with ctx.store.engine.connect() as conn:
+            row = conn.execute(sa.select(*counts).where(*scope)).one()
+        if not row.total:
+            # Nothing in scope is usually an answer (n = 0); for some metrics it means the
+            # platform that would hold the records is not synced at all.
+            return self.empty_reason
+        missing = [name for name in self.fields if not row._mapping[name]]
+        if not missing:
+            return None
+        return (
+            f"none of the {row.total} {self.entity.replace('_', ' ')} records in scope carries "
+            f"{', '.join(missing)}: the platform does not provide it, or the mapping does not read it"
+        )
+
+
+@dataclass
+class Measure:
+    """What a ``SqlMetric`` sums over its counted records.
+
+    ``kind`` is ``count`` (records), ``share`` (records meeting ``condition``, in %), ``mean``
+    (of ``expr``), ``sum`` (of ``expr``) or ``ratio`` (sum of ``numerator`` over sum of
+    ``denominator``); ``scale`` multiplies the result (3600 to hours, 100 to %). ``row_value``
+    is what ``explain`` shows per record.
+    """
+
+    kind: str
+    condition: Callable[[sa.Table, MetricContext], Any] | None = None
+    expr: Callable[[sa.Table, MetricContext], Any] | None = None
+    numerator: Callable[[sa.Table, MetricContext], Any] | None = None
+    denominator: Callable[[sa.Table, MetricContext], Any] | None = None
+    scale: float = 1.0
+
+
+class SqlMetric(Metric):
+    """A metric whose scope, exclusions and arithmetic are SQL expressions.
+
+    ``scope`` narrows the entity's live records to the ones the metric is about; each of
+    ``exclusions`` (checked in order) takes records out of the count with its reason.
+    """
+
+    measure: Measure = Measure("count")
+
+    def scope(self, t: sa.Table, ctx: MetricContext) -> list[Any]:
+        return []
+
+    def exclusions(self, t: sa.Table, ctx: MetricContext) -> list[tuple[str, Any]]:
+        return []
+
+    def _reason(self, ctx: MetricContext) -> Any:
+        rules = self.exclusions(self.table, ctx)
+        if not rules:
+            return sa.null()
+        return sa.case(
+            *[(condition, sa.literal(reason)) for reason, condition in rules], else_=None
+        )
+
+    def _sums(self, ctx: MetricContext) -> list[Any]:
+        t, m = self.table, self.measure
+        one = sa.literal(1)
+        out: list[Any] = [sa.func.count().label("n")]
+        if m.kind == "share":
+            assert m.condition is not None
+            out.append(sa.func.sum(sa.case((m.condition(t, ctx), one), else_=0)).label("a"))
+        elif m.kind in ("mean", "sum"):
+            assert m.expr is not None
+            out.append(sa.func.sum(m.expr(t, ctx)).label("a"))
+        elif m.kind == "ratio":
+            assert m.numerator is not None and m.denominator is not None
+            out.append(sa.func.sum(m.numerator(t, ctx)).label("a"))
+            out.append(sa.func.sum(m.denominator(t, ctx)).label("b"))
+        return out
+
+    def _value(self, row: Any) -> float | None:
+        m = self.measure
+        n = row.n or 0
+        if m.kind == "count":
+            return float(n)
+        if not n:
+            return None
+        if m.kind == "share":
+            return 100.0 * float(row.a or 0) / n
+        if m.kind == "mean":
+            return None if row.a is None else float(row.a) / n * m.scale
+        if m.kind == "sum":
+            return None if row.a is None else float(row.a) * m.scale
+        if m.kind == "ratio":
+            return None if not row.b else float(row.a or 0) / float(row.b) * m.scale
+        raise ValueError(f"unknown measure kind {m.kind!r}")
+
+    def compute(self, ctx: MetricContext, by: Sequence[str] = ()) -> MetricResult:
+        t = self.table
+        scope = self.base_where(ctx) + self.scope(t, ctx)
+        result = MetricResult(self.id, self.title, self.unit, None, 0)
+        result.unsupported = self.unsupported_reason(ctx, [*scope])
+        if result.unsupported:
+            return result
+        reason = self._reason(ctx).label("reason")
+        sums = self._sums(ctx)
+        query = sa.select(reason, *sums).where(*scope)
+        if self.exclusions(self.table, ctx):
+            query = query.group_by(reason)  # PostgreSQL refuses GROUP BY NULL
+        with ctx.store.engine.connect() as conn:
+            rows = conn.execute(query).all()
+            for row in rows:
+                if row.reason is None:
+                    result.value, result.n = self._value(row), int(row.n)
+                else:
+                    result.excluded[row.reason] = int(row.n)
+            if result.n == 0 and self.measure.kind == "count":
+                result.value = 0.0
+            for dimension in by:
+                expr = self.dimension_expr(dimension, ctx)
+                if expr is None:
+                    continue
+                key = expr.label("k")
+                grouped = conn.execute(
+                    sa.select(key, *sums).where(*scope, reason.element.is_(None)).group_by(key)
+                ).all()
+                result.breakdown[dimension] = {key_text(r.k): self._value(r) for r in grouped}
+        self.finish(ctx, result, scope, by)
+        return result
+
+    def finish(
+        self, ctx: MetricContext, result: MetricResult, scope: list[Any], by: Sequence[str]
+    ) -> None:
+        """Add details beyond the sums (a median, bands); nothing by default."""
+
+    def row_value(self, t: sa.Table, ctx: MetricContext) -> Any:
+        m = self.measure
+        if m.kind == "share":
+            assert m.condition is not None
+            return sa.case((m.condition(t, ctx), 100.0), else_=0.0)
+        if m.kind in ("mean", "sum"):
+            assert m.expr is not None
+            return m.expr(t, ctx) * m.scale
+        if m.kind == "ratio":
+            assert m.numerator is not None
+            return m.numerator(t, ctx)
+        return sa.literal(1.0)
+
+    def label_column(self) -> Any:
+        t = self.table
+        for name in ("number", "name", "serial"):
+            if name in t.c:
+                return t.c[name]
+        return t.c.source_id
+
+    def explain(self, ctx: MetricContext) -> Iterator[Explanation]:
+        t = self.table
+        scope = self.base_where(ctx) + self.scope(t, ctx)
+        reason = self._reason(ctx).label("reason")
+        query = (
+            sa.select(
+                t.c.source,
+                t.c.source_id,
+                self.label_column().label("label"),
+                reason,
+                self.row_value(t, ctx).label("value"),
+            )
+            .where(*scope)
+            .order_by(t.c.source, t.c.source_id)
+        )
+        with ctx.store.engine.connect() as conn:
+            for row in conn.execute(query):
+                counted = row.reason is None
+                yield Explanation(
+                    row.source,
+                    row.source_id,
+                    row.label,
+                    counted,
+                    row.reason,
+                    float(row.value) if counted and row.value is not None else None,
+                )
+
+
+# -- the registry -------------------------------------------------------------------------------
+
+
+def all_metrics(pm: Any = None) -> dict[str, Metric]:
+    """The standard pack and every plugin's metrics, by id (a plugin's may replace one)."""
+    from ... import plugins
+    from .standard import STANDARD
+
+    metrics: dict[str, Metric] = {m.id: m for m in STANDARD}
+    for metric in plugins.get_metrics(pm):
+        if not isinstance(metric, Metric):
+            raise ConfigError(
+                f"a plugin registered {metric!r} as a metric; metrics subclass itcrosswalk.core.metrics.Metric"
+            )
+        metrics[metric.id] = metric
+    return metrics
+
+
+def compute_metrics(
+    store: Store,
+    config: Config,
+    ids: Sequence[str] | None = None,
+    *,
+    domain: str | None = None,
+    source: str | None = None,
+    by: Sequence[str] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    now: datetime | None = None,
+    pm: Any = None,
+) -> list[MetricResult]:
+    """Compute metrics over the store: all of them, a domain's, or the ``ids`` given."""
+    for dimension in by:
+        if dimension not in DIMENSIONS:
+            raise ConfigError(
+                f"unknown dimension {dimension!r}; choose from {', '.join(DIMENSIONS)}"
+            )
+    registry = all_metrics(pm)
+    if ids:
+        unknown = [i for i in ids if i not in registry]
+        if unknown:
+            raise ConfigError(
+                f"unknown metric {', '.join(unknown)}; `crosswalk metrics list` shows them all"
+            )
+        chosen = [registry[i] for i in ids]
+    else:
+        chosen = [m for m in registry.values() if domain is None or m.domain == domain]
+    ctx = MetricContext(
+        store=store,
+        policy=config.metrics,
+        source=source,
+        since=since,
+        until=until,
+        now=now or datetime.now(UTC),
+    )
+    return [metric.compute(ctx, by) for metric in chosen]

@@ -1,0 +1,923 @@
+"""The standard pack: service, portfolio and endpoint metrics, each defined in words and in SQL.
+
+A definition says which records are in scope, which of those are excluded and why, and what
+is summed. Timestamps are compared as epoch seconds so the same expressions run on SQLite and
+PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from . import (
+    Explanation,
+    Measure,
+    Metric,
+    MetricContext,
+    MetricResult,
+    SqlMetric,
+    epoch,
+    key_text,
+)
+from .calendar import BusinessCalendar
+
+OPEN_TICKET = ("new", "in_progress", "on_hold")
+DONE_TICKET = ("resolved", "closed")
+ACTIVE_WORK = ("approved", "in_progress", "on_hold")
+UNDECIDED_DEMAND = ("submitted", "screening", "qualified")
+HOUR, DAY = 3600.0, 86400.0
+
+# The oldest supported version of each OS family, where the config names none.
+DEFAULT_SUPPORTED_OS: dict[str, str] = {
+    "Windows": "10.0.19045",
+    "macOS": "14.0",
+    "Mac OS X": "14.0",  # the ServiceNow CMDB's name for macOS
+    "iOS": "17.0",
+    "iPadOS": "17.0",
+    "Android": "13",
+}
+
+
+def _resolved_at(t: sa.Table) -> Any:
+    return sa.func.coalesce(t.c.resolved_at, t.c.closed_at)
+
+
+def _hours_to_resolve(t: sa.Table, ctx: MetricContext) -> Any:
+    return (epoch(_resolved_at(t), ctx.dialect) - epoch(t.c.opened_at, ctx.dialect)) / HOUR
+
+
+# -- service ----------------------------------------------------------------------------------
+
+
+class TicketVolume(SqlMetric):
+    id = "itsm.volume"
+    title = "Tickets opened"
+    domain = "service"
+    unit = "count"
+    entity = "ticket"
+    fields = ("opened_at",)
+    date_field = "opened_at"
+    definition = (
+        "The number of tickets of every kind opened in the period (by their opened time). "
+        "Tickets without an opened time are excluded and counted."
+    )
+
+    def exclusions(self, t: sa.Table, ctx: MetricContext) -> list[tuple[str, Any]]:
+        return [("no opened time", t.c.opened_at.is_(None))]
+
+
+class TicketBacklog(SqlMetric):
+    id = "itsm.backlog"
+    title = "Open tickets (backlog)"
+    domain = "service"
+    unit = "count"
+    entity = "ticket"
+    fields = ("state",)
+    unknown_is_missing = ("state",)
+    definition = (
+        "Tickets open at the moment of reading (state new, in progress or on hold), whatever "
+        "their age; detail gives them by age since opening in bands of 0-7, 8-30, 31-90 and "
+        "over 90 days. --since/--until do not apply: a backlog is a moment, not a period."
+    )
+    BANDS = (("0-7", 7), ("8-30", 30), ("31-90", 90))
+
+    def scope(self, t: sa.Table, ctx: MetricContext) -> list[Any]:
+        return [t.c.state.in_(OPEN_TICKET)]
+
+    def finish(
+        self, ctx: MetricContext, result: MetricResult, scope: list[Any], by: Sequence[str]
+    ) -> None:
+        t = self.table
+        age = (sa.literal(ctx.as_of.timestamp()) - epoch(t.c.opened_at, ctx.dialect)) / DAY
+        band = sa.case(
+            (t.c.opened_at.is_(None), "unknown age"),
+            *[(age < limit + 1, name) for name, limit in self.BANDS],
+            else_=">90",
+        ).label("band")
+        with ctx.store.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(band, sa.func.count().label("n")).where(*scope).group_by(band)
+            ).all()
+        counts = {name: 0 for name, _ in self.BANDS} | {">90": 0}
+        counts.update({row.band: int(row.n) for row in rows})
+        result.detail["age_bands"] = counts
+
+
+class MeanTimeToResolve(SqlMetric):
+    id = "itsm.mttr_hours"
+    title = "Mean time to resolve"
+    domain = "service"
+    unit = "hours"
+    entity = "ticket"
+    fields = ("opened_at", "resolved_at")
+    date_field = "opened_at"
+    measure = Measure("mean", expr=_hours_to_resolve)
+    definition = (
+        "For incidents opened in the period and resolved, the mean of the hours from opened to "
+        "resolved (the resolved time, or the closed time where the platform leaves resolved "
+        "empty), in clock hours; detail gives the median and both by priority. Excluded and "
+        "counted: cancelled, still open, no opened time, resolved before opened (bad data)."
+    )
+
+    def scope(self, t: sa.Table, ctx: MetricContext) -> list[Any]:
+        return [t.c.kind == "incident"]
+
+    def exclusions(self, t: sa.Table, ctx: MetricContext) -> list[tuple[str, Any]]:
+        resolved = _resolved_at(t)
+        return [
+            ("cancelled", t.c.state == "cancelled"),
+            ("still open", resolved.is_(None)),
+            ("no opened time", t.c.opened_at.is_(None)),
+            ("resolved before opened (bad timestamps)", resolved < t.c.opened_at),
+        ]
+
+    def finish(
+        self, ctx: MetricContext, result: MetricResult, scope: list[Any], by: Sequence[str]
+    ) -> None:
+        t = self.table
+        counted = sa.and_(*[sa.not_(c) for _r, c in self.exclusions(t, ctx)])
+        query = sa.select(t.c.priority, _hours_to_resolve(t, ctx)).where(*scope, counted)
+        groups: dict[str, list[float]] = defaultdict(list)
+        every: list[float] = []
+        with ctx.store.engine.connect() as conn:
+            for priority, hours in conn.execute(query):
+                groups[key_text(priority)].append(float(hours))
+                every.append(float(hours))
+        result.detail["median"] = round(statistics.median(every), 4) if every else None
+        result.detail["by_priority"] = {
+            key: {
+                "mean": round(statistics.fmean(values), 4),
+                "median": round(statistics.median(values), 4),
+                "n": len(values),
+            }
+            for key, values in sorted(groups.items())
+        }
+
+
+class FirstContactResolution(SqlMetric):
+    id = "itsm.fcr_rate"
+    title = "First-contact resolution"
+    domain = "service"
+    unit = "%"
+    entity = "ticket"
+    fields = ("reassignment_count",)
+    date_field = "opened_at"
+    measure = Measure(
+        "share",
+        condition=lambda t, ctx: sa.and_(
+            t.c.reassignment_count == 0, sa.func.coalesce(t.c.reopen_count, 0) == 0
+        ),
+    )
+    definition = (
+        "Of incidents opened in the period and resolved or closed, the share resolved by the "
+        "group that first took them (never reassigned) and never reopened. Excluded and "
+        "counted: incidents whose platform does not record the reassignment count."
+    )
+
+    def scope(self, t: sa.Table, ctx: MetricContext) -> list[Any]:
+        return [t.c.kind == "incident", t.c.state.in_(DONE_TICKET)]
+
+    def exclusions(self, t: sa.Table, ctx: MetricContext) -> list[tuple[str, Any]]:
+        return [("reassignment count not recorded", t.c.reassignment_count.is_(None))]
+
+
+class ReopenRate(SqlMetric):
+    id = "itsm.reopen_rate"
+    title = "Reopen rate"
+    domain = "service"
+    unit = "%"
+    entity = "ticket"
+    fields = ("reopen_count",)
+    date_field = "opened_at"
+    measure = Measure("share", condition=lambda t, ctx: t.c.reopen_count > 0)
+    definition = (
+        "Of tickets opened in the period and resolved or closed, the share reopened at least "
+        "once. Excluded and counted: tickets whose platform does not record the reopen count."
+    )
+
+    def scope(self, t: sa.Table, ctx: MetricContext) -> list[Any]:
+        return [t.c.state.in_(DONE_TICKET)]
+
+    def exclusions(self, t: sa.Table, ctx: MetricContext) -> list[tuple[str, Any]]:
+        return [("reopen count not recorded", t.c.reopen_count.is_(None))]
+
+
+class ReassignmentRate(SqlMetric):
+    id = "itsm.reassignment_rate"
+    title = "Reassignment rate"
+    domain = "service"
+    unit = "%"
+    entity = "ticket"
+    fields = ("reassignment_count",)
+    date_field = "opened_at"
+    measure = Measure("share", condition=lambda t, ctx: t.c.reassignment_count > 0)
+    definition = (
+        "Of tickets opened in the period (cancelled ones aside), the share reassigned from one "
+        "group to another at least once. Excluded and counted: cancelled tickets, and tickets "
+        "whose platform does not record the reassignment count."
+    )
+
+    def exclusions(self, t: sa.Table, ctx: MetricContext) -> list[tuple[str, Any]]:
+        return [
+            ("cancelled", t.c.state == "cancelled"),
+            ("reassignment count not recorded", t.c.reassignment_count.is_(None)),
+        ]
+
+
+def parse_target(text: str, calendar: BusinessCalendar) -> tuple[float, bool]:
+    """A target (``4h``, ``6bh``, ``3bd``, ``2d``) as seconds, and whether it runs on business time."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(h|bh|bd|d)", text)
+    if not match:
+        raise ValueError(f"not an SLA target: {text!r}")
+    amount, unit = float(match.group(1)), match.group(2)
+    if unit == "h":
+        return amount * HOUR, False
+    if unit == "d":
+        return amount * DAY, False
+    if unit == "bh":
+        return amount * HOUR, True
+    return amount * calendar.working_seconds_per_day(), True
+
+
+class SlaAttainment(Metric):
+    """Resolution within the City's target for the priority, on the City's calendar."""
+
+    id = "itsm.sla_attainment"
+    title = "SLA attainment (City policy)"
+    domain = "service"
+    unit = "%"
+    entity = "ticket"
+    fields = ("opened_at", "priority")
+    date_field = "opened_at"
+    definition = (
+        "Of incidents opened in the period, the share resolved within the City's target for "
+        "their priority ([metrics] sla_targets; default P1 4 h, P2 8 h, P3 3 business days, "
+        "P4 5 business days). Business targets run on the [metrics.calendar] business hours "
+        "(workdays, hours, holidays, time zone); time on hold is deducted where the platform's "
+        "own SLA record shows it (its elapsed time against its start and end). An incident still "
+        "open counts as missed once its target has passed, and is excluded while it may still "
+        "make it. Excluded and counted: cancelled, no priority, a priority without a target, no "
+        "opened time, resolved before opened."
+    )
+
+    def _rows(self, ctx: MetricContext) -> Iterator[tuple[Any, ...]]:
+        t = self.table
+        sla = self.store_table(ctx, "sla_record")
+        hold = (
+            sa.select(
+                sla.c.ticket_id.label("ticket_id"),
+                sla.c.source.label("source"),
+                sa.func.max(
+                    epoch(sa.func.coalesce(sla.c.end_at, sla.c.start_at), ctx.dialect)
+                    - epoch(sla.c.start_at, ctx.dialect)
+                    - sla.c.elapsed_seconds
+                ).label("hold"),
+            )
+            .where(
+                sla.c.deleted.is_(False),
+                sla.c.elapsed_seconds.is_not(None),
+                sla.c.start_at.is_not(None),
+                sla.c.end_at.is_not(None),
+            )
+            .group_by(sla.c.ticket_id, sla.c.source)
+            .subquery()
+        )
+        query = (
+            sa.select(
+                t.c.source,
+                t.c.source_id,
+                t.c.number,
+                t.c.state,
+                t.c.priority,
+                epoch(t.c.opened_at, ctx.dialect),
+                epoch(_resolved_at(t), ctx.dialect),
+                hold.c.hold,
+                *[
+                    self.dimension_expr(d, ctx).label(f"dim_{d}")
+                    for d in self.dimensions()
+                    if self.dimension_expr(d, ctx) is not None
+                ],
+            )
+            .select_from(
+                t.outerjoin(
+                    hold, sa.and_(hold.c.ticket_id == t.c.source_id, hold.c.source == t.c.source)
+                )
+            )
+            .where(*self.base_where(ctx), t.c.kind == "incident")
+            .order_by(t.c.source, t.c.source_id)
+        )
+        with ctx.store.engine.connect() as conn:
+            yield from conn.execute(query)
+
+    @staticmethod
+    def store_table(ctx: MetricContext, entity: str) -> sa.Table:
+        return ctx.store.table(entity)
+
+    def _judge(
+        self, row: Any, ctx: MetricContext, calendar: BusinessCalendar, targets: dict[int, Any]
+    ) -> tuple[str | None, float | None]:
+        """(reason it is excluded, or None; 100 met / 0 missed)."""
+        _s, _i, _n, state, priority, opened, resolved, hold = row[:8]
+        if state == "cancelled":
+            return "cancelled", None
+        if priority is None:
+            return "no priority", None
+        if priority not in targets:
+            return f"no target for priority {priority}", None
+        if opened is None:
+            return "no opened time", None
+        target, business = targets[priority]
+        end = resolved if resolved is not None else ctx.as_of.timestamp()
+        if resolved is not None and resolved < opened:
+            return "resolved before opened (bad timestamps)", None
+        spent = calendar.seconds_between(opened, end) if business else end - opened
+        spent -= max(0.0, float(hold or 0.0))
+        if resolved is None:
+            return (None, 0.0) if spent > target else ("still open, within target", None)
+        return None, 100.0 if spent <= target else 0.0
+
+    def _setup(self, ctx: MetricContext) -> tuple[BusinessCalendar, dict[int, Any]]:
+        calendar = BusinessCalendar.from_config(ctx.policy.calendar)
+        targets = {
+            int(priority): parse_target(text, calendar)
+            for priority, text in ctx.policy.sla_targets.items()
+        }
+        return calendar, targets
+
+    def compute(self, ctx: MetricContext, by: Sequence[str] = ()) -> MetricResult:
+        result = MetricResult(self.id, self.title, self.unit, None, 0)
+        scope = [*self.base_where(ctx), self.table.c.kind == "incident"]
+        result.unsupported = self.unsupported_reason(ctx, scope)
+        if result.unsupported:
+            return result
+        calendar, targets = self._setup(ctx)
+        dims = [d for d in self.dimensions() if self.dimension_expr(d, ctx) is not None]
+        met = 0.0
+        sums: dict[str, dict[str, list[float]]] = {d: defaultdict(lambda: [0.0, 0.0]) for d in by}
+        excluded: dict[str, int] = defaultdict(int)
+        for row in self._rows(ctx):
+            reason, value = self._judge(row, ctx, calendar, targets)
+            if reason is not None:
+                excluded[reason] += 1
+                continue
+            assert value is not None
+            result.n += 1
+            met += value / 100.0
+            for dimension in by:
+                if dimension in dims:
+                    cell = sums[dimension][key_text(row[8 + dims.index(dimension)])]
+                    cell[0] += value / 100.0
+                    cell[1] += 1
+        result.value = 100.0 * met / result.n if result.n else None
+        result.excluded = dict(excluded)
+        for dimension in by:
+            if dimension in dims:
+                result.breakdown[dimension] = {
+                    key: 100.0 * a / b for key, (a, b) in sorted(sums[dimension].items())
+                }
+        result.detail["targets"] = dict(ctx.policy.sla_targets)
+        return result
+
+    def explain(self, ctx: MetricContext) -> Iterator[Explanation]:
+        calendar, targets = self._setup(ctx)
+        for row in self._rows(ctx):
+            reason, value = self._judge(row, ctx, calendar, targets)
+            yield Explanation(row[0], row[1], row[2], reason is None, reason, value)
+
+
+class PlatformSlaAttainment(SqlMetric):
+    id = "itsm.platform_sla_attainment"
+    title = "SLA attainment (platform's own)"
+    domain = "service"
+    unit = "%"
+    entity = "sla_record"
+    fields = ("has_breached",)
+    date_field = "start_at"
+    measure = Measure("share", condition=lambda t, ctx: t.c.has_breached.is_(False))
+    definition = (
+        "Where the platform keeps its own SLA records (ServiceNow task_sla), the share of "
+        "completed ones it marks as not breached, for SLAs started in the period: the "
+        "platform's own answer, to set beside itsm.sla_attainment. Excluded and counted: "
+        "records without a breach flag."
+    )
+
+    def scope(self, t: sa.Table, ctx: MetricContext) -> list[Any]:
+        return [t.c.stage == "completed"]
+
+    def exclusions(self, t: sa.Table, ctx: MetricContext) -> list[tuple[str, Any]]:
+        return [("breach not recorded", t.c.has_breached.is_(None))]
+
+    def label_column(self) -> Any:
+        return self.table.c.ticket_id
+
+
+# -- portfolio ---------------------------------------------------------------------------------
+
+
+class _Projects(SqlMetric):
+    domain = "portfolio"
+    entity = "work_item"
+
+    def scope(self, t: sa.Table, ctx: MetricContext) -> list[Any]:
+        return [t.c.kind == "project"]
+
+
+class ProjectsByState(_Projects):
+    id = "ppm.count_by_state"
+    title = "Projects by state"
+    unit = "count"
+    fields = ("state",)
+    unknown_is_missing = ("state",)
+    definition = (
+        "The number of projects (work items of kind project) on every platform; the breakdown "
+        "always includes their normalized state (proposed, approved, in progress, on hold, "
+        "done, cancelled, unknown)."
+    )
+
+    def finish(
+        self, ctx: MetricContext, result: MetricResult, scope: list[Any], by: Sequence[str]
+    ) -> None:
+        t = self.table
+        with ctx.store.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.c.state, sa.func.count()).where(*scope).group_by(t.c.state)
+            ).all()
+        result.breakdown["state"] = {key_text(s): float(n) for s, n in sorted(rows)}
+
+
+class HealthMix(_Projects):
+    id = "ppm.health_mix"
+    title = "Active projects in green health"
+    unit = "%"
+    fields = ("health",)
+    unknown_is_missing = ("health",)
+    measure = Measure("share", condition=lambda t, ctx: t.c.health == "green")
+    definition = (
+        "Of active projects (approved, in progress or on hold), the share reported green; the "
+        "breakdown always includes the share in each health (green, amber, red). Excluded and "
+        "counted: active projects with no health reported."
+    )
+
+    def scope(self, t: sa.Table, ctx: MetricContext) -> list[Any]:
+        return [*super().scope(t, ctx), t.c.state.in_(ACTIVE_WORK)]
+
+    def exclusions(self, t: sa.Table, ctx: MetricContext) -> list[tuple[str, Any]]:
+        return [("no health reported", t.c.health == "unknown")]
+
+    def finish(
+        self, ctx: MetricContext, result: MetricResult, scope: list[Any], by: Sequence[str]
+    ) -> None:
+        t = self.table
+        with ctx.store.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.c.health, sa.func.count())
+                .where(*scope, t.c.health != "unknown")
+                .group_by(t.c.health)
+            ).all()
+        total = sum(n for _h, n in rows)
+        result.breakdown["health"] = (
+            {h: 100.0 * n / total for h, n in sorted(rows)} if total else {}
+        )
+
+
+class OnTimeRate(_Projects):
+    id = "ppm.on_time_rate"
+    title = "Projects finished on time"
+    unit = "%"
+    fields = ("planned_finish", "actual_finish")
+    date_field = "planned_finish"
+    measure = Measure(
+        "share",
+        condition=lambda t, ctx: (
+            epoch(t.c.actual_finish, ctx.dialect) - epoch(t.c.planned_finish, ctx.dialect) < DAY
+        ),
+    )
+    definition = (
+        "Of projects done (those planned to finish in the period, when one is given), the share "
+        "whose actual finish fell no later than the end of their planned finish day. Excluded "
+        "and counted: no planned finish, no actual finish."
+    )
+
+    def scope(self, t: sa.Table, ctx: MetricContext) -> list[Any]:
+        return [*super().scope(t, ctx), t.c.state == "done"]
+
+    def exclusions(self, t: sa.Table, ctx: MetricContext) -> list[tuple[str, Any]]:
+        return [
+            ("no planned finish", t.c.planned_finish.is_(None)),
+            ("no actual finish", t.c.actual_finish.is_(None)),
+        ]
+
+
+def _cost(t: sa.Table) -> Any:
+    return sa.func.coalesce(t.c.forecast_cost, t.c.actual_cost)
+
+
+class BudgetVariance(_Projects):
+    id = "ppm.budget_variance"
+    title = "Budget variance"
+    unit = "%"
+    fields = ("budget",)
+    measure = Measure(
+        "ratio",
+        numerator=lambda t, ctx: _cost(t) - t.c.budget,
+        denominator=lambda t, ctx: t.c.budget,
+        scale=100.0,
+    )
+    definition = (
+        "Over projects with a budget, (forecast cost, or actual cost where no forecast is kept, "
+        "less budget) summed, as a percentage of the budgets summed: positive is over budget. "
+        "Excluded and counted: cancelled, no budget, a budget of zero, no cost."
+    )
+
+    def exclusions(self, t: sa.Table, ctx: MetricContext) -> list[tuple[str, Any]]:
+        return [
+            ("cancelled", t.c.state == "cancelled"),
+            ("no budget", t.c.budget.is_(None)),
+            ("zero budget", t.c.budget == 0),
+            ("no cost", _cost(t).is_(None)),
+        ]
+
+
+def _ev_exclusions(t: sa.Table, *need: str) -> list[tuple[str, Any]]:
+    names = {
+        "budget": "budget (BAC)",
+        "planned_value": "planned value",
+        "earned_value": "earned value",
+        "actual_cost": "actual cost",
+    }
+    rules: list[tuple[str, Any]] = [("cancelled", t.c.state == "cancelled")]
+    for field_name in need:
+        column = t.c[field_name]
+        rules.append((f"no {names[field_name]}", column.is_(None)))
+        rules.append((f"zero {names[field_name]}", column == 0))
+    return rules
+
+
+class SchedulePerformance(_Projects):
+    id = "ppm.spi"
+    title = "Schedule performance index (SPI)"
+    unit = "ratio"
+    fields = ("planned_value", "earned_value")
+    measure = Measure(
+        "ratio",
+        numerator=lambda t, ctx: t.c.earned_value,
+        denominator=lambda t, ctx: t.c.planned_value,
+    )
+    definition = (
+        "Earned value over planned value at the status date, summed over projects (rolled up); "
+        "per project in --explain. Below 1 is behind schedule. Excluded and counted: cancelled, "
+        "no or zero planned value, no or zero earned value."
+    )
+
+    def exclusions(self, t: sa.Table, ctx: MetricContext) -> list[tuple[str, Any]]:
+        return _ev_exclusions(t, "planned_value", "earned_value")
+
+    def row_value(self, t: sa.Table, ctx: MetricContext) -> Any:
+        return t.c.earned_value / t.c.planned_value
+
+
+class CostPerformance(_Projects):
+    id = "ppm.cpi"
+    title = "Cost performance index (CPI)"
+    unit = "ratio"
+    fields = ("earned_value", "actual_cost")
+    measure = Measure(
+        "ratio",
+        numerator=lambda t, ctx: t.c.earned_value,
+        denominator=lambda t, ctx: t.c.actual_cost,
+    )
+    definition = (
+        "Earned value over actual cost, summed over projects (rolled up); per project in "
+        "--explain. Below 1 is over cost. Excluded and counted: cancelled, no or zero earned "
+        "value, no or zero actual cost."
+    )
+
+    def exclusions(self, t: sa.Table, ctx: MetricContext) -> list[tuple[str, Any]]:
+        return _ev_exclusions(t, "earned_value", "actual_cost")
+
+    def row_value(self, t: sa.Table, ctx: MetricContext) -> Any:
+        return t.c.earned_value / t.c.actual_cost
+
+
+def _eac(t: sa.Table, ctx: MetricContext) -> Any:
+    # EAC = BAC / CPI = BAC * AC / EV: the budget at the cost efficiency shown so far.
+    return t.c.budget * t.c.actual_cost / t.c.earned_value
+
+
+class EstimateAtCompletion(_Projects):
+    id = "ppm.eac"
+    title = "Estimate at completion (EAC)"
+    unit = "currency"
+    fields = ("budget", "earned_value", "actual_cost")
+    measure = Measure("sum", expr=_eac)
+    definition = (
+        "Per project, budget at completion divided by CPI (BAC x AC / EV), summed over projects; "
+        "per project in --explain. Excluded and counted: cancelled, no or zero budget, no or "
+        "zero earned value, no or zero actual cost."
+    )
+
+    def exclusions(self, t: sa.Table, ctx: MetricContext) -> list[tuple[str, Any]]:
+        return _ev_exclusions(t, "budget", "earned_value", "actual_cost")
+
+
+class VarianceAtCompletion(EstimateAtCompletion):
+    id = "ppm.vac"
+    title = "Variance at completion (VAC)"
+    measure = Measure("sum", expr=lambda t, ctx: t.c.budget - _eac(t, ctx))
+    definition = (
+        "Per project, budget at completion less EAC (BAC - BAC x AC / EV), summed over "
+        "projects; negative is a forecast overrun. Same exclusions as ppm.eac."
+    )
+
+
+class DemandCycleTime(SqlMetric):
+    id = "ppm.demand_cycle_days"
+    title = "Demand intake to decision"
+    domain = "portfolio"
+    unit = "days"
+    entity = "demand"
+    fields = ("submitted_at", "decided_at")
+    date_field = "submitted_at"
+    measure = Measure(
+        "mean",
+        expr=lambda t, ctx: (
+            epoch(t.c.decided_at, ctx.dialect) - epoch(t.c.submitted_at, ctx.dialect)
+        ),
+        scale=1 / DAY,
+    )
+    definition = (
+        "For demands submitted in the period and decided (approved, rejected, deferred), the "
+        "mean days from submission to decision. Excluded and counted: not decided yet, no "
+        "submission time, decided before submitted."
+    )
+
+    def exclusions(self, t: sa.Table, ctx: MetricContext) -> list[tuple[str, Any]]:
+        return [
+            ("not decided yet", t.c.decided_at.is_(None)),
+            ("no submission time", t.c.submitted_at.is_(None)),
+            ("decided before submitted (bad timestamps)", t.c.decided_at < t.c.submitted_at),
+        ]
+
+
+class DemandBacklog(SqlMetric):
+    id = "ppm.demand_backlog"
+    title = "Demands awaiting a decision"
+    domain = "portfolio"
+    unit = "count"
+    entity = "demand"
+    fields = ("state",)
+    unknown_is_missing = ("state",)
+    definition = (
+        "Demands submitted and not yet decided (submitted, screening or qualified) at the "
+        "moment of reading."
+    )
+
+    def scope(self, t: sa.Table, ctx: MetricContext) -> list[Any]:
+        return [t.c.state.in_(UNDECIDED_DEMAND)]
+
+
+# -- endpoints ---------------------------------------------------------------------------------
+
+
+class _Managed(SqlMetric):
+    """Devices a management platform enrolled (an MDM such as Intune), not CMDB entries."""
+
+    domain = "endpoint"
+    entity = "device"
+    empty_reason = (
+        "no synced source enrolls devices: this needs a management platform such as Intune "
+        "(a CMDB records devices, not their enrolment, compliance or check-ins)"
+    )
+
+    def scope(self, t: sa.Table, ctx: MetricContext) -> list[Any]:
+        return [t.c.enrolled_at.is_not(None)]
+
+
+class ComplianceRate(_Managed):
+    id = "endpoint.compliance_rate"
+    title = "Managed devices compliant"
+    unit = "%"
+    fields = ("compliance",)
+    unknown_is_missing = ("compliance",)
+    measure = Measure("share", condition=lambda t, ctx: t.c.compliance == "compliant")
+    definition = (
+        "Of devices enrolled in a management platform, the share its compliance evaluation marks "
+        "compliant; in grace period, conflict, error and noncompliant all count against. "
+        "Excluded and counted: not applicable, and a state the platform reports as unknown."
+    )
+
+    def exclusions(self, t: sa.Table, ctx: MetricContext) -> list[tuple[str, Any]]:
+        return [
+            ("compliance not applicable", t.c.compliance == "not_applicable"),
+            ("compliance unknown", t.c.compliance == "unknown"),
+        ]
+
+
+class EncryptionRate(_Managed):
+    id = "endpoint.encryption_rate"
+    title = "Managed devices encrypted"
+    unit = "%"
+    fields = ("encrypted",)
+    measure = Measure("share", condition=lambda t, ctx: t.c.encrypted.is_(True))
+    definition = (
+        "Of devices enrolled in a management platform, the share reporting storage encryption. "
+        "Excluded and counted: devices that do not report it."
+    )
+
+    def exclusions(self, t: sa.Table, ctx: MetricContext) -> list[tuple[str, Any]]:
+        return [("encryption not reported", t.c.encrypted.is_(None))]
+
+
+class StaleDevices(_Managed):
+    id = "endpoint.stale_devices"
+    title = "Stale devices"
+    unit = "count"
+    fields = ("enrolled_at",)
+    definition = (
+        "Devices enrolled in a management platform that have not checked in for [metrics] "
+        "stale_days (default 30) before the moment of reading, never-seen devices included; "
+        "detail gives their share of all managed devices."
+    )
+
+    def exclusions(self, t: sa.Table, ctx: MetricContext) -> list[tuple[str, Any]]:
+        cutoff = ctx.as_of - timedelta(days=ctx.policy.stale_days)
+        return [(f"checked in within {ctx.policy.stale_days} days", t.c.last_seen_at >= cutoff)]
+
+    def finish(
+        self, ctx: MetricContext, result: MetricResult, scope: list[Any], by: Sequence[str]
+    ) -> None:
+        managed = result.n + sum(result.excluded.values())
+        result.detail["share"] = round(100.0 * result.n / managed, 4) if managed else None
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", text))
+
+
+class OsCurrency(Metric):
+    id = "endpoint.os_currency"
+    title = "Devices on a supported OS version"
+    domain = "endpoint"
+    unit = "%"
+    entity = "device"
+    fields = ("os", "os_version")
+    definition = (
+        "Of devices in every source, the share whose OS version is at least the oldest "
+        "supported version of its OS family ([metrics] supported_os; default Windows "
+        "10.0.19045, macOS 14.0, iOS and iPadOS 17.0, Android 13). Excluded and counted: no OS "
+        "or version, an OS family the list does not name."
+    )
+
+    def _supported(self, ctx: MetricContext) -> list[tuple[str, tuple[int, ...]]]:
+        table = ctx.policy.supported_os or DEFAULT_SUPPORTED_OS
+        # Longest family name first, so "iPadOS" is not taken for "iOS"-prefixed names.
+        return sorted(
+            ((name.lower(), _version(v)) for name, v in table.items()), key=lambda p: -len(p[0])
+        )
+
+    def _judge(
+        self, os_name: str | None, version: str | None, supported: list[tuple[str, tuple[int, ...]]]
+    ) -> tuple[str | None, float | None]:
+        if not os_name or not version or not _version(version):
+            return "no OS or version", None
+        lowered = os_name.lower()
+        for family, minimum in supported:
+            if lowered.startswith(family):
+                return None, 100.0 if _version(version) >= minimum else 0.0
+        return "OS not in the supported list", None
+
+    def _rows(self, ctx: MetricContext) -> Any:
+        t = self.table
+        dims = [d for d in self.dimensions() if self.dimension_expr(d, ctx) is not None]
+        query = sa.select(
+            t.c.source,
+            t.c.source_id,
+            t.c.name,
+            t.c.os,
+            t.c.os_version,
+            *[self.dimension_expr(d, ctx).label(f"dim_{d}") for d in dims],
+        ).where(*self.base_where(ctx))
+        return dims, query.order_by(t.c.source, t.c.source_id)
+
+    def compute(self, ctx: MetricContext, by: Sequence[str] = ()) -> MetricResult:
+        result = MetricResult(self.id, self.title, self.unit, None, 0)
+        result.unsupported = self.unsupported_reason(ctx, self.base_where(ctx))
+        if result.unsupported:
+            return result
+        supported = self._supported(ctx)
+        dims, query = self._rows(ctx)
+        met = 0.0
+        excluded: dict[str, int] = defaultdict(int)
+        cells: dict[str, dict[str, list[float]]] = {d: defaultdict(lambda: [0.0, 0.0]) for d in by}
+        with ctx.store.engine.connect() as conn:
+            for row in conn.execute(query):
+                reason, value = self._judge(row[3], row[4], supported)
+                if reason is not None:
+                    excluded[reason] += 1
+                    continue
+                assert value is not None
+                result.n += 1
+                met += value / 100.0
+                for dimension in by:
+                    if dimension in dims:
+                        cell = cells[dimension][key_text(row[5 + dims.index(dimension)])]
+                        cell[0] += value / 100.0
+                        cell[1] += 1
+        result.value = 100.0 * met / result.n if result.n else None
+        result.excluded = dict(excluded)
+        for dimension in by:
+            if dimension in dims:
+                result.breakdown[dimension] = {
+                    k: 100.0 * a / b for k, (a, b) in sorted(cells[dimension].items())
+                }
+        return result
+
+    def explain(self, ctx: MetricContext) -> Iterator[Explanation]:
+        supported = self._supported(ctx)
+        _dims, query = self._rows(ctx)
+        with ctx.store.engine.connect() as conn:
+            for row in conn.execute(query):
+                reason, value = self._judge(row[3], row[4], supported)
+                yield Explanation(row[0], row[1], row[2], reason is None, reason, value)
+
+
+def _on_the_other_side(t: sa.Table, *, managed: bool) -> Any:
+    """A device with the same serial on the other side: a CMDB record for a managed device,
+    a managed device for a CMDB record."""
+    other = t.alias("other")
+    side = other.c.enrolled_at.is_(None) if managed else other.c.enrolled_at.is_not(None)
+    return sa.exists().where(other.c.serial_key == t.c.serial_key, other.c.deleted.is_(False), side)
+
+
+class CmdbCoverage(_Managed):
+    id = "endpoint.cmdb_coverage"
+    title = "Managed devices known to the CMDB"
+    unit = "%"
+    fields = ("serial_key",)
+    definition = (
+        "Of devices enrolled in a management platform, the share whose serial number (compared "
+        "without case or spaces; placeholders such as 'To be filled by O.E.M.' do not count) is "
+        "also on a CMDB record (a device no management platform enrolled); detail gives the "
+        "reverse, the share of CMDB devices a management platform enrolled. Excluded and "
+        "counted: devices without a usable serial number."
+    )
+
+    measure = Measure("share", condition=lambda t, ctx: _on_the_other_side(t, managed=True))
+
+    def exclusions(self, t: sa.Table, ctx: MetricContext) -> list[tuple[str, Any]]:
+        return [("no usable serial number", t.c.serial_key.is_(None))]
+
+    def finish(
+        self, ctx: MetricContext, result: MetricResult, scope: list[Any], by: Sequence[str]
+    ) -> None:
+        t = self.table
+        cmdb: list[Any] = [
+            t.c.deleted.is_(False),
+            t.c.enrolled_at.is_(None),
+            t.c.serial_key.is_not(None),
+        ]
+        if ctx.source:
+            cmdb.append(t.c.source == ctx.source)
+        known = sa.case((_on_the_other_side(t, managed=False), 1), else_=0)
+        with ctx.store.engine.connect() as conn:
+            total, found = conn.execute(
+                sa.select(sa.func.count(), sa.func.sum(known)).where(*cmdb)
+            ).one()
+        result.detail["cmdb_devices"] = int(total or 0)
+        result.detail["cmdb_devices_managed_pct"] = (
+            round(100.0 * float(found or 0) / total, 4) if total else None
+        )
+
+
+STANDARD: list[Metric] = [
+    TicketVolume(),
+    TicketBacklog(),
+    MeanTimeToResolve(),
+    SlaAttainment(),
+    PlatformSlaAttainment(),
+    FirstContactResolution(),
+    ReopenRate(),
+    ReassignmentRate(),
+    ProjectsByState(),
+    HealthMix(),
+    OnTimeRate(),
+    BudgetVariance(),
+    SchedulePerformance(),
+    CostPerformance(),
+    EstimateAtCompletion(),
+    VarianceAtCompletion(),
+    DemandCycleTime(),
+    DemandBacklog(),
+    ComplianceRate(),
+    EncryptionRate(),
+    StaleDevices(),
+    OsCurrency(),
+    CmdbCoverage(),
+]
