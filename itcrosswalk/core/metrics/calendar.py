@@ -87,13 +87,11 @@ class BusinessCalendar:
         """Working seconds between two epoch moments (0 when ``end`` is not after ``start``)."""
         if end <= start:
             return 0.0
-        first = datetime.fromtimestamp(start, self.zone).date() - timedelta(days=1)
-        last = datetime.fromtimestamp(end, self.zone).date() + timedelta(days=1)
-        if (
-            self._first is None
-            or first < self._first
-            or last >= self._first + timedelta(days=len(self._bounds))
-        ):
+        # The tables cover whole local days; a day's margin on each side keeps the bisection
+        # inside them whatever the zone's offset.
+        if not self._starts or start < self._starts[1] or end >= self._starts[-1]:
+            first = datetime.fromtimestamp(start, self.zone).date() - timedelta(days=2)
+            last = datetime.fromtimestamp(end, self.zone).date() + timedelta(days=2)
             self._extend(first, last)
         return self._position(end) - self._position(start)
 

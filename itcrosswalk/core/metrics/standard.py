@@ -45,6 +45,17 @@ DEFAULT_SUPPORTED_OS: dict[str, str] = {
 }
 
 
+def fetch(ctx: MetricContext, query: Any, batch: int = 10000) -> Iterator[Any]:
+    """The rows of a query, read in batches (row-at-a-time fetching costs more than the work)."""
+    with ctx.store.engine.connect() as conn:
+        result = conn.execution_options(yield_per=batch).execute(query)
+        try:
+            for rows in result.partitions():
+                yield from rows
+        finally:
+            result.close()
+
+
 def _resolved_at(t: sa.Table) -> Any:
     return sa.func.coalesce(t.c.resolved_at, t.c.closed_at)
 
@@ -146,10 +157,9 @@ class MeanTimeToResolve(SqlMetric):
         query = sa.select(t.c.priority, _hours_to_resolve(t, ctx)).where(*scope, counted)
         groups: dict[str, list[float]] = defaultdict(list)
         every: list[float] = []
-        with ctx.store.engine.connect() as conn:
-            for priority, hours in conn.execute(query):
-                groups[key_text(priority)].append(float(hours))
-                every.append(float(hours))
+        for priority, hours in fetch(ctx, query):
+            groups[key_text(priority)].append(float(hours))
+            every.append(float(hours))
         result.detail["median"] = round(statistics.median(every), 4) if every else None
         result.detail["by_priority"] = {
             key: {
@@ -267,7 +277,9 @@ class SlaAttainment(Metric):
         "opened time, resolved before opened."
     )
 
-    def _rows(self, ctx: MetricContext) -> Iterator[tuple[Any, ...]]:
+    def _rows(
+        self, ctx: MetricContext, by: Sequence[str] = (), *, ordered: bool = False
+    ) -> Iterator[tuple[Any, ...]]:
         t = self.table
         sla = self.store_table(ctx, "sla_record")
         hold = (
@@ -299,11 +311,7 @@ class SlaAttainment(Metric):
                 epoch(t.c.opened_at, ctx.dialect),
                 epoch(_resolved_at(t), ctx.dialect),
                 hold.c.hold,
-                *[
-                    self.dimension_expr(d, ctx).label(f"dim_{d}")
-                    for d in self.dimensions()
-                    if self.dimension_expr(d, ctx) is not None
-                ],
+                *[self.dimension_expr(d, ctx).label(f"dim_{d}") for d in by],
             )
             .select_from(
                 t.outerjoin(
@@ -311,17 +319,17 @@ class SlaAttainment(Metric):
                 )
             )
             .where(*self.base_where(ctx), t.c.kind == "incident")
-            .order_by(t.c.source, t.c.source_id)
         )
-        with ctx.store.engine.connect() as conn:
-            yield from conn.execute(query)
+        if ordered:
+            query = query.order_by(t.c.source, t.c.source_id)
+        yield from fetch(ctx, query)
 
     @staticmethod
     def store_table(ctx: MetricContext, entity: str) -> sa.Table:
         return ctx.store.table(entity)
 
     def _judge(
-        self, row: Any, ctx: MetricContext, calendar: BusinessCalendar, targets: dict[int, Any]
+        self, row: Any, as_of: float, calendar: BusinessCalendar, targets: dict[int, Any]
     ) -> tuple[str | None, float | None]:
         """(reason it is excluded, or None; 100 met / 0 missed)."""
         _s, _i, _n, state, priority, opened, resolved, hold = row[:8]
@@ -334,7 +342,7 @@ class SlaAttainment(Metric):
         if opened is None:
             return "no opened time", None
         target, business = targets[priority]
-        end = resolved if resolved is not None else ctx.as_of.timestamp()
+        end = resolved if resolved is not None else as_of
         if resolved is not None and resolved < opened:
             return "resolved before opened (bad timestamps)", None
         spent = calendar.seconds_between(opened, end) if business else end - opened
@@ -358,12 +366,13 @@ class SlaAttainment(Metric):
         if result.unsupported:
             return result
         calendar, targets = self._setup(ctx)
-        dims = [d for d in self.dimensions() if self.dimension_expr(d, ctx) is not None]
+        dims = [d for d in by if self.dimension_expr(d, ctx) is not None]
         met = 0.0
         sums: dict[str, dict[str, list[float]]] = {d: defaultdict(lambda: [0.0, 0.0]) for d in by}
         excluded: dict[str, int] = defaultdict(int)
-        for row in self._rows(ctx):
-            reason, value = self._judge(row, ctx, calendar, targets)
+        as_of = ctx.as_of.timestamp()
+        for row in self._rows(ctx, dims):
+            reason, value = self._judge(row, as_of, calendar, targets)
             if reason is not None:
                 excluded[reason] += 1
                 continue
@@ -387,8 +396,9 @@ class SlaAttainment(Metric):
 
     def explain(self, ctx: MetricContext) -> Iterator[Explanation]:
         calendar, targets = self._setup(ctx)
-        for row in self._rows(ctx):
-            reason, value = self._judge(row, ctx, calendar, targets)
+        as_of = ctx.as_of.timestamp()
+        for row in self._rows(ctx, ordered=True):
+            reason, value = self._judge(row, as_of, calendar, targets)
             yield Explanation(row[0], row[1], row[2], reason is None, reason, value)
 
 
@@ -804,7 +814,7 @@ class OsCurrency(Metric):
             t.c.os_version,
             *[self.dimension_expr(d, ctx).label(f"dim_{d}") for d in dims],
         ).where(*self.base_where(ctx))
-        return dims, query.order_by(t.c.source, t.c.source_id)
+        return dims, query
 
     def compute(self, ctx: MetricContext, by: Sequence[str] = ()) -> MetricResult:
         result = MetricResult(self.id, self.title, self.unit, None, 0)
@@ -816,20 +826,19 @@ class OsCurrency(Metric):
         met = 0.0
         excluded: dict[str, int] = defaultdict(int)
         cells: dict[str, dict[str, list[float]]] = {d: defaultdict(lambda: [0.0, 0.0]) for d in by}
-        with ctx.store.engine.connect() as conn:
-            for row in conn.execute(query):
-                reason, value = self._judge(row[3], row[4], supported)
-                if reason is not None:
-                    excluded[reason] += 1
-                    continue
-                assert value is not None
-                result.n += 1
-                met += value / 100.0
-                for dimension in by:
-                    if dimension in dims:
-                        cell = cells[dimension][key_text(row[5 + dims.index(dimension)])]
-                        cell[0] += value / 100.0
-                        cell[1] += 1
+        for row in fetch(ctx, query):
+            reason, value = self._judge(row[3], row[4], supported)
+            if reason is not None:
+                excluded[reason] += 1
+                continue
+            assert value is not None
+            result.n += 1
+            met += value / 100.0
+            for dimension in by:
+                if dimension in dims:
+                    cell = cells[dimension][key_text(row[5 + dims.index(dimension)])]
+                    cell[0] += value / 100.0
+                    cell[1] += 1
         result.value = 100.0 * met / result.n if result.n else None
         result.excluded = dict(excluded)
         for dimension in by:
@@ -842,10 +851,10 @@ class OsCurrency(Metric):
     def explain(self, ctx: MetricContext) -> Iterator[Explanation]:
         supported = self._supported(ctx)
         _dims, query = self._rows(ctx)
-        with ctx.store.engine.connect() as conn:
-            for row in conn.execute(query):
-                reason, value = self._judge(row[3], row[4], supported)
-                yield Explanation(row[0], row[1], row[2], reason is None, reason, value)
+        t = self.table
+        for row in fetch(ctx, query.order_by(t.c.source, t.c.source_id)):
+            reason, value = self._judge(row[3], row[4], supported)
+            yield Explanation(row[0], row[1], row[2], reason is None, reason, value)
 
 
 def _on_the_other_side(t: sa.Table, *, managed: bool) -> Any:

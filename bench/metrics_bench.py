@@ -1,0 +1,206 @@
+"""Metrics benchmark: the whole standard pack over a large store.
+
+Run by hand, never by the test suite:
+
+    .venv/bin/python bench/metrics_bench.py --tickets 1000000 --devices 100000 --projects 5000
+
+It fills a SQLite store (kept in bench/results/ and reused while its size matches) with
+seeded synthetic records written straight through SQLAlchemy, then times ``compute_metrics``
+for the full pack, without and with a breakdown by platform, and reports each metric's share.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from itcrosswalk.core.config import Config
+from itcrosswalk.core.metrics import MetricContext, all_metrics, compute_metrics
+from itcrosswalk.core.store import ENTITY_TABLES, Store
+
+HERE = Path(__file__).resolve().parent
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def _common(source: str, platform: str, i: int, prefix: str) -> dict[str, object]:
+    return {
+        "source": source,
+        "platform": platform,
+        "source_id": f"{prefix}{i:08d}",
+        "url": None,
+        "updated_at": NOW,
+        "created_at": NOW,
+        "extra": {},
+        "stream": prefix,
+        "deleted": False,
+        "deleted_at": None,
+        "sweep": None,
+        "synced_at": NOW,
+        "run_id": None,
+    }
+
+
+def fill(store: Store, tickets: int, devices: int, projects: int, seed: int = 3) -> None:
+    rng = random.Random(seed)
+    groups = ["Service Desk", "Network", "Desktop", "Apps", "Security"]
+    departments = ["Police", "Fire", "Water", "Transportation", "Parks", "ITD"]
+    states = [
+        "new",
+        "in_progress",
+        "on_hold",
+        "resolved",
+        "closed",
+        "closed",
+        "closed",
+        "cancelled",
+    ]
+    with store.engine.begin() as conn:
+        rows = []
+        for i in range(tickets):
+            opened = NOW - timedelta(minutes=rng.randrange(0, 525600))
+            state = rng.choice(states)
+            done = state in ("resolved", "closed")
+            resolved = opened + timedelta(minutes=rng.randrange(5, 20000)) if done else None
+            rows.append(
+                _common("snow", "servicenow", i, "inc")
+                | {
+                    "kind": rng.choice(["incident", "incident", "incident", "request"]),
+                    "number": f"INC{i:08d}",
+                    "title": None,
+                    "priority": rng.randint(1, 5),
+                    "state": state,
+                    "opened_at": opened,
+                    "responded_at": None,
+                    "resolved_at": resolved,
+                    "closed_at": resolved,
+                    "assignment_group": rng.choice(groups),
+                    "assignee": None,
+                    "requester": None,
+                    "department": rng.choice(departments),
+                    "category": None,
+                    "device_serial": None,
+                    "device_name": None,
+                    "reassignment_count": rng.randint(0, 3),
+                    "reopen_count": rng.choice([0, 0, 0, 1]),
+                }
+            )
+            if len(rows) == 20000:
+                conn.execute(ENTITY_TABLES["ticket"].insert(), rows)
+                rows = []
+        if rows:
+            conn.execute(ENTITY_TABLES["ticket"].insert(), rows)
+        rows = []
+        for i in range(devices):
+            managed = i % 2 == 0
+            serial = f"SN{i // 2 if rng.random() < 0.9 else i + 10**7:08d}"
+            rows.append(
+                _common(
+                    "intune" if managed else "snow", "intune" if managed else "servicenow", i, "dev"
+                )
+                | {
+                    "name": f"DEV{i}",
+                    "serial": serial,
+                    "serial_key": serial,
+                    "asset_tag": None,
+                    "os": rng.choice(["Windows", "iOS", "Android", "macOS"]),
+                    "os_version": rng.choice(["10.0.19044", "10.0.22631", "17.2", "13", "14.1"]),
+                    "owner": None,
+                    "department": rng.choice(departments),
+                    "enrolled_at": NOW - timedelta(days=400) if managed else None,
+                    "last_seen_at": NOW - timedelta(days=rng.randrange(0, 90)) if managed else None,
+                    "compliance": rng.choice(["compliant", "compliant", "noncompliant", "unknown"])
+                    if managed
+                    else "unknown",
+                    "encrypted": rng.random() < 0.8 if managed else None,
+                    "manufacturer": None,
+                    "model": None,
+                    "management_agent": None,
+                    "ownership": None,
+                    "install_status": None,
+                    "purchase_date": None,
+                    "warranty_expiration": None,
+                }
+            )
+        conn.execute(ENTITY_TABLES["device"].insert(), rows)
+        rows = []
+        for i in range(projects):
+            budget = rng.choice([0.0, 1e5, 5e5, 2e6])
+            planned_finish = NOW - timedelta(days=rng.randrange(-200, 400))
+            rows.append(
+                _common("ppm", "project_online", i, "prj")
+                | {
+                    "kind": "project",
+                    "number": None,
+                    "name": f"Project {i}",
+                    "parent_id": None,
+                    "state": rng.choice(
+                        ["proposed", "approved", "in_progress", "done", "cancelled"]
+                    ),
+                    "phase": "executing",
+                    "health": rng.choice(["green", "amber", "red", "unknown"]),
+                    "sponsor": None,
+                    "manager": None,
+                    "department": rng.choice(departments),
+                    "strategic_goals": [],
+                    "priority": rng.randint(1, 5),
+                    "score": None,
+                    "business_case_approved": None,
+                    "planned_start": planned_finish - timedelta(days=200),
+                    "planned_finish": planned_finish,
+                    "actual_start": None,
+                    "actual_finish": planned_finish + timedelta(days=rng.randrange(-20, 60)),
+                    "percent_complete": None,
+                    "budget": budget,
+                    "actual_cost": budget * rng.uniform(0.2, 1.3),
+                    "forecast_cost": None,
+                    "planned_value": budget * 0.5,
+                    "earned_value": budget * rng.uniform(0.3, 0.6),
+                    "external_ref": None,
+                }
+            )
+        conn.execute(ENTITY_TABLES["work_item"].insert(), rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tickets", type=int, default=1_000_000)
+    parser.add_argument("--devices", type=int, default=100_000)
+    parser.add_argument("--projects", type=int, default=5_000)
+    args = parser.parse_args()
+    results = HERE / "results"
+    results.mkdir(exist_ok=True)
+    path = results / f"metrics-{args.tickets}-{args.devices}-{args.projects}.db"
+    fresh = not path.exists()
+    store = Store(f"sqlite:///{path}")
+    if fresh:
+        started = time.perf_counter()
+        fill(store, args.tickets, args.devices, args.projects)
+        print(
+            f"filled the store in {time.perf_counter() - started:.1f}s ({path.stat().st_size >> 20} MiB)"
+        )
+    config = Config()
+    for by in ((), ("platform",)):
+        started = time.perf_counter()
+        out = compute_metrics(store, config, by=by, now=NOW)
+        seconds = time.perf_counter() - started
+        label = f"by {by[0]}" if by else "no breakdown"
+        print(
+            f"{args.tickets} tickets, {args.devices} devices, {args.projects} projects: "
+            f"{len(out)} metrics in {seconds:.2f}s ({label})"
+        )
+    ctx = MetricContext(store=store, policy=config.metrics, now=NOW)
+    timings = []
+    for metric in all_metrics().values():
+        started = time.perf_counter()
+        metric.compute(ctx)
+        timings.append((time.perf_counter() - started, metric.id))
+    for seconds, name in sorted(timings, reverse=True)[:6]:
+        print(f"  {name:32} {seconds:6.2f}s")
+    store.close()
+
+
+if __name__ == "__main__":
+    main()
