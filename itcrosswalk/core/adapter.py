@@ -187,6 +187,12 @@ class Adapter:
         """How many HTTP requests this adapter has sent so far (for manifests and benches)."""
         return 0
 
+    def telemetry(self) -> dict[str, Any]:
+        """What this adapter's requests met so far: ``requests``, ``retries``, ``throttled``,
+        ``server_errors``, ``failures``, ``latency_p50_ms``, ``latency_p95_ms`` (those it knows).
+        Adapters on :func:`itcrosswalk.core.http.build_session` get it from ``telemetry_of``."""
+        return {"requests": self.requests_made}
+
     def close(self) -> None:
         """Release sessions and sockets."""
 

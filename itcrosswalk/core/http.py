@@ -24,6 +24,7 @@ import re
 import ssl
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from itertools import takewhile
 from pathlib import Path
@@ -216,7 +217,7 @@ class BoundedRetry(Retry):
         new.waited = self.waited + wait
         new.planned = wait
         if self.on_retry is not None:
-            self.on_retry()
+            self.on_retry(getattr(response, "status", None))
         log.info("source %s: %s, waiting %s (%s)", self.source, what, _seconds(wait), why)
         return new
 
@@ -235,6 +236,65 @@ def _error_words(error: Exception | None) -> str:
     if isinstance(error, NewConnectionError):
         return "cannot connect"
     return type(error).__name__ if error is not None else "error"
+
+
+class Telemetry:
+    """What one source's requests met: how many, how long they took, throttling and errors.
+
+    Latencies are kept for the most recent requests only (a bounded window), which is what
+    percentiles of "recent syncs" need and keeps memory flat on long reads.
+    """
+
+    WINDOW = 20000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests = 0
+        self.retries = 0
+        self.throttled = 0
+        self.server_errors = 0
+        self.failures = 0
+        self.latencies: deque[float] = deque(maxlen=self.WINDOW)
+
+    def sent(self, seconds: float, status: int | None) -> None:
+        """One request answered (``status``) or failed (None) after ``seconds``."""
+        with self._lock:
+            self.requests += 1
+            self.latencies.append(seconds)
+            self._status(status)
+
+    def retried(self, status: int | None) -> None:
+        """An attempt the transport retried: a 429, a 5xx, or a dropped connection."""
+        with self._lock:
+            self.retries += 1
+            self._status(status)
+
+    def _status(self, status: int | None) -> None:
+        if status is None:
+            self.failures += 1
+        elif status == 429:
+            self.throttled += 1
+        elif status >= 500:
+            self.server_errors += 1
+
+    def summary(self) -> dict[str, Any]:
+        with self._lock:
+            ordered = sorted(self.latencies)
+
+        def percentile(share: float) -> float | None:
+            if not ordered:
+                return None
+            return round(ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1000, 1)
+
+        return {
+            "requests": self.requests + self.retries,
+            "retries": self.retries,
+            "throttled": self.throttled,
+            "server_errors": self.server_errors,
+            "failures": self.failures,
+            "latency_p50_ms": percentile(0.50),
+            "latency_p95_ms": percentile(0.95),
+        }
 
 
 class PolicyAdapter(HTTPAdapter):
@@ -259,6 +319,7 @@ class PolicyAdapter(HTTPAdapter):
         self.source = source
         self.ca_bundle = str(Path(ca_bundle).expanduser()) if ca_bundle else None
         self.sent = 0
+        self.telemetry = Telemetry()
         self._lock = threading.Lock()
         retries = policy.max_retries
         retry = BoundedRetry(
@@ -276,13 +337,17 @@ class PolicyAdapter(HTTPAdapter):
             respect_retry_after_header=True,
             source=source,
             max_wait=policy.max_wait,
-            on_retry=self._count,
+            on_retry=self._retried,
         )
         super().__init__(max_retries=retry, **kwargs)
 
     def _count(self) -> None:
         with self._lock:
             self.sent += 1
+
+    def _retried(self, status: int | None) -> None:
+        self._count()
+        self.telemetry.retried(status)
 
     def send(
         self,
@@ -307,9 +372,22 @@ class PolicyAdapter(HTTPAdapter):
         if timeout is None:
             timeout = (self.policy.connect_timeout, self.policy.read_timeout)
         self._count()
-        return super().send(
-            request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies
-        )
+        started = time.monotonic()
+        status: int | None = None
+        try:
+            response = super().send(
+                request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies
+            )
+            status = response.status_code
+            return response
+        finally:
+            self.telemetry.sent(time.monotonic() - started, status)
+
+
+def telemetry_of(session: requests.Session | None) -> dict[str, Any]:
+    """The telemetry summary of a session made by :func:`build_session` (empty for others)."""
+    adapter = getattr(session, "policy_adapter", None)
+    return adapter.telemetry.summary() if isinstance(adapter, PolicyAdapter) else {}
 
 
 def build_session(

@@ -259,6 +259,7 @@ class SyncEngine:
             raise
         finally:
             manifest["requests"] = adapter.requests_made
+            manifest["telemetry"] = adapter.telemetry()
             adapter.close()
             if not dry_run:
                 if run_id is not None:

@@ -36,6 +36,7 @@ from itcrosswalk.core.http import (
     connection_error,
     is_loopback,
     platform_message,
+    telemetry_of,
 )
 from itcrosswalk.core.secrets import REDACTOR
 
@@ -207,6 +208,27 @@ def test_a_burst_of_503_is_ridden_out_and_every_request_counted(server: Scripted
         assert response.status_code == 200
         assert len(server.seen) == 4
         assert session.policy_adapter.sent == 4  # type: ignore[attr-defined]
+
+
+def test_telemetry_counts_throttling_errors_and_latency(server: ScriptedServer) -> None:
+    server.script(
+        Reply(429, headers={"Retry-After": "0"}),
+        Reply(503),
+        Reply(200, delay=0.05),
+        Reply(200),
+        Reply(404),
+    )
+    with session_for(server) as session:
+        assert session.get(f"{server.url}/a").status_code == 200
+        assert session.get(f"{server.url}/b").status_code == 200
+        assert session.get(f"{server.url}/c").status_code == 404
+        summary = telemetry_of(session)
+    assert summary["requests"] == len(server.seen) == 5
+    assert (summary["retries"], summary["throttled"], summary["server_errors"]) == (2, 1, 1)
+    assert summary["failures"] == 0
+    assert summary["latency_p95_ms"] >= summary["latency_p50_ms"] > 0
+    assert summary["latency_p95_ms"] >= 50, "the slow answer is the 95th percentile"
+    assert telemetry_of(requests.Session()) == {}
 
 
 def test_503_forever_ends_in_a_retriable_error(server: ScriptedServer) -> None:
