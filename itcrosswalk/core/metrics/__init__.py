@@ -226,29 +226,41 @@ class Metric:
     """Why the data cannot support the metric when nothing at all is in scope (no managed
     devices at all means no management platform, not a zero)."""
 
-    def unsupported_reason(self, ctx: MetricContext, scope: list[Any]) -> str | None:
-        """Why the data cannot support this metric: no record in scope carries a needed field."""
+    def presence(self) -> list[Any]:
+        """Per needed field, a SQL sum of the records in scope that carry it."""
         t = self.table
-        counts = [sa.func.count().label("total")]
+        sums = []
         for name in self.fields:
             column = t.c[name]
             present: Any = column.is_not(None)
             if name in self.unknown_is_missing:
                 present = sa.and_(present, column != "unknown")
-            counts.append(sa.func.sum(sa.case((present, 1), else_=0)).label(name))
-        with ctx.store.engine.connect() as conn:
-            row = conn.execute(sa.select(*counts).where(*scope)).one()
-        if not row.total:
+            sums.append(sa.func.sum(sa.case((present, 1), else_=0)).label(f"has_{name}"))
+        return sums
+
+    def judge_support(self, total: int, present: dict[str, int]) -> str | None:
+        """Why the data cannot support this metric, from the records in scope and how many of
+        them carry each needed field; None when it can."""
+        if not total:
             # Nothing in scope is usually an answer (n = 0); for some metrics it means the
             # platform that would hold the records is not synced at all.
             return self.empty_reason
-        missing = [name for name in self.fields if not row._mapping[name]]
+        missing = [name for name in self.fields if not present.get(name)]
         if not missing:
             return None
         return (
-            f"none of the {row.total} {self.entity.replace('_', ' ')} records in scope carries "
+            f"none of the {total} {self.entity.replace('_', ' ')} records in scope carries "
             f"{', '.join(missing)}: the platform does not provide it, or the mapping does not read it"
         )
+
+    def unsupported_reason(self, ctx: MetricContext, scope: list[Any]) -> str | None:
+        """:meth:`judge_support` with its own query (for metrics that do not run one)."""
+        with ctx.store.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(sa.func.count().label("total"), *self.presence()).where(*scope)
+            ).one()
+        present = {name: int(row._mapping[f"has_{name}"] or 0) for name in self.fields}
+        return self.judge_support(int(row.total or 0), present)
 
 
 @dataclass
@@ -329,16 +341,22 @@ class SqlMetric(Metric):
         t = self.table
         scope = self.base_where(ctx) + self.scope(t, ctx)
         result = MetricResult(self.id, self.title, self.unit, None, 0)
-        result.unsupported = self.unsupported_reason(ctx, [*scope])
-        if result.unsupported:
-            return result
         reason = self._reason(ctx).label("reason")
         sums = self._sums(ctx)
-        query = sa.select(reason, *sums).where(*scope)
+        # One pass: the counted and excluded records, and whether the needed fields are there.
+        query = sa.select(reason, *sums, *self.presence()).where(*scope)
         if self.exclusions(self.table, ctx):
             query = query.group_by(reason)  # PostgreSQL refuses GROUP BY NULL
         with ctx.store.engine.connect() as conn:
             rows = conn.execute(query).all()
+            total = sum(int(row.n or 0) for row in rows)
+            present = {
+                name: sum(int(row._mapping[f"has_{name}"] or 0) for row in rows)
+                for name in self.fields
+            }
+            result.unsupported = self.judge_support(total, present)
+            if result.unsupported:
+                return result
             for row in rows:
                 if row.reason is None:
                     result.value, result.n = self._value(row), int(row.n)

@@ -80,8 +80,11 @@ class BusinessCalendar:
         """Working seconds from the start of the table to ``epoch``."""
         index = bisect.bisect_right(self._starts, epoch) - 1
         opens, closes = self._bounds[index]
-        within = min(max(epoch, opens), closes) - opens
-        return self._cumulative[index] + within
+        if epoch <= opens:
+            return self._cumulative[index]
+        if epoch >= closes:
+            return self._cumulative[index] + closes - opens
+        return self._cumulative[index] + epoch - opens
 
     def seconds_between(self, start: float, end: float) -> float:
         """Working seconds between two epoch moments (0 when ``end`` is not after ``start``)."""

@@ -278,8 +278,10 @@ class SlaAttainment(Metric):
     )
 
     def _rows(
-        self, ctx: MetricContext, by: Sequence[str] = (), *, ordered: bool = False
+        self, ctx: MetricContext, by: Sequence[str] = (), *, explain: bool = False
     ) -> Iterator[tuple[Any, ...]]:
+        """``(state, priority, opened, resolved, hold, *dimensions)`` per incident; with
+        ``explain``, ``(source, source_id, number)`` first, in key order."""
         t = self.table
         sla = self.store_table(ctx, "sla_record")
         hold = (
@@ -301,11 +303,10 @@ class SlaAttainment(Metric):
             .group_by(sla.c.ticket_id, sla.c.source)
             .subquery()
         )
+        identity = [t.c.source, t.c.source_id, t.c.number] if explain else []
         query = (
             sa.select(
-                t.c.source,
-                t.c.source_id,
-                t.c.number,
+                *identity,
                 t.c.state,
                 t.c.priority,
                 epoch(t.c.opened_at, ctx.dialect),
@@ -320,7 +321,7 @@ class SlaAttainment(Metric):
             )
             .where(*self.base_where(ctx), t.c.kind == "incident")
         )
-        if ordered:
+        if explain:
             query = query.order_by(t.c.source, t.c.source_id)
         yield from fetch(ctx, query)
 
@@ -331,8 +332,8 @@ class SlaAttainment(Metric):
     def _judge(
         self, row: Any, as_of: float, calendar: BusinessCalendar, targets: dict[int, Any]
     ) -> tuple[str | None, float | None]:
-        """(reason it is excluded, or None; 100 met / 0 missed)."""
-        _s, _i, _n, state, priority, opened, resolved, hold = row[:8]
+        """(reason it is excluded, or None; 100 met / 0 missed) of one ``_rows`` row."""
+        state, priority, opened, resolved, hold = row[:5]
         if state == "cancelled":
             return "cancelled", None
         if priority is None:
@@ -381,7 +382,7 @@ class SlaAttainment(Metric):
             met += value / 100.0
             for dimension in by:
                 if dimension in dims:
-                    cell = sums[dimension][key_text(row[8 + dims.index(dimension)])]
+                    cell = sums[dimension][key_text(row[5 + dims.index(dimension)])]
                     cell[0] += value / 100.0
                     cell[1] += 1
         result.value = 100.0 * met / result.n if result.n else None
@@ -397,8 +398,8 @@ class SlaAttainment(Metric):
     def explain(self, ctx: MetricContext) -> Iterator[Explanation]:
         calendar, targets = self._setup(ctx)
         as_of = ctx.as_of.timestamp()
-        for row in self._rows(ctx, ordered=True):
-            reason, value = self._judge(row, as_of, calendar, targets)
+        for row in self._rows(ctx, explain=True):
+            reason, value = self._judge(row[3:], as_of, calendar, targets)
             yield Explanation(row[0], row[1], row[2], reason is None, reason, value)
 
 
