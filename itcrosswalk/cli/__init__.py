@@ -32,7 +32,11 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_ATTENTION = 0, 1, 2, 3
 
 def _areas() -> list[str]:
     """The command modules of this package, in name order."""
-    return sorted(info.name for info in pkgutil.iter_modules(__path__) if not info.ispkg)
+    return sorted(
+        info.name
+        for info in pkgutil.iter_modules(__path__)
+        if not info.ispkg and not info.name.startswith("_")  # __main__ is not an area
+    )
 
 
 class Context:
