@@ -19,13 +19,22 @@ import math
 import threading
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import requests
 from pydantic import BaseModel, ConfigDict, Field
 
-from ...core.adapter import Adapter, Capabilities, CheckItem, Page, Stream, Window
+from ...core.adapter import (
+    Adapter,
+    Capabilities,
+    CheckItem,
+    Page,
+    Stream,
+    Window,
+    Writer,
+    WriteResult,
+)
 from ...core.config import SourceConfig
 from ...core.errors import (
     AccessDenied,
@@ -43,8 +52,9 @@ from ...core.http import (
     check_response,
     connection_error,
     platform_message,
+    telemetry_of,
 )
-from ...core.model import Record
+from ...core.model import Record, parse_priority
 from ...core.secrets import REDACTOR
 from . import mapping
 
@@ -441,6 +451,9 @@ class ServiceNowAdapter(Adapter):
         policy = getattr(self._session, "policy_adapter", None) if self._session else None
         return int(getattr(policy, "sent", 0))
 
+    def telemetry(self) -> dict[str, Any]:
+        return telemetry_of(self._session) or super().telemetry()
+
     def close(self) -> None:
         if self._session is not None:
             self._session.close()
@@ -655,10 +668,292 @@ class ServiceNowAdapter(Adapter):
         }
         return Capabilities(
             entities=fields,
-            writes=[],
+            writes=sorted(mapping.WRITE_TABLES),
             auth_types=["basic", "oauth_password", "oauth_client_credentials", "bearer"],
             permissions=sorted({f"{t}: {roles}" for t, (_e, roles) in TABLES.items()}),
         )
+
+    @property
+    def writers(self) -> dict[str, Writer]:
+        return {key: TableWriter(self, key) for key in mapping.WRITE_TABLES}
+
+    def _write_columns(self, key: str) -> dict[str, str]:
+        """Model field -> native column for what writer ``key`` creates, the source's
+        ``columns`` option applied as on reads, so a write lands where a read looks."""
+        table, entity = mapping.WRITE_TABLES[key]
+        if entity == "ticket":
+            return dict(mapping.TICKET_WRITE_COLUMNS[table])
+        base = mapping.DEMAND_COLUMNS if entity == "demand" else mapping.WORK_COLUMNS
+        col = {**base, **self.options.columns.get(table, {})}
+        col["description"] = "description"
+        col.pop("project", None)
+        col.pop("parent", None)
+        if entity == "work_item":
+            col["parent_id"] = "primary_program"  # a project belongs to a program
+        if entity == "demand":
+            # Demand states are read by label; their stored values differ between releases,
+            # so a new demand takes the instance's default (Draft) and moves on in ServiceNow.
+            col.pop("state", None)
+        if "goals" in col:  # a list of references to the goal table: not settable from names
+            col.pop("goals")
+        return col
+
+
+class TableWriter:
+    """Creates one record in a Table API table from common-model fields, idempotently.
+
+    The correlation id goes into the task's ``correlation_id`` (``correlation_display`` names
+    itcrosswalk), and a record carrying it is looked for before anything is created. Reference
+    fields (department, people, groups, CIs) are resolved to sys_ids by name first, so a typo
+    fails with its name instead of creating a record with an empty reference.
+    """
+
+    CORRELATION_DISPLAY = "itcrosswalk"
+
+    def __init__(self, adapter: ServiceNowAdapter, key: str) -> None:
+        self.adapter = adapter
+        self.key = key
+        self.table, self.entity = mapping.WRITE_TABLES[key]
+
+    def __repr__(self) -> str:
+        return f"<servicenow writer {self.key} -> {self.table}>"
+
+    # -- requests ----------------------------------------------------------------------------
+
+    def _url(self, table: str, sys_id: str | None = None) -> str:
+        path = f"{self.adapter.base}/api/now/table/{table}"
+        return f"{path}/{sys_id}" if sys_id else path
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        log_: list[dict[str, Any]],
+        *,
+        params: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> requests.Response:
+        self.adapter.client  # noqa: B018 - builds the session with the source's auth
+        session = self.adapter._session
+        assert session is not None
+        prepared = requests.Request(method, url, params=params).prepare()
+        log_.append({"method": method, "url": prepared.url, "body": body})
+        try:
+            return session.request(
+                method,
+                url,
+                params=params,
+                json=body,
+                headers={"Content-Type": "application/json"} if body is not None else None,
+            )
+        except requests.RequestException as exc:
+            raise connection_error(
+                exc,
+                source=self.adapter.source.name,
+                url=self.adapter.base,
+                ca_bundle=self.adapter.source.ca_bundle,
+            ) from None
+
+    def _rows(
+        self, table: str, query: str, fields: list[str], log_: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        params = {
+            "sysparm_query": query,
+            "sysparm_fields": ",".join(fields),
+            # enough to tell a match from an ambiguity, and to re-check on the client a
+            # condition the instance ignored (a column it lacks widens the result)
+            "sysparm_limit": "10",
+            "sysparm_exclude_reference_link": "true",
+        }
+        response = self._send("GET", self._url(table), log_, params=params)
+        if response.status_code == 404 and "no record" in platform_message(response).lower():
+            return []  # v1 answers an empty match with 404
+        self._check(response, f"table {table}", reading=True)
+        try:
+            rows = response.json()["result"]
+        except (ValueError, KeyError):
+            raise MalformedResponse(
+                f"source {self.adapter.source.name}: table {table} answered with a body that is not a Table API result"
+            ) from None
+        return rows if isinstance(rows, list) else []
+
+    def _check(self, response: requests.Response, what: str, *, reading: bool) -> None:
+        status = response.status_code
+        name = self.adapter.source.name
+        if status < 400:
+            return
+        message = platform_message(response) or "no message"
+        if status == 403:
+            verb = "read" if reading else "create records in"
+            raise AccessDenied(
+                f"source {name} refused to {verb} {what} (HTTP 403: {message}); a data policy, "
+                f"business rule or ACL stopped it: fix what the message names, or grant the account the role"
+            )
+        if status in (400, 404, 409, 422) and not reading:
+            raise PlatformError(
+                f"source {name} refused to create a record in {what} (HTTP {status}: {message})"
+            )
+        check_response(
+            response, source=name, what=what, credential_hint=self.adapter._credential_hint()
+        )
+
+    # -- the payload -------------------------------------------------------------------------
+
+    def _resolve(self, column: str, value: str, log_: list[dict[str, Any]]) -> str:
+        table, keys = mapping.REFERENCE_LOOKUPS[column]
+        text = value.strip()
+        if len(text) == 32 and all(c in "0123456789abcdef" for c in text):
+            return text
+        if "^" in text:
+            raise PlatformError(
+                f"{column}: {value!r} holds '^', which an encoded query cannot match"
+            )
+        query = "^OR".join(f"{key}={text}" for key in keys)
+        rows = self._rows(table, query, ["sys_id", *keys], log_)
+        # A condition on a column the instance lacks is ignored by the platform: check here.
+        rows = [r for r in rows if any(mapping.value(r, k).lower() == text.lower() for k in keys)]
+        if not rows:
+            raise PlatformError(
+                f"source {self.adapter.source.name}: no {table} record matches {value!r} "
+                f"(by {', '.join(keys)}) for {column}; check the spelling"
+            )
+        if len(rows) > 1:
+            raise PlatformError(
+                f"source {self.adapter.source.name}: {value!r} matches more than one {table} record "
+                f"for {column}; give its sys_id instead"
+            )
+        return mapping.value(rows[0], "sys_id")
+
+    def payload(self, fields: Mapping[str, Any], log_: list[dict[str, Any]]) -> dict[str, str]:
+        """The native body for ``fields``; references resolved (which reads the platform)."""
+        columns = self.adapter._write_columns(self.key)
+        allowed = set(columns) | ({"priority"} if self.entity == "ticket" else set())
+        if self.entity == "work_item":
+            allowed |= {"state", "phase", "health"}
+        unknown = sorted(set(fields) - allowed)
+        if unknown:
+            raise PlatformError(
+                f"the ServiceNow {self.key} writer cannot set {', '.join(unknown)} "
+                f"(it sets: {', '.join(sorted(allowed))})"
+            )
+        body: dict[str, str] = {}
+        for name, raw in fields.items():
+            if raw is None or raw == "" or raw == []:
+                continue
+            if name == "priority":
+                priority = parse_priority(raw)
+                if priority is None:
+                    raise PlatformError(f"priority: {raw!r} is not a priority from 1 to 5")
+                if self.entity == "ticket":
+                    body["impact"], body["urgency"] = mapping.PRIORITY_TO_IMPACT_URGENCY[priority]
+                else:
+                    body[columns["priority"]] = str(priority)
+                continue
+            if name in ("state", "phase", "health") and self.entity == "work_item":
+                table_ = {
+                    "state": mapping.WORK_STATE_VALUES,
+                    "phase": mapping.PHASE_VALUES,
+                    "health": mapping.HEALTH_VALUES,
+                }[name]
+                if str(raw) not in table_:
+                    raise PlatformError(
+                        f"{name}: {raw!r} is not one of {', '.join(sorted(table_))}"
+                    )
+                body[columns[name]] = table_[str(raw)]
+                continue
+            column = columns[name]
+            if column in mapping.REFERENCE_LOOKUPS:
+                body[column] = self._resolve(column, str(raw), log_)
+            else:
+                body[column] = _native(raw)
+        return body
+
+    # -- the contract ------------------------------------------------------------------------
+
+    def __call__(
+        self, fields: Mapping[str, Any], *, correlation_id: str, dry_run: bool = False
+    ) -> WriteResult:
+        if not correlation_id or "^" in correlation_id or len(correlation_id) > 100:
+            raise PlatformError(
+                "correlation id: give 1-100 characters without '^' (ServiceNow's correlation_id is a string(100))"
+            )
+        made: list[dict[str, Any]] = []
+        found = [
+            r
+            for r in self._rows(
+                self.table,
+                f"correlation_id={correlation_id}",
+                ["sys_id", "number", "correlation_id"],
+                made,
+            )
+            if mapping.value(r, "correlation_id") == correlation_id
+        ]
+        if found:
+            sys_id = mapping.value(found[0], "sys_id")
+            return WriteResult(
+                action="exists",
+                entity=self.entity,
+                source_id=sys_id,
+                url=mapping.record_url(self.adapter.base, self.table, sys_id),
+                requests=made,
+            )
+        body = self.payload(fields, made)
+        body["correlation_id"] = correlation_id
+        body["correlation_display"] = self.CORRELATION_DISPLAY
+        if dry_run:
+            made.append({"method": "POST", "url": self._url(self.table), "body": body})
+            return WriteResult(action="dry_run", entity=self.entity, requests=made)
+        response = self._send(
+            "POST",
+            self._url(self.table),
+            made,
+            params={"sysparm_exclude_reference_link": "true"},
+            body=body,
+        )
+        self._check(response, f"table {self.table}", reading=False)
+        try:
+            created = response.json()["result"]
+            sys_id = mapping.value(created, "sys_id")
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise MalformedResponse(
+                f"source {self.adapter.source.name}: the create in {self.table} answered HTTP "
+                f"{response.status_code} without the record; look for it by correlation id {correlation_id}"
+            ) from None
+        ignored = sorted(c for c in body if c not in created)
+        if ignored:
+            # The Table API drops columns the table lacks without an error.
+            log.warning(
+                "source %s: %s has no column %s; those values were not stored (map them with "
+                "[sources.%s.columns.%s])",
+                self.adapter.source.name,
+                self.table,
+                ", ".join(ignored),
+                self.adapter.source.name,
+                self.table,
+            )
+        return WriteResult(
+            action="created",
+            entity=self.entity,
+            source_id=sys_id,
+            url=mapping.record_url(self.adapter.base, self.table, sys_id),
+            requests=made,
+        )
+
+
+def _native(value: Any) -> str:
+    """A stored Table API value: every value a string; date-times in UTC."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return _format(moment)
+    if isinstance(value, date):
+        return f"{value.isoformat()} 00:00:00"
+    if isinstance(value, float):
+        return f"{value:.2f}" if value != int(value) else str(int(value))
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
 
 
 class _Bearer(requests.auth.AuthBase):

@@ -451,7 +451,7 @@ def map_work(
     extra = _extra(
         raw,
         set(col.values())
-        | {"number", "milestone", "primary_program", "primary_portfolio", "top_task"},
+        | {"number", "milestone", "primary_program", "primary_portfolio", "top_task", "name"},
     )
     kind = WORK_KINDS[table]
     if table == "pm_project_task" and parse_bool(value(raw, "milestone")):
@@ -469,7 +469,11 @@ def map_work(
         **_provenance(raw, source=source, table=table, base=base),
         kind=kind,
         number=value(raw, "number") or None,
-        name=value(raw, col["name"]) or value(raw, "number") or value(raw, "sys_id"),
+        # pm_portfolio keeps its title in ``name`` rather than the task's short_description
+        name=value(raw, col["name"])
+        or value(raw, "name")
+        or value(raw, "number")
+        or value(raw, "sys_id"),
         parent_id=parent or None,
         state=_choice(raw, col["state"], WORK_STATES, WORK_STATE_LABELS, extra),
         phase=PHASES.get(phase_text, PHASES.get(value(raw, col["phase"]).lower(), "unknown")),
@@ -640,4 +644,95 @@ def describe() -> dict[str, Any]:
         "work_columns": WORK_COLUMNS,
         "demand_columns": DEMAND_COLUMNS,
         "priority": "1-5 from the stored value; anything else -> null, native value kept in extra",
+        "writes": {key: table for key, (table, _entity) in WRITE_TABLES.items()},
+        "write_references": {c: t for c, (t, _k) in REFERENCE_LOOKUPS.items()},
+        "priority_to_impact_urgency": PRIORITY_TO_IMPACT_URGENCY,
     }
+
+
+# -- write-back: common-model fields -> native columns ------------------------------------------
+
+# What each writer creates: writer key -> (table, entity).
+WRITE_TABLES: dict[str, tuple[str, str]] = {
+    "demand": ("dmn_demand", "demand"),
+    "work_item:project": ("pm_project", "work_item"),
+    "ticket:incident": ("incident", "ticket"),
+    "ticket:problem": ("problem", "ticket"),
+}
+
+# Reference columns: native column -> (referenced table, the columns a value may match).
+# A 32-character hex value is taken as a sys_id as it is.
+REFERENCE_LOOKUPS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "department": ("cmn_department", ("name", "id")),
+    "submitter": ("sys_user", ("email", "user_name", "name")),
+    "project_manager": ("sys_user", ("email", "user_name", "name")),
+    "sponsor": ("sys_user", ("email", "user_name", "name")),
+    "assigned_to": ("sys_user", ("email", "user_name", "name")),
+    "caller_id": ("sys_user", ("email", "user_name", "name")),
+    "opened_by": ("sys_user", ("email", "user_name", "name")),
+    "assignment_group": ("sys_user_group", ("name",)),
+    "cmdb_ci": ("cmdb_ci_computer", ("name", "serial_number", "asset_tag")),
+    "primary_program": ("pm_program", ("number", "short_description")),
+}
+
+# Ticket fields a writer may set: model field -> native column, per table (``description`` is
+# the task's long text, which the model keeps in ``extra``).
+TICKET_WRITE_COLUMNS: dict[str, dict[str, str]] = {
+    "incident": {
+        "title": "short_description",
+        "description": "description",
+        "assignment_group": "assignment_group",
+        "assignee": "assigned_to",
+        "requester": "caller_id",
+        "category": "category",
+        "device_name": "cmdb_ci",
+        "device_serial": "cmdb_ci",
+    },
+    "problem": {
+        "title": "short_description",
+        "description": "description",
+        "assignment_group": "assignment_group",
+        "assignee": "assigned_to",
+        "requester": "opened_by",
+        "category": "category",
+        "device_name": "cmdb_ci",
+        "device_serial": "cmdb_ci",
+    },
+}
+
+# Priority is derived from impact x urgency by a business rule on task tables, so a writer
+# sets those two: the default matrix's (impact, urgency) for each priority.
+PRIORITY_TO_IMPACT_URGENCY: dict[int, tuple[str, str]] = {
+    1: ("1", "1"),
+    2: ("1", "2"),
+    3: ("2", "2"),
+    4: ("2", "3"),
+    5: ("3", "3"),
+}
+
+# Normalized -> stored values for the choices a project writer may set.
+WORK_STATE_VALUES: dict[str, str] = {
+    "proposed": "-5",
+    "approved": "1",
+    "in_progress": "2",
+    "on_hold": "-3",
+    "done": "3",
+    "cancelled": "7",
+}
+HEALTH_VALUES: dict[str, str] = {"green": "green", "amber": "yellow", "red": "red"}
+PHASE_VALUES: dict[str, str] = {
+    p: p for p in ("initiating", "planning", "executing", "monitoring", "closing")
+}
+
+# Model fields a writer never sets: provenance, and what the platform computes.
+NOT_WRITABLE = {
+    "source",
+    "platform",
+    "source_id",
+    "url",
+    "updated_at",
+    "created_at",
+    "extra",
+    "number",
+    "kind",
+}

@@ -275,6 +275,56 @@ DEMAND_STATE = {
 }
 HEALTH = {"green": "green", "amber": "yellow", "red": "red"}
 
+# Tables extending ``task``: they share its columns, the correlation pair among them.
+TASK_TABLES = {
+    "incident",
+    "sc_req_item",
+    "problem",
+    "change_request",
+    "pm_program",
+    "pm_project",
+    "pm_project_task",
+    "dmn_demand",
+}
+TASK_COLUMNS = ("description", "correlation_id", "correlation_display")
+
+# What a new record's number starts with (the instance's sys_number prefixes).
+NUMBER_PREFIX = {
+    "incident": "INC",
+    "sc_req_item": "RITM",
+    "problem": "PRB",
+    "change_request": "CHG",
+    "pm_program": "PRG",
+    "pm_project": "PRJ",
+    "pm_project_task": "PRJTASK",
+    "dmn_demand": "DMND",
+}
+
+# Defaults the dictionary gives a new record.
+INSERT_DEFAULTS: dict[str, dict[str, str]] = {
+    "incident": {"state": "1", "impact": "3", "urgency": "3", "active": "true"},
+    "problem": {"state": "101", "impact": "3", "urgency": "3", "active": "true"},
+    "change_request": {"state": "-5", "impact": "3", "urgency": "3", "active": "true"},
+    "sc_req_item": {"state": "1", "active": "true"},
+    "pm_project": {"state": "-5", "active": "true"},
+    "pm_program": {"state": "-5", "active": "true"},
+    "pm_project_task": {"state": "-5", "active": "true"},
+    "dmn_demand": {"state": "1", "active": "true"},
+}
+
+# The default priority lookup: (impact, urgency) -> priority, applied by a business rule.
+PRIORITY_MATRIX = {
+    ("1", "1"): "1",
+    ("1", "2"): "2",
+    ("2", "1"): "2",
+    ("1", "3"): "3",
+    ("2", "2"): "3",
+    ("3", "1"): "3",
+    ("2", "3"): "4",
+    ("3", "2"): "4",
+    ("3", "3"): "5",
+}
+
 OPERATORS = (
     "ISNOTEMPTY",
     "ISEMPTY",
@@ -463,6 +513,7 @@ class ServiceNowEmulator:
         missing_tables: set[str] | None = None,
         oauth_clients: dict[str, str] | None = None,
         token_ttl: float = 1799,
+        mandatory: dict[str, list[str]] | None = None,
     ) -> None:
         self.world = world
         self.faults = faults or Faults()
@@ -475,6 +526,8 @@ class ServiceNowEmulator:
         self.token_ttl = (
             token_ttl  # how long an access token really lives; expires_in still says 1799
         )
+        # table -> columns a data policy makes mandatory on insert (403 "Data Policy Exception")
+        self.mandatory = {t: list(cols) for t, cols in (mandatory or {}).items()}
         self.requests: list[tuple[str, str]] = []
         self.lock = threading.RLock()
         self.tokens: dict[str, tuple[str, float]] = {}
@@ -503,6 +556,8 @@ class ServiceNowEmulator:
             "sys_class_name": table,
             "sys_domain": "global",
         }
+        if table in TASK_TABLES:
+            base.update(dict.fromkeys(TASK_COLUMNS, ""))
         base.update({k: "" if v is None else str(v) for k, v in row.items()})
         self.tables.setdefault(table, []).append(base)
 
@@ -787,6 +842,56 @@ class ServiceNowEmulator:
             row["sys_updated_on"] = datetime.now(UTC).strftime(FMT)
             row["sys_mod_count"] = str(int(row.get("sys_mod_count") or 0) + 1)
             self._changed(table)
+
+    def _new_row(self, environ: dict[str, Any], table: str, body: dict[str, Any]) -> dict[str, str]:
+        """What an insert stores: the columns the table has (the Table API drops the others
+        without a word), the dictionary's defaults, a number, and the business rules' values."""
+        known = self._fields.get(table) or set()
+        values = {
+            k: "" if v is None else str(v).lower() if isinstance(v, bool) else str(v)
+            for k, v in body.items()
+            if not known or k in known
+        }
+        for system in ("sys_id", "sys_created_on", "sys_updated_on", "sys_mod_count", "number"):
+            values.pop(system, None)
+        for column, default in INSERT_DEFAULTS.get(table, {}).items():
+            if not values.get(column):
+                values[column] = default
+        if table in TASK_TABLES:
+            for column in TASK_COLUMNS:
+                values.setdefault(column, "")
+        prefix = NUMBER_PREFIX.get(table)
+        if prefix:
+            with self.lock:
+                taken = [
+                    int(row["number"][len(prefix) :])
+                    for row in self.tables.get(table, [])
+                    if row.get("number", "").startswith(prefix)
+                    and row["number"][len(prefix) :].isdigit()
+                ]
+            values["number"] = f"{prefix}{max(taken, default=10000) + 1:07d}"
+        if "impact" in values and "urgency" in values:
+            values["priority"] = PRIORITY_MATRIX.get((values["impact"], values["urgency"]), "5")
+        if table in ("incident", "problem", "change_request", "sc_req_item"):
+            values.setdefault("opened_at", datetime.now(UTC).strftime(FMT))
+            user = self._user(environ)
+            if user and not values.get("opened_by"):
+                values["opened_by"] = user
+        return values
+
+    def _user(self, environ: dict[str, Any]) -> str:
+        """The sys_id of the authenticated user, when a sys_user row has that user name."""
+        header = environ.get("HTTP_AUTHORIZATION", "")
+        name = ""
+        if header.startswith("Basic "):
+            name = base64.b64decode(header[6:]).decode().partition(":")[0]
+        elif header.startswith("Bearer "):
+            with self.lock:
+                name = self.tokens.get(header[7:], ("", 0.0))[0]
+        for row in self.tables.get("sys_user", []):
+            if row.get("user_name") == name:
+                return row["sys_id"]
+        return ""
 
     def insert(self, table: str, row: dict[str, str]) -> dict[str, str]:
         with self.lock:
@@ -1191,7 +1296,16 @@ class ServiceNowEmulator:
                 "The payload is not a JSON object.",
             )
         if method == "POST" and sys_id is None:
-            row = self.insert(table, {k: str(v) for k, v in body.items()})
+            values = self._new_row(environ, table, body)
+            missing = [c for c in self.mandatory.get(table, []) if not values.get(c)]
+            if missing:
+                labels = ", ".join(c.replace("_", " ").capitalize() for c in missing)
+                return self._fail(
+                    "403 Forbidden",
+                    "Operation Failed",
+                    f"Data Policy Exception: \n\tThe following fields are mandatory: {labels}\n",
+                )
+            row = self.insert(table, values)
             return self._json(
                 "201 Created",
                 {"result": self._render_row(environ, table, row, params)},
