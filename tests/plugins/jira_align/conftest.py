@@ -1,0 +1,120 @@
+"""Fixtures: the Jira Align emulator on loopback HTTPS, and configs pointing the adapter at it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from itcrosswalk.core.config import Config, load_config
+from itcrosswalk.core.store import Store
+from itcrosswalk.plugins import make_manager
+from itcrosswalk.plugins.jira_align.sandbox import JiraAlignEmulator, create_app
+from itcrosswalk.sandbox.faults import Faults
+from itcrosswalk.sandbox.server import SandboxServer
+from itcrosswalk.sandbox.world import World, generate
+
+TOKEN = "ja-api-token-that-must-never-leak"
+
+
+@dataclass
+class Site:
+    """A running emulator and what a config needs to reach it."""
+
+    app: JiraAlignEmulator
+    url: str
+    ca: Path
+    faults: Faults
+    world: World
+
+
+@pytest.fixture(scope="session")
+def world() -> World:
+    # "small" for its six epics and seventeen features; few tickets and devices keep it quick.
+    return generate(7, "small", tickets=20, devices=20)
+
+
+@pytest.fixture
+def pm() -> Any:
+    return make_manager(entry_points_group=None)
+
+
+@pytest.fixture
+def site_factory(tmp_path: Path, world: World) -> Iterator[Callable[..., Site]]:
+    servers: list[SandboxServer] = []
+
+    def start(**kwargs: Any) -> Site:
+        faults = Faults()
+        app = create_app(
+            kwargs.pop("world", world), faults, users={"svc_crosswalk": TOKEN}, **kwargs
+        )
+        server = SandboxServer({"jira_align": app})
+        servers.append(server)
+        urls = server.start()
+        ca = server.write_ca(tmp_path / f"ca-{len(servers)}.pem")
+        return Site(app=app, url=urls["jira_align"], ca=ca, faults=faults, world=world)
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def site(site_factory: Callable[..., Site]) -> Site:
+    return site_factory()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'store.db'}"
+
+
+@pytest.fixture
+def make_config(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., Config]:
+    monkeypatch.setenv("JA_TOKEN", TOKEN)
+
+    def build(
+        site: Site,
+        *,
+        auth: str | None = None,
+        extra: str = "",
+        store_url: str | None = None,
+        retries: int = 4,
+    ) -> Config:
+        auth = auth or '{ type = "bearer", token = "env:JA_TOKEN" }'
+        lines = [
+            "[store]",
+            f'url = "{store_url or sqlite_url}"',
+            "",
+            "[sources.align]",
+            'platform = "jira_align"',
+            f'url = "{site.url}"',
+            f"auth = {auth}",
+            f'ca_bundle = "{site.ca}"',
+            "max_wait = 20",
+            f"max_retries = {retries}",
+        ]
+        path = tmp_path / "crosswalk.toml"
+        path.write_text("\n".join(lines) + "\n" + extra + "\n")
+        return load_config(path)
+
+    return build
+
+
+@pytest.fixture
+def open_store() -> Iterator[Callable[[Config], Store]]:
+    stores: list[Store] = []
+
+    def opener(config: Config) -> Store:
+        store = Store(config.store.url)
+        stores.append(store)
+        return store
+
+    yield opener
+    for store in stores:
+        store.close()
