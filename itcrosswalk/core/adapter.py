@@ -163,7 +163,7 @@ class Adapter:
 
     platform: ClassVar[str] = ""
 
-    def __init__(self, source: Any, secrets: Callable[[str], str]) -> None:
+    def __init__(self, source: Any, secrets: Callable[..., str]) -> None:
         self.source = source
         self.secrets = secrets
 

@@ -647,6 +647,13 @@ class Store:
         with self.engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
 
+    @staticmethod
+    def _dangling(conn: Any) -> dict[tuple[str, str], int]:
+        return {
+            (row.source, row.stream): int(row.n)
+            for row in conn.execute(_dangling_query("work_item"))
+        }
+
     def status(self) -> list[dict[str, Any]]:
         """One row per source and stream: watermark, counts, access, and the source's last run."""
         rows: list[dict[str, Any]] = []
@@ -672,6 +679,7 @@ class Store:
                 ).group_by(table.c.source, table.c.stream)
                 for r in conn.execute(query):
                     counts[(r.source, r.stream)] = (int(r.live or 0), int(r.dead or 0))
+            dangling = self._dangling(conn)
             last_runs: dict[str, Any] = {}
             latest = (
                 sa.select(sync_runs.c.source, sa.func.max(sync_runs.c.id).label("id"))
@@ -694,6 +702,7 @@ class Store:
                     "records": live,
                     "deleted": dead,
                     "quarantined": quarantined.get((state.source, state.stream), 0),
+                    "dangling": dangling.get((state.source, state.stream), 0),
                     "remote_total": state.remote_total,
                     "access": state.access,
                     "message": state.message,
@@ -706,6 +715,43 @@ class Store:
                 }
             )
         return rows
+
+
+def _dangling_query(entity: str) -> Any:
+    """Records of ``entity`` whose parent is not a live record of their source, or that the
+    adapter flagged (a ``dangling_parent`` link: the parent is recycled, purged, unreadable)."""
+    table = ENTITY_TABLES[entity]
+    target = ENTITY_TABLES["work_item"].alias("target")
+    missing = ~sa.exists().where(
+        target.c.source == links_table.c.source,
+        target.c.source_id == links_table.c.target_ref,
+        target.c.deleted.is_(False),
+    )
+    joined = links_table.join(
+        table,
+        sa.and_(
+            links_table.c.source == table.c.source,
+            links_table.c.source_id == table.c.source_id,
+            links_table.c.entity == entity,
+        ),
+    )
+    return (
+        sa.select(
+            table.c.source,
+            table.c.stream,
+            sa.func.count(sa.distinct(table.c.source_id)).label("n"),
+        )
+        .select_from(joined)
+        .where(
+            table.c.deleted.is_(False),
+            links_table.c.target_entity == "work_item",
+            sa.or_(
+                links_table.c.relation == "dangling_parent",
+                sa.and_(links_table.c.relation == "parent", missing),
+            ),
+        )
+        .group_by(table.c.source, table.c.stream)
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

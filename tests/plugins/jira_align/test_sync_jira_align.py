@@ -289,6 +289,10 @@ def test_a_parent_missing_or_recycled_is_kept_and_recorded_as_a_dangling_link(
         if r["kind"] == "feature" and r["parent_id"] not in ("epic-1200", "epic-1201")
     ]
     assert healthy and all("dangling_parent" not in r["extra"] for r in healthy)
+    # `crosswalk status` reports them per stream.
+    status = {row["stream"]: row for row in store.status() if row["source"] == "align"}
+    assert status["features"]["dangling"] == len(orphans) + len(recycled_children)
+    assert status["epics"]["dangling"] == 0
 
 
 def test_an_incremental_sync_checks_unseen_parents_once(
