@@ -36,9 +36,13 @@ class TicketState(StrEnum):
 
 class WorkItemKind(StrEnum):
     PORTFOLIO = "portfolio"
+    THEME = "theme"
+    """A strategic theme: a portfolio's investment direction (Jira Align themes)."""
     PROGRAM = "program"
     PROJECT = "project"
     EPIC = "epic"
+    CAPABILITY = "capability"
+    """A large solution-level feature that groups features (SAFe capabilities)."""
     FEATURE = "feature"
     TASK = "task"
     MILESTONE = "milestone"

@@ -27,11 +27,9 @@ PLATFORM = "jira_align"
 RESOURCES: dict[str, tuple[str, str]] = {
     "Portfolios": ("portfolio", "portfolio"),
     "Programs": ("program", "program"),
-    # No WorkItemKind names a strategic theme or a capability; the nearest kinds carry them and
-    # extra["jira_align_type"] says what they are (see the report's wanted core change).
-    "Themes": ("portfolio", "theme"),
+    "Themes": ("theme", "theme"),
     "Epics": ("epic", "epic"),
-    "Capabilities": ("feature", "capability"),
+    "Capabilities": ("capability", "capability"),
     "Features": ("feature", "feature"),
 }
 

@@ -254,7 +254,7 @@ def test_programs_portfolios_and_themes() -> None:
             "lastUpdatedDate": None,
         },
     )
-    assert theme.kind == "portfolio" and theme.extra["jira_align_type"] == "theme"
+    assert theme.kind == "theme" and "jira_align_type" not in theme.extra
     assert theme.budget == 5_000_000 and theme.state == "in_progress"
     portfolio = work(
         "Portfolios", {"id": 4, "title": "Digital", "isActive": False, "lastUpdatedDate": None}

@@ -79,11 +79,7 @@ def test_a_full_sync_lands_the_agile_portfolio_with_its_parent_chain(
     }
     emails = {p.id: p.upn for p in site.world.people}
     program = next(r for r in landed.values() if r["kind"] == "program")
-    portfolio = next(
-        r
-        for r in landed.values()
-        if r["kind"] == "portfolio" and "jira_align_type" not in r["extra"]
-    )
+    portfolio = next(r for r in landed.values() if r["kind"] == "portfolio")
     assert program["parent_id"] == portfolio["source_id"]
     for world_item in epics + features:
         row = by_number[world_item.number]
