@@ -223,7 +223,7 @@ class SyncEngine:
                     outcome = self._sync_stream(
                         source_name, source, stream, before, full, dry_run, run_id
                     )
-                except (AuthError, ConnectError):
+                except (AuthError, ConnectError, ConfigError):
                     raise
                 except AccessDenied as exc:
                     outcome = StreamResult(
