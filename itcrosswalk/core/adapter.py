@@ -183,15 +183,22 @@ class Adapter:
         return {}
 
     @property
+    def http_session(self) -> Any:
+        """The session made by :func:`itcrosswalk.core.http.build_session` that the adapter
+        sends through, once it has one; its counts and telemetry are the adapter's."""
+        return None
+
+    @property
     def requests_made(self) -> int:
         """How many HTTP requests this adapter has sent so far (for manifests and benches)."""
-        return 0
+        return int(getattr(getattr(self.http_session, "policy_adapter", None), "sent", 0))
 
     def telemetry(self) -> dict[str, Any]:
         """What this adapter's requests met so far: ``requests``, ``retries``, ``throttled``,
-        ``server_errors``, ``failures``, ``latency_p50_ms``, ``latency_p95_ms`` (those it knows).
-        Adapters on :func:`itcrosswalk.core.http.build_session` get it from ``telemetry_of``."""
-        return {"requests": self.requests_made}
+        ``server_errors``, ``failures``, ``latency_p50_ms``, ``latency_p95_ms`` (those it knows)."""
+        from .http import telemetry_of
+
+        return telemetry_of(self.http_session) or {"requests": self.requests_made}
 
     def close(self) -> None:
         """Release sessions and sockets."""

@@ -297,9 +297,8 @@ class JiraAlignAdapter(Adapter):
             return self._session
 
     @property
-    def requests_made(self) -> int:
-        policy = getattr(self._session, "policy_adapter", None) if self._session else None
-        return int(getattr(policy, "sent", 0))
+    def http_session(self) -> Any:
+        return self._session
 
     def close(self) -> None:
         if self._session is not None:

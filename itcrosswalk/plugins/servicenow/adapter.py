@@ -52,7 +52,6 @@ from ...core.http import (
     check_response,
     connection_error,
     platform_message,
-    telemetry_of,
 )
 from ...core.model import Record, parse_priority
 from ...core.secrets import REDACTOR
@@ -447,12 +446,8 @@ class ServiceNowAdapter(Adapter):
         return getattr(self._local, "last", None)
 
     @property
-    def requests_made(self) -> int:
-        policy = getattr(self._session, "policy_adapter", None) if self._session else None
-        return int(getattr(policy, "sent", 0))
-
-    def telemetry(self) -> dict[str, Any]:
-        return telemetry_of(self._session) or super().telemetry()
+    def http_session(self) -> Any:
+        return self._session
 
     def close(self) -> None:
         if self._session is not None:

@@ -1,0 +1,999 @@
+"""Project Online and Project Server: read through the ProjectData feed, write through ProjectServer.
+
+Reads use the reporting feed ``<pwa>/_api/ProjectData`` (OData v3, read-only) with requests over
+the core HTTP policy; no maintained Python client exists. Paging is server-driven and differs per
+entity set, so every stream follows the link the feed names (``__next`` in verbose JSON,
+``odata.nextLink`` in JSON light) with the core :class:`NextLinkPaginator` and never computes an
+offset (``$top`` would cap the whole result, not a page). Both JSON formats are understood
+whatever was asked for; decimals arrive as strings and dates as ``/Date(ms)/`` or ISO strings.
+
+Streams: ``Projects`` and ``Tasks`` (summary tasks and milestones) become work items, ``Resources``
+people; ``ProjectBaselines``, ``TaskBaselines``, ``Assignments``, ``Issues`` and ``Risks`` enrich
+the pages being mapped, one filtered request per 15 projects, and a set the instance lacks is
+skipped. Incremental by each set's modified date; deleted projects are tombstoned by full reads
+(``--full`` or ``full_sweep_every_days``), the feed having no deletion log for them.
+
+Write-back (``writers["work_item:project"]``, the core's writer protocol, so standard templates
+such as ``project-charter`` apply here) lives in :mod:`.writer`: ProjectServer's create, check
+out, custom fields, update, publish and check in, idempotent through the correlation id.
+
+Auth: NTLM (requests-ntlm) or Kerberos (requests-kerberos) for Project Server on premises; a
+delegated OAuth sign-in for Project Online (it refuses app-only tokens): ``crosswalk
+project-online login SOURCE`` runs the device-code flow once with MSAL and keeps the refresh token
+in the OS keyring; a bearer token or basic auth where an instance allows them. A credential the
+server answers with SharePoint's HTML sign-in page (200, or a 302 towards it) is an AuthError.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime, tzinfo
+from typing import Any, Literal
+from urllib.parse import urljoin, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import requests
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ...core.adapter import (
+    Adapter,
+    Capabilities,
+    CheckItem,
+    Page,
+    Stream,
+    Window,
+    Writer,
+    paginate,
+)
+from ...core.config import SourceConfig
+from ...core.errors import (
+    AccessDenied,
+    AuthError,
+    ConfigError,
+    ConnectError,
+    CrosswalkError,
+    MalformedResponse,
+    NotFound,
+    PlatformError,
+)
+from ...core.http import (
+    HttpPolicy,
+    build_session,
+    check_response,
+    connection_error,
+    platform_message,
+)
+from ...core.model import Record
+from ...core.paging import NextLinkPaginator
+from ...core.secrets import REDACTOR
+from . import mapping
+
+log = logging.getLogger("itcrosswalk.project_online")
+
+ACCEPT = {
+    "verbose": "application/json;odata=verbose",
+    "light": "application/json;odata=nometadata",
+}
+FEED = "_api/ProjectData"
+SERVER = "_api/ProjectServer"
+KEYRING_SERVICE = "itcrosswalk-project-online"
+ENRICHMENTS = ("ProjectBaselines", "TaskBaselines", "Assignments", "Issues", "Risks")
+IDS_PER_FILTER = 15  # 15 guid comparisons keep a URL well under IIS's 2048-character query limit
+READ_PERMISSION = "Access Project Server Reporting Service"
+
+
+class QueryRejected(PlatformError):
+    """ProjectData refused a query (HTTP 400): a property or literal this instance lacks."""
+
+
+class DelegatedOAuth(BaseModel):
+    """Delegated sign-in to SharePoint-hosted Project Online (app-only tokens are refused)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    client_id: str
+    tenant_id: str = "organizations"
+    authority: str | None = None
+    """The sign-in authority; default ``https://login.microsoftonline.com/<tenant_id>``."""
+    scopes: list[str] | None = None
+    """Default: ``https://<pwa host>/.default`` (the delegated permissions consented)."""
+    keyring_service: str = KEYRING_SERVICE
+
+
+class ProjectOnlineOptions(BaseModel):
+    """Keys of a ``[sources.NAME]`` table with ``platform = "project_online"`` beyond the common ones."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    json_format: Literal["verbose", "light"] = "verbose"
+    """``verbose`` works on every Project Server; ``light`` is smaller where supported."""
+    custom_fields: dict[str, str] = Field(default_factory=dict)
+    """model field -> custom field display name (or feed property), e.g. department = "Department"."""
+    timezone: str = "UTC"
+    """The server's time zone: the feed's dates carry no offset."""
+    enrich: list[str] = Field(default_factory=lambda: list(ENRICHMENTS))
+    """Related sets read to enrich pages: ProjectBaselines, TaskBaselines, Assignments, Issues, Risks."""
+    oauth: DelegatedOAuth | None = None
+    project_type: str | None = None
+    """The enterprise project type new projects get (default: the PWA's default type)."""
+
+    @field_validator("custom_fields")
+    @classmethod
+    def _targets(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(mapping.CUSTOM_FIELD_TARGETS))
+        if unknown:
+            raise ValueError(
+                f"custom_fields: unknown model field(s) {', '.join(unknown)}; "
+                f"known: {', '.join(mapping.CUSTOM_FIELD_TARGETS)}"
+            )
+        return value
+
+    @field_validator("enrich")
+    @classmethod
+    def _enrich(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(ENRICHMENTS))
+        if unknown:
+            raise ValueError(f"enrich: unknown set(s) {', '.join(unknown)}")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"timezone: {value!r} is not an IANA time zone") from None
+        return value
+
+
+def odata_datetime(moment: datetime, zone: tzinfo) -> str:
+    """An OData v3 ``datetime'...'`` literal in the server's wall-clock time."""
+    local = moment.astimezone(zone).replace(tzinfo=None, microsecond=0)
+    return f"datetime'{local.isoformat()}'"
+
+
+def odata_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def guid_filter(field: str, ids: list[str]) -> str:
+    return "(" + " or ".join(f"{field} eq guid'{i}'" for i in ids) + ")"
+
+
+# -- auth ------------------------------------------------------------------------------------------
+
+
+class _Bearer(requests.auth.AuthBase):
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self.token}"
+        return request
+
+
+class DelegatedAuth(requests.auth.AuthBase):
+    """A delegated access token from the refresh token kept in the keyring, renewed as it expires.
+
+    MSAL (a ``PublicClientApplication``) does the token protocol; its HTTP client is a session
+    under the core policy, so the source's CA bundle and retries apply to the sign-in too.
+    """
+
+    def __init__(self, adapter: ProjectOnlineAdapter, oauth: DelegatedOAuth) -> None:
+        self.adapter = adapter
+        self.oauth = oauth
+        self.source = adapter.source.name
+        self.access: str | None = None
+        self.expires_at = 0.0
+        self.lock = threading.Lock()
+        self._app: Any = None
+
+    @property
+    def scopes(self) -> list[str]:
+        if self.oauth.scopes:
+            return list(self.oauth.scopes)
+        parts = urlsplit(self.adapter.base)
+        return [f"{parts.scheme}://{parts.netloc}/.default"]
+
+    @property
+    def keyring_user(self) -> str:
+        return self.source
+
+    def app(self) -> Any:
+        if self._app is None:
+            try:
+                import msal  # deferred: only Project Online sources need it
+            except ImportError:
+                raise ConfigError(
+                    f"sources.{self.source}.oauth: the delegated sign-in needs MSAL; "
+                    "run `pip install 'itcrosswalk[project_online]'`"
+                ) from None
+            authority = (
+                self.oauth.authority or f"https://login.microsoftonline.com/{self.oauth.tenant_id}"
+            ).rstrip("/")
+            session = build_session(
+                self.source,
+                base_url=authority,
+                policy=self.adapter.policy,
+                ca_bundle=self.adapter.source.ca_bundle,
+            )
+            host = (urlsplit(authority).hostname or "").lower()
+            try:
+                if host.endswith(("login.microsoftonline.com", "login.microsoftonline.us")):
+                    self._app = msal.PublicClientApplication(
+                        self.oauth.client_id, authority=authority, http_client=session
+                    )
+                else:
+                    # Any other authority (ADFS, a sovereign cloud, a test double) is reached
+                    # through its OpenID configuration at <authority>/v2.0.
+                    self._app = msal.PublicClientApplication(
+                        self.oauth.client_id,
+                        oidc_authority=f"{authority}/v2.0",
+                        http_client=session,
+                    )
+            except (ValueError, requests.RequestException) as exc:
+                raise AuthError(
+                    f"authentication failed for source {self.source}: the sign-in authority "
+                    f"{authority} could not be used ({str(exc).splitlines()[0][:200]})"
+                ) from None
+        return self._app
+
+    def _keyring(self) -> Any:
+        import keyring  # deferred: backend discovery is slow
+
+        return keyring
+
+    def stored_refresh_token(self) -> str | None:
+        try:
+            value = self._keyring().get_password(self.oauth.keyring_service, self.keyring_user)
+        except Exception as exc:  # a locked or missing backend is a setup problem
+            raise ConfigError(
+                f"sources.{self.source}.oauth: the keyring could not be read: {str(exc)[:200]}"
+            ) from None
+        if value:
+            REDACTOR.register(value)
+        return value
+
+    def store_refresh_token(self, token: str) -> None:
+        REDACTOR.register(token)
+        try:
+            self._keyring().set_password(self.oauth.keyring_service, self.keyring_user, token)
+        except Exception as exc:
+            raise ConfigError(
+                f"sources.{self.source}.oauth: the keyring could not store the refresh token: "
+                f"{str(exc)[:200]}"
+            ) from None
+
+    def _login_hint(self) -> str:
+        return f"run `crosswalk project-online login {self.source}` to sign in again"
+
+    def _accept(self, result: Mapping[str, Any]) -> str:
+        if "access_token" not in result:
+            reason = result.get("error_description") or result.get("error") or "no token"
+            raise AuthError(
+                f"authentication failed for source {self.source}: the sign-in service refused "
+                f"({str(reason).splitlines()[0][:200]}); {self._login_hint()}"
+            )
+        access = str(result["access_token"])
+        REDACTOR.register(access)
+        refresh = result.get("refresh_token")
+        if refresh:
+            self.store_refresh_token(str(refresh))
+        self.access = access
+        self.expires_at = time.monotonic() + float(result.get("expires_in", 3600)) - 60
+        return access
+
+    def device_login(self, prompt: Callable[[str], None]) -> dict[str, Any]:
+        """The device-code sign-in: show ``prompt`` the code, wait for it, keep the refresh token."""
+        app = self.app()
+        flow = app.initiate_device_flow(scopes=self.scopes)
+        if "user_code" not in flow:
+            reason = flow.get("error_description") or flow.get("error") or "no device code"
+            raise AuthError(
+                f"authentication failed for source {self.source}: the device-code sign-in could "
+                f"not start ({str(reason).splitlines()[0][:200]})"
+            )
+        prompt(str(flow.get("message") or flow["verification_uri"] + " " + flow["user_code"]))
+        result = app.acquire_token_by_device_flow(flow)
+        self._accept(result)
+        if not result.get("refresh_token"):
+            raise AuthError(
+                f"authentication failed for source {self.source}: the sign-in returned no refresh "
+                "token; ask for the offline_access permission"
+            )
+        return {"source": self.source, "scopes": self.scopes, "keyring": self.oauth.keyring_service}
+
+    def token(self, *, renew: bool = False) -> str:
+        with self.lock:
+            if not renew and self.access is not None and time.monotonic() < self.expires_at:
+                return self.access
+            refresh = self.stored_refresh_token()
+            if not refresh:
+                raise AuthError(
+                    f"authentication failed for source {self.source}: no refresh token in the "
+                    f"keyring ({self.oauth.keyring_service}/{self.keyring_user}); "
+                    f"run `crosswalk project-online login {self.source}` once"
+                )
+            return self._accept(self.app().acquire_token_by_refresh_token(refresh, self.scopes))
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self.token()}"
+        request.register_hook("response", self._retry_on_401)
+        return request
+
+    def _retry_on_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+        if response.status_code != 401 or getattr(response.request, "_crosswalk_retried", False):
+            return response
+        response.content  # noqa: B018 - release the connection before resending
+        response.close()
+        retry = response.request.copy()
+        retry._crosswalk_retried = True  # type: ignore[attr-defined]
+        retry.headers["Authorization"] = f"Bearer {self.token(renew=True)}"
+        new = response.connection.send(retry, **kwargs)
+        new.history.append(response)
+        new.request = retry
+        return new
+
+
+# -- streams ---------------------------------------------------------------------------------------
+
+
+class FeedStream(Stream):
+    """One ProjectData entity set, read page by page as the feed links them."""
+
+    set_name: str = ""
+    base_filter: str | None = None
+    select: tuple[str, ...] = ()
+
+    def __init__(self, adapter: ProjectOnlineAdapter) -> None:
+        self.adapter = adapter
+        self.paginator = NextLinkPaginator()
+
+    def first_params(self, window: Window) -> dict[str, str]:
+        terms = [self.base_filter] if self.base_filter else []
+        if self.cursor_field and window.since is not None and not window.full:
+            terms.append(
+                f"{self.cursor_field} ge {odata_datetime(window.since, self.adapter.zone)}"
+            )
+        params: dict[str, str] = {}
+        if terms:
+            params["$filter"] = " and ".join(terms)
+        if self.select:
+            params["$select"] = ",".join(self.select)
+        return params
+
+    def fetch(self, token: Any, window: Window) -> Page:
+        url = token.get("url")
+        if url is None:
+            params = self.first_params(window)
+            try:
+                rows, link = self.adapter.feed(self.set_name, params)
+            except QueryRejected as exc:
+                if "$filter" not in params:
+                    raise
+                # An instance without one of the filtered properties: read the set whole; the
+                # rows are re-checked here and the window by the core, so nothing extra lands.
+                log.warning(
+                    "source %s: %s; reading %s without a server-side filter",
+                    self.adapter.source.name,
+                    exc,
+                    self.set_name,
+                )
+                params.pop("$filter")
+                rows, link = self.adapter.feed(self.set_name, params)
+        else:
+            rows, link = self.adapter.feed_link(url, self.set_name)
+        return Page(records=[r for r in rows if self.keep(r)], next_hint=link)
+
+    def keep(self, raw: Mapping[str, Any]) -> bool:
+        """Client-side re-check of the server-side filter (rows it should not have sent)."""
+        return True
+
+    def cursor_value(self, raw: Mapping[str, Any]) -> datetime | None:
+        if not self.cursor_field:
+            return None
+        value = raw.get(self.cursor_field)
+        if value in (None, "") and self.fallback_cursor_field:
+            value = raw.get(self.fallback_cursor_field)
+        return mapping.parse_datetime(value, self.adapter.zone)
+
+    def links(self, record: Record) -> list[tuple[str, str, str]]:
+        parent = getattr(record, "parent_id", None)
+        return [("parent", "work_item", parent)] if parent else []
+
+
+class Projects(FeedStream):
+    name = "Projects"
+    set_name = "Projects"
+    entity = "work_item"
+    key = "ProjectId"
+    cursor_field = "ProjectModifiedDate"
+    fallback_cursor_field = "ProjectCreatedDate"
+
+    def prepare(self, raws: list[dict[str, Any]]) -> None:
+        ids = [str(r["ProjectId"]) for r in raws if r.get("ProjectId")]
+        needs_baseline = [
+            str(r["ProjectId"])
+            for r in raws
+            if r.get("ProjectId") and "ProjectBaselineCost" not in r
+        ]
+        self.adapter.load_related("ProjectBaselines", needs_baseline)
+        for name in ("Assignments", "Issues", "Risks"):
+            self.adapter.load_related(name, ids)
+
+    def map(self, raw: Mapping[str, Any]) -> Record:
+        project_id = str(raw.get("ProjectId") or "")
+        combined = dict(raw)
+        for key, value in self.adapter.related_row("ProjectBaselines", project_id).items():
+            combined.setdefault(key, value)
+        record = mapping.map_project(
+            combined,
+            source=self.adapter.source.name,
+            base=self.adapter.base,
+            custom_fields=self.adapter.options.custom_fields,
+            zone=self.adapter.zone,
+        )
+        for name, key in (("Issues", "issues"), ("Risks", "risks")):
+            rows = self.adapter.related_rows(name, project_id)
+            if rows is not None:
+                record.extra[key] = mapping.summarize_log(rows, key)
+        team = self.adapter.related_rows("Assignments", project_id)
+        if team:
+            record.extra["team"] = mapping.summarize_team(team)
+        return record
+
+
+class Tasks(FeedStream):
+    name = "Tasks"
+    set_name = "Tasks"
+    entity = "work_item"
+    key = "TaskId"
+    cursor_field = "TaskModifiedDate"
+    fallback_cursor_field = "TaskCreatedDate"
+    # Leaf tasks stay in Project: the crosswalk carries the plan's structure and its milestones.
+    base_filter = (
+        "(TaskIsSummary eq true or TaskIsMilestone eq true) and TaskIsProjectSummary eq false"
+    )
+
+    def keep(self, raw: Mapping[str, Any]) -> bool:
+        # The project summary task (outline level 0) is the project itself.
+        if raw.get("TaskIsProjectSummary") is True or raw.get("TaskOutlineLevel") == 0:
+            return False
+        if "TaskIsSummary" in raw or "TaskIsMilestone" in raw:
+            return raw.get("TaskIsSummary") is True or raw.get("TaskIsMilestone") is True
+        return True
+
+    def prepare(self, raws: list[dict[str, Any]]) -> None:
+        projects = sorted(
+            {
+                str(r["ProjectId"])
+                for r in raws
+                if r.get("ProjectId") and "TaskBaselineCost" not in r
+            }
+        )
+        self.adapter.load_related("TaskBaselines", projects)
+
+    def map(self, raw: Mapping[str, Any]) -> Record:
+        combined = dict(raw)
+        baseline = self.adapter.related_row(
+            "TaskBaselines", str(raw.get("ProjectId") or ""), str(raw.get("TaskId") or "")
+        )
+        for key, value in baseline.items():
+            combined.setdefault(key, value)
+        return mapping.map_task(
+            combined,
+            source=self.adapter.source.name,
+            base=self.adapter.base,
+            custom_fields=self.adapter.options.custom_fields,
+            zone=self.adapter.zone,
+        )
+
+
+class Resources(FeedStream):
+    name = "Resources"
+    set_name = "Resources"
+    entity = "person"
+    key = "ResourceId"
+    cursor_field = "ResourceModifiedDate"
+    fallback_cursor_field = "ResourceCreatedDate"
+
+    def keep(self, raw: Mapping[str, Any]) -> bool:
+        # Generic resources ("Business Analyst") are roles, not people.
+        return raw.get("ResourceIsGeneric") is not True
+
+    def map(self, raw: Mapping[str, Any]) -> Record:
+        return mapping.map_resource(
+            raw, source=self.adapter.source.name, base=self.adapter.base, zone=self.adapter.zone
+        )
+
+    def links(self, record: Record) -> list[tuple[str, str, str]]:
+        return []
+
+
+class _RelatedRead(Stream):
+    """A filtered read of a related set, driven by the core pager like any stream."""
+
+    key = "ProjectId"
+    entity = "work_item"
+    incremental = False
+
+    def __init__(self, adapter: ProjectOnlineAdapter, set_name: str, params: dict[str, str]):
+        self.adapter = adapter
+        self.name = set_name  # type: ignore[misc]
+        self.params = params
+        self.paginator = NextLinkPaginator()
+
+    def fetch(self, token: Any, window: Window) -> Page:
+        if token.get("url") is None:
+            rows, link = self.adapter.feed(self.name, self.params)
+        else:
+            rows, link = self.adapter.feed_link(token["url"], self.name)
+        return Page(records=rows, next_hint=link)
+
+
+# What each related set is read for: its $select, extra $filter, and how rows are keyed.
+RELATED: dict[str, dict[str, Any]] = {
+    "ProjectBaselines": {
+        "select": (
+            "ProjectId",
+            "BaselineNumber",
+            "ProjectBaselineStartDate",
+            "ProjectBaselineFinishDate",
+            "ProjectBaselineCost",
+            "ProjectBaselineWork",
+            "ProjectBaselineBudgetCost",
+        ),
+        "filter": "BaselineNumber eq 0",
+    },
+    "TaskBaselines": {
+        "select": (
+            "ProjectId",
+            "TaskId",
+            "BaselineNumber",
+            "TaskBaselineStartDate",
+            "TaskBaselineFinishDate",
+            "TaskBaselineCost",
+            "TaskBaselineWork",
+            "TaskBaselineBudgetCost",
+        ),
+        "filter": "BaselineNumber eq 0",
+    },
+    "Assignments": {
+        "select": ("ProjectId", "ResourceId", "ResourceName", "AssignmentWork", "AssignmentCost"),
+        "filter": None,
+    },
+    "Issues": {"select": ("ProjectId", "IssueId", "Status"), "filter": None},
+    "Risks": {"select": ("ProjectId", "RiskId", "Status", "Exposure"), "filter": None},
+}
+_BOOKKEEPING = {"ProjectId", "TaskId", "BaselineNumber", "__metadata"}
+
+
+# -- the adapter -----------------------------------------------------------------------------------
+
+
+class ProjectOnlineAdapter(Adapter):
+    """A Project Web App (Project Online or Project Server), read through ProjectData."""
+
+    platform = "project_online"
+
+    def __init__(self, source: SourceConfig, secrets: Any) -> None:
+        super().__init__(source, secrets)
+        if not source.url:
+            raise ConfigError(
+                f"sources.{source.name}.url: the PWA URL is required "
+                "(https://city.sharepoint.com/sites/pwa or https://projects.city.gov/pwa)"
+            )
+        self.base = source.url.rstrip("/")
+        self.options = ProjectOnlineOptions.model_validate(source.platform_options())
+        self.zone = ZoneInfo(self.options.timezone)
+        self.policy = HttpPolicy.from_source(source)
+        self._session: requests.Session | None = None
+        self._auth: Any = None
+        self._lock = threading.Lock()
+        self._related: dict[str, dict[str, list[dict[str, Any]]]] = {n: {} for n in RELATED}
+        self._absent: set[str] = set()
+        self._check_auth()
+
+    # -- the client -------------------------------------------------------------------------------
+
+    def _credential_hint(self) -> str:
+        auth = self.source.auth
+        if auth is None:
+            if self.options.oauth is not None:
+                return f"sign in again with `crosswalk project-online login {self.source.name}`"
+            return "the source has no auth configured"
+        field = {"bearer": "token"}.get(auth.type, "password")
+        ref = getattr(auth, field, None)
+        if auth.type == "kerberos":
+            return "check the Kerberos ticket of the account running crosswalk (klist)"
+        return f"check the user and the {field} that `{ref}` points to" if ref else ""
+
+    def _check_auth(self) -> None:
+        """Refuse what cannot work before any request: app-only grants, a missing extra."""
+        auth = self.source.auth
+        name = self.source.name
+        if auth is None:
+            if self.options.oauth is None:
+                raise ConfigError(
+                    f"sources.{name}.auth: Project Server needs credentials: "
+                    '{ type = "ntlm", user = "CITY\\\\svc", password = "env:..." }, { type = "kerberos" }, '
+                    "or for Project Online a delegated sign-in (an `oauth = { client_id = ... }` key)"
+                )
+            return
+        if auth.type in ("oauth_client_credentials", "client_certificate"):
+            raise ConfigError(
+                f"sources.{name}.auth: Project Online refuses app-only tokens "
+                f"({auth.type}); use a delegated sign-in: remove `auth`, add "
+                '`oauth = { client_id = "...", tenant_id = "..." }` and run '
+                f"`crosswalk project-online login {name}`"
+            )
+        extras = {"ntlm": ("requests_ntlm", "ntlm"), "kerberos": ("requests_kerberos", "kerberos")}
+        if auth.type in extras:
+            module, extra = extras[auth.type]
+            if importlib.util.find_spec(module) is None:
+                raise ConfigError(
+                    f"sources.{name}.auth: {auth.type} needs {module.replace('_', '-')}; "
+                    f"run `pip install 'itcrosswalk[{extra}]'`"
+                )
+        elif auth.type not in ("bearer", "basic"):
+            raise ConfigError(
+                f"sources.{name}.auth.type: {auth.type!r} is not supported by Project Online / "
+                "Server (ntlm, kerberos, bearer, basic, or the delegated `oauth` sign-in)"
+            )
+
+    def build_auth(self) -> Any:
+        auth = self.source.auth
+        name = self.source.name
+        if auth is None:
+            assert self.options.oauth is not None  # _check_auth made sure
+            return DelegatedAuth(self, self.options.oauth)
+        if auth.type == "ntlm":
+            try:
+                from requests_ntlm import HttpNtlmAuth  # deferred: an optional extra
+            except ImportError:
+                raise ConfigError(
+                    f"sources.{name}.auth: NTLM needs requests-ntlm; "
+                    "run `pip install 'itcrosswalk[ntlm]'`"
+                ) from None
+            password = self.secrets(auth.password, "auth.password")
+            REDACTOR.register_basic(auth.user, password)
+            return HttpNtlmAuth(auth.user, password)
+        if auth.type == "kerberos":
+            try:
+                from requests_kerberos import OPTIONAL, HTTPKerberosAuth
+            except ImportError:
+                raise ConfigError(
+                    f"sources.{name}.auth: Kerberos needs requests-kerberos; "
+                    "run `pip install 'itcrosswalk[kerberos]'`"
+                ) from None
+            return HTTPKerberosAuth(mutual_authentication=OPTIONAL)
+        if auth.type == "bearer":
+            return _Bearer(self.secrets(auth.token, "auth.token"))
+        if auth.type == "basic":
+            password = self.secrets(auth.password, "auth.password")
+            REDACTOR.register_basic(auth.user, password)
+            return requests.auth.HTTPBasicAuth(auth.user, password)
+        raise ConfigError(
+            f"sources.{name}.auth.type: {auth.type!r} is not supported by Project Online / Server "
+            "(ntlm, kerberos, bearer, basic, or the delegated `oauth` sign-in)"
+        )
+
+    @property
+    def session(self) -> requests.Session:
+        with self._lock:
+            if self._session is None:
+                self._auth = self.build_auth()
+                self._session = build_session(
+                    self.source.name,
+                    base_url=self.base,
+                    policy=self.policy,
+                    ca_bundle=self.source.ca_bundle,
+                    auth=self._auth,
+                )
+            return self._session
+
+    @property
+    def http_session(self) -> Any:
+        return self._session
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+
+    # -- one request -----------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        what: str,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        accept: str | None = None,
+    ) -> requests.Response:
+        """One request, its failure turned into the error tree; returns a usable response."""
+        sent = {"Accept": accept or ACCEPT[self.options.json_format], **(headers or {})}
+        try:
+            response = self.session.request(
+                method,
+                url,
+                params=dict(params) if params else None,
+                json=json,
+                headers=sent,
+                allow_redirects=False,  # a redirect here is a sign-in page; never follow it with credentials
+            )
+        except requests.RequestException as exc:
+            raise connection_error(
+                exc, source=self.source.name, url=url, ca_bundle=self.source.ca_bundle
+            ) from None
+        self._raise_for(response, what)
+        return response
+
+    def _raise_for(self, response: requests.Response, what: str) -> None:
+        name = self.source.name
+        status = response.status_code
+        if 300 <= status < 400:
+            where = urlsplit(urljoin(response.url, response.headers.get("Location", "")))
+            raise AuthError(
+                f"authentication failed for source {name}: asking for {what}, the server redirected "
+                f"(HTTP {status}) to {where.netloc}{where.path}, SharePoint's sign-in page; "
+                f"{self._credential_hint()}"
+            )
+        if status == 401:
+            message = platform_message(response)
+            diagnostics = response.headers.get("x-ms-diagnostics", "")
+            if "app only" in f"{message} {diagnostics}".lower():
+                raise AuthError(
+                    f"authentication failed for source {name} (HTTP 401): Project Online refuses "
+                    "app-only tokens; use the delegated `oauth` sign-in "
+                    f"(`crosswalk project-online login {name}`)"
+                )
+        if status == 403:
+            message = platform_message(response)
+            raise AccessDenied(
+                f"source {name} may not read {what} (HTTP 403{': ' + message if message else ''}); "
+                f"grant the account the '{READ_PERMISSION}' permission (Portfolio Viewers or above)"
+                if FEED in (response.url or "")
+                else f"source {name} may not change {what} (HTTP 403{': ' + message if message else ''}); "
+                "the account needs New Project, Save Project and Publish Project"
+            )
+        if status == 400 and f"/{FEED}/" in (response.url or ""):
+            message = platform_message(response)
+            raise QueryRejected(
+                f"source {name}: {what} refused the query (HTTP 400){': ' + message if message else ''}"
+            )
+        if status == 500 and f"/{SERVER}/" in (response.url or ""):
+            message = platform_message(response)
+            if message:
+                # A PJClientCallableException (CICOCheckedOutToOtherUser, ProjectNameAlreadyExists)
+                # is the server refusing the operation, not the server being down.
+                raise PlatformError(
+                    f"source {name}: Project Server refused {what} (HTTP 500): {message}"
+                )
+        check_response(response, source=name, what=what, credential_hint=self._credential_hint())
+
+    def json_body(self, response: requests.Response, what: str) -> Any:
+        """The response's JSON; a body that is not JSON is a malformed response."""
+        try:
+            return response.json()
+        except ValueError:
+            head = response.text.lstrip()[:40]
+            hint = (
+                ' (Atom XML: the server ignored the JSON Accept header; try json_format = "verbose")'
+                if head.startswith("<")
+                else ""
+            )
+            raise MalformedResponse(
+                f"source {self.source.name}: {what} answered with a body that is not JSON{hint}"
+            ) from None
+
+    def feed(
+        self, set_name: str, params: Mapping[str, str]
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """The first page of a ProjectData entity set: its rows and the next link."""
+        url = f"{self.base}/{FEED}/{set_name}"
+        response = self.request("GET", url, what=f"ProjectData {set_name}", params=params)
+        return self._rows(response, set_name)
+
+    def feed_link(self, link: str, set_name: str) -> tuple[list[dict[str, Any]], str | None]:
+        """A page the feed linked to, fetched as named (its path and query never rebuilt)."""
+        absolute = urljoin(f"{self.base}/{FEED}/", link)
+        mine, theirs = urlsplit(self.base), urlsplit(absolute)
+        if (theirs.scheme, theirs.netloc) != (mine.scheme, mine.netloc):
+            # A server behind a proxy names its internal host (alternate access mappings);
+            # the page is asked of the configured host, so credentials go nowhere else.
+            log.debug(
+                "source %s: next link names %s; asking %s",
+                self.source.name,
+                theirs.netloc,
+                mine.netloc,
+            )
+            absolute = theirs._replace(scheme=mine.scheme, netloc=mine.netloc).geturl()
+        response = self.request("GET", absolute, what=f"ProjectData {set_name}")
+        return self._rows(response, set_name)
+
+    def _rows(
+        self, response: requests.Response, set_name: str
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        what = f"ProjectData {set_name}"
+        body = self.json_body(response, what)
+        rows: Any = None
+        link: Any = None
+        if isinstance(body, dict) and isinstance(body.get("d"), dict | list):
+            d = body["d"]
+            rows = d.get("results") if isinstance(d, dict) else d
+            link = d.get("__next") if isinstance(d, dict) else None
+        elif isinstance(body, dict) and "value" in body:
+            rows = body["value"]
+            link = body.get("odata.nextLink") or body.get("@odata.nextLink")
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise MalformedResponse(
+                f"source {self.source.name}: {what} answered with JSON that is neither verbose "
+                '({"d": {"results": [...]}}) nor light ({"value": [...]})'
+            )
+        if link is not None and not isinstance(link, str):
+            raise MalformedResponse(
+                f"source {self.source.name}: {what} sent a next link that is not a URL"
+            )
+        return rows, link or None
+
+    # -- related sets ------------------------------------------------------------------------------
+
+    def load_related(self, set_name: str, project_ids: list[str]) -> None:
+        """Read ``set_name`` for these projects (one request per 15 of them, plus its pages)."""
+        if set_name not in self.options.enrich or set_name in self._absent:
+            return
+        spec = RELATED[set_name]
+        # Only the projects of the page being mapped are held, so a full read of a large PWA
+        # stays small; tasks come in key order, so a project whose tasks span pages is read once.
+        store = self._related[set_name]
+        current = {p for p in project_ids if p}
+        for stale in set(store) - current:
+            del store[stale]
+        wanted = sorted(current - set(store))
+        for start in range(0, len(wanted), IDS_PER_FILTER):
+            chunk = wanted[start : start + IDS_PER_FILTER]
+            terms = [guid_filter("ProjectId", chunk)]
+            if spec["filter"]:
+                terms.append(spec["filter"])
+            params = {"$filter": " and ".join(terms), "$select": ",".join(spec["select"])}
+            found: dict[str, list[dict[str, Any]]] = {p: [] for p in chunk}
+            try:
+                for page, _used, _after in paginate(
+                    _RelatedRead(self, set_name, params), Window(None, None), prefetch=False
+                ):
+                    for row in page.records:
+                        found.setdefault(str(row.get("ProjectId")), []).append(row)
+            except (NotFound, AccessDenied, QueryRejected) as exc:
+                # Issues and Risks exist only where projects have sites; a set the account may
+                # not read leaves the records without that enrichment, not without data.
+                self._absent.add(set_name)
+                log.warning("source %s: no %s enrichment: %s", self.source.name, set_name, exc)
+                return
+            store.update(found)
+
+    def related_rows(self, set_name: str, project_id: str) -> list[dict[str, Any]] | None:
+        """The rows read for a project, or None when the set was not read for it."""
+        return self._related[set_name].get(project_id)
+
+    def related_row(
+        self, set_name: str, project_id: str, task_id: str | None = None
+    ) -> dict[str, Any]:
+        rows = self._related[set_name].get(project_id) or []
+        for row in rows:
+            if task_id is None or str(row.get("TaskId")) == task_id:
+                return {k: v for k, v in row.items() if k not in _BOOKKEEPING}
+        return {}
+
+    # -- the adapter contract ----------------------------------------------------------------------
+
+    def streams(self) -> list[Stream]:
+        return [Projects(self), Tasks(self), Resources(self)]
+
+    def check(self) -> list[CheckItem]:
+        items: list[CheckItem] = []
+        for stream in self.streams():
+            assert isinstance(stream, FeedStream)
+            try:
+                rows, link = self.feed(
+                    stream.set_name,
+                    {**stream.first_params(Window(None, None)), "$select": stream.key},
+                )
+            except QueryRejected:
+                rows, link = [], None  # the read falls back to no server filter; still readable
+            except AuthError as exc:
+                items.append(CheckItem(stream.name, False, str(exc), status="auth"))
+                break
+            except CrosswalkError as exc:
+                status = (
+                    "no_access"
+                    if isinstance(exc, AccessDenied)
+                    else "missing"
+                    if isinstance(exc, NotFound)
+                    else "unreachable"
+                    if isinstance(exc, ConnectError)
+                    else "error"
+                )
+                items.append(CheckItem(stream.name, False, str(exc), status=status))
+                if isinstance(exc, ConnectError):
+                    break
+                continue
+            count = self._count(stream.set_name)
+            per_page = max(len(rows), 1)
+            if count is None:
+                detail, estimate = f"readable, {per_page} rows per page", None
+            else:
+                detail = f"{count} rows, {per_page} per page"
+                estimate = max(1, -(-count // per_page)) if link else 1
+            items.append(
+                CheckItem(stream.name, True, detail, estimate_requests=estimate, status="ok")
+            )
+        return items
+
+    def _count(self, set_name: str) -> int | None:
+        """``<Set>/$count``, where the service offers it."""
+        try:
+            response = self.request(
+                "GET", f"{self.base}/{FEED}/{set_name}/$count", what=set_name, accept="text/plain"
+            )
+            return int(response.text.strip())
+        except (CrosswalkError, ValueError):
+            return None
+
+    def capabilities(self) -> Capabilities:
+        work = [
+            "kind",
+            "number",
+            "name",
+            "parent_id",
+            "state",
+            "phase",
+            "health",
+            "manager",
+            "department",
+            "strategic_goals",
+            "priority",
+            "planned_start",
+            "planned_finish",
+            "actual_start",
+            "actual_finish",
+            "percent_complete",
+            "budget",
+            "actual_cost",
+            "forecast_cost",
+            "planned_value",
+            "earned_value",
+        ]
+        return Capabilities(
+            entities={
+                "work_item": work,
+                "person": ["upn", "email", "name", "department", "active"],
+            },
+            writes=["work_item:project"],
+            auth_types=["ntlm", "kerberos", "oauth_device_code", "bearer", "basic"],
+            permissions=[
+                f"{READ_PERMISSION} (read ProjectData)",
+                "New Project, Save Project, Publish Project (write-back of projects)",
+            ],
+        )
+
+    @property
+    def writers(self) -> dict[str, Writer]:
+        from .writer import ProjectWriter
+
+        return {"work_item:project": ProjectWriter(self)}
+
+    def device_login(self, prompt: Callable[[str], None]) -> dict[str, Any]:
+        """Run the delegated device-code sign-in once and keep the refresh token in the keyring."""
+        if self.options.oauth is None or self.source.auth is not None:
+            raise ConfigError(
+                f"sources.{self.source.name}: `crosswalk project-online login` is for the "
+                "delegated sign-in; set `oauth = { client_id = ..., tenant_id = ... }` and no `auth`"
+            )
+        return DelegatedAuth(self, self.options.oauth).device_login(prompt)

@@ -1,0 +1,608 @@
+"""ProjectData rows <-> the common model: the crosswalk tables, and the functions that apply them.
+
+ProjectData (the OData v3 reporting feed of Project Online and Project Server) has no native
+state, phase or health for a project: instances keep them in enterprise custom fields, which the
+feed exposes as properties named after the field's display name with spaces and special
+characters removed (``Strategic Goals`` -> ``StrategicGoals``; letters outside ASCII stay). A
+source's ``custom_fields`` option says which custom field means which model field; the tables
+below map the values those fields commonly hold. Every property the mapping does not read is
+kept in ``extra`` under its own name, non-ASCII names included.
+
+Values arrive as the feed sends them: decimals as strings (``"2400.000000"``), integers as
+numbers, dates as ``/Date(ms)/`` (verbose JSON) or ISO strings without an offset (JSON light).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any
+
+from ...core.model import Person, WorkItem, WorkItemKind, normalize_email, parse_priority
+
+PLATFORM = "project_online"
+
+# Custom-field value (lower case) -> WorkState. PWA has no built-in project state; these are the
+# words City templates and Microsoft's sample EPTs use.
+WORK_STATES: dict[str, str] = {
+    "proposed": "proposed",
+    "proposal": "proposed",
+    "draft": "proposed",
+    "create": "proposed",
+    "requested": "proposed",
+    "approved": "approved",
+    "selected": "approved",
+    "not started": "approved",
+    "planned": "approved",
+    "active": "in_progress",
+    "in progress": "in_progress",
+    "underway": "in_progress",
+    "execute": "in_progress",
+    "on hold": "on_hold",
+    "paused": "on_hold",
+    "suspended": "on_hold",
+    "completed": "done",
+    "complete": "done",
+    "closed": "done",
+    "done": "done",
+    "cancelled": "cancelled",
+    "canceled": "cancelled",
+    "rejected": "cancelled",
+}
+
+# Custom-field value or workflow stage/phase name (lower case) -> Phase.
+PHASES: dict[str, str] = {
+    "initiate": "initiating",
+    "initiating": "initiating",
+    "initiation": "initiating",
+    "create": "initiating",
+    "propose": "initiating",
+    "select": "planning",
+    "plan": "planning",
+    "planning": "planning",
+    "execute": "executing",
+    "executing": "executing",
+    "execution": "executing",
+    "manage": "executing",
+    "monitor": "monitoring",
+    "monitoring": "monitoring",
+    "monitoring and controlling": "monitoring",
+    "close": "closing",
+    "closing": "closing",
+    "closure": "closing",
+    "finished": "closing",
+}
+
+# Custom-field value (lower case) -> Health. Graphical indicators travel as their words.
+HEALTH: dict[str, str] = {
+    "green": "green",
+    "on track": "green",
+    "good": "green",
+    "yellow": "amber",
+    "amber": "amber",
+    "at risk": "amber",
+    "warning": "amber",
+    "red": "red",
+    "off track": "red",
+    "critical": "red",
+    "late": "red",
+}
+
+# Model fields a source's ``custom_fields`` option may map, and how their values are read.
+CUSTOM_FIELD_TARGETS: dict[str, str] = {
+    "state": "enum WORK_STATES",
+    "phase": "enum PHASES",
+    "health": "enum HEALTH",
+    "department": "text",
+    "goals": "list (';' or ',' separated)",
+    "priority": "1-5 (leading digits)",
+    "score": "number",
+    "sponsor": "text",
+    "manager": "text (overrides ProjectOwnerName)",
+    "business_case_approved": "yes/no",
+    "external_ref": "text",
+    "number": "text (overrides ProjectIdentifier)",
+    "budget": "number (overrides the baseline cost)",
+    "parent_id": "text (a program or parent project reference)",
+}
+
+# Normalized value -> the word written to a custom field (the words the tables above read back).
+WRITE_WORDS: dict[str, dict[str, str]] = {
+    "state": {
+        "proposed": "Proposed",
+        "approved": "Approved",
+        "in_progress": "In Progress",
+        "on_hold": "On Hold",
+        "done": "Completed",
+        "cancelled": "Cancelled",
+    },
+    "phase": {
+        "initiating": "Initiate",
+        "planning": "Plan",
+        "executing": "Execute",
+        "monitoring": "Monitor",
+        "closing": "Close",
+    },
+    "health": {"green": "On Track", "amber": "At Risk", "red": "Off Track"},
+}
+
+# model field -> the Projects property read for it (first one present wins)
+PROJECT_FIELDS: dict[str, tuple[str, ...]] = {
+    "name": ("ProjectName",),
+    "manager": ("ProjectOwnerName", "ProjectManagerName"),
+    "department": ("ProjectDepartments",),
+    "planned_start": ("ProjectStartDate",),
+    "planned_finish": ("ProjectFinishDate",),
+    "actual_start": ("ProjectActualStartDate",),
+    "actual_finish": ("ProjectActualFinishDate",),
+    "percent_complete": ("ProjectPercentCompleted",),
+    "forecast_cost": ("ProjectCost",),
+    "actual_cost": ("ProjectACWP", "ProjectActualCost"),
+    "planned_value": ("ProjectBCWS",),
+    "earned_value": ("ProjectBCWP",),
+    "budget": ("ProjectBudgetCost",),
+    "updated_at": ("ProjectModifiedDate",),
+    "created_at": ("ProjectCreatedDate",),
+}
+
+# Tasks: only summary tasks and milestones become work items.
+TASK_FIELDS: dict[str, tuple[str, ...]] = {
+    "name": ("TaskName",),
+    "planned_start": ("TaskStartDate",),
+    "planned_finish": ("TaskFinishDate",),
+    "actual_start": ("TaskActualStartDate",),
+    "actual_finish": ("TaskActualFinishDate",),
+    "percent_complete": ("TaskPercentCompleted",),
+    "forecast_cost": ("TaskCost",),
+    "actual_cost": ("TaskACWP", "TaskActualCost"),
+    "planned_value": ("TaskBCWS",),
+    "earned_value": ("TaskBCWP",),
+    "budget": ("TaskBudgetCost",),
+    "updated_at": ("TaskModifiedDate",),
+    "created_at": ("TaskCreatedDate",),
+}
+
+# Named schedule and cost facts the model has no field for, kept in ``extra`` under plain names.
+PROJECT_EXTRA: dict[str, str] = {
+    "ProjectActualCost": "actual_cost_to_date",
+    "ProjectRemainingCost": "remaining_cost",
+    "ProjectWork": "work_hours",
+    "ProjectActualWork": "actual_work_hours",
+    "ProjectRemainingWork": "remaining_work_hours",
+    "ProjectStatusDate": "status_date",
+    "EnterpriseProjectTypeName": "enterprise_project_type",
+    "ProjectBaselineStartDate": "baseline_start",
+    "ProjectBaselineFinishDate": "baseline_finish",
+    "ProjectBaselineCost": "baseline_cost",
+    "ProjectBaselineWork": "baseline_work_hours",
+    "ProjectBaselineBudgetCost": "baseline_budget_cost",
+}
+TASK_EXTRA: dict[str, str] = {
+    "TaskActualCost": "actual_cost_to_date",
+    "TaskRemainingCost": "remaining_cost",
+    "TaskWork": "work_hours",
+    "TaskActualWork": "actual_work_hours",
+    "TaskRemainingWork": "remaining_work_hours",
+    "TaskBaselineStartDate": "baseline_start",
+    "TaskBaselineFinishDate": "baseline_finish",
+    "TaskBaselineCost": "baseline_cost",
+    "TaskBaselineWork": "baseline_work_hours",
+    "TaskBaselineBudgetCost": "baseline_budget_cost",
+}
+_DATE_EXTRAS = {
+    "ProjectStatusDate",
+    "ProjectBaselineStartDate",
+    "ProjectBaselineFinishDate",
+    "TaskBaselineStartDate",
+    "TaskBaselineFinishDate",
+}
+_TEXT_EXTRAS = {"EnterpriseProjectTypeName"}
+
+# OData bookkeeping that is not data.
+_META = {"__metadata", "__deferred", "odata.type", "odata.id", "odata.editLink"}
+
+_MS_DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
+
+
+# -- values ---------------------------------------------------------------------------------------
+
+
+def property_name(display_name: str) -> str:
+    """The feed property of a custom field: its display name without spaces and special
+    characters (letters and digits of any script stay, as ProjectData keeps them)."""
+    text = unicodedata.normalize("NFC", display_name)
+    return "".join(ch for ch in text if ch.isalnum() or ch == "_")
+
+
+def parse_datetime(value: Any, zone: tzinfo = UTC) -> datetime | None:
+    """A feed date: ``/Date(ms)/`` (verbose), ISO 8601 with or without an offset (light);
+    ``None`` and ``""`` are unset. Dates without an offset are the server's local time
+    (``zone``). Anything else raises, so the record is quarantined rather than guessed."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"not a date: {value!r}")
+    match = _MS_DATE.match(value)
+    if match:
+        # Edm.DateTime ticks are the wall-clock time written as if it were UTC (the server's
+        # local time here); Edm.DateTimeOffset carries an offset and its ticks are UTC.
+        moment = datetime(1970, 1, 1) + timedelta(milliseconds=int(match.group(1)))
+        if match.group(2):
+            return moment.replace(tzinfo=UTC)
+        return moment.replace(tzinfo=zone).astimezone(UTC)
+    text = value.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=zone)
+    return parsed.astimezone(UTC)
+
+
+def parse_decimal(value: Any) -> float | None:
+    """Edm.Decimal arrives as a string (``"2400.000000"``), Edm.Double and integers as numbers."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"not a number: {value!r}")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        return float(value.strip())
+    raise ValueError(f"not a number: {value!r}")
+
+
+def parse_bool(value: Any) -> bool | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("yes", "true", "1", "y", "approved"):
+        return True
+    if text in ("no", "false", "0", "n", "not approved"):
+        return False
+    return None
+
+
+def text(value: Any) -> str | None:
+    if value is None:
+        return None
+    out = str(value).strip()
+    return out or None
+
+
+def _first(raw: Mapping[str, Any], names: tuple[str, ...]) -> Any:
+    for name in names:
+        value = raw.get(name)
+        if value is not None and value != "":
+            return value
+    return None
+
+
+def _lookup(table: Mapping[str, str], value: str | None) -> str | None:
+    """A native value's normalized form; also tries the label without a leading ``(1)``-style
+    sort prefix that SharePoint lists put on choices."""
+    if value is None:
+        return None
+    key = value.strip().lower()
+    if key in table:
+        return table[key]
+    stripped = re.sub(r"^\(?\d+\)?[\s.-]*", "", key)
+    return table.get(stripped)
+
+
+def goals_list(value: Any) -> list[str]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, list):
+        return [str(v).strip() for v in value if str(v).strip()]
+    if isinstance(value, Mapping) and isinstance(value.get("results"), list):  # verbose collections
+        return goals_list(value["results"])
+    parts = re.split(r"[;,]", str(value))
+    return [p.strip() for p in parts if p.strip()]
+
+
+# -- custom fields --------------------------------------------------------------------------------
+
+
+def resolve_custom_fields(
+    raw: Mapping[str, Any], custom_fields: Mapping[str, str]
+) -> dict[str, tuple[str, Any]]:
+    """model field -> (feed property, value) for the configured custom fields present on ``raw``.
+
+    A configured name may be the display name (``Strategic Goals``) or the property
+    (``StrategicGoals``); either is matched against the row's properties as the feed names them.
+    """
+    out: dict[str, tuple[str, Any]] = {}
+    for target, configured in custom_fields.items():
+        for candidate in (configured, property_name(configured)):
+            if candidate in raw:
+                out[target] = (candidate, raw[candidate])
+                break
+    return out
+
+
+def _apply_custom(
+    kwargs: dict[str, Any],
+    extra: dict[str, Any],
+    found: Mapping[str, tuple[str, Any]],
+) -> None:
+    for target, (prop, value) in found.items():
+        if value is None or value == "":
+            continue
+        if target in ("state", "phase", "health"):
+            table = {"state": WORK_STATES, "phase": PHASES, "health": HEALTH}[target]
+            normalized = _lookup(table, text(value))
+            kwargs[target] = normalized or "unknown"
+            if normalized is None:
+                extra[f"native_{target}"] = value
+        elif target == "goals":
+            kwargs["strategic_goals"] = goals_list(value)
+        elif target == "priority":
+            priority = parse_priority(value)
+            kwargs["priority"] = priority
+            if priority is None:
+                extra["native_priority"] = value
+        elif target in ("score", "budget"):
+            kwargs[target] = parse_decimal(value)
+        elif target == "business_case_approved":
+            kwargs["business_case_approved"] = parse_bool(value)
+        else:
+            kwargs[target] = text(value)
+        extra.setdefault("custom_fields", {})[prop] = value
+
+
+# -- records --------------------------------------------------------------------------------------
+
+
+def _url(base: str, path: str) -> str:
+    return f"{base.rstrip('/')}/{path}"
+
+
+def _common(
+    raw: Mapping[str, Any],
+    fields: Mapping[str, tuple[str, ...]],
+    named_extra: Mapping[str, str],
+    zone: tzinfo,
+) -> tuple[dict[str, Any], dict[str, Any], set[str]]:
+    kwargs: dict[str, Any] = {}
+    used: set[str] = set()
+    for target, names in fields.items():
+        value = _first(raw, names)
+        used.update(names)
+        if value is None:
+            continue
+        if target in (
+            "planned_start",
+            "planned_finish",
+            "actual_start",
+            "actual_finish",
+            "updated_at",
+            "created_at",
+        ):
+            kwargs[target] = parse_datetime(value, zone)
+        elif target in ("name", "manager", "department"):
+            kwargs[target] = text(value)
+        else:
+            kwargs[target] = parse_decimal(value)
+    extra: dict[str, Any] = {}
+    for native, name in named_extra.items():
+        value = raw.get(native)
+        used.add(native)
+        if value is None or value == "":
+            continue
+        if native in _DATE_EXTRAS:
+            moment = parse_datetime(value, zone)
+            extra[name] = moment.isoformat() if moment else None
+        elif native in _TEXT_EXTRAS:
+            extra[name] = value
+        else:
+            extra[name] = parse_decimal(value)
+    return kwargs, extra, used
+
+
+def _keep_rest(raw: Mapping[str, Any], used: set[str], extra: dict[str, Any]) -> None:
+    for key, value in raw.items():
+        if key in used or key in _META or key.startswith("__") or key.startswith("odata."):
+            continue
+        if isinstance(value, Mapping) and "__deferred" in value:
+            continue  # a navigation link, not data
+        if value is None or value == "":
+            continue
+        extra.setdefault(key, value)
+
+
+def _finish(
+    raw: Mapping[str, Any],
+    kwargs: dict[str, Any],
+    extra: dict[str, Any],
+    used: set[str],
+    custom_fields: Mapping[str, str] | None,
+) -> None:
+    if not kwargs.get("budget"):
+        # The budget cost field is empty unless budget resources are used: the baseline cost
+        # is the budget at completion that earned value is measured against.
+        kwargs["budget"] = extra.get("baseline_cost", kwargs.get("budget"))
+    found = resolve_custom_fields(raw, custom_fields or {})
+    _apply_custom(kwargs, extra, found)
+    used |= {prop for prop, _value in found.values()}
+    _keep_rest(raw, used, extra)
+
+
+def map_project(
+    raw: Mapping[str, Any],
+    *,
+    source: str,
+    base: str,
+    custom_fields: Mapping[str, str] | None = None,
+    zone: tzinfo = UTC,
+) -> WorkItem:
+    """A Projects row -> a project ``WorkItem``."""
+    project_id = text(raw.get("ProjectId"))
+    if not project_id:
+        raise ValueError("row has no ProjectId")
+    kwargs, extra, used = _common(raw, PROJECT_FIELDS, PROJECT_EXTRA, zone)
+    used |= {"ProjectId", "ProjectIdentifier"}
+    if not kwargs.get("name"):
+        raise ValueError("project has no ProjectName")
+    if kwargs.get("percent_complete") is not None:
+        kwargs["percent_complete"] = float(kwargs["percent_complete"])
+    stage = _first(raw, ("StageName", "PhaseName"))
+    if stage is not None:
+        phase = _lookup(PHASES, text(stage)) or _lookup(PHASES, text(raw.get("PhaseName")))
+        kwargs["phase"] = phase or "unknown"
+        if phase is None:
+            extra["native_phase"] = stage
+    kwargs["number"] = text(raw.get("ProjectIdentifier"))
+    _finish(raw, kwargs, extra, used, custom_fields)
+    return WorkItem(
+        source=source,
+        platform=PLATFORM,
+        source_id=project_id,
+        url=_url(base, f"project%20detail%20pages/schedule.aspx?projuid={project_id}"),
+        kind=WorkItemKind.PROJECT,
+        extra=extra,
+        **kwargs,
+    )
+
+
+def map_task(
+    raw: Mapping[str, Any],
+    *,
+    source: str,
+    base: str,
+    custom_fields: Mapping[str, str] | None = None,
+    zone: tzinfo = UTC,
+) -> WorkItem:
+    """A Tasks row (a summary task or a milestone) -> a task or milestone ``WorkItem``."""
+    task_id = text(raw.get("TaskId"))
+    project_id = text(raw.get("ProjectId"))
+    if not task_id or not project_id:
+        raise ValueError("row has no TaskId or ProjectId")
+    kwargs, extra, used = _common(raw, TASK_FIELDS, TASK_EXTRA, zone)
+    used |= {"TaskId", "TaskParentTaskId", "TaskIsMilestone", "TaskWBS"}
+    if not kwargs.get("name"):
+        raise ValueError("task has no TaskName")
+    level = raw.get("TaskOutlineLevel")
+    parent = text(raw.get("TaskParentTaskId"))
+    # Top-level tasks hang off the project summary task, which is the project itself here.
+    if level in (None, 0, 1) or not parent or parent == task_id:
+        parent = project_id
+    milestone = raw.get("TaskIsMilestone") is True
+    kwargs["number"] = text(raw.get("TaskWBS"))
+    _finish(raw, kwargs, extra, used, custom_fields)
+    return WorkItem(
+        source=source,
+        platform=PLATFORM,
+        source_id=task_id,
+        url=_url(base, f"project%20detail%20pages/schedule.aspx?projuid={project_id}"),
+        kind=WorkItemKind.MILESTONE if milestone else WorkItemKind.TASK,
+        parent_id=parent,
+        extra=extra,
+        **kwargs,
+    )
+
+
+_CLAIM = re.compile(r"^i:0[#.]\.?[wfe]\|(?:membership\|)?", re.IGNORECASE)
+
+
+def account_upn(value: Any) -> str | None:
+    """The UPN in a SharePoint claims account (``i:0#.f|membership|maria@city.gov``); a
+    Windows account (``i:0#.w|city\\maria``, ``CITY\\maria``) has none."""
+    account = text(value)
+    if not account:
+        return None
+    account = _CLAIM.sub("", account)
+    return normalize_email(account) if "@" in account and "\\" not in account else None
+
+
+def map_resource(raw: Mapping[str, Any], *, source: str, base: str, zone: tzinfo = UTC) -> Person:
+    """A Resources row (an enterprise work resource) -> a ``Person``."""
+    resource_id = text(raw.get("ResourceId"))
+    if not resource_id:
+        raise ValueError("row has no ResourceId")
+    email = normalize_email(text(raw.get("ResourceEmailAddress")))
+    upn = account_upn(raw.get("ResourceNTAccount")) or email
+    used = {
+        "ResourceId",
+        "ResourceName",
+        "ResourceEmailAddress",
+        "ResourceDepartments",
+        "ResourceIsActive",
+        "ResourceModifiedDate",
+        "ResourceCreatedDate",
+    }
+    extra: dict[str, Any] = {}
+    _keep_rest(raw, used, extra)
+    active = raw.get("ResourceIsActive")
+    return Person(
+        source=source,
+        platform=PLATFORM,
+        source_id=resource_id,
+        url=_url(base, f"_layouts/15/pwa/resource/EditResource.aspx?uid={resource_id}"),
+        upn=upn,
+        email=email,
+        name=text(raw.get("ResourceName")),
+        department=text(raw.get("ResourceDepartments")),
+        active=active if isinstance(active, bool) else None,
+        updated_at=parse_datetime(raw.get("ResourceModifiedDate"), zone),
+        created_at=parse_datetime(raw.get("ResourceCreatedDate"), zone),
+        extra=extra,
+    )
+
+
+# -- enrichment from related sets ----------------------------------------------------------------
+
+
+def summarize_log(rows: Sequence[Mapping[str, Any]], kind: str) -> dict[str, Any]:
+    """Issues or Risks of one project -> counts (SharePoint list status ``(1) Active`` etc.)."""
+    active = [r for r in rows if "active" in str(r.get("Status") or "").lower()]
+    out: dict[str, Any] = {"total": len(rows), "active": len(active)}
+    if kind == "risks":
+        exposures = [parse_decimal(r.get("Exposure")) for r in active]
+        values = [e for e in exposures if e is not None]
+        if values:
+            out["max_active_exposure"] = max(values)
+    return out
+
+
+def summarize_team(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Assignments of one project -> per resource: name, work and cost."""
+    team: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        key = text(row.get("ResourceId")) or text(row.get("ResourceName")) or "?"
+        member = team.setdefault(
+            key, {"resource": text(row.get("ResourceName")), "work_hours": 0.0, "cost": 0.0}
+        )
+        member["work_hours"] += parse_decimal(row.get("AssignmentWork")) or 0.0
+        member["cost"] += parse_decimal(row.get("AssignmentCost")) or 0.0
+    return sorted(team.values(), key=lambda m: str(m["resource"]))
+
+
+def describe() -> dict[str, Any]:
+    """The crosswalk tables, for ``crosswalk plugins show project_online``."""
+    return {
+        "streams": {
+            "Projects": "work_item (kind project)",
+            "Tasks": "work_item (summary tasks -> task, milestones -> milestone)",
+            "Resources": "person (enterprise resources, generic ones skipped)",
+        },
+        "enrichment": {
+            "ProjectBaselines": "baseline start/finish/cost/work of baseline 0 (extra)",
+            "TaskBaselines": "the same for tasks",
+            "Assignments": "project team: work and cost per resource (extra.team)",
+            "Issues": "active/total counts per project (extra.issues)",
+            "Risks": "active/total counts and highest exposure (extra.risks)",
+        },
+        "project_fields": {k: list(v) for k, v in PROJECT_FIELDS.items()},
+        "task_fields": {k: list(v) for k, v in TASK_FIELDS.items()},
+        "extra_fields": {**PROJECT_EXTRA, **TASK_EXTRA},
+        "custom_field_targets": CUSTOM_FIELD_TARGETS,
+        "state": WORK_STATES,
+        "phase": PHASES,
+        "health": HEALTH,
+        "written_as": WRITE_WORDS,
+    }

@@ -1,0 +1,173 @@
+"""Fixtures: the Project Server emulator on loopback HTTPS, configs pointing the adapter at it,
+and an in-memory keyring standing in for the OS keyring."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keyring
+import pytest
+from keyring.backend import KeyringBackend
+
+from itcrosswalk.core.config import Config, load_config
+from itcrosswalk.core.store import Store
+from itcrosswalk.plugins import make_manager
+from itcrosswalk.plugins.project_online.sandbox import DEMO_CUSTOM_FIELDS, create_app
+from itcrosswalk.sandbox.faults import Faults
+from itcrosswalk.sandbox.server import SandboxServer
+from itcrosswalk.sandbox.world import World, generate
+
+PASSWORD = "Pwa-pa55word-that-must-never-leak"
+USER = "svc_crosswalk"
+NTLM_AUTH = '{ type = "ntlm", user = "CITY\\\\svc_crosswalk", password = "env:PWA_PASSWORD" }'
+BEARER_AUTH = '{ type = "bearer", token = "env:PWA_PASSWORD" }'
+
+
+@dataclass
+class Instance:
+    """A running emulator and what a config needs to reach it."""
+
+    app: Any
+    url: str
+    root: str
+    ca: Path
+    faults: Faults
+    world: World
+
+
+@pytest.fixture(scope="session")
+def world() -> World:
+    return generate(7, "tiny")
+
+
+@pytest.fixture(scope="session")
+def small_world() -> World:
+    return generate(11, "small")
+
+
+@pytest.fixture
+def pm() -> Any:
+    return make_manager(entry_points_group=None)
+
+
+@pytest.fixture
+def instance_factory(tmp_path: Path, world: World) -> Iterator[Callable[..., Instance]]:
+    servers: list[SandboxServer] = []
+
+    def start(**kwargs: Any) -> Instance:
+        faults = Faults()
+        used = kwargs.pop("world", world)
+        app = create_app(used, faults, users={USER: PASSWORD}, **kwargs)
+        server = SandboxServer({"project_online": app})
+        servers.append(server)
+        urls = server.start()
+        ca = server.write_ca(tmp_path / f"ca-{len(servers)}.pem")
+        root = urls["project_online"]
+        return Instance(
+            app=app, url=f"{root}/sites/pwa", root=root, ca=ca, faults=faults, world=used
+        )
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def instance(instance_factory: Callable[..., Instance]) -> Instance:
+    return instance_factory()
+
+
+@pytest.fixture
+def pwa_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PWA_PASSWORD", PASSWORD)
+
+
+def custom_fields_toml(fields: dict[str, str] | None = None) -> str:
+    items = fields if fields is not None else DEMO_CUSTOM_FIELDS
+    return "custom_fields = { " + ", ".join(f'{k} = "{v}"' for k, v in items.items()) + " }"
+
+
+@pytest.fixture
+def make_config(tmp_path: Path, pwa_env: None) -> Callable[..., Config]:
+    """A config for the emulator; the store is SQLite unless a test passes ``store_url`` (the
+    conformance suite runs on both backends, the rest need no PostgreSQL round trips)."""
+
+    def build(
+        instance: Instance,
+        *,
+        store_url: str | None = None,
+        auth: str | None = BEARER_AUTH,
+        extra: str = "",
+        fmt: str = "light",
+        custom: dict[str, str] | None = None,
+    ) -> Config:
+        url = store_url or f"sqlite:///{tmp_path / 'store.db'}"
+        lines = [
+            "[store]",
+            f'url = "{url}"',
+            "",
+            "[sources.pwa]",
+            'platform = "project_online"',
+            f'url = "{instance.url}"',
+            f'ca_bundle = "{instance.ca}"',
+            f'json_format = "{fmt}"',
+            custom_fields_toml(custom),
+            "max_wait = 20",
+            "max_retries = 4",
+        ]
+        if auth:
+            lines.append(f"auth = {auth}")
+        path = tmp_path / "crosswalk.toml"
+        path.write_text("\n".join(lines) + "\n" + extra + "\n")
+        return load_config(path)
+
+    return build
+
+
+@pytest.fixture
+def open_store() -> Iterator[Callable[[Config], Store]]:
+    stores: list[Store] = []
+
+    def opener(config: Config) -> Store:
+        store = Store(config.store.url)
+        stores.append(store)
+        return store
+
+    yield opener
+    for store in stores:
+        store.close()
+
+
+class MemoryKeyring(KeyringBackend):
+    """A keyring that lives in memory, so tests never touch the machine's own."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.values.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.values[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        self.values.pop((service, username), None)
+
+
+@pytest.fixture
+def memory_keyring() -> Iterator[MemoryKeyring]:
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
+
+
+def project_rows(world: World) -> list[Any]:
+    return [w for w in world.work if w.platform == "project_online" and w.kind == "project"]
