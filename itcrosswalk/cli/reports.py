@@ -1,0 +1,256 @@
+"""``crosswalk report compliance|portfolio|service``, ``crosswalk run`` and ``crosswalk schedule``.
+
+Reports are written to ``--output`` or printed; the compliance report runs the controls
+(keeping every finding in the history) unless ``--as-of`` asks for a past run as it stood.
+Exit 3 when a control failed, could not run, or found data it could not verify.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+REPORT_FORMATS = ["html", "md", "csv", "json", "xlsx"]
+
+
+def _write(payload: bytes, fmt: str, output: str | None) -> None:
+    if output is None:
+        if fmt == "xlsx":
+            raise click.UsageError("--format xlsx needs --output PATH")
+        sys.stdout.write(payload.decode("utf-8"))
+        sys.stdout.flush()
+        return
+    path = Path(output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(payload)
+    click.echo(f"wrote {path}", err=True)
+
+
+def _as_date(value: datetime | None) -> date | None:
+    return value.date() if value is not None else None
+
+
+def register(cli: click.Group) -> None:
+    """Add the report, run and schedule commands to ``cli``."""
+
+    @cli.group("report")
+    def report() -> None:
+        """Reports people read: compliance, portfolio and service."""
+
+    @report.command("compliance")
+    @click.option("--benchmark", default=None, help="The benchmark to run (default: city).")
+    @click.option("--control", "control_ids", multiple=True, help="Only this control (repeatable).")
+    @click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(REPORT_FORMATS),
+        default="html",
+        show_default=True,
+    )
+    @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None)
+    @click.option(
+        "--as-of",
+        "as_of",
+        type=click.DateTime(formats=["%Y-%m-%d"]),
+        default=None,
+        help="Render the last run made on or before DATE, exactly as it stood (runs nothing).",
+    )
+    @click.option(
+        "--no-tickets",
+        is_flag=True,
+        help="Do not open incidents for controls that ask for them (open_tickets).",
+    )
+    @click.pass_obj
+    def report_compliance(
+        obj: Any,
+        benchmark: str | None,
+        control_ids: tuple[str, ...],
+        fmt: str,
+        output: str | None,
+        as_of: datetime | None,
+        no_tickets: bool,
+    ) -> None:
+        """Run the compliance controls over the store and render what they found."""
+        from ..core.reports import compliance
+        from ..core.reports.render import render
+
+        if fmt == "xlsx" and output is None:
+            raise click.UsageError("--format xlsx needs --output PATH")
+        store = obj.store()
+        try:
+            if as_of is not None:
+                if benchmark or control_ids:
+                    raise click.UsageError(
+                        "--as-of renders a recorded run; it takes no --benchmark or --control"
+                    )
+                data = compliance.report_for(store.engine, as_of=_as_date(as_of))
+            else:
+                _run, data = compliance.run_and_build(
+                    store,
+                    obj.config,
+                    obj.pm,
+                    benchmark=benchmark,
+                    control_ids=control_ids,
+                    open_tickets=not no_tickets,
+                )
+        finally:
+            store.close()
+        _write(render(data, fmt), fmt, output)
+        s = data["summary"]
+        click.echo(
+            f"run {data['run_id']}: {s['controls']} controls, {s['controls_failed']} failed, "
+            f"{s['controls_error']} could not run; {s['alarm']} alarms "
+            f"({s['new_alarms']} new, {s['fixed']} fixed), {s['unverified']} unverified",
+            err=True,
+        )
+        tickets = data.get("remediation") or {}
+        if tickets.get("opened") or tickets.get("cleared"):
+            click.echo(
+                f"tickets: {len(tickets['opened'])} opened, {len(tickets['cleared'])} cleared "
+                "(resolve those on the platform)",
+                err=True,
+            )
+        for problem in tickets.get("problems") or []:
+            click.echo(f"ticket not opened: {problem}", err=True)
+        code = compliance.exit_code(data)
+        if code:
+            sys.exit(code)
+
+    @report.command("controls")
+    @click.option("--benchmark", default=None, help="Only this benchmark's controls.")
+    @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
+    @click.pass_obj
+    def report_controls(obj: Any, benchmark: str | None, fmt: str) -> None:
+        """List the controls: built-in, from the config's folders, and from plugins."""
+        from ..core.compliance import controls_for, select
+        from . import _emit
+
+        chosen = (
+            select(controls_for(obj.config, obj.pm), benchmark=benchmark) if benchmark else None
+        )
+        controls = chosen if chosen is not None else list(controls_for(obj.config, obj.pm).values())
+        rows = [
+            {
+                **({"query": c.query} if fmt == "json" else {}),
+                **c.summary(),
+                "references": "; ".join(
+                    f"{k} {', '.join(v)}" for k, v in c.references.model_dump().items() if v
+                ),
+            }
+            for c in controls
+        ]
+        _emit(
+            rows,
+            fmt,
+            None
+            if fmt == "json"
+            else [
+                "id",
+                "severity",
+                "domain",
+                "title",
+                "benchmarks",
+                "references",
+                "open_tickets",
+                "origin",
+            ],
+        )
+
+    def _metrics_report(obj: Any, kind: str, options: dict[str, Any]) -> None:
+        from ..core.reports import metrics_report
+        from ..core.reports.render import render
+
+        fmt, output = options.pop("fmt"), options.pop("output")
+        if fmt == "xlsx" and output is None:
+            raise click.UsageError("--format xlsx needs --output PATH")
+        store = obj.store()
+        try:
+            data = metrics_report.build(store, obj.config, kind, **options)
+        finally:
+            store.close()
+        _write(render(data, fmt), fmt, output)
+
+    def _metric_options(command: Any) -> Any:
+        for option in reversed(
+            [
+                click.option("--source", default=None, help="Only this source."),
+                click.option(
+                    "--by",
+                    default=None,
+                    help="Break down by a dimension (source, platform, department, ...).",
+                ),
+                click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), default=None),
+                click.option("--until", type=click.DateTime(formats=["%Y-%m-%d"]), default=None),
+                click.option(
+                    "--format",
+                    "fmt",
+                    type=click.Choice(REPORT_FORMATS),
+                    default="html",
+                    show_default=True,
+                ),
+                click.option("--output", "-o", type=click.Path(dir_okay=False), default=None),
+            ]
+        ):
+            command = option(command)
+        return command
+
+    @report.command("portfolio")
+    @_metric_options
+    @click.pass_obj
+    def report_portfolio(obj: Any, **options: Any) -> None:
+        """The portfolio metrics (state, health, on-time, budget, earned value, demand)."""
+        _metrics_report(obj, "portfolio", options)
+
+    @report.command("service")
+    @_metric_options
+    @click.pass_obj
+    def report_service(obj: Any, **options: Any) -> None:
+        """The service metrics (volume, backlog, MTTR, SLA attainment, FCR, reopens)."""
+        _metrics_report(obj, "service", options)
+
+    @cli.command("run")
+    @click.argument("jobs_file", type=click.Path(dir_okay=False, exists=True))
+    @click.option("--job", "job_names", multiple=True, help="Only this job (repeatable).")
+    @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+    @click.pass_obj
+    def run(obj: Any, jobs_file: str, job_names: tuple[str, ...], fmt: str) -> None:
+        """Run scheduled jobs: sync, render reports, deliver them (folder, e-mail, webhook)."""
+        from ..core import jobs
+        from . import _emit
+
+        spec = jobs.load_jobs(Path(jobs_file))
+        outcomes = jobs.run_jobs(
+            spec, names=list(job_names), config_path=obj.config_path, pm=obj.pm
+        )
+        _emit(
+            [o.as_row() for o in outcomes],
+            fmt,
+            ["job", "outcome", "exit_code", "reports", "delivered", "problems"],
+        )
+        code = jobs.combined_exit_code(outcomes)
+        if code:
+            sys.exit(code)
+
+    @cli.command("schedule")
+    @click.argument("jobs_file", type=click.Path(dir_okay=False, exists=True))
+    @click.option("--cron", "style", flag_value="cron", help="Print crontab lines.")
+    @click.option("--systemd", "style", flag_value="systemd", help="Print systemd units.")
+    @click.option("--job", "job_names", multiple=True, help="Only this job (repeatable).")
+    @click.pass_obj
+    def schedule(obj: Any, jobs_file: str, style: str | None, job_names: tuple[str, ...]) -> None:
+        """Print the crontab lines or systemd service and timer units for the jobs' schedules."""
+        from ..core import jobs
+
+        if style is None:
+            raise click.UsageError("choose --cron or --systemd")
+        spec = jobs.load_jobs(Path(jobs_file))
+        text = (
+            jobs.crontab(spec, names=list(job_names), config_path=obj.config_path)
+            if style == "cron"
+            else jobs.systemd_units(spec, names=list(job_names), config_path=obj.config_path)
+        )
+        click.echo(text, nl=False)
