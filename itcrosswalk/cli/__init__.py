@@ -407,6 +407,7 @@ def make_cli(pm: Any = None) -> click.Group:
                 "records",
                 "deleted",
                 "quarantined",
+                "dangling",
                 "remote_total",
                 "access",
                 "last_run_outcome",
@@ -516,8 +517,11 @@ def make_cli(pm: Any = None) -> click.Group:
     )
     @click.pass_obj
     def demo(obj: Context, directory: str, seed: int, size: str) -> None:
-        """Serve the sandbox, sync every platform from it, and say what landed where."""
+        """Serve the sandbox, sync every platform from it, compute the metrics, evaluate the
+        platforms, and say what landed where."""
         from ..core.config import load_config
+        from ..core.errors import CrosswalkError
+        from ..core.secrets import redact
         from ..core.store import Store
         from ..core.sync import SyncEngine
         from ..sandbox import runner
@@ -535,7 +539,12 @@ def make_cli(pm: Any = None) -> click.Group:
                 with _progress() as progress:
                     engine = SyncEngine(config, store, pm=obj.pm, progress=progress)
                     for name in config.sources:
-                        result = engine.sync(name)
+                        try:
+                            result = engine.sync(name)
+                        except CrosswalkError as exc:  # one platform failing spoils no other
+                            code = max(code, EXIT_ATTENTION)
+                            click.echo(f"sync of {name} failed: {redact(str(exc))}")
+                            continue
                         code = max(code, result.exit_code)
                         read = sum(s.read for s in result.streams)
                         click.echo(
@@ -543,6 +552,7 @@ def make_cli(pm: Any = None) -> click.Group:
                             f"({result.outcome})"
                         )
                 rows = store.status()
+                written = _demo_outputs(config, store, target, obj.pm, now=world.now)
             finally:
                 store.close()
         _emit(
@@ -563,8 +573,12 @@ def make_cli(pm: Any = None) -> click.Group:
             "table",
             title="what landed",
         )
+        for label, path in written:
+            click.echo(f"{label:<11} {path}")
         click.echo(f"\nconfig: {config_path}\nstore:  {config.store.url}")
         click.echo(f"explore: crosswalk --config {config_path} export tickets --format json")
+        click.echo(f"         crosswalk --config {config_path} metrics --by platform")
+        click.echo(f"         crosswalk --config {config_path} evaluate")
         click.echo(f"         crosswalk --config {config_path} status")
         if code == EXIT_ERROR:
             sys.exit(code)
@@ -572,6 +586,40 @@ def make_cli(pm: Any = None) -> click.Group:
     for area in _areas():
         importlib.import_module(f"{__name__}.{area}").register(cli)
     return cli
+
+
+def _demo_outputs(
+    config: Any, store: Any, target: Path, pm: Any, *, now: Any
+) -> list[tuple[str, Path]]:
+    """What the demo leaves beside its store: the metrics, the compliance report and the
+    platform evaluation, all judged at the seeded world's moment so they match what it holds."""
+    from ..core.evaluate import evaluate
+    from ..core.metrics import compute_metrics
+    from ..core.output import write_json
+    from ..core.reports.compliance import write_compliance
+    from ..core.reports.evaluation import render_html
+
+    written: list[tuple[str, Path]] = []
+    metrics = compute_metrics(store, config, by=["platform"], now=now, pm=pm)
+    path = target / "metrics.json"
+    with open(path, "w", encoding="utf-8") as handle:
+        write_json([m.as_json() for m in metrics], handle)
+    written.append(("metrics:", path))
+    html_report, _json_report = write_compliance(store, config, pm, target, now=now)
+    written.append(("compliance:", Path(html_report)))
+    results = evaluate(config, store, pm=pm, now=now)
+    path = target / "evaluation.json"
+    with open(path, "w", encoding="utf-8") as handle:
+        write_json([r.as_json() for r in results], handle)
+    html = target / "evaluation.html"
+    html.write_text(render_html(results), encoding="utf-8")
+    written.append(("evaluation:", html))
+    for result in results:
+        total = "-" if result.total is None else f"{result.total:.1f}"
+        click.echo(
+            f"  {result.rank}. {result.source} ({result.platform}): {total} [{result.status}]"
+        )
+    return written
 
 
 def _export_names() -> list[str]:

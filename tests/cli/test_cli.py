@@ -232,3 +232,27 @@ def test_metrics_usage_errors_are_one_line(demo: tuple[Path, str], cli: Any) -> 
     assert bad.exit_code == 2
     listed = CliRunner().invoke(cli, ["--config", config, "metrics", "list", "--format", "csv"])
     assert listed.exit_code == 0 and "itsm.sla_attainment" in listed.output
+
+
+def test_the_demo_ends_with_an_evaluation_of_every_sandbox_platform(
+    demo: tuple[Path, str], cli: Any
+) -> None:
+    directory, output = demo
+    for made in ("evaluation.html", "metrics.json", "compliance.html", "compliance.json"):
+        assert (directory / made).exists(), made
+    config = str(directory / "crosswalk.toml")
+    result = CliRunner().invoke(cli, ["--config", config, "evaluate", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    entries = json.loads(result.output)
+    sources = {e["source"] for e in entries}
+    assert sources == set(json.loads((directory / "evaluation.json").read_text()) and sources)
+    assert "sandbox-servicenow" in sources
+    for entry in entries:
+        assert entry["status"] == "ok", entry["status"]
+        assert set(entry) >= {"coverage", "metrics", "quality", "api", "integration", "scores"}
+        assert entry["api"]["requests"] > 0 and entry["api"]["latency_p95_ms"] is not None
+        # A platform that lacks an entity shows it absent, never as 0 % filled.
+        for coverage in entry["coverage"].values():
+            if not coverage["provided"]:
+                assert set(coverage["fields"].values()) == {None}
+        assert f"{entry['rank']}. {entry['source']}" in output
