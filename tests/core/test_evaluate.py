@@ -3,6 +3,7 @@ source whose sync failed, and the criteria file's errors."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -224,3 +225,37 @@ def test_text_from_a_platform_is_escaped_in_the_html(two_sources: tuple[Any, Sto
     good.status = "failed: <script>alert(1)</script>"
     html = render_html([good])
     assert "<script>alert(1)" not in html and "&lt;script&gt;" in html
+
+
+def test_the_html_renders_in_chromium_with_the_json_scores(
+    two_sources: tuple[Any, Store], tmp_path: Path
+) -> None:
+    from tests.core.test_reports_chromium import _browse, _chromium
+
+    binary = _chromium()
+    config, store = two_sources
+    results = evaluate(config, store, pm=make_manager(entry_points_group=None))
+    page = tmp_path / "evaluation.html"
+    page.write_text(render_html(results), encoding="utf-8")
+    url = page.resolve().as_uri()
+    shot = tmp_path / "shot.png"
+    outcome = _browse(binary, tmp_path, f"--screenshot={shot}", "--window-size=1200,1400", url)
+    assert shot.exists(), outcome.stderr[-2000:]
+    from PIL import Image
+
+    with Image.open(shot) as image:
+        histogram = image.convert("L").histogram()
+    assert sum(histogram[:200]) / sum(histogram) > 0.01, "the page is blank"
+    dom = _browse(binary, tmp_path, "--dump-dom", url).stdout
+    cells = {
+        (criterion, source): text
+        for criterion, source, text in re.findall(
+            r'data-criterion="(\w+)" data-source="([^"]+)">([^<]*)<', dom
+        )
+    }
+    for result in results:
+        for name, info in result.scores.items():
+            assert cells[(name, result.source)] == f"{info['score']:g}"
+        total = "-" if result.total is None else f"{round(result.total, 1):g}"
+        assert cells[("total", result.source)] == total
+    assert dom.count("<svg") == 1 + len(results[0].scores)

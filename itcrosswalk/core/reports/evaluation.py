@@ -28,12 +28,14 @@ def matrix(results: list[SourceEvaluation]) -> tuple[list[str], list[dict[str, A
     for result in results:
         for name, info in result.scores.items():
             row = criteria.setdefault(
-                name, {"criterion": info["title"], "weight": info["weight"], "scores": {}}
+                name,
+                {"key": name, "criterion": info["title"], "weight": info["weight"], "scores": {}},
             )
             row["scores"][result.source] = info["score"]
     rows = list(criteria.values())
     rows.append(
         {
+            "key": "total",
             "criterion": "Weighted total",
             "weight": None,
             "scores": {r.source: None if r.total is None else round(r.total, 1) for r in results},
@@ -96,7 +98,7 @@ details{margin:.3rem 0} section{page-break-inside:avoid}
 <table id="matrix"><thead><tr><th>criterion</th><th>weight</th>
 {% for s in sources %}<th>{{ s }}</th>{% endfor %}</tr></thead><tbody>
 {% for row in rows %}<tr><td>{{ row.criterion }}</td><td>{{ '' if row.weight is none else '%g'|format(row.weight) }}</td>
-{% for s in sources %}{% set v = row.scores.get(s) %}<td class="s {{ band(v) }}" data-source="{{ s }}">{{ '-' if v is none else '%g'|format(v) }}</td>{% endfor %}</tr>
+{% for s in sources %}{% set v = row.scores.get(s) %}<td class="s {{ band(v) }}" data-criterion="{{ row.key }}" data-source="{{ s }}">{{ '-' if v is none else '%g'|format(v) }}</td>{% endfor %}</tr>
 {% endfor %}</tbody></table>
 <div class="charts">{% for chart in charts %}<div>{{ chart|safe }}</div>{% endfor %}</div>
 {% for r in results %}
