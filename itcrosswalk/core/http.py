@@ -384,6 +384,47 @@ class PolicyAdapter(HTTPAdapter):
             self.telemetry.sent(time.monotonic() - started, status)
 
 
+class BearerToken(requests.auth.AuthBase):
+    """A fixed bearer token (an API token, a token obtained elsewhere)."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self.token}"
+        return request
+
+
+class RenewingBearer(requests.auth.AuthBase):
+    """A bearer token that is renewed as it expires, and once more when the platform answers
+    401 to a token it still considered valid (revoked, or shorter-lived than advertised).
+
+    Subclasses implement :meth:`token`.
+    """
+
+    def token(self, *, renew: bool = False) -> str:
+        """The current access token; a fresh one with ``renew``."""
+        raise NotImplementedError
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self.token()}"
+        request.register_hook("response", self._retry_on_401)
+        return request
+
+    def _retry_on_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+        if response.status_code != 401 or getattr(response.request, "_crosswalk_retried", False):
+            return response
+        response.content  # noqa: B018 - release the connection before resending
+        response.close()
+        retry = response.request.copy()
+        retry._crosswalk_retried = True  # type: ignore[attr-defined]
+        retry.headers["Authorization"] = f"Bearer {self.token(renew=True)}"
+        new = response.connection.send(retry, **kwargs)
+        new.history.append(response)
+        new.request = retry
+        return new
+
+
 def telemetry_of(session: requests.Session | None) -> dict[str, Any]:
     """The telemetry summary of a session made by :func:`build_session` (empty for others)."""
     adapter = getattr(session, "policy_adapter", None)

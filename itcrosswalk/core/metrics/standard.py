@@ -256,7 +256,81 @@ def parse_target(text: str, calendar: BusinessCalendar) -> tuple[float, bool]:
     return amount * calendar.working_seconds_per_day(), True
 
 
-class SlaAttainment(Metric):
+class JudgedMetric(Metric):
+    """A share (%) whose records are judged one by one in Python, where SQL cannot carry the
+    arithmetic portably. Subclasses give the columns to judge and the judgement; counting,
+    breakdowns and explaining are shared.
+    """
+
+    def reading(self, ctx: MetricContext) -> tuple[Any, list[Any]]:
+        """What the query reads from (the table, or a join), and the SQL expressions ``judge``
+        reads, in order."""
+        raise NotImplementedError
+
+    def scope(self, ctx: MetricContext) -> list[Any]:
+        return self.base_where(ctx)
+
+    def setup(self, ctx: MetricContext) -> Any:
+        """What every judgement needs (a calendar, a version list), made once per query."""
+        return None
+
+    def judge(self, values: Sequence[Any], state: Any) -> tuple[str | None, float | None]:
+        """(the reason a record is excluded, or None; 100 when it meets the measure, else 0)."""
+        raise NotImplementedError
+
+    def _query(self, ctx: MetricContext, extra: Sequence[Any], *, explain: bool) -> Any:
+        t = self.table
+        origin, columns = self.reading(ctx)
+        identity = [t.c.source, t.c.source_id, self.label_column()] if explain else []
+        query = sa.select(*identity, *columns, *extra).select_from(origin).where(*self.scope(ctx))
+        return query.order_by(t.c.source, t.c.source_id) if explain else query
+
+    def label_column(self) -> Any:
+        t = self.table
+        return t.c.number if "number" in t.c else t.c.name
+
+    def compute(self, ctx: MetricContext, by: Sequence[str] = ()) -> MetricResult:
+        result = MetricResult(self.id, self.title, self.unit, None, 0)
+        result.unsupported = self.unsupported_reason(ctx, self.scope(ctx))
+        if result.unsupported:
+            return result
+        state = self.setup(ctx)
+        dims = [d for d in by if self.dimension_expr(d, ctx) is not None]
+        width = len(self.reading(ctx)[1])
+        query = self._query(ctx, [self.dimension_expr(d, ctx) for d in dims], explain=False)
+        met = 0.0
+        excluded: dict[str, int] = defaultdict(int)
+        cells: dict[str, dict[str, list[float]]] = {
+            d: defaultdict(lambda: [0.0, 0.0]) for d in dims
+        }
+        for row in fetch(ctx, query):
+            reason, value = self.judge(row, state)
+            if reason is not None:
+                excluded[reason] += 1
+                continue
+            assert value is not None
+            result.n += 1
+            met += value / 100.0
+            for position, dimension in enumerate(dims):
+                cell = cells[dimension][key_text(row[width + position])]
+                cell[0] += value / 100.0
+                cell[1] += 1
+        result.value = 100.0 * met / result.n if result.n else None
+        result.excluded = dict(excluded)
+        for dimension in dims:
+            result.breakdown[dimension] = {
+                key: 100.0 * a / b for key, (a, b) in sorted(cells[dimension].items())
+            }
+        return result
+
+    def explain(self, ctx: MetricContext) -> Iterator[Explanation]:
+        state = self.setup(ctx)
+        for row in fetch(ctx, self._query(ctx, [], explain=True)):
+            reason, value = self.judge(row[3:], state)
+            yield Explanation(row[0], row[1], row[2], reason is None, reason, value)
+
+
+class SlaAttainment(JudgedMetric):
     """Resolution within the City's target for the priority, on the City's calendar."""
 
     id = "itsm.sla_attainment"
@@ -277,19 +351,18 @@ class SlaAttainment(Metric):
         "opened time, resolved before opened."
     )
 
-    def _rows(
-        self, ctx: MetricContext, by: Sequence[str] = (), *, explain: bool = False
-    ) -> Iterator[tuple[Any, ...]]:
-        """``(state, priority, opened, resolved, hold, *dimensions)`` per incident; with
-        ``explain``, ``(source, source_id, number)`` first, in key order."""
-        t = self.table
-        sla = self.store_table(ctx, "sla_record")
-        hold = (
+    def scope(self, ctx: MetricContext) -> list[Any]:
+        return [*self.base_where(ctx), self.table.c.kind == "incident"]
+
+    def _hold(self, ctx: MetricContext) -> Any:
+        """Per ticket, the time its platform SLA clock stood still (wall time less elapsed)."""
+        sla = ctx.store.table("sla_record")
+        return (
             sa.select(
                 sla.c.ticket_id.label("ticket_id"),
                 sla.c.source.label("source"),
                 sa.func.max(
-                    epoch(sa.func.coalesce(sla.c.end_at, sla.c.start_at), ctx.dialect)
+                    epoch(sla.c.end_at, ctx.dialect)
                     - epoch(sla.c.start_at, ctx.dialect)
                     - sla.c.elapsed_seconds
                 ).label("hold"),
@@ -301,40 +374,34 @@ class SlaAttainment(Metric):
                 sla.c.end_at.is_not(None),
             )
             .group_by(sla.c.ticket_id, sla.c.source)
-            .subquery()
+            .subquery("hold")
         )
-        identity = [t.c.source, t.c.source_id, t.c.number] if explain else []
-        query = (
-            sa.select(
-                *identity,
-                t.c.state,
-                t.c.priority,
-                epoch(t.c.opened_at, ctx.dialect),
-                epoch(_resolved_at(t), ctx.dialect),
-                hold.c.hold,
-                *[self.dimension_expr(d, ctx).label(f"dim_{d}") for d in by],
-            )
-            .select_from(
-                t.outerjoin(
-                    hold, sa.and_(hold.c.ticket_id == t.c.source_id, hold.c.source == t.c.source)
-                )
-            )
-            .where(*self.base_where(ctx), t.c.kind == "incident")
+
+    def reading(self, ctx: MetricContext) -> tuple[Any, list[Any]]:
+        t, hold = self.table, self._hold(ctx)
+        origin = t.outerjoin(
+            hold, sa.and_(hold.c.ticket_id == t.c.source_id, hold.c.source == t.c.source)
         )
-        if explain:
-            query = query.order_by(t.c.source, t.c.source_id)
-        yield from fetch(ctx, query)
+        return origin, [
+            t.c.state,
+            t.c.priority,
+            epoch(t.c.opened_at, ctx.dialect),
+            epoch(_resolved_at(t), ctx.dialect),
+            hold.c.hold,
+        ]
 
-    @staticmethod
-    def store_table(ctx: MetricContext, entity: str) -> sa.Table:
-        return ctx.store.table(entity)
+    def setup(self, ctx: MetricContext) -> Any:
+        calendar = BusinessCalendar.from_config(ctx.policy.calendar)
+        targets = {
+            int(priority): parse_target(text, calendar)
+            for priority, text in ctx.policy.sla_targets.items()
+        }
+        return calendar, targets, ctx.as_of.timestamp()
 
-    def _judge(
-        self, row: Any, as_of: float, calendar: BusinessCalendar, targets: dict[int, Any]
-    ) -> tuple[str | None, float | None]:
-        """(reason it is excluded, or None; 100 met / 0 missed) of one ``_rows`` row."""
-        state, priority, opened, resolved, hold = row[:5]
-        if state == "cancelled":
+    def judge(self, values: Sequence[Any], state: Any) -> tuple[str | None, float | None]:
+        calendar, targets, as_of = state
+        status, priority, opened, resolved, hold = values[:5]
+        if status == "cancelled":
             return "cancelled", None
         if priority is None:
             return "no priority", None
@@ -352,55 +419,11 @@ class SlaAttainment(Metric):
             return (None, 0.0) if spent > target else ("still open, within target", None)
         return None, 100.0 if spent <= target else 0.0
 
-    def _setup(self, ctx: MetricContext) -> tuple[BusinessCalendar, dict[int, Any]]:
-        calendar = BusinessCalendar.from_config(ctx.policy.calendar)
-        targets = {
-            int(priority): parse_target(text, calendar)
-            for priority, text in ctx.policy.sla_targets.items()
-        }
-        return calendar, targets
-
     def compute(self, ctx: MetricContext, by: Sequence[str] = ()) -> MetricResult:
-        result = MetricResult(self.id, self.title, self.unit, None, 0)
-        scope = [*self.base_where(ctx), self.table.c.kind == "incident"]
-        result.unsupported = self.unsupported_reason(ctx, scope)
-        if result.unsupported:
-            return result
-        calendar, targets = self._setup(ctx)
-        dims = [d for d in by if self.dimension_expr(d, ctx) is not None]
-        met = 0.0
-        sums: dict[str, dict[str, list[float]]] = {d: defaultdict(lambda: [0.0, 0.0]) for d in by}
-        excluded: dict[str, int] = defaultdict(int)
-        as_of = ctx.as_of.timestamp()
-        for row in self._rows(ctx, dims):
-            reason, value = self._judge(row, as_of, calendar, targets)
-            if reason is not None:
-                excluded[reason] += 1
-                continue
-            assert value is not None
-            result.n += 1
-            met += value / 100.0
-            for dimension in by:
-                if dimension in dims:
-                    cell = sums[dimension][key_text(row[5 + dims.index(dimension)])]
-                    cell[0] += value / 100.0
-                    cell[1] += 1
-        result.value = 100.0 * met / result.n if result.n else None
-        result.excluded = dict(excluded)
-        for dimension in by:
-            if dimension in dims:
-                result.breakdown[dimension] = {
-                    key: 100.0 * a / b for key, (a, b) in sorted(sums[dimension].items())
-                }
-        result.detail["targets"] = dict(ctx.policy.sla_targets)
+        result = super().compute(ctx, by)
+        if not result.unsupported:
+            result.detail["targets"] = dict(ctx.policy.sla_targets)
         return result
-
-    def explain(self, ctx: MetricContext) -> Iterator[Explanation]:
-        calendar, targets = self._setup(ctx)
-        as_of = ctx.as_of.timestamp()
-        for row in self._rows(ctx, explain=True):
-            reason, value = self._judge(row[3:], as_of, calendar, targets)
-            yield Explanation(row[0], row[1], row[2], reason is None, reason, value)
 
 
 class PlatformSlaAttainment(SqlMetric):
@@ -772,7 +795,7 @@ def _version(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", text))
 
 
-class OsCurrency(Metric):
+class OsCurrency(JudgedMetric):
     id = "endpoint.os_currency"
     title = "Devices on a supported OS version"
     domain = "endpoint"
@@ -786,76 +809,25 @@ class OsCurrency(Metric):
         "or version, an OS family the list does not name."
     )
 
-    def _supported(self, ctx: MetricContext) -> list[tuple[str, tuple[int, ...]]]:
+    def reading(self, ctx: MetricContext) -> tuple[Any, list[Any]]:
+        return self.table, [self.table.c.os, self.table.c.os_version]
+
+    def setup(self, ctx: MetricContext) -> Any:
         table = ctx.policy.supported_os or DEFAULT_SUPPORTED_OS
         # Longest family name first, so "iPadOS" is not taken for "iOS"-prefixed names.
         return sorted(
             ((name.lower(), _version(v)) for name, v in table.items()), key=lambda p: -len(p[0])
         )
 
-    def _judge(
-        self, os_name: str | None, version: str | None, supported: list[tuple[str, tuple[int, ...]]]
-    ) -> tuple[str | None, float | None]:
+    def judge(self, values: Sequence[Any], state: Any) -> tuple[str | None, float | None]:
+        os_name, version = values[0], values[1]
         if not os_name or not version or not _version(version):
             return "no OS or version", None
         lowered = os_name.lower()
-        for family, minimum in supported:
+        for family, minimum in state:
             if lowered.startswith(family):
                 return None, 100.0 if _version(version) >= minimum else 0.0
         return "OS not in the supported list", None
-
-    def _rows(self, ctx: MetricContext) -> Any:
-        t = self.table
-        dims = [d for d in self.dimensions() if self.dimension_expr(d, ctx) is not None]
-        query = sa.select(
-            t.c.source,
-            t.c.source_id,
-            t.c.name,
-            t.c.os,
-            t.c.os_version,
-            *[self.dimension_expr(d, ctx).label(f"dim_{d}") for d in dims],
-        ).where(*self.base_where(ctx))
-        return dims, query
-
-    def compute(self, ctx: MetricContext, by: Sequence[str] = ()) -> MetricResult:
-        result = MetricResult(self.id, self.title, self.unit, None, 0)
-        result.unsupported = self.unsupported_reason(ctx, self.base_where(ctx))
-        if result.unsupported:
-            return result
-        supported = self._supported(ctx)
-        dims, query = self._rows(ctx)
-        met = 0.0
-        excluded: dict[str, int] = defaultdict(int)
-        cells: dict[str, dict[str, list[float]]] = {d: defaultdict(lambda: [0.0, 0.0]) for d in by}
-        for row in fetch(ctx, query):
-            reason, value = self._judge(row[3], row[4], supported)
-            if reason is not None:
-                excluded[reason] += 1
-                continue
-            assert value is not None
-            result.n += 1
-            met += value / 100.0
-            for dimension in by:
-                if dimension in dims:
-                    cell = cells[dimension][key_text(row[5 + dims.index(dimension)])]
-                    cell[0] += value / 100.0
-                    cell[1] += 1
-        result.value = 100.0 * met / result.n if result.n else None
-        result.excluded = dict(excluded)
-        for dimension in by:
-            if dimension in dims:
-                result.breakdown[dimension] = {
-                    k: 100.0 * a / b for k, (a, b) in sorted(cells[dimension].items())
-                }
-        return result
-
-    def explain(self, ctx: MetricContext) -> Iterator[Explanation]:
-        supported = self._supported(ctx)
-        _dims, query = self._rows(ctx)
-        t = self.table
-        for row in fetch(ctx, query.order_by(t.c.source, t.c.source_id)):
-            reason, value = self._judge(row[3], row[4], supported)
-            yield Explanation(row[0], row[1], row[2], reason is None, reason, value)
 
 
 def _on_the_other_side(t: sa.Table, *, managed: bool) -> Any:

@@ -53,6 +53,7 @@ from ...core.errors import (
     PlatformError,
 )
 from ...core.http import (
+    BearerToken,
     HttpPolicy,
     build_session,
     check_response,
@@ -206,15 +207,6 @@ class ResourceStream(Stream):
         return out
 
 
-class _Bearer(requests.auth.AuthBase):
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = f"Bearer {self.token}"
-        return request
-
-
 class JiraAlignAdapter(Adapter):
     """A Jira Align site, read (and written) through REST API 2.0."""
 
@@ -273,7 +265,7 @@ class JiraAlignAdapter(Adapter):
                 f'sources.{name}.auth: Jira Align needs an API token: auth = {{ type = "bearer", token = "env:JIRA_ALIGN_TOKEN" }}'
             )
         if auth.type == "bearer":
-            return _Bearer(self.secrets(auth.token, "auth.token"))
+            return BearerToken(self.secrets(auth.token, "auth.token"))
         if auth.type == "basic":  # Atlassian Guard sites: an e-mail and an Atlassian API token
             return requests.auth.HTTPBasicAuth(
                 auth.user, self.secrets(auth.password, "auth.password")

@@ -61,7 +61,9 @@ from ...core.errors import (
     PlatformError,
 )
 from ...core.http import (
+    BearerToken,
     HttpPolicy,
+    RenewingBearer,
     build_session,
     check_response,
     connection_error,
@@ -167,16 +169,7 @@ def guid_filter(field: str, ids: list[str]) -> str:
 # -- auth ------------------------------------------------------------------------------------------
 
 
-class _Bearer(requests.auth.AuthBase):
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = f"Bearer {self.token}"
-        return request
-
-
-class DelegatedAuth(requests.auth.AuthBase):
+class DelegatedAuth(RenewingBearer):
     """A delegated access token from the refresh token kept in the keyring, renewed as it expires.
 
     MSAL (a ``PublicClientApplication``) does the token protocol; its HTTP client is a session
@@ -319,24 +312,6 @@ class DelegatedAuth(requests.auth.AuthBase):
                     f"run `crosswalk project-online login {self.source}` once"
                 )
             return self._accept(self.app().acquire_token_by_refresh_token(refresh, self.scopes))
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = f"Bearer {self.token()}"
-        request.register_hook("response", self._retry_on_401)
-        return request
-
-    def _retry_on_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
-        if response.status_code != 401 or getattr(response.request, "_crosswalk_retried", False):
-            return response
-        response.content  # noqa: B018 - release the connection before resending
-        response.close()
-        retry = response.request.copy()
-        retry._crosswalk_retried = True  # type: ignore[attr-defined]
-        retry.headers["Authorization"] = f"Bearer {self.token(renew=True)}"
-        new = response.connection.send(retry, **kwargs)
-        new.history.append(response)
-        new.request = retry
-        return new
 
 
 # -- streams ---------------------------------------------------------------------------------------
@@ -672,7 +647,7 @@ class ProjectOnlineAdapter(Adapter):
                 ) from None
             return HTTPKerberosAuth(mutual_authentication=OPTIONAL)
         if auth.type == "bearer":
-            return _Bearer(self.secrets(auth.token, "auth.token"))
+            return BearerToken(self.secrets(auth.token, "auth.token"))
         if auth.type == "basic":
             password = self.secrets(auth.password, "auth.password")
             REDACTOR.register_basic(auth.user, password)

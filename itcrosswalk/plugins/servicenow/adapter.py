@@ -47,7 +47,9 @@ from ...core.errors import (
     PlatformError,
 )
 from ...core.http import (
+    BearerToken,
     HttpPolicy,
+    RenewingBearer,
     build_session,
     check_response,
     connection_error,
@@ -144,7 +146,7 @@ class KeysetPaginator:
         return {"mode": "ge", "t": last_t, "seen": seen, "id": None, "offset": 0}
 
 
-class _OAuth(requests.auth.AuthBase):
+class _OAuth(RenewingBearer):
     """OAuth 2 against ``/oauth_token.do`` (password or client-credentials grant), refreshed as
     tokens expire or are revoked. PySNC's own flows post with a bare ``requests.post`` that
     ignores the source's CA bundle and retry policy, so the token requests go through ours."""
@@ -209,24 +211,6 @@ class _OAuth(requests.auth.AuthBase):
                     self._grant(self.form)
             assert self.access is not None
             return self.access
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = f"Bearer {self.token()}"
-        request.register_hook("response", self._retry_on_401)
-        return request
-
-    def _retry_on_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
-        if response.status_code != 401 or getattr(response.request, "_crosswalk_retried", False):
-            return response
-        response.content  # noqa: B018 - release the connection before resending
-        response.close()
-        retry = response.request.copy()
-        retry._crosswalk_retried = True  # type: ignore[attr-defined]
-        retry.headers["Authorization"] = f"Bearer {self.token(renew=True)}"
-        new = response.connection.send(retry, **kwargs)
-        new.history.append(response)
-        new.request = retry
-        return new
 
 
 class TableStream(Stream):
@@ -399,7 +383,7 @@ class ServiceNowAdapter(Adapter):
             )
         if auth.type == "bearer":
             token = self.secrets(auth.token, "auth.token")
-            return _Bearer(token)
+            return BearerToken(token)
         if auth.type in ("oauth_password", "oauth_client_credentials"):
             form = {
                 "client_id": auth.client_id,
@@ -949,15 +933,6 @@ def _native(value: Any) -> str:
     if isinstance(value, list | tuple):
         return ",".join(str(v) for v in value)
     return str(value)
-
-
-class _Bearer(requests.auth.AuthBase):
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = f"Bearer {self.token}"
-        return request
 
 
 def _page_record_class() -> type:
