@@ -10,8 +10,6 @@ from typing import Any
 import pytest
 
 from itcrosswalk.core.config import Config, load_config
-from itcrosswalk.core.store import Store
-from itcrosswalk.plugins import make_manager
 from itcrosswalk.plugins.intune.sandbox import SANDBOX_TENANT, GraphEmulator, create_app
 from itcrosswalk.sandbox.faults import Faults
 from itcrosswalk.sandbox.server import SandboxServer
@@ -35,11 +33,6 @@ class Tenant:
 @pytest.fixture(scope="session")
 def world() -> World:
     return generate(7, "tiny")
-
-
-@pytest.fixture
-def pm() -> Any:
-    return make_manager(entry_points_group=None)
 
 
 @pytest.fixture
@@ -115,17 +108,3 @@ def make_config(tmp_path: Path, store_url: str, graph_env: None) -> Callable[...
 def make_http_config(tmp_path: Path, graph_env: None) -> Callable[..., Config]:
     """Configs on a SQLite store, for tests about the HTTP side only."""
     return _config_builder(tmp_path, f"sqlite:///{tmp_path / 'store.db'}")
-
-
-@pytest.fixture
-def open_store() -> Iterator[Callable[[Config], Store]]:
-    stores: list[Store] = []
-
-    def opener(config: Config) -> Store:
-        store = Store(config.store.url)
-        stores.append(store)
-        return store
-
-    yield opener
-    for store in stores:
-        store.close()

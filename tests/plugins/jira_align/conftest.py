@@ -10,8 +10,6 @@ from typing import Any
 import pytest
 
 from itcrosswalk.core.config import Config, load_config
-from itcrosswalk.core.store import Store
-from itcrosswalk.plugins import make_manager
 from itcrosswalk.plugins.jira_align.sandbox import JiraAlignEmulator, create_app
 from itcrosswalk.sandbox.faults import Faults
 from itcrosswalk.sandbox.server import SandboxServer
@@ -35,11 +33,6 @@ class Site:
 def world() -> World:
     # "small" for its six epics and seventeen features; few tickets and devices keep it quick.
     return generate(7, "small", tickets=20, devices=20)
-
-
-@pytest.fixture
-def pm() -> Any:
-    return make_manager(entry_points_group=None)
 
 
 @pytest.fixture
@@ -104,17 +97,3 @@ def make_config(
         return load_config(path)
 
     return build
-
-
-@pytest.fixture
-def open_store() -> Iterator[Callable[[Config], Store]]:
-    stores: list[Store] = []
-
-    def opener(config: Config) -> Store:
-        store = Store(config.store.url)
-        stores.append(store)
-        return store
-
-    yield opener
-    for store in stores:
-        store.close()

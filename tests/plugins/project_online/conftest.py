@@ -13,8 +13,6 @@ import pytest
 from keyring.backend import KeyringBackend
 
 from itcrosswalk.core.config import Config, load_config
-from itcrosswalk.core.store import Store
-from itcrosswalk.plugins import make_manager
 from itcrosswalk.plugins.project_online.sandbox import DEMO_CUSTOM_FIELDS, create_app
 from itcrosswalk.sandbox.faults import Faults
 from itcrosswalk.sandbox.server import SandboxServer
@@ -46,11 +44,6 @@ def world() -> World:
 @pytest.fixture(scope="session")
 def small_world() -> World:
     return generate(11, "small")
-
-
-@pytest.fixture
-def pm() -> Any:
-    return make_manager(entry_points_group=None)
 
 
 @pytest.fixture
@@ -125,20 +118,6 @@ def make_config(tmp_path: Path, pwa_env: None) -> Callable[..., Config]:
         return load_config(path)
 
     return build
-
-
-@pytest.fixture
-def open_store() -> Iterator[Callable[[Config], Store]]:
-    stores: list[Store] = []
-
-    def opener(config: Config) -> Store:
-        store = Store(config.store.url)
-        stores.append(store)
-        return store
-
-    yield opener
-    for store in stores:
-        store.close()
 
 
 class MemoryKeyring(KeyringBackend):

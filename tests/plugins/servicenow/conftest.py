@@ -10,8 +10,6 @@ from typing import Any
 import pytest
 
 from itcrosswalk.core.config import Config, load_config
-from itcrosswalk.core.store import Store
-from itcrosswalk.plugins import make_manager
 from itcrosswalk.plugins.servicenow.sandbox import create_app
 from itcrosswalk.sandbox.faults import Faults
 from itcrosswalk.sandbox.server import SandboxServer
@@ -34,11 +32,6 @@ class Instance:
 @pytest.fixture(scope="session")
 def world() -> World:
     return generate(7, "tiny")
-
-
-@pytest.fixture
-def pm() -> Any:
-    return make_manager(entry_points_group=None)
 
 
 @pytest.fixture
@@ -96,20 +89,6 @@ def make_config(tmp_path: Path, store_url: str, snow_env: None) -> Callable[...,
         return load_config(path)
 
     return build
-
-
-@pytest.fixture
-def open_store() -> Iterator[Callable[[Config], Store]]:
-    stores: list[Store] = []
-
-    def opener(config: Config) -> Store:
-        store = Store(config.store.url)
-        stores.append(store)
-        return store
-
-    yield opener
-    for store in stores:
-        store.close()
 
 
 def count_kind(world: World, kind: str) -> int:
