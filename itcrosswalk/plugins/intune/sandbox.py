@@ -29,11 +29,12 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
+from ...sandbox.emulator import Emulator
 from ...sandbox.faults import Faults
 from ...sandbox.world import World
 
@@ -113,7 +114,7 @@ def _error(code: str, message: str) -> dict[str, Any]:
 Response = tuple[str, list[tuple[str, str]], bytes]
 
 
-class GraphEmulator:
+class GraphEmulator(Emulator):
     """The WSGI application. Tests reach in to change the tenant while it runs.
 
     Args:
@@ -369,19 +370,6 @@ class GraphEmulator:
 
     # -- HTTP ---------------------------------------------------------------------------------
 
-    def __call__(
-        self, environ: dict[str, Any], start_response: Callable[..., Any]
-    ) -> Iterable[bytes]:
-        method = environ["REQUEST_METHOD"]
-        path = environ.get("PATH_INFO", "")
-        query = environ.get("QUERY_STRING", "")
-        with self.lock:
-            self.requests.append((method, path + ("?" + query if query else "")))
-        status, headers, body = self._dispatch(environ, method, path, query)
-        headers = [("Content-Length", str(len(body))), *headers]
-        start_response(status, headers)
-        return [body]
-
     def _json(
         self, status: str, payload: Any, extra: list[tuple[str, str]] | None = None
     ) -> Response:
@@ -406,7 +394,7 @@ class GraphEmulator:
     def _origin(self, environ: dict[str, Any]) -> str:
         return f"https://{environ.get('HTTP_HOST') or environ.get('SERVER_NAME', '127.0.0.1')}"
 
-    def _dispatch(self, environ: dict[str, Any], method: str, path: str, query: str) -> Response:
+    def dispatch(self, environ: dict[str, Any], method: str, path: str, query: str) -> Response:
         if path.startswith(f"/{self.tenant}/") or re.match(r"^/[^/]+/(oauth2|v2\.0)/", path):
             return self._login(environ, method, path)
         fault = self.faults.take(listing=method == "GET")

@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
+from ...sandbox.emulator import Emulator
 from ...sandbox.faults import Faults
 from ...sandbox.world import Work, World
 
@@ -247,7 +248,7 @@ def parse_filter(text: str, fields: set[str]) -> Callable[[dict[str, Any]], bool
     return matches
 
 
-class JiraAlignEmulator:
+class JiraAlignEmulator(Emulator):
     """A WSGI application answering as a Jira Align site's REST API 2.0 does.
 
     Args:
@@ -663,18 +664,8 @@ class JiraAlignEmulator:
 
     # -- HTTP ----------------------------------------------------------------------------------
 
-    def __call__(
-        self, environ: dict[str, Any], start_response: Callable[..., Any]
-    ) -> Iterable[bytes]:
-        method = environ["REQUEST_METHOD"]
-        path = environ.get("PATH_INFO", "")
-        query = environ.get("QUERY_STRING", "")
-        with self.lock:
-            self.requests.append((method, path + ("?" + unquote(query) if query else "")))
-        status, headers, body = self._dispatch(environ, method, path, query)
-        headers = [("Content-Length", str(len(body))), *headers]
-        start_response(status, headers)
-        return [body]
+    def logged_query(self, query: str) -> str:
+        return unquote(query)
 
     def _json(
         self, status: str, payload: Any, extra: list[tuple[str, str]] | None = None
@@ -748,7 +739,7 @@ class JiraAlignEmulator:
             return users.get(user) == token
         return False
 
-    def _dispatch(
+    def dispatch(
         self, environ: dict[str, Any], method: str, path: str, query: str
     ) -> tuple[str, list[tuple[str, str]], bytes]:
         self.host = environ.get("HTTP_HOST", self.host)

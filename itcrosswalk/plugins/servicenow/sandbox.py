@@ -23,12 +23,13 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 from zoneinfo import ZoneInfo
 
+from ...sandbox.emulator import Emulator
 from ...sandbox.faults import Faults
 from ...sandbox.world import World
 
@@ -498,7 +499,7 @@ def _sort_key(field: str) -> Callable[[dict[str, str]], tuple[int, Any]]:
 # -- the emulator ------------------------------------------------------------------------------
 
 
-class ServiceNowEmulator:
+class ServiceNowEmulator(Emulator):
     """A WSGI application answering as a ServiceNow instance's Table API does."""
 
     def __init__(
@@ -925,19 +926,6 @@ class ServiceNowEmulator:
 
     # -- HTTP ---------------------------------------------------------------------------------
 
-    def __call__(
-        self, environ: dict[str, Any], start_response: Callable[..., Any]
-    ) -> Iterable[bytes]:
-        method = environ["REQUEST_METHOD"]
-        path = environ.get("PATH_INFO", "")
-        query = environ.get("QUERY_STRING", "")
-        with self.lock:
-            self.requests.append((method, path + ("?" + query if query else "")))
-        status, headers, body = self._dispatch(environ, method, path, query)
-        headers = [("Content-Length", str(len(body))), *headers]
-        start_response(status, headers)
-        return [body]
-
     def _json(
         self, status: str, payload: Any, extra: list[tuple[str, str]] | None = None
     ) -> tuple[str, list[tuple[str, str]], bytes]:
@@ -960,7 +948,7 @@ class ServiceNowEmulator:
             _error(message, detail),
         )
 
-    def _dispatch(
+    def dispatch(
         self, environ: dict[str, Any], method: str, path: str, query: str
     ) -> tuple[str, list[tuple[str, str]], bytes]:
         listing = method == "GET" and bool(re.fullmatch(r"/api/now/(v\d/)?table/[^/]+", path))
