@@ -594,50 +594,52 @@ def _ev_exclusions(t: sa.Table, *need: str) -> list[tuple[str, Any]]:
     return rules
 
 
-class SchedulePerformance(_Projects):
+class _EarnedValueIndex(_Projects):
+    """One earned-value input over another, each summed over projects (rolled up); the ratio
+    per project is what ``--explain`` shows."""
+
+    unit = "ratio"
+    over: tuple[str, str] = ("", "")
+    """(numerator, denominator) fields."""
+
+    def __init__(self) -> None:
+        top, bottom = self.over
+        self.measure = Measure(
+            "ratio",
+            numerator=lambda t, ctx: t.c[top],
+            denominator=lambda t, ctx: t.c[bottom],
+        )
+
+    def exclusions(self, t: sa.Table, ctx: MetricContext) -> list[tuple[str, Any]]:
+        return _ev_exclusions(t, *self.fields)
+
+    def row_value(self, t: sa.Table, ctx: MetricContext) -> Any:
+        top, bottom = self.over
+        return t.c[top] / t.c[bottom]
+
+
+class SchedulePerformance(_EarnedValueIndex):
     id = "ppm.spi"
     title = "Schedule performance index (SPI)"
-    unit = "ratio"
     fields = ("planned_value", "earned_value")
-    measure = Measure(
-        "ratio",
-        numerator=lambda t, ctx: t.c.earned_value,
-        denominator=lambda t, ctx: t.c.planned_value,
-    )
+    over = ("earned_value", "planned_value")
     definition = (
         "Earned value over planned value at the status date, summed over projects (rolled up); "
         "per project in --explain. Below 1 is behind schedule. Excluded and counted: cancelled, "
         "no or zero planned value, no or zero earned value."
     )
 
-    def exclusions(self, t: sa.Table, ctx: MetricContext) -> list[tuple[str, Any]]:
-        return _ev_exclusions(t, "planned_value", "earned_value")
 
-    def row_value(self, t: sa.Table, ctx: MetricContext) -> Any:
-        return t.c.earned_value / t.c.planned_value
-
-
-class CostPerformance(_Projects):
+class CostPerformance(_EarnedValueIndex):
     id = "ppm.cpi"
     title = "Cost performance index (CPI)"
-    unit = "ratio"
     fields = ("earned_value", "actual_cost")
-    measure = Measure(
-        "ratio",
-        numerator=lambda t, ctx: t.c.earned_value,
-        denominator=lambda t, ctx: t.c.actual_cost,
-    )
+    over = ("earned_value", "actual_cost")
     definition = (
         "Earned value over actual cost, summed over projects (rolled up); per project in "
         "--explain. Below 1 is over cost. Excluded and counted: cancelled, no or zero earned "
         "value, no or zero actual cost."
     )
-
-    def exclusions(self, t: sa.Table, ctx: MetricContext) -> list[tuple[str, Any]]:
-        return _ev_exclusions(t, "earned_value", "actual_cost")
-
-    def row_value(self, t: sa.Table, ctx: MetricContext) -> Any:
-        return t.c.earned_value / t.c.actual_cost
 
 
 def _eac(t: sa.Table, ctx: MetricContext) -> Any:
