@@ -147,6 +147,16 @@ class Writer(Protocol):
     ) -> WriteResult: ...
 
 
+class Resolver(Protocol):
+    """Resolves a record a writer created, found by its correlation id, with a note saying why.
+
+    ``action`` in the result is ``resolved``, ``already_resolved`` (nothing sent), ``missing``
+    (no record carries the id) or ``dry_run``.
+    """
+
+    def __call__(self, correlation_id: str, *, note: str, dry_run: bool = False) -> WriteResult: ...
+
+
 @dataclass
 class Capabilities:
     """What an adapter can read and write; the evaluation reads this."""
@@ -180,6 +190,11 @@ class Adapter:
     def writers(self) -> dict[str, Writer]:
         """Write-back operations by what they create: ``work_item:epic``, ``work_item:project``,
         ``demand``, ``ticket:incident``. Each name also appears in ``capabilities().writes``."""
+        return {}
+
+    @property
+    def resolvers(self) -> dict[str, Resolver]:
+        """Resolve operations, keyed as the writers whose records they close (``ticket:incident``)."""
         return {}
 
     @property

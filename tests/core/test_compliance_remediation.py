@@ -71,11 +71,19 @@ def test_one_incident_per_alarm_idempotent_and_cleared(snow: Any) -> None:
     with store.engine.begin() as conn:
         conn.execute(table.update().where(table.c.source_id == "i2").values(encrypted=True))
     fixed = remediate(store, config, run_controls(store, [control], now=NOW), pm=pm)
-    assert [(t["resource"], t["now"], t["ticket_id"]) for t in fixed.cleared] == [
-        ("intune/i2", "ok", row["sys_id"])
+    assert [(t["resource"], t["now"], t["ticket_id"], t["action"]) for t in fixed.cleared] == [
+        ("intune/i2", "ok", row["sys_id"], "resolved")
     ]
+    [resolved] = _incidents(app, cid)
+    assert resolved["state"] == "6" and resolved["close_code"] == "Solution provided"
+    assert "no longer finds intune/i2 out of line" in resolved["close_notes"]
+    patches = [p for m, p in app.requests if m == "PATCH"]
+    assert patches == [f"/api/now/table/incident/{row['sys_id']}"]
     with store.engine.connect() as conn:
         assert conn.execute(sa.select(remediations.c.resolved_at)).scalar() is not None
+    # Cleared once is cleared: nothing is resolved twice.
+    after = remediate(store, config, run_controls(store, [control], now=NOW), pm=pm)
+    assert after.cleared == [] and len([m for m, _p in app.requests if m == "PATCH"]) == 1
 
 
 def test_dry_run_sends_nothing_and_a_bad_target_is_reported(snow: Any) -> None:

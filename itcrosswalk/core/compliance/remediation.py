@@ -2,9 +2,9 @@
 
 Each alarm gets a correlation id made from its control and resource, so the platform's
 writer finds the incident it opened before instead of opening another (idempotent even if
-this history is lost). When the alarm clears, the incident is marked cleared here and the
-report lists it; closing it on the platform needs an update operation the write-back
-contract does not offer yet (it only creates), so it is named, not done.
+this history is lost). When the alarm clears, the platform's resolver (``resolvers`` beside
+the writers) resolves the incident with a note saying why, the clearing is recorded here, and
+the report lists it.
 """
 
 from __future__ import annotations
@@ -138,18 +138,32 @@ def remediate(
                         )
                     )
             # An alarm that is now ok, or gone, has cleared; an unverified one has not.
+            resolver = adapters[target].resolvers.get(WRITER)
             for (control_id, resource), row in known.items():
                 if control_id != control.id or statuses.get(resource) in ("alarm", "unverified"):
                     continue
-                done.cleared.append(
-                    {
-                        "control_id": control_id,
-                        "resource": resource,
-                        "ticket_id": row.ticket_id,
-                        "url": row.ticket_url,
-                        "now": statuses.get(resource, "gone"),
-                    }
-                )
+                now = statuses.get(resource, "gone")
+                entry = {
+                    "control_id": control_id,
+                    "resource": resource,
+                    "ticket_id": row.ticket_id,
+                    "url": row.ticket_url,
+                    "now": now,
+                    "action": "noted",
+                }
+                if resolver is not None:
+                    note = (
+                        f"Resolved by itcrosswalk: control {control_id} no longer finds "
+                        f"{resource} out of line (now {now})."
+                    )
+                    try:
+                        entry["action"] = resolver(
+                            row.correlation_id, note=note, dry_run=dry_run
+                        ).action
+                    except CrosswalkError as exc:
+                        done.problems.append(f"{control_id} {resource}: resolving: {exc}")
+                        continue
+                done.cleared.append(entry)
                 if not dry_run:
                     with engine.begin() as conn:
                         conn.execute(

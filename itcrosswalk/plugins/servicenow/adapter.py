@@ -30,6 +30,7 @@ from ...core.adapter import (
     Capabilities,
     CheckItem,
     Page,
+    Resolver,
     Stream,
     Window,
     Writer,
@@ -92,6 +93,9 @@ class ServiceNowOptions(BaseModel):
     """table -> an extra encoded query every read of that table adds (``active=true``)."""
     assets: bool = True
     """Read ``alm_hardware`` to add purchase and warranty dates to computers."""
+    close_code: str | None = None
+    """The incident close code a resolve sets, where the instance's choices differ from
+    ``Solution provided`` (older releases: ``Solved (Permanently)``)."""
 
 
 def _format(moment: datetime) -> str:
@@ -656,6 +660,14 @@ class ServiceNowAdapter(Adapter):
     def writers(self) -> dict[str, Writer]:
         return {key: TableWriter(self, key) for key in mapping.WRITE_TABLES}
 
+    @property
+    def resolvers(self) -> dict[str, Resolver]:
+        return {
+            key: TicketResolver(self, key)
+            for key, (table, _entity) in mapping.WRITE_TABLES.items()
+            if table in mapping.RESOLVE
+        }
+
     def _write_columns(self, key: str) -> dict[str, str]:
         """Model field -> native column for what writer ``key`` creates, the source's
         ``columns`` option applied as on reads, so a write lands where a read looks."""
@@ -917,6 +929,42 @@ class TableWriter:
             url=mapping.record_url(self.adapter.base, self.table, sys_id),
             requests=made,
         )
+
+
+class TicketResolver(TableWriter):
+    """Resolves a ticket a writer created: found by its correlation id, set to the table's
+    resolved state with the note as close notes and work notes; a ticket already resolved,
+    closed or cancelled is left as it is."""
+
+    def __call__(  # type: ignore[override]
+        self, correlation_id: str, *, note: str, dry_run: bool = False
+    ) -> WriteResult:
+        made: list[dict[str, Any]] = []
+        found = [
+            r
+            for r in self._rows(
+                self.table,
+                f"correlation_id={correlation_id}",
+                ["sys_id", "number", "state", "correlation_id"],
+                made,
+            )
+            if mapping.value(r, "correlation_id") == correlation_id
+        ]
+        if not found:
+            return WriteResult(action="missing", entity=self.entity, requests=made)
+        sys_id = mapping.value(found[0], "sys_id")
+        url = mapping.record_url(self.adapter.base, self.table, sys_id)
+        if mapping.value(found[0], "state") in mapping.DONE_STATES[self.table]:
+            return WriteResult("already_resolved", self.entity, sys_id, url, made)
+        body = {**mapping.RESOLVE[self.table], "close_notes": note, "work_notes": note}
+        if self.table == "incident" and self.adapter.options.close_code:
+            body["close_code"] = self.adapter.options.close_code
+        if dry_run:
+            made.append({"method": "PATCH", "url": self._url(self.table, sys_id), "body": body})
+            return WriteResult("dry_run", self.entity, sys_id, url, made)
+        response = self._send("PATCH", self._url(self.table, sys_id), made, body=body)
+        self._check(response, f"{self.table} {mapping.value(found[0], 'number')}", reading=False)
+        return WriteResult("resolved", self.entity, sys_id, url, made)
 
 
 def _native(value: Any) -> str:

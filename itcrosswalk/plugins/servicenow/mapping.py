@@ -660,6 +660,15 @@ WRITE_TABLES: dict[str, tuple[str, str]] = {
     "ticket:problem": ("problem", "ticket"),
 }
 
+# How a ticket a writer created is resolved: table -> the columns a resolve sets (the note goes
+# to close_notes and work_notes). Incidents need a close code on most instances; the source's
+# `close_code` option names the instance's own choice where it differs.
+RESOLVE: dict[str, dict[str, str]] = {
+    "incident": {"state": "6", "close_code": "Solution provided"},
+    "problem": {"state": "106"},
+}
+DONE_STATES: dict[str, set[str]] = {"incident": {"6", "7", "8"}, "problem": {"106", "107"}}
+
 # Reference columns: native column -> (referenced table, the columns a value may match).
 # A 32-character hex value is taken as a sys_id as it is.
 REFERENCE_LOOKUPS: dict[str, tuple[str, tuple[str, ...]]] = {

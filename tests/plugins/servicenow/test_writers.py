@@ -335,3 +335,24 @@ def test_a_throttled_create_waits_as_told_and_creates_once(snow: Any, instance: 
     assert result.action == "created"
     assert len(posts(instance, "dmn_demand")) == 2  # refused before any work, so sent again
     assert len(rows_with(instance, "dmn_demand", "cw:throttled")) == 1
+
+
+def test_an_incident_it_opened_is_resolved_once_with_its_note(
+    snow: Any, instance: Instance
+) -> None:
+    resolve = snow.resolvers["ticket:incident"]
+    assert resolve("cw:none", note="n").action == "missing"
+    opened = snow.writers["ticket:incident"](
+        {"title": "Disk not encrypted: WTR-LT-0007", "priority": 3}, correlation_id="cw:alarm:7"
+    )
+    dry = resolve("cw:alarm:7", note="The disk is encrypted now.", dry_run=True)
+    assert dry.action == "dry_run" and dry.source_id == opened.source_id
+    assert dry.requests[-1]["method"] == "PATCH"
+    assert dry.requests[-1]["body"]["state"] == "6"
+    assert not [m for m, _p in instance.app.requests if m == "PATCH"], "a dry run sends no PATCH"
+    done = resolve("cw:alarm:7", note="The disk is encrypted now.")
+    assert done.action == "resolved"
+    [row] = rows_with(instance, "incident", "cw:alarm:7")
+    assert row["state"] == "6" and row["close_notes"] == "The disk is encrypted now."
+    assert resolve("cw:alarm:7", note="again").action == "already_resolved"
+    assert len([m for m, _p in instance.app.requests if m == "PATCH"]) == 1
