@@ -264,6 +264,24 @@ class Metric:
 
 
 @dataclass
+class _Sums:
+    """The sums of several grouped rows, shaped like one row (``n``, ``a``, ``b``)."""
+
+    n: int
+    a: float | None
+    b: float | None
+
+    @classmethod
+    def of(cls, rows: list[Any]) -> _Sums:
+        def total(name: str) -> float | None:
+            values = [getattr(r, name, None) for r in rows]
+            present = [float(v) for v in values if v is not None]
+            return sum(present) if present else None
+
+        return cls(sum(int(r.n or 0) for r in rows), total("a"), total("b"))
+
+
+@dataclass
 class Measure:
     """What a ``SqlMetric`` sums over its counted records.
 
@@ -343,10 +361,15 @@ class SqlMetric(Metric):
         result = MetricResult(self.id, self.title, self.unit, None, 0)
         reason = self._reason(ctx).label("reason")
         sums = self._sums(ctx)
-        # One pass: the counted and excluded records, and whether the needed fields are there.
-        query = sa.select(reason, *sums, *self.presence()).where(*scope)
-        if self.exclusions(self.table, ctx):
-            query = query.group_by(reason)  # PostgreSQL refuses GROUP BY NULL
+        dims = [d for d in by if self.dimension_expr(d, ctx) is not None]
+        # One pass: the counted and excluded records, whether the needed fields are there, and
+        # the first breakdown (every sum is additive, so the totals are the groups' sums).
+        first = self.dimension_expr(dims[0], ctx).label("k") if dims else None
+        keys = [first] if first is not None else []
+        query = sa.select(reason, *keys, *sums, *self.presence()).where(*scope)
+        groups = ([reason] if self.exclusions(self.table, ctx) else []) + keys
+        if groups:
+            query = query.group_by(*groups)  # PostgreSQL refuses GROUP BY NULL
         with ctx.store.engine.connect() as conn:
             rows = conn.execute(query).all()
             total = sum(int(row.n or 0) for row in rows)
@@ -357,18 +380,23 @@ class SqlMetric(Metric):
             result.unsupported = self.judge_support(total, present)
             if result.unsupported:
                 return result
+            by_reason: dict[str | None, list[Any]] = {}
             for row in rows:
-                if row.reason is None:
-                    result.value, result.n = self._value(row), int(row.n)
+                by_reason.setdefault(row.reason, []).append(row)
+            for why, group in by_reason.items():
+                if why is None:
+                    result.n = sum(int(r.n or 0) for r in group)
+                    result.value = self._value(_Sums.of(group))
                 else:
-                    result.excluded[row.reason] = int(row.n)
+                    result.excluded[why] = sum(int(r.n or 0) for r in group)
             if result.n == 0 and self.measure.kind == "count":
                 result.value = 0.0
-            for dimension in by:
-                expr = self.dimension_expr(dimension, ctx)
-                if expr is None:
-                    continue
-                key = expr.label("k")
+            if dims:
+                result.breakdown[dims[0]] = {
+                    key_text(r.k): self._value(r) for r in by_reason.get(None, [])
+                }
+            for dimension in dims[1:]:
+                key = self.dimension_expr(dimension, ctx).label("k")
                 grouped = conn.execute(
                     sa.select(key, *sums).where(*scope, reason.element.is_(None)).group_by(key)
                 ).all()
