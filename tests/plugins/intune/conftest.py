@@ -2,32 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from itcrosswalk.core.config import Config, load_config
-from itcrosswalk.plugins.intune.sandbox import SANDBOX_TENANT, GraphEmulator, create_app
-from itcrosswalk.sandbox.faults import Faults
-from itcrosswalk.sandbox.server import SandboxServer
+from itcrosswalk.plugins.intune.sandbox import SANDBOX_TENANT, create_app
 from itcrosswalk.sandbox.world import World, generate
+from tests.plugins.conftest import Served
 
 CLIENT_ID = "5f0c1e2d-7a3b-4c8d-9e1f-0a2b3c4d5e6f"
 SECRET = "Gr4ph~secret.that-must-never-leak"
 
 
-@dataclass
-class Tenant:
-    """A running Graph emulator and what a config needs to reach it."""
-
-    app: GraphEmulator
-    url: str
-    ca: Path
-    faults: Faults
-    world: World
+Tenant = Served
+"""A running emulator and what a config needs to reach it."""
 
 
 @pytest.fixture(scope="session")
@@ -36,22 +27,13 @@ def world() -> World:
 
 
 @pytest.fixture
-def tenant_factory(tmp_path: Path, world: World) -> Iterator[Callable[..., Tenant]]:
-    servers: list[SandboxServer] = []
-
+def tenant_factory(serve: Callable[..., Served], world: World) -> Callable[..., Tenant]:
     def start(**kwargs: Any) -> Tenant:
-        faults = Faults()
-        the_world = kwargs.pop("world", world)
-        app = create_app(the_world, faults, users={CLIENT_ID: SECRET}, **kwargs)
-        server = SandboxServer({"intune": app})
-        servers.append(server)
-        urls = server.start()
-        ca = server.write_ca(tmp_path / f"ca-{len(servers)}.pem")
-        return Tenant(app=app, url=urls["intune"], ca=ca, faults=faults, world=the_world)
+        return serve(
+            "intune", create_app, kwargs.pop("world", world), users={CLIENT_ID: SECRET}, **kwargs
+        )
 
-    yield start
-    for server in servers:
-        server.stop()
+    return start
 
 
 @pytest.fixture

@@ -2,31 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from itcrosswalk.core.config import Config, load_config
-from itcrosswalk.plugins.jira_align.sandbox import JiraAlignEmulator, create_app
-from itcrosswalk.sandbox.faults import Faults
-from itcrosswalk.sandbox.server import SandboxServer
+from itcrosswalk.plugins.jira_align.sandbox import create_app
 from itcrosswalk.sandbox.world import World, generate
+from tests.plugins.conftest import Served
 
 TOKEN = "ja-api-token-that-must-never-leak"
 
 
-@dataclass
-class Site:
-    """A running emulator and what a config needs to reach it."""
-
-    app: JiraAlignEmulator
-    url: str
-    ca: Path
-    faults: Faults
-    world: World
+Site = Served
+"""A running emulator and what a config needs to reach it."""
 
 
 @pytest.fixture(scope="session")
@@ -36,23 +27,17 @@ def world() -> World:
 
 
 @pytest.fixture
-def site_factory(tmp_path: Path, world: World) -> Iterator[Callable[..., Site]]:
-    servers: list[SandboxServer] = []
-
+def site_factory(serve: Callable[..., Served], world: World) -> Callable[..., Site]:
     def start(**kwargs: Any) -> Site:
-        faults = Faults()
-        app = create_app(
-            kwargs.pop("world", world), faults, users={"svc_crosswalk": TOKEN}, **kwargs
+        return serve(
+            "jira_align",
+            create_app,
+            kwargs.pop("world", world),
+            users={"svc_crosswalk": TOKEN},
+            **kwargs,
         )
-        server = SandboxServer({"jira_align": app})
-        servers.append(server)
-        urls = server.start()
-        ca = server.write_ca(tmp_path / f"ca-{len(servers)}.pem")
-        return Site(app=app, url=urls["jira_align"], ca=ca, faults=faults, world=world)
 
-    yield start
-    for server in servers:
-        server.stop()
+    return start
 
 
 @pytest.fixture

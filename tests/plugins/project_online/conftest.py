@@ -15,8 +15,8 @@ from keyring.backend import KeyringBackend
 from itcrosswalk.core.config import Config, load_config
 from itcrosswalk.plugins.project_online.sandbox import DEMO_CUSTOM_FIELDS, create_app
 from itcrosswalk.sandbox.faults import Faults
-from itcrosswalk.sandbox.server import SandboxServer
 from itcrosswalk.sandbox.world import World, generate
+from tests.plugins.conftest import Served
 
 PASSWORD = "Pwa-pa55word-that-must-never-leak"
 USER = "svc_crosswalk"
@@ -47,25 +47,19 @@ def small_world() -> World:
 
 
 @pytest.fixture
-def instance_factory(tmp_path: Path, world: World) -> Iterator[Callable[..., Instance]]:
-    servers: list[SandboxServer] = []
-
+def instance_factory(serve: Callable[..., Served], world: World) -> Callable[..., Instance]:
     def start(**kwargs: Any) -> Instance:
-        faults = Faults()
-        used = kwargs.pop("world", world)
-        app = create_app(used, faults, users={USER: PASSWORD}, **kwargs)
-        server = SandboxServer({"project_online": app})
-        servers.append(server)
-        urls = server.start()
-        ca = server.write_ca(tmp_path / f"ca-{len(servers)}.pem")
-        root = urls["project_online"]
-        return Instance(
-            app=app, url=f"{root}/sites/pwa", root=root, ca=ca, faults=faults, world=used
+        served = serve(
+            "project_online",
+            create_app,
+            kwargs.pop("world", world),
+            users={USER: PASSWORD},
+            **kwargs,
         )
+        root = served.url
+        return Instance(**{**vars(served), "url": f"{root}/sites/pwa"}, root=root)
 
-    yield start
-    for server in servers:
-        server.stop()
+    return start
 
 
 @pytest.fixture

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,22 +10,14 @@ import pytest
 
 from itcrosswalk.core.config import Config, load_config
 from itcrosswalk.plugins.servicenow.sandbox import create_app
-from itcrosswalk.sandbox.faults import Faults
-from itcrosswalk.sandbox.server import SandboxServer
 from itcrosswalk.sandbox.world import World, generate
+from tests.plugins.conftest import Served
 
 PASSWORD = "Pa55-word-that-must-never-leak"
 
 
-@dataclass
-class Instance:
-    """A running emulator and what a config needs to reach it."""
-
-    app: Any
-    url: str
-    ca: Path
-    faults: Faults
-    world: World
+Instance = Served
+"""A running emulator and what a config needs to reach it."""
 
 
 @pytest.fixture(scope="session")
@@ -35,23 +26,17 @@ def world() -> World:
 
 
 @pytest.fixture
-def instance_factory(tmp_path: Path, world: World) -> Iterator[Callable[..., Instance]]:
-    servers: list[SandboxServer] = []
-
+def instance_factory(serve: Callable[..., Served], world: World) -> Callable[..., Instance]:
     def start(**kwargs: Any) -> Instance:
-        faults = Faults()
-        app = create_app(
-            kwargs.pop("world", world), faults, users={"svc_crosswalk": PASSWORD}, **kwargs
+        return serve(
+            "servicenow",
+            create_app,
+            kwargs.pop("world", world),
+            users={"svc_crosswalk": PASSWORD},
+            **kwargs,
         )
-        server = SandboxServer({"servicenow": app})
-        servers.append(server)
-        urls = server.start()
-        ca = server.write_ca(tmp_path / f"ca-{len(servers)}.pem")
-        return Instance(app=app, url=urls["servicenow"], ca=ca, faults=faults, world=world)
 
-    yield start
-    for server in servers:
-        server.stop()
+    return start
 
 
 @pytest.fixture
