@@ -126,10 +126,22 @@ class Explanation:
 
 
 def epoch(column: Any, dialect: str) -> Any:
-    """Seconds since 1970 of a stored UTC timestamp, as a float, on SQLite and PostgreSQL."""
+    """Whole seconds since 1970 of a stored UTC timestamp, as an integer, on SQLite and
+    PostgreSQL alike.
+
+    Integers, because every comparison with a target must come out the same on both stores:
+    SQLite's ``julianday`` arithmetic carries errors near 1.5e-5 s, enough to turn "resolved
+    exactly at the target" into a miss. Fractions of a second are dropped on both stores
+    (no platform's target is finer than a second).
+    """
     if dialect == "sqlite":
-        return (sa.func.julianday(column) - 2440587.5) * 86400.0
-    return sa.cast(sa.extract("epoch", column), sa.Float)  # numeric on PostgreSQL otherwise
+        return sa.cast(sa.func.strftime("%s", column), sa.BigInteger)
+    return sa.cast(sa.func.floor(sa.extract("epoch", column)), sa.BigInteger)
+
+
+def epoch_of(moment: datetime) -> int:
+    """The Python twin of :func:`epoch`: whole seconds since 1970 of an aware moment."""
+    return int(moment.timestamp() // 1)
 
 
 def month(column: Any, dialect: str) -> Any:

@@ -24,6 +24,7 @@ from . import (
     MetricResult,
     SqlMetric,
     epoch,
+    epoch_of,
     key_text,
 )
 from .calendar import BusinessCalendar
@@ -60,8 +61,9 @@ def _resolved_at(t: sa.Table) -> Any:
     return sa.func.coalesce(t.c.resolved_at, t.c.closed_at)
 
 
-def _hours_to_resolve(t: sa.Table, ctx: MetricContext) -> Any:
-    return (epoch(_resolved_at(t), ctx.dialect) - epoch(t.c.opened_at, ctx.dialect)) / HOUR
+def _seconds_to_resolve(t: sa.Table, ctx: MetricContext) -> Any:
+    # Whole seconds, summed as integers: the stores agree to the last digit; hours come after.
+    return epoch(_resolved_at(t), ctx.dialect) - epoch(t.c.opened_at, ctx.dialect)
 
 
 # -- service ----------------------------------------------------------------------------------
@@ -106,7 +108,7 @@ class TicketBacklog(SqlMetric):
         self, ctx: MetricContext, result: MetricResult, scope: list[Any], by: Sequence[str]
     ) -> None:
         t = self.table
-        age = (sa.literal(ctx.as_of.timestamp()) - epoch(t.c.opened_at, ctx.dialect)) / DAY
+        age = (sa.literal(epoch_of(ctx.as_of)) - epoch(t.c.opened_at, ctx.dialect)) / DAY
         band = sa.case(
             (t.c.opened_at.is_(None), "unknown age"),
             *[(age < limit + 1, name) for name, limit in self.BANDS],
@@ -129,7 +131,7 @@ class MeanTimeToResolve(SqlMetric):
     entity = "ticket"
     fields = ("opened_at", "resolved_at")
     date_field = "opened_at"
-    measure = Measure("mean", expr=_hours_to_resolve)
+    measure = Measure("mean", expr=_seconds_to_resolve, scale=1 / HOUR)
     definition = (
         "For incidents opened in the period and resolved, the mean of the hours from opened to "
         "resolved (the resolved time, or the closed time where the platform leaves resolved "
@@ -154,12 +156,12 @@ class MeanTimeToResolve(SqlMetric):
     ) -> None:
         t = self.table
         counted = sa.and_(*[sa.not_(c) for _r, c in self.exclusions(t, ctx)])
-        query = sa.select(t.c.priority, _hours_to_resolve(t, ctx)).where(*scope, counted)
+        query = sa.select(t.c.priority, _seconds_to_resolve(t, ctx)).where(*scope, counted)
         groups: dict[str, list[float]] = defaultdict(list)
         every: list[float] = []
-        for priority, hours in fetch(ctx, query):
-            groups[key_text(priority)].append(float(hours))
-            every.append(float(hours))
+        for priority, seconds in fetch(ctx, query):
+            groups[key_text(priority)].append(int(seconds) / HOUR)
+            every.append(int(seconds) / HOUR)
         result.detail["median"] = round(statistics.median(every), 4) if every else None
         result.detail["by_priority"] = {
             key: {
@@ -396,7 +398,7 @@ class SlaAttainment(JudgedMetric):
             int(priority): parse_target(text, calendar)
             for priority, text in ctx.policy.sla_targets.items()
         }
-        return calendar, targets, ctx.as_of.timestamp()
+        return calendar, targets, epoch_of(ctx.as_of)
 
     def judge(self, values: Sequence[Any], state: Any) -> tuple[str | None, float | None]:
         calendar, targets, as_of = state

@@ -1,0 +1,111 @@
+"""Metrics on the cases real data springs, each worked by hand, on SQLite and on PostgreSQL.
+
+Every case here once gave a wrong number: a tie at exactly the target that SQLite's
+floating-point time arithmetic turned into a miss, a finish the next morning counted on time,
+a pause outside business hours deducted from business time, a zero earned value that crashed
+PostgreSQL, a resolved incident without a resolution time judged against the present.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from itcrosswalk.core.config import CalendarConfig, Config, MetricsConfig
+from itcrosswalk.core.metrics import MetricContext, MetricResult, all_metrics, compute_metrics
+from itcrosswalk.core.model import Record, Ticket, WorkItem
+from itcrosswalk.core.store import Store
+from itcrosswalk.plugins import make_manager
+
+NOW = datetime(2026, 3, 16, 12, 0, tzinfo=UTC)
+UTC_POLICY = MetricsConfig(calendar=CalendarConfig(timezone="UTC"))
+
+
+def at(day: int, hour: int = 0, minute: int = 0, month: int = 3) -> datetime:
+    return datetime(2026, month, day, hour, minute, tzinfo=UTC)
+
+
+def ticket(n: int, **kw: Any) -> Ticket:
+    base: dict[str, Any] = {
+        "source": "snow",
+        "platform": "servicenow",
+        "source_id": f"t{n:02d}",
+        "number": f"INC{n:04d}",
+        "kind": "incident",
+        "state": "closed",
+    }
+    return Ticket(**(base | kw))
+
+
+def project(n: int, **kw: Any) -> WorkItem:
+    base: dict[str, Any] = {
+        "source": "ppm",
+        "platform": "project_online",
+        "source_id": f"p{n}",
+        "name": f"Project {n}",
+        "kind": "project",
+        "state": "done",
+    }
+    return WorkItem(**(base | kw))
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    store = Store(store_url)
+    yield store
+    store.close()
+
+
+def fill(store: Store, records: list[Record]) -> None:
+    groups: dict[tuple[str, str], list[Record]] = {}
+    for record in records:
+        groups.setdefault((record.source, record.ENTITY), []).append(record)
+    for (source, entity), batch in groups.items():
+        store.write_page(source=source, stream=entity, entity=entity, records=batch)
+
+
+def compute(
+    store: Store, *ids: str, policy: MetricsConfig = UTC_POLICY, **kw: Any
+) -> dict[str, MetricResult]:
+    results = compute_metrics(store, Config(metrics=policy), list(ids), now=NOW, **kw)
+    return {r.id: r for r in results}
+
+
+def explain(store: Store, metric_id: str, policy: MetricsConfig = UTC_POLICY) -> dict[str, Any]:
+    metric = all_metrics(make_manager(builtins=(), entry_points_group=None))[metric_id]
+    ctx = MetricContext(store=store, policy=policy, now=NOW)
+    return {e.source_id: e for e in metric.explain(ctx)}
+
+
+# -- 4: one exact time arithmetic on both stores -------------------------------------------------
+
+
+def test_resolved_exactly_at_the_target_is_met_on_both_stores(store: Store) -> None:
+    # 00:14 -> 04:14 is 14,400 s, the P1 target to the second; SQLite's julianday arithmetic
+    # made it 14,400.0000267 s, a miss.
+    fill(
+        store,
+        [
+            ticket(1, priority=1, opened_at=at(1, 0, 14), resolved_at=at(1, 4, 14)),
+            ticket(2, priority=1, opened_at=at(1, 0, 28), resolved_at=at(1, 4, 29)),
+        ],
+    )
+    r = compute(store, "itsm.sla_attainment", "itsm.mttr_hours")
+    assert (r["itsm.sla_attainment"].n, r["itsm.sla_attainment"].value) == (2, 50.0)
+    assert r["itsm.mttr_hours"].value == (4 * 3600 + 4 * 3600 + 60) / 2 / 3600
+    assert r["itsm.mttr_hours"].detail["median"] == round((8 * 3600 + 60) / 2 / 3600, 4)
+    verdicts = explain(store, "itsm.sla_attainment")
+    assert verdicts["t01"].value == 100.0 and verdicts["t02"].value == 0.0
+
+
+def test_the_p1_control_takes_exactly_the_target_as_met(store: Store) -> None:
+    from itcrosswalk.core.compliance import controls_for, run_controls, select
+
+    fill(store, [ticket(1, priority=1, opened_at=at(14, 0, 14), resolved_at=at(14, 4, 14))])
+    chosen = select(controls_for(Config(metrics=UTC_POLICY)), ids=["service.p1_within_sla"])
+    run = run_controls(store, chosen, config=Config(metrics=UTC_POLICY), now=NOW, record=False)
+    [finding] = run.findings
+    assert (finding.status, finding.reason) == ("ok", "resolved within the P1 target")
