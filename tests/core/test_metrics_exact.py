@@ -109,3 +109,25 @@ def test_the_p1_control_takes_exactly_the_target_as_met(store: Store) -> None:
     run = run_controls(store, chosen, config=Config(metrics=UTC_POLICY), now=NOW, record=False)
     [finding] = run.findings
     assert (finding.status, finding.reason) == ("ok", "resolved within the P1 target")
+
+
+# -- 5: a zero earned value --------------------------------------------------------------------
+
+
+def test_a_project_with_zero_earned_value_is_excluded_not_a_crash(store: Store) -> None:
+    # EAC = BAC x AC / EV; project 2 has EV 0, which PostgreSQL divided by (DivisionByZero).
+    fill(
+        store,
+        [
+            project(1, state="in_progress", budget=1000, actual_cost=600, earned_value=500),
+            project(2, state="in_progress", budget=2000, actual_cost=100, earned_value=0),
+        ],
+    )
+    r = compute(store, "ppm.eac", "ppm.vac", "ppm.cpi")
+    assert (r["ppm.eac"].n, r["ppm.eac"].value) == (1, 1200.0)
+    assert r["ppm.eac"].excluded == {"zero earned value": 1}
+    assert r["ppm.vac"].value == -200.0
+    assert r["ppm.cpi"].value == pytest.approx(500 / 600)
+    for metric_id in ("ppm.eac", "ppm.vac", "ppm.cpi", "ppm.spi"):
+        rows = explain(store, metric_id)
+        assert rows["p2"].counted is False and rows["p2"].reason.startswith(("zero", "no"))

@@ -617,7 +617,7 @@ class _EarnedValueIndex(_Projects):
 
     def row_value(self, t: sa.Table, ctx: MetricContext) -> Any:
         top, bottom = self.over
-        return t.c[top] / t.c[bottom]
+        return divide(t.c[top], t.c[bottom])
 
 
 class SchedulePerformance(_EarnedValueIndex):
@@ -644,9 +644,19 @@ class CostPerformance(_EarnedValueIndex):
     )
 
 
+def divide(numerator: Any, denominator: Any) -> Any:
+    """``numerator / denominator``, NULL where the denominator is zero.
+
+    The exclusions already take such records out of the count, but a grouped query still
+    evaluates the expression on their rows, and PostgreSQL raises on a division by zero where
+    SQLite quietly gives NULL.
+    """
+    return numerator / sa.func.nullif(denominator, 0)
+
+
 def _eac(t: sa.Table, ctx: MetricContext) -> Any:
     # EAC = BAC / CPI = BAC * AC / EV: the budget at the cost efficiency shown so far.
-    return t.c.budget * t.c.actual_cost / t.c.earned_value
+    return divide(t.c.budget * t.c.actual_cost, t.c.earned_value)
 
 
 class EstimateAtCompletion(_Projects):
