@@ -131,3 +131,27 @@ def test_a_project_with_zero_earned_value_is_excluded_not_a_crash(store: Store) 
     for metric_id in ("ppm.eac", "ppm.vac", "ppm.cpi", "ppm.spi"):
         rows = explain(store, metric_id)
         assert rows["p2"].counted is False and rows["p2"].reason.startswith(("zero", "no"))
+
+
+# -- 6: resolved, with no resolution time ------------------------------------------------------
+
+
+def test_a_resolved_incident_without_a_resolution_time_is_excluded_by_name(store: Store) -> None:
+    # Ticket 1 says resolved but carries neither resolved nor closed time (107 UCI incidents
+    # do): it was judged "still open" and missed against the present. Ticket 2 is truly open,
+    # 4 days past its 8 h P2 target; ticket 3 met it in 2 h.
+    fill(
+        store,
+        [
+            ticket(1, priority=2, state="resolved", opened_at=at(2, 9)),
+            ticket(2, priority=2, state="in_progress", opened_at=at(12, 9)),
+            ticket(3, priority=2, opened_at=at(2, 9), resolved_at=at(2, 11)),
+        ],
+    )
+    r = compute(store, "itsm.sla_attainment", "itsm.mttr_hours")
+    sla, mttr = r["itsm.sla_attainment"], r["itsm.mttr_hours"]
+    assert (sla.n, sla.value) == (2, 50.0)
+    assert sla.excluded == {"resolved, no resolution time": 1}
+    assert (mttr.n, mttr.value) == (1, 2.0)
+    assert mttr.excluded == {"resolved, no resolution time": 1, "still open": 1}
+    assert explain(store, "itsm.sla_attainment")["t01"].reason == "resolved, no resolution time"

@@ -34,6 +34,8 @@ DONE_TICKET = ("resolved", "closed")
 ACTIVE_WORK = ("approved", "in_progress", "on_hold")
 UNDECIDED_DEMAND = ("submitted", "screening", "qualified")
 HOUR, DAY = 3600.0, 86400.0
+NO_RESOLUTION_TIME = "resolved, no resolution time"
+"""A ticket its platform marks resolved or closed without saying when: not open, not timed."""
 
 # The oldest supported version of each OS family, where the config names none.
 DEFAULT_SUPPORTED_OS: dict[str, str] = {
@@ -136,7 +138,8 @@ class MeanTimeToResolve(SqlMetric):
         "For incidents opened in the period and resolved, the mean of the hours from opened to "
         "resolved (the resolved time, or the closed time where the platform leaves resolved "
         "empty), in clock hours; detail gives the median and both by priority. Excluded and "
-        "counted: cancelled, still open, no opened time, resolved before opened (bad data)."
+        "counted: cancelled, resolved or closed with no resolution time (neither resolved nor "
+        "closed time), still open, no opened time, resolved before opened (bad data)."
     )
 
     def scope(self, t: sa.Table, ctx: MetricContext) -> list[Any]:
@@ -146,6 +149,7 @@ class MeanTimeToResolve(SqlMetric):
         resolved = _resolved_at(t)
         return [
             ("cancelled", t.c.state == "cancelled"),
+            (NO_RESOLUTION_TIME, sa.and_(t.c.state.in_(DONE_TICKET), resolved.is_(None))),
             ("still open", resolved.is_(None)),
             ("no opened time", t.c.opened_at.is_(None)),
             ("resolved before opened (bad timestamps)", resolved < t.c.opened_at),
@@ -350,7 +354,8 @@ class SlaAttainment(JudgedMetric):
         "own SLA record shows it (its elapsed time against its start and end). An incident still "
         "open counts as missed once its target has passed, and is excluded while it may still "
         "make it. Excluded and counted: cancelled, no priority, a priority without a target, no "
-        "opened time, resolved before opened."
+        "opened time, resolved or closed with no resolution time (never judged against the "
+        "present), resolved before opened."
     )
 
     def scope(self, ctx: MetricContext) -> list[Any]:
@@ -412,6 +417,8 @@ class SlaAttainment(JudgedMetric):
         if opened is None:
             return "no opened time", None
         target, business = targets[priority]
+        if resolved is None and status in DONE_TICKET:
+            return NO_RESOLUTION_TIME, None
         end = resolved if resolved is not None else as_of
         if resolved is not None and resolved < opened:
             return "resolved before opened (bad timestamps)", None
