@@ -155,3 +155,49 @@ def test_a_resolved_incident_without_a_resolution_time_is_excluded_by_name(store
     assert (mttr.n, mttr.value) == (1, 2.0)
     assert mttr.excluded == {"resolved, no resolution time": 1, "still open": 1}
     assert explain(store, "itsm.sla_attainment")["t01"].reason == "resolved, no resolution time"
+
+
+# -- 2: days and months in the City's calendar zone ---------------------------------------------
+
+PHOENIX = MetricsConfig(calendar=CalendarConfig(timezone="America/Phoenix"))
+
+
+def test_on_time_means_by_the_end_of_the_planned_day_in_the_city_zone(store: Store) -> None:
+    fill(
+        store,
+        [
+            # planned 17:00, finished 09:00 the next morning: 16 h after, but a day late
+            project(1, planned_finish=at(10, 17), actual_finish=at(11, 9)),
+            # planned 23:59:59 UTC, finished a second later: late
+            project(2, planned_finish=at(10, 23, 59).replace(second=59), actual_finish=at(11)),
+            # finished the evening of the planned day: on time
+            project(3, planned_finish=at(10, 8), actual_finish=at(10, 22)),
+            # in Phoenix (UTC-7): planned 23:00 on the 10th (06:00 UTC on the 11th), finished
+            # 08:00 on the 11th local (15:00 UTC): late there, on time by the UTC day
+            project(4, planned_finish=at(11, 6), actual_finish=at(11, 15)),
+        ],
+    )
+    utc = compute(store, "ppm.on_time_rate")["ppm.on_time_rate"]
+    assert (utc.n, utc.value) == (4, 50.0), "projects 3 and 4 on time by UTC days"
+    local = compute(store, "ppm.on_time_rate", policy=PHOENIX)["ppm.on_time_rate"]
+    # Phoenix days: 1 planned 10:00 on the 10th, done 02:00 on the 11th: late; 2 planned
+    # 16:59 on the 10th, done 17:00: on time; 3 planned 01:00, done 15:00 on the 10th: on time.
+    assert (local.n, local.value) == (4, 50.0)
+    verdicts = explain(store, "ppm.on_time_rate", PHOENIX)
+    assert [verdicts[p].value for p in ("p1", "p2", "p3", "p4")] == [0.0, 100.0, 100.0, 0.0]
+
+
+def test_months_are_the_city_zone_months(store: Store) -> None:
+    # 06:30 UTC on 1 April is 23:30 on 31 March in Phoenix.
+    fill(
+        store,
+        [
+            ticket(1, opened_at=at(1, 6, 30, month=4)),
+            ticket(2, opened_at=at(1, 8, month=4)),
+            ticket(3, opened_at=at(15, 12, month=2)),
+        ],
+    )
+    by_utc = compute(store, "itsm.volume", by=["month"])["itsm.volume"].breakdown["month"]
+    assert by_utc == {"2026-02": 1, "2026-04": 2}
+    local = compute(store, "itsm.volume", by=["month"], policy=PHOENIX)["itsm.volume"]
+    assert local.breakdown["month"] == {"2026-02": 1, "2026-03": 1, "2026-04": 1}

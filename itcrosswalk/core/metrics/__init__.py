@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -144,11 +145,46 @@ def epoch_of(moment: datetime) -> int:
     return int(moment.timestamp() // 1)
 
 
-def month(column: Any, dialect: str) -> Any:
-    """``YYYY-MM`` of a stored UTC timestamp."""
-    if dialect == "sqlite":
-        return sa.func.strftime("%Y-%m", column)
-    return sa.func.to_char(sa.func.timezone("UTC", column), "YYYY-MM")
+def month(column: Any, ctx: MetricContext) -> Any:
+    """``YYYY-MM`` of a stored UTC timestamp, in the City's calendar zone
+    (``[metrics.calendar] timezone``): an incident opened at 23:30 on 31 March in Phoenix is a
+    March incident, though it is April in UTC.
+
+    SQLite knows no time zones, so the month is a ``CASE`` over the UTC instants at which the
+    zone's months begin, computed here with the zone database for the span the column holds:
+    the same expression, and the same answer, on both stores.
+    """
+    zone = ZoneInfo(ctx.policy.calendar.timezone)
+    with ctx.store.engine.connect() as conn:
+        low, high = conn.execute(sa.select(sa.func.min(column), sa.func.max(column))).one()
+    if low is None:
+        return sa.case((column.is_not(None), sa.literal("(none)")), else_=sa.null())
+    first, last = low.astimezone(zone), high.astimezone(zone)
+    year, number = first.year, first.month
+    branches: list[tuple[Any, Any]] = []
+    while (year, number) <= (last.year, last.month):
+        year_after, number_after = (year + 1, 1) if number == 12 else (year, number + 1)
+        begins_after = datetime(year_after, number_after, 1, tzinfo=zone).astimezone(UTC)
+        branches.append((column < begins_after, sa.literal(f"{year:04d}-{number:02d}")))
+        year, number = year_after, number_after
+    return sa.case((column.is_(None), sa.null()), *branches, else_=sa.null())
+
+
+def city_moment(value: datetime | None, policy: MetricsConfig) -> datetime | None:
+    """A ``--since``/``--until`` moment: one without a zone (``2026-03-01``) is read in the
+    City's calendar zone, so a period and its months begin at the same local midnight."""
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=ZoneInfo(policy.calendar.timezone)).astimezone(UTC)
+
+
+def end_of_local_day(moment: datetime, zone: ZoneInfo) -> datetime:
+    """The first instant after the calendar day ``moment`` falls on in ``zone``: "no later than
+    the end of the planned finish day" means before this."""
+    day = moment.astimezone(zone).date() + timedelta(days=1)
+    return datetime.combine(day, time(0), zone).astimezone(UTC)
 
 
 def key_text(value: Any) -> str:
@@ -228,7 +264,7 @@ class Metric:
         if dimension == "month":
             if not self.date_field:
                 return None
-            return month(self.table.c[self.date_field], ctx.dialect)
+            return month(self.table.c[self.date_field], ctx)
         column = _DIMENSION_COLUMNS.get(self.entity, {}).get(dimension)
         return None if column is None else self.table.c[column]
 

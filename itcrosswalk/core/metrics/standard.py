@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -23,6 +24,7 @@ from . import (
     MetricContext,
     MetricResult,
     SqlMetric,
+    end_of_local_day,
     epoch,
     epoch_of,
     key_text,
@@ -530,32 +532,41 @@ class HealthMix(_Projects):
         )
 
 
-class OnTimeRate(_Projects):
+class OnTimeRate(JudgedMetric):
     id = "ppm.on_time_rate"
     title = "Projects finished on time"
+    domain = "portfolio"
     unit = "%"
+    entity = "work_item"
     fields = ("planned_finish", "actual_finish")
     date_field = "planned_finish"
-    measure = Measure(
-        "share",
-        condition=lambda t, ctx: (
-            epoch(t.c.actual_finish, ctx.dialect) - epoch(t.c.planned_finish, ctx.dialect) < DAY
-        ),
-    )
     definition = (
         "Of projects done (those planned to finish in the period, when one is given), the share "
-        "whose actual finish fell no later than the end of their planned finish day. Excluded "
-        "and counted: no planned finish, no actual finish."
+        "whose actual finish fell no later than the end of their planned finish day, the day "
+        "taken in the City's calendar zone ([metrics.calendar] timezone). Excluded and "
+        "counted: no planned finish, no actual finish."
     )
 
-    def scope(self, t: sa.Table, ctx: MetricContext) -> list[Any]:
-        return [*super().scope(t, ctx), t.c.state == "done"]
+    def scope(self, ctx: MetricContext) -> list[Any]:
+        t = self.table
+        return [*self.base_where(ctx), t.c.kind == "project", t.c.state == "done"]
 
-    def exclusions(self, t: sa.Table, ctx: MetricContext) -> list[tuple[str, Any]]:
-        return [
-            ("no planned finish", t.c.planned_finish.is_(None)),
-            ("no actual finish", t.c.actual_finish.is_(None)),
-        ]
+    def reading(self, ctx: MetricContext) -> tuple[Any, list[Any]]:
+        t = self.table
+        return t, [t.c.planned_finish, t.c.actual_finish]
+
+    def setup(self, ctx: MetricContext) -> Any:
+        return ZoneInfo(ctx.policy.calendar.timezone)
+
+    def judge(self, values: Sequence[Any], state: Any) -> tuple[str | None, float | None]:
+        planned, actual = values[0], values[1]
+        if planned is None:
+            return "no planned finish", None
+        if actual is None:
+            return "no actual finish", None
+        # Not "within 24 hours of the planned instant": planned 17:00, finished 09:00 the
+        # next morning is a day late.
+        return None, 100.0 if actual < end_of_local_day(planned, state) else 0.0
 
 
 def _cost(t: sa.Table) -> Any:
