@@ -273,6 +273,7 @@ class Store:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self.dialect = self.engine.dialect.name
         metadata.create_all(self.engine)
+        _add_model_columns(self.engine)
         with self.engine.begin() as conn:
             if conn.execute(sa.select(schema_version.c.version)).first() is None:
                 conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
@@ -752,6 +753,22 @@ def _dangling_query(entity: str) -> Any:
         )
         .group_by(table.c.source, table.c.stream)
     )
+
+
+def _add_model_columns(engine: sa.Engine) -> None:
+    """Add to an existing store the entity columns a newer model added (the work items'
+    baseline start, finish and cost): all are nullable, so the store keeps its records."""
+    inspector = sa.inspect(engine)
+    for table in ENTITY_TABLES.values():
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        missing = [c for c in table.columns if c.name not in present and c.nullable]
+        if missing:
+            with engine.begin() as conn:
+                for column in missing:
+                    kind = column.type.compile(dialect=engine.dialect)
+                    conn.exec_driver_sql(
+                        f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"
+                    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -205,7 +205,8 @@ WORK = [
     project(
         1,
         state="done",
-        planned_finish=at(10, month=2),
+        baseline_finish=at(10, month=2),
+        planned_finish=at(10, 15, month=2),
         actual_finish=at(10, 15, month=2),
         budget=100000,
         actual_cost=110000,
@@ -215,7 +216,8 @@ WORK = [
     project(
         2,
         state="done",
-        planned_finish=at(10, month=2),
+        baseline_finish=at(10, month=2),
+        planned_finish=at(12, month=2),
         actual_finish=at(12, month=2),
         budget=200000,
         forecast_cost=190000,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -167,14 +168,14 @@ def test_on_time_means_by_the_end_of_the_planned_day_in_the_city_zone(store: Sto
         store,
         [
             # planned 17:00, finished 09:00 the next morning: 16 h after, but a day late
-            project(1, planned_finish=at(10, 17), actual_finish=at(11, 9)),
+            project(1, baseline_finish=at(10, 17), actual_finish=at(11, 9)),
             # planned 23:59:59 UTC, finished a second later: late
-            project(2, planned_finish=at(10, 23, 59).replace(second=59), actual_finish=at(11)),
+            project(2, baseline_finish=at(10, 23, 59).replace(second=59), actual_finish=at(11)),
             # finished the evening of the planned day: on time
-            project(3, planned_finish=at(10, 8), actual_finish=at(10, 22)),
+            project(3, baseline_finish=at(10, 8), actual_finish=at(10, 22)),
             # in Phoenix (UTC-7): planned 23:00 on the 10th (06:00 UTC on the 11th), finished
             # 08:00 on the 11th local (15:00 UTC): late there, on time by the UTC day
-            project(4, planned_finish=at(11, 6), actual_finish=at(11, 15)),
+            project(4, baseline_finish=at(11, 6), actual_finish=at(11, 15)),
         ],
     )
     utc = compute(store, "ppm.on_time_rate")["ppm.on_time_rate"]
@@ -201,3 +202,91 @@ def test_months_are_the_city_zone_months(store: Store) -> None:
     assert by_utc == {"2026-02": 1, "2026-04": 2}
     local = compute(store, "itsm.volume", by=["month"], policy=PHOENIX)["itsm.volume"]
     assert local.breakdown["month"] == {"2026-02": 1, "2026-03": 1, "2026-04": 1}
+
+
+# -- 1: on time against the baseline, not the current schedule ----------------------------------
+
+
+def test_on_time_is_judged_against_the_baseline_not_the_moving_schedule(store: Store) -> None:
+    # Project Online moves ProjectFinishDate to the actual finish as a project completes: judged
+    # against it, every project is on time (the old 100 %). Against baseline 0: 1 of 3.
+    fill(
+        store,
+        [
+            project(1, baseline_finish=at(10), planned_finish=at(10), actual_finish=at(10, 16)),
+            project(2, baseline_finish=at(2), planned_finish=at(12), actual_finish=at(12)),
+            project(3, baseline_finish=at(5), planned_finish=at(9), actual_finish=at(9)),
+            # no baseline kept (Jira Align keeps none): excluded by name, never the schedule
+            project(4, planned_finish=at(9), actual_finish=at(9), platform="jira_align"),
+        ],
+    )
+    r = compute(store, "ppm.on_time_rate", by=["platform"])["ppm.on_time_rate"]
+    assert (r.n, r.value) == (3, pytest.approx(100 / 3))
+    assert r.excluded == {"no baseline finish": 1}
+    assert r.breakdown["platform"] == {"project_online": pytest.approx(100 / 3)}
+
+
+def test_on_time_without_any_baseline_is_unsupported_and_says_why(store: Store) -> None:
+    fill(store, [project(1, planned_finish=at(9), actual_finish=at(9), platform="jira_align")])
+    r = compute(store, "ppm.on_time_rate")["ppm.on_time_rate"]
+    assert r.value is None and "baseline_finish" in (r.unsupported or "")
+
+
+def test_the_project_online_mapping_keeps_the_baseline_apart_from_the_schedule() -> None:
+    from itcrosswalk.plugins.project_online.mapping import map_project
+
+    item = map_project(
+        {
+            "ProjectId": "6f3c1f0e-0000-0000-0000-000000000001",
+            "ProjectName": "Radio upgrade",
+            "ProjectFinishDate": "2026-06-30T17:00:00",
+            "ProjectActualFinishDate": "2026-06-30T17:00:00",
+            "ProjectBaselineStartDate": "2026-01-05T08:00:00",
+            "ProjectBaselineFinishDate": "2026-04-30T17:00:00",
+            "ProjectBaselineCost": "125000.000000",
+            "ProjectCost": "150000.000000",
+        },
+        source="pwa",
+        base="https://pwa.example",
+    )
+    assert item.planned_finish == datetime(2026, 6, 30, 17, tzinfo=UTC)
+    assert item.baseline_finish == datetime(2026, 4, 30, 17, tzinfo=UTC)
+    assert item.baseline_start == datetime(2026, 1, 5, 8, tzinfo=UTC)
+    assert (item.baseline_cost, item.forecast_cost, item.budget) == (125000, 150000, 125000)
+
+
+DASHBOARD = (
+    Path(__file__).parents[3] / "shared" / "data" / "us_itdashboard_projects_2011_2012_cleaned.csv"
+)
+
+
+@pytest.mark.skipif(
+    not DASHBOARD.exists(), reason="the IT Dashboard export is not beside the project"
+)
+def test_on_time_on_the_federal_it_dashboard_projects(store: Store) -> None:
+    # Completed projects (actual completion on or before the export's update): 472 of 628
+    # finished by the end of their planned (B2) completion day. The current schedule equals
+    # the actual finish, as on Project Online once a project completes.
+    import csv
+
+    def moment(text: str) -> datetime:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+    records: list[Record] = []
+    with DASHBOARD.open(encoding="utf-8") as handle:
+        for n, row in enumerate(csv.DictReader(handle)):
+            planned = row["Planned Project Completion Date (B2)"]
+            actual = row["Projected/Actual Project Completion Date (B2)"]
+            if not planned or not actual or moment(actual) > moment(row["Updated Date"]):
+                continue
+            records.append(
+                project(
+                    n,
+                    baseline_finish=moment(planned),
+                    planned_finish=moment(actual),
+                    actual_finish=moment(actual),
+                )
+            )
+    fill(store, records)
+    r = compute(store, "ppm.on_time_rate")["ppm.on_time_rate"]
+    assert (r.n, round(r.value or 0, 2)) == (628, 75.16)

@@ -538,13 +538,16 @@ class OnTimeRate(JudgedMetric):
     domain = "portfolio"
     unit = "%"
     entity = "work_item"
-    fields = ("planned_finish", "actual_finish")
-    date_field = "planned_finish"
+    fields = ("baseline_finish", "actual_finish")
+    date_field = "baseline_finish"
     definition = (
-        "Of projects done (those planned to finish in the period, when one is given), the share "
-        "whose actual finish fell no later than the end of their planned finish day, the day "
-        "taken in the City's calendar zone ([metrics.calendar] timezone). Excluded and "
-        "counted: no planned finish, no actual finish."
+        "Of projects done (those whose baseline finish falls in the period, when one is "
+        "given), the share whose actual finish fell no later than the end of their baseline "
+        "finish day, the day taken in the City's calendar zone ([metrics.calendar] timezone). "
+        "The baseline is the finish the approved plan committed to (Project's baseline 0), "
+        "never the current schedule, which moves to the actual finish as a project completes. "
+        "Excluded and counted: no baseline finish (the platform keeps no baseline, or none was "
+        "set), no actual finish."
     )
 
     def scope(self, ctx: MetricContext) -> list[Any]:
@@ -553,7 +556,7 @@ class OnTimeRate(JudgedMetric):
 
     def reading(self, ctx: MetricContext) -> tuple[Any, list[Any]]:
         t = self.table
-        return t, [t.c.planned_finish, t.c.actual_finish]
+        return t, [t.c.baseline_finish, t.c.actual_finish]
 
     def setup(self, ctx: MetricContext) -> Any:
         return ZoneInfo(ctx.policy.calendar.timezone)
@@ -561,7 +564,7 @@ class OnTimeRate(JudgedMetric):
     def judge(self, values: Sequence[Any], state: Any) -> tuple[str | None, float | None]:
         planned, actual = values[0], values[1]
         if planned is None:
-            return "no planned finish", None
+            return "no baseline finish", None
         if actual is None:
             return "no actual finish", None
         # Not "within 24 hours of the planned instant": planned 17:00, finished 09:00 the
