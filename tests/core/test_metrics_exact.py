@@ -17,7 +17,7 @@ import pytest
 
 from itcrosswalk.core.config import CalendarConfig, Config, MetricsConfig
 from itcrosswalk.core.metrics import MetricContext, MetricResult, all_metrics, compute_metrics
-from itcrosswalk.core.model import Record, Ticket, WorkItem
+from itcrosswalk.core.model import Record, SlaRecord, Ticket, WorkItem
 from itcrosswalk.core.store import Store
 from itcrosswalk.plugins import make_manager
 
@@ -290,3 +290,73 @@ def test_on_time_on_the_federal_it_dashboard_projects(store: Store) -> None:
     fill(store, records)
     r = compute(store, "ppm.on_time_rate")["ppm.on_time_rate"]
     assert (r.n, round(r.value or 0, 2)) == (628, 75.16)
+
+
+# -- 3: only the hold inside business hours comes off business time -----------------------------
+
+# Monday to Friday 08:00-17:00 UTC; P2 has a 16 business-hour target.
+BUSINESS = MetricsConfig(calendar=CalendarConfig(timezone="UTC"), sla_targets={"2": "16bh"})
+
+
+def test_a_pause_comes_off_business_time_only_where_it_fell_in_business_hours(
+    store: Store,
+) -> None:
+    # Opened Monday 2 March 08:00, resolved Thursday 11:00: 30 business hours (9 + 9 + 9 + 3),
+    # 75 wall hours. On hold Tuesday 16:00 to Wednesday 17:00: 25 wall hours, of which 10 in
+    # business hours (Tuesday 16-17, all of Wednesday). Spent: 30 - 10 = 20 bh > 16: missed,
+    # as the platform itself says. Deducting the 25 wall hours gave 5 bh: met.
+    fill(
+        store,
+        [
+            ticket(1, priority=2, opened_at=at(2, 8), resolved_at=at(5, 11)),
+            SlaRecord(
+                source="snow",
+                platform="servicenow",
+                source_id="s1",
+                ticket_id="t01",
+                stage="completed",
+                has_breached=True,
+                start_at=at(2, 8),
+                end_at=at(5, 11),
+                elapsed_seconds=50 * 3600,
+                business_elapsed_seconds=20 * 3600,
+            ),
+        ],
+    )
+    r = compute(store, "itsm.sla_attainment", policy=BUSINESS)["itsm.sla_attainment"]
+    assert (r.n, r.value) == (1, 0.0)
+    detail = explain(store, "itsm.sla_attainment", BUSINESS)["t01"].detail
+    assert detail["business_hours"] == 30 and detail["clock_hours"] == 75
+    assert detail["hold_hours"] == 10 and detail["spent_hours"] == 20
+    assert detail["comparison"] == "20.0 h > 16.0 h"
+
+
+def test_a_pause_the_platform_does_not_place_decides_only_when_it_cannot_matter(
+    store: Store,
+) -> None:
+    # Without the business elapsed time, the 25 h pause may hold 0 to 25 of the 30 bh: spent
+    # 5 to 30 bh against 16, undecided. Ticket 2 (15 bh, a 25 h pause too) is met however it fell.
+    def sla(n: int, end: datetime, elapsed_hours: float) -> SlaRecord:
+        return SlaRecord(
+            source="snow",
+            platform="servicenow",
+            source_id=f"s{n}",
+            ticket_id=f"t{n:02d}",
+            stage="completed",
+            start_at=at(2, 8),
+            end_at=end,
+            elapsed_seconds=elapsed_hours * 3600,
+        )
+
+    fill(
+        store,
+        [
+            ticket(1, priority=2, opened_at=at(2, 8), resolved_at=at(5, 11)),
+            ticket(2, priority=2, opened_at=at(2, 8), resolved_at=at(3, 14)),
+            sla(1, at(5, 11), 50),
+            sla(2, at(3, 14), 5),
+        ],
+    )
+    r = compute(store, "itsm.sla_attainment", policy=BUSINESS)["itsm.sla_attainment"]
+    assert (r.n, r.value) == (1, 100.0)
+    assert r.excluded == {"time on hold not placed in business hours": 1}

@@ -121,6 +121,8 @@ class Explanation:
     counted: bool
     reason: str | None
     value: float | None
+    detail: dict[str, Any] = field(default_factory=dict)
+    """Every number the verdict rests on (start, end used and why, elapsed, hold, target)."""
 
 
 # -- dialect helpers --------------------------------------------------------------------------

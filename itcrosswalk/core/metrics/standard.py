@@ -11,7 +11,8 @@ import re
 import statistics
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -282,8 +283,9 @@ class JudgedMetric(Metric):
         """What every judgement needs (a calendar, a version list), made once per query."""
         return None
 
-    def judge(self, values: Sequence[Any], state: Any) -> tuple[str | None, float | None]:
-        """(the reason a record is excluded, or None; 100 when it meets the measure, else 0)."""
+    def judge(self, values: Sequence[Any], state: Any) -> tuple[Any, ...]:
+        """(the reason a record is excluded, or None; 100 when it meets the measure, else 0),
+        and optionally a third item: the numbers the verdict rests on, for ``--explain``."""
         raise NotImplementedError
 
     def _query(self, ctx: MetricContext, extra: Sequence[Any], *, explain: bool) -> Any:
@@ -312,7 +314,7 @@ class JudgedMetric(Metric):
             d: defaultdict(lambda: [0.0, 0.0]) for d in dims
         }
         for row in fetch(ctx, query):
-            reason, value = self.judge(row, state)
+            reason, value = self.judge(row, state)[:2]
             if reason is not None:
                 excluded[reason] += 1
                 continue
@@ -334,8 +336,45 @@ class JudgedMetric(Metric):
     def explain(self, ctx: MetricContext) -> Iterator[Explanation]:
         state = self.setup(ctx)
         for row in fetch(ctx, self._query(ctx, [], explain=True)):
-            reason, value = self.judge(row[3:], state)
-            yield Explanation(row[0], row[1], row[2], reason is None, reason, value)
+            verdict = self.judge(row[3:], state)
+            reason, value = verdict[0], verdict[1]
+            detail = dict(verdict[2]) if len(verdict) > 2 else {}
+            yield Explanation(row[0], row[1], row[2], reason is None, reason, value, detail)
+
+
+@dataclass
+class _Pause:
+    """How long one platform SLA clock stood still: in clock seconds, and in business seconds
+    on the City's calendar where that can be told (``low == high``) or within bounds."""
+
+    clock: float
+    low: float
+    high: float
+    how: str
+
+
+def _pause(
+    calendar: BusinessCalendar, start: int, end: int, elapsed: float, business: float | None
+) -> _Pause:
+    """The pause of an SLA record that ran from ``start`` to ``end`` with ``elapsed`` clock
+    seconds (and ``business`` seconds on its schedule) counted.
+
+    Only the part of a pause that fell inside business hours may come off business time: a
+    25 h pause from Tuesday 16:00 to Wednesday 17:00 holds 10 of a 9-to-5 calendar's hours, not
+    25. The platform's business elapsed time places it (business span less business elapsed);
+    without it the pause lies somewhere between the non-business hours of the span and the
+    business ones, and the verdict stands only if it is the same at both ends.
+    """
+    wall = end - start
+    clock = max(0.0, wall - elapsed)
+    span = calendar.seconds_between(start, end)
+    if business is not None:
+        held = min(max(0.0, span - business), clock, span)
+        return _Pause(clock, held, held, "business span less the platform's business elapsed")
+    low = max(0.0, clock - (wall - span))
+    high = min(clock, span)
+    how = "exact" if low == high else "the platform does not say when the clock stood still"
+    return _Pause(clock, low, high, how)
 
 
 class SlaAttainment(JudgedMetric):
@@ -352,64 +391,76 @@ class SlaAttainment(JudgedMetric):
         "Of incidents opened in the period, the share resolved within the City's target for "
         "their priority ([metrics] sla_targets; default P1 4 h, P2 8 h, P3 3 business days, "
         "P4 5 business days). Business targets run on the [metrics.calendar] business hours "
-        "(workdays, hours, holidays, time zone); time on hold is deducted where the platform's "
-        "own SLA record shows it (its elapsed time against its start and end). An incident still "
-        "open counts as missed once its target has passed, and is excluded while it may still "
-        "make it. Excluded and counted: cancelled, no priority, a priority without a target, no "
-        "opened time, resolved or closed with no resolution time (never judged against the "
-        "present), resolved before opened."
+        "(workdays, hours, holidays, time zone). Time on hold is deducted where the platform's "
+        "own SLA record shows it: its wall time less its elapsed time for clock targets, and "
+        "for business targets only the part of the pause that fell inside business hours (its "
+        "business span less its business elapsed time); where the record does not place the "
+        "pause and the verdict depends on where it fell, the incident is excluded as such. "
+        "Times are compared in whole seconds. An incident still open counts as missed once its "
+        "target has passed, and is excluded while it may still make it. Excluded and counted: "
+        "cancelled, no priority, a priority without a target, no opened time, resolved or "
+        "closed with no resolution time (never judged against the present), resolved before "
+        "opened."
     )
 
     def scope(self, ctx: MetricContext) -> list[Any]:
         return [*self.base_where(ctx), self.table.c.kind == "incident"]
 
-    def _hold(self, ctx: MetricContext) -> Any:
-        """Per ticket, the time its platform SLA clock stood still (wall time less elapsed)."""
+    def _pauses(self, ctx: MetricContext, calendar: BusinessCalendar) -> dict[Any, _Pause]:
+        """Per (source, ticket), the pause of its platform SLA record that stood still longest."""
         sla = ctx.store.table("sla_record")
-        return (
-            sa.select(
-                sla.c.ticket_id.label("ticket_id"),
-                sla.c.source.label("source"),
-                sa.func.max(
-                    epoch(sla.c.end_at, ctx.dialect)
-                    - epoch(sla.c.start_at, ctx.dialect)
-                    - sla.c.elapsed_seconds
-                ).label("hold"),
-            )
-            .where(
-                sla.c.deleted.is_(False),
-                sla.c.elapsed_seconds.is_not(None),
-                sla.c.start_at.is_not(None),
-                sla.c.end_at.is_not(None),
-            )
-            .group_by(sla.c.ticket_id, sla.c.source)
-            .subquery("hold")
+        query = sa.select(
+            sla.c.source,
+            sla.c.ticket_id,
+            epoch(sla.c.start_at, ctx.dialect),
+            epoch(sla.c.end_at, ctx.dialect),
+            sla.c.elapsed_seconds,
+            sla.c.business_elapsed_seconds,
+        ).where(
+            sla.c.deleted.is_(False),
+            sla.c.ticket_id.is_not(None),
+            sla.c.elapsed_seconds.is_not(None),
+            sla.c.start_at.is_not(None),
+            sla.c.end_at.is_not(None),
         )
+        if ctx.source:
+            query = query.where(sla.c.source == ctx.source)
+        pauses: dict[Any, _Pause] = {}
+        for source, ticket_id, start, end, elapsed, business in fetch(ctx, query):
+            pause = _pause(
+                calendar,
+                int(start),
+                int(end),
+                float(elapsed),
+                None if business is None else float(business),
+            )
+            key = (source, ticket_id)
+            if key not in pauses or pause.clock > pauses[key].clock:
+                pauses[key] = pause
+        return pauses
 
     def reading(self, ctx: MetricContext) -> tuple[Any, list[Any]]:
-        t, hold = self.table, self._hold(ctx)
-        origin = t.outerjoin(
-            hold, sa.and_(hold.c.ticket_id == t.c.source_id, hold.c.source == t.c.source)
-        )
-        return origin, [
+        t = self.table
+        return t, [
             t.c.state,
             t.c.priority,
             epoch(t.c.opened_at, ctx.dialect),
             epoch(_resolved_at(t), ctx.dialect),
-            hold.c.hold,
+            t.c.source,
+            t.c.source_id,
         ]
 
     def setup(self, ctx: MetricContext) -> Any:
         calendar = BusinessCalendar.from_config(ctx.policy.calendar)
         targets = {
-            int(priority): parse_target(text, calendar)
+            int(priority): (text, *parse_target(text, calendar))
             for priority, text in ctx.policy.sla_targets.items()
         }
-        return calendar, targets, epoch_of(ctx.as_of)
+        return calendar, targets, epoch_of(ctx.as_of), self._pauses(ctx, calendar)
 
-    def judge(self, values: Sequence[Any], state: Any) -> tuple[str | None, float | None]:
-        calendar, targets, as_of = state
-        status, priority, opened, resolved, hold = values[:5]
+    def judge(self, values: Sequence[Any], state: Any) -> tuple[Any, ...]:
+        calendar, targets, as_of, pauses = state
+        status, priority, opened, resolved, source, ticket_id = values[:6]
         if status == "cancelled":
             return "cancelled", None
         if priority is None:
@@ -418,23 +469,60 @@ class SlaAttainment(JudgedMetric):
             return f"no target for priority {priority}", None
         if opened is None:
             return "no opened time", None
-        target, business = targets[priority]
         if resolved is None and status in DONE_TICKET:
             return NO_RESOLUTION_TIME, None
-        end = resolved if resolved is not None else as_of
         if resolved is not None and resolved < opened:
             return "resolved before opened (bad timestamps)", None
-        spent = calendar.seconds_between(opened, end) if business else end - opened
-        spent -= max(0.0, float(hold or 0.0))
-        if resolved is None:
-            return (None, 0.0) if spent > target else ("still open, within target", None)
-        return None, 100.0 if spent <= target else 0.0
+        text, target, business = targets[priority]
+        opened = int(opened)
+        end = int(resolved) if resolved is not None else as_of
+        clock = end - opened
+        elapsed = calendar.seconds_between(opened, end) if business else float(clock)
+        pause = pauses.get((source, ticket_id))
+        if pause is None:
+            low = high = 0.0
+        elif business:
+            low, high = pause.low, pause.high
+        else:
+            low = high = pause.clock
+        detail: dict[str, Any] = {
+            "start": _iso(opened),
+            "end": _iso(end),
+            "end_is": "resolved (or closed) time" if resolved is not None else "now: still open",
+            "clock_hours": round(clock / HOUR, 4),
+            "business_hours": round(calendar.seconds_between(opened, end) / HOUR, 4),
+            "hold_hours": round(high / HOUR, 4)
+            if low == high
+            else f"{round(low / HOUR, 4)}-{round(high / HOUR, 4)}",
+            "hold_from": "no platform SLA record" if pause is None else pause.how,
+            "target": f"{text} ({'business' if business else 'clock'} time)",
+            "target_hours": round(target / HOUR, 4),
+        }
+        best, worst = elapsed - high, elapsed - low  # the most and the least deducted
+        if best <= target < worst:
+            detail["comparison"] = (
+                f"{round(best / HOUR, 4)}-{round(worst / HOUR, 4)} h against {round(target / HOUR, 4)} h"
+            )
+            return "time on hold not placed in business hours", None, detail
+        spent = elapsed - high
+        met = spent <= target
+        detail["spent_hours"] = round(spent / HOUR, 4)
+        detail["comparison"] = (
+            f"{round(spent / HOUR, 4)} h {'<=' if met else '>'} {round(target / HOUR, 4)} h"
+        )
+        if resolved is None and met:
+            return "still open, within target", None, detail
+        return None, 100.0 if met else 0.0, detail
 
     def compute(self, ctx: MetricContext, by: Sequence[str] = ()) -> MetricResult:
         result = super().compute(ctx, by)
         if not result.unsupported:
             result.detail["targets"] = dict(ctx.policy.sla_targets)
         return result
+
+
+def _iso(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat()
 
 
 class PlatformSlaAttainment(SqlMetric):
