@@ -239,6 +239,11 @@ def register(cli: click.Group) -> None:
                     "counted": e.counted,
                     "reason": e.reason,
                     "value": e.value,
+                    # every number the verdict rests on: a nested object in JSON, one cell
+                    # of "name=value" pairs in a table or CSV
+                    "detail": e.detail
+                    if fmt == "json"
+                    else "; ".join(f"{k}={v}" for k, v in e.detail.items()),
                 }
                 for e in metric.explain(ctx)
             ]

@@ -360,3 +360,38 @@ def test_a_pause_the_platform_does_not_place_decides_only_when_it_cannot_matter(
     r = compute(store, "itsm.sla_attainment", policy=BUSINESS)["itsm.sla_attainment"]
     assert (r.n, r.value) == (1, 100.0)
     assert r.excluded == {"time on hold not placed in business hours": 1}
+
+
+# -- 7: --explain shows what a verdict rests on, and names every record ------------------------
+
+
+def test_explain_shows_the_numbers_behind_each_verdict(store: Store) -> None:
+    fill(
+        store,
+        [
+            ticket(1, priority=1, opened_at=at(2, 9), closed_at=at(2, 14)),
+            project(1, number=None, baseline_finish=at(10, 17), actual_finish=at(11, 9), budget=10),
+        ],
+    )
+    sla = explain(store, "itsm.sla_attainment")["t01"]
+    assert sla.value == 0.0
+    assert sla.detail == {
+        "start": "2026-03-02T09:00:00+00:00",
+        "end": "2026-03-02T14:00:00+00:00",
+        "end_is": "resolved (or closed) time",
+        "clock_hours": 5.0,
+        "business_hours": 5.0,
+        "hold_hours": 0.0,
+        "hold_from": "no platform SLA record",
+        "target": "4h (clock time)",
+        "target_hours": 4.0,
+        "spent_hours": 5.0,
+        "comparison": "5.0 h > 4.0 h",
+    }
+    mttr = explain(store, "itsm.mttr_hours")["t01"]
+    assert mttr.detail["end_is"] == "closed time (no resolved time)"
+    assert mttr.detail["clock_seconds"] == 5 * 3600 and mttr.value == 5.0
+    on_time = explain(store, "ppm.on_time_rate")["p1"]
+    assert on_time.label == "Project 1", "a Project Online project has no number: its name"
+    assert on_time.detail["day_ends"] == "2026-03-11T00:00:00+00:00"
+    assert explain(store, "ppm.budget_variance")["p1"].label == "Project 1"

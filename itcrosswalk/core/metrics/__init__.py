@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -473,16 +474,26 @@ class SqlMetric(Metric):
         return sa.literal(1.0)
 
     def label_column(self) -> Any:
-        t = self.table
-        for name in ("number", "name", "serial"):
-            if name in t.c:
-                return t.c[name]
-        return t.c.source_id
+        return record_label(self.table)
+
+    def explain_columns(self, t: sa.Table, ctx: MetricContext) -> dict[str, Any]:
+        """What ``--explain`` shows per record beside the verdict: the fields the metric reads
+        and the terms of its measure; metrics add the rest (the end time used and why)."""
+        columns: dict[str, Any] = {}
+        for name in (*self.fields, *((self.date_field,) if self.date_field else ())):
+            columns[name] = t.c[name]
+        m = self.measure
+        if m.kind == "ratio":
+            assert m.numerator is not None and m.denominator is not None
+            columns["numerator"] = m.numerator(t, ctx)
+            columns["denominator"] = m.denominator(t, ctx)
+        return columns
 
     def explain(self, ctx: MetricContext) -> Iterator[Explanation]:
         t = self.table
         scope = self.base_where(ctx) + self.scope(t, ctx)
         reason = self._reason(ctx).label("reason")
+        shown = self.explain_columns(t, ctx)
         query = (
             sa.select(
                 t.c.source,
@@ -490,6 +501,7 @@ class SqlMetric(Metric):
                 self.label_column().label("label"),
                 reason,
                 self.row_value(t, ctx).label("value"),
+                *[expr.label(f"x_{i}") for i, expr in enumerate(shown.values())],
             )
             .where(*scope)
             .order_by(t.c.source, t.c.source_id)
@@ -497,6 +509,7 @@ class SqlMetric(Metric):
         with ctx.store.engine.connect() as conn:
             for row in conn.execute(query):
                 counted = row.reason is None
+                detail = {name: plain(row._mapping[f"x_{i}"]) for i, name in enumerate(shown)}
                 yield Explanation(
                     row.source,
                     row.source_id,
@@ -504,7 +517,24 @@ class SqlMetric(Metric):
                     counted,
                     row.reason,
                     float(row.value) if counted and row.value is not None else None,
+                    detail,
                 )
+
+
+def record_label(t: sa.Table) -> Any:
+    """The record's number where the platform gives one, else its name (a Project Online
+    project has no number), else whatever names it best, else its id."""
+    names = [n for n in ("number", "name", "title", "serial", "ticket_id") if n in t.c]
+    return sa.func.coalesce(*[t.c[n] for n in names], t.c.source_id)
+
+
+def plain(value: Any) -> Any:
+    """A value as ``--explain`` shows it: times as ISO text, decimals as floats."""
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
 
 
 # -- the registry -------------------------------------------------------------------------------

@@ -29,6 +29,8 @@ from . import (
     epoch,
     epoch_of,
     key_text,
+    plain,
+    record_label,
 )
 from .calendar import BusinessCalendar
 
@@ -157,6 +159,19 @@ class MeanTimeToResolve(SqlMetric):
             ("no opened time", t.c.opened_at.is_(None)),
             ("resolved before opened (bad timestamps)", resolved < t.c.opened_at),
         ]
+
+    def explain_columns(self, t: sa.Table, ctx: MetricContext) -> dict[str, Any]:
+        return {
+            "start": t.c.opened_at,
+            "end": _resolved_at(t),
+            "end_is": sa.case(
+                (t.c.resolved_at.is_not(None), "resolved time"),
+                (t.c.closed_at.is_not(None), "closed time (no resolved time)"),
+                else_="none",
+            ),
+            "state": t.c.state,
+            "clock_seconds": _seconds_to_resolve(t, ctx),
+        }
 
     def finish(
         self, ctx: MetricContext, result: MetricResult, scope: list[Any], by: Sequence[str]
@@ -296,8 +311,7 @@ class JudgedMetric(Metric):
         return query.order_by(t.c.source, t.c.source_id) if explain else query
 
     def label_column(self) -> Any:
-        t = self.table
-        return t.c.number if "number" in t.c else t.c.name
+        return record_label(self.table)
 
     def compute(self, ctx: MetricContext, by: Sequence[str] = ()) -> MetricResult:
         result = MetricResult(self.id, self.title, self.unit, None, 0)
@@ -548,7 +562,8 @@ class PlatformSlaAttainment(SqlMetric):
         return [("breach not recorded", t.c.has_breached.is_(None))]
 
     def label_column(self) -> Any:
-        return self.table.c.ticket_id
+        t = self.table
+        return sa.func.coalesce(t.c.ticket_id, t.c.source_id)
 
 
 # -- portfolio ---------------------------------------------------------------------------------
@@ -649,7 +664,7 @@ class OnTimeRate(JudgedMetric):
     def setup(self, ctx: MetricContext) -> Any:
         return ZoneInfo(ctx.policy.calendar.timezone)
 
-    def judge(self, values: Sequence[Any], state: Any) -> tuple[str | None, float | None]:
+    def judge(self, values: Sequence[Any], state: Any) -> tuple[Any, ...]:
         planned, actual = values[0], values[1]
         if planned is None:
             return "no baseline finish", None
@@ -657,7 +672,16 @@ class OnTimeRate(JudgedMetric):
             return "no actual finish", None
         # Not "within 24 hours of the planned instant": planned 17:00, finished 09:00 the
         # next morning is a day late.
-        return None, 100.0 if actual < end_of_local_day(planned, state) else 0.0
+        deadline = end_of_local_day(planned, state)
+        met = actual < deadline
+        detail = {
+            "baseline_finish": plain(planned),
+            "actual_finish": plain(actual),
+            "day_ends": plain(deadline),
+            "day_zone": state.key,
+            "comparison": f"actual {'<' if met else '>='} end of the baseline finish day",
+        }
+        return None, 100.0 if met else 0.0, detail
 
 
 def _cost(t: sa.Table) -> Any:
@@ -680,6 +704,19 @@ class BudgetVariance(_Projects):
         "less budget) summed, as a percentage of the budgets summed: positive is over budget. "
         "Excluded and counted: cancelled, no budget, a budget of zero, no cost."
     )
+
+    def explain_columns(self, t: sa.Table, ctx: MetricContext) -> dict[str, Any]:
+        return {
+            "budget": t.c.budget,
+            "forecast_cost": t.c.forecast_cost,
+            "actual_cost": t.c.actual_cost,
+            "cost_used": sa.case(
+                (t.c.forecast_cost.is_not(None), "forecast cost"),
+                (t.c.actual_cost.is_not(None), "actual cost (no forecast kept)"),
+                else_="none",
+            ),
+            "variance": _cost(t) - t.c.budget,
+        }
 
     def exclusions(self, t: sa.Table, ctx: MetricContext) -> list[tuple[str, Any]]:
         return [
@@ -942,14 +979,19 @@ class OsCurrency(JudgedMetric):
             ((name.lower(), _version(v)) for name, v in table.items()), key=lambda p: -len(p[0])
         )
 
-    def judge(self, values: Sequence[Any], state: Any) -> tuple[str | None, float | None]:
+    def judge(self, values: Sequence[Any], state: Any) -> tuple[Any, ...]:
         os_name, version = values[0], values[1]
         if not os_name or not version or not _version(version):
             return "no OS or version", None
         lowered = os_name.lower()
         for family, minimum in state:
             if lowered.startswith(family):
-                return None, 100.0 if _version(version) >= minimum else 0.0
+                detail = {
+                    "os": os_name,
+                    "version": version,
+                    "oldest_supported": ".".join(str(part) for part in minimum),
+                }
+                return None, 100.0 if _version(version) >= minimum else 0.0, detail
         return "OS not in the supported list", None
 
 
