@@ -395,3 +395,38 @@ def test_explain_shows_the_numbers_behind_each_verdict(store: Store) -> None:
     assert on_time.label == "Project 1", "a Project Online project has no number: its name"
     assert on_time.detail["day_ends"] == "2026-03-11T00:00:00+00:00"
     assert explain(store, "ppm.budget_variance")["p1"].label == "Project 1"
+
+
+# -- 8: nothing to judge is said, never a 0 ----------------------------------------------------
+
+
+def test_empty_metrics_say_why(store: Store) -> None:
+    # Tickets only, and projects whose platform gives no state: no demands, no SLA records.
+    fill(
+        store,
+        [
+            ticket(1, priority=2, state="in_progress", opened_at=at(1)),
+            project(1, state="unknown", baseline_finish=at(2), actual_finish=at(2)),
+        ],
+    )
+    r = compute(store, "ppm.demand_backlog", "itsm.platform_sla_attainment", "ppm.on_time_rate")
+    assert r["ppm.demand_backlog"].value is None
+    assert r["ppm.demand_backlog"].unsupported == (
+        "no synced source holds demand records: there is nothing to count, which is not a count of 0"
+    )
+    assert "no synced source keeps SLA records" in (
+        r["itsm.platform_sla_attainment"].unsupported or ""
+    )
+    on_time = r["ppm.on_time_rate"]
+    assert on_time.value is None and "known state" in (on_time.unsupported or "")
+    assert "source ppm holds no demand" in (
+        compute(store, "ppm.demand_backlog", source="ppm")["ppm.demand_backlog"].unsupported or ""
+    )
+
+
+def test_backlog_ages_are_measured_now_whatever_the_window(store: Store) -> None:
+    # Opened 1 March, open on 16 March: 15 days old now, whatever --until says.
+    fill(store, [ticket(1, state="in_progress", opened_at=at(1))])
+    plain = compute(store, "itsm.backlog")["itsm.backlog"]
+    windowed = compute(store, "itsm.backlog", until=at(3))["itsm.backlog"]
+    assert plain.detail["age_bands"]["8-30"] == windowed.detail["age_bands"]["8-30"] == 1

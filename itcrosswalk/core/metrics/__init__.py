@@ -304,6 +304,47 @@ class Metric:
             f"{', '.join(missing)}: the platform does not provide it, or the mapping does not read it"
         )
 
+    scope_fields: tuple[str, ...] = ()
+    """Fields the scope itself reads (a state): when no record carries them, the records in
+    scope cannot be told apart from the rest, and an empty scope is no answer."""
+    absent_reason: str | None = None
+    """Why nothing can be said when no synced source holds the entity at all (default: says so)."""
+
+    def coverage_reason(self, ctx: MetricContext) -> str | None:
+        """Why the metric has nothing to judge before its scope is even drawn: no record of the
+        entity at all (a platform without demands has no demand backlog, not a backlog of 0),
+        or none that carries what the scope reads. None when it can be computed."""
+        t = self.table
+        where: list[Any] = [t.c.deleted.is_(False)]
+        if ctx.source:
+            where.append(t.c.source == ctx.source)
+        sums = []
+        for name in self.scope_fields:
+            present: Any = t.c[name].is_not(None)
+            if name in self.unknown_is_missing or name in ("state", "stage"):
+                present = sa.and_(present, t.c[name] != "unknown")
+            sums.append(sa.func.sum(sa.case((present, 1), else_=0)).label(f"has_{name}"))
+        with ctx.store.engine.connect() as conn:
+            row = conn.execute(sa.select(sa.func.count().label("total"), *sums).where(*where)).one()
+        noun = self.entity.replace("_", " ")
+        if not row.total:
+            if self.absent_reason:
+                return self.absent_reason
+            held = (
+                f"source {ctx.source} holds no {noun} records"
+                if ctx.source
+                else f"no synced source holds {noun} records"
+            )
+            return f"{held}: there is nothing to count, which is not a count of 0"
+        missing = [n for n in self.scope_fields if not row._mapping[f"has_{n}"]]
+        if missing:
+            return (
+                f"none of the {row.total} {noun} records carries a known {', '.join(missing)}, "
+                f"which this metric's scope is drawn by: the platform does not provide it, or "
+                f"the mapping does not read it"
+            )
+        return None
+
     def unsupported_reason(self, ctx: MetricContext, scope: list[Any]) -> str | None:
         """:meth:`judge_support` with its own query (for metrics that do not run one)."""
         with ctx.store.engine.connect() as conn:
@@ -410,6 +451,9 @@ class SqlMetric(Metric):
         t = self.table
         scope = self.base_where(ctx) + self.scope(t, ctx)
         result = MetricResult(self.id, self.title, self.unit, None, 0)
+        result.unsupported = self.coverage_reason(ctx)
+        if result.unsupported:
+            return result
         reason = self._reason(ctx).label("reason")
         sums = self._sums(ctx)
         dims = [d for d in by if self.dimension_expr(d, ctx) is not None]

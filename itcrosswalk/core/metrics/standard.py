@@ -101,10 +101,12 @@ class TicketBacklog(SqlMetric):
     entity = "ticket"
     fields = ("state",)
     unknown_is_missing = ("state",)
+    scope_fields = ("state",)
     definition = (
         "Tickets open at the moment of reading (state new, in progress or on hold), whatever "
-        "their age; detail gives them by age since opening in bands of 0-7, 8-30, 31-90 and "
-        "over 90 days. --since/--until do not apply: a backlog is a moment, not a period."
+        "their age; detail gives them by age since opening, measured at the moment of reading, "
+        "in bands of 0-7, 8-30, 31-90 and over 90 days. --since/--until do not apply, to the "
+        "count or to the ages: a backlog is the moment of the last sync, not a period."
     )
     BANDS = (("0-7", 7), ("8-30", 30), ("31-90", 90))
 
@@ -115,7 +117,9 @@ class TicketBacklog(SqlMetric):
         self, ctx: MetricContext, result: MetricResult, scope: list[Any], by: Sequence[str]
     ) -> None:
         t = self.table
-        age = (sa.literal(epoch_of(ctx.as_of)) - epoch(t.c.opened_at, ctx.dialect)) / DAY
+        # The states are the ones synced last, so the ages are measured now: --until does not
+        # turn today's backlog into the one of a past day.
+        age = (sa.literal(epoch_of(ctx.now)) - epoch(t.c.opened_at, ctx.dialect)) / DAY
         band = sa.case(
             (t.c.opened_at.is_(None), "unknown age"),
             *[(age < limit + 1, name) for name, limit in self.BANDS],
@@ -209,6 +213,7 @@ class FirstContactResolution(SqlMetric):
             t.c.reassignment_count == 0, sa.func.coalesce(t.c.reopen_count, 0) == 0
         ),
     )
+    scope_fields = ("state",)
     definition = (
         "Of incidents opened in the period and resolved or closed, the share resolved by the "
         "group that first took them (never reassigned) and never reopened. Excluded and "
@@ -231,6 +236,7 @@ class ReopenRate(SqlMetric):
     fields = ("reopen_count",)
     date_field = "opened_at"
     measure = Measure("share", condition=lambda t, ctx: t.c.reopen_count > 0)
+    scope_fields = ("state",)
     definition = (
         "Of tickets opened in the period and resolved or closed, the share reopened at least "
         "once. Excluded and counted: tickets whose platform does not record the reopen count."
@@ -315,7 +321,9 @@ class JudgedMetric(Metric):
 
     def compute(self, ctx: MetricContext, by: Sequence[str] = ()) -> MetricResult:
         result = MetricResult(self.id, self.title, self.unit, None, 0)
-        result.unsupported = self.unsupported_reason(ctx, self.scope(ctx))
+        result.unsupported = self.coverage_reason(ctx) or self.unsupported_reason(
+            ctx, self.scope(ctx)
+        )
         if result.unsupported:
             return result
         state = self.setup(ctx)
@@ -548,6 +556,11 @@ class PlatformSlaAttainment(SqlMetric):
     fields = ("has_breached",)
     date_field = "start_at"
     measure = Measure("share", condition=lambda t, ctx: t.c.has_breached.is_(False))
+    scope_fields = ("stage",)
+    absent_reason = (
+        "no synced source keeps SLA records of its own (such as ServiceNow task_sla): there is "
+        "no platform verdict to report; itsm.sla_attainment judges the City's targets instead"
+    )
     definition = (
         "Where the platform keeps its own SLA records (ServiceNow task_sla), the share of "
         "completed ones it marks as not breached, for SLAs started in the period: the "
@@ -607,6 +620,7 @@ class HealthMix(_Projects):
     fields = ("health",)
     unknown_is_missing = ("health",)
     measure = Measure("share", condition=lambda t, ctx: t.c.health == "green")
+    scope_fields = ("state",)
     definition = (
         "Of active projects (approved, in progress or on hold), the share reported green; the "
         "breakdown always includes the share in each health (green, amber, red). Excluded and "
@@ -643,6 +657,7 @@ class OnTimeRate(JudgedMetric):
     entity = "work_item"
     fields = ("baseline_finish", "actual_finish")
     date_field = "baseline_finish"
+    scope_fields = ("state",)
     definition = (
         "Of projects done (those whose baseline finish falls in the period, when one is "
         "given), the share whose actual finish fell no later than the end of their baseline "
@@ -868,6 +883,7 @@ class DemandBacklog(SqlMetric):
     entity = "demand"
     fields = ("state",)
     unknown_is_missing = ("state",)
+    scope_fields = ("state",)
     definition = (
         "Demands submitted and not yet decided (submitted, screening or qualified) at the "
         "moment of reading."
@@ -885,7 +901,7 @@ class _Managed(SqlMetric):
 
     domain = "endpoint"
     entity = "device"
-    empty_reason = (
+    empty_reason = absent_reason = (
         "no synced source enrolls devices: this needs a management platform such as Intune "
         "(a CMDB records devices, not their enrolment, compliance or check-ins)"
     )
