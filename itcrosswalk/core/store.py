@@ -7,10 +7,11 @@ one transaction together with its stream's cursor.
 
 from __future__ import annotations
 
+import functools
 import os
 import types
 import typing
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, date, datetime
 from enum import Enum
@@ -20,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from .errors import ConfigError, LockHeld
+from .errors import ConfigError, LockHeld, StoreError
 from .model import ENTITIES, Record
 
 SCHEMA_VERSION = 1
@@ -239,6 +240,39 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def one_line(text: str, limit: int = 300) -> str:
+    """The first line of ``text``, whitespace collapsed, cut at ``limit`` characters."""
+    first = " ".join((text or "").strip().splitlines()[:1][0].split()) if text.strip() else ""
+    return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
+_F = typing.TypeVar("_F", bound=Callable[..., Any])
+
+
+def _store_errors(method: _F) -> _F:
+    """A database error leaves the store as one line naming the store (without its password)
+    and the driver's cause: SQLAlchemy's own text carries the statement and its parameters,
+    that is, record data, and can run to kilobytes."""
+
+    @functools.wraps(method)
+    def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(f"store {self.url}: {_cause(exc)}") from None
+
+    return typing.cast(_F, wrapper)
+
+
+def _cause(exc: sa.exc.SQLAlchemyError) -> str:
+    orig = getattr(exc, "orig", None)
+    if orig is not None:
+        return f"{type(orig).__name__}: {one_line(str(orig), 200)}"
+    # Without a driver error, SQLAlchemy's message still starts with the cause; the SQL
+    # follows on its own lines, which one_line drops.
+    return f"{type(exc).__name__}: {one_line(str(exc), 200)}"
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -290,6 +324,7 @@ class Store:
 
     # -- records -------------------------------------------------------------------------------
 
+    @_store_errors
     def write_page(
         self,
         *,
@@ -406,6 +441,7 @@ class Store:
                 self._save_cursor(conn, source, stream, entity, cursor)
         return result
 
+    @_store_errors
     def known_versions(
         self, entity: str, source: str, ids: Sequence[str]
     ) -> dict[str, datetime | None]:
@@ -423,6 +459,7 @@ class Store:
                 found.update({row.source_id: row.updated_at for row in conn.execute(query)})
         return found
 
+    @_store_errors
     def tombstone(self, *, source: str, stream: str, entity: str, sweep: str) -> int:
         """Mark deleted every live record of the stream that the sweep ``sweep`` did not see."""
         table = ENTITY_TABLES[entity]
@@ -495,6 +532,7 @@ class Store:
             statement.on_conflict_do_update(index_elements=["source", "stream"], set_=values)
         )
 
+    @_store_errors
     def save_cursor(self, source: str, stream: str, entity: str, cursor: StreamCursor) -> None:
         with self.engine.begin() as conn:
             self._save_cursor(conn, source, stream, entity, cursor)
@@ -513,6 +551,7 @@ class Store:
 
     # -- runs ----------------------------------------------------------------------------------
 
+    @_store_errors
     def start_run(
         self, *, source: str, full: bool, dry_run: bool, holder: str, manifest: dict[str, Any]
     ) -> int:
@@ -533,6 +572,7 @@ class Store:
             assert key is not None
             return int(key[0])
 
+    @_store_errors
     def finish_run(
         self,
         run_id: int,

@@ -1,0 +1,102 @@
+"""The sync against emulators with faults switched on: every run's record tells the truth,
+nothing is lost, doubled or left stale, and no fault leaves a stream stuck.
+
+The ServiceNow emulator stands in for "a platform" here; platform-specific faults live in
+``tests/plugins/<platform>/``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from itcrosswalk.core.config import Config
+from itcrosswalk.core.store import Store
+from itcrosswalk.core.sync import SyncEngine
+from tests.plugins.conftest import Served
+from tests.plugins.servicenow.conftest import PASSWORD, count_kind
+
+
+def _start_cli_sync(config: Config) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "SNOW_PASSWORD": PASSWORD}
+    return subprocess.Popen(
+        [sys.executable, "-m", "itcrosswalk.cli", "--config", str(config.path), "sync", "snow"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _wait_for_rows(store: Store, child: subprocess.Popen[bytes], rows: int) -> None:
+    deadline = time.monotonic() + 60
+    while (
+        store.count("ticket", source="snow") < rows
+        and time.monotonic() < deadline
+        and child.poll() is None
+    ):
+        time.sleep(0.05)
+    assert child.poll() is None, "the sync ended before the signal"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signalled_sync_is_recorded_interrupted_and_releases_its_lock(
+    signum: int,
+    instance: Served,
+    make_config: Callable[..., Config],
+    open_store: Callable[[Config], Store],
+) -> None:
+    instance.faults.latency = 0.05
+    config = make_config(instance, extra='streams = ["incident"]\npage_size = 3')
+    store = open_store(config)
+    child = _start_cli_sync(config)
+    _wait_for_rows(store, child, 6)
+    child.send_signal(signum)
+    _out, err = child.communicate(timeout=60)
+    assert child.returncode == 130, err.decode()
+    (run,) = store.runs("snow")
+    name = signal.Signals(signum).name
+    assert run["outcome"] == "interrupted" and name in (run["error"] or ""), run
+    assert run["ended_at"] is not None
+    assert store.lock_holder("snow") is None
+    partial = store.count("ticket", source="snow")
+    assert run["counts"]["incident"]["read"] > 0
+    assert run["counts"]["incident"]["inserted"] + run["counts"]["incident"]["updated"] <= partial
+    instance.faults.latency = 0
+    resumed = SyncEngine(config, store).sync("snow")
+    assert resumed.exit_code == 0
+    assert store.count("ticket", source="snow") == count_kind(instance.world, "incident")
+    assert [r["outcome"] for r in store.runs("snow")] == ["ok", "interrupted"]
+
+
+def test_an_unexpected_exception_is_recorded_as_a_failed_run_with_its_reason(
+    instance: Served,
+    make_config: Callable[..., Config],
+    open_store: Callable[[Config], Store],
+    pm: Any,
+) -> None:
+    config = make_config(instance, extra='streams = ["incident"]\npage_size = 4')
+    store = open_store(config)
+
+    def breaks_after_two_pages(_stream: str, read: int, _total: int | None) -> None:
+        if read >= 8:
+            raise RuntimeError("a bug in a progress bar")
+
+    engine = SyncEngine(config, store, pm=pm, progress=breaks_after_two_pages)
+    with pytest.raises(RuntimeError):
+        engine.sync("snow")
+    (run,) = store.runs("snow")
+    assert run["outcome"] == "failed"
+    assert run["error"] == "unexpected RuntimeError: a bug in a progress bar"
+    assert store.lock_holder("snow") is None
+    # What the stream committed before the failure is reported, not 0.
+    counts = run["counts"]["incident"]
+    assert counts["status"] == "error" and counts["pages"] >= 2
+    assert counts["read"] >= 8 and counts["inserted"] == store.count("ticket", source="snow") >= 8
