@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import types
 import typing
 from collections.abc import Callable, Iterator, Sequence
@@ -273,6 +274,55 @@ def _cause(exc: sa.exc.SQLAlchemyError) -> str:
     return f"{type(exc).__name__}: {one_line(str(exc), 200)}"
 
 
+# What no store can hold as text: UTF-16 surrogates that lost their pair (UTF-8 cannot encode
+# them; SQLite's driver and psycopg both refuse) and NUL (PostgreSQL's text refuses it). JSON
+# carries both ("\ud83d", "\u0000"), so a platform can send them in any field.
+_UNSTORABLE = re.compile("[\ud800-\udfff\x00]")
+REPLACEMENT = "\ufffd"
+SANITIZED_KEY = "sanitized_fields"
+"""The ``extra`` key listing the fields whose unstorable characters were replaced."""
+
+
+def storable(value: Any) -> tuple[Any, bool]:
+    """``value`` with every unstorable character in its text (keys included) replaced by
+    U+FFFD, and whether anything was replaced."""
+    if isinstance(value, str):
+        if _UNSTORABLE.search(value) is None:
+            return value, False
+        return _UNSTORABLE.sub(REPLACEMENT, value), True
+    if isinstance(value, dict):
+        changed = False
+        out: dict[Any, Any] = {}
+        for key, item in value.items():
+            key2, key_changed = storable(key)
+            item2, item_changed = storable(item)
+            out[key2] = item2
+            changed = changed or key_changed or item_changed
+        return (out, True) if changed else (value, False)
+    if isinstance(value, list | tuple):
+        items = [storable(item) for item in value]
+        if any(changed for _item, changed in items):
+            return [item for item, _changed in items], True
+        return value, False
+    return value, False
+
+
+def _storable_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A record's row with unstorable text replaced, the fields it touched named in ``extra``
+    (the record is kept, and says it was altered, rather than blocking its stream)."""
+    touched: list[str] = []
+    for name, value in list(row.items()):
+        clean, changed = storable(value)
+        if changed:
+            row[name] = clean
+            touched.append(name)
+    if touched and "extra" in row:
+        extra = dict(row.get("extra") or {})
+        extra[SANITIZED_KEY] = sorted(set(extra.get(SANITIZED_KEY) or []) | set(touched))
+        row["extra"] = extra
+    return row
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -347,7 +397,8 @@ class Store:
             row.update(stream=stream, deleted=False, deleted_at=None, synced_at=now, run_id=run_id)
             if sweep is not None:
                 row["sweep"] = sweep
-            rows[record.source_id] = row  # a key repeated within a page: the last one wins
+            row = _storable_row(row)
+            rows[row["source_id"]] = row  # a key repeated within a page: the last one wins
         result = WriteResult(quarantined=len(quarantined))
         with self.engine.begin() as conn:
             if rows:
@@ -394,12 +445,14 @@ class Store:
                         )
                     )
             for item in quarantined:
-                if item.source_id is not None:
+                # The payload must be storable too, or the quarantine itself blocks the stream.
+                source_id = storable(item.source_id)[0]
+                if source_id is not None:
                     conn.execute(
                         quarantine.delete().where(
                             quarantine.c.source == source,
                             quarantine.c.stream == stream,
-                            quarantine.c.source_id == item.source_id,
+                            quarantine.c.source_id == source_id,
                         )
                     )
                 conn.execute(
@@ -407,15 +460,15 @@ class Store:
                         run_id=run_id,
                         source=source,
                         stream=stream,
-                        source_id=item.source_id,
-                        error=item.error,
-                        payload=_json_safe(item.payload),
+                        source_id=source_id,
+                        error=storable(item.error)[0],
+                        payload=storable(_json_safe(item.payload))[0],
                         at=now,
                         resolved=False,
                     )
                 )
             if links:
-                unique = {tuple(link): None for link in links}
+                unique = {tuple(storable(part)[0] for part in link): None for link in links}
                 conn.execute(
                     self._insert(links_table).on_conflict_do_nothing(),
                     [
@@ -524,7 +577,7 @@ class Store:
     def _save_cursor(
         self, conn: Any, source: str, stream: str, entity: str, cursor: StreamCursor
     ) -> None:
-        values = asdict(cursor)
+        values = {name: storable(value)[0] for name, value in asdict(cursor).items()}
         values["resume_token"] = _json_safe(values["resume_token"])
         values.update(entity=entity, updated_at=_now())
         statement = self._insert(stream_state).values(source=source, stream=stream, **values)
@@ -589,9 +642,9 @@ class Store:
                 .values(
                     ended_at=_now(),
                     outcome=outcome,
-                    counts=_json_safe(counts),
-                    error=error,
-                    manifest=_json_safe(manifest),
+                    counts=storable(_json_safe(counts))[0],
+                    error=storable(error)[0],
+                    manifest=storable(_json_safe(manifest))[0],
                 )
             )
 

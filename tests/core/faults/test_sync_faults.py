@@ -20,6 +20,7 @@ import pytest
 from itcrosswalk.core.config import Config
 from itcrosswalk.core.store import Store
 from itcrosswalk.core.sync import SyncEngine
+from itcrosswalk.sandbox.faults import unstorable
 from tests.plugins.conftest import Served
 from tests.plugins.servicenow.conftest import PASSWORD, count_kind
 
@@ -100,3 +101,54 @@ def test_an_unexpected_exception_is_recorded_as_a_failed_run_with_its_reason(
     counts = run["counts"]["incident"]
     assert counts["status"] == "error" and counts["pages"] >= 2
     assert counts["read"] >= 8 and counts["inserted"] == store.count("ticket", source="snow") >= 8
+
+
+@pytest.mark.parametrize("kind", ["surrogate", "nul"])
+def test_unstorable_text_is_replaced_and_said_never_a_stuck_stream(
+    kind: str,
+    instance: Served,
+    make_config: Callable[..., Config],
+    open_store: Callable[[Config], Store],
+    pm: Any,
+) -> None:
+    config = make_config(instance, extra='streams = ["incident"]\npage_size = 5')
+    store = open_store(config)
+    rows = instance.app.tables["incident"]
+    spoiled = [rows[3]["sys_id"], rows[11]["sys_id"]]
+    instance.app.touch("incident", spoiled[0], short_description=unstorable("Printer", kind))
+    instance.app.touch("incident", spoiled[1], description=unstorable("Line one", kind))
+    first = SyncEngine(config, store, pm=pm).sync("snow")
+    assert first.exit_code == 0, first.streams
+    total = count_kind(instance.world, "incident")
+    assert store.count("ticket", source="snow") == total
+    stored = {r["source_id"]: r for r in store.export("ticket", source="snow")}
+    assert stored[spoiled[0]]["title"] == "Printer \ufffdtail"
+    assert stored[spoiled[0]]["extra"]["sanitized_fields"] == ["title"]
+    assert "sanitized_fields" in stored[spoiled[1]]["extra"]
+    # Later updates behind the spoiled records still arrive: the stream moves on.
+    later = [r["sys_id"] for r in rows[20:25]]
+    for sys_id in later:
+        instance.app.touch("incident", sys_id, short_description="updated later")
+    second = SyncEngine(config, store, pm=pm).sync("snow")
+    assert second.exit_code == 0
+    stored = {r["source_id"]: r for r in store.export("ticket", source="snow")}
+    assert all(stored[s]["title"] == "updated later" for s in later)
+    assert [r["outcome"] for r in store.runs("snow")] == ["ok", "ok"]
+
+
+def test_a_quarantined_payload_with_unstorable_text_is_stored(
+    instance: Served,
+    make_config: Callable[..., Config],
+    open_store: Callable[[Config], Store],
+    pm: Any,
+) -> None:
+    config = make_config(instance, extra='streams = ["incident"]')
+    store = open_store(config)
+    row = instance.app.tables["incident"][2]
+    # An unparseable time fails the mapping: the record goes to quarantine with its payload.
+    instance.app.touch("incident", row["sys_id"], opened_at=unstorable("not a time", "nul"))
+    result = SyncEngine(config, store, pm=pm).sync("snow")
+    assert result.streams[0].quarantined == 1 and result.exit_code == 3
+    (item,) = store.quarantine_rows("snow", "incident")
+    assert item["source_id"] == row["sys_id"]
+    assert "\ufffd" in str(item["payload"]) and "\x00" not in str(item["payload"])
