@@ -152,3 +152,51 @@ def test_a_quarantined_payload_with_unstorable_text_is_stored(
     (item,) = store.quarantine_rows("snow", "incident")
     assert item["source_id"] == row["sys_id"]
     assert "\ufffd" in str(item["payload"]) and "\x00" not in str(item["payload"])
+
+
+_AT_THE_GATE = """
+import os, sys, time
+from itcrosswalk.cli import main
+gate = sys.argv[1]
+while not os.path.exists(gate):
+    time.sleep(0.005)
+sys.argv = ["crosswalk", *sys.argv[2:]]
+main()
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX processes")
+def test_simultaneous_first_syncs_on_a_new_store_meet_the_lock_not_a_schema_race(
+    instance: Served,
+    make_config: Callable[..., Config],
+    open_store: Callable[[Config], Store],
+    tmp_path: Any,
+) -> None:
+    instance.faults.latency = 0.02
+    config = make_config(instance, extra='streams = ["incident"]\npage_size = 10')
+    gate = tmp_path / "go"
+    env = {**os.environ, "SNOW_PASSWORD": PASSWORD}
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", _AT_THE_GATE, str(gate), "--config", str(config.path), "sync"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(5)
+    ]
+    time.sleep(1.5)  # every child imported and waiting at the gate (not a timed assertion)
+    gate.write_text("go")
+    errors = []
+    for child in children:
+        _out, err = child.communicate(timeout=120)
+        errors.append((child.returncode, err.decode()))
+    assert sum(1 for code, _err in errors if code == 0) >= 1, errors
+    for code, err in errors:
+        if code != 0:
+            assert "is being synced by" in err, err  # the lock's message, nothing raw
+    store = open_store(config)
+    runs = store.runs("snow")
+    assert all(r["outcome"] == "ok" for r in runs) and store.lock_holder("snow") is None
+    assert store.count("ticket", source="snow") == count_kind(instance.world, "incident")
