@@ -133,6 +133,8 @@ stream_state = sa.Table(
     sa.Column("sweep", sa.String(64)),
     sa.Column("last_full_at", UTCDateTime()),
     sa.Column("remote_total", sa.BigInteger()),
+    sa.Column("remote_total_at", UTCDateTime()),
+    sa.Column("window_total", sa.BigInteger()),
     sa.Column("access", sa.String(32)),
     sa.Column("message", sa.Text()),
     sa.Column("updated_at", UTCDateTime()),
@@ -204,6 +206,10 @@ class StreamCursor:
     sweep: str | None = None
     last_full_at: datetime | None = None
     remote_total: int | None = None
+    """The platform's own count of the stream's rows, from the last full read."""
+    remote_total_at: datetime | None = None
+    window_total: int | None = None
+    """The platform's count of the rows in the last incremental window."""
     access: str | None = None
     message: str | None = None
 
@@ -273,6 +279,7 @@ class Store:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self.dialect = self.engine.dialect.name
         metadata.create_all(self.engine)
+        _add_missing_columns(self.engine)
         with self.engine.begin() as conn:
             if conn.execute(sa.select(schema_version.c.version)).first() is None:
                 conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
@@ -620,6 +627,13 @@ class Store:
             self.interrupted_runs(source)
         return bool(removed)
 
+    def source_names(self) -> list[str]:
+        """Every source the store has cursors or runs of."""
+        with self.engine.connect() as conn:
+            names = set(conn.execute(sa.select(stream_state.c.source).distinct()).scalars())
+            names |= set(conn.execute(sa.select(sync_runs.c.source).distinct()).scalars())
+        return sorted(names)
+
     def lock_holder(self, source: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(locks).where(locks.c.source == source)).first()
@@ -704,6 +718,8 @@ class Store:
                     "quarantined": quarantined.get((state.source, state.stream), 0),
                     "dangling": dangling.get((state.source, state.stream), 0),
                     "remote_total": state.remote_total,
+                    "remote_total_at": state.remote_total_at,
+                    "window_total": state.window_total,
                     "access": state.access,
                     "message": state.message,
                     "last_full_at": state.last_full_at,
@@ -752,6 +768,16 @@ def _dangling_query(entity: str) -> Any:
         )
         .group_by(table.c.source, table.c.stream)
     )
+
+
+def _add_missing_columns(engine: sa.Engine) -> None:
+    """Columns added to the stream state since a store was made (nullable, so no backfill)."""
+    existing = {c["name"] for c in sa.inspect(engine).get_columns("stream_state")}
+    with engine.begin() as conn:
+        for column in stream_state.columns:
+            if column.name not in existing:
+                kind = column.type.compile(dialect=engine.dialect)
+                conn.execute(sa.text(f"ALTER TABLE stream_state ADD COLUMN {column.name} {kind}"))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

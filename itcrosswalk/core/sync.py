@@ -358,7 +358,9 @@ class SyncEngine:
         result = StreamResult(stream.name, stream.entity, full=window.full)
         watermark = cursor.watermark if cursor else None
         watermark_key = cursor.watermark_key if cursor else None
-        remote_total = cursor.remote_total if (cursor and resuming) else None
+        # The platform's count from the last full read survives incremental windows, which
+        # count only their own rows (window_total).
+        remote_total = cursor.remote_total if cursor else None
         if resuming:
             log.info(
                 "source %s: resuming %s from its last committed page", source_name, stream.name
@@ -372,6 +374,8 @@ class SyncEngine:
             sweep=sweep,
             last_full_at=cursor.last_full_at if cursor else None,
             remote_total=remote_total,
+            remote_total_at=cursor.remote_total_at if cursor else None,
+            window_total=cursor.window_total if (cursor and resuming) else None,
             access="ok",
         )
         if not dry_run:
@@ -380,7 +384,10 @@ class SyncEngine:
         for page, _used, after in paginate(stream, window, token):
             result.pages += 1
             if fresh and result.pages == 1 and page.total is not None:
-                working.remote_total = page.total
+                if window.full:
+                    working.remote_total, working.remote_total_at = page.total, now
+                else:
+                    working.window_total = page.total
             records: list[Record] = []
             quarantined: list[QuarantineItem] = []
             links: list[tuple[str, str, str, str, str, str]] = []
@@ -462,7 +469,11 @@ class SyncEngine:
                 result.updated += written.updated
             result.quarantined += len(quarantined)
             if self.progress:
-                self.progress(stream.name, result.read, working.remote_total)
+                self.progress(
+                    stream.name,
+                    result.read,
+                    working.remote_total if window.full else working.window_total,
+                )
         if window.full and not dry_run and sweep is not None:
             result.tombstoned = self.store.tombstone(
                 source=source_name, stream=stream.name, entity=stream.entity, sweep=sweep
