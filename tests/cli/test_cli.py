@@ -102,7 +102,15 @@ def test_status_json_has_watermarks_counts_and_the_last_run(
 ) -> None:
     directory, _ = demo
     result = CliRunner().invoke(
-        cli, ["--config", str(directory / "crosswalk.toml"), "status", "--format", "json"]
+        cli,
+        [
+            "--config",
+            str(directory / "crosswalk.toml"),
+            "status",
+            "sandbox-servicenow",
+            "--format",
+            "json",
+        ],
     )
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)
@@ -168,8 +176,8 @@ def test_unknown_source_is_a_clear_error(cli: Any, demo: tuple[Path, str]) -> No
     result = CliRunner().invoke(
         cli, ["--config", str(directory / "crosswalk.toml"), "sync", "nope"]
     )
-    assert result.exit_code == 1
-    assert "no source named 'nope'" in result.output
+    assert result.exit_code == 2
+    assert "no source 'nope'" in result.output
 
 
 def test_metrics_side_by_side_by_platform_after_the_demo(demo: tuple[Path, str], cli: Any) -> None:
@@ -227,7 +235,7 @@ def test_metrics_usage_errors_are_one_line(demo: tuple[Path, str], cli: Any) -> 
     directory, _output = demo
     config = str(directory / "crosswalk.toml")
     unknown = CliRunner().invoke(cli, ["--config", config, "metrics", "show", "itsm.nope"])
-    assert unknown.exit_code == 1 and "unknown metric 'itsm.nope'" in unknown.output
+    assert unknown.exit_code == 2 and "no metric 'itsm.nope'" in unknown.output
     bad = CliRunner().invoke(cli, ["--config", config, "metrics", "--by", "colour"])
     assert bad.exit_code == 2
     listed = CliRunner().invoke(cli, ["--config", config, "metrics", "list", "--format", "csv"])

@@ -90,7 +90,7 @@ def test_report_compliance_usage_errors(setup: tuple[Any, Path]) -> None:
     xlsx = _invoke(cli, config, "report", "compliance", "--format", "xlsx")
     assert xlsx.exit_code == 2 and "--output" in xlsx.output
     unknown = _invoke(cli, config, "report", "compliance", "--control", "nope")
-    assert unknown.exit_code == 1 and "no control nope" in unknown.stderr
+    assert unknown.exit_code == 2 and "no control 'nope'" in unknown.stderr
     mixed = _invoke(cli, config, "report", "compliance", "--as-of", "2026-01-01", "--control", "x")
     assert mixed.exit_code == 2
     bad_date = _invoke(cli, config, "report", "compliance", "--as-of", "last monday")
