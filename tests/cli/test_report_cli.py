@@ -120,10 +120,7 @@ def test_schedule_prints_crontab_lines_and_systemd_units(setup: tuple[Any, Path]
     cron = _invoke(cli, config, "schedule", str(EXAMPLE), "--cron")
     assert cron.exit_code == 0, cron.output
     lines = [line for line in cron.stdout.splitlines() if not line.startswith("#")]
-    assert [line.split(" crosswalk")[0].split(" /")[0] for line in lines] == [
-        "0 7 * * 1",
-        "30 1 * * *",
-    ]
+    assert [" ".join(line.split()[:5]) for line in lines] == ["0 7 * * 1", "30 1 * * *"]
     assert all(f"--config {config.resolve()} run {EXAMPLE}" in line for line in lines)
     units = _invoke(cli, config, "schedule", str(EXAMPLE), "--systemd", "--job", "nightly-sync")
     assert units.exit_code == 0
