@@ -910,9 +910,9 @@ def make_cli(pm: Any = None) -> click.Group:
     ) -> None:
         """Serve the emulators on loopback HTTPS until interrupted."""
         from ..sandbox import runner
-        from ..sandbox.world import generate
+        from ..sandbox.world import generate, live_now
 
-        world = generate(seed, size, tickets=tickets)
+        world = generate(seed, size, tickets=tickets, now=live_now())
         with runner.start(world, pm=obj.pm) as box:
             path = runner.write_config(box, Path(directory))
             for name, url in sorted(box.urls.items()):
@@ -949,11 +949,13 @@ def make_cli(pm: Any = None) -> click.Group:
         from ..core.store import Store
         from ..core.sync import SyncEngine
         from ..sandbox import runner
-        from ..sandbox.world import generate
+        from ..sandbox.world import generate, live_now
 
         target = Path(directory)
+        _fresh_demo_folder(target)
         click.echo(f"generating the city (seed {seed}, size {size}) ...")
-        world = generate(seed, size)
+        # Dated now, so the metrics, controls and evaluation run later match what it printed.
+        world = generate(seed, size, now=live_now())
         code = EXIT_OK
         with runner.start(world, pm=obj.pm) as box:
             config_path = runner.write_config(box, target)
@@ -1010,6 +1012,33 @@ def make_cli(pm: Any = None) -> click.Group:
     for area in _areas():
         importlib.import_module(f"{__name__}.{area}").register(cli)
     return cli
+
+
+def _fresh_demo_folder(target: Path) -> None:
+    """A demo starts from an empty store: a second one (another seed) never mixes two cities.
+
+    A folder holding a config the demo did not write is refused, so no one's store is removed.
+    """
+    config = target / "crosswalk.toml"
+    if not config.exists():
+        return
+    if not config.read_text(encoding="utf-8", errors="replace").startswith(runner_header()):
+        raise click.UsageError(
+            f"{target} holds a crosswalk.toml the demo did not write; give another --dir"
+        )
+    removed = False
+    for name in ("crosswalk.db", "crosswalk.db-wal", "crosswalk.db-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            (target / name).unlink()
+            removed = True
+    if removed:
+        click.echo(f"replacing the previous demo's store in {target}")
+
+
+def runner_header() -> str:
+    from ..sandbox.runner import CONFIG_HEADER
+
+    return CONFIG_HEADER
 
 
 def _demo_outputs(

@@ -264,3 +264,45 @@ def test_the_demo_ends_with_an_evaluation_of_every_sandbox_platform(
             if not coverage["provided"]:
                 assert set(coverage["fields"].values()) == {None}
         assert f"{entry['rank']}. {entry['source']}" in output
+
+
+def test_the_commands_the_demo_suggests_give_the_numbers_it_printed(
+    demo: tuple[Path, str], cli: Any
+) -> None:
+    directory, _output = demo
+    printed = {m["id"]: m["value"] for m in json.loads((directory / "metrics.json").read_text())}
+    result = CliRunner().invoke(
+        cli, ["--config", str(directory / "crosswalk.toml"), "metrics", "--format", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    later = {m["id"]: m["value"] for m in json.loads(result.stdout)}
+    for metric in ("endpoint.stale_devices", "itsm.backlog", "endpoint.compliance_rate"):
+        assert later[metric] == printed[metric], metric
+    report = json.loads((directory / "compliance.json").read_text())
+    again = CliRunner().invoke(
+        cli,
+        ["--config", str(directory / "crosswalk.toml"), "report", "compliance", "--format", "json"],
+    )
+    assert json.loads(again.stdout)["summary"]["alarm"] == report["summary"]["alarm"]
+
+
+def test_a_second_demo_with_another_seed_starts_a_fresh_store(tmp_path: Path, cli: Any) -> None:
+    from itcrosswalk.sandbox.world import generate
+
+    directory = tmp_path / "demo"
+    for seed in ("7", "8"):
+        result = CliRunner().invoke(
+            cli, ["demo", "--dir", str(directory), "--size", "tiny", "--seed", seed]
+        )
+        assert result.exit_code in (0, 3), result.output
+    assert "replacing the previous demo's store" in result.output
+    exported = CliRunner().invoke(
+        cli,
+        ["--config", str(directory / "crosswalk.toml"), "export", "tickets", "--format", "json"],
+    )
+    assert len(json.loads(exported.stdout)) == len(generate(8, "tiny").tickets)
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "crosswalk.toml").write_text('[store]\nurl = "sqlite:///crosswalk.db"\n')
+    refused = CliRunner().invoke(cli, ["demo", "--dir", str(foreign), "--size", "tiny"])
+    assert refused.exit_code == 2 and "did not write" in refused.output
