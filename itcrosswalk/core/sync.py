@@ -30,6 +30,7 @@ import pluggy
 from .. import plugins
 from .adapter import Adapter, Stream, Window, paginate
 from .config import Config, SourceConfig, config_digest, platform_options
+from .derive import derive_departments
 from .errors import (
     AccessDenied,
     AuthError,
@@ -241,6 +242,8 @@ class SyncEngine:
                     "read": outcome.read,
                     "requests": outcome.requests,
                 }
+            if not dry_run:
+                derive_departments(self.store, source_name)
             if any(s.status == "error" for s in result.streams):
                 result.outcome = "partial"
             elif any(s.status in ("no_access", "missing") for s in result.streams):

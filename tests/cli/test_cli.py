@@ -306,3 +306,23 @@ def test_a_second_demo_with_another_seed_starts_a_fresh_store(tmp_path: Path, cl
     (foreign / "crosswalk.toml").write_text('[store]\nurl = "sqlite:///crosswalk.db"\n')
     refused = CliRunner().invoke(cli, ["demo", "--dir", str(foreign), "--size", "tiny"])
     assert refused.exit_code == 2 and "did not write" in refused.output
+
+
+def test_the_demo_s_tickets_and_devices_carry_their_people_s_departments(
+    demo: tuple[Path, str], cli: Any
+) -> None:
+    directory, _output = demo
+    config = str(directory / "crosswalk.toml")
+    for entity in ("tickets", "devices"):
+        rows = json.loads(
+            CliRunner()
+            .invoke(cli, ["--config", config, "export", entity, "--format", "json"])
+            .stdout
+        )
+        filled = [r for r in rows if r["department"]]
+        assert len(filled) > 0.75 * len(rows), entity
+        derived = [r for r in filled if r["extra"].get("department_derived")]
+        assert derived and {r["extra"]["department_derived"] for r in derived} <= {
+            "requester",
+            "primary_user",
+        }
