@@ -138,6 +138,8 @@ stream_state = sa.Table(
     sa.Column("sweep", sa.String(64)),
     sa.Column("last_full_at", UTCDateTime()),
     sa.Column("remote_total", sa.BigInteger()),
+    sa.Column("remote_total_at", UTCDateTime()),
+    sa.Column("window_total", sa.BigInteger()),
     sa.Column("access", sa.String(32)),
     sa.Column("message", sa.Text()),
     sa.Column("updated_at", UTCDateTime()),
@@ -209,6 +211,10 @@ class StreamCursor:
     sweep: str | None = None
     last_full_at: datetime | None = None
     remote_total: int | None = None
+    """The platform's own count of the stream's rows, from the last full read."""
+    remote_total_at: datetime | None = None
+    window_total: int | None = None
+    """The platform's count of the rows in the last incremental window."""
     access: str | None = None
     message: str | None = None
 
@@ -748,6 +754,13 @@ class Store:
             self.interrupted_runs(source)
         return bool(removed)
 
+    def source_names(self) -> list[str]:
+        """Every source the store has cursors or runs of."""
+        with self.engine.connect() as conn:
+            names = set(conn.execute(sa.select(stream_state.c.source).distinct()).scalars())
+            names |= set(conn.execute(sa.select(sync_runs.c.source).distinct()).scalars())
+        return sorted(names)
+
     def lock_holder(self, source: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(locks).where(locks.c.source == source)).first()
@@ -832,6 +845,8 @@ class Store:
                     "quarantined": quarantined.get((state.source, state.stream), 0),
                     "dangling": dangling.get((state.source, state.stream), 0),
                     "remote_total": state.remote_total,
+                    "remote_total_at": state.remote_total_at,
+                    "window_total": state.window_total,
                     "access": state.access,
                     "message": state.message,
                     "last_full_at": state.last_full_at,
