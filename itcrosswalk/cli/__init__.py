@@ -134,31 +134,17 @@ class CrosswalkGroup(click.Group):
 
 
 def _store_problem(ctx: click.Context, exc: BaseException) -> str | None:
-    """A database error as one line naming the store (never its password) and what to do."""
+    """A raw database error (outside the store's own one-line errors) as the store's line."""
     if not _is_store_error(exc):
         return None
-    obj = ctx.find_object(Context)
-    url = "the store"
-    folder = None
-    try:
-        from sqlalchemy.engine import make_url
+    from ..core.store import store_failure
 
-        parsed = make_url(obj.config.store.url) if obj else None
-        if parsed is not None:
-            url = parsed.render_as_string(hide_password=True)
-            if parsed.get_backend_name() == "sqlite" and parsed.database:
-                folder = Path(parsed.database).parent
-    except Exception:  # the config itself may be what failed; say what we can
-        pass
-    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    first = reason[0] if reason else type(exc).__name__
-    if folder is not None:
-        advice = f"check that {folder} exists and that this account may write there"
-        if "readonly" in first or "read-only" in first:
-            advice = f"the store file or its folder {folder} is read-only for this account"
-    else:
-        advice = "check that the database server is up and that store.url is right"
-    return f"the store {url} failed: {first}; {advice}"
+    obj = ctx.find_object(Context)
+    try:
+        url = obj.config.store.url if obj else ""
+    except Exception:  # the config itself may be what failed
+        url = ""
+    return store_failure(url, exc)
 
 
 def _file_problem(exc: BaseException) -> str | None:
