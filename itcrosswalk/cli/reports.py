@@ -169,7 +169,7 @@ def register(cli: click.Group) -> None:
             raise click.UsageError("--format xlsx needs --output PATH")
         store = obj.store()
         try:
-            data = metrics_report.build(store, obj.config, kind, **options)
+            data = metrics_report.build(store, obj.config, kind, pm=obj.pm, **options)
         finally:
             store.close()
         _write(render(data, fmt), fmt, output)
