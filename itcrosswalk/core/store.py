@@ -24,6 +24,8 @@ from .errors import ConfigError, LockHeld
 from .model import ENTITIES, Record
 
 SCHEMA_VERSION = 1
+"""The ``schema_version`` row of stores made before migrations; Alembic's revision (see
+:mod:`.migrations`) is the schema's version since."""
 
 TABLE_NAMES: dict[str, str] = {
     "ticket": "tickets",
@@ -272,10 +274,15 @@ class Store:
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self.dialect = self.engine.dialect.name
-        metadata.create_all(self.engine)
-        with self.engine.begin() as conn:
-            if conn.execute(sa.select(schema_version.c.version)).first() is None:
-                conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
+        from .migrations import prepare
+
+        # Creates a new store, migrates an older one, refuses a newer one: never a raw
+        # "no such column" on the first write.
+        try:
+            prepare(self.engine, self.url)
+        except BaseException:
+            self.engine.dispose()  # a refused store leaves no connection open
+            raise
 
     def close(self) -> None:
         self.engine.dispose()
