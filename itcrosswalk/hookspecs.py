@@ -12,9 +12,10 @@ hookimpl = pluggy.HookimplMarker("itcrosswalk")
 
 @hookspec
 def register_platforms(register: Any) -> None:
-    """Register platform adapters: ``register(name, adapter_class, *, mapping=None, config_model=None)``.
+    """Register platform adapters: ``register(name, adapter, *, mapping=None, config_model=None)``.
 
-    ``name`` is the platform id used in config and the store (``servicenow``); ``mapping`` is
+    ``name`` is the platform id used in config and the store (``servicenow``); ``adapter`` a
+    subclass of ``itcrosswalk.core.adapter.Adapter``; ``mapping`` is
     the module or dict of crosswalk tables ``crosswalk plugins show NAME`` prints;
     ``config_model`` is a pydantic model validating the source's platform-specific keys.
     """

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import inspect
 import json
-import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,8 @@ from click.testing import CliRunner
 from itcrosswalk import hookspecs
 from itcrosswalk.cli import make_cli
 from itcrosswalk.registry import make_registry
+from tests.example_plugin import HELPDESK, install, install_project, on_path
+from tests.example_plugin import HERE as EXAMPLES
 
 HERE = Path(__file__).parent
 HOOKS = [
@@ -48,40 +50,31 @@ MISFITS = {
 """Entry point name -> object in ``crosswalk_misfits``: one plugin per way to be broken."""
 
 
-def install(site: Path, package: str, entries: dict[str, str]) -> None:
-    """Install a package the way pip would: the package plus a .dist-info with entry points."""
-    shutil.copytree(HERE / "example_plugin" / package, site / package)
-    info = site / f"{package}-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {package}\nVersion: 0.1\n")
-    lines = "".join(f"{name} = {target}\n" for name, target in entries.items())
-    (info / "entry_points.txt").write_text(f"[itcrosswalk]\n{lines}")
-
-
 @pytest.fixture
-def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Install the example plugins: one that works, one that does not import."""
+def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Install the example plugins: the guide's Helpdesk plugin, and one that does not import."""
     site = tmp_path / "site"
     site.mkdir()
-    for name in ("crosswalk_example", "crosswalk_broken"):
-        install(site, name, {name.removeprefix("crosswalk_"): name})
-    monkeypatch.syspath_prepend(str(site))
-    return site
+    install_project(site, HELPDESK)
+    install(site, EXAMPLES / "crosswalk_broken", {"broken": "crosswalk_broken"})
+    with on_path(site, monkeypatch):
+        yield site
 
 
 def test_an_installed_plugin_is_found_and_a_broken_one_reported(installed: Path) -> None:
     pm = make_registry()
     rows = {row["name"]: row for row in pm.describe()}
-    assert rows["example"]["error"] is None
-    assert "register_commands" in rows["example"]["hooks"]
+    assert rows["helpdesk"]["error"] is None
+    assert rows["helpdesk"]["origin"] == "crosswalk-helpdesk"
+    assert "register_commands" in rows["helpdesk"]["hooks"]
     assert "ImportError" in rows["broken"]["error"]
     assert "servicenow" in pm.platforms(), "the built-ins still load"
-    assert "example.count" in {m.id for m in pm.metrics()}
-    assert "example.control" in {c.id for c in pm.controls()}
-    assert "example.template" in {t["id"] for t in pm.templates() if isinstance(t, dict)}
-    result = CliRunner().invoke(make_cli(pm), ["hello-example"])
+    assert "helpdesk.open_requests" in {m.id for m in pm.metrics()}
+    assert "helpdesk.assigned" in {c.id for c in pm.controls()}
+    assert "helpdesk.intake" in {t["id"] for t in pm.templates() if isinstance(t, dict)}
+    result = CliRunner().invoke(make_cli(pm), ["helpdesk-statuses"])
     assert result.exit_code == 0, result.output
-    assert "hello from crosswalk_example" in result.output
+    assert "pending -> on_hold" in result.output
     listing = CliRunner().invoke(make_cli(pm), ["plugins", "--format", "json"])
     assert listing.exit_code == 3  # a plugin failed to load: attention, not a crash
     assert "crosswalk_broken needs a vendor SDK" in listing.output
@@ -91,10 +84,10 @@ def test_load_plugins_escape_hatch(installed: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("ITCROSSWALK_LOAD_PLUGINS", "")
     pm = make_registry()
     assert pm.platforms() == {}
-    monkeypatch.setenv("ITCROSSWALK_LOAD_PLUGINS", "servicenow,example")
+    monkeypatch.setenv("ITCROSSWALK_LOAD_PLUGINS", "servicenow,helpdesk")
     pm = make_registry()
     names = {row["name"] for row in pm.describe()}
-    assert names == {"standard", "servicenow", "example"}  # the standard pack always loads
+    assert names == {"standard", "servicenow", "helpdesk"}  # the standard pack always loads
 
 
 def test_a_plugin_whose_hook_raises_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -129,9 +122,8 @@ def test_help_imports_no_vendor_sdk() -> None:
 def test_each_way_to_be_broken_is_one_plugin_s_error_and_the_others_work(
     installed: Path, tmp_path: Path
 ) -> None:
-    install(
-        installed, "crosswalk_misfits", {n: f"crosswalk_misfits:{o}" for n, o in MISFITS.items()}
-    )
+    misfits = {n: f"crosswalk_misfits:{o}" for n, o in MISFITS.items()}
+    install(installed, EXAMPLES / "crosswalk_misfits", misfits)
     pm = make_registry()
     runner = CliRunner()
     listing = runner.invoke(make_cli(pm), ["plugins", "--format", "json"])
@@ -158,7 +150,7 @@ def test_each_way_to_be_broken_is_one_plugin_s_error_and_the_others_work(
         "plugin wrongtype: register_platforms: platform 'wrongtype': the adapter must be a "
         "subclass of itcrosswalk.core.adapter.Adapter"
     ) in wrong
-    for good in ("standard", "servicenow", "intune", "jira_align", "project_online", "example"):
+    for good in ("standard", "servicenow", "intune", "jira_align", "project_online", "helpdesk"):
         assert rows[good]["error"] is None, rows[good]
     assert rows["servicenow"]["platforms"] == ["servicenow"]
     assert "badargs" not in pm.platforms() and "wrongtype" not in pm.platforms()
@@ -170,7 +162,8 @@ def test_each_way_to_be_broken_is_one_plugin_s_error_and_the_others_work(
     metrics = runner.invoke(make_cli(pm), ["metrics", "list", "--format", "json"])
     assert metrics.exit_code == 0, metrics.output
     ids = {m["id"] for m in json.loads(metrics.output)}
-    assert "example.count" in ids and "itsm.mttr_hours" in ids and "wrongtype.count" not in ids
+    assert "helpdesk.open_requests" in ids and "itsm.mttr_hours" in ids
+    assert "wrongtype.count" not in ids
     config = tmp_path / "crosswalk.toml"
     config.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "store.db"}"\n')
     controls = runner.invoke(
@@ -178,7 +171,7 @@ def test_each_way_to_be_broken_is_one_plugin_s_error_and_the_others_work(
     )
     assert controls.exit_code == 0, controls.output
     ids = {c["id"] for c in json.loads(controls.output)}
-    assert "example.control" in ids and "endpoint.disk_encryption" in ids
+    assert "helpdesk.assigned" in ids and "endpoint.disk_encryption" in ids
     assert "halfcontrol.x" not in ids
     report = runner.invoke(
         make_cli(pm),
@@ -188,7 +181,7 @@ def test_each_way_to_be_broken_is_one_plugin_s_error_and_the_others_work(
             "report",
             "compliance",
             "--benchmark",
-            "example",
+            "helpdesk",
             "--format",
             "json",
             "--output",
