@@ -15,7 +15,7 @@ import typing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -25,6 +25,9 @@ from .errors import ConfigError, CrosswalkError
 from .metrics import compute_metrics
 from .model import ENTITIES
 from .store import ENTITY_TABLES, Store, links_table, quarantine, sync_runs
+
+if TYPE_CHECKING:
+    from .contract import Registry
 
 # Provenance every record has by construction; coverage is about what the platform fills.
 _PROVENANCE = {"source", "platform", "source_id", "extra", "created_at"}
@@ -454,7 +457,7 @@ def evaluate(
     sources: list[str] | None = None,
     *,
     criteria: dict[str, Criterion] | None = None,
-    pm: Any = None,
+    pm: Registry,
     now: datetime | None = None,
 ) -> list[SourceEvaluation]:
     """Measure and score every source (or those named); ranked by total, best first."""

@@ -27,11 +27,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pluggy
-
-from .. import plugins
 from .adapter import Adapter, Stream, Window, paginate
 from .config import Config, SourceConfig, config_digest, platform_options
+from .contract import Registry
 from .derive import derive_departments
 from .errors import (
     AccessDenied,
@@ -123,9 +121,7 @@ def secret_resolver(source_name: str) -> Callable[[str], str]:
     return resolve
 
 
-def build_adapter(
-    config: Config, source_name: str, pm: pluggy.PluginManager | None = None
-) -> Adapter:
+def build_adapter(config: Config, source_name: str, pm: Registry) -> Adapter:
     """The adapter for one configured source, its platform-specific keys validated."""
     try:
         source = config.sources[source_name]
@@ -134,10 +130,10 @@ def build_adapter(
         raise ConfigError(
             f"no source named {source_name!r} in the config (sources: {known})"
         ) from None
-    platforms = plugins.get_platforms(pm)
+    platforms = pm.platforms()
     info = platforms.get(source.platform)
     if info is None:
-        errors = plugins.load_state(pm).errors
+        errors = dict(pm.errors)
         hint = f"; plugin errors: {errors}" if errors else ""
         raise ConfigError(
             f"sources.{source_name}.platform: no plugin provides platform {source.platform!r} "
@@ -173,7 +169,7 @@ class SyncEngine:
     Args:
         config: the validated configuration.
         store: where records, cursors, runs and quarantine go.
-        pm: the plugin manager (a fresh one per test); the process-wide one by default.
+        pm: the plugins' registry (a fresh one per test), which knows the platforms.
         progress: called as ``progress(stream, records_so_far, platform_total)``.
         clock: the time source for the ceiling; injectable for tests.
     """
@@ -183,7 +179,7 @@ class SyncEngine:
         config: Config,
         store: Store,
         *,
-        pm: pluggy.PluginManager | None = None,
+        pm: Registry,
         progress: ProgressCallback | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
