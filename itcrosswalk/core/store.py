@@ -34,6 +34,7 @@ TABLE_NAMES: dict[str, str] = {
     "device_compliance": "device_compliance",
     "installed_app": "installed_apps",
     "person": "people",
+    "plan_line": "plan_lines",
 }
 
 
