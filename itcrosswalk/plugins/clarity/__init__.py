@@ -9,6 +9,14 @@ from ...hookspecs import hookimpl
 
 
 @hookimpl
+def register_platforms(register: Any) -> None:
+    from . import mapping
+    from .adapter import ClarityAdapter, ClarityOptions
+
+    register("clarity", ClarityAdapter, mapping=mapping.describe(), config_model=ClarityOptions)
+
+
+@hookimpl
 def register_sandboxes(register: Any) -> None:
     from .sandbox import create_app, sandbox_source
 
