@@ -386,7 +386,8 @@ class ChildStream(Stream):
         parent = token.get("parent")
         if parent is None:
             self._seen = set()
-            return Page(records=[], total=0, next_hint=self._following(window, None))
+            # No request: this page only names the first project (it counts nothing).
+            return Page(records=[], total=None, next_hint=self._following(window, None))
         part = self.parts[int(token.get("part", 0))]
         try:
             page = self.request(int(parent), part, int(token.get("offset", 0)))

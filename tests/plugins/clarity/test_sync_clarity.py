@@ -65,7 +65,9 @@ def test_a_first_sync_lands_projects_tasks_ideas_people_and_plans(
     assert sum(1 for r in work.values() if r["kind"] in ("project", "program")) == len(
         world_projects
     )
-    print({s.stream: (s.read, s.requests) for s in result.streams})
+    status = {r["stream"]: r for r in store.status() if r["source"] == "ppm"}
+    assert status["projects"]["remote_total"] == len(world_projects)
+    assert status["tasks"]["remote_total"] is None  # per project: no one count to report
 
 
 def test_financial_plans_land_per_investment_and_fiscal_month(
