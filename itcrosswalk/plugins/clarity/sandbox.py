@@ -349,6 +349,7 @@ class ClarityEmulator(Emulator):
         self.bodies: list[Any] = []
         self.host = "localhost"
         self.next_id = 5_000_001
+        self._index: dict[tuple[str, str], tuple[Any, int, dict[Any, list[dict[str, Any]]]]] = {}
         self.data: dict[str, list[dict[str, Any]]] = {
             "projects": [],
             "tasks": [],
@@ -595,6 +596,22 @@ class ClarityEmulator(Emulator):
                 header["_lines"][group] = detail
             detail["_segments"].append((line.period, line.amount))
 
+    def children(
+        self, collection: str, key: int, field: str = "_projectId"
+    ) -> list[dict[str, Any]]:
+        """The rows of ``collection`` whose ``field`` is ``key``, through an index kept per
+        collection (a tenant of 200,000 tasks answers per project without a scan)."""
+        with self.lock:
+            rows = self.data[collection]
+            cached = self._index.get((collection, field))
+            if cached is None or cached[0] is not rows or cached[1] != len(rows):
+                index: dict[Any, list[dict[str, Any]]] = {}
+                for row in rows:
+                    index.setdefault(row.get(field), []).append(row)
+                cached = (rows, len(rows), index)
+                self._index[(collection, field)] = cached
+            return list(cached[2].get(key, []))
+
     # -- test hooks ----------------------------------------------------------------------------
 
     def find(self, collection: str, native_id: int) -> dict[str, Any] | None:
@@ -793,8 +810,7 @@ class ClarityEmulator(Emulator):
                     "api.invalidResourceId",
                     project,
                 )
-            with self.lock:
-                rows = [r for r in self.data[parts[2]] if r["_projectId"] == project]
+            rows = self.children(parts[2], project)
             return self._collection(
                 parts[2], rows, params, path, query, cap=CHILD_CAP, corrupt=fault == "malformed"
             )
@@ -985,6 +1001,9 @@ class ClarityEmulator(Emulator):
                 "api.mandatoryFilterMissing",
             )
         if text:
+            investment = re.match(r"^\(*investmentId = (\d+)\)", text)
+            if investment and collection.endswith(("details", "Plans")):
+                rows = self.children(collection, int(investment.group(1)), "investmentId")
             if "instSecObjCodes" in text or "::" in text:
                 return self._error(400, "API-1008 : Invalid filter.", "api.invalidFilter")
             try:
