@@ -383,6 +383,7 @@ class ClarityEmulator(Emulator):
     def _render(self) -> None:
         w = self.world
         resource_ids: dict[str, int] = {}
+        names = {d.id: d.name for d in w.departments}
         for i, person in enumerate(w.people):
             native = 5_100_000 + i
             resource_ids[person.id] = native
@@ -395,7 +396,12 @@ class ClarityEmulator(Emulator):
                     "fullName": f"{person.last_name}, {person.first_name}",
                     "emailAddress": person.upn,
                     "isActive": person.active,
-                    "department": person.department.upper(),
+                    # A financial attribute since 16.1.1: the department lookup.
+                    "department": {
+                        "displayValue": names.get(person.department, person.department),
+                        "_type": "lookup",
+                        "id": person.department.upper(),
+                    },
                     "location": person.office,
                     "resourceClass": None,
                     "createdDate": self.local(person.created),

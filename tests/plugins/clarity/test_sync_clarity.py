@@ -65,6 +65,11 @@ def test_a_first_sync_lands_projects_tasks_ideas_people_and_plans(
     assert sum(1 for r in work.values() if r["kind"] in ("project", "program")) == len(
         world_projects
     )
+    departments = {d.id: d.name for d in tenant.world.departments}
+    people = rows(store, "person")
+    by_upn = {r["upn"]: r for r in people.values()}
+    for person in tenant.world.people:
+        assert by_upn[person.upn]["department"] == departments[person.department]
     status = {r["stream"]: r for r in store.status() if r["source"] == "ppm"}
     assert status["projects"]["remote_total"] == len(world_projects)
     assert status["tasks"]["remote_total"] is None  # per project: no one count to report
