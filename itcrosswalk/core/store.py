@@ -38,6 +38,7 @@ TABLE_NAMES: dict[str, str] = {
     "device_compliance": "device_compliance",
     "installed_app": "installed_apps",
     "person": "people",
+    "plan_line": "plan_lines",
 }
 
 
@@ -566,6 +567,28 @@ class Store:
                 .values(deleted=True, deleted_at=_now())
             )
             return int(result.rowcount or 0)
+
+    def tombstone_absent(self, *, source: str, stream: str, entity: str, present: set[str]) -> int:
+        """Mark deleted every live record of the stream whose id is not in ``present`` (an
+        id sweep's listing of what the platform still holds)."""
+        table = ENTITY_TABLES[entity]
+        with self.engine.begin() as conn:
+            live = conn.execute(
+                sa.select(table.c.source_id).where(
+                    table.c.source == source, table.c.stream == stream, table.c.deleted.is_(False)
+                )
+            ).scalars()
+            gone = [source_id for source_id in live if source_id not in present]
+            now = _now()
+            for start in range(0, len(gone), 500):
+                conn.execute(
+                    table.update()
+                    .where(
+                        table.c.source == source, table.c.source_id.in_(gone[start : start + 500])
+                    )
+                    .values(deleted=True, deleted_at=now)
+                )
+        return len(gone)
 
     def count(
         self,

@@ -79,6 +79,8 @@ class StreamResult:
     tombstoned: int = 0
     pages: int = 0
     requests: int = 0
+    sweep_requests: int = 0
+    """Of ``requests``, those of the id sweep that finds deletions (``Stream.id_sweep``)."""
     remote_total: int | None = None
     synced_total: int | None = None
     message: str = ""
@@ -242,6 +244,10 @@ class SyncEngine:
                     self._sync_stream(
                         source_name, source, stream, before, full, dry_run, run_id, outcome
                     )
+                    if stream.id_sweep and not outcome.full and not dry_run:
+                        swept_from = adapter.requests_made
+                        outcome.tombstoned += self._sweep_ids(source_name, stream, outcome)
+                        outcome.sweep_requests = adapter.requests_made - swept_from
                 except (AuthError, ConnectError, ConfigError) as exc:
                     outcome.status, outcome.message = "error", str(exc)
                     raise
@@ -559,6 +565,21 @@ class SyncEngine:
                 self.store.save_cursor(source_name, stream.name, stream.entity, final)
         result.watermark = working.watermark.isoformat() if working.watermark else None
         return result
+
+    def _sweep_ids(self, source_name: str, stream: Stream, result: StreamResult) -> int:
+        """Tombstone the stream's records whose ids the platform no longer lists; refuse when
+        the listing is shorter than the platform's own count (a partial listing is no proof)."""
+        listed, total = stream.live_ids()
+        ids = set(listed)
+        if total is not None and len(ids) < total:
+            result.message = (
+                f"the id sweep listed {len(ids)} of the {total} ids the platform counts; "
+                "nothing was tombstoned"
+            )
+            return 0
+        return self.store.tombstone_absent(
+            source=source_name, stream=stream.name, entity=stream.entity, present=ids
+        )
 
     def _quarantined_count(self, source: str, stream: str) -> int:
         return len(self.store.quarantine_rows(source, stream))
