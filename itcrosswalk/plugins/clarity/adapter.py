@@ -1013,6 +1013,8 @@ class ClarityAdapter(Adapter):
                     "business_case_approved",
                     "planned_start",
                     "planned_finish",
+                    "baseline_start",
+                    "baseline_finish",
                     "actual_start",
                     "actual_finish",
                     "percent_complete",
