@@ -255,6 +255,9 @@ def _emit(
     """Rows to stdout or ``output`` as a table that fits the terminal, JSON or CSV."""
     from ..core.output import render_table, write_csv, write_json
 
+    ctx = click.get_current_context(silent=True)
+    if output is None and ctx is not None:
+        output = ctx.meta.get(_OUTPUT)
     fmt = _format_for(fmt, output)
     with _open_output(output) as out:
         if fmt == "json":
@@ -285,8 +288,45 @@ def _set_wide(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
         obj.wide = True
 
 
+_OUTPUT = "crosswalk.output"
+
+
+def _take_output(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    # Eager, so the --format callback (and _emit) know where the data goes.
+    if value is not None:
+        ctx.meta[_OUTPUT] = value
+    return value
+
+
+def infer_format(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A ``--format`` callback: when not given, the format ``-o``'s extension names."""
+    given = ctx.get_parameter_source(param.name or "") not in (
+        click.core.ParameterSource.DEFAULT,
+        None,
+    )
+    output = ctx.meta.get(_OUTPUT)
+    if given or not output:
+        return value
+    choices = tuple(getattr(param.type, "choices", FORMATS))
+    return _format_for(None, output, tuple(c for c in choices if c in FORMATS))
+
+
+def output_option(command: Any) -> Any:
+    """``-o PATH``: the data goes to this file, its format following the extension."""
+    return click.option(
+        "--output",
+        "-o",
+        type=click.Path(dir_okay=False),
+        default=None,
+        is_eager=True,
+        expose_value=False,
+        callback=_take_output,
+        help="Write to this file (.json, .csv, .txt: the format follows the extension).",
+    )(command)
+
+
 def format_option(command: Any) -> Any:
-    """``--format table|json|csv`` and ``--wide`` (every column at its full width)."""
+    """``--format table|json|csv`` (or from ``-o``'s extension), ``-o PATH`` and ``--wide``."""
     command = click.option(
         "--wide",
         is_flag=True,
@@ -294,6 +334,20 @@ def format_option(command: Any) -> Any:
         callback=_set_wide,
         help="Cells at full width, however wide the terminal.",
     )(command)
+    command = output_option(command)
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(list(FORMATS)),
+        default="table",
+        show_default=True,
+        callback=infer_format,
+        help="table for people, json or csv for scripts.",
+    )(command)
+
+
+def format_only_option(command: Any) -> Any:
+    """``--format table|json|csv`` for commands whose output is no table of rows."""
     return click.option(
         "--format",
         "fmt",
@@ -311,6 +365,8 @@ def output_options(command: Any) -> Any:
         "-o",
         type=click.Path(dir_okay=False),
         default=None,
+        is_eager=True,
+        callback=_take_output,
         help="Write to this file (.json, .csv, .txt: the format follows the extension).",
     )(command)
     command = click.option(
@@ -325,6 +381,7 @@ def output_options(command: Any) -> Any:
         "fmt",
         type=click.Choice(list(FORMATS)),
         default=None,
+        callback=infer_format,
         help="table (default) for people, json or csv for scripts.",
     )(command)
 
