@@ -108,7 +108,12 @@ class CrosswalkGroup(click.Group):
         except CrosswalkError as exc:
             if _debug(ctx):
                 raise
-            click.echo(f"error: {redact(str(exc))}", err=True)
+            from ..core.errors import StoreError
+
+            message = str(exc)
+            if isinstance(exc, StoreError):
+                message += f"; {_store_advice(ctx, message)}"
+            click.echo(f"error: {redact(message)}", err=True)
             ctx.exit(exc.exit_code)
         except BrokenPipeError:
             # `crosswalk export ... | head`: the reader left; nothing more to say.
@@ -139,26 +144,38 @@ def _store_problem(ctx: click.Context, exc: BaseException) -> str | None:
         return None
     obj = ctx.find_object(Context)
     url = "the store"
-    folder = None
     try:
         from sqlalchemy.engine import make_url
 
-        parsed = make_url(obj.config.store.url) if obj else None
-        if parsed is not None:
-            url = parsed.render_as_string(hide_password=True)
-            if parsed.get_backend_name() == "sqlite" and parsed.database:
-                folder = Path(parsed.database).parent
+        if obj is not None:
+            url = make_url(obj.config.store.url).render_as_string(hide_password=True)
     except Exception:  # the config itself may be what failed; say what we can
         pass
     reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     first = reason[0] if reason else type(exc).__name__
-    if folder is not None:
-        advice = f"check that {folder} exists and that this account may write there"
-        if "readonly" in first or "read-only" in first:
-            advice = f"the store file or its folder {folder} is read-only for this account"
-    else:
-        advice = "check that the database server is up and that store.url is right"
-    return f"the store {url} failed: {first}; {advice}"
+    return f"the store {url} failed: {first}; {_store_advice(ctx, first)}"
+
+
+def _store_advice(ctx: click.Context, reason: str) -> str:
+    """What to do about a store that failed, by its kind."""
+    obj = ctx.find_object(Context)
+    folder = None
+    where = "store.url"
+    try:
+        from sqlalchemy.engine import make_url
+
+        if obj is not None:
+            where = f"store.url in {obj.config.path}"
+            parsed = make_url(obj.config.store.url)
+            if parsed.get_backend_name() == "sqlite" and parsed.database:
+                folder = Path(parsed.database).parent
+    except Exception:  # the config itself may be what failed
+        pass
+    if folder is None:
+        return f"check that the database server is up and that {where} is right"
+    if "readonly" in reason or "read-only" in reason:
+        return f"the store file or its folder {folder} is read-only for this account"
+    return f"check that {folder} exists and that this account may write there"
 
 
 def _file_problem(exc: BaseException) -> str | None:
@@ -658,7 +675,7 @@ def make_cli(pm: Any = None) -> click.Group:
         One source failing never stops the others: each is synced and reported, and the exit
         code is the worst of them (1 error, 3 quarantined records or skipped streams).
         """
-        from ..core.errors import CrosswalkError
+        from ..core.errors import CrosswalkError, StoreError
         from ..core.secrets import redact
         from ..core.sync import SyncEngine
 
@@ -678,8 +695,11 @@ def make_cli(pm: Any = None) -> click.Group:
                         if break_lock and store.break_lock(name):
                             click.echo(f"removed the lock of source {name}", err=True)
                         result = engine.sync(name, full=full, dry_run=dry_run, streams=wanted)
+                    except StoreError:
+                        raise  # the store is every source's: nothing after this could be kept
                     except CrosswalkError as exc:
                         code = worst(code, exc.exit_code)
+                        click.echo(f"error: sync of {name} failed: {redact(str(exc))}", err=True)
                         summaries.append(
                             _source_summary(
                                 name,
@@ -696,6 +716,11 @@ def make_cli(pm: Any = None) -> click.Group:
                             raise
                         # An adapter's bug spoils its own source, never the next one.
                         code = worst(code, EXIT_ERROR)
+                        click.echo(
+                            f"error: sync of {name} failed: unexpected {type(exc).__name__}: "
+                            f"{redact(str(exc))}",
+                            err=True,
+                        )
                         summaries.append(
                             _source_summary(
                                 name,
@@ -1041,15 +1066,12 @@ def make_cli(pm: Any = None) -> click.Group:
         _emit(
             [
                 {
-                    k: r[k]
-                    for k in (
-                        "source",
-                        "stream",
-                        "records",
-                        "quarantined",
-                        "remote_total",
-                        "access",
-                    )
+                    "source": r["source"],
+                    "stream": r["stream"],
+                    "records": r["records"],
+                    "quarantined": r["quarantined"],
+                    "access": r["access"],
+                    "on platform": r["remote_total"],
                 }
                 for r in rows
             ],
@@ -1063,6 +1085,7 @@ def make_cli(pm: Any = None) -> click.Group:
         click.echo(f"         crosswalk --config {config_path} metrics --by platform")
         click.echo(f"         crosswalk --config {config_path} evaluate")
         click.echo(f"         crosswalk --config {config_path} status")
+        click.echo(f"         crosswalk --config {config_path} runs")
         if code == EXIT_ERROR:
             sys.exit(code)
 
