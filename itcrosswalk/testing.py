@@ -101,7 +101,10 @@ class AdapterConformance:
         for outcome in second.streams:
             if outcome.stream not in expected or not streams[outcome.stream].incremental:
                 continue
-            assert outcome.requests <= 1, (
+            stream = streams[outcome.stream]
+            # A stream that finds deletions by an id-only read makes that read on every sync.
+            allowed = 1 + (type(stream).live_ids is not Stream.live_ids)
+            assert outcome.requests <= allowed, (
                 f"{outcome.stream}: an unchanged incremental stream made {outcome.requests} requests"
             )
             assert outcome.inserted == 0, (

@@ -8,7 +8,7 @@ common model; it performs exactly one request per ``fetch`` call.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -45,7 +45,9 @@ class Paginator(Protocol):
     """First request, next token from a response, and the token applied to a request.
 
     Tokens are JSON-serializable: the engine stores the token that follows each committed
-    page, so a crash resumes from it.
+    page, so a crash resumes from it. A paginator whose tokens must not outlive the read
+    (opaque server tokens that expire or are bound to one query) sets ``resumable = False``:
+    the engine then stores none, and a killed read starts its window again.
     """
 
     def first(self, window: Window) -> Any: ...
@@ -103,6 +105,18 @@ class Stream:
     def links(self, record: Record) -> list[tuple[str, str, str]]:
         """Cross-system links found on a record: ``(relation, target_entity, target_ref)``."""
         return []
+
+    def live_ids(self) -> Iterable[str] | None:
+        """Every id the platform holds for this stream, from a cheap id-only read, or None when
+        the platform offers none. Where given, the engine calls it after each incremental read
+        and tombstones the stored records it does not name (deletions the platform never
+        reports). The ids are those :meth:`sweep_key` gives for a stored ``source_id``."""
+        return None
+
+    def sweep_key(self, source_id: str) -> str:
+        """The id :meth:`live_ids` names for a stored record (a record derived from another,
+        such as one SLA cycle of a ticket, is live while its ticket is)."""
+        return source_id
 
 
 @dataclass

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import types
 import typing
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, date, datetime
 from enum import Enum
@@ -438,6 +438,39 @@ class Store:
                 .values(deleted=True, deleted_at=_now())
             )
             return int(result.rowcount or 0)
+
+    def tombstone_absent(
+        self,
+        *,
+        source: str,
+        stream: str,
+        entity: str,
+        present: set[str],
+        key: Callable[[str], str] = lambda source_id: source_id,
+    ) -> int:
+        """Mark deleted every live record of the stream whose ``key(source_id)`` is not in
+        ``present`` (what an id-only read of the platform found)."""
+        table = ENTITY_TABLES[entity]
+        with self.engine.begin() as conn:
+            live = conn.execute(
+                sa.select(table.c.source_id).where(
+                    table.c.source == source,
+                    table.c.stream == stream,
+                    table.c.deleted.is_(False),
+                )
+            ).scalars()
+            gone = [sid for sid in live if key(sid) not in present]
+            for start in range(0, len(gone), 500):
+                conn.execute(
+                    table.update()
+                    .where(
+                        table.c.source == source,
+                        table.c.stream == stream,
+                        table.c.source_id.in_(gone[start : start + 500]),
+                    )
+                    .values(deleted=True, deleted_at=_now())
+                )
+        return len(gone)
 
     def count(
         self,

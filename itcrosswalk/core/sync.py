@@ -438,7 +438,9 @@ class SyncEngine:
                             target_ref,
                         )
                     )
-            working.resume_token = after
+            # Tokens a platform binds to one query or expires are not kept: a killed read
+            # starts its window again (the upserts make that idempotent).
+            working.resume_token = after if getattr(stream.paginator, "resumable", True) else None
             done = after is None
             if done:
                 working.window_since = working.window_until = None
@@ -467,6 +469,17 @@ class SyncEngine:
             result.tombstoned = self.store.tombstone(
                 source=source_name, stream=stream.name, entity=stream.entity, sweep=sweep
             )
+        elif not dry_run:
+            # Deletions the platform never reports: an id-only read, where the stream has one.
+            live = stream.live_ids()
+            if live is not None:
+                result.tombstoned = self.store.tombstone_absent(
+                    source=source_name,
+                    stream=stream.name,
+                    entity=stream.entity,
+                    present=set(live),
+                    key=stream.sweep_key,
+                )
         result.remote_total = working.remote_total
         if window.full and not dry_run:
             result.synced_total = self.store.count(

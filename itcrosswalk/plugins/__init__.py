@@ -25,6 +25,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "itcrosswalk.plugins.intune",
     "itcrosswalk.plugins.jira_align",
     "itcrosswalk.plugins.project_online",
+    "itcrosswalk.plugins.jira",
 )
 
 ENTRY_POINT_GROUP = "itcrosswalk"
