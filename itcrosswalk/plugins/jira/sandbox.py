@@ -247,6 +247,8 @@ class JiraSite(Emulator):
         last_token: on the last page the token is ``absent`` (the fixed behaviour) or ``null``.
         search_lag: seconds an API write stays invisible to search unless reconciled.
         changelog_padding: extra field edits per ticket, to make changelogs longer than 40.
+        fail_search: the ordinal of a search request (1 for the first) that answers 503 once,
+            for a read that dies between two pages.
     """
 
     def __init__(
@@ -262,6 +264,7 @@ class JiraSite(Emulator):
         last_token: str = "absent",
         search_lag: float = 0.0,
         changelog_padding: int = 0,
+        fail_search: int | None = None,
     ) -> None:
         self.world = world
         self.faults = faults or Faults()
@@ -271,6 +274,8 @@ class JiraSite(Emulator):
         self.page_cap = page_cap
         self.last_token = last_token
         self.search_lag = search_lag
+        self.fail_search = fail_search
+        self.searches = 0
         self.host = "127.0.0.1"
         self.penalty_until = 0.0
         self.accounts: dict[str, Account] = {}
@@ -1141,6 +1146,11 @@ class JiraSite(Emulator):
         if fault == "throttle" or early:
             with self.lock:
                 return self._throttled()
+        if searching:
+            with self.lock:
+                self.searches += 1
+                if self.searches == self.fail_search:
+                    fault = "error"
         if fault == "error":
             return self._error(
                 503, ["Service unavailable, please try again later."], extra=[("Retry-After", "1")]

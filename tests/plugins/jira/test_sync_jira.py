@@ -326,3 +326,21 @@ def test_long_changelogs_are_read_through_their_own_paged_endpoint(
     bulk = [b for m, p, b in site.app.bodies if p.endswith("/changelog/bulkfetch")]
     assert bulk and all(b["fieldIds"][:2] == ["status", "resolution"] for b in bulk)
     assert not any("changelog" in json.dumps(b.get("expand") or "") for b in searches(site))
+
+
+def test_a_read_killed_between_pages_keeps_no_token_and_starts_its_window_again(
+    site_factory: Callable[..., Site], make_config: Callable[..., Config], open_store: Any, pm: Any
+) -> None:
+    site = site_factory(page_cap=10, fail_search=2)
+    config = make_config(site, extra='streams = ["requests"]', retries=0)
+    store = open_store(config)
+    first = by_stream(sync(config, store, pm))["requests"]
+    assert first.status == "error" and "HTTP 503" in first.message
+    cursor = store.get_cursor("jsm", "requests")
+    assert cursor is not None and cursor.window_until is not None, "a read in progress"
+    assert cursor.resume_token is None, "Jira's page tokens expire and are bound to one query"
+    assert store.count("ticket", source="jsm") == 10
+    second = by_stream(sync(config, store, pm))["requests"]
+    desk = sum(1 for t in site.world.tickets if t.platform == "jira")
+    assert second.status == "ok" and second.inserted == desk - 10
+    assert store.count("ticket", source="jsm") == desk
