@@ -30,6 +30,7 @@ and initiatives (the world's work held by ``jira``) in project ``JSW``, with the
 from __future__ import annotations
 
 import base64
+import bisect
 import hashlib
 import json
 import re
@@ -276,6 +277,9 @@ class JiraSite(Emulator):
         self.search_lag = search_lag
         self.fail_search = fail_search
         self.searches = 0
+        self.version = 0
+        """Bumped by every change, so a cached query order is never stale."""
+        self._matches: dict[Any, tuple[int, list[Issue], list[tuple[float, ...]]]] = {}
         self.host = "127.0.0.1"
         self.penalty_until = 0.0
         self.accounts: dict[str, Account] = {}
@@ -327,6 +331,7 @@ class JiraSite(Emulator):
             id=self.next_id, key=f"{project}-{self.counters[project]}", project=project, **kwargs
         )
         self.next_id += 1
+        self.version += 1
         self.issues[issue.id] = issue
         self.keys[issue.key] = issue.id
         return issue
@@ -1102,6 +1107,7 @@ class JiraSite(Emulator):
     def revoke(self, user: str) -> None:
         """Revoke a user's API token, as an admin does at id.atlassian.com."""
         with self.lock:
+            self.version += 1
             self.accounts[user].secret = None
 
     def _throttled(self) -> Response:
@@ -1429,19 +1435,31 @@ class JiraSite(Emulator):
             except (ValueError, KeyError, TypeError):
                 return self._error(400, ["The provided next page token is invalid or expired."])
         now = time.monotonic()
-        matched = sorted(
-            (
-                i
-                for i in self.issues.values()
-                if account.browse
-                and predicate(i)
-                and (now - i.written_at >= self.search_lag or i.id in reconcile or not i.written_at)
-            ),
-            key=sort_key,
-        )
-        if after is not None:
-            matched = [i for i in matched if list(sort_key(i)) > after]
-        page, rest = matched[:size], matched[size:]
+        cache_key = (jql, account.email, tuple(sorted(reconcile)))
+        cached = self._matches.get(cache_key)
+        if cached is not None and cached[0] == self.version and not self.search_lag:
+            matched, keys = cached[1], cached[2]
+        else:
+            matched = sorted(
+                (
+                    i
+                    for i in self.issues.values()
+                    if account.browse
+                    and predicate(i)
+                    and (
+                        now - i.written_at >= self.search_lag
+                        or i.id in reconcile
+                        or not i.written_at
+                    )
+                ),
+                key=sort_key,
+            )
+            keys = [sort_key(i) for i in matched]
+            # One query's order is kept while nothing changes: pages of a long read are cheap.
+            self._matches = {cache_key: (self.version, matched, keys)}
+        start = bisect.bisect_right(keys, tuple(after)) if after is not None else 0
+        page = matched[start : start + size]
+        rest = matched[start + size : start + size + 1]
         out: dict[str, Any] = {"issues": [self.render(i, account, fields, expand) for i in page]}
         if rest and page:
             out["nextPageToken"] = base64.urlsafe_b64encode(
@@ -1531,6 +1549,7 @@ class JiraSite(Emulator):
     # -- writes -------------------------------------------------------------------------------
 
     def _touch(self, issue: Issue) -> None:
+        self.version += 1
         issue.updated = datetime.now(UTC)
         issue.written_at = time.monotonic()
 
@@ -1538,6 +1557,7 @@ class JiraSite(Emulator):
         """Edit an issue as a user would: fields set, ``updated`` now (not a write through the
         API, so search sees it at once)."""
         with self.lock:
+            self.version += 1
             issue = self.issues[self.keys[key]]
             for name, value in changes.items():
                 setattr(issue, name, value)
@@ -1547,12 +1567,14 @@ class JiraSite(Emulator):
     def delete(self, key: str) -> None:
         """Delete an issue: it vanishes, with no record of it (Jira keeps none)."""
         with self.lock:
+            self.version += 1
             issue_id = self.keys.pop(key)
             del self.issues[issue_id]
 
     def move(self, key: str, project: str) -> Issue:
         """Move an issue to another project: a new key, the same id, ``updated`` now."""
         with self.lock:
+            self.version += 1
             issue = self.issues[self.keys.pop(key)]
             self.counters[project] += 1
             issue.project = project
