@@ -138,7 +138,10 @@ class IssueStream(Stream):
         self.adapter = adapter
         self.name = name  # type: ignore[misc]
         self.entity = entity  # type: ignore[misc]
-        self.paginator = NextTokenPaginator()
+        # Cloud pages on tokens; Data Center's classic search on startAt with a total.
+        self.paginator: Any = (
+            OffsetPaginator(SEARCH_PAGE) if adapter.cloud is False else NextTokenPaginator()
+        )
 
     # what this stream reads
     def restriction(self) -> str:
@@ -159,13 +162,27 @@ class IssueStream(Stream):
 
     def fetch(self, token: Any, window: Window) -> Page:
         jql = f"{self.jql(window)} ORDER BY updated ASC, key ASC"
+        classic = isinstance(self.paginator, OffsetPaginator)
         body = self.adapter.search(
-            jql, fields=self.fields(), size=SEARCH_PAGE, token=token["token"], what=self.name
+            jql,
+            fields=self.fields(),
+            size=SEARCH_PAGE,
+            token=None if classic else token["token"],
+            start=int(token) if classic else None,
+            what=self.name,
         )
         issues = body.get("issues")
         if not isinstance(issues, list):
             raise MalformedResponse(
                 f"source {self.adapter.source.name}: search for {self.name} answered without issues"
+            )
+        if classic:
+            total = body.get("total")
+            return Page(
+                records=self.records(issues),
+                total=int(total) if isinstance(total, int) else None,
+                # The site may grant fewer than asked: the next offset follows what it granted.
+                requested=int(body.get("maxResults") or SEARCH_PAGE),
             )
         following = None if body.get("isLast") else body.get("nextPageToken")
         return Page(records=self.records(issues), next_hint=following, requested=SEARCH_PAGE)
@@ -353,6 +370,8 @@ class JiraAdapter(Adapter):
         self._projects: list[dict[str, Any]] | None = None
         self._issue_types: list[dict[str, Any]] | None = None
         self._bulk_changelog = True
+        self.cloud: bool | None = None
+        """Jira Cloud (True) or Data Center (False), once serverInfo has said."""
         self.recent_writes: list[str] = []
         """Issue ids this adapter wrote: searches reconcile them (read-after-write)."""
 
@@ -399,7 +418,8 @@ class JiraAdapter(Adapter):
                 auth = self._auth()
                 client = JIRA(
                     self.base,
-                    options={"rest_api_version": "3", "check_update": False},
+                    # REST 2 answers on Cloud and Data Center alike; Cloud moves to 3 below.
+                    options={"rest_api_version": "2", "check_update": False},
                     get_server_info=False,  # asked below, once our transport is mounted
                     max_retries=0,  # the core policy retries, honouring Retry-After
                     logging=False,
@@ -424,6 +444,10 @@ class JiraAdapter(Adapter):
                 # What JIRA(get_server_info=True) sets: the Cloud paths depend on it.
                 client._version = tuple(info["versionNumbers"])
                 client.deploymentType = info.get("deploymentType")
+                self.cloud = info.get("deploymentType") == "Cloud"
+                if self.cloud:  # v3: rich text as ADF, the API Cloud documents
+                    client._options["rest_api_version"] = "3"
+                self._bulk_changelog = self.cloud  # Data Center has no bulk changelog
                 self.server = dict(info)
                 self._client = client
             return self._client
@@ -483,7 +507,11 @@ class JiraAdapter(Adapter):
         raise PlatformError(redact(f"source {name}: {what}: HTTP {status} {message}"))
 
     def url(self, path: str) -> str:
-        return f"{self.base}/rest/api/3/{path}"
+        return f"{self.base}/rest/api/{'2' if self.cloud is False else '3'}/{path}"
+
+    def rich(self, text: str) -> Any:
+        """Rich text as the API version takes it: ADF on Cloud (v3), a string on Data Center."""
+        return _adf(text) if self.cloud is not False else text
 
     def get(self, path: str, params: Mapping[str, Any] | None = None, *, what: str) -> Any:
         client = self.client
@@ -606,10 +634,34 @@ class JiraAdapter(Adapter):
     # -- reading ------------------------------------------------------------------------------
 
     def search(
-        self, jql: str, *, fields: list[str], size: int, token: str | None, what: str
+        self,
+        jql: str,
+        *,
+        fields: list[str],
+        size: int,
+        token: str | None,
+        what: str,
+        start: int | None = None,
     ) -> dict[str, Any]:
-        """One page of ``/search/jql`` (POST: long JQL and field lists stay out of the URL)."""
+        """One page of ``/search/jql`` on Cloud, of the classic ``/search`` from ``start`` on
+        Data Center (POST: long JQL and field lists stay out of the URL)."""
         client = self.client
+        if not self.cloud:
+            body = self._call(
+                client.search_issues,
+                jql,
+                startAt=start or 0,
+                maxResults=size,
+                fields=list(fields),
+                json_result=True,
+                use_post=True,
+                what=f"the JQL of {what} ({jql})",
+            )
+            if not isinstance(body, dict):
+                raise MalformedResponse(
+                    f"source {self.source.name}: search for {what} answered without a result"
+                )
+            return body
         reconcile = [int(i) for i in self.recent_writes[-RECONCILE_LIMIT:]]
         body = self._call(
             client.enhanced_search_issues,
@@ -630,9 +682,26 @@ class JiraAdapter(Adapter):
         return body
 
     def all_ids(self, jql: str, *, what: str) -> Iterator[str]:
-        """Every issue id a query matches, 5000 a page (ids only)."""
+        """Every issue id a query matches, 5000 a page (ids only; 1000 on Data Center)."""
         token: str | None = None
         seen: set[str] = set()
+        if not self.cloud:
+            start = 0
+            while True:
+                body = self.search(
+                    f"{jql} ORDER BY key ASC",
+                    fields=["id"],
+                    size=1000,
+                    token=None,
+                    what=what,
+                    start=start,
+                )
+                issues = body.get("issues") or []
+                for issue in issues:
+                    yield str(issue["id"])
+                start += len(issues)
+                if not issues or start >= int(body.get("total") or 0):
+                    return
         while True:
             body = self.search(
                 f"{jql} ORDER BY key ASC", fields=["id"], size=ID_PAGE, token=token, what=what
@@ -1047,7 +1116,7 @@ class RequestWriter:
             "project": {"key": project},
             "issuetype": {"id": adapter.type_id(name=_kind_type(self.kind))},
             "summary": title[:255],
-            "description": _adf(str(fields.get("description") or "")),
+            "description": adapter.rich(str(fields.get("description") or "")),
             "labels": [label],
         }
         if fields.get("priority") is not None:
@@ -1126,7 +1195,7 @@ class RequestResolver:
             "transition": {"id": chosen["id"]},
             "fields": {"resolution": {"name": adapter.options.resolution}},
         }
-        comment = {"body": _adf(note)}
+        comment = {"body": adapter.rich(note)}
         planned = [
             {"method": "POST", "url": adapter.url(f"issue/{issue_id}/comment"), "body": comment},
             {
@@ -1228,7 +1297,7 @@ class EpicWriter:
             p for p in (str(fields.get("description") or "").strip(), *notes) if p
         )
         if description:
-            body["description"] = _adf(description)
+            body["description"] = adapter.rich(description)
         create = {"method": "POST", "url": adapter.url("issue"), "body": {"fields": body}}
         made.append(create)
         if dry_run:

@@ -250,6 +250,9 @@ class JiraSite(Emulator):
         changelog_padding: extra field edits per ticket, to make changelogs longer than 40.
         fail_search: the ordinal of a search request (1 for the first) that answers 503 once,
             for a read that dies between two pages.
+        deployment: ``Cloud``, or ``Server`` for a Data Center site: REST API 2 only, the
+            classic ``/search`` with ``startAt`` and ``total``, no ``/search/jql``, no bulk
+            changelog, personal access tokens as bearer.
     """
 
     def __init__(
@@ -266,6 +269,7 @@ class JiraSite(Emulator):
         search_lag: float = 0.0,
         changelog_padding: int = 0,
         fail_search: int | None = None,
+        deployment: str = "Cloud",
     ) -> None:
         self.world = world
         self.faults = faults or Faults()
@@ -276,6 +280,7 @@ class JiraSite(Emulator):
         self.last_token = last_token
         self.search_lag = search_lag
         self.fail_search = fail_search
+        self.deployment = deployment
         self.searches = 0
         self.version = 0
         """Bumped by every change, so a cached query order is never stale."""
@@ -1192,15 +1197,23 @@ class JiraSite(Emulator):
         def one(name: str, default: str = "") -> str:
             return params.get(name, [default])[-1]
 
+        cloud = self.deployment == "Cloud"
+        if not cloud and (
+            path.startswith("/rest/api/3/")
+            or re.fullmatch(
+                rf"{API}/(search/jql|search/approximate-count|changelog/bulkfetch)/?", path
+            )
+        ):
+            return self._error(404, ["null for uri: " + path])
         if re.fullmatch(rf"{API}/serverInfo/?", path):
             return self._json(
                 "200 OK",
                 {
                     "baseUrl": self.base(),
                     "displayUrl": self.base(),
-                    "version": "1001.0.0-SNAPSHOT",
-                    "versionNumbers": [1001, 0, 0],
-                    "deploymentType": "Cloud",
+                    "version": "1001.0.0-SNAPSHOT" if cloud else "9.12.15",
+                    "versionNumbers": [1001, 0, 0] if cloud else [9, 12, 15],
+                    "deploymentType": self.deployment,
                     "buildNumber": 100289,
                     "buildDate": "2026-11-27T00:00:00.000+0000",
                     "serverTime": self._stamp(datetime.now(UTC), account),
@@ -1243,7 +1256,11 @@ class JiraSite(Emulator):
                 "200 OK", [self._project(k) for k in PROJECTS] if account.browse else []
             )
         if re.fullmatch(rf"{API}/search/?", path):
-            return self._error(410, [REMOVED_SEARCH])
+            if cloud:
+                return self._error(410, [REMOVED_SEARCH])
+            return self._classic_search(
+                params if method == "GET" else body, method == "GET", account
+            )
         if re.fullmatch(rf"{API}/search/jql/?", path) and method in ("GET", "POST"):
             return self._search(
                 params if method == "GET" else body, method == "GET", account, corrupt
@@ -1479,6 +1496,47 @@ class JiraSite(Emulator):
             for issue in rest[: self.faults.mutate_between_pages]:
                 self._touch(issue)
         return status, headers, payload
+
+    def _classic_search(
+        self, args: dict[str, Any], query_string: bool, account: Account
+    ) -> Response:
+        """Data Center's ``/rest/api/2/search``: ``startAt`` offsets and a ``total``."""
+
+        def get(name: str) -> Any:
+            value = args.get(name)
+            if query_string and isinstance(value, list):
+                return value if name == "fields" else value[-1]
+            return value
+
+        fields_arg = get("fields") or ["*navigable"]
+        if isinstance(fields_arg, str):
+            fields_arg = [fields_arg]
+        fields = [f.strip() for v in fields_arg for f in str(v).split(",") if f.strip()]
+        try:
+            start = int(get("startAt") or 0)
+            size = max(
+                1, min(int(get("maxResults") or 50), 1000 if fields == ["id"] else self.page_cap)
+            )
+            predicate, order, _bounded = self.parse(str(get("jql") or ""), account)
+        except JqlError as exc:
+            return self._error(400, [str(exc)])
+        except (TypeError, ValueError):
+            return self._error(400, ["startAt and maxResults take whole numbers."])
+        matched = sorted(
+            (i for i in self.issues.values() if account.browse and predicate(i)),
+            key=self._sort_key(order),
+        )
+        page = matched[start : start + size]
+        return self._json(
+            "200 OK",
+            {
+                "expand": "schema,names",
+                "startAt": start,
+                "maxResults": size,
+                "total": len(matched),
+                "issues": [self.render(i, account, fields, str(get("expand") or "")) for i in page],
+            },
+        )
 
     def _changelog(self, issue: Issue, start: int, size: int, account: Account) -> Response:
         size = max(1, min(size, 100))

@@ -109,7 +109,7 @@ def test_connect_and_search_take_the_cloud_path_with_tokens_fields_and_bounded_j
     desk = sum(1 for t in site.world.tickets if t.platform == "jira")
     assert by_stream(result)["requests"].read == desk
     paths = [p for _m, p in site.app.requests]
-    assert paths[0] == "/rest/api/3/serverInfo", "the package learns it is Cloud first"
+    assert paths[0] == "/rest/api/2/serverInfo", "the package learns it is Cloud first"
     assert not any(p.split("?")[0].endswith("/search") for p in paths), "the removed /search"
     bodies = searches(site)
     pages = -(-desk // 10)
@@ -344,3 +344,33 @@ def test_a_read_killed_between_pages_keeps_no_token_and_starts_its_window_again(
     desk = sum(1 for t in site.world.tickets if t.platform == "jira")
     assert second.status == "ok" and second.inserted == desk - 10
     assert store.count("ticket", source="jsm") == desk
+
+
+def test_a_data_center_site_is_read_with_a_pat_through_the_classic_search(
+    site_factory: Callable[..., Site], make_config: Callable[..., Config], open_store: Any, pm: Any
+) -> None:
+    site = site_factory(deployment="Server", page_cap=10)
+    config = make_config(site)
+    text = config.path.read_text().replace(
+        f'auth = {{ type = "basic", user = "{USER}", password = "env:JIRA_API_TOKEN" }}',
+        'auth = { type = "bearer", token = "env:JIRA_API_TOKEN" }',
+    )
+    config.path.write_text(text)
+    from itcrosswalk.core.config import load_config
+
+    config = load_config(config.path)
+    store = open_store(config)
+    result = sync(config, store, pm)
+    assert result.exit_code == 0, [(s.stream, s.status, s.message) for s in result.streams]
+    desk = [t for t in site.world.tickets if t.platform == "jira"]
+    assert store.count("ticket", source="jsm") == len(desk)
+    paths = [p for _m, p in site.app.requests]
+    assert not any("/rest/api/3/" in p or "/search/jql" in p for p in paths)
+    starts = [b["startAt"] for m, p, b in site.app.bodies if p.endswith("/rest/api/2/search")]
+    assert starts[:3] == [0, 10, 20]
+    assert any(p.endswith("/changelog?startAt=0&maxResults=100") for p in paths)
+    reopened = {r["reopen_count"] for r in tickets(store).values()}
+    assert reopened == {t.reopen_count for t in desk}
+    gone = sorted(site.app.keys)[0]
+    site.app.delete(gone)
+    assert by_stream(sync(config, store, pm))["requests"].tombstoned == 1
