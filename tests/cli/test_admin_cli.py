@@ -74,6 +74,7 @@ def test_status_is_one_line_per_source_at_the_terminal_width(site: Site, width: 
     body = table_body(assert_fits(result.output, width))
     assert [line.split()[0] for line in body] == [
         "sandbox-intune",
+        "sandbox-jira",
         "sandbox-jira-align",
         "sandbox-project-online",
         "sandbox-servicenow",
@@ -105,7 +106,7 @@ def test_check_fits_and_names_streams_as_sync_does(site: Site, width: int) -> No
     result = invoke(site, "check", width=width)
     assert result.exit_code == 0, result.output
     body = table_body(assert_fits(result.stdout, width))
-    assert len(body) == 25
+    assert len(body) == 29
     assert any(line.split()[1] == "deviceStatuses" for line in body)
     checked = {
         (r["source"], r["stream"])

@@ -326,6 +326,7 @@ class UserStream(Stream):
         return mapping.map_person(raw, source=self.adapter.source.name, base=self.adapter.base)
 
 
+STREAM_NAMES = ("requests", "slas", "epics", "users")
 TICKET_FIELDS = [
     "summary", "issuetype", "project", "status", "priority", "resolution", "resolutiondate",
     "created", "updated", "statuscategorychangedate", "assignee", "reporter", "components",
@@ -796,35 +797,17 @@ class JiraAdapter(Adapter):
                 return
 
     def check(self) -> list[CheckItem]:
-        items: list[CheckItem] = []
+        """One line per stream, as a sync names them; what stops every stream (the token, the
+        Browse projects permission) is said on each."""
+        names = list(STREAM_NAMES)
         try:
             self.client  # noqa: B018 - connects: serverInfo
-            info = self.server
-            items.append(
-                CheckItem(
-                    "serverInfo",
-                    True,
-                    f"Jira {info.get('version')} ({info.get('deploymentType') or 'Data Center'})",
-                    status="ok",
-                )
-            )
             me = self.get("myself", what="the account (myself)")
-            items.append(
-                CheckItem(
-                    "myself",
-                    True,
-                    f"{me.get('emailAddress') or me.get('accountId')}, profile time zone "
-                    f"{me.get('timeZone')} (incremental reads use epoch milliseconds, so it "
-                    "does not shift them)",
-                    status="ok",
-                )
-            )
-        except AuthError as exc:
-            return [*items, CheckItem("myself", False, str(exc), status="auth")]
-        except ConnectError as exc:
-            return [*items, CheckItem("serverInfo", False, str(exc), status="unreachable")]
         except CrosswalkError as exc:
-            return [*items, CheckItem("serverInfo", False, str(exc), status="error")]
+            status = {"AuthError": "auth", "ConnectError": "unreachable"}.get(
+                type(exc).__name__, "error"
+            )
+            return [CheckItem(n, False, str(exc), status=status) for n in names]
         try:
             granted = self.get(
                 "mypermissions", {"permissions": "BROWSE_PROJECTS"}, what="the permissions"
@@ -838,20 +821,20 @@ class JiraAdapter(Adapter):
             browse = False
             log.info("source %s: mypermissions: %s", self.source.name, exc)
         if not browse:
-            items.append(
-                CheckItem(
-                    "Browse projects",
-                    False,
-                    f"source {self.source.name}: the account lacks the Browse projects "
-                    "permission, so every search comes back empty; grant it in the projects' "
-                    "permission scheme",
-                    status="no_access",
-                )
+            message = (
+                f"source {self.source.name}: the account lacks the Browse projects permission, "
+                "so every search comes back empty; grant it in the projects' permission scheme"
             )
-            return items
-        items.append(CheckItem("Browse projects", True, "granted", status="ok"))
-        for stream in self.streams():
-            items.append(self._check_stream(stream))
+            return [CheckItem(n, False, message, status="no_access") for n in names]
+        info = self.server
+        whoami = (
+            f"Jira {info.get('deploymentType') or 'Data Center'} {info.get('version')} as "
+            f"{me.get('emailAddress') or me.get('accountId')}, profile time zone "
+            f"{me.get('timeZone')} (incremental reads use epoch milliseconds: it shifts nothing)"
+        )
+        items = [self._check_stream(stream) for stream in self.streams()]
+        if items:
+            items[0].detail = f"{items[0].detail}; {whoami}"
         return items
 
     def _check_stream(self, stream: Stream) -> CheckItem:

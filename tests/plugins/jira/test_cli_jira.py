@@ -50,8 +50,13 @@ def test_check_through_the_cli_names_every_stream(
     assert result.exit_code == 0, result.output
     assert TOKEN not in result.output
     shown = json.dumps(json.loads(result.output))
-    for name in ("serverInfo", "myself", "Browse projects", "requests", "slas", "epics", "users"):
-        assert name in shown
+    assert {r["stream"] for r in json.loads(result.output)} == {
+        "requests",
+        "slas",
+        "epics",
+        "users",
+    }
+    assert "profile time zone America/Los_Angeles" in shown and "Jira Cloud" in shown
 
 
 def test_plugins_show_prints_the_crosswalk_tables(pm: Any) -> None:

@@ -247,9 +247,8 @@ def test_check_names_a_missing_browse_projects_permission(
         checked = {c.name: c for c in adapter.check()}
     finally:
         adapter.close()
-    assert (
-        not checked["Browse projects"].ok and "Browse projects" in checked["Browse projects"].detail
-    )
+    assert set(checked) == STREAMS
+    assert all(c.status == "no_access" and "Browse projects" in c.detail for c in checked.values())
 
 
 def test_an_issue_deleted_or_moved_out_of_the_desk_is_tombstoned_by_the_id_sweep(
