@@ -223,3 +223,34 @@ def test_a_control_that_checked_nothing_is_unverified_not_passed(tmp_path: Path)
     assert data["summary"]["controls_passed"] == 0
     assert data["summary"]["controls_unverified"] == 1
     assert "1 controls, 0 failed" in result.stderr
+
+
+def test_one_run_renders_in_every_format_and_a_recorded_run_renders_again(
+    setup: tuple[Any, Path], tmp_path: Path
+) -> None:
+    # Rendering HTML, then Markdown, then JSON used to record three runs: the trend filled with
+    # identical bars and "new since the last run" dropped to 0.
+    cli, config = setup
+    out = tmp_path / "out"
+    paths = [out / "c.html", out / "c.md", out / "c.json", out / "c.xlsx"]
+    args = [item for path in paths for item in ("-o", str(path))]
+    result = _invoke(cli, config, "report", "compliance", *args)
+    assert result.exit_code == 3, result.output
+    assert all(path.exists() for path in paths)
+    assert paths[0].read_text().startswith("<!DOCTYPE html>")
+    first = json.loads(paths[2].read_text())
+    assert len(first["trend"]) == 1 and first["summary"]["new_alarms"] > 0
+    again = _invoke(
+        cli, config, "report", "compliance", "--run", str(first["run_id"]), "--format", "json"
+    )
+    assert again.exit_code == 3, again.output
+    rendered = json.loads(again.stdout)
+    assert rendered["run_id"] == first["run_id"] and len(rendered["trend"]) == 1
+    assert rendered["summary"] == first["summary"]
+    second = _invoke(cli, config, "report", "compliance", "--format", "json")
+    data = json.loads(second.stdout)
+    assert data["run_id"] == first["run_id"] + 1 and len(data["trend"]) == 2
+    missing = _invoke(cli, config, "report", "compliance", "--run", "999")
+    assert missing.exit_code == 1 and "no compliance run 999" in missing.stderr
+    both = _invoke(cli, config, "report", "compliance", "--run", "1", "--as-of", "2026-01-01")
+    assert both.exit_code == 2

@@ -219,7 +219,21 @@ def report_for(
     engine: sa.Engine, *, run_id: int | None = None, as_of: Any = None
 ) -> dict[str, Any]:
     """The report of ``run_id``, or of the run that stood on ``as_of``, or of the latest run."""
-    return build(engine, run_id if run_id is not None else pick_run(engine, as_of))
+    if run_id is not None:
+        history.ensure_tables(engine)
+        with engine.connect() as conn:
+            known = conn.execute(
+                sa.select(history.compliance_runs.c.id).where(
+                    history.compliance_runs.c.id == run_id
+                )
+            ).first()
+        if known is None:
+            raise NoHistory(
+                f"no compliance run {run_id} was recorded; `crosswalk report compliance` runs "
+                "the controls and says the id of the run it records"
+            )
+        return build(engine, run_id)
+    return build(engine, pick_run(engine, as_of))
 
 
 def run_and_build(
