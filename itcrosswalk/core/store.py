@@ -7,10 +7,12 @@ one transaction together with its stream's cursor.
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import types
 import typing
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, date, datetime
 from enum import Enum
@@ -20,10 +22,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from .errors import ConfigError, LockHeld
+from .errors import ConfigError, LockHeld, StoreError
 from .model import ENTITIES, Record
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: content hashes of records, the platform's counts apart (full read, last window), lock
+holders' process start times, quarantine payload hashes. Older stores gain the columns in
+place when opened."""
 
 TABLE_NAMES: dict[str, str] = {
     "ticket": "tickets",
@@ -239,6 +244,103 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def one_line(text: str, limit: int = 300) -> str:
+    """The first line of ``text``, whitespace collapsed, cut at ``limit`` characters."""
+    first = " ".join((text or "").strip().splitlines()[:1][0].split()) if text.strip() else ""
+    return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
+_F = typing.TypeVar("_F", bound=Callable[..., Any])
+
+
+def _store_errors(method: _F) -> _F:
+    """A database error leaves the store as one line naming the store (without its password)
+    and the driver's cause: SQLAlchemy's own text carries the statement and its parameters,
+    that is, record data, and can run to kilobytes."""
+
+    @functools.wraps(method)
+    def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(f"store {self.url}: {_cause(exc)}") from None
+
+    return typing.cast(_F, wrapper)
+
+
+def _cause(exc: sa.exc.SQLAlchemyError) -> str:
+    orig = getattr(exc, "orig", None)
+    if orig is not None:
+        return f"{type(orig).__name__}: {one_line(str(orig), 200)}"
+    # Without a driver error, SQLAlchemy's message still starts with the cause; the SQL
+    # follows on its own lines, which one_line drops.
+    return f"{type(exc).__name__}: {one_line(str(exc), 200)}"
+
+
+# What no store can hold as text: UTF-16 surrogates that lost their pair (UTF-8 cannot encode
+# them; SQLite's driver and psycopg both refuse) and NUL (PostgreSQL's text refuses it). JSON
+# carries both ("\ud83d", "\u0000"), so a platform can send them in any field.
+_UNSTORABLE = re.compile("[\ud800-\udfff\x00]")
+REPLACEMENT = "\ufffd"
+SANITIZED_KEY = "sanitized_fields"
+"""The ``extra`` key listing the fields whose unstorable characters were replaced."""
+
+
+def storable(value: Any) -> tuple[Any, bool]:
+    """``value`` with every unstorable character in its text (keys included) replaced by
+    U+FFFD, and whether anything was replaced."""
+    if isinstance(value, str):
+        if _UNSTORABLE.search(value) is None:
+            return value, False
+        return _UNSTORABLE.sub(REPLACEMENT, value), True
+    if isinstance(value, dict):
+        changed = False
+        out: dict[Any, Any] = {}
+        for key, item in value.items():
+            key2, key_changed = storable(key)
+            item2, item_changed = storable(item)
+            out[key2] = item2
+            changed = changed or key_changed or item_changed
+        return (out, True) if changed else (value, False)
+    if isinstance(value, list | tuple):
+        items = [storable(item) for item in value]
+        if any(changed for _item, changed in items):
+            return [item for item, _changed in items], True
+        return value, False
+    return value, False
+
+
+def _storable_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A record's row with unstorable text replaced, the fields it touched named in ``extra``
+    (the record is kept, and says it was altered, rather than blocking its stream)."""
+    touched: list[str] = []
+    for name, value in list(row.items()):
+        clean, changed = storable(value)
+        if changed:
+            row[name] = clean
+            touched.append(name)
+    if touched and "extra" in row:
+        extra = dict(row.get("extra") or {})
+        extra[SANITIZED_KEY] = sorted(set(extra.get(SANITIZED_KEY) or []) | set(touched))
+        row["extra"] = extra
+    return row
+
+
+_SCHEMA_LOCK = 0x63776C6B  # "cwlk": the advisory lock key of schema creation
+
+
+def _add_missing_columns(conn: Any) -> None:
+    """Columns a newer version added, added to an existing store's tables (all nullable)."""
+    inspector = sa.inspect(conn)
+    for table in metadata.sorted_tables:
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            ddl = sa.schema.CreateColumn(column).compile(dialect=conn.dialect)
+            conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {ddl}")
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -272,11 +374,27 @@ class Store:
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self.dialect = self.engine.dialect.name
-        metadata.create_all(self.engine)
-        _add_model_columns(self.engine)
-        with self.engine.begin() as conn:
-            if conn.execute(sa.select(schema_version.c.version)).first() is None:
+        self._create_schema()
+
+    @_store_errors
+    def _create_schema(self) -> None:
+        """Create or upgrade the schema under a database-wide lock, so syncs that open a new
+        store at the same moment neither race on ``CREATE TABLE`` nor see half a schema."""
+        with self.engine.connect() as conn:
+            if self.dialect == "postgresql":
+                # Held to the end of the transaction; PostgreSQL's DDL is transactional.
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
+            elif self.dialect == "sqlite":
+                # The write lock up front (others wait on busy_timeout), not at the first DDL.
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            metadata.create_all(conn)
+            _add_missing_columns(conn)
+            current = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
+            if current is None:
                 conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
+            elif current < SCHEMA_VERSION:
+                conn.execute(schema_version.update().values(version=SCHEMA_VERSION))
+            conn.commit()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -291,6 +409,7 @@ class Store:
 
     # -- records -------------------------------------------------------------------------------
 
+    @_store_errors
     def write_page(
         self,
         *,
@@ -313,7 +432,8 @@ class Store:
             row.update(stream=stream, deleted=False, deleted_at=None, synced_at=now, run_id=run_id)
             if sweep is not None:
                 row["sweep"] = sweep
-            rows[record.source_id] = row  # a key repeated within a page: the last one wins
+            row = _storable_row(row)
+            rows[row["source_id"]] = row  # a key repeated within a page: the last one wins
         result = WriteResult(quarantined=len(quarantined))
         with self.engine.begin() as conn:
             if rows:
@@ -360,12 +480,14 @@ class Store:
                         )
                     )
             for item in quarantined:
-                if item.source_id is not None:
+                # The payload must be storable too, or the quarantine itself blocks the stream.
+                source_id = storable(item.source_id)[0]
+                if source_id is not None:
                     conn.execute(
                         quarantine.delete().where(
                             quarantine.c.source == source,
                             quarantine.c.stream == stream,
-                            quarantine.c.source_id == item.source_id,
+                            quarantine.c.source_id == source_id,
                         )
                     )
                 conn.execute(
@@ -373,15 +495,15 @@ class Store:
                         run_id=run_id,
                         source=source,
                         stream=stream,
-                        source_id=item.source_id,
-                        error=item.error,
-                        payload=_json_safe(item.payload),
+                        source_id=source_id,
+                        error=storable(item.error)[0],
+                        payload=storable(_json_safe(item.payload))[0],
                         at=now,
                         resolved=False,
                     )
                 )
             if links:
-                unique = {tuple(link): None for link in links}
+                unique = {tuple(storable(part)[0] for part in link): None for link in links}
                 conn.execute(
                     self._insert(links_table).on_conflict_do_nothing(),
                     [
@@ -407,6 +529,7 @@ class Store:
                 self._save_cursor(conn, source, stream, entity, cursor)
         return result
 
+    @_store_errors
     def known_versions(
         self, entity: str, source: str, ids: Sequence[str]
     ) -> dict[str, datetime | None]:
@@ -424,6 +547,7 @@ class Store:
                 found.update({row.source_id: row.updated_at for row in conn.execute(query)})
         return found
 
+    @_store_errors
     def tombstone(self, *, source: str, stream: str, entity: str, sweep: str) -> int:
         """Mark deleted every live record of the stream that the sweep ``sweep`` did not see."""
         table = ENTITY_TABLES[entity]
@@ -488,7 +612,7 @@ class Store:
     def _save_cursor(
         self, conn: Any, source: str, stream: str, entity: str, cursor: StreamCursor
     ) -> None:
-        values = asdict(cursor)
+        values = {name: storable(value)[0] for name, value in asdict(cursor).items()}
         values["resume_token"] = _json_safe(values["resume_token"])
         values.update(entity=entity, updated_at=_now())
         statement = self._insert(stream_state).values(source=source, stream=stream, **values)
@@ -496,6 +620,7 @@ class Store:
             statement.on_conflict_do_update(index_elements=["source", "stream"], set_=values)
         )
 
+    @_store_errors
     def save_cursor(self, source: str, stream: str, entity: str, cursor: StreamCursor) -> None:
         with self.engine.begin() as conn:
             self._save_cursor(conn, source, stream, entity, cursor)
@@ -514,6 +639,7 @@ class Store:
 
     # -- runs ----------------------------------------------------------------------------------
 
+    @_store_errors
     def start_run(
         self, *, source: str, full: bool, dry_run: bool, holder: str, manifest: dict[str, Any]
     ) -> int:
@@ -534,6 +660,7 @@ class Store:
             assert key is not None
             return int(key[0])
 
+    @_store_errors
     def finish_run(
         self,
         run_id: int,
@@ -550,9 +677,9 @@ class Store:
                 .values(
                     ended_at=_now(),
                     outcome=outcome,
-                    counts=_json_safe(counts),
-                    error=error,
-                    manifest=_json_safe(manifest),
+                    counts=storable(_json_safe(counts))[0],
+                    error=storable(error)[0],
+                    manifest=storable(_json_safe(manifest))[0],
                 )
             )
 
@@ -753,22 +880,6 @@ def _dangling_query(entity: str) -> Any:
         )
         .group_by(table.c.source, table.c.stream)
     )
-
-
-def _add_model_columns(engine: sa.Engine) -> None:
-    """Add to an existing store the entity columns a newer model added (the work items'
-    baseline start, finish and cost): all are nullable, so the store keeps its records."""
-    inspector = sa.inspect(engine)
-    for table in ENTITY_TABLES.values():
-        present = {c["name"] for c in inspector.get_columns(table.name)}
-        missing = [c for c in table.columns if c.name not in present and c.nullable]
-        if missing:
-            with engine.begin() as conn:
-                for column in missing:
-                    kind = column.type.compile(dialect=engine.dialect)
-                    conn.exec_driver_sql(
-                        f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"
-                    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
