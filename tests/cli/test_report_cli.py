@@ -254,3 +254,14 @@ def test_one_run_renders_in_every_format_and_a_recorded_run_renders_again(
     assert missing.exit_code == 1 and "no compliance run 999" in missing.stderr
     both = _invoke(cli, config, "report", "compliance", "--run", "1", "--as-of", "2026-01-01")
     assert both.exit_code == 2
+
+
+def test_a_metrics_report_renders_once_into_several_files(
+    setup: tuple[Any, Path], tmp_path: Path
+) -> None:
+    cli, config = setup
+    page, data = tmp_path / "s.html", tmp_path / "s.json"
+    result = _invoke(cli, config, "report", "service", "-o", str(page), "-o", str(data))
+    assert result.exit_code == 0, result.output
+    assert page.read_text().startswith("<!DOCTYPE html>")
+    assert json.loads(data.read_text())["report"] == "service"
