@@ -126,11 +126,14 @@ def register(cli: click.Group) -> None:
     ) -> None:
         """Run the compliance controls once over the store and render what they found, in as
         many formats as asked; or render a recorded run (--run, --as-of) without running."""
+        from ..core.compliance import controls_for
         from ..core.reports import compliance
+        from . import check_names
 
         targets = _targets(fmt, outputs)
         if as_of is not None and run_id is not None:
             raise click.UsageError("--as-of and --run each name a recorded run: give one")
+        check_names("control", control_ids, controls_for(obj.config, obj.pm), param="--control")
         store = obj.store()
         try:
             if as_of is not None or run_id is not None:
@@ -215,8 +218,13 @@ def register(cli: click.Group) -> None:
 
     def _metrics_report(obj: Any, kind: str, options: dict[str, Any]) -> None:
         from ..core.reports import metrics_report
+        from . import check_name, check_source
+        from .metrics import DIMENSIONS
 
         targets = _targets(options.pop("fmt"), options.pop("outputs"))
+        options["source"] = check_source(obj, options["source"])
+        if options["by"] is not None:
+            check_name("dimension", options["by"], DIMENSIONS, param="--by")
         store = obj.store()
         try:
             data = metrics_report.build(store, obj.config, kind, **options)

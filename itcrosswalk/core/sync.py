@@ -28,11 +28,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pluggy
-from pydantic import ValidationError
 
 from .. import plugins
 from .adapter import Adapter, Stream, Window, paginate
-from .config import Config, SourceConfig, config_digest
+from .config import Config, SourceConfig, config_digest, platform_options
+from .derive import derive_departments
 from .errors import (
     AccessDenied,
     AuthError,
@@ -144,14 +144,7 @@ def build_adapter(
             f"(installed: {', '.join(sorted(platforms)) or 'none'}){hint}"
         )
     if info.config_model is not None:
-        try:
-            info.config_model.model_validate(source.platform_options())
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"sources.{source_name}.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
-                for err in exc.errors()
-            )
-            raise ConfigError(problems) from None
+        platform_options(config, source, info.config_model)
     return info.adapter(source, secret_resolver(source_name))
 
 
@@ -275,6 +268,8 @@ class SyncEngine:
                     "read": outcome.read,
                     "requests": outcome.requests,
                 }
+            if not dry_run:
+                derive_departments(self.store, source_name)
             if any(s.status == "error" for s in result.streams):
                 result.outcome = "partial"
             elif any(s.status in ("no_access", "missing", "incomplete") for s in result.streams):
@@ -429,7 +424,9 @@ class SyncEngine:
         result.full = window.full
         watermark = cursor.watermark if cursor else None
         watermark_key = cursor.watermark_key if cursor else None
-        remote_total = cursor.remote_total if (cursor and resuming) else None
+        # The platform's count from the last full read survives incremental windows, which
+        # count only their own rows (window_total).
+        remote_total = cursor.remote_total if cursor else None
         if resuming:
             log.info(
                 "source %s: resuming %s from its last committed page", source_name, stream.name
@@ -443,6 +440,8 @@ class SyncEngine:
             sweep=sweep,
             last_full_at=cursor.last_full_at if cursor else None,
             remote_total=remote_total,
+            remote_total_at=cursor.remote_total_at if cursor else None,
+            window_total=cursor.window_total if (cursor and resuming) else None,
             access="ok",
         )
         if not dry_run:
@@ -451,7 +450,10 @@ class SyncEngine:
         for page, _used, after in paginate(stream, window, token):
             result.pages += 1
             if fresh and result.pages == 1 and page.total is not None:
-                working.remote_total = page.total
+                if window.full:
+                    working.remote_total, working.remote_total_at = page.total, now
+                else:
+                    working.window_total = page.total
             records: list[Record] = []
             quarantined: list[QuarantineItem] = []
             links: list[tuple[str, str, str, str, str, str]] = []
@@ -533,7 +535,11 @@ class SyncEngine:
                 result.updated += written.updated
             result.quarantined += len(quarantined)
             if self.progress:
-                self.progress(stream.name, result.read, working.remote_total)
+                self.progress(
+                    stream.name,
+                    result.read,
+                    working.remote_total if window.full else working.window_total,
+                )
         if window.full and not dry_run and sweep is not None:
             result.tombstoned = self.store.tombstone(
                 source=source_name, stream=stream.name, entity=stream.entity, sweep=sweep
