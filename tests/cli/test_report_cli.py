@@ -177,7 +177,7 @@ def test_report_compliance_on_an_empty_store_exits_3_and_records_nothing(tmp_pat
     db = tmp_path / "empty.db"
     config = tmp_path / "crosswalk.toml"
     config.write_text(f'[store]\nurl = "sqlite:///{db}"\n')
-    cli = make_cli(make_manager(entry_points_group=None))
+    cli = make_cli(make_registry(entry_points_group=None))
     result = _invoke(cli, config, "report", "compliance", "--format", "json")
     assert result.exit_code == 3, result.output
     assert "the store holds no synced data" in result.stderr and result.stdout == ""
@@ -199,7 +199,7 @@ def test_a_control_that_checked_nothing_is_unverified_not_passed(tmp_path: Path)
     store.close()
     config = tmp_path / "crosswalk.toml"
     config.write_text(f'[store]\nurl = "sqlite:///{db}"\n')
-    cli = make_cli(make_manager(entry_points_group=None))
+    cli = make_cli(make_registry(entry_points_group=None))
     result = _invoke(
         cli,
         config,

@@ -20,7 +20,7 @@ from itcrosswalk.core.config import CalendarConfig, Config, MetricsConfig, load_
 from itcrosswalk.core.metrics import DIMENSIONS, MetricContext, all_metrics, compute_metrics
 from itcrosswalk.core.store import Store
 from itcrosswalk.core.sync import SyncEngine
-from itcrosswalk.plugins import make_manager
+from itcrosswalk.registry import make_registry
 from itcrosswalk.sandbox import runner
 from itcrosswalk.sandbox.world import generate
 from tests.conftest import _postgres_admin
@@ -78,7 +78,7 @@ def _pack(store: Store, now: datetime, pm: Any) -> dict[str, Any]:
 def test_both_stores_give_the_same_answers_on_the_same_synced_city(
     tmp_path: Path, postgres_url: str
 ) -> None:
-    pm = make_manager(entry_points_group=None)
+    pm = make_registry(entry_points_group=None)
     world = generate(11, "tiny")
     with runner.start(world, pm=pm) as box:
         config_path = runner.write_config(box, tmp_path / "sandbox")
