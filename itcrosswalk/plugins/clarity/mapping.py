@@ -87,8 +87,10 @@ WORK_FIELDS: dict[str, str] = {
     "manager": "manager (resource id -> e-mail through resources)",
     "status + progress + financialStatus + isActive": "state, phase",
     "statusIndicator": "health (by the tenant's lookup label)",
-    "scheduleStart/scheduleFinish": "planned_start/planned_finish (the current schedule)",
-    "baselineStart/baselineFinish": "baseline_start/baseline_finish",
+    "scheduleStart/scheduleFinish (the current schedule)": "planned_start/planned_finish",
+    "baselineStart/baselineFinish (the plan committed to; none, never the schedule)": (
+        "baseline_start/baseline_finish"
+    ),
     "scheduleStart when started, scheduleFinish when completed": "actual_start/actual_finish",
     "percentComplete (a fraction)": "percent_complete (0-100)",
     "priority (0 highest - 36)": "priority 1-5",
@@ -259,6 +261,8 @@ def map_project(
         "health": colour,
         "manager": emails.get(manager or "") if manager else None,
         "priority": priority(raw.get("priority")),
+        # The schedule becomes the actual dates as a project completes; lateness is judged
+        # against the baseline, which stays empty where the project has none.
         "planned_start": schedule_start,
         "planned_finish": schedule_finish,
         "baseline_start": baseline_start,
