@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import click
@@ -13,12 +13,15 @@ from . import Context, _emit
 DIMENSIONS = ("source", "platform", "department", "priority", "assignment_group", "kind", "month")
 
 
-def _moment(value: date | datetime | None) -> datetime | None:
+def _moment(value: date | datetime | None, obj: Context) -> datetime | None:
+    """A --since/--until value; without a zone, in the City's calendar zone."""
+    from ..core.metrics import city_moment
+
     if value is None:
         return None
     if not isinstance(value, datetime):
         value = datetime(value.year, value.month, value.day)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return city_moment(value, obj.config.metrics)
 
 
 def _number(value: float | None, unit: str) -> str:
@@ -118,8 +121,16 @@ def register(cli: click.Group) -> None:
         type=click.Choice(DIMENSIONS),
         help="Break every metric down by this dimension (repeatable).",
     )
-    @click.option("--since", type=click.DateTime(), help="Start of the period (inclusive).")
-    @click.option("--until", type=click.DateTime(), help="End of the period (exclusive).")
+    @click.option(
+        "--since",
+        type=click.DateTime(),
+        help="Start of the period (inclusive), in the City's calendar zone.",
+    )
+    @click.option(
+        "--until",
+        type=click.DateTime(),
+        help="End of the period (exclusive), in the City's calendar zone.",
+    )
     @click.option("--metric", "ids", multiple=True, help="Only this metric (repeatable).")
     @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
     @click.pass_context
@@ -148,8 +159,8 @@ def register(cli: click.Group) -> None:
                 domain=domain,
                 source=source,
                 by=by,
-                since=_moment(since),
-                until=_moment(until),
+                since=_moment(since, obj),
+                until=_moment(until, obj),
                 pm=obj.pm,
             )
         finally:
@@ -217,8 +228,8 @@ def register(cli: click.Group) -> None:
                 store=store,
                 policy=obj.config.metrics,
                 source=source,
-                since=_moment(since),
-                until=_moment(until),
+                since=_moment(since, obj),
+                until=_moment(until, obj),
             )
             rows = [
                 {
@@ -228,6 +239,11 @@ def register(cli: click.Group) -> None:
                     "counted": e.counted,
                     "reason": e.reason,
                     "value": e.value,
+                    # every number the verdict rests on: a nested object in JSON, one cell
+                    # of "name=value" pairs in a table or CSV
+                    "detail": e.detail
+                    if fmt == "json"
+                    else "; ".join(f"{k}={v}" for k, v in e.detail.items()),
                 }
                 for e in metric.explain(ctx)
             ]

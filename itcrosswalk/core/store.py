@@ -7,10 +7,12 @@ one transaction together with its stream's cursor.
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import types
 import typing
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, date, datetime
 from enum import Enum
@@ -20,12 +22,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from .errors import ConfigError, LockHeld
+from .errors import ConfigError, LockHeld, StoreError
 from .model import ENTITIES, Record
 
-SCHEMA_VERSION = 1
-"""The ``schema_version`` row of stores made before migrations; Alembic's revision (see
-:mod:`.migrations`) is the schema's version since."""
+SCHEMA_VERSION = 2
+"""The last ``schema_version`` before migrations (2: content hashes of records, the platform's
+counts apart, lock holders' process start times, quarantine payload hashes). A store still
+writes it; Alembic's revision (:mod:`.migrations`) is the schema's version since."""
 
 TABLE_NAMES: dict[str, str] = {
     "ticket": "tickets",
@@ -241,6 +244,88 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def one_line(text: str, limit: int = 300) -> str:
+    """The first line of ``text``, whitespace collapsed, cut at ``limit`` characters."""
+    first = " ".join((text or "").strip().splitlines()[:1][0].split()) if text.strip() else ""
+    return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
+_F = typing.TypeVar("_F", bound=Callable[..., Any])
+
+
+def _store_errors(method: _F) -> _F:
+    """A database error leaves the store as one line naming the store (without its password)
+    and the driver's cause: SQLAlchemy's own text carries the statement and its parameters,
+    that is, record data, and can run to kilobytes."""
+
+    @functools.wraps(method)
+    def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(f"store {self.url}: {_cause(exc)}") from None
+
+    return typing.cast(_F, wrapper)
+
+
+def _cause(exc: sa.exc.SQLAlchemyError) -> str:
+    orig = getattr(exc, "orig", None)
+    if orig is not None:
+        return f"{type(orig).__name__}: {one_line(str(orig), 200)}"
+    # Without a driver error, SQLAlchemy's message still starts with the cause; the SQL
+    # follows on its own lines, which one_line drops.
+    return f"{type(exc).__name__}: {one_line(str(exc), 200)}"
+
+
+# What no store can hold as text: UTF-16 surrogates that lost their pair (UTF-8 cannot encode
+# them; SQLite's driver and psycopg both refuse) and NUL (PostgreSQL's text refuses it). JSON
+# carries both ("\ud83d", "\u0000"), so a platform can send them in any field.
+_UNSTORABLE = re.compile("[\ud800-\udfff\x00]")
+REPLACEMENT = "\ufffd"
+SANITIZED_KEY = "sanitized_fields"
+"""The ``extra`` key listing the fields whose unstorable characters were replaced."""
+
+
+def storable(value: Any) -> tuple[Any, bool]:
+    """``value`` with every unstorable character in its text (keys included) replaced by
+    U+FFFD, and whether anything was replaced."""
+    if isinstance(value, str):
+        if _UNSTORABLE.search(value) is None:
+            return value, False
+        return _UNSTORABLE.sub(REPLACEMENT, value), True
+    if isinstance(value, dict):
+        changed = False
+        out: dict[Any, Any] = {}
+        for key, item in value.items():
+            key2, key_changed = storable(key)
+            item2, item_changed = storable(item)
+            out[key2] = item2
+            changed = changed or key_changed or item_changed
+        return (out, True) if changed else (value, False)
+    if isinstance(value, list | tuple):
+        items = [storable(item) for item in value]
+        if any(changed for _item, changed in items):
+            return [item for item, _changed in items], True
+        return value, False
+    return value, False
+
+
+def _storable_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A record's row with unstorable text replaced, the fields it touched named in ``extra``
+    (the record is kept, and says it was altered, rather than blocking its stream)."""
+    touched: list[str] = []
+    for name, value in list(row.items()):
+        clean, changed = storable(value)
+        if changed:
+            row[name] = clean
+            touched.append(name)
+    if touched and "extra" in row:
+        extra = dict(row.get("extra") or {})
+        extra[SANITIZED_KEY] = sorted(set(extra.get(SANITIZED_KEY) or []) | set(touched))
+        row["extra"] = extra
+    return row
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -274,15 +359,20 @@ class Store:
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self.dialect = self.engine.dialect.name
-        from .migrations import prepare
-
-        # Creates a new store, migrates an older one, refuses a newer one: never a raw
-        # "no such column" on the first write.
         try:
-            prepare(self.engine, self.url)
+            self._create_schema()
         except BaseException:
             self.engine.dispose()  # a refused store leaves no connection open
             raise
+
+    @_store_errors
+    def _create_schema(self) -> None:
+        """Create a new store, migrate an older one, refuse a newer one (never a raw "no such
+        column" at the first write), under a database-wide lock so syncs that open a new store
+        at the same moment neither race on ``CREATE TABLE`` nor see half a schema."""
+        from .migrations import prepare
+
+        prepare(self.engine, self.url)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -297,6 +387,7 @@ class Store:
 
     # -- records -------------------------------------------------------------------------------
 
+    @_store_errors
     def write_page(
         self,
         *,
@@ -319,7 +410,8 @@ class Store:
             row.update(stream=stream, deleted=False, deleted_at=None, synced_at=now, run_id=run_id)
             if sweep is not None:
                 row["sweep"] = sweep
-            rows[record.source_id] = row  # a key repeated within a page: the last one wins
+            row = _storable_row(row)
+            rows[row["source_id"]] = row  # a key repeated within a page: the last one wins
         result = WriteResult(quarantined=len(quarantined))
         with self.engine.begin() as conn:
             if rows:
@@ -366,12 +458,14 @@ class Store:
                         )
                     )
             for item in quarantined:
-                if item.source_id is not None:
+                # The payload must be storable too, or the quarantine itself blocks the stream.
+                source_id = storable(item.source_id)[0]
+                if source_id is not None:
                     conn.execute(
                         quarantine.delete().where(
                             quarantine.c.source == source,
                             quarantine.c.stream == stream,
-                            quarantine.c.source_id == item.source_id,
+                            quarantine.c.source_id == source_id,
                         )
                     )
                 conn.execute(
@@ -379,15 +473,15 @@ class Store:
                         run_id=run_id,
                         source=source,
                         stream=stream,
-                        source_id=item.source_id,
-                        error=item.error,
-                        payload=_json_safe(item.payload),
+                        source_id=source_id,
+                        error=storable(item.error)[0],
+                        payload=storable(_json_safe(item.payload))[0],
                         at=now,
                         resolved=False,
                     )
                 )
             if links:
-                unique = {tuple(link): None for link in links}
+                unique = {tuple(storable(part)[0] for part in link): None for link in links}
                 conn.execute(
                     self._insert(links_table).on_conflict_do_nothing(),
                     [
@@ -413,6 +507,7 @@ class Store:
                 self._save_cursor(conn, source, stream, entity, cursor)
         return result
 
+    @_store_errors
     def known_versions(
         self, entity: str, source: str, ids: Sequence[str]
     ) -> dict[str, datetime | None]:
@@ -430,6 +525,7 @@ class Store:
                 found.update({row.source_id: row.updated_at for row in conn.execute(query)})
         return found
 
+    @_store_errors
     def tombstone(self, *, source: str, stream: str, entity: str, sweep: str) -> int:
         """Mark deleted every live record of the stream that the sweep ``sweep`` did not see."""
         table = ENTITY_TABLES[entity]
@@ -494,7 +590,7 @@ class Store:
     def _save_cursor(
         self, conn: Any, source: str, stream: str, entity: str, cursor: StreamCursor
     ) -> None:
-        values = asdict(cursor)
+        values = {name: storable(value)[0] for name, value in asdict(cursor).items()}
         values["resume_token"] = _json_safe(values["resume_token"])
         values.update(entity=entity, updated_at=_now())
         statement = self._insert(stream_state).values(source=source, stream=stream, **values)
@@ -502,6 +598,7 @@ class Store:
             statement.on_conflict_do_update(index_elements=["source", "stream"], set_=values)
         )
 
+    @_store_errors
     def save_cursor(self, source: str, stream: str, entity: str, cursor: StreamCursor) -> None:
         with self.engine.begin() as conn:
             self._save_cursor(conn, source, stream, entity, cursor)
@@ -520,6 +617,7 @@ class Store:
 
     # -- runs ----------------------------------------------------------------------------------
 
+    @_store_errors
     def start_run(
         self, *, source: str, full: bool, dry_run: bool, holder: str, manifest: dict[str, Any]
     ) -> int:
@@ -540,6 +638,7 @@ class Store:
             assert key is not None
             return int(key[0])
 
+    @_store_errors
     def finish_run(
         self,
         run_id: int,
@@ -556,9 +655,9 @@ class Store:
                 .values(
                     ended_at=_now(),
                     outcome=outcome,
-                    counts=_json_safe(counts),
-                    error=error,
-                    manifest=_json_safe(manifest),
+                    counts=storable(_json_safe(counts))[0],
+                    error=storable(error)[0],
+                    manifest=storable(_json_safe(manifest))[0],
                 )
             )
 

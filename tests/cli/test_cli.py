@@ -217,10 +217,22 @@ def test_metrics_show_explains_record_by_record(demo: tuple[Path, str], cli: Any
     assert sum(1 for r in rows if r["counted"]) == mttr["n"]
     assert {r["reason"] for r in rows if not r["counted"]} <= {
         "cancelled",
+        "resolved, no resolution time",
         "still open",
         "no opened time",
         "resolved before opened (bad timestamps)",
     }
+    counted = [r for r in rows if r["counted"]]
+    assert counted and all(r["detail"]["clock_seconds"] >= 0 for r in counted)
+    for metric_id in ("itsm.sla_attainment", "ppm.count_by_state", "ppm.eac"):
+        explained = CliRunner().invoke(
+            cli, ["--config", config, "metrics", "show", metric_id, "--explain", "--format", "json"]
+        )
+        assert explained.exit_code == 0, explained.output
+        records = json.loads(explained.output)
+        assert records and all(r["record"] for r in records), f"{metric_id}: every record named"
+        if metric_id == "itsm.sla_attainment":
+            assert all("comparison" in r["detail"] for r in records if r["counted"])
 
 
 def test_metrics_usage_errors_are_one_line(demo: tuple[Path, str], cli: Any) -> None:
