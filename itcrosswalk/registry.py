@@ -44,6 +44,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "itcrosswalk.plugins.intune",
     "itcrosswalk.plugins.jira_align",
     "itcrosswalk.plugins.project_online",
+    "itcrosswalk.plugins.clarity",
 )
 """The built-in platform plugins (``ITCROSSWALK_LOAD_PLUGINS`` may leave them out)."""
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from . import Context, _emit
+from . import Context, SuggestingChoice, _emit, check_name, check_names, check_source
 
 # core.metrics.DIMENSIONS, repeated so `crosswalk --help` does not import SQLAlchemy.
 DIMENSIONS = ("source", "platform", "department", "priority", "assignment_group", "kind", "month")
@@ -118,7 +118,7 @@ def register(cli: click.Group) -> None:
         "--by",
         "by",
         multiple=True,
-        type=click.Choice(DIMENSIONS),
+        type=SuggestingChoice(DIMENSIONS),
         help="Break every metric down by this dimension (repeatable).",
     )
     @click.option(
@@ -147,9 +147,11 @@ def register(cli: click.Group) -> None:
         """Compute the standard metrics the same way for every platform's records."""
         if ctx.invoked_subcommand is not None:
             return
-        from ..core.metrics import compute_metrics
+        from ..core.metrics import all_metrics, compute_metrics
 
         obj: Context = ctx.obj
+        source = check_source(obj, source)
+        check_names("metric", ids, all_metrics(obj.pm), param="--metric")
         store = obj.store()
         try:
             results = compute_metrics(
@@ -204,15 +206,11 @@ def register(cli: click.Group) -> None:
         fmt: str,
     ) -> None:
         """A metric's definition; with --explain, which records counted and which did not."""
-        from ..core.errors import ConfigError
         from ..core.metrics import MetricContext, all_metrics
 
         registry = all_metrics(obj.pm)
-        metric = registry.get(metric_id)
-        if metric is None:
-            raise ConfigError(
-                f"unknown metric {metric_id!r}; `crosswalk metrics list` shows them all"
-            )
+        metric = registry[check_name("metric", metric_id, registry, param="METRIC_ID")]
+        source = check_source(obj, source)
         if not explain:
             described = metric.describe()
             if fmt == "table":

@@ -42,6 +42,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "device_compliance": ("device_id", "state"),
     "installed_app": ("name",),
     "person": ("upn", "name"),
+    "plan_line": ("investment_id", "plan", "amount", "fiscal_period"),
 }
 # Fields the core derives from another one: provided wherever that one is.
 DERIVED: dict[tuple[str, str], str] = {("device", "serial_key"): "serial"}
@@ -89,7 +90,8 @@ fields = ["person.name", "person.department", "person.manager", "work_item.manag
 title = "Financial tracking"
 weight = 3
 fields = ["work_item.budget", "work_item.actual_cost", "work_item.forecast_cost",
-          "work_item.planned_value", "work_item.earned_value"]
+          "work_item.planned_value", "work_item.earned_value",
+          "plan_line.amount", "plan_line.fiscal_period", "plan_line.cost_type"]
 metrics = ["ppm.budget_variance", "ppm.cpi", "ppm.spi", "ppm.eac"]
 
 [criteria.executive_reporting]

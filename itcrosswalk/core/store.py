@@ -39,6 +39,7 @@ TABLE_NAMES: dict[str, str] = {
     "device_compliance": "device_compliance",
     "installed_app": "installed_apps",
     "person": "people",
+    "plan_line": "plan_lines",
 }
 
 
@@ -138,6 +139,8 @@ stream_state = sa.Table(
     sa.Column("sweep", sa.String(64)),
     sa.Column("last_full_at", UTCDateTime()),
     sa.Column("remote_total", sa.BigInteger()),
+    sa.Column("remote_total_at", UTCDateTime()),
+    sa.Column("window_total", sa.BigInteger()),
     sa.Column("access", sa.String(32)),
     sa.Column("message", sa.Text()),
     sa.Column("updated_at", UTCDateTime()),
@@ -209,6 +212,10 @@ class StreamCursor:
     sweep: str | None = None
     last_full_at: datetime | None = None
     remote_total: int | None = None
+    """The platform's own count of the stream's rows, from the last full read."""
+    remote_total_at: datetime | None = None
+    window_total: int | None = None
+    """The platform's count of the rows in the last incremental window."""
     access: str | None = None
     message: str | None = None
 
@@ -263,9 +270,34 @@ def _store_errors(method: _F) -> _F:
         try:
             return method(self, *args, **kwargs)
         except sa.exc.SQLAlchemyError as exc:
-            raise StoreError(f"store {self.url}: {_cause(exc)}") from None
+            raise StoreError(store_failure(self.url, exc)) from None
 
     return typing.cast(_F, wrapper)
+
+
+def store_failure(url: str, exc: BaseException) -> str:
+    """One line for a store that failed: which store (no password), the cause, what to do."""
+    try:
+        parsed = make_url(url)
+        shown = parsed.render_as_string(hide_password=True)
+        folder = (
+            Path(parsed.database).parent
+            if parsed.get_backend_name() == "sqlite" and parsed.database
+            else None
+        )
+    except Exception:  # the URL itself may be what is wrong; say what we can
+        shown, folder = "(unreadable URL)", None
+    cause = _cause(exc) if isinstance(exc, sa.exc.SQLAlchemyError) else one_line(str(exc), 200)
+    if not isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
+        # Not the store's reach or rights but what was written: nothing the admin can mend.
+        advice = "this is a bug: run with --debug and report it"
+    elif folder is None:
+        advice = "check that the database server is up and that store.url is right"
+    elif "readonly" in cause or "read-only" in cause:
+        advice = f"the store file or its folder {folder} is read-only for this account"
+    else:
+        advice = f"check that {folder} exists and that this account may write there"
+    return f"the store {shown} failed: {cause}; {advice}"
 
 
 def _cause(exc: sa.exc.SQLAlchemyError) -> str:
@@ -542,6 +574,28 @@ class Store:
             )
             return int(result.rowcount or 0)
 
+    def tombstone_absent(self, *, source: str, stream: str, entity: str, present: set[str]) -> int:
+        """Mark deleted every live record of the stream whose id is not in ``present`` (an
+        id sweep's listing of what the platform still holds)."""
+        table = ENTITY_TABLES[entity]
+        with self.engine.begin() as conn:
+            live = conn.execute(
+                sa.select(table.c.source_id).where(
+                    table.c.source == source, table.c.stream == stream, table.c.deleted.is_(False)
+                )
+            ).scalars()
+            gone = [source_id for source_id in live if source_id not in present]
+            now = _now()
+            for start in range(0, len(gone), 500):
+                conn.execute(
+                    table.update()
+                    .where(
+                        table.c.source == source, table.c.source_id.in_(gone[start : start + 500])
+                    )
+                    .values(deleted=True, deleted_at=now)
+                )
+        return len(gone)
+
     def count(
         self,
         entity: str,
@@ -726,6 +780,13 @@ class Store:
             self.interrupted_runs(source)
         return bool(removed)
 
+    def source_names(self) -> list[str]:
+        """Every source the store has cursors or runs of."""
+        with self.engine.connect() as conn:
+            names = set(conn.execute(sa.select(stream_state.c.source).distinct()).scalars())
+            names |= set(conn.execute(sa.select(sync_runs.c.source).distinct()).scalars())
+        return sorted(names)
+
     def lock_holder(self, source: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(locks).where(locks.c.source == source)).first()
@@ -810,6 +871,8 @@ class Store:
                     "quarantined": quarantined.get((state.source, state.stream), 0),
                     "dangling": dangling.get((state.source, state.stream), 0),
                     "remote_total": state.remote_total,
+                    "remote_total_at": state.remote_total_at,
+                    "window_total": state.window_total,
                     "access": state.access,
                     "message": state.message,
                     "last_full_at": state.last_full_at,

@@ -27,11 +27,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import ValidationError
-
 from .adapter import Adapter, Stream, Window, paginate
-from .config import Config, SourceConfig, config_digest
+from .config import Config, SourceConfig, config_digest, platform_options
 from .contract import Registry
+from .derive import derive_departments
 from .errors import (
     AccessDenied,
     AuthError,
@@ -80,6 +79,8 @@ class StreamResult:
     tombstoned: int = 0
     pages: int = 0
     requests: int = 0
+    sweep_requests: int = 0
+    """Of ``requests``, those of the id sweep that finds deletions (``Stream.id_sweep``)."""
     remote_total: int | None = None
     synced_total: int | None = None
     message: str = ""
@@ -141,14 +142,7 @@ def build_adapter(config: Config, source_name: str, pm: Registry) -> Adapter:
             f"(installed: {', '.join(sorted(platforms)) or 'none'}){hint}"
         )
     if info.config_model is not None:
-        try:
-            info.config_model.model_validate(source.platform_options())
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"sources.{source_name}.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
-                for err in exc.errors()
-            )
-            raise ConfigError(problems) from None
+        platform_options(config, source, info.config_model)
     return info.adapter(source, secret_resolver(source_name))
 
 
@@ -250,6 +244,10 @@ class SyncEngine:
                     self._sync_stream(
                         source_name, source, stream, before, full, dry_run, run_id, outcome
                     )
+                    if stream.id_sweep and not outcome.full and not dry_run:
+                        swept_from = adapter.requests_made
+                        outcome.tombstoned += self._sweep_ids(source_name, stream, outcome)
+                        outcome.sweep_requests = adapter.requests_made - swept_from
                 except (AuthError, ConnectError, ConfigError) as exc:
                     outcome.status, outcome.message = "error", str(exc)
                     raise
@@ -272,6 +270,8 @@ class SyncEngine:
                     "read": outcome.read,
                     "requests": outcome.requests,
                 }
+            if not dry_run:
+                derive_departments(self.store, source_name)
             if any(s.status == "error" for s in result.streams):
                 result.outcome = "partial"
             elif any(s.status in ("no_access", "missing", "incomplete") for s in result.streams):
@@ -426,7 +426,9 @@ class SyncEngine:
         result.full = window.full
         watermark = cursor.watermark if cursor else None
         watermark_key = cursor.watermark_key if cursor else None
-        remote_total = cursor.remote_total if (cursor and resuming) else None
+        # The platform's count from the last full read survives incremental windows, which
+        # count only their own rows (window_total).
+        remote_total = cursor.remote_total if cursor else None
         if resuming:
             log.info(
                 "source %s: resuming %s from its last committed page", source_name, stream.name
@@ -440,6 +442,8 @@ class SyncEngine:
             sweep=sweep,
             last_full_at=cursor.last_full_at if cursor else None,
             remote_total=remote_total,
+            remote_total_at=cursor.remote_total_at if cursor else None,
+            window_total=cursor.window_total if (cursor and resuming) else None,
             access="ok",
         )
         if not dry_run:
@@ -448,7 +452,10 @@ class SyncEngine:
         for page, _used, after in paginate(stream, window, token):
             result.pages += 1
             if fresh and result.pages == 1 and page.total is not None:
-                working.remote_total = page.total
+                if window.full:
+                    working.remote_total, working.remote_total_at = page.total, now
+                else:
+                    working.window_total = page.total
             records: list[Record] = []
             quarantined: list[QuarantineItem] = []
             links: list[tuple[str, str, str, str, str, str]] = []
@@ -530,7 +537,11 @@ class SyncEngine:
                 result.updated += written.updated
             result.quarantined += len(quarantined)
             if self.progress:
-                self.progress(stream.name, result.read, working.remote_total)
+                self.progress(
+                    stream.name,
+                    result.read,
+                    working.remote_total if window.full else working.window_total,
+                )
         if window.full and not dry_run and sweep is not None:
             result.tombstoned = self.store.tombstone(
                 source=source_name, stream=stream.name, entity=stream.entity, sweep=sweep
@@ -554,6 +565,21 @@ class SyncEngine:
                 self.store.save_cursor(source_name, stream.name, stream.entity, final)
         result.watermark = working.watermark.isoformat() if working.watermark else None
         return result
+
+    def _sweep_ids(self, source_name: str, stream: Stream, result: StreamResult) -> int:
+        """Tombstone the stream's records whose ids the platform no longer lists; refuse when
+        the listing is shorter than the platform's own count (a partial listing is no proof)."""
+        listed, total = stream.live_ids()
+        ids = set(listed)
+        if total is not None and len(ids) < total:
+            result.message = (
+                f"the id sweep listed {len(ids)} of the {total} ids the platform counts; "
+                "nothing was tombstoned"
+            )
+            return 0
+        return self.store.tombstone_absent(
+            source=source_name, stream=stream.name, entity=stream.entity, present=ids
+        )
 
     def _quarantined_count(self, source: str, stream: str) -> int:
         return len(self.store.quarantine_rows(source, stream))

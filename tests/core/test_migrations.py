@@ -71,12 +71,14 @@ def test_a_store_that_gained_columns_in_place_before_migrations_is_upgraded(
     store_url: str,
 ) -> None:
     # Between schema_version 2 and migrations, a store added missing columns when it opened:
-    # this one has one of work items' baseline columns already, and says version 2.
+    # this one has one of work items' baseline columns and one of stream state's counts
+    # already, and says version 2.
     make_store_before_migrations(store_url)
     engine = sa.create_engine(store_url)
     try:
         with engine.begin() as conn:
             conn.execute(sa.text("ALTER TABLE work_items ADD COLUMN baseline_cost FLOAT"))
+            conn.execute(sa.text("ALTER TABLE stream_state ADD COLUMN window_total BIGINT"))
             conn.execute(sa.text("UPDATE schema_version SET version = 2"))
     finally:
         engine.dispose()
