@@ -26,9 +26,9 @@ from .errors import ConfigError, LockHeld, StoreError
 from .model import ENTITIES, Record
 
 SCHEMA_VERSION = 2
-"""The last ``schema_version`` before migrations (2: content hashes of records, the platform's
-counts apart, lock holders' process start times, quarantine payload hashes). A store still
-writes it; Alembic's revision (:mod:`.migrations`) is the schema's version since."""
+"""The last ``schema_version`` before migrations (2: stores that added missing columns in
+place when they opened). A store still writes it; Alembic's revision (:mod:`.migrations`) is
+the schema's version since."""
 
 TABLE_NAMES: dict[str, str] = {
     "ticket": "tickets",
@@ -574,25 +574,36 @@ class Store:
             )
             return int(result.rowcount or 0)
 
-    def tombstone_absent(self, *, source: str, stream: str, entity: str, present: set[str]) -> int:
-        """Mark deleted every live record of the stream whose id is not in ``present`` (an
-        id sweep's listing of what the platform still holds)."""
+    def tombstone_absent(
+        self,
+        *,
+        source: str,
+        stream: str,
+        entity: str,
+        present: set[str],
+        key: Callable[[str], str] = lambda source_id: source_id,
+    ) -> int:
+        """Mark deleted every live record of the stream whose ``key(source_id)`` is not in
+        ``present`` (what an id-only read of the platform found)."""
         table = ENTITY_TABLES[entity]
         with self.engine.begin() as conn:
             live = conn.execute(
                 sa.select(table.c.source_id).where(
-                    table.c.source == source, table.c.stream == stream, table.c.deleted.is_(False)
+                    table.c.source == source,
+                    table.c.stream == stream,
+                    table.c.deleted.is_(False),
                 )
             ).scalars()
-            gone = [source_id for source_id in live if source_id not in present]
-            now = _now()
+            gone = [sid for sid in live if key(sid) not in present]
             for start in range(0, len(gone), 500):
                 conn.execute(
                     table.update()
                     .where(
-                        table.c.source == source, table.c.source_id.in_(gone[start : start + 500])
+                        table.c.source == source,
+                        table.c.stream == stream,
+                        table.c.source_id.in_(gone[start : start + 500]),
                     )
-                    .values(deleted=True, deleted_at=now)
+                    .values(deleted=True, deleted_at=_now())
                 )
         return len(gone)
 
