@@ -68,6 +68,9 @@ class Stream:
         fallback_cursor_field: used when ``cursor_field`` is empty on a record.
         incremental: False for streams the platform cannot filter by update time; these are
             read in full every time and tombstone what disappeared.
+        id_sweep: True for incremental streams small enough to list by id on every sync:
+            after each incremental read the engine asks :meth:`live_ids` and tombstones the
+            records the platform no longer has (deletions no update-time filter can see).
     """
 
     name: ClassVar[str] = ""
@@ -76,6 +79,7 @@ class Stream:
     cursor_field: ClassVar[str | None] = None
     fallback_cursor_field: ClassVar[str | None] = None
     incremental: ClassVar[bool] = True
+    id_sweep: ClassVar[bool] = False
 
     paginator: Paginator
 
@@ -106,16 +110,14 @@ class Stream:
         """Cross-system links found on a record: ``(relation, target_entity, target_ref)``."""
         return []
 
-    def live_ids(self) -> Iterable[str] | None:
-        """Every id the platform holds for this stream, from a cheap id-only read, or None when
-        the platform offers none. Where given, the engine calls it after each incremental read
-        and tombstones the stored records it does not name (deletions the platform never
-        reports). The ids are those :meth:`sweep_key` gives for a stored ``source_id``."""
-        return None
+    def live_ids(self) -> tuple[Iterable[str], int | None]:
+        """Every record id (as :meth:`record_id` gives it) the platform holds now, read cheaply
+        (ids only), with the platform's own count of them if it tells; for ``id_sweep`` streams."""
+        raise NotImplementedError
 
     def sweep_key(self, source_id: str) -> str:
-        """The id :meth:`live_ids` names for a stored record (a record derived from another,
-        such as one SLA cycle of a ticket, is live while its ticket is)."""
+        """The id :meth:`live_ids` names for a stored record: its own, or that of the record
+        it derives from (one SLA cycle of a ticket is live while its ticket is)."""
         return source_id
 
 

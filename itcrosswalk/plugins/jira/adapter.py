@@ -133,6 +133,8 @@ class IssueStream(Stream):
 
     key = "id"
     cursor_field = "updated"
+    # Jira keeps no record of deletions: ids are listed on every sync (5000 a request).
+    id_sweep = True
 
     def __init__(self, adapter: JiraAdapter, name: str, entity: str) -> None:
         self.adapter = adapter
@@ -193,8 +195,9 @@ class IssueStream(Stream):
     def cursor_value(self, raw: Mapping[str, Any]) -> datetime | None:
         return mapping.parse_datetime((raw.get("fields") or {}).get("updated"))
 
-    def live_ids(self) -> Iterable[str] | None:
-        return self.adapter.all_ids(self.jql(None), what=self.name)
+    def live_ids(self) -> tuple[Iterable[str], int | None]:
+        # Search gives no count (approximate-count is approximate): the listing stands alone.
+        return self.adapter.all_ids(self.jql(None), what=self.name), None
 
 
 class RequestStream(IssueStream):
