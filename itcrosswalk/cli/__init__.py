@@ -110,6 +110,7 @@ class CrosswalkGroup(click.Group):
         except CrosswalkError as exc:
             if _debug(ctx):
                 raise
+            # A StoreError already names the store and says what to do (core.store).
             click.echo(f"error: {redact(str(exc))}", err=True)
             ctx.exit(exc.exit_code)
         except BrokenPipeError:
@@ -243,6 +244,9 @@ def _emit(
     """Rows to stdout or ``output`` as a table that fits the terminal, JSON or CSV."""
     from ..core.output import render_table, write_csv, write_json
 
+    ctx = click.get_current_context(silent=True)
+    if output is None and ctx is not None:
+        output = ctx.meta.get(_OUTPUT)
     fmt = _format_for(fmt, output)
     with _open_output(output) as out:
         if fmt == "json":
@@ -273,8 +277,45 @@ def _set_wide(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
         obj.wide = True
 
 
+_OUTPUT = "crosswalk.output"
+
+
+def _take_output(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    # Eager, so the --format callback (and _emit) know where the data goes.
+    if value is not None:
+        ctx.meta[_OUTPUT] = value
+    return value
+
+
+def infer_format(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A ``--format`` callback: when not given, the format ``-o``'s extension names."""
+    given = ctx.get_parameter_source(param.name or "") not in (
+        click.core.ParameterSource.DEFAULT,
+        None,
+    )
+    output = ctx.meta.get(_OUTPUT)
+    if given or not output:
+        return value
+    choices = tuple(getattr(param.type, "choices", FORMATS))
+    return _format_for(None, output, tuple(c for c in choices if c in FORMATS))
+
+
+def output_option(command: Any) -> Any:
+    """``-o PATH``: the data goes to this file, its format following the extension."""
+    return click.option(
+        "--output",
+        "-o",
+        type=click.Path(dir_okay=False),
+        default=None,
+        is_eager=True,
+        expose_value=False,
+        callback=_take_output,
+        help="Write to this file (.json, .csv, .txt: the format follows the extension).",
+    )(command)
+
+
 def format_option(command: Any) -> Any:
-    """``--format table|json|csv`` and ``--wide`` (every column at its full width)."""
+    """``--format table|json|csv`` (or from ``-o``'s extension), ``-o PATH`` and ``--wide``."""
     command = click.option(
         "--wide",
         is_flag=True,
@@ -282,6 +323,20 @@ def format_option(command: Any) -> Any:
         callback=_set_wide,
         help="Cells at full width, however wide the terminal.",
     )(command)
+    command = output_option(command)
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(list(FORMATS)),
+        default="table",
+        show_default=True,
+        callback=infer_format,
+        help="table for people, json or csv for scripts.",
+    )(command)
+
+
+def format_only_option(command: Any) -> Any:
+    """``--format table|json|csv`` for commands whose output is no table of rows."""
     return click.option(
         "--format",
         "fmt",
@@ -299,6 +354,8 @@ def output_options(command: Any) -> Any:
         "-o",
         type=click.Path(dir_okay=False),
         default=None,
+        is_eager=True,
+        callback=_take_output,
         help="Write to this file (.json, .csv, .txt: the format follows the extension).",
     )(command)
     command = click.option(
@@ -313,6 +370,7 @@ def output_options(command: Any) -> Any:
         "fmt",
         type=click.Choice(list(FORMATS)),
         default=None,
+        callback=infer_format,
         help="table (default) for people, json or csv for scripts.",
     )(command)
 
@@ -589,7 +647,7 @@ def make_cli(pm: registry.PluginRegistry | None = None) -> click.Group:
         One source failing never stops the others: each is synced and reported, and the exit
         code is the worst of them (1 error, 3 quarantined records or skipped streams).
         """
-        from ..core.errors import CrosswalkError
+        from ..core.errors import CrosswalkError, StoreError
         from ..core.secrets import redact
         from ..core.sync import SyncEngine
 
@@ -609,8 +667,11 @@ def make_cli(pm: registry.PluginRegistry | None = None) -> click.Group:
                         if break_lock and store.break_lock(name):
                             click.echo(f"removed the lock of source {name}", err=True)
                         result = engine.sync(name, full=full, dry_run=dry_run, streams=wanted)
+                    except StoreError:
+                        raise  # the store is every source's: nothing after this could be kept
                     except CrosswalkError as exc:
                         code = worst(code, exc.exit_code)
+                        click.echo(f"error: sync of {name} failed: {redact(str(exc))}", err=True)
                         summaries.append(
                             _source_summary(
                                 name,
@@ -627,6 +688,11 @@ def make_cli(pm: registry.PluginRegistry | None = None) -> click.Group:
                             raise
                         # An adapter's bug spoils its own source, never the next one.
                         code = worst(code, EXIT_ERROR)
+                        click.echo(
+                            f"error: sync of {name} failed: unexpected {type(exc).__name__}: "
+                            f"{redact(str(exc))}",
+                            err=True,
+                        )
                         summaries.append(
                             _source_summary(
                                 name,
@@ -972,15 +1038,12 @@ def make_cli(pm: registry.PluginRegistry | None = None) -> click.Group:
         _emit(
             [
                 {
-                    k: r[k]
-                    for k in (
-                        "source",
-                        "stream",
-                        "records",
-                        "quarantined",
-                        "remote_total",
-                        "access",
-                    )
+                    "source": r["source"],
+                    "stream": r["stream"],
+                    "records": r["records"],
+                    "quarantined": r["quarantined"],
+                    "access": r["access"],
+                    "on platform": r["remote_total"],
                 }
                 for r in rows
             ],
@@ -994,6 +1057,7 @@ def make_cli(pm: registry.PluginRegistry | None = None) -> click.Group:
         click.echo(f"         crosswalk --config {config_path} metrics --by platform")
         click.echo(f"         crosswalk --config {config_path} evaluate")
         click.echo(f"         crosswalk --config {config_path} status")
+        click.echo(f"         crosswalk --config {config_path} runs")
         if code == EXIT_ERROR:
             sys.exit(code)
 
