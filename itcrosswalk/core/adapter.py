@@ -116,8 +116,8 @@ class Stream:
         raise NotImplementedError
 
     def sweep_key(self, source_id: str) -> str:
-        """The id :meth:`live_ids` names for a stored record: its own, or that of the record
-        it derives from (one SLA cycle of a ticket is live while its ticket is)."""
+        """The id :meth:`live_ids` names for a stored record (a record derived from another,
+        such as one SLA cycle of a ticket, is live while its ticket is)."""
         return source_id
 
 

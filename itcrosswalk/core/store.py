@@ -575,27 +575,29 @@ class Store:
         stream: str,
         entity: str,
         present: set[str],
-        key: Callable[[str], str] | None = None,
+        key: Callable[[str], str] = lambda source_id: source_id,
     ) -> int:
-        """Mark deleted every live record of the stream whose id is not in ``present`` (an
-        id sweep's listing of what the platform still holds); ``key`` maps a stored id to the
-        id the listing names, for records derived from another (one SLA cycle of a ticket)."""
+        """Mark deleted every live record of the stream whose ``key(source_id)`` is not in
+        ``present`` (what an id-only read of the platform found)."""
         table = ENTITY_TABLES[entity]
         with self.engine.begin() as conn:
             live = conn.execute(
                 sa.select(table.c.source_id).where(
-                    table.c.source == source, table.c.stream == stream, table.c.deleted.is_(False)
+                    table.c.source == source,
+                    table.c.stream == stream,
+                    table.c.deleted.is_(False),
                 )
             ).scalars()
-            gone = [sid for sid in live if (key(sid) if key else sid) not in present]
-            now = _now()
+            gone = [sid for sid in live if key(sid) not in present]
             for start in range(0, len(gone), 500):
                 conn.execute(
                     table.update()
                     .where(
-                        table.c.source == source, table.c.source_id.in_(gone[start : start + 500])
+                        table.c.source == source,
+                        table.c.stream == stream,
+                        table.c.source_id.in_(gone[start : start + 500]),
                     )
-                    .values(deleted=True, deleted_at=now)
+                    .values(deleted=True, deleted_at=_now())
                 )
         return len(gone)
 

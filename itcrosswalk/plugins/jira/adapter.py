@@ -133,7 +133,7 @@ class IssueStream(Stream):
 
     key = "id"
     cursor_field = "updated"
-    # Jira keeps no record of deletions: ids are listed on every sync (5000 a request).
+    # Deletions leave no trace the update filter sees: the issue ids are listed every sync.
     id_sweep = True
 
     def __init__(self, adapter: JiraAdapter, name: str, entity: str) -> None:
@@ -196,7 +196,7 @@ class IssueStream(Stream):
         return mapping.parse_datetime((raw.get("fields") or {}).get("updated"))
 
     def live_ids(self) -> tuple[Iterable[str], int | None]:
-        # Search gives no count (approximate-count is approximate): the listing stands alone.
+        # The enhanced search gives no total, so nothing to hold the listing against.
         return self.adapter.all_ids(self.jql(None), what=self.name), None
 
 
