@@ -110,6 +110,7 @@ class CrosswalkGroup(click.Group):
         except CrosswalkError as exc:
             if _debug(ctx):
                 raise
+            # A StoreError already names the store and says what to do (core.store).
             click.echo(f"error: {redact(str(exc))}", err=True)
             ctx.exit(exc.exit_code)
         except BrokenPipeError:

@@ -568,25 +568,36 @@ class Store:
             )
             return int(result.rowcount or 0)
 
-    def tombstone_absent(self, *, source: str, stream: str, entity: str, present: set[str]) -> int:
-        """Mark deleted every live record of the stream whose id is not in ``present`` (an
-        id sweep's listing of what the platform still holds)."""
+    def tombstone_absent(
+        self,
+        *,
+        source: str,
+        stream: str,
+        entity: str,
+        present: set[str],
+        key: Callable[[str], str] = lambda source_id: source_id,
+    ) -> int:
+        """Mark deleted every live record of the stream whose ``key(source_id)`` is not in
+        ``present`` (what an id-only read of the platform found)."""
         table = ENTITY_TABLES[entity]
         with self.engine.begin() as conn:
             live = conn.execute(
                 sa.select(table.c.source_id).where(
-                    table.c.source == source, table.c.stream == stream, table.c.deleted.is_(False)
+                    table.c.source == source,
+                    table.c.stream == stream,
+                    table.c.deleted.is_(False),
                 )
             ).scalars()
-            gone = [source_id for source_id in live if source_id not in present]
-            now = _now()
+            gone = [sid for sid in live if key(sid) not in present]
             for start in range(0, len(gone), 500):
                 conn.execute(
                     table.update()
                     .where(
-                        table.c.source == source, table.c.source_id.in_(gone[start : start + 500])
+                        table.c.source == source,
+                        table.c.stream == stream,
+                        table.c.source_id.in_(gone[start : start + 500]),
                     )
-                    .values(deleted=True, deleted_at=now)
+                    .values(deleted=True, deleted_at=_now())
                 )
         return len(gone)
 
