@@ -137,6 +137,7 @@ def test_projects_carry_state_health_baselines_team_and_the_mapped_department(
             # the baseline apart from the schedule, which moves to the actual dates
             assert row["baseline_start"] == source.planned_start
             assert row["baseline_finish"] == source.planned_finish
+            assert row["planned_start"] == (source.actual_start or source.planned_start)
         elif row["kind"] == "project":
             assert row["baseline_finish"] is None, "no baseline: none, never the schedule"
     tasks = [r for r in work.values() if r["kind"] in ("task", "milestone")]
