@@ -8,6 +8,8 @@ common model; it performs exactly one request per ``fetch`` call.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -103,6 +105,21 @@ class Stream:
     def links(self, record: Record) -> list[tuple[str, str, str]]:
         """Cross-system links found on a record: ``(relation, target_entity, target_ref)``."""
         return []
+
+    def version(self, raw: Mapping[str, Any]) -> str:
+        """What tells one version of a record from the next: the platform's change counter
+        where it keeps one (a stream overrides this), else a hash of the raw record's content.
+
+        A record re-read with the version stored is "unchanged" and skips mapping; the update
+        time alone cannot say so, since two edits can share one second.
+        """
+        return content_hash(raw)
+
+
+def content_hash(raw: Mapping[str, Any]) -> str:
+    """A stable hash of a raw record: the same content in any key order, the same hash."""
+    text = json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass

@@ -112,6 +112,9 @@ for _entity, _model in ENTITIES.items():
         sa.Column("sweep", sa.String(64)),
         sa.Column("synced_at", UTCDateTime()),
         sa.Column("run_id", sa.Integer()),
+        # The raw record's version (a change counter or a content hash): "unchanged" is
+        # decided by it, never by the update time alone (two edits can share one second).
+        sa.Column("content_hash", sa.String(128)),
     ]
     _table = sa.Table(TABLE_NAMES[_entity], metadata, *_columns)
     sa.Index(f"ix_{_table.name}_source_stream", _table.c.source, _table.c.stream)
@@ -422,8 +425,12 @@ class Store:
         cursor: StreamCursor | None = None,
         run_id: int | None = None,
         sweep: str | None = None,
+        versions: typing.Mapping[str, str] | None = None,
     ) -> WriteResult:
-        """Upsert a page of records, its quarantine, links and cursor in one transaction."""
+        """Upsert a page of records, its quarantine, links and cursor in one transaction.
+
+        ``versions`` maps a record's ``source_id`` to the version of the raw record it came
+        from (see :meth:`known_versions`)."""
         table = ENTITY_TABLES[entity]
         now = _now()
         rows: dict[str, dict[str, Any]] = {}
@@ -432,6 +439,7 @@ class Store:
             row.update(stream=stream, deleted=False, deleted_at=None, synced_at=now, run_id=run_id)
             if sweep is not None:
                 row["sweep"] = sweep
+            row["content_hash"] = (versions or {}).get(record.source_id)
             row = _storable_row(row)
             rows[row["source_id"]] = row  # a key repeated within a page: the last one wins
         result = WriteResult(quarantined=len(quarantined))
@@ -530,21 +538,20 @@ class Store:
         return result
 
     @_store_errors
-    def known_versions(
-        self, entity: str, source: str, ids: Sequence[str]
-    ) -> dict[str, datetime | None]:
-        """``source_id -> updated_at`` of the live (not tombstoned) records among ``ids``."""
+    def known_versions(self, entity: str, source: str, ids: Sequence[str]) -> dict[str, str | None]:
+        """``source_id -> content_hash`` (the version stored with the record) of the live (not
+        tombstoned) records among ``ids``."""
         table = ENTITY_TABLES[entity]
-        found: dict[str, datetime | None] = {}
+        found: dict[str, str | None] = {}
         with self.engine.connect() as conn:
             for start in range(0, len(ids), 500):
                 chunk = list(ids[start : start + 500])
-                query = sa.select(table.c.source_id, table.c.updated_at).where(
+                query = sa.select(table.c.source_id, table.c.content_hash).where(
                     table.c.source == source,
                     table.c.source_id.in_(chunk),
                     table.c.deleted.is_(False),
                 )
-                found.update({row.source_id: row.updated_at for row in conn.execute(query)})
+                found.update({row.source_id: row.content_hash for row in conn.execute(query)})
         return found
 
     @_store_errors

@@ -455,18 +455,19 @@ class SyncEngine:
             records: list[Record] = []
             quarantined: list[QuarantineItem] = []
             links: list[tuple[str, str, str, str, str, str]] = []
-            known: dict[str, datetime | None] = {}
+            known: dict[str, str | None] = {}
             if not window.full and page.records:
                 ids = [i for i in (stream.record_id(raw) for raw in page.records) if i]
                 known = self.store.known_versions(stream.entity, source_name, ids)
+            versions: dict[str, str] = {}
             to_map: list[tuple[dict[str, Any], datetime | None]] = []
             for raw in page.records:
                 try:
-                    seen_at = stamp = stream.cursor_value(raw)
+                    stamp = stream.cursor_value(raw)
                 except (
                     Exception
                 ):  # a bad timestamp fails the record's mapping, which quarantines it
-                    seen_at = stamp = None
+                    stamp = None
                 if stamp is not None and window.since is not None and stamp < window.since:
                     # The platform ignored the filter; this record is older than the window.
                     result.outside_window += 1
@@ -480,10 +481,14 @@ class SyncEngine:
                     working.watermark = stamp
                     working.watermark_key = stream.record_id(raw)
                 record_id = stream.record_id(raw)
-                if seen_at is not None and record_id in known and known[record_id] == seen_at:
-                    # Re-read in the overlap window and unchanged since: nothing to map or write.
+                version = stream.version(raw)
+                if record_id is not None and known.get(record_id) == version:
+                    # Re-read in the overlap window, and the same version as stored (its change
+                    # counter or its content, not its update time): nothing to map or write.
                     result.unchanged += 1
                     continue
+                if record_id is not None:
+                    versions[record_id] = version
                 to_map.append((raw, stamp))
             if to_map:
                 stream.prepare([raw for raw, _stamp in to_map])
@@ -528,6 +533,11 @@ class SyncEngine:
                     cursor=working,
                     run_id=run_id,
                     sweep=sweep,
+                    versions={
+                        r.source_id: versions[r.source_id]
+                        for r in records
+                        if r.source_id in versions
+                    },
                 )
                 result.inserted += written.inserted
                 result.updated += written.updated

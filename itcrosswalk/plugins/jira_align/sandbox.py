@@ -648,7 +648,8 @@ class JiraAlignEmulator(Emulator):
             if row is None:
                 raise KeyError(f"{resource} {native_id}")
             row.update(changes)
-            row["lastUpdatedDate"] = _now()
+            if not (self.faults.same_second_edits and row.get("lastUpdatedDate")):
+                row["lastUpdatedDate"] = _now()
             return row
 
     def delete(self, resource: str, native_id: int) -> None:

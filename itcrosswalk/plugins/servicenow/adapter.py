@@ -295,6 +295,14 @@ class TableStream(Stream):
     def cursor_value(self, raw: Mapping[str, Any]) -> datetime | None:
         return mapping.parse_datetime(mapping.value(raw, "sys_updated_on"))
 
+    def version(self, raw: Mapping[str, Any]) -> str:
+        # Every update bumps sys_mod_count, even one in the same second as the last; a table
+        # without it (a custom one) falls back to the content hash.
+        count = mapping.value(raw, "sys_mod_count")
+        if count in (None, ""):
+            return super().version(raw)
+        return f"sys_mod_count:{count}@{mapping.value(raw, 'sys_updated_on')}"
+
     def prepare(self, raws: list[dict[str, Any]]) -> None:
         if self.table == "cmdb_ci_computer":
             self.adapter.load_assets([mapping.value(raw, "sys_id") for raw in raws])

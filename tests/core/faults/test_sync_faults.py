@@ -200,3 +200,29 @@ def test_simultaneous_first_syncs_on_a_new_store_meet_the_lock_not_a_schema_race
     runs = store.runs("snow")
     assert all(r["outcome"] == "ok" for r in runs) and store.lock_holder("snow") is None
     assert store.count("ticket", source="snow") == count_kind(instance.world, "incident")
+
+
+def test_an_edit_in_the_same_second_as_the_last_one_is_not_skipped_as_unchanged(
+    instance: Served,
+    make_config: Callable[..., Config],
+    open_store: Callable[[Config], Store],
+    pm: Any,
+) -> None:
+    config = make_config(instance, extra='streams = ["incident"]')
+    store = open_store(config)
+    SyncEngine(config, store, pm=pm).sync("snow")
+    edited = [r["sys_id"] for r in instance.app.tables["incident"][:10]]
+    for sys_id in edited:
+        instance.app.touch("incident", sys_id, short_description="first edit")
+    SyncEngine(config, store, pm=pm).sync("snow")
+    instance.faults.same_second_edits = True  # the second edit lands in the same second
+    for sys_id in edited:
+        instance.app.touch("incident", sys_id, short_description="second edit")
+    again = SyncEngine(config, store, pm=pm).sync("snow")
+    stored = {r["source_id"]: r["title"] for r in store.export("ticket", source="snow")}
+    assert [stored[s] for s in edited] == ["second edit"] * 10
+    assert again.streams[0].updated == 10
+    # The fast path holds: a re-read with nothing new maps and writes nothing.
+    quiet = SyncEngine(config, store, pm=pm).sync("snow")
+    assert quiet.streams[0].unchanged == quiet.streams[0].read >= 10
+    assert quiet.streams[0].updated == quiet.streams[0].inserted == 0

@@ -544,3 +544,19 @@ def test_a_site_that_refuses_select_still_resolves_owners_and_names(
     theme = site.app.find("themes", epic["themeId"]) or {}
     owner = next(u for u in site.app.data["users"] if str(u["id"]) == epic["ownerId"])
     assert row["manager"] == owner["email"] and row["strategic_goals"] == [theme["title"]]
+
+
+def test_an_edit_in_the_same_second_is_caught_by_the_content_hash(
+    site: Site, make_config: Callable[..., Config], open_store: Any, pm: Any
+) -> None:
+    # Jira Align keeps no change counter: what tells two versions apart is their content.
+    config = make_config(site, extra='streams = ["epics"]')
+    store = open_store(config)
+    sync(config, store, pm)
+    site.app.touch("Epics", 1201, title="First title")
+    sync(config, store, pm)
+    site.faults.same_second_edits = True
+    site.app.touch("Epics", 1201, title="Second title")
+    again = sync(config, store, pm)
+    assert items(store)["epic-1201"]["name"] == "Second title"
+    assert again.streams[0].updated == 1
