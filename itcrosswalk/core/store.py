@@ -141,6 +141,8 @@ stream_state = sa.Table(
     sa.Column("sweep", sa.String(64)),
     sa.Column("last_full_at", UTCDateTime()),
     sa.Column("remote_total", sa.BigInteger()),
+    sa.Column("remote_total_at", UTCDateTime()),
+    sa.Column("window_total", sa.BigInteger()),
     sa.Column("access", sa.String(32)),
     sa.Column("message", sa.Text()),
     sa.Column("updated_at", UTCDateTime()),
@@ -212,6 +214,11 @@ class StreamCursor:
     sweep: str | None = None
     last_full_at: datetime | None = None
     remote_total: int | None = None
+    """The platform's own count of the stream's rows, from the last full read."""
+    remote_total_at: datetime | None = None
+    """When that count was taken (the full read's ceiling)."""
+    window_total: int | None = None
+    """The platform's count of the rows in the last incremental window."""
     access: str | None = None
     message: str | None = None
 
@@ -554,6 +561,22 @@ class Store:
                 found.update({row.source_id: row.content_hash for row in conn.execute(query)})
         return found
 
+    def count_sweep(self, *, source: str, stream: str, entity: str, sweep: str) -> int:
+        """How many live records of the stream the sweep ``sweep`` has seen so far."""
+        table = ENTITY_TABLES[entity]
+        query = (
+            sa.select(sa.func.count())
+            .select_from(table)
+            .where(
+                table.c.source == source,
+                table.c.stream == stream,
+                table.c.sweep == sweep,
+                table.c.deleted.is_(False),
+            )
+        )
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
     @_store_errors
     def tombstone(self, *, source: str, stream: str, entity: str, sweep: str) -> int:
         """Mark deleted every live record of the stream that the sweep ``sweep`` did not see."""
@@ -839,6 +862,8 @@ class Store:
                     "quarantined": quarantined.get((state.source, state.stream), 0),
                     "dangling": dangling.get((state.source, state.stream), 0),
                     "remote_total": state.remote_total,
+                    "remote_total_at": state.remote_total_at,
+                    "window_total": state.window_total,
                     "access": state.access,
                     "message": state.message,
                     "last_full_at": state.last_full_at,

@@ -226,3 +226,27 @@ def test_an_edit_in_the_same_second_as_the_last_one_is_not_skipped_as_unchanged(
     quiet = SyncEngine(config, store, pm=pm).sync("snow")
     assert quiet.streams[0].unchanged == quiet.streams[0].read >= 10
     assert quiet.streams[0].updated == quiet.streams[0].inserted == 0
+
+
+def test_an_understated_count_during_a_full_sweep_tombstones_nothing(
+    instance: Served,
+    make_config: Callable[..., Config],
+    open_store: Callable[[Config], Store],
+    pm: Any,
+) -> None:
+    config = make_config(instance, extra='streams = ["incident"]\npage_size = 10')
+    store = open_store(config)
+    SyncEngine(config, store, pm=pm).sync("snow")
+    total = count_kind(instance.world, "incident")
+    instance.faults.understate_total = total // 2
+    instance.faults.listings = 0  # the first answer of the sweep tells the truth, then it lies
+    swept = SyncEngine(config, store, pm=pm).sync("snow", full=True)
+    outcome = swept.streams[0]
+    assert outcome.tombstoned == 0, f"{outcome.tombstoned} of {total} live records tombstoned"
+    assert store.count("ticket", source="snow") == total
+    assert outcome.status == "incomplete" and swept.exit_code == 3
+    assert f"the platform counts {total} rows" in outcome.message
+    assert "ACL" in outcome.message and "nothing was tombstoned" in outcome.message
+    instance.faults.understate_total = 0
+    after = SyncEngine(config, store, pm=pm).sync("snow", full=True)
+    assert after.exit_code == 0 and store.count("ticket", source="snow") == total
