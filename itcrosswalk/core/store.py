@@ -8,6 +8,8 @@ one transaction together with its stream's cursor.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import os
 import re
 import types
@@ -176,6 +178,8 @@ quarantine = sa.Table(
     sa.Column("payload", sa.JSON()),
     sa.Column("at", UTCDateTime(), nullable=False),
     sa.Column("resolved", sa.Boolean(), nullable=False, default=False),
+    # A record without an id is known by its payload: one row per distinct bad payload.
+    sa.Column("payload_hash", sa.String(80)),
     sa.Index("ix_quarantine_key", "source", "stream", "source_id"),
 )
 
@@ -199,6 +203,9 @@ locks = sa.Table(
     sa.Column("host", sa.String(255), nullable=False),
     sa.Column("pid", sa.Integer, nullable=False),
     sa.Column("acquired_at", UTCDateTime(), nullable=False),
+    # When the holder's process started: a PID reused by another process after a kill has
+    # another start time, so the lock is known stale although the PID is alive.
+    sa.Column("pid_started", sa.String(64)),
 )
 
 
@@ -351,6 +358,33 @@ def _add_missing_columns(conn: Any) -> None:
             conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {ddl}")
 
 
+def _payload_hash(payload: Any) -> str:
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def process_started(pid: int) -> str | None:
+    """When process ``pid`` started, as the kernel counts it (Linux: clock ticks since boot,
+    field 22 of ``/proc/PID/stat``); None where it cannot be told (no such process, no /proc)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) is in parentheses and may hold spaces: split after it.
+    fields_after = stat.rsplit(")", 1)[-1].split()
+    return fields_after[19] if len(fields_after) > 19 else None
+
+
+def _lock_is_stale(lock: dict[str, Any]) -> bool:
+    """A lock of this host whose process is gone, or whose PID another process now has."""
+    pid = int(lock["pid"])
+    if not _pid_alive(pid):
+        return True
+    recorded = lock.get("pid_started")
+    now = process_started(pid)
+    return recorded is not None and now is not None and now != recorded
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -497,14 +531,20 @@ class Store:
             for item in quarantined:
                 # The payload must be storable too, or the quarantine itself blocks the stream.
                 source_id = storable(item.source_id)[0]
-                if source_id is not None:
-                    conn.execute(
-                        quarantine.delete().where(
-                            quarantine.c.source == source,
-                            quarantine.c.stream == stream,
-                            quarantine.c.source_id == source_id,
-                        )
+                payload = storable(_json_safe(item.payload))[0]
+                digest = _payload_hash(payload)
+                same = (
+                    quarantine.c.source_id == source_id
+                    if source_id is not None
+                    else sa.and_(
+                        quarantine.c.source_id.is_(None), quarantine.c.payload_hash == digest
                     )
+                )
+                conn.execute(
+                    quarantine.delete().where(
+                        quarantine.c.source == source, quarantine.c.stream == stream, same
+                    )
+                )
                 conn.execute(
                     quarantine.insert().values(
                         run_id=run_id,
@@ -512,7 +552,8 @@ class Store:
                         stream=stream,
                         source_id=source_id,
                         error=storable(item.error)[0],
-                        payload=storable(_json_safe(item.payload))[0],
+                        payload=payload,
+                        payload_hash=digest,
                         at=now,
                         resolved=False,
                     )
@@ -713,12 +754,17 @@ class Store:
                 )
             )
 
-    def interrupted_runs(self, source: str) -> None:
+    def interrupted_runs(
+        self,
+        source: str,
+        reason: str = "killed: its process ended without recording the run (its lock was stale)",
+    ) -> None:
+        """Mark the source's runs still ``running`` as interrupted, with the reason."""
         with self.engine.begin() as conn:
             conn.execute(
                 sync_runs.update()
                 .where(sync_runs.c.source == source, sync_runs.c.outcome == "running")
-                .values(outcome="interrupted", ended_at=_now())
+                .values(outcome="interrupted", ended_at=_now(), error=reason)
             )
 
     def runs(self, source: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
@@ -730,18 +776,29 @@ class Store:
 
     # -- locks ---------------------------------------------------------------------------------
 
-    def acquire_lock(self, source: str, holder: str, *, host: str, pid: int) -> None:
+    def acquire_lock(
+        self, source: str, holder: str, *, host: str, pid: int, started: str | None = None
+    ) -> None:
         """Take the source's lock, or raise ``LockHeld`` naming who has it.
 
-        A lock left by a killed sync on this host (its process is gone) is taken over, and
-        that sync's run is marked interrupted.
+        A lock left by a killed sync on this host is taken over, and that sync's run marked
+        interrupted: its process is gone, or its PID now belongs to another process (a start
+        time other than the one the lock recorded). ``started`` is the holder's process start
+        time (:func:`process_started` of ``pid`` by default).
         """
+        if started is None:
+            started = process_started(pid)
         for _attempt in range(3):
             try:
                 with self.engine.begin() as conn:
                     conn.execute(
                         locks.insert().values(
-                            source=source, holder=holder, host=host, pid=pid, acquired_at=_now()
+                            source=source,
+                            holder=holder,
+                            host=host,
+                            pid=pid,
+                            acquired_at=_now(),
+                            pid_started=started,
                         )
                     )
                 return
@@ -749,7 +806,7 @@ class Store:
                 current = self.lock_holder(source)
                 if current is None:
                     continue
-                if current["host"] == host and not _pid_alive(int(current["pid"])):
+                if current["host"] == host and _lock_is_stale(current):
                     with self.engine.begin() as conn:
                         conn.execute(
                             locks.delete().where(
@@ -775,7 +832,7 @@ class Store:
         with self.engine.begin() as conn:
             removed = conn.execute(locks.delete().where(locks.c.source == source)).rowcount
         if removed:
-            self.interrupted_runs(source)
+            self.interrupted_runs(source, "its lock was removed with --break-lock")
         return bool(removed)
 
     def lock_holder(self, source: str) -> dict[str, Any] | None:

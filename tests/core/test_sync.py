@@ -305,3 +305,43 @@ def test_the_count_of_the_last_full_read_is_kept_apart_from_the_last_window(
     assert cursor.remote_total_at is not None
     (row,) = store.status()
     assert (row["remote_total"], row["window_total"]) == (10, 2)
+
+
+def test_a_stale_lock_whose_pid_now_belongs_to_another_process_is_taken_over(
+    setup: Any, pm: Any
+) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    config, store, platform = setup
+    # A live process holds the PID the killed sync had; its start time differs.
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        run = store.start_run(source="hr", full=False, dry_run=False, holder="gone", manifest={})
+        store.acquire_lock(
+            "hr", "gone", host=socket.gethostname(), pid=other.pid, started="the killed one's"
+        )
+        result = SyncEngine(config, store, pm=pm).sync("hr")
+    finally:
+        other.kill()
+        other.wait()
+    assert result.exit_code == 0
+    assert store.lock_holder("hr") is None
+    killed = next(r for r in store.runs("hr") if r["id"] == run)
+    assert killed["outcome"] == "interrupted" and "stale" in killed["error"]
+
+
+def test_a_record_without_an_id_is_quarantined_once_however_often_it_is_read(
+    setup: Any, pm: Any
+) -> None:
+    config, store, platform = setup
+    platform.rows[2]["id"] = ""
+    engine = SyncEngine(config, store, pm=pm)
+    for _ in range(3):
+        engine.sync("hr", full=True)
+    (row,) = store.quarantine_rows("hr")
+    assert row["source_id"] is None and row["payload"]["name"] == "Person 2"
+    platform.rows[5]["id"] = ""  # another distinct bad payload: its own row
+    engine.sync("hr", full=True)
+    assert len(store.quarantine_rows("hr")) == 2
