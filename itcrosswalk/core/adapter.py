@@ -65,7 +65,11 @@ class Stream:
         entity: the common-model entity its records become (``ticket``).
         key: the native field holding the record's id.
         cursor_field: the native update-time field, or None when the stream is read in full.
-        fallback_cursor_field: used when ``cursor_field`` is empty on a record.
+        fallback_cursor_field: the native creation-time field, for platforms that leave the
+            update time empty on records never edited (Jira Align's ``lastUpdatedDate``). It is
+            such a record's cursor, and part of the incremental filter: a window matches a
+            record when *any* of :meth:`window_fields` is at or after ``since``, so a record
+            created between two syncs and never edited is read by the next one.
         incremental: False for streams the platform cannot filter by update time; these are
             read in full every time and tombstone what disappeared.
     """
@@ -90,6 +94,12 @@ class Stream:
     def map(self, raw: Mapping[str, Any]) -> Record:
         """Map one native record into the common model; raise to quarantine it."""
         raise NotImplementedError
+
+    def window_fields(self) -> list[str]:
+        """The fields an incremental filter must cover, OR-ed: the update time, and the
+        creation time where records can lack an update time (see ``fallback_cursor_field``).
+        A stream builds its platform's filter from these (``a ge D or b ge D``)."""
+        return [f for f in (self.cursor_field, self.fallback_cursor_field) if f]
 
     def record_id(self, raw: Mapping[str, Any]) -> str | None:
         """The native id of a raw record (used to quarantine one that fails to map)."""
