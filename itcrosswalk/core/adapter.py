@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -80,6 +80,10 @@ class Stream:
     cursor_field: ClassVar[str | None] = None
     fallback_cursor_field: ClassVar[str | None] = None
     incremental: ClassVar[bool] = True
+    lists_ids: ClassVar[bool] = False
+    """Opt-in for streams small enough to list (projects, portfolios, programs) on a platform
+    that does not report deletions: every incremental sync also reads every id
+    (:meth:`read_ids`) and tombstones the stored records no longer listed."""
 
     paginator: Paginator
 
@@ -93,6 +97,12 @@ class Stream:
 
     def map(self, raw: Mapping[str, Any]) -> Record:
         """Map one native record into the common model; raise to quarantine it."""
+        raise NotImplementedError
+
+    def read_ids(self) -> Iterable[str]:
+        """Every id the platform holds for this stream now (the same ids as
+        :meth:`record_id`), read as cheaply as it allows (``$select`` of the key only); for
+        streams with ``lists_ids``."""
         raise NotImplementedError
 
     def window_fields(self) -> list[str]:

@@ -619,6 +619,33 @@ class Store:
             return int(conn.execute(query).scalar_one())
 
     @_store_errors
+    def tombstone_missing(
+        self, *, source: str, stream: str, entity: str, present: set[str]
+    ) -> list[str]:
+        """Mark deleted every live record of the stream whose id is not in ``present`` (an
+        id-only read of the platform); the ids tombstoned."""
+        table = ENTITY_TABLES[entity]
+        with self.engine.begin() as conn:
+            live = conn.execute(
+                sa.select(table.c.source_id).where(
+                    table.c.source == source,
+                    table.c.stream == stream,
+                    table.c.deleted.is_(False),
+                )
+            ).scalars()
+            gone = sorted(set(live) - present)
+            now = _now()
+            for start in range(0, len(gone), 500):
+                conn.execute(
+                    table.update()
+                    .where(
+                        table.c.source == source, table.c.source_id.in_(gone[start : start + 500])
+                    )
+                    .values(deleted=True, deleted_at=now)
+                )
+        return gone
+
+    @_store_errors
     def tombstone(self, *, source: str, stream: str, entity: str, sweep: str) -> int:
         """Mark deleted every live record of the stream that the sweep ``sweep`` did not see."""
         table = ENTITY_TABLES[entity]

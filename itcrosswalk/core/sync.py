@@ -558,6 +558,8 @@ class SyncEngine:
             if self.progress:
                 self.progress(stream.name, result.read, read_total)
         result.remote_total = read_total
+        if stream.lists_ids and not window.full and not dry_run:
+            self._tombstone_unlisted(source_name, stream, result)
         if window.full and not dry_run and sweep is not None:
             seen = self.store.count_sweep(
                 source=source_name, stream=stream.name, entity=stream.entity, sweep=sweep
@@ -578,6 +580,29 @@ class SyncEngine:
             )
         result.watermark = working.watermark.isoformat() if working.watermark else None
         return result
+
+    def _tombstone_unlisted(self, source_name: str, stream: Stream, result: StreamResult) -> None:
+        """The id-only read of a small stream: what the platform no longer lists is deleted."""
+        present = {str(i) for i in stream.read_ids() if i not in (None, "")}
+        if not present and self.store.count(stream.entity, source=source_name, stream=stream.name):
+            # Every record gone at once is likelier a read that saw nothing (an ACL change, a
+            # filter) than a platform emptied: keep them, and say so.
+            result.message = (
+                "the id-only read listed no records while the store holds some: nothing "
+                "tombstoned; a full sweep (--full) decides"
+            )
+            return
+        gone = self.store.tombstone_missing(
+            source=source_name, stream=stream.name, entity=stream.entity, present=present
+        )
+        result.tombstoned += len(gone)
+        if gone:
+            log.info(
+                "source %s: %s: %d record(s) no longer listed, tombstoned",
+                source_name,
+                stream.name,
+                len(gone),
+            )
 
     def _refuse_sweep(
         self,
