@@ -280,9 +280,34 @@ def _store_errors(method: _F) -> _F:
         try:
             return method(self, *args, **kwargs)
         except sa.exc.SQLAlchemyError as exc:
-            raise StoreError(f"store {self.url}: {_cause(exc)}") from None
+            raise StoreError(store_failure(self.url, exc)) from None
 
     return typing.cast(_F, wrapper)
+
+
+def store_failure(url: str, exc: BaseException) -> str:
+    """One line for a store that failed: which store (no password), the cause, what to do."""
+    try:
+        parsed = make_url(url)
+        shown = parsed.render_as_string(hide_password=True)
+        folder = (
+            Path(parsed.database).parent
+            if parsed.get_backend_name() == "sqlite" and parsed.database
+            else None
+        )
+    except Exception:  # the URL itself may be what is wrong; say what we can
+        shown, folder = "(unreadable URL)", None
+    cause = _cause(exc) if isinstance(exc, sa.exc.SQLAlchemyError) else one_line(str(exc), 200)
+    if not isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
+        # Not the store's reach or rights but what was written: nothing the admin can mend.
+        advice = "this is a bug: run with --debug and report it"
+    elif folder is None:
+        advice = "check that the database server is up and that store.url is right"
+    elif "readonly" in cause or "read-only" in cause:
+        advice = f"the store file or its folder {folder} is read-only for this account"
+    else:
+        advice = f"check that {folder} exists and that this account may write there"
+    return f"the store {shown} failed: {cause}; {advice}"
 
 
 def _cause(exc: sa.exc.SQLAlchemyError) -> str:
@@ -861,6 +886,13 @@ class Store:
         if removed:
             self.interrupted_runs(source, "its lock was removed with --break-lock")
         return bool(removed)
+
+    def source_names(self) -> list[str]:
+        """Every source the store has cursors or runs of."""
+        with self.engine.connect() as conn:
+            names = set(conn.execute(sa.select(stream_state.c.source).distinct()).scalars())
+            names |= set(conn.execute(sa.select(sync_runs.c.source).distinct()).scalars())
+        return sorted(names)
 
     def lock_holder(self, source: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:

@@ -28,11 +28,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pluggy
-from pydantic import ValidationError
 
 from .. import plugins
 from .adapter import Adapter, Stream, Window, paginate
-from .config import Config, SourceConfig, config_digest
+from .config import Config, SourceConfig, config_digest, platform_options
+from .derive import derive_departments
 from .errors import (
     AccessDenied,
     AuthError,
@@ -144,14 +144,7 @@ def build_adapter(
             f"(installed: {', '.join(sorted(platforms)) or 'none'}){hint}"
         )
     if info.config_model is not None:
-        try:
-            info.config_model.model_validate(source.platform_options())
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"sources.{source_name}.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
-                for err in exc.errors()
-            )
-            raise ConfigError(problems) from None
+        platform_options(config, source, info.config_model)
     return info.adapter(source, secret_resolver(source_name))
 
 
@@ -275,6 +268,8 @@ class SyncEngine:
                     "read": outcome.read,
                     "requests": outcome.requests,
                 }
+            if not dry_run:
+                derive_departments(self.store, source_name)
             if any(s.status == "error" for s in result.streams):
                 result.outcome = "partial"
             elif any(s.status in ("no_access", "missing", "incomplete") for s in result.streams):

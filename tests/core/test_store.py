@@ -68,9 +68,9 @@ def test_a_page_and_its_cursor_commit_together_or_not_at_all(store: Store) -> No
         )
     # One line naming the store and the cause: no SQL, no parameters (record data).
     message = str(failure.value)
-    assert message.startswith(f"store {store.url}: IntegrityError") or message.startswith(
-        f"store {store.url}: NotNullViolation"
-    ), message
+    assert message.startswith(
+        f"the store {store.url} failed: IntegrityError"
+    ) or message.startswith(f"the store {store.url} failed: NotNullViolation"), message
     assert "\n" not in message and len(message) < 400
     assert "INSERT" not in message.upper() and "INC0000001" not in message
     assert store.count("ticket") == 0

@@ -181,8 +181,8 @@ def test_simultaneous_first_syncs_on_a_new_store_meet_the_lock_not_a_schema_race
         subprocess.Popen(
             [sys.executable, "-c", _AT_THE_GATE, str(gate), "--config", str(config.path), "sync"],
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )
         for _ in range(5)
     ]
@@ -190,8 +190,8 @@ def test_simultaneous_first_syncs_on_a_new_store_meet_the_lock_not_a_schema_race
     gate.write_text("go")
     errors = []
     for child in children:
-        _out, err = child.communicate(timeout=120)
-        errors.append((child.returncode, err.decode()))
+        out, _err = child.communicate(timeout=120)
+        errors.append((child.returncode, out.decode()))
     assert sum(1 for code, _err in errors if code == 0) >= 1, errors
     for code, err in errors:
         if code != 0:
