@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -23,7 +24,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ...core.adapter import (
     Adapter,
@@ -96,6 +97,52 @@ class ServiceNowOptions(BaseModel):
     close_code: str | None = None
     """The incident close code a resolve sets, where the instance's choices differ from
     ``Solution provided`` (older releases: ``Solved (Permanently)``)."""
+
+    @field_validator("columns", "query")
+    @classmethod
+    def _known_tables(cls, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = [t for t in value if t not in TABLES]
+        if unknown:
+            raise ValueError(
+                f"unknown table(s) {', '.join(unknown)}; the streams are {', '.join(TABLES)}"
+            )
+        return value
+
+    @field_validator("query")
+    @classmethod
+    def _no_ordering(cls, value: dict[str, str]) -> dict[str, str]:
+        for table, query in value.items():
+            if "ORDERBY" in query:
+                # The read's own order (sys_updated_on, sys_id) is what keyset paging rests on.
+                raise ValueError(f"{table}: ORDERBY is not allowed; the sync sets the order")
+        return value
+
+
+# A condition's field: everything before the first operator (a dot-walk's first segment is
+# the table's own column).
+_OPERATORS = (
+    "ISNOTEMPTY", "ISEMPTY", "NOT IN", "NOTIN", "NOT LIKE", "NOTLIKE", "STARTSWITH", "ENDSWITH",
+    "LIKE", "IN", "BETWEEN", "ANYTHING", "SAMEAS", "NSAMEAS", "ON", "NOTON", "DATEPART",
+    "RELATIVE", "EMPTYSTRING", "VALCHANGES", "CHANGESFROM", "CHANGESTO", "!=", ">=", "<=", "=",
+    ">", "<",
+)  # fmt: skip
+_FIELD = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*?)(?:" + "|".join(map(re.escape, _OPERATORS)) + ")")
+
+
+def query_fields(query: str) -> list[str]:
+    """The columns an encoded query's conditions name (``^``, ``^OR``, ``^NQ`` joined)."""
+    found: list[str] = []
+    for group in query.split("^NQ"):
+        for term in group.split("^"):
+            term = term.strip()
+            if not term or term == "EQ" or term.startswith("ORDERBY"):
+                continue
+            if term.startswith("OR") and _FIELD.match(term[2:]):
+                term = term[2:]
+            match = _FIELD.match(term)
+            if match:
+                found.append(match.group(1).split(".")[0])
+    return found
 
 
 def _format(moment: datetime) -> str:
@@ -231,11 +278,14 @@ class TableStream(Stream):
         self.paginator = KeysetPaginator()
 
     def query(self, window: Window, token: Mapping[str, Any]) -> str:
-        """The encoded query of one page: the window, the anchor, the order."""
-        terms = []
+        """The encoded query of one page: the window, the anchor, the order.
+
+        A configured query with ``^NQ`` (OR-ed groups) gets the window and the anchor in each
+        of its groups: appended once, they would bound its last group only, and the others
+        would come back whole on every page.
+        """
+        terms: list[str] = []
         extra = self.adapter.options.query.get(self.table)
-        if extra:
-            terms.append(extra)
         if window.since is not None:
             terms.append(f"sys_updated_on>={_format(window.since)}")
         mode, anchor = token["mode"], token.get("t")
@@ -247,10 +297,13 @@ class TableStream(Stream):
             terms.append(f"sys_updated_on={anchor}")
             if token.get("id"):
                 terms.append(f"sys_id>{token['id']}")
-            return "^".join([*terms, "ORDERBYsys_id"])
-        return "^".join([*terms, "ORDERBYsys_updated_on", "ORDERBYsys_id"])
+        order = ["ORDERBYsys_id"] if mode == "tie" else ["ORDERBYsys_updated_on", "ORDERBYsys_id"]
+        groups = extra.split("^NQ") if extra else [""]
+        where = "^NQ".join("^".join(t for t in (group, *terms) if t) for group in groups)
+        return "^".join(t for t in (where, *order) if t)
 
     def fetch(self, token: Any, window: Window) -> Page:
+        self.adapter.validate_options(self.table)
         size = self.adapter.page_size
         raw, headers = self.adapter.list(
             self.table, query=self.query(window, token), limit=size, offset=token["offset"]
@@ -371,6 +424,8 @@ class ServiceNowAdapter(Adapter):
         self._local = threading.local()  # the last response, per thread (pages are prefetched)
         self._assets: dict[str, dict[str, Any] | None] = {}
         self._assets_denied = False
+        self._validated: dict[str, str | None] = {}  # table -> the problem found, or None
+        self._dictionaries: dict[str, set[str] | None] = {}
 
     # -- the client -------------------------------------------------------------------------
 
@@ -557,10 +612,93 @@ class ServiceNowAdapter(Adapter):
     def streams(self) -> list[Stream]:
         return [TableStream(self, table) for table in TABLES]
 
+    # -- the configured query and columns, against the table's dictionary ----------------------
+
+    def dictionary(self, table: str) -> set[str] | None:
+        """Every column of ``table``, its parents' included (``sys_db_object`` gives what it
+        extends, ``sys_dictionary`` the columns each defines); None when the account may not
+        read them (nothing can be checked then)."""
+        if table in self._dictionaries:
+            return self._dictionaries[table]
+        columns: set[str] | None = None
+        try:
+            chain: list[str] = []
+            query = f"name={table}"
+            while query and len(chain) < 10:
+                rows, _h = self.list(
+                    "sys_db_object", query=query, limit=1, fields=["name", "super_class"]
+                )
+                if not rows:
+                    break
+                chain.append(str(mapping.value(rows[0], "name")))
+                parent = mapping.value(rows[0], "super_class")
+                query = f"sys_id={parent}" if parent else ""
+            if chain:
+                names = ",".join(chain)
+                found: set[str] = set()
+                offset = 0
+                while True:
+                    rows, headers = self.list(
+                        "sys_dictionary",
+                        query=f"nameIN{names}^ORDERBYsys_id",
+                        limit=1000,
+                        offset=offset,
+                        fields=["element"],
+                    )
+                    found.update(str(mapping.value(r, "element")) for r in rows)
+                    total = headers.get("X-Total-Count")
+                    offset += 1000
+                    if not (total and total.isdigit() and offset < int(total)):
+                        break
+                columns = {c for c in found if c}
+        except (AccessDenied, NotFound) as exc:
+            log.info(
+                "source %s: cannot read the dictionary of %s: %s", self.source.name, table, exc
+            )
+            columns = None
+        self._dictionaries[table] = columns
+        return columns
+
+    def options_problem(self, table: str) -> str | None:
+        """What is wrong with this table's configured ``query`` and ``columns`` (a column the
+        table lacks, which the platform would silently ignore), or None."""
+        if table in self._validated:
+            return self._validated[table]
+        query = self.options.query.get(table, "")
+        custom = self.options.columns.get(table, {})
+        problem = None
+        if query or custom:
+            known = self.dictionary(table)
+            if known is not None:
+                key = f"sources.{self.source.name}"
+                for column in query_fields(query):
+                    if column not in known:
+                        problem = (
+                            f"{key}.query.{table}: the table has no field {column!r} (ServiceNow "
+                            "ignores a condition on an unknown field, which widens the read)"
+                        )
+                        break
+                for field, column in custom.items():
+                    if problem is None and column not in known:
+                        problem = (
+                            f"{key}.columns.{table}.{field}: the table has no field {column!r}"
+                        )
+        self._validated[table] = problem
+        return problem
+
+    def validate_options(self, table: str) -> None:
+        problem = self.options_problem(table)
+        if problem:
+            raise ConfigError(problem)
+
     def check(self) -> list[CheckItem]:
         items: list[CheckItem] = []
         for table in TABLES:
             try:
+                problem = self.options_problem(table)
+                if problem:
+                    items.append(CheckItem(table, False, problem, status="error"))
+                    continue
                 _records, headers = self.list(table, query="", limit=1, fields=["sys_id"])
             except AuthError as exc:
                 items.append(CheckItem(table, False, str(exc), status="auth"))
