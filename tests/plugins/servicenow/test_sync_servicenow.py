@@ -495,6 +495,9 @@ def test_a_stream_that_fails_mid_read_resumes_from_its_committed_pages(
     result = SyncEngine(config, store, pm=pm, progress=outage_after_two_pages).sync("snow")
     assert result.streams[0].status == "error"
     partial = store.count("ticket", source="snow")
+    # What the stream committed before it failed is reported, not 0 (here and in the run).
+    assert result.streams[0].inserted == partial and result.streams[0].read >= partial
+    assert store.runs("snow")[0]["counts"]["incident"]["inserted"] == partial
     # 5, then 4 new per page behind the repeated boundary row (closed lower bound); the page
     # prefetched before the outage began may land too.
     assert partial in (9, 13)
