@@ -37,7 +37,7 @@ SERVE = textwrap.dedent(
     server = SandboxServer({"servicenow": app})
     urls = server.start()
     server.write_ca(Path(sys.argv[2]))
-    incidents = sum(1 for t in world.tickets if t.kind == "incident")
+    incidents = sum(1 for t in world.tickets if t.kind == "incident" and t.platform == "servicenow")
     print(urls["servicenow"], incidents, flush=True)
     while True:
         time.sleep(3600)
@@ -50,9 +50,10 @@ SYNC = textwrap.dedent(
     from itcrosswalk.core.config import load_config
     from itcrosswalk.core.store import Store
     from itcrosswalk.core.sync import SyncEngine
+    from itcrosswalk.registry import make_registry
     config = load_config(sys.argv[1])
     store = Store(config.store.url)
-    engine = SyncEngine(config, store)
+    engine = SyncEngine(config, store, pm=make_registry())
     started = time.perf_counter()
     result = engine.sync("snow")
     seconds = time.perf_counter() - started

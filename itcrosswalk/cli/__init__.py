@@ -26,7 +26,7 @@ from typing import Any
 
 import click
 
-from .. import __version__, plugins
+from .. import __version__, registry
 
 log = logging.getLogger("itcrosswalk")
 
@@ -50,9 +50,9 @@ def _areas() -> list[str]:
 
 
 class Context:
-    """What every command gets: the config path, the plugin manager, and the debug flag."""
+    """What every command gets: the config path, the plugins' registry, and the debug flag."""
 
-    def __init__(self, config_path: str | None, debug: bool, pm: Any) -> None:
+    def __init__(self, config_path: str | None, debug: bool, pm: registry.PluginRegistry) -> None:
         self.config_path = config_path
         self.debug = debug
         self.pm = pm
@@ -76,7 +76,9 @@ class Context:
 class CrosswalkGroup(click.Group):
     """A group that attaches plugin commands on first need, and turns errors into one line."""
 
-    def __init__(self, *args: Any, pm: Any = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, pm: registry.PluginRegistry | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.pm = pm
         self._attached = False
@@ -84,7 +86,7 @@ class CrosswalkGroup(click.Group):
     def _attach(self) -> None:
         if not self._attached:
             self._attached = True
-            plugins.attach_commands(self, self.pm)
+            (self.pm or registry.get_registry()).attach_commands(self)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         self._attach()
@@ -108,6 +110,7 @@ class CrosswalkGroup(click.Group):
         except CrosswalkError as exc:
             if _debug(ctx):
                 raise
+            # A StoreError already names the store and says what to do (core.store).
             click.echo(f"error: {redact(str(exc))}", err=True)
             ctx.exit(exc.exit_code)
         except BrokenPipeError:
@@ -241,6 +244,9 @@ def _emit(
     """Rows to stdout or ``output`` as a table that fits the terminal, JSON or CSV."""
     from ..core.output import render_table, write_csv, write_json
 
+    ctx = click.get_current_context(silent=True)
+    if output is None and ctx is not None:
+        output = ctx.meta.get(_OUTPUT)
     fmt = _format_for(fmt, output)
     with _open_output(output) as out:
         if fmt == "json":
@@ -271,8 +277,45 @@ def _set_wide(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
         obj.wide = True
 
 
+_OUTPUT = "crosswalk.output"
+
+
+def _take_output(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    # Eager, so the --format callback (and _emit) know where the data goes.
+    if value is not None:
+        ctx.meta[_OUTPUT] = value
+    return value
+
+
+def infer_format(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A ``--format`` callback: when not given, the format ``-o``'s extension names."""
+    given = ctx.get_parameter_source(param.name or "") not in (
+        click.core.ParameterSource.DEFAULT,
+        None,
+    )
+    output = ctx.meta.get(_OUTPUT)
+    if given or not output:
+        return value
+    choices = tuple(getattr(param.type, "choices", FORMATS))
+    return _format_for(None, output, tuple(c for c in choices if c in FORMATS))
+
+
+def output_option(command: Any) -> Any:
+    """``-o PATH``: the data goes to this file, its format following the extension."""
+    return click.option(
+        "--output",
+        "-o",
+        type=click.Path(dir_okay=False),
+        default=None,
+        is_eager=True,
+        expose_value=False,
+        callback=_take_output,
+        help="Write to this file (.json, .csv, .txt: the format follows the extension).",
+    )(command)
+
+
 def format_option(command: Any) -> Any:
-    """``--format table|json|csv`` and ``--wide`` (every column at its full width)."""
+    """``--format table|json|csv`` (or from ``-o``'s extension), ``-o PATH`` and ``--wide``."""
     command = click.option(
         "--wide",
         is_flag=True,
@@ -280,6 +323,20 @@ def format_option(command: Any) -> Any:
         callback=_set_wide,
         help="Cells at full width, however wide the terminal.",
     )(command)
+    command = output_option(command)
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(list(FORMATS)),
+        default="table",
+        show_default=True,
+        callback=infer_format,
+        help="table for people, json or csv for scripts.",
+    )(command)
+
+
+def format_only_option(command: Any) -> Any:
+    """``--format table|json|csv`` for commands whose output is no table of rows."""
     return click.option(
         "--format",
         "fmt",
@@ -297,6 +354,8 @@ def output_options(command: Any) -> Any:
         "-o",
         type=click.Path(dir_okay=False),
         default=None,
+        is_eager=True,
+        callback=_take_output,
         help="Write to this file (.json, .csv, .txt: the format follows the extension).",
     )(command)
     command = click.option(
@@ -311,6 +370,7 @@ def output_options(command: Any) -> Any:
         "fmt",
         type=click.Choice(list(FORMATS)),
         default=None,
+        callback=infer_format,
         help="table (default) for people, json or csv for scripts.",
     )(command)
 
@@ -385,8 +445,8 @@ def check_source(obj: Context, name: str | None, *, param: str = "--source") -> 
     return check_name("source", name, known_sources(obj), param=param)
 
 
-def make_cli(pm: Any = None) -> click.Group:
-    """The ``crosswalk`` group, bound to a plugin manager (a fresh one per test)."""
+def make_cli(pm: registry.PluginRegistry | None = None) -> click.Group:
+    """The ``crosswalk`` group, bound to a plugins' registry (a fresh one per test)."""
 
     @click.group(
         cls=CrosswalkGroup, pm=pm, context_settings={"help_option_names": ["-h", "--help"]}
@@ -405,7 +465,7 @@ def make_cli(pm: Any = None) -> click.Group:
     def cli(ctx: click.Context, config_path: str | None, debug: bool, verbose: int) -> None:
         """itcrosswalk: one common model of portfolio work, service tickets and endpoints,
         synced from ServiceNow, Jira Align, Project Server and Intune."""
-        ctx.obj = Context(config_path, debug, pm or plugins.get_manager())
+        ctx.obj = Context(config_path, debug, pm or registry.get_registry())
         _setup_logging(debug, verbose)
 
     # -- init ---------------------------------------------------------------------------------
@@ -435,8 +495,8 @@ def make_cli(pm: Any = None) -> click.Group:
         """List plugins, their hooks, and any that failed to load."""
         if ctx.invoked_subcommand:
             return
-        rows = plugins.describe_plugins(ctx.obj.pm)
-        platforms = plugins.get_platforms(ctx.obj.pm)
+        rows = ctx.obj.pm.describe()
+        platforms = ctx.obj.pm.platforms()
         for row in rows:
             row["platforms"] = sorted(
                 p for p, info in platforms.items() if info.plugin == row["name"]
@@ -450,7 +510,7 @@ def make_cli(pm: Any = None) -> click.Group:
     @click.pass_obj
     def plugins_show(obj: Context, name: str) -> None:
         """Show a platform's crosswalk tables (native value -> normalized value)."""
-        platforms = plugins.get_platforms(obj.pm)
+        platforms = obj.pm.platforms()
         if name not in platforms:
             raise click.UsageError(
                 f"no platform {name!r}; installed: {', '.join(sorted(platforms)) or 'none'}"
@@ -587,7 +647,7 @@ def make_cli(pm: Any = None) -> click.Group:
         One source failing never stops the others: each is synced and reported, and the exit
         code is the worst of them (1 error, 3 quarantined records or skipped streams).
         """
-        from ..core.errors import CrosswalkError
+        from ..core.errors import CrosswalkError, StoreError
         from ..core.secrets import redact
         from ..core.sync import SyncEngine
 
@@ -607,8 +667,11 @@ def make_cli(pm: Any = None) -> click.Group:
                         if break_lock and store.break_lock(name):
                             click.echo(f"removed the lock of source {name}", err=True)
                         result = engine.sync(name, full=full, dry_run=dry_run, streams=wanted)
+                    except StoreError:
+                        raise  # the store is every source's: nothing after this could be kept
                     except CrosswalkError as exc:
                         code = worst(code, exc.exit_code)
+                        click.echo(f"error: sync of {name} failed: {redact(str(exc))}", err=True)
                         summaries.append(
                             _source_summary(
                                 name,
@@ -625,6 +688,11 @@ def make_cli(pm: Any = None) -> click.Group:
                             raise
                         # An adapter's bug spoils its own source, never the next one.
                         code = worst(code, EXIT_ERROR)
+                        click.echo(
+                            f"error: sync of {name} failed: unexpected {type(exc).__name__}: "
+                            f"{redact(str(exc))}",
+                            err=True,
+                        )
                         summaries.append(
                             _source_summary(
                                 name,
@@ -970,15 +1038,12 @@ def make_cli(pm: Any = None) -> click.Group:
         _emit(
             [
                 {
-                    k: r[k]
-                    for k in (
-                        "source",
-                        "stream",
-                        "records",
-                        "quarantined",
-                        "remote_total",
-                        "access",
-                    )
+                    "source": r["source"],
+                    "stream": r["stream"],
+                    "records": r["records"],
+                    "quarantined": r["quarantined"],
+                    "access": r["access"],
+                    "on platform": r["remote_total"],
                 }
                 for r in rows
             ],
@@ -992,6 +1057,7 @@ def make_cli(pm: Any = None) -> click.Group:
         click.echo(f"         crosswalk --config {config_path} metrics --by platform")
         click.echo(f"         crosswalk --config {config_path} evaluate")
         click.echo(f"         crosswalk --config {config_path} status")
+        click.echo(f"         crosswalk --config {config_path} runs")
         if code == EXIT_ERROR:
             sys.exit(code)
 
@@ -1028,7 +1094,7 @@ def runner_header() -> str:
 
 
 def _demo_outputs(
-    config: Any, store: Any, target: Path, pm: Any, *, now: Any
+    config: Any, store: Any, target: Path, pm: registry.PluginRegistry, *, now: Any
 ) -> list[tuple[str, Path]]:
     """What the demo leaves beside its store: the metrics, the compliance report and the
     platform evaluation, all judged at the seeded world's moment so they match what it holds."""

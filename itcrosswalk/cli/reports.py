@@ -14,6 +14,8 @@ from typing import Any
 
 import click
 
+from . import infer_format, output_option
+
 REPORT_FORMATS = ["html", "md", "csv", "json", "xlsx"]
 
 
@@ -125,7 +127,14 @@ def register(cli: click.Group) -> None:
 
     @report.command("controls")
     @click.option("--benchmark", default=None, help="Only this benchmark's controls.")
-    @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
+    @output_option
+    @click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["table", "json", "csv"]),
+        default="table",
+        callback=infer_format,
+    )
     @click.pass_obj
     def report_controls(obj: Any, benchmark: str | None, fmt: str) -> None:
         """List the controls: built-in, from the config's folders, and from plugins."""
@@ -177,7 +186,7 @@ def register(cli: click.Group) -> None:
             check_name("dimension", options["by"], DIMENSIONS, param="--by")
         store = obj.store()
         try:
-            data = metrics_report.build(store, obj.config, kind, **options)
+            data = metrics_report.build(store, obj.config, kind, pm=obj.pm, **options)
         finally:
             store.close()
         _write(render(data, fmt), fmt, output)

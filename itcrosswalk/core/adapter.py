@@ -47,7 +47,9 @@ class Paginator(Protocol):
     """First request, next token from a response, and the token applied to a request.
 
     Tokens are JSON-serializable: the engine stores the token that follows each committed
-    page, so a crash resumes from it.
+    page, so a crash resumes from it. A paginator whose tokens must not outlive the read
+    (opaque server tokens that expire or are bound to one query) sets ``resumable = False``:
+    the engine then stores none, and a killed read starts its window again.
     """
 
     def first(self, window: Window) -> Any: ...
@@ -72,6 +74,9 @@ class Stream:
             created between two syncs and never edited is read by the next one.
         incremental: False for streams the platform cannot filter by update time; these are
             read in full every time and tombstone what disappeared.
+        id_sweep: True for incremental streams small enough to list by id on every sync:
+            after each incremental read the engine asks :meth:`live_ids` and tombstones the
+            records the platform no longer has (deletions no update-time filter can see).
     """
 
     name: ClassVar[str] = ""
@@ -80,10 +85,7 @@ class Stream:
     cursor_field: ClassVar[str | None] = None
     fallback_cursor_field: ClassVar[str | None] = None
     incremental: ClassVar[bool] = True
-    lists_ids: ClassVar[bool] = False
-    """Opt-in for streams small enough to list (projects, portfolios, programs) on a platform
-    that does not report deletions: every incremental sync also reads every id
-    (:meth:`read_ids`) and tombstones the stored records no longer listed."""
+    id_sweep: ClassVar[bool] = False
 
     paginator: Paginator
 
@@ -134,6 +136,16 @@ class Stream:
         time alone cannot say so, since two edits can share one second.
         """
         return content_hash(raw)
+
+    def live_ids(self) -> tuple[Iterable[str], int | None]:
+        """Every record id (as :meth:`record_id` gives it) the platform holds now, read cheaply
+        (ids only), with the platform's own count of them if it tells; for ``id_sweep`` streams."""
+        raise NotImplementedError
+
+    def sweep_key(self, source_id: str) -> str:
+        """The id :meth:`live_ids` names for a stored record (a record derived from another,
+        such as one SLA cycle of a ticket, is live while its ticket is)."""
+        return source_id
 
 
 def content_hash(raw: Mapping[str, Any]) -> str:

@@ -390,9 +390,9 @@ class Projects(FeedStream):
     cursor_field = "ProjectModifiedDate"
     fallback_cursor_field = "ProjectCreatedDate"
     # ProjectData reports no deletions; a PWA's projects are few enough to list every sync.
-    lists_ids = True
+    id_sweep = True
 
-    def read_ids(self) -> list[str]:
+    def live_ids(self) -> tuple[list[str], int | None]:
         params: dict[str, str] = {"$select": self.key}
         if self.base_filter:
             params["$filter"] = self.base_filter
@@ -408,7 +408,7 @@ class Projects(FeedStream):
             followed.add(link)
             rows, link = self.adapter.feed_link(link, self.set_name)
             ids.extend(str(r[self.key]) for r in rows if r.get(self.key))
-        return ids
+        return ids, None  # ProjectData's feed gives no count here
 
     def prepare(self, raws: list[dict[str, Any]]) -> None:
         ids = [str(r["ProjectId"]) for r in raws if r.get("ProjectId")]

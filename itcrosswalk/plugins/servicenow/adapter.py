@@ -280,10 +280,10 @@ class TableStream(Stream):
         self.table = table
         self.name = table  # type: ignore[misc]
         self.entity = TABLES[table][0]  # type: ignore[misc]
-        self.lists_ids = table in LISTED  # type: ignore[misc]
+        self.id_sweep = table in LISTED  # type: ignore[misc]
         self.paginator = KeysetPaginator()
 
-    def read_ids(self) -> list[str]:
+    def live_ids(self) -> tuple[list[str], int | None]:
         """Every sys_id the configured query matches, in sys_id order, ``sys_id`` only. A
         full page always asks for the next (a count can lie low); a short one ends the list
         only when the count agrees (the limit applies before ACLs)."""
@@ -308,7 +308,9 @@ class TableStream(Stream):
             offset += size
             more = total is not None and total.isdigit() and offset < int(total)
             if len(raw) < size and not more:
-                return ids
+                # X-Total-Count counts rows before ACLs: hidden rows are not the account's to
+                # tombstone (nor in the store), so the listing is not held against it.
+                return ids, None
 
     def query(self, window: Window, token: Mapping[str, Any]) -> str:
         """The encoded query of one page: the window, the anchor, the order.
