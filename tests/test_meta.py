@@ -173,6 +173,14 @@ def test_each_way_to_be_broken_is_one_plugin_s_error_and_the_others_work(
     ids = {c["id"] for c in json.loads(controls.output)}
     assert "helpdesk.assigned" in ids and "endpoint.disk_encryption" in ids
     assert "halfcontrol.x" not in ids
+    # Something synced: on an empty store the report says there is nothing to judge yet.
+    from itcrosswalk.core.model import Ticket
+    from itcrosswalk.core.store import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    incident = Ticket(source="desk", platform="helpdesk", source_id="1", kind="incident")
+    store.write_page(source="desk", stream="tickets", entity="ticket", records=[incident])
+    store.close()
     report = runner.invoke(
         make_cli(pm),
         [
