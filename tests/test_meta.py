@@ -246,3 +246,23 @@ def test_a_plugin_s_registrations_count_only_when_all_of_them_are_valid() -> Non
     ids = {m.id for m in pm.metrics()}
     assert "city.water_tickets" not in ids and "itsm.mttr_hours" in ids
     assert "got str 'not a metric'" in pm.errors["half"]
+
+
+def test_each_cli_reads_its_own_registry_and_plugin_commands_stay_with_it() -> None:
+    class Greeter:
+        @hookspecs.hookimpl
+        def register_commands(self, cli: Any) -> None:
+            @cli.command("greet")
+            def greet() -> None:
+                """Say hello."""
+                print("hello")
+
+    with_plugin = make_registry(builtins=(), entry_points_group=None)
+    with_plugin.register(Greeter(), name="greeter")
+    plain = make_registry(builtins=(), entry_points_group=None)
+    runner = CliRunner()
+    assert runner.invoke(make_cli(with_plugin), ["greet"]).output == "hello\n"
+    # The core's commands are shared module-level objects; a plugin's attach to one CLI only.
+    assert runner.invoke(make_cli(plain), ["greet"]).exit_code == 2
+    listed = json.loads(runner.invoke(make_cli(plain), ["plugins", "--format", "json"]).output)
+    assert [row["name"] for row in listed] == ["standard"]

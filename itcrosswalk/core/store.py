@@ -25,9 +25,10 @@ from sqlalchemy.engine import make_url
 from .errors import ConfigError, LockHeld, StoreError
 from .model import ENTITIES, Record
 
-SCHEMA_VERSION = 1
-"""The ``schema_version`` row of stores made before migrations; Alembic's revision (see
-:mod:`.migrations`) is the schema's version since."""
+SCHEMA_VERSION = 2
+"""The last ``schema_version`` before migrations (2: stores that added missing columns in
+place when they opened). A store still writes it; Alembic's revision (:mod:`.migrations`) is
+the schema's version since."""
 
 TABLE_NAMES: dict[str, str] = {
     "ticket": "tickets",
@@ -390,15 +391,20 @@ class Store:
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self.dialect = self.engine.dialect.name
-        from .migrations import prepare
-
-        # Creates a new store, migrates an older one, refuses a newer one: never a raw
-        # "no such column" on the first write.
         try:
-            prepare(self.engine, self.url)
+            self._create_schema()
         except BaseException:
             self.engine.dispose()  # a refused store leaves no connection open
             raise
+
+    @_store_errors
+    def _create_schema(self) -> None:
+        """Create a new store, migrate an older one, refuse a newer one (never a raw "no such
+        column" at the first write), under a database-wide lock so syncs that open a new store
+        at the same moment neither race on ``CREATE TABLE`` nor see half a schema."""
+        from .migrations import prepare
+
+        prepare(self.engine, self.url)
 
     def close(self) -> None:
         self.engine.dispose()
