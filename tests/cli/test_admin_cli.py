@@ -114,6 +114,7 @@ def test_check_fits_and_names_streams_as_sync_does(site: Site, width: int) -> No
         (r["source"], r["stream"])
         for r in json.loads(invoke(site, "sync", "--format", "json").stdout)
     }
+    # Clarity's sign-in and API key expiry are said on its first stream's line.
     assert checked == synced
 
 
