@@ -12,7 +12,7 @@ from itcrosswalk.core.compliance import load_controls, run_controls
 from itcrosswalk.core.compliance.history import remediations
 from itcrosswalk.core.compliance.remediation import correlation_id, remediate
 from itcrosswalk.core.config import load_config
-from itcrosswalk.plugins import make_manager
+from itcrosswalk.registry import make_registry
 from itcrosswalk.sandbox import runner
 from itcrosswalk.sandbox.world import generate
 from tests.core.test_compliance_controls import NOW, city_store
@@ -22,7 +22,7 @@ SOURCE = "sandbox-jira"
 
 @pytest.fixture
 def jsm(tmp_path: Path) -> Any:
-    pm = make_manager(entry_points_group=None)
+    pm = make_registry(entry_points_group=None)
     store_url = f"sqlite:///{tmp_path / 'store.db'}"
     with runner.start(generate(7, "tiny"), pm=pm, platforms=["jira"]) as box:
         path = runner.write_config(box, tmp_path / "sandbox", store_url=store_url)

@@ -90,7 +90,7 @@ def test_a_refused_create_names_jiras_own_reason(site: Site, adapter: Any) -> No
 def test_template_apply_creates_an_epic_under_an_initiative(
     site: Site, adapter: Any, pm: Any
 ) -> None:
-    templates = load_catalog(pm=pm).templates
+    templates = load_catalog(None, pm).templates
     initiative = next(i for i in site.app.issues.values() if i.type_id == "10201")
     values = {
         "name": "Permit kiosk",
