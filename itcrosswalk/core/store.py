@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 
 from .errors import ConfigError, LockHeld
 from .model import ENTITIES, Record
+from .secrets import redact
 
 SCHEMA_VERSION = 1
 
@@ -373,7 +374,7 @@ class Store:
                         source=source,
                         stream=stream,
                         source_id=item.source_id,
-                        error=item.error,
+                        error=redact(item.error),
                         payload=_json_safe(item.payload),
                         at=now,
                         resolved=False,
@@ -489,6 +490,8 @@ class Store:
     ) -> None:
         values = asdict(cursor)
         values["resume_token"] = _json_safe(values["resume_token"])
+        # Messages come from exceptions, whatever produced them: no secret is stored.
+        values["message"] = redact(values["message"]) if values["message"] else values["message"]
         values.update(entity=entity, updated_at=_now())
         statement = self._insert(stream_state).values(source=source, stream=stream, **values)
         conn.execute(
@@ -550,7 +553,7 @@ class Store:
                     ended_at=_now(),
                     outcome=outcome,
                     counts=_json_safe(counts),
-                    error=error,
+                    error=redact(error) if error else error,
                     manifest=_json_safe(manifest),
                 )
             )
