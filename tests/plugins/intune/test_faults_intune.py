@@ -1,0 +1,130 @@
+"""The core HTTP policy under msgraph-sdk's httpx transport, against the Graph emulator over
+HTTPS: Graph's backoff after a 429 without ``Retry-After``, answers cut off mid-body or
+trickling past the deadline, and the CA environment variables every adapter honours."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from itcrosswalk.core.config import Config
+from itcrosswalk.core.sync import SyncEngine, build_adapter
+from itcrosswalk.plugins.intune.sandbox import USERS_READ
+
+from .conftest import Tenant
+
+MakeConfig = Callable[..., Config]
+TWO_STREAMS = 'streams = ["users", "managedDevices"]'
+
+
+def _by_stream(result: Any) -> dict[str, Any]:
+    return {s.stream: s for s in result.streams}
+
+
+def _users_asked(tenant: Tenant) -> int:
+    return sum(1 for method, path in tenant.app.requests if path.startswith("/v1.0/users"))
+
+
+def test_a_429_without_retry_after_backs_off_from_graphs_3_seconds(
+    tenant: Tenant, make_http_config: MakeConfig, pm: Any
+) -> None:
+    config = make_http_config(tenant, extra='streams = ["users"]')
+    adapter = build_adapter(config, "intune", pm)
+    waits: list[float] = []
+    adapter.policy = dataclasses.replace(adapter.policy, sleep=waits.append)
+    tenant.faults.omit_retry_after = True
+    tenant.faults.throttle_next = 2
+    try:
+        adapter.client  # noqa: B018 - builds the SDK client over the policy
+        records, _ = adapter.list_page(
+            adapter.request_for(f"{adapter.base}/users?$top=5"), what="users", permission=USERS_READ
+        )
+    finally:
+        adapter.close()
+    assert len(records) == 5
+    assert _users_asked(tenant) == 3
+    # Graph's guidance, doubling, never sooner (the SDK's own handler waited 0.25-1.25 s).
+    assert len(waits) == 2
+    assert 3.0 <= waits[0] <= 3.75 and 6.0 <= waits[1] <= 7.5
+
+
+def test_an_answer_cut_off_mid_body_is_read_again(
+    tenant: Tenant, make_http_config: MakeConfig, open_store: Any, pm: Any
+) -> None:
+    config = make_http_config(tenant, extra='streams = ["users"]')
+    tenant.faults.reset_mid_body_next = 2
+    result = SyncEngine(config, open_store(config), pm=pm).sync("intune")
+    users = _by_stream(result)["users"]
+    assert users.status == "ok", users.message
+    assert users.read == len(tenant.world.people)
+    pages = -(-len(tenant.world.people) // 20)
+    assert _users_asked(tenant) == pages + 2  # the first page cut twice
+
+
+def test_cuts_that_persist_fail_that_stream_only_and_say_so(
+    tenant: Tenant, make_http_config: MakeConfig, open_store: Any, pm: Any
+) -> None:
+    config = make_http_config(tenant, extra=TWO_STREAMS)
+    config.sources["intune"].max_retries = 2
+    tenant.faults.reset_mid_body_next = 3
+    result = SyncEngine(config, open_store(config), pm=pm).sync("intune")
+    streams = _by_stream(result)
+    assert streams["users"].status == "error"
+    assert streams["users"].message == (
+        "source intune: the connection was cut while reading the answer to GET /v1.0/users "
+        "(3 attempts); the network or the platform is unsteady; try again later"
+    )
+    assert streams["managedDevices"].status == "ok" and streams["managedDevices"].read > 0
+
+
+def test_an_answer_trickling_past_the_deadline_is_cut_and_read_again(
+    tenant: Tenant, make_http_config: MakeConfig, open_store: Any, pm: Any
+) -> None:
+    config = make_http_config(tenant, extra='streams = ["users"]\ntimeout = 3\ndeadline = 0.5')
+    tenant.faults.trickle_next = 1
+    tenant.faults.trickle_rate = 200
+    result = SyncEngine(config, open_store(config), pm=pm).sync("intune")
+    users = _by_stream(result)["users"]
+    assert users.status == "ok", users.message
+    assert users.read == len(tenant.world.people)
+    assert tenant.faults.trickled < 400
+
+
+def test_a_trickle_that_persists_is_a_retriable_error_naming_the_deadline(
+    tenant: Tenant, make_http_config: MakeConfig, open_store: Any, pm: Any
+) -> None:
+    config = make_http_config(tenant, extra=TWO_STREAMS + "\ntimeout = 3\ndeadline = 0.3")
+    config.sources["intune"].max_retries = 1
+    tenant.faults.trickle_next = 2
+    tenant.faults.trickle_rate = 200
+    result = SyncEngine(config, open_store(config), pm=pm).sync("intune")
+    streams = _by_stream(result)
+    assert streams["users"].status == "error"
+    assert streams["users"].message.startswith(
+        "source intune: GET /v1.0/users took longer than the deadline of 0.3s for one request "
+        "(2 attempts)"
+    )
+    assert streams["managedDevices"].status == "ok"
+
+
+@pytest.mark.parametrize("variable", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"])
+def test_the_ca_environment_variables_are_honoured_like_every_adapters(
+    tenant: Tenant,
+    make_http_config: MakeConfig,
+    open_store: Any,
+    pm: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+) -> None:
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(variable, str(tenant.ca))
+    config = make_http_config(tenant, extra='streams = ["users"]')
+    config.sources["intune"].ca_bundle = None  # trust comes from the environment alone
+    result = SyncEngine(config, open_store(config), pm=pm).sync("intune")
+    users = _by_stream(result)["users"]
+    assert users.status == "ok", users.message
+    assert users.read == len(tenant.world.people)
