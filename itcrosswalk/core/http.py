@@ -5,10 +5,13 @@ Every adapter's ``requests`` session comes from :func:`build_session`. Its trans
 request took (``Session.request``, or ``Session.send`` as PySNC does):
 
 - the configured CA bundle, even when ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` are set
-  (requests lets them override ``Session.verify``, psf/requests#3829);
-- connect and read timeouts when the caller gave none;
-- retries on 429/502/503/504 and dropped connections, honouring ``Retry-After``, with the
-  total time slept for one request bounded by ``max_wait``;
+  (requests lets them override ``Session.verify``, psf/requests#3829); without one, the CA
+  variables every adapter honours (:data:`CA_ENVIRONMENT`);
+- connect and read timeouts when the caller gave none, and a deadline for the whole request,
+  body included, that an answer trickling in byte by byte cannot stretch;
+- retries on 429/502/503/504, dropped connections and answers cut off mid-body, honouring
+  ``Retry-After`` (else the policy's backoff, from the platform's own guidance after a 429),
+  with the total time slept for one request bounded by ``max_wait``;
 - plain ``http://`` only to loopback addresses.
 
 :func:`check_response` and :func:`connection_error` turn what went wrong into the error
@@ -83,10 +86,12 @@ class HttpPolicy:
     Attributes:
         connect_timeout: seconds to establish a connection.
         read_timeout: seconds to wait for each read of the answer.
-        deadline: seconds one attempt may take from sending to the last byte of the answer,
-            however steadily the bytes trickle in (None: five read timeouts, at least 30 s).
+        deadline: seconds one request may take from sending to the last byte of the answer,
+            over all its attempts, however steadily the bytes trickle in; the waits between
+            attempts are ``max_wait``'s, not counted here (None: five read timeouts, at least
+            30 s).
         max_retries: retries of one request (throttling, 5xx, dropped connections, answers
-            cut off mid-body, attempts past the deadline).
+            cut off mid-body).
         backoff_factor: the first backoff in seconds; doubles on each retry, with jitter.
         throttle_backoff: the first wait after a 429 that says no ``Retry-After``, doubling
             on each further 429; a platform sets its own guidance (Microsoft Graph: 3 s).
@@ -121,8 +126,8 @@ class HttpPolicy:
         )
 
     @property
-    def attempt_deadline(self) -> float:
-        """The seconds one attempt may take, connection to last byte."""
+    def total_deadline(self) -> float:
+        """The seconds one request may take, connection to last byte, waits excluded."""
         if self.deadline is not None:
             return self.deadline
         return max(30.0, 5 * self.read_timeout)
@@ -397,7 +402,7 @@ class UnsendableHeader(requests.exceptions.InvalidHeader):
 
 
 class DeadlineExceeded(requests.exceptions.Timeout):
-    """An attempt outlasted the policy's deadline (an answer trickling in) on every retry."""
+    """A request outlasted the policy's deadline (an answer trickling in)."""
 
 
 class BodyInterrupted(requests.exceptions.ChunkedEncodingError):
@@ -440,7 +445,7 @@ class _Watchdog:
         self._sock: Any = None
         self._lock = threading.Lock()
         self._done = False
-        self._timer = threading.Timer(seconds, self._fire)
+        self._timer = threading.Timer(max(0.0, seconds), self._fire)
         self._timer.daemon = True
         self._timer.start()
 
@@ -478,9 +483,10 @@ class _Watchdog:
 class PolicyAdapter(HTTPAdapter):
     """The transport that applies an :class:`HttpPolicy` to every request it sends.
 
-    Unless the caller streams, the answer's body is read here, within the attempt's deadline,
-    so a connection cut mid-body or an answer trickling past the deadline is retried like a
-    dropped connection, within the same retry budget (the urllib3 retry state carries over).
+    Unless the caller streams, the answer's body is read here, within the request's deadline:
+    a connection cut mid-body is retried like a dropped connection, within the same retry
+    budget (the urllib3 retry state carries over); an answer trickling past the deadline is
+    cut there and the request ends with :class:`DeadlineExceeded`.
 
     Attributes:
         policy: the policy applied.
@@ -573,15 +579,29 @@ class PolicyAdapter(HTTPAdapter):
         status: int | None = None
         try:
             while True:
-                response, watchdog = self._attempt_once(
-                    request, retry, timeout=timeout, verify=verify, cert=cert, proxies=proxies
-                )
+                self._attempt.retry = retry
+                try:
+                    response = super().send(
+                        request,
+                        stream=True,
+                        timeout=timeout,
+                        verify=verify,
+                        cert=cert,
+                        proxies=proxies,
+                    )
+                finally:
+                    self._attempt.retry = None
                 # An authentication challenge is left unread: its handler (NTLM) may read the
                 # certificate off the very connection it came on.
                 if stream or response.status_code in (401, 407):
-                    watchdog.cancel()
                     status = response.status_code
                     return response
+                state = getattr(response.raw, "retries", None)
+                slept = float(getattr(state if isinstance(state, Retry) else retry, "waited", 0.0))
+                # The deadline holds for the whole request, every attempt, but not the waits
+                # between attempts (those are max_wait's).
+                spent = time.monotonic() - started - slept
+                watchdog = _Watchdog(self.policy.total_deadline - spent)
                 try:
                     watchdog.watch(response)
                     response.content  # noqa: B018 - read the body here, under the deadline
@@ -598,19 +618,6 @@ class PolicyAdapter(HTTPAdapter):
         finally:
             self.telemetry.sent(time.monotonic() - started, status)
 
-    def _attempt_once(
-        self, request: requests.PreparedRequest, retry: Retry, **kwargs: Any
-    ) -> tuple[requests.Response, _Watchdog]:
-        watchdog = _Watchdog(self.policy.attempt_deadline)
-        self._attempt.retry = retry
-        try:
-            return super().send(request, stream=True, **kwargs), watchdog
-        except BaseException:
-            watchdog.cancel()
-            raise
-        finally:
-            self._attempt.retry = None
-
     def _after_body_failure(
         self,
         request: requests.PreparedRequest,
@@ -625,29 +632,29 @@ class PolicyAdapter(HTTPAdapter):
         state = getattr(response.raw, "retries", None)
         state = state if isinstance(state, Retry) else retry
         path = redact(urlsplit(request.url or "").path) or "/"
-        deadline = self.policy.attempt_deadline
-        error: Exception = (
-            ReadTimeoutError(None, request.url, f"deadline of {deadline:g}s")  # type: ignore[arg-type]
-            if watchdog.expired
-            else ProtocolError(f"connection cut while reading the body: {_innermost(exc)!r}")
-        )
-        try:
-            return state.increment(request.method, request.url, error=error)
-        except (MaxRetryError, ProtocolError, ReadTimeoutError):
-            pass
+        deadline = self.policy.total_deadline
         tries = len(state.history) + 1
         if watchdog.expired:
+            # The request's deadline is spent: another attempt could only take longer.
             raise DeadlineExceeded(
                 f"{request.method} {path} took longer than the deadline of {deadline:g}s "
-                f"for one request ({tries} attempt{'s' if tries > 1 else ''}): the answer "
-                "arrives too slowly",
+                f"for one request{_attempts(tries)}: the answer arrives too slowly",
                 request=request,
             ) from None
+        error = ProtocolError(f"connection cut while reading the body: {_innermost(exc)!r}")
+        try:
+            return state.increment(request.method, request.url, error=error)
+        except (MaxRetryError, ProtocolError):
+            pass
         raise BodyInterrupted(
-            f"the connection was cut while reading the answer to {request.method} {path} "
-            f"({tries} attempt{'s' if tries > 1 else ''})",
+            f"the connection was cut while reading the answer to {request.method} {path}"
+            f"{_attempts(tries)}",
             request=request,
         ) from None
+
+
+def _attempts(tries: int) -> str:
+    return f" ({tries} attempts)" if tries > 1 else ""
 
 
 class BearerToken(requests.auth.AuthBase):

@@ -9,8 +9,9 @@ same :class:`~itcrosswalk.core.http.HttpPolicy` as the requests adapters' ``Poli
 - retries on the policy's statuses and on dropped connections, honouring ``Retry-After``,
   else the policy's backoff (a platform's own guidance after a 429), the sleeps bounded by
   ``max_wait`` and slept through the policy's ``sleep``;
-- each attempt within the policy's deadline, body included: the body is read here, so an
-  answer cut off mid-body or trickling past the deadline is retried like any transient failure.
+- the policy's deadline for the whole request, body included: the body is read here, so an
+  answer cut off mid-body is retried like any transient failure, and one trickling past the
+  deadline ends the request there.
 
 Only the adapters whose SDK needs httpx import this module (httpx comes with their extra).
 """
@@ -123,18 +124,23 @@ class PolicyTransport(httpx.AsyncBaseTransport):
         method = request.method.upper()
         idempotent = method in IDEMPOTENT_METHODS
         path = urlsplit(str(request.url)).path or "/"
-        failures = connect_failures = throttled = 0
-        waited = 0.0
+        failures = connect_failures = throttles = throttled = 0
+        waited = spent = 0.0
         while True:
             self.sent += 1
             response: httpx.Response | None = None
             error: BaseException | None = None
+            began = time.monotonic()
             try:
-                response = await asyncio.wait_for(self._attempt(request), policy.attempt_deadline)
+                # The deadline holds for every attempt together, not the waits between them.
+                response = await asyncio.wait_for(
+                    self._attempt(request), max(0.0, policy.total_deadline - spent)
+                )
             except TimeoutError:
                 error = _Deadline()
             except httpx.TransportError as exc:
                 error = exc
+            spent += time.monotonic() - began
             if response is not None:
                 status = response.status_code
                 if status not in policy.retry_statuses or not (
@@ -142,7 +148,9 @@ class PolicyTransport(httpx.AsyncBaseTransport):
                 ):
                     return response
                 after = parse_retry_after(response.headers.get("Retry-After"))
-                throttled = throttled + 1 if status == 429 else 0
+                # As the requests adapters count: every 429 of this request so far.
+                throttles += status == 429
+                throttled = throttles if status == 429 else 0
                 what = f"HTTP {status} from {method} {path}"
             else:
                 assert error is not None
@@ -150,7 +158,10 @@ class PolicyTransport(httpx.AsyncBaseTransport):
                     connect_failures += 1
                     if connect_failures > min(policy.max_retries, 2):
                         raise error
-                elif not (isinstance(error, (_Deadline, *_READ_FAILURES)) and idempotent):
+                elif isinstance(error, _Deadline):
+                    # Spent: another attempt could only take longer.
+                    return self._give_up(None, error, method, path, failures + 1)
+                elif not (isinstance(error, _READ_FAILURES) and idempotent):
                     raise error
                 after, status, throttled = None, None, 0
                 what = f"{_words(error)} on {method} {path}"
@@ -193,18 +204,18 @@ class PolicyTransport(httpx.AsyncBaseTransport):
         """The last answer (the adapter reads its status), or the error that ends the request."""
         if response is not None:
             return response
-        tries = f"{attempts} attempt{'s' if attempts > 1 else ''}"
+        tries = f" ({attempts} attempts)" if attempts > 1 else ""
         if isinstance(error, _Deadline):
             raise RetriableError(
                 f"source {self.source}: {method} {path} took longer than the deadline of "
-                f"{self.policy.attempt_deadline:g}s for one request ({tries}): the answer arrives "
+                f"{self.policy.total_deadline:g}s for one request{tries}: the answer arrives "
                 "too slowly; the platform or a proxy on the way may be overloaded; try again "
                 f"later, or raise deadline in [sources.{self.source}]"
             )
         if isinstance(error, _CUT_MID_BODY):
             raise RetriableError(
                 f"source {self.source}: the connection was cut while reading the answer to "
-                f"{method} {path} ({tries}); the network or the platform is unsteady; try again later"
+                f"{method} {path}{tries}; the network or the platform is unsteady; try again later"
             )
         assert error is not None
         raise error

@@ -646,40 +646,55 @@ def test_a_post_cut_mid_body_is_not_sent_again(server: ScriptedServer) -> None:
 # -- a total deadline per attempt -----------------------------------------------------------------
 
 
-def test_an_answer_trickling_past_the_deadline_is_cut_and_retried(server: ScriptedServer) -> None:
+def test_an_answer_trickling_past_the_deadline_is_cut_there_with_a_clear_error(
+    server: ScriptedServer,
+) -> None:
     body = {"result": "y" * 400}
     server.script(Reply(200, body=body, trickle=0.05), Reply(200, body=body))
-    policy = HttpPolicy(read_timeout=5, deadline=0.5, sleep=lambda _: None)
-    with session_for(server, policy) as session:
-        response = session.get(f"{server.url}/api/now/table/incident")
-    assert response.json() == body
-    assert len(server.seen) == 2
-    # The trickle was left after about 0.5 s of its 21 s: at most a fraction of it went out.
-    assert server.body_bytes < 2 * len(json.dumps(body))
-
-
-def test_a_trickle_that_persists_is_a_clear_retriable_error(server: ScriptedServer) -> None:
-    server.script(Reply(200, body={"result": "y" * 400}, trickle=0.05))
-    policy = HttpPolicy(read_timeout=5, deadline=0.3, max_retries=1, sleep=lambda _: None)
+    policy = HttpPolicy(read_timeout=5, deadline=0.3, sleep=lambda _: None)
     with session_for(server, policy) as session:
         with pytest.raises(requests.Timeout) as caught:
             session.get(f"{server.url}/api/now/table/incident")
-    assert len(server.seen) == 2
+    # Not sent again: the deadline is the whole request's, and it is spent.
+    assert len(server.seen) == 1
+    # Left after about 0.3 s of the 21 s the trickle would have taken.
+    assert server.body_bytes < len(json.dumps(body)) // 2
     error = connection_error(caught.value, source="snow-prod", url=server.url, ca_bundle=None)
     assert isinstance(error, RetriableError)
     assert str(error) == (
         "source snow-prod: GET /api/now/table/incident took longer than the deadline of 0.3s "
-        "for one request (2 attempts): the answer arrives too slowly; the platform or a proxy "
-        "on the way may be overloaded; try again later, or raise deadline in [sources.snow-prod]"
+        "for one request: the answer arrives too slowly; the platform or a proxy on the way "
+        "may be overloaded; try again later, or raise deadline in [sources.snow-prod]"
     )
+
+
+def test_the_deadline_spans_every_attempt_of_a_request(server: ScriptedServer) -> None:
+    body = {"result": "y" * 400}
+    server.script(Reply(200, body=BODY, cut=True), Reply(200, body=body, trickle=0.05))
+    policy = HttpPolicy(read_timeout=5, deadline=0.5, sleep=lambda _: None)
+    with session_for(server, policy) as session:
+        with pytest.raises(requests.Timeout, match=r"0\.5s for one request \(2 attempts\)"):
+            session.get(f"{server.url}/api/now/table/incident")
+    assert len(server.seen) == 2
+
+
+def test_the_waits_between_attempts_do_not_count_against_the_deadline(
+    server: ScriptedServer,
+) -> None:
+    # The backoff (0.5-1 s, really slept) is longer than the deadline; the transfer is not.
+    server.script(Reply(503), Reply(200, body=BODY))
+    policy = HttpPolicy(deadline=0.4, backoff_factor=1.0)
+    with session_for(server, policy) as session:
+        assert session.get(f"{server.url}/api/now/table/incident").json() == BODY
+    assert len(server.seen) == 2
 
 
 def test_the_deadline_comes_from_the_source_or_five_timeouts() -> None:
     source = SourceConfig(name="s", platform="servicenow", timeout=3)
-    assert HttpPolicy.from_source(source).attempt_deadline == 30
-    assert HttpPolicy(read_timeout=60).attempt_deadline == 300
+    assert HttpPolicy.from_source(source).total_deadline == 30
+    assert HttpPolicy(read_timeout=60).total_deadline == 300
     source = SourceConfig(name="s", platform="servicenow", timeout=3, deadline=12)
-    assert HttpPolicy.from_source(source).attempt_deadline == 12
+    assert HttpPolicy.from_source(source).total_deadline == 12
 
 
 # -- CA trust from the environment ----------------------------------------------------------------

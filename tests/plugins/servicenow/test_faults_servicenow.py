@@ -57,36 +57,23 @@ def test_cuts_that_persist_fail_that_stream_only_and_say_so(
     assert streams["sys_user"].status == "ok" and streams["sys_user"].read > 0
 
 
-def test_an_answer_trickling_past_the_deadline_is_cut_and_read_again(
+def test_an_answer_trickling_past_the_deadline_fails_that_stream_only_and_says_so(
     instance: Instance, make_config: Callable[..., Config], open_store: Any, pm: Any
 ) -> None:
-    config = make_config(instance, extra='streams = ["incident"]\ntimeout = 3\ndeadline = 0.5')
+    config = make_config(instance, extra=TWO_STREAMS + "\ntimeout = 3\ndeadline = 0.5")
     instance.faults.trickle_next = 1
     instance.faults.trickle_rate = 200  # bytes per second: each byte well within timeout = 3
     result = SyncEngine(config, open_store(config), pm=pm).sync("snow")
-    assert result.exit_code == 0
-    assert result.streams[0].read == count_kind(instance.world, "incident")
-    assert result.streams[0].requests == 2
-    # Left after about half a second: a small part of the body went out.
-    assert instance.faults.trickled < 400
-
-
-def test_a_trickle_that_persists_is_a_retriable_error_naming_the_deadline(
-    instance: Instance, make_config: Callable[..., Config], open_store: Any, pm: Any
-) -> None:
-    config = make_config(instance, extra=TWO_STREAMS + "\ntimeout = 3\ndeadline = 0.3")
-    config.sources["snow"].max_retries = 1
-    instance.faults.trickle_next = 2
-    instance.faults.trickle_rate = 200
-    result = SyncEngine(config, open_store(config), pm=pm).sync("snow")
     streams = _by_stream(result)
     assert streams["incident"].status == "error"
-    assert streams["incident"].message.startswith(
-        "source snow: GET /api/now/table/incident took longer than the deadline of 0.3s for "
-        "one request (2 attempts)"
+    assert streams["incident"].message == (
+        "source snow: GET /api/now/table/incident took longer than the deadline of 0.5s for "
+        "one request: the answer arrives too slowly; the platform or a proxy on the way may be "
+        "overloaded; try again later, or raise deadline in [sources.snow]"
     )
-    assert "raise deadline in [sources.snow]" in streams["incident"].message
-    assert streams["sys_user"].status == "ok"
+    # Left after half a second: a small part of the body went out, and the next stream is read.
+    assert instance.faults.trickled < 400
+    assert streams["sys_user"].status == "ok" and streams["sys_user"].read > 0
 
 
 def test_a_429_without_retry_after_is_ridden_out_with_the_policys_backoff(
