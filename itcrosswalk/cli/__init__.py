@@ -10,14 +10,17 @@ quarantined records, skipped streams or failed controls.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import importlib
 import json
 import logging
 import os
 import pkgutil
+import shutil
 import sys
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,13 @@ from .. import __version__, plugins
 log = logging.getLogger("itcrosswalk")
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_ATTENTION = 0, 1, 2, 3
+FORMATS = ("table", "json", "csv")
+
+
+def worst(a: int, b: int) -> int:
+    """The worse of two exit codes: an error (1) outranks attention (3), which outranks ok."""
+    rank = {EXIT_OK: 0, EXIT_ATTENTION: 1}
+    return a if rank.get(a, 2) >= rank.get(b, 2) else b
 
 
 def _areas() -> list[str]:
@@ -46,6 +56,7 @@ class Context:
         self.config_path = config_path
         self.debug = debug
         self.pm = pm
+        self.wide = False
         self._config: Any = None
 
     @property
@@ -112,11 +123,45 @@ class CrosswalkGroup(click.Group):
         except Exception as exc:
             if _debug(ctx):
                 raise
-            click.echo(
-                f"error: unexpected {type(exc).__name__}: {redact(str(exc))} (run with --debug for the traceback)",
-                err=True,
-            )
+            message = _store_problem(ctx, exc) or _file_problem(exc)
+            if message is None:
+                message = (
+                    f"unexpected {type(exc).__name__}: {redact(str(exc))} "
+                    "(run with --debug for the traceback)"
+                )
+            click.echo(f"error: {redact(message)}", err=True)
             ctx.exit(EXIT_ERROR)
+
+
+def _store_problem(ctx: click.Context, exc: BaseException) -> str | None:
+    """A raw database error (outside the store's own one-line errors) as the store's line."""
+    if not _is_store_error(exc):
+        return None
+    from ..core.store import store_failure
+
+    obj = ctx.find_object(Context)
+    try:
+        url = obj.config.store.url if obj else ""
+    except Exception:  # the config itself may be what failed
+        url = ""
+    return store_failure(url, exc)
+
+
+def _file_problem(exc: BaseException) -> str | None:
+    """A filesystem error as one line naming the path and what to do."""
+    if not isinstance(exc, OSError) or not exc.filename:
+        return None
+    path = exc.filename
+    reason = exc.strerror or type(exc).__name__
+    if isinstance(exc, PermissionError):
+        advice = "check the permissions of the file and its folder"
+    elif isinstance(exc, FileNotFoundError):
+        advice = "check that the folder exists"
+    elif isinstance(exc, IsADirectoryError):
+        advice = "give a file name, not a folder"
+    else:
+        advice = "check the path"
+    return f"cannot use {path}: {reason}; {advice}"
 
 
 def _debug(ctx: click.Context) -> bool:
@@ -148,36 +193,196 @@ def _setup_logging(debug: bool, verbose: int) -> None:
     logging.getLogger("urllib3").setLevel(logging.DEBUG if debug else logging.ERROR)
 
 
+def _width() -> int | None:
+    """The table width: the terminal's (or $COLUMNS), unless ``--wide`` asked for all of it."""
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_object(Context) if ctx else None
+    if obj is not None and obj.wide:
+        return None
+    return shutil.get_terminal_size((80, 24)).columns
+
+
+OUTPUT_FORMATS = {".json": "json", ".csv": "csv", ".txt": "table"}
+
+
+def _format_for(fmt: str | None, output: str | None, allowed: tuple[str, ...] = FORMATS) -> str:
+    """The format asked for, else the one ``-o``'s extension names, else a table.
+
+    Called before anything is opened, so a wrong extension creates no file.
+    """
+    if fmt is None and output:
+        suffix = Path(output).suffix.lower()
+        inferred = OUTPUT_FORMATS.get(suffix)
+        if inferred is None or inferred not in allowed:
+            known = ", ".join(k for k, v in OUTPUT_FORMATS.items() if v in allowed)
+            raise click.BadParameter(
+                f"cannot tell the format from {suffix or 'no extension'!r} "
+                f"(known: {known}); add --format {'|'.join(allowed)}",
+                param_hint="'--output'",
+            )
+        return inferred
+    fmt = fmt or "table"
+    if fmt not in allowed:
+        raise click.BadParameter(
+            f"{fmt!r} is not one of {', '.join(allowed)}", param_hint="'--format'"
+        )
+    return fmt
+
+
 def _emit(
-    rows: list[dict[str, Any]], fmt: str, columns: list[str] | None = None, title: str | None = None
+    rows: Any,
+    fmt: str | None,
+    columns: list[str] | None = None,
+    title: str | None = None,
+    *,
+    output: str | None = None,
+    whole: tuple[str, ...] = ("source", "stream", "id", "metric"),
 ) -> None:
-    from ..core.output import table_rows, write_csv, write_json
+    """Rows to stdout or ``output`` as a table that fits the terminal, JSON or CSV."""
+    from ..core.output import render_table, write_csv, write_json
 
-    if fmt == "json":
-        write_json(rows, sys.stdout)
-    elif fmt == "csv":
-        write_csv(rows, sys.stdout, columns)
-    else:
-        from rich.console import Console
-        from rich.table import Table
+    fmt = _format_for(fmt, output)
+    with _open_output(output) as out:
+        if fmt == "json":
+            write_json(rows, out)
+        elif fmt == "csv":
+            write_csv(rows, out, columns)
+        else:
+            width = None if output else _width()
+            table = render_table(rows, columns, width=width, title=title, whole=whole)
+            out.write(table.text)
+            if table.hidden:
+                out.flush()
+                plural = "s" if len(table.hidden) > 1 else ""
+                click.echo(
+                    _cut(
+                        f"({len(table.hidden)} column{plural} left out to fit {width}: "
+                        f"{', '.join(table.hidden)}; --wide shows them)"
+                    ),
+                    err=True,
+                )
+    if output:
+        click.echo(f"wrote {output}", err=True)
 
-        names, cells = table_rows(rows, columns)
-        table = Table(title=title, show_lines=False)
-        for name in names:
-            table.add_column(name, overflow="fold")
-        for row in cells:
-            table.add_row(*row)
-        Console(width=max(120, Console().width)).print(table)
+
+def _set_wide(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    obj = ctx.find_object(Context)
+    if value and obj is not None:
+        obj.wide = True
 
 
-format_option = click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json", "csv"]),
-    default="table",
-    show_default=True,
-    help="table for people, json or csv for scripts.",
-)
+def format_option(command: Any) -> Any:
+    """``--format table|json|csv`` and ``--wide`` (every column at its full width)."""
+    command = click.option(
+        "--wide",
+        is_flag=True,
+        expose_value=False,
+        callback=_set_wide,
+        help="Cells at full width, however wide the terminal.",
+    )(command)
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(list(FORMATS)),
+        default="table",
+        show_default=True,
+        help="table for people, json or csv for scripts.",
+    )(command)
+
+
+def output_options(command: Any) -> Any:
+    """``--format`` (default: from ``-o``'s extension, else a table), ``-o PATH`` and ``--wide``."""
+    command = click.option(
+        "--output",
+        "-o",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Write to this file (.json, .csv, .txt: the format follows the extension).",
+    )(command)
+    command = click.option(
+        "--wide",
+        is_flag=True,
+        expose_value=False,
+        callback=_set_wide,
+        help="Cells at full width, however wide the terminal.",
+    )(command)
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(list(FORMATS)),
+        default=None,
+        help="table (default) for people, json or csv for scripts.",
+    )(command)
+
+
+# -- names ----------------------------------------------------------------------------------
+
+
+def _suggestion(value: str, known: Iterable[str]) -> str | None:
+    """The nearest of ``known`` to ``value`` (difflib, case-insensitive), if any is close."""
+    by_lower = {k.lower(): k for k in known}
+    close = difflib.get_close_matches(value.lower(), list(by_lower), n=1, cutoff=0.6)
+    return by_lower[close[0]] if close else None
+
+
+def check_name(kind: str, value: str, known: Iterable[str], *, param: str | None = None) -> str:
+    """``value`` if it is one of ``known``; else a usage error (exit 2) naming the nearest one.
+
+    The one place every command checks a name it was given: a source, a stream, an entity, a
+    metric, a dimension, a control, a template.
+    """
+    names = sorted(set(known))
+    if value in names:
+        return value
+    close = _suggestion(value, names)
+    message = f"no {kind} {value!r}"
+    if close:
+        message += f"; did you mean {close!r}?"
+    shown = ", ".join(names[:15]) + (f" and {len(names) - 15} more" if len(names) > 15 else "")
+    message += f" ({kind}s: {shown or 'none'})"
+    raise click.BadParameter(message, param_hint=f"'{param}'" if param else None)
+
+
+def check_names(
+    kind: str, values: Iterable[str], known: Iterable[str], *, param: str | None = None
+) -> list[str]:
+    """:func:`check_name` for each of ``values``."""
+    names = list(known)
+    return [check_name(kind, v, names, param=param) for v in values]
+
+
+class SuggestingChoice(click.Choice):
+    """A click choice whose error names the nearest choice."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter as exc:
+            close = _suggestion(str(value), [str(c) for c in self.choices])
+            if close:
+                exc.message = f"{exc.message.rstrip('.')}; did you mean {close!r}?"
+            raise
+
+
+def known_sources(obj: Context, *, stored: bool = True) -> list[str]:
+    """The configured sources, and (``stored``) those the store holds records or runs of."""
+    names = set(obj.config.sources)
+    if stored:
+        store = obj.store()
+        try:
+            names |= set(store.source_names())
+        finally:
+            store.close()
+    return sorted(names)
+
+
+def check_source(obj: Context, name: str | None, *, param: str = "--source") -> str | None:
+    """``name`` checked against :func:`known_sources` (None passes: every source)."""
+    if name is None:
+        return None
+    if name in obj.config.sources:
+        return name
+    return check_name("source", name, known_sources(obj), param=param)
 
 
 def make_cli(pm: Any = None) -> click.Group:
@@ -264,37 +469,81 @@ def make_cli(pm: Any = None) -> click.Group:
 
     @cli.command()
     @click.argument("sources", nargs=-1)
-    @format_option
+    @click.option("--stream", "streams", multiple=True, help="Only these streams (repeatable).")
+    @output_options
     @click.pass_obj
-    def check(obj: Context, sources: tuple[str, ...], fmt: str) -> None:
-        """Preflight: reach every source, and test every table or resource a sync will read."""
+    def check(
+        obj: Context,
+        sources: tuple[str, ...],
+        streams: tuple[str, ...],
+        fmt: str | None,
+        output: str | None,
+    ) -> None:
+        """Preflight: reach every source, and test every stream a sync will read.
+
+        Exit codes are the sync's: 1 when a sync would fail (authentication, an unreachable
+        source, a missing secret, a bad config), 3 when it would skip streams.
+        """
+        from ..core.errors import CrosswalkError
+        from ..core.secrets import redact
         from ..core.sync import build_adapter
 
+        fmt = _format_for(fmt, output)
+        code = EXIT_OK
         rows: list[dict[str, Any]] = []
-        failed = False
-        for name in sources or tuple(obj.config.sources):
-            adapter = build_adapter(obj.config, name, obj.pm)
+        for name, wanted in _plan(obj, sources, streams):
+            found: list[dict[str, Any]] = []
             try:
-                for item in adapter.check():
-                    failed |= not item.ok
-                    rows.append(
-                        {
-                            "source": name,
-                            "stream": item.name,
-                            "ok": item.ok,
-                            "status": item.status,
-                            "first_sync_requests": item.estimate_requests,
-                            "detail": item.detail,
-                        }
+                adapter = build_adapter(obj.config, name, obj.pm)
+                try:
+                    selected = [s.name for s in _select_streams(obj, adapter, name, wanted)]
+                    offered = {s.name for s in adapter.streams()}
+                    items = adapter.check()
+                finally:
+                    adapter.close()
+            except CrosswalkError as exc:
+                code = worst(code, exc.exit_code)
+                rows.append(
+                    _check_row(name, "-", False, _error_status(exc), None, redact(str(exc)))
+                )
+                continue
+            for item in items:
+                if item.name in offered and item.name not in selected:
+                    continue
+                code = worst(code, _check_exit(item))
+                found.append(
+                    _check_row(
+                        name,
+                        item.name,
+                        item.ok,
+                        item.status or ("ok" if item.ok else "error"),
+                        item.estimate_requests,
+                        redact(item.detail),
                     )
-            finally:
-                adapter.close()
-        _emit(rows, fmt, ["source", "stream", "ok", "status", "first_sync_requests", "detail"])
+                )
+            # People read one line per distinct problem; scripts get one row per stream.
+            rows += _distinct_problems(found, total=len(selected)) if fmt == "table" else found
         if fmt == "table":
+            shown = [
+                {
+                    **{k: v for k, v in r.items() if k != "first_sync_requests"},
+                    "requests": r["first_sync_requests"],
+                }
+                for r in rows
+            ]
+            _emit(shown, fmt, ["source", "stream", "status", "detail", "requests"], output=output)
+        else:
+            _emit(
+                rows,
+                fmt,
+                ["source", "stream", "ok", "status", "first_sync_requests", "detail"],
+                output=output,
+            )
+        if fmt == "table" and not output:
             total = sum(r["first_sync_requests"] or 0 for r in rows)
             click.echo(f"a first sync will make about {total} requests", err=True)
-        if failed:
-            sys.exit(EXIT_ATTENTION)
+        if code:
+            sys.exit(code)
 
     # -- sync ---------------------------------------------------------------------------------
 
@@ -302,9 +551,27 @@ def make_cli(pm: Any = None) -> click.Group:
     @click.argument("sources", nargs=-1)
     @click.option("--full", is_flag=True, help="Re-read everything and tombstone what disappeared.")
     @click.option("--dry-run", is_flag=True, help="Fetch and map, write nothing.")
-    @click.option("--stream", "streams", multiple=True, help="Only these streams (repeatable).")
+    @click.option(
+        "--stream",
+        "streams",
+        multiple=True,
+        help="Only these streams (repeatable); only the sources offering them are synced.",
+    )
     @click.option("--break-lock", is_flag=True, help="Remove a stale lock of these sources first.")
-    @format_option
+    @click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["table", "lines", "json", "csv"]),
+        default=None,
+        help="table on a terminal; elsewhere (cron, CI) one key=value line per stream.",
+    )
+    @click.option(
+        "--wide",
+        is_flag=True,
+        expose_value=False,
+        callback=_set_wide,
+        help="Cells at full width, however wide the terminal.",
+    )
     @click.pass_obj
     def sync(
         obj: Context,
@@ -313,150 +580,293 @@ def make_cli(pm: Any = None) -> click.Group:
         dry_run: bool,
         streams: tuple[str, ...],
         break_lock: bool,
-        fmt: str,
+        fmt: str | None,
     ) -> None:
-        """Sync sources (all enabled ones by default) into the store."""
+        """Sync sources (all enabled ones by default) into the store.
+
+        One source failing never stops the others: each is synced and reported, and the exit
+        code is the worst of them (1 error, 3 quarantined records or skipped streams).
+        """
+        from ..core.errors import CrosswalkError
+        from ..core.secrets import redact
         from ..core.sync import SyncEngine
 
+        fmt = fmt or ("table" if sys.stdout.isatty() else "lines")
+        plan = _plan(obj, sources, streams)
         config = obj.config
-        names = list(sources) or [n for n, s in config.sources.items() if s.enabled]
-        if not names:
-            raise click.UsageError("the config has no sources; `crosswalk init` writes a starter")
         store = obj.store()
         code = EXIT_OK
         rows: list[dict[str, Any]] = []
+        summaries: list[dict[str, Any]] = []
         try:
             with _progress() as progress:
                 engine = SyncEngine(config, store, pm=obj.pm, progress=progress)
-                for name in names:
-                    if break_lock and store.break_lock(name):
-                        click.echo(f"removed the lock of source {name}", err=True)
+                for name, wanted in plan:
                     started = time.monotonic()
-                    result = engine.sync(
-                        name, full=full, dry_run=dry_run, streams=list(streams) or None
-                    )
-                    seconds = time.monotonic() - started
-                    for s in result.streams:
-                        rows.append(
-                            {
-                                "source": name,
-                                "stream": s.stream,
-                                "status": s.status,
-                                "full": s.full,
-                                "read": s.read,
-                                "inserted": s.inserted,
-                                "updated": s.updated,
-                                "quarantined": s.quarantined,
-                                "tombstoned": s.tombstoned,
-                                "requests": s.requests,
-                                "platform_count": s.remote_total,
-                                "message": s.message,
-                            }
+                    try:
+                        if break_lock and store.break_lock(name):
+                            click.echo(f"removed the lock of source {name}", err=True)
+                        result = engine.sync(name, full=full, dry_run=dry_run, streams=wanted)
+                    except CrosswalkError as exc:
+                        code = worst(code, exc.exit_code)
+                        summaries.append(
+                            _source_summary(
+                                name,
+                                "failed",
+                                [],
+                                time.monotonic() - started,
+                                redact(str(exc)),
+                                exc.exit_code,
+                            )
                         )
-                    log.info("source %s synced in %.1fs", name, seconds)
-                    code = (
-                        max(code, result.exit_code)
-                        if result.exit_code != EXIT_ERROR
-                        else EXIT_ERROR
+                        continue
+                    except Exception as exc:
+                        if _is_store_error(exc) or obj.debug:
+                            raise
+                        # An adapter's bug spoils its own source, never the next one.
+                        code = worst(code, EXIT_ERROR)
+                        summaries.append(
+                            _source_summary(
+                                name,
+                                "failed",
+                                [],
+                                time.monotonic() - started,
+                                f"unexpected {type(exc).__name__}: {redact(str(exc))} "
+                                "(run with --debug for the traceback)",
+                                EXIT_ERROR,
+                            )
+                        )
+                        continue
+                    seconds = time.monotonic() - started
+                    stream_rows = [_stream_row(name, s) for s in result.streams]
+                    rows += stream_rows
+                    code = worst(code, result.exit_code)
+                    summaries.append(
+                        _source_summary(
+                            name,
+                            result.outcome,
+                            stream_rows,
+                            seconds,
+                            redact(result.error or ""),
+                            result.exit_code,
+                        )
                     )
+                    log.info("source %s synced in %.1fs", name, seconds)
         finally:
             store.close()
-        _emit(
-            rows,
-            fmt,
-            [
-                "source",
-                "stream",
-                "status",
-                "full",
-                "read",
-                "inserted",
-                "updated",
-                "quarantined",
-                "tombstoned",
-                "requests",
-                "platform_count",
-                "message",
-            ],
-            title="dry run: nothing written" if dry_run else None,
-        )
+        _sync_report(rows, summaries, fmt, dry_run)
         if code:
             sys.exit(code)
 
     # -- status -------------------------------------------------------------------------------
 
     @cli.command()
-    @format_option
+    @click.argument("source", required=False)
+    @output_options
     @click.pass_obj
-    def status(obj: Context, fmt: str) -> None:
-        """Watermarks, counts, quarantine and the last run of every source and stream."""
+    def status(obj: Context, source: str | None, fmt: str | None, output: str | None) -> None:
+        """One line per source: records, last run, its outcome and reason, what needs a look.
+
+        With SOURCE, one line per stream: records beside the platform's own count from the
+        last full read, the gap, quarantine, access and the watermark.
+        """
+        fmt = _format_for(fmt, output)
+        if source is not None:
+            source = check_source(obj, source, param="SOURCE")
         store = obj.store()
         try:
-            rows = store.status()
+            sources = _status_sources(obj, store)
+            streams = [_status_stream(r) for r in store.status() if r["source"] == source]
         finally:
             store.close()
+        if source is None:
+            if fmt == "table":
+                # Today's runs by their time alone: the reason gets the room.
+                sources = [{**s, "last_run": _when(s["last_run"])} for s in sources]
+            _emit(
+                sources,
+                fmt,
+                None
+                if fmt == "json"
+                else [
+                    "source",
+                    "outcome",
+                    "records",
+                    "last_run",
+                    "note",
+                    "platform",
+                    "streams",
+                    "quarantined",
+                ],
+                output=output,
+            )
+            return
+        head = next(s for s in sources if s["source"] == source)
+        if fmt == "table":
+            title = (
+                f"{source} ({head['platform']}): {head['outcome']}"
+                + (f", last run {_local(head['last_run'])}" if head["last_run"] else "")
+                + (f"; {head['note']}" if head["note"] else "")
+            )
+            shown = [
+                {
+                    "stream": s["stream"],
+                    "records": s["records"],
+                    "on platform": s["platform_count"],
+                    "gap": s["gap"],
+                    "quarantined": s["quarantined"],
+                    "note": s["note"],
+                    "watermark": s["watermark"],
+                    "last full read": s["last_full_at"],
+                    "last window": s["window_count"],
+                    "deleted": s["deleted"],
+                    "dangling": s["dangling"],
+                }
+                for s in streams
+            ]
+            _emit(shown, "table", None, title=_cut(title), output=output)
+        else:
+            _emit(streams, fmt, None, output=output)
+
+    # -- runs, quarantine -----------------------------------------------------------------------
+
+    @cli.command()
+    @click.argument("source", required=False)
+    @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
+    @output_options
+    @click.pass_obj
+    def runs(
+        obj: Context, source: str | None, limit: int, fmt: str | None, output: str | None
+    ) -> None:
+        """The sync history: each run's outcome, counts, duration and reason."""
+        fmt = _format_for(fmt, output)
+        source = check_source(obj, source, param="SOURCE")
+        store = obj.store()
+        try:
+            history = store.runs(source, limit=limit)
+        finally:
+            store.close()
+        rows = [_run_row(run) for run in history]
         _emit(
             rows,
             fmt,
             None
             if fmt == "json"
             else [
+                "id",
                 "source",
-                "stream",
-                "watermark",
-                "records",
-                "deleted",
+                "started",
+                "seconds",
+                "outcome",
+                "read",
                 "quarantined",
-                "dangling",
-                "remote_total",
-                "access",
-                "last_run_outcome",
-                "last_run_ended",
-                "message",
+                "reason",
+                "full",
             ],
+            output=output,
         )
+
+    @cli.command()
+    @click.argument("source", required=False)
+    @click.option("--stream", default=None, help="Only this stream.")
+    @click.option(
+        "--show",
+        "show",
+        type=int,
+        default=None,
+        metavar="ID",
+        help="One record: why, its payload, how to retry.",
+    )
+    @output_options
+    @click.pass_obj
+    def quarantine(
+        obj: Context,
+        source: str | None,
+        stream: str | None,
+        show: int | None,
+        fmt: str | None,
+        output: str | None,
+    ) -> None:
+        """Records that could not be mapped: why each was quarantined, and how to retry it."""
+        fmt = _format_for(fmt, output)
+        source = check_source(obj, source, param="SOURCE")
+        store = obj.store()
+        try:
+            held = store.quarantine_rows(source)
+        finally:
+            store.close()
+        if stream is not None:
+            check_name("stream", stream, {r["stream"] for r in held} or [stream], param="--stream")
+            held = [r for r in held if r["stream"] == stream]
+        if show is not None:
+            check_name(
+                "quarantined record", str(show), [str(r["id"]) for r in held], param="--show"
+            )
+            item = next(r for r in held if r["id"] == show)
+            retry = _retry_advice(item)
+            if fmt == "table":
+                from ..core.output import table_cell
+
+                with _open_output(output) as out:
+                    for key in ("id", "source", "stream", "source_id", "at", "error"):
+                        out.write(f"{key:>9}: {table_cell(item[key])}\n")
+                    out.write(f"{'retry':>9}: {retry}\n")
+                    out.write("  payload:\n")
+                    out.write(
+                        json.dumps(item["payload"], indent=2, sort_keys=True, ensure_ascii=False)
+                        + "\n"
+                    )
+                return
+            _emit([{**item, "retry": retry}], fmt, None, output=output)
+            return
+        rows = [
+            {k: r[k] for k in ("id", "source", "stream", "source_id", "at", "error")} for r in held
+        ]
+        _emit(rows, fmt, ["id", "source", "stream", "source_id", "at", "error"], output=output)
+        if fmt == "table" and not output and rows:
+            click.echo(
+                f"{len(rows)} quarantined; `crosswalk quarantine --show ID` gives one's payload "
+                "and how to retry it",
+                err=True,
+            )
 
     # -- export -------------------------------------------------------------------------------
 
     @cli.command()
-    @click.argument("entity", type=click.Choice(sorted(_export_names())))
-    @format_option
+    @click.argument("entity", type=SuggestingChoice(sorted(_export_names())))
+    @output_options
     @click.option("--source", default=None, help="Only this source.")
     @click.option("--include-deleted", is_flag=True, help="Also records tombstoned by a full sync.")
-    @click.option(
-        "--output", "-o", type=click.Path(dir_okay=False), default=None, help="Write to a file."
-    )
     @click.pass_obj
     def export(
         obj: Context,
         entity: str,
-        fmt: str,
+        fmt: str | None,
         source: str | None,
         include_deleted: bool,
         output: str | None,
     ) -> None:
         """Export one entity of the common model from the store."""
         from ..core.model import ENTITIES, EXPORT_NAMES
-        from ..core.output import write_csv, write_json
 
+        fmt = _format_for(fmt, output)
+        source = check_source(obj, source)
         entity_id = EXPORT_NAMES[entity]
         store = obj.store()
         try:
-            rows = store.export(entity_id, source=source, include_deleted=include_deleted)
+            rows: Any = store.export(entity_id, source=source, include_deleted=include_deleted)
             if not include_deleted:
                 rows = ({k: v for k, v in row.items() if k != "deleted"} for row in rows)
             columns = list(ENTITIES[entity_id].model_fields)
-            with _open_output(output) as out:
-                if fmt == "json":
-                    write_json(rows, out)
-                elif fmt == "csv":
-                    write_csv(rows, out, columns + (["deleted"] if include_deleted else []))
-                else:
-                    materialized = list(rows)
-                    if output:
-                        raise click.UsageError("--output takes --format json or csv")
-                    short = [c for c in columns if c not in ("extra", "url", "platform")][:10]
-                    _emit(materialized, "table", short)
+            if fmt == "csv":
+                columns += ["deleted"] if include_deleted else []
+            elif fmt == "table":
+                # What a person scans first; ids and stamps last, where the width runs out.
+                last = ("source_id", "updated_at", "created_at")
+                columns = [
+                    c for c in columns if c not in ("extra", "url", "platform", *last)
+                ] + list(last)
+            _emit(rows, fmt, None if fmt == "json" else columns, output=output)
         finally:
             store.close()
 
@@ -486,9 +896,9 @@ def make_cli(pm: Any = None) -> click.Group:
     ) -> None:
         """Serve the emulators on loopback HTTPS until interrupted."""
         from ..sandbox import runner
-        from ..sandbox.world import generate
+        from ..sandbox.world import generate, live_now
 
-        world = generate(seed, size, tickets=tickets)
+        world = generate(seed, size, tickets=tickets, now=live_now())
         with runner.start(world, pm=obj.pm) as box:
             path = runner.write_config(box, Path(directory))
             for name, url in sorted(box.urls.items()):
@@ -525,11 +935,13 @@ def make_cli(pm: Any = None) -> click.Group:
         from ..core.store import Store
         from ..core.sync import SyncEngine
         from ..sandbox import runner
-        from ..sandbox.world import generate
+        from ..sandbox.world import generate, live_now
 
         target = Path(directory)
+        _fresh_demo_folder(target)
         click.echo(f"generating the city (seed {seed}, size {size}) ...")
-        world = generate(seed, size)
+        # Dated now, so the metrics, controls and evaluation run later match what it printed.
+        world = generate(seed, size, now=live_now())
         code = EXIT_OK
         with runner.start(world, pm=obj.pm) as box:
             config_path = runner.write_config(box, target)
@@ -588,6 +1000,33 @@ def make_cli(pm: Any = None) -> click.Group:
     return cli
 
 
+def _fresh_demo_folder(target: Path) -> None:
+    """A demo starts from an empty store: a second one (another seed) never mixes two cities.
+
+    A folder holding a config the demo did not write is refused, so no one's store is removed.
+    """
+    config = target / "crosswalk.toml"
+    if not config.exists():
+        return
+    if not config.read_text(encoding="utf-8", errors="replace").startswith(runner_header()):
+        raise click.UsageError(
+            f"{target} holds a crosswalk.toml the demo did not write; give another --dir"
+        )
+    removed = False
+    for name in ("crosswalk.db", "crosswalk.db-wal", "crosswalk.db-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            (target / name).unlink()
+            removed = True
+    if removed:
+        click.echo(f"replacing the previous demo's store in {target}")
+
+
+def runner_header() -> str:
+    from ..sandbox.runner import CONFIG_HEADER
+
+    return CONFIG_HEADER
+
+
 def _demo_outputs(
     config: Any, store: Any, target: Path, pm: Any, *, now: Any
 ) -> list[tuple[str, Path]]:
@@ -622,6 +1061,401 @@ def _demo_outputs(
     return written
 
 
+# -- planning a sync or a check --------------------------------------------------------------
+
+
+def _plan(
+    obj: Context, sources: tuple[str, ...], streams: tuple[str, ...]
+) -> list[tuple[str, list[str] | None]]:
+    """Which sources to sync or check, each with the streams asked of it (None: its own).
+
+    Every name is checked first (a usage error names the nearest one), and ``--stream``
+    applies only to the sources that offer it: the others are not touched.
+    """
+    from ..core.errors import ConfigError, CrosswalkError
+    from ..core.sync import build_adapter
+
+    config = obj.config
+    if not config.sources:
+        raise ConfigError(
+            f"{config.path}: no sources configured (a [sources.NAME] table per platform); "
+            "`crosswalk init` writes a starter"
+        )
+    names = check_names("source", sources, config.sources, param="SOURCES") or [
+        n for n, s in config.sources.items() if s.enabled
+    ]
+    if not streams:
+        return [(name, None) for name in names]
+    offered: dict[str, list[str]] = {}
+    for name in names:
+        try:
+            adapter = build_adapter(config, name, obj.pm)
+        except CrosswalkError:
+            continue  # it cannot say what it offers; the named streams are someone else's
+        try:
+            offered[name] = [s.name for s in adapter.streams()]
+        finally:
+            adapter.close()
+    every = {stream for names_ in offered.values() for stream in names_}
+    check_names("stream", streams, every, param="--stream")
+    plan = []
+    for name in names:
+        wanted = [s for s in streams if s in offered.get(name, [])]
+        if wanted:
+            plan.append((name, wanted))
+    return plan
+
+
+def _select_streams(obj: Context, adapter: Any, name: str, wanted: list[str] | None) -> list[Any]:
+    """The streams a sync of ``name`` would read: the engine's own rule, so check agrees."""
+    from ..core.sync import SyncEngine
+
+    engine = SyncEngine(obj.config, None, pm=obj.pm)  # type: ignore[arg-type]
+    return list(engine._select(adapter, obj.config.sources[name], wanted))
+
+
+def _error_status(exc: Exception) -> str:
+    from ..core.errors import AuthError, ConfigError, ConnectError
+
+    for kind, status in (
+        (AuthError, "auth"),
+        (ConnectError, "unreachable"),
+        (ConfigError, "config"),
+    ):
+        if isinstance(exc, kind):
+            return status
+    return "error"
+
+
+def _check_exit(item: Any) -> int:
+    """The exit code a sync would give for what this check found (the sync's own rule)."""
+    if item.ok:
+        return EXIT_OK
+    return EXIT_ATTENTION if item.status in ("no_access", "missing") else EXIT_ERROR
+
+
+def _check_row(
+    source: str, stream: str, ok: bool, status: str, requests: int | None, detail: str
+) -> dict[str, Any]:
+    return {
+        "source": source,
+        "stream": stream,
+        "ok": ok,
+        "status": status,
+        "first_sync_requests": requests,
+        "detail": detail,
+    }
+
+
+def _distinct_problems(rows: list[dict[str, Any]], *, total: int) -> list[dict[str, Any]]:
+    """One row per distinct problem: streams failing for the same reason share one line."""
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    streams: dict[tuple[Any, ...], list[str]] = {}
+    for row in rows:
+        key = (row["stream"],) if row["ok"] else (row["status"], row["detail"])
+        if key not in merged:
+            merged[key] = dict(row)
+            streams[key] = []
+        streams[key].append(row["stream"])
+    out = []
+    for key, row in merged.items():
+        names = streams[key]
+        if len(names) > 1:
+            row["stream"] = f"all {len(names)} streams" if len(names) >= total else ", ".join(names)
+        out.append(row)
+    return out
+
+
+# -- the sync summary ------------------------------------------------------------------------------
+
+
+def _stream_row(source: str, s: Any) -> dict[str, Any]:
+    return {
+        "source": source,
+        "stream": s.stream,
+        "status": s.status,
+        "full": s.full,
+        "read": s.read,
+        "inserted": s.inserted,
+        "updated": s.updated,
+        "quarantined": s.quarantined,
+        "tombstoned": s.tombstoned,
+        "requests": s.requests,
+        # An incremental read's count is its window's, not the stream's: only a full read's
+        # count stands beside the store's.
+        "platform_count": s.remote_total if s.full else None,
+        "message": s.message,
+    }
+
+
+def _source_summary(
+    name: str, outcome: str, streams: list[dict[str, Any]], seconds: float, error: str, code: int
+) -> dict[str, Any]:
+    return {
+        "source": name,
+        "outcome": outcome,
+        "exit_code": code,
+        "streams": len(streams),
+        "read": sum(r["read"] for r in streams),
+        "quarantined": sum(r["quarantined"] for r in streams),
+        "seconds": round(seconds, 1),
+        "error": error,
+    }
+
+
+def _logfmt(pairs: dict[str, Any]) -> str:
+    """``key=value`` pairs a log reader can grep; values with spaces or quotes are quoted."""
+    from ..core.output import table_cell
+
+    out = []
+    for key, value in pairs.items():
+        text = table_cell(value)
+        if text == "" or any(c in text for c in ' "=\\'):
+            text = json.dumps(text, ensure_ascii=False)
+        out.append(f"{key}={text}")
+    return " ".join(out)
+
+
+def _sync_report(
+    rows: list[dict[str, Any]], summaries: list[dict[str, Any]], fmt: str, dry_run: bool
+) -> None:
+    if fmt in ("json", "csv"):
+        # One row per stream, and one per source that failed before reading any.
+        failed = [
+            {
+                **_stream_row(s["source"], _EmptyStream()),
+                "stream": None,
+                "status": s["outcome"],
+                "message": s["error"],
+            }
+            for s in summaries
+            if s["outcome"] == "failed" and not s["streams"]
+        ]
+        _emit(rows + failed, fmt, list(_stream_row("", _EmptyStream())))
+        return
+    if fmt == "lines":
+        for row in rows:
+            click.echo(
+                "sync "
+                + _logfmt({k: v for k, v in row.items() if k != "full"} | {"full": row["full"]})
+            )
+        for summary in summaries:
+            click.echo("sync " + _logfmt(summary | {"dry_run": dry_run}))
+        return
+    for index, summary in enumerate(summaries):
+        title = f"{summary['source']}: {summary['outcome']}, {summary['read']} read in {summary['seconds']} s"
+        if summary["error"]:
+            title += f": {summary['error']}"
+        if dry_run:
+            title += " (dry run: nothing written)"
+        shown = [
+            {
+                "stream": r["stream"],
+                "status": r["status"],
+                "read": r["read"],
+                "new": r["inserted"],
+                "updated": r["updated"],
+                "quarantined": r["quarantined"],
+                "message": r["message"],
+                "deleted": r["tombstoned"],
+                "requests": r["requests"],
+                "on platform": r["platform_count"],
+                "full": r["full"],
+            }
+            for r in rows
+            if r["source"] == summary["source"]
+        ]
+        if index:
+            click.echo("")
+        if shown:
+            _emit(shown, "table", None, title=_cut(title))
+        else:
+            click.echo(_cut(title))
+
+
+class _EmptyStream:
+    """The shape of a stream result, for the CSV header of a sync that read nothing."""
+
+    stream = status = message = ""
+    full = False
+    read = inserted = updated = quarantined = tombstoned = requests = 0
+    remote_total = None
+
+
+# -- status --------------------------------------------------------------------------------------
+
+
+def _local(value: Any) -> str:
+    from ..core.output import table_cell
+
+    return table_cell(value)
+
+
+def _when(value: Any) -> str:
+    """A local time to the second; the date is left out when it is today."""
+    from datetime import datetime
+
+    if not isinstance(value, datetime):
+        return _local(value)
+    local = value.astimezone() if value.tzinfo else value
+    if local.date() == datetime.now(local.tzinfo).date():
+        return local.strftime("%H:%M:%S")
+    return _local(value)
+
+
+def _cut(text: str) -> str:
+    """One line of at most the table width, cut with an ellipsis."""
+    from ..core.output import ELLIPSIS
+
+    width = _width()
+    text = " ".join(text.split())
+    if width is None or len(text) <= width:
+        return text
+    return text[: width - 1] + ELLIPSIS
+
+
+def _gap(state: dict[str, Any]) -> int | None:
+    """How many of the platform's rows (counted at the last full read) the store lacks."""
+    total = state.get("remote_total")
+    if total is None:
+        return None
+    return max(0, int(total) - int(state["records"]) - int(state["quarantined"]))
+
+
+def _status_stream(state: dict[str, Any]) -> dict[str, Any]:
+    note = []
+    if state["access"] not in (None, "ok"):
+        note.append(str(state["access"]))
+    if state["in_progress"]:
+        note.append("read in progress (resumes from its last page)")
+    if state["message"]:
+        note.append(str(state["message"]))
+    return {
+        "source": state["source"],
+        "stream": state["stream"],
+        "entity": state["entity"],
+        "records": state["records"],
+        "deleted": state["deleted"],
+        "quarantined": state["quarantined"],
+        "dangling": state["dangling"],
+        "platform_count": state["remote_total"],
+        "platform_count_at": state.get("remote_total_at"),
+        "window_count": state.get("window_total"),
+        "gap": _gap(state),
+        "watermark": state["watermark"],
+        "last_full_at": state["last_full_at"],
+        "access": state["access"],
+        "message": state["message"],
+        "note": "; ".join(note),
+        "last_run_started": state["last_run_started"],
+        "last_run_ended": state["last_run_ended"],
+        "last_run_outcome": state["last_run_outcome"],
+        "last_run_error": state["last_run_error"],
+    }
+
+
+def _status_sources(obj: Context, store: Any) -> list[dict[str, Any]]:
+    """One row per source the config names or the store holds, with what needs a look."""
+    config = obj.config
+    states: dict[str, list[dict[str, Any]]] = {}
+    for state in store.status():
+        states.setdefault(state["source"], []).append(state)
+    names = sorted(set(config.sources) | set(states) | set(store.source_names()))
+    rows = []
+    for name in names:
+        streams = states.get(name, [])
+        runs = store.runs(name, limit=1)
+        run = runs[0] if runs else None
+        lock = store.lock_holder(name)
+        configured = config.sources.get(name)
+        note: list[str] = []
+        outcome = run["outcome"] if run else "never"
+        if lock is not None:
+            outcome = "running"
+            note.append(f"running since {_local(lock['acquired_at'])} ({lock['holder']})")
+        elif run is None:
+            note.append(f"never synced: run `crosswalk sync {name}`")
+        elif outcome == "running":
+            outcome = "interrupted"
+            note.append("its last run ended without saying so; the next sync resumes")
+        if run and run["error"] and outcome not in ("ok", "running"):
+            note.append(str(run["error"]))
+        troubled = [s for s in streams if s["access"] not in (None, "ok")]
+        for access in sorted({str(s["access"]) for s in troubled}):
+            which = [s["stream"] for s in troubled if s["access"] == access]
+            note.append(f"{access}: {', '.join(which)}")
+        gaps = [(s["stream"], _gap(s)) for s in streams if _gap(s)]
+        if gaps:
+            note.append(
+                "below the platform's count: "
+                + ", ".join(f"{stream} -{gap}" for stream, gap in gaps)
+            )
+        quarantined = sum(s["quarantined"] for s in streams)
+        if quarantined:
+            note.append(f"{quarantined} quarantined (`crosswalk quarantine {name}`)")
+        if configured is None:
+            note.append("no longer in the config")
+        elif not configured.enabled:
+            note.append("disabled in the config")
+        rows.append(
+            {
+                "source": name,
+                "platform": configured.platform if configured else None,
+                "outcome": outcome,
+                "records": sum(s["records"] for s in streams),
+                "quarantined": quarantined,
+                "streams": len(streams),
+                "gaps": dict(gaps),
+                "last_run": (run["ended_at"] or run["started_at"]) if run else None,
+                "last_run_started": run["started_at"] if run else None,
+                "last_run_ended": run["ended_at"] if run else None,
+                "reason": run["error"] if run else None,
+                "running": lock is not None,
+                "holder": lock["holder"] if lock else None,
+                "note": "; ".join(note),
+            }
+        )
+    return rows
+
+
+# -- runs, quarantine ------------------------------------------------------------------------------
+
+
+def _run_row(run: dict[str, Any]) -> dict[str, Any]:
+    counts = run.get("counts") or {}
+    started, ended = run["started_at"], run["ended_at"]
+    return {
+        "id": run["id"],
+        "source": run["source"],
+        "started": started,
+        "ended": ended,
+        "seconds": round((ended - started).total_seconds(), 1) if started and ended else None,
+        "outcome": run["outcome"],
+        "full": run["full"],
+        "dry_run": run["dry_run"],
+        "streams": len(counts),
+        "read": sum(int(c.get("read") or 0) for c in counts.values()),
+        "inserted": sum(int(c.get("inserted") or 0) for c in counts.values()),
+        "updated": sum(int(c.get("updated") or 0) for c in counts.values()),
+        "quarantined": sum(int(c.get("quarantined") or 0) for c in counts.values()),
+        "reason": run["error"],
+        "holder": run["holder"],
+    }
+
+
+def _retry_advice(item: dict[str, Any]) -> str:
+    return (
+        "fix the cause (the record on the platform, or the mapping), then "
+        f"`crosswalk sync {item['source']} --stream {item['stream']}` retries it if it changed, "
+        f"`crosswalk sync {item['source']} --stream {item['stream']} --full` if it did not; "
+        "a record stored cleanly leaves the quarantine"
+    )
+
+
+def _is_store_error(exc: BaseException) -> bool:
+    return type(exc).__module__.split(".")[0] == "sqlalchemy"
+
+
 def _export_names() -> list[str]:
     from ..core.model import EXPORT_NAMES
 
@@ -630,11 +1464,20 @@ def _export_names() -> list[str]:
 
 @contextlib.contextmanager
 def _open_output(path: str | None) -> Iterator[Any]:
+    """stdout, or ``path`` written whole or not at all (a failed command leaves no file)."""
     if path is None:
         yield sys.stdout
         return
-    with open(path, "w", encoding="utf-8", newline="") as handle:
-        yield handle
+    target = Path(path)
+    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            yield handle
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 @contextlib.contextmanager

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import click
 
-from . import Context, _emit
+from . import Context, SuggestingChoice, _emit, check_name, check_names, check_source
 
 # core.metrics.DIMENSIONS, repeated so `crosswalk --help` does not import SQLAlchemy.
 DIMENSIONS = ("source", "platform", "department", "priority", "assignment_group", "kind", "month")
 
 
-def _moment(value: date | datetime | None) -> datetime | None:
+def _moment(value: date | datetime | None, obj: Context) -> datetime | None:
+    """A --since/--until value; without a zone, in the City's calendar zone."""
+    from ..core.metrics import city_moment
+
     if value is None:
         return None
     if not isinstance(value, datetime):
         value = datetime(value.year, value.month, value.day)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return city_moment(value, obj.config.metrics)
 
 
 def _number(value: float | None, unit: str) -> str:
@@ -115,11 +118,19 @@ def register(cli: click.Group) -> None:
         "--by",
         "by",
         multiple=True,
-        type=click.Choice(DIMENSIONS),
+        type=SuggestingChoice(DIMENSIONS),
         help="Break every metric down by this dimension (repeatable).",
     )
-    @click.option("--since", type=click.DateTime(), help="Start of the period (inclusive).")
-    @click.option("--until", type=click.DateTime(), help="End of the period (exclusive).")
+    @click.option(
+        "--since",
+        type=click.DateTime(),
+        help="Start of the period (inclusive), in the City's calendar zone.",
+    )
+    @click.option(
+        "--until",
+        type=click.DateTime(),
+        help="End of the period (exclusive), in the City's calendar zone.",
+    )
     @click.option("--metric", "ids", multiple=True, help="Only this metric (repeatable).")
     @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
     @click.pass_context
@@ -136,9 +147,11 @@ def register(cli: click.Group) -> None:
         """Compute the standard metrics the same way for every platform's records."""
         if ctx.invoked_subcommand is not None:
             return
-        from ..core.metrics import compute_metrics
+        from ..core.metrics import all_metrics, compute_metrics
 
         obj: Context = ctx.obj
+        source = check_source(obj, source)
+        check_names("metric", ids, all_metrics(obj.pm), param="--metric")
         store = obj.store()
         try:
             results = compute_metrics(
@@ -148,8 +161,8 @@ def register(cli: click.Group) -> None:
                 domain=domain,
                 source=source,
                 by=by,
-                since=_moment(since),
-                until=_moment(until),
+                since=_moment(since, obj),
+                until=_moment(until, obj),
                 pm=obj.pm,
             )
         finally:
@@ -193,15 +206,11 @@ def register(cli: click.Group) -> None:
         fmt: str,
     ) -> None:
         """A metric's definition; with --explain, which records counted and which did not."""
-        from ..core.errors import ConfigError
         from ..core.metrics import MetricContext, all_metrics
 
         registry = all_metrics(obj.pm)
-        metric = registry.get(metric_id)
-        if metric is None:
-            raise ConfigError(
-                f"unknown metric {metric_id!r}; `crosswalk metrics list` shows them all"
-            )
+        metric = registry[check_name("metric", metric_id, registry, param="METRIC_ID")]
+        source = check_source(obj, source)
         if not explain:
             described = metric.describe()
             if fmt == "table":
@@ -217,8 +226,8 @@ def register(cli: click.Group) -> None:
                 store=store,
                 policy=obj.config.metrics,
                 source=source,
-                since=_moment(since),
-                until=_moment(until),
+                since=_moment(since, obj),
+                until=_moment(until, obj),
             )
             rows = [
                 {
@@ -228,6 +237,11 @@ def register(cli: click.Group) -> None:
                     "counted": e.counted,
                     "reason": e.reason,
                     "value": e.value,
+                    # every number the verdict rests on: a nested object in JSON, one cell
+                    # of "name=value" pairs in a table or CSV
+                    "detail": e.detail
+                    if fmt == "json"
+                    else "; ".join(f"{k}={v}" for k, v in e.detail.items()),
                 }
                 for e in metric.explain(ctx)
             ]

@@ -75,11 +75,14 @@ def register(cli: click.Group) -> None:
         no_tickets: bool,
     ) -> None:
         """Run the compliance controls over the store and render what they found."""
+        from ..core.compliance import controls_for
         from ..core.reports import compliance
         from ..core.reports.render import render
+        from . import check_names
 
         if fmt == "xlsx" and output is None:
             raise click.UsageError("--format xlsx needs --output PATH")
+        check_names("control", control_ids, controls_for(obj.config, obj.pm), param="--control")
         store = obj.store()
         try:
             if as_of is not None:
@@ -163,10 +166,15 @@ def register(cli: click.Group) -> None:
     def _metrics_report(obj: Any, kind: str, options: dict[str, Any]) -> None:
         from ..core.reports import metrics_report
         from ..core.reports.render import render
+        from . import check_name, check_source
+        from .metrics import DIMENSIONS
 
         fmt, output = options.pop("fmt"), options.pop("output")
         if fmt == "xlsx" and output is None:
             raise click.UsageError("--format xlsx needs --output PATH")
+        options["source"] = check_source(obj, options["source"])
+        if options["by"] is not None:
+            check_name("dimension", options["by"], DIMENSIONS, param="--by")
         store = obj.store()
         try:
             data = metrics_report.build(store, obj.config, kind, **options)

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from . import EXIT_ATTENTION, Context, _emit, format_option
+from . import EXIT_ATTENTION, Context, _emit, check_name, check_source, format_option
 
 
 def _config_or_none(obj: Context) -> Any:
@@ -22,6 +22,11 @@ def _config_or_none(obj: Context) -> Any:
     if obj.config_path is None and not find_config_path(None).exists():
         return None
     return obj.config
+
+
+def _template(catalog: Any, name: str) -> Any:
+    """The template ``name``, or a usage error naming the nearest one."""
+    return catalog.get(check_name("template", name, catalog.templates, param="NAME"))
 
 
 def _catalog(obj: Context, config: Any = "auto") -> Any:
@@ -57,7 +62,7 @@ def register(cli: click.Group) -> None:
         """Show one template: its fields, sections and what it checks."""
         from ..core.templates.render import render
 
-        found = _catalog(obj).get(name)
+        found = _template(_catalog(obj), name)
         if fmt == "json":
             click.echo(json.dumps(found.model_dump(mode="json"), indent=2))
         elif fmt == "csv":
@@ -97,8 +102,9 @@ def register(cli: click.Group) -> None:
         from ..core.templates.check import FINDING_COLUMNS, run_checks
 
         catalog = _catalog(obj, obj.config)
+        source = check_source(obj, source)
         if name:
-            chosen = [catalog.get(name)]
+            chosen = [_template(catalog, name)]
             if chosen[0].check is None:
                 raise click.UsageError(
                     f"template {name} checks nothing; these do: "
@@ -150,7 +156,7 @@ def register(cli: click.Group) -> None:
         """Render a template to Markdown or HTML, from a record or portfolio, or blank."""
         from ..core.templates.render import render
 
-        found = _catalog(obj).get(name)
+        found = _template(_catalog(obj), name)
         store = obj.store() if (item or portfolio or found.render == "status-report") else None
         try:
             text = render(found, fmt, store=store, item=item, portfolio=portfolio)
@@ -196,7 +202,8 @@ def register(cli: click.Group) -> None:
         from ..core.templates.apply import apply, parse_assignments
 
         config = obj.config
-        found = _catalog(obj, config).get(name)
+        found = _template(_catalog(obj, config), name)
+        source = check_name("source", source, config.sources, param="--to")
         given = parse_assignments(assignments)
         adapter = build_adapter(config, source, obj.pm)
         try:

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import tomllib
+import types
 import typing
 from datetime import date
 from pathlib import Path
@@ -364,6 +365,23 @@ def parse_config(text: str, file: Path) -> Config:
         raise ConfigError(render_errors(exc, file)) from None
 
 
+def platform_options(config: Config, source: SourceConfig, model: type[BaseModel]) -> BaseModel:
+    """The keys of ``[sources.NAME]`` only the platform knows, validated by its plugin's model.
+
+    A problem is one :class:`ConfigError` in the same words as the rest of the file's: the
+    file, the dotted key, and for an unknown key the nearest known one, common or platform's.
+    """
+    try:
+        return model.model_validate(source.platform_options())
+    except ValidationError as exc:
+        common = tuple(name for name in SourceConfig.model_fields if name != "name")
+        raise ConfigError(
+            render_errors(
+                exc, config.path, root=model, prefix=("sources", source.name), beside=common
+            )
+        ) from None
+
+
 def config_digest(config: Config) -> str:
     """A sha256 of the configuration's canonical JSON: references, never resolved secrets."""
     payload = config.model_dump(mode="json", exclude={"path"})
@@ -397,26 +415,35 @@ _MESSAGES = {
 }
 
 
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+def _model_at(loc: tuple[Any, ...], root: type[BaseModel] = Config) -> type[BaseModel] | None:
     """The model whose keys live at ``loc`` (used to suggest a spelling for unknown keys)."""
-    if len(loc) == 4 and loc[0] == "sources" and loc[2] == "auth":
+    if root is Config and len(loc) == 4 and loc[0] == "sources" and loc[2] == "auth":
         return AUTH_MODELS.get(str(loc[3]))
-    model: type[BaseModel] = Config
+    model: type[BaseModel] = root
     parts = list(loc)
     while parts:
         field = model.model_fields.get(str(parts.pop(0)))
         if field is None:
             return None
         annotation = field.annotation
+        annotation = _unwrap_optional(annotation)
         if typing.get_origin(annotation) is dict:
             if not parts:
                 return None
             parts.pop(0)  # the table's own name (sources.NAME)
-            annotation = typing.get_args(annotation)[1]
+            annotation = _unwrap_optional(typing.get_args(annotation)[1])
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             return None
         model = annotation
     return model
+
+
+def _unwrap_optional(annotation: Any) -> Any:
+    """``X`` from ``X | None``: an optional table still has the keys of its model."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(args) == 1:
+        return args[0]
+    return annotation
 
 
 def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -439,15 +466,19 @@ def _dotted(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
-def _describe(error: ErrorDetails) -> str:
+def _describe(
+    error: ErrorDetails, root: type[BaseModel] = Config, beside: tuple[str, ...] = ()
+) -> str:
     kind = error["type"]
     ctx = error.get("ctx") or {}
     loc = tuple(error["loc"])
     if kind == "extra_forbidden":
-        model = _model_at(loc[:-1]) if loc else None
+        model = _model_at(loc[:-1], root) if loc else None
         message = "unknown key"
         if model is not None and loc:
             known = [name for name in model.model_fields if name not in ("name", "path")]
+            if len(loc) == 1:
+                known += list(beside)
             close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
             if close:
                 message += f"; did you mean {close[0]!r}?"
@@ -475,14 +506,25 @@ def _describe(error: ErrorDetails) -> str:
     return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
 
 
-def render_errors(exc: ValidationError, file: Path | None = None) -> str:
-    """One readable message listing every problem as ``dotted.key.path: what is wrong``."""
+def render_errors(
+    exc: ValidationError,
+    file: Path | None = None,
+    *,
+    root: type[BaseModel] = Config,
+    prefix: tuple[str, ...] = (),
+    beside: tuple[str, ...] = (),
+) -> str:
+    """One readable message listing every problem as ``dotted.key.path: what is wrong``.
+
+    ``root`` is the model validated, found at ``prefix`` in the file (a platform's options sit
+    in ``sources.NAME``, beside the common keys ``beside``, which a typo may also be near).
+    """
     lines = []
     for error in exc.errors(include_url=False, include_input=False):
         loc = _clean_loc(tuple(error["loc"]))
         if error["type"] == "source_name" and loc and loc[-1] == "name":
             loc = loc[:-1]  # the name is the table key; the user never wrote a `name` key
-        lines.append(f"{_dotted(loc)}: {_describe(error)}")
+        lines.append(f"{_dotted(prefix + loc)}: {_describe(error, root, beside)}")
     where = f"{file}" if file else "the configuration"
     if len(lines) == 1:
         return f"{where}: {lines[0]}"

@@ -54,6 +54,10 @@ class RecordError(CrosswalkError):
     """One record could not be mapped or validated; it is quarantined and counted."""
 
 
+class StoreError(CrosswalkError):
+    """The store refused a read or a write; the message names the store and the cause only."""
+
+
 class LockHeld(CrosswalkError):
     """Another sync of the same source holds the lock."""
 

@@ -735,13 +735,85 @@ def deliver_webhook(
 # -- schedules -----------------------------------------------------------------------------------
 
 
-def _command(spec: JobsFile, job: Job, config_path: str | Path | None) -> list[str]:
+ENV_FILE = "crosswalk.env"
+"""The file beside the config that cron sources and systemd reads for ``env:`` secrets."""
+
+
+def _executable() -> list[str]:
+    """The absolute command that runs this crosswalk (cron and systemd have no useful PATH)."""
     script = Path(sys.executable).parent / "crosswalk"
-    command = [str(script) if script.exists() else "crosswalk"]
-    if config_path and not job.config:
-        command += ["--config", str(Path(config_path).resolve())]
+    if script.exists():
+        return [str(script)]
+    return [str(Path(sys.executable).absolute()), "-m", "itcrosswalk.cli"]
+
+
+def _config_file(job: Job, config_path: str | Path | None) -> Path:
+    from .config import find_config_path
+
+    return Path(job.config or find_config_path(config_path)).expanduser().resolve()
+
+
+def _command(spec: JobsFile, job: Job, config_path: str | Path | None) -> list[str]:
     assert spec.path is not None
-    return command + ["run", str(spec.path), "--job", job.name]
+    return _executable() + [
+        "--config",
+        str(_config_file(job, config_path)),
+        "run",
+        str(spec.path),
+        "--job",
+        job.name,
+    ]
+
+
+def _references(value: Any, scheme: str) -> list[str]:
+    """Every ``scheme:`` secret reference in a dumped config or job, in order, once each."""
+    found: list[str] = []
+    if isinstance(value, str) and value.startswith(scheme + ":"):
+        found.append(value[len(scheme) + 1 :])
+    elif isinstance(value, dict):
+        for item in value.values():
+            found += _references(item, scheme)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            found += _references(item, scheme)
+    return list(dict.fromkeys(found))
+
+
+@dataclass
+class _Secrets:
+    """How a scheduled job's secrets reach it: ``env:`` names from a file, ``file:`` paths."""
+
+    env_file: Path
+    names: list[str]
+    files: list[str]
+    keyrings: list[str]
+
+
+def _secrets(job: Job, config_path: str | Path | None) -> _Secrets:
+    from .config import load_config
+
+    config_file = _config_file(job, config_path)
+    dumped: list[Any] = [job.model_dump(mode="json")]
+    try:
+        dumped.append(load_config(config_file).model_dump(mode="json"))
+    except ConfigError:
+        pass  # the run itself will say what is wrong with it
+    return _Secrets(
+        env_file=config_file.parent / ENV_FILE,
+        names=_references(dumped, "env"),
+        files=_references(dumped, "file"),
+        keyrings=_references(dumped, "keyring"),
+    )
+
+
+def _cron_escape(command: str) -> str:
+    # cron turns an unescaped % into a newline.
+    return command.replace("%", "\\%")
+
+
+def _systemd_escape(command: str) -> str:
+    # systemd expands % specifiers and $VARIABLES in ExecStart=.
+    return command.replace("%", "%%").replace("$", "$$")
 
 
 def _scheduled(spec: JobsFile, names: list[str] | None) -> list[Job]:
@@ -751,41 +823,104 @@ def _scheduled(spec: JobsFile, names: list[str] | None) -> list[Job]:
     return jobs
 
 
+def _secret_notes(secrets: _Secrets, *, systemd: bool) -> list[str]:
+    notes = []
+    if secrets.names:
+        state = "" if secrets.env_file.exists() else " (create it, chmod 600)"
+        notes.append(
+            f"# {secrets.env_file}{state} gives the env: secrets, one NAME=value a line: "
+            + ", ".join(secrets.names)
+        )
+    if secrets.files:
+        notes.append(
+            "# file: secrets are read as the account running the job: " + ", ".join(secrets.files)
+        )
+        if systemd:
+            notes.append(
+                "# (to hand them over with LoadCredential=NAME:PATH instead, point the reference "
+                "at file:/run/credentials/UNIT.service/NAME)"
+            )
+    if secrets.keyrings:
+        notes.append(
+            "# keyring: secrets need a keyring this account can open without a login session; "
+            "file: or env: is safer for a schedule: " + ", ".join(secrets.keyrings)
+        )
+    return notes
+
+
 def crontab(spec: JobsFile, *, names: list[str] | None = None, config_path: Any = None) -> str:
-    """Crontab lines for the scheduled jobs (for ``crontab -e`` of the service account)."""
+    """Crontab lines for the scheduled jobs (for ``crontab -e`` of the service account).
+
+    Each line works as printed: cron starts it in ``$HOME`` with a bare environment, so it
+    changes to the config's folder, sources the ``env:`` secrets from ``crosswalk.env`` there,
+    runs the absolute executable with the absolute config and appends to a log file.
+    """
+    assert spec.path is not None
     lines = [f"# itcrosswalk jobs from {spec.path}"]
     for job in _scheduled(spec, names):
         assert job.schedule is not None
         when = " ".join(parse_cron(job.schedule))
+        secrets = _secrets(job, config_path)
+        folder = _config_file(job, config_path).parent
+        log_file = folder / f"crosswalk-{job.name}.log"
+        steps = [f"cd {shlex.quote(str(folder))}"]
+        if secrets.names:
+            steps.append(f"set -a && . {shlex.quote(str(secrets.env_file))} && set +a")
+        steps.append(
+            f"{shlex.join(_command(spec, job, config_path))} >> {shlex.quote(str(log_file))} 2>&1"
+        )
         lines.append(f"# {job.name}: exit 1 = failed, 3 = failed controls or unverified data")
-        lines.append(f"{when} {shlex.join(_command(spec, job, config_path))}")
+        lines.append(f"# its output goes to {log_file}")
+        lines += _secret_notes(secrets, systemd=False)
+        lines.append(f"{when} {_cron_escape(' && '.join(steps))}")
     return "\n".join(lines) + "\n"
 
 
 def systemd_units(
     spec: JobsFile, *, names: list[str] | None = None, config_path: Any = None
 ) -> str:
-    """A service and a timer unit per scheduled job, each preceded by the file it goes in."""
+    """A service and a timer unit per scheduled job, each preceded by the file it goes in.
+
+    The service runs as the account that printed it, in the config's folder, with the
+    ``env:`` secrets from ``crosswalk.env`` (``EnvironmentFile=``); its output goes to the
+    journal (``journalctl -u UNIT``).
+    """
+    import getpass
+
     assert spec.path is not None
     blocks = []
     for job in _scheduled(spec, names):
         assert job.schedule is not None
         unit = f"crosswalk-job-{job.name}"
-        command = " ".join(shlex.quote(part) for part in _command(spec, job, config_path))
+        command = _systemd_escape(
+            " ".join(shlex.quote(part) for part in _command(spec, job, config_path))
+        )
+        secrets = _secrets(job, config_path)
+        folder = _config_file(job, config_path).parent
+        service = [
+            f"# /etc/systemd/system/{unit}.service",
+            *_secret_notes(secrets, systemd=True),
+            "[Unit]",
+            f"Description=itcrosswalk job {job.name}",
+            "Wants=network-online.target",
+            "After=network-online.target",
+            "",
+            "[Service]",
+            "Type=oneshot",
+            f"User={getpass.getuser()}",
+            f"WorkingDirectory={folder}",
+            # Environment= splits on spaces: the assignment is quoted whole.
+            f'Environment="CROSSWALK_CONFIG={_config_file(job, config_path)}"',
+        ]
+        if secrets.names:
+            service.append(f"EnvironmentFile={secrets.env_file}")
+        service += [
+            f"ExecStart={command}",
+            "# output goes to the journal: journalctl -u " + unit,
+            "# exit 3 (failed controls, unverified data) marks the unit failed, so monitoring sees it",
+        ]
         blocks.append(
-            f"# /etc/systemd/system/{unit}.service\n"
-            "[Unit]\n"
-            f"Description=itcrosswalk job {job.name}\n"
-            "Wants=network-online.target\n"
-            "After=network-online.target\n"
-            "\n"
-            "[Service]\n"
-            "Type=oneshot\n"
-            f"WorkingDirectory={spec.path.parent}\n"
-            f"ExecStart={command}\n"
-            "# exit 3 (failed controls, unverified data) marks the unit failed, so monitoring sees it\n"
-            "\n"
-            f"# /etc/systemd/system/{unit}.timer\n"
+            "\n".join(service) + "\n\n" + f"# /etc/systemd/system/{unit}.timer\n"
             "[Unit]\n"
             f"Description=itcrosswalk job {job.name} ({job.schedule})\n"
             "\n"

@@ -179,13 +179,24 @@ class WorkItem(Record):
     score: float | None = None
     business_case_approved: bool | None = None
     planned_start: datetime | None = None
+    """The start on the current schedule (it moves as the plan is updated)."""
     planned_finish: datetime | None = None
+    """The finish on the current schedule: the forecast, which on most platforms becomes the
+    actual finish once the work is done. Lateness is judged against ``baseline_finish``."""
+    baseline_start: datetime | None = None
+    """The start the approved plan (the baseline, Project's baseline 0) committed to; None
+    where the platform keeps no baseline."""
+    baseline_finish: datetime | None = None
+    """The finish the approved plan committed to; None where the platform keeps no baseline."""
     actual_start: datetime | None = None
     actual_finish: datetime | None = None
     percent_complete: float | None = None
     budget: float | None = None
     actual_cost: float | None = None
     forecast_cost: float | None = None
+    """The cost on the current plan (estimate at completion as the platform keeps it)."""
+    baseline_cost: float | None = None
+    """The cost the approved plan committed to; None where the platform keeps no baseline."""
     planned_value: float | None = None
     earned_value: float | None = None
     external_ref: str | None = None

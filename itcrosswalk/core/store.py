@@ -7,10 +7,12 @@ one transaction together with its stream's cursor.
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import types
 import typing
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, date, datetime
 from enum import Enum
@@ -20,11 +22,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from .errors import ConfigError, LockHeld
+from .errors import ConfigError, LockHeld, StoreError
 from .model import ENTITIES, Record
 from .secrets import redact
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: content hashes of records, the platform's counts apart (full read, last window), lock
+holders' process start times, quarantine payload hashes. Older stores gain the columns in
+place when opened."""
 
 TABLE_NAMES: dict[str, str] = {
     "ticket": "tickets",
@@ -134,6 +139,8 @@ stream_state = sa.Table(
     sa.Column("sweep", sa.String(64)),
     sa.Column("last_full_at", UTCDateTime()),
     sa.Column("remote_total", sa.BigInteger()),
+    sa.Column("remote_total_at", UTCDateTime()),
+    sa.Column("window_total", sa.BigInteger()),
     sa.Column("access", sa.String(32)),
     sa.Column("message", sa.Text()),
     sa.Column("updated_at", UTCDateTime()),
@@ -205,6 +212,10 @@ class StreamCursor:
     sweep: str | None = None
     last_full_at: datetime | None = None
     remote_total: int | None = None
+    """The platform's own count of the stream's rows, from the last full read."""
+    remote_total_at: datetime | None = None
+    window_total: int | None = None
+    """The platform's count of the rows in the last incremental window."""
     access: str | None = None
     message: str | None = None
 
@@ -240,6 +251,128 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def one_line(text: str, limit: int = 300) -> str:
+    """The first line of ``text``, whitespace collapsed, cut at ``limit`` characters."""
+    first = " ".join((text or "").strip().splitlines()[:1][0].split()) if text.strip() else ""
+    return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
+_F = typing.TypeVar("_F", bound=Callable[..., Any])
+
+
+def _store_errors(method: _F) -> _F:
+    """A database error leaves the store as one line naming the store (without its password)
+    and the driver's cause: SQLAlchemy's own text carries the statement and its parameters,
+    that is, record data, and can run to kilobytes."""
+
+    @functools.wraps(method)
+    def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(store_failure(self.url, exc)) from None
+
+    return typing.cast(_F, wrapper)
+
+
+def store_failure(url: str, exc: BaseException) -> str:
+    """One line for a store that failed: which store (no password), the cause, what to do."""
+    try:
+        parsed = make_url(url)
+        shown = parsed.render_as_string(hide_password=True)
+        folder = (
+            Path(parsed.database).parent
+            if parsed.get_backend_name() == "sqlite" and parsed.database
+            else None
+        )
+    except Exception:  # the URL itself may be what is wrong; say what we can
+        shown, folder = "(unreadable URL)", None
+    cause = _cause(exc) if isinstance(exc, sa.exc.SQLAlchemyError) else one_line(str(exc), 200)
+    if not isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
+        # Not the store's reach or rights but what was written: nothing the admin can mend.
+        advice = "this is a bug: run with --debug and report it"
+    elif folder is None:
+        advice = "check that the database server is up and that store.url is right"
+    elif "readonly" in cause or "read-only" in cause:
+        advice = f"the store file or its folder {folder} is read-only for this account"
+    else:
+        advice = f"check that {folder} exists and that this account may write there"
+    return f"the store {shown} failed: {cause}; {advice}"
+
+
+def _cause(exc: sa.exc.SQLAlchemyError) -> str:
+    orig = getattr(exc, "orig", None)
+    if orig is not None:
+        return f"{type(orig).__name__}: {one_line(str(orig), 200)}"
+    # Without a driver error, SQLAlchemy's message still starts with the cause; the SQL
+    # follows on its own lines, which one_line drops.
+    return f"{type(exc).__name__}: {one_line(str(exc), 200)}"
+
+
+# What no store can hold as text: UTF-16 surrogates that lost their pair (UTF-8 cannot encode
+# them; SQLite's driver and psycopg both refuse) and NUL (PostgreSQL's text refuses it). JSON
+# carries both ("\ud83d", "\u0000"), so a platform can send them in any field.
+_UNSTORABLE = re.compile("[\ud800-\udfff\x00]")
+REPLACEMENT = "\ufffd"
+SANITIZED_KEY = "sanitized_fields"
+"""The ``extra`` key listing the fields whose unstorable characters were replaced."""
+
+
+def storable(value: Any) -> tuple[Any, bool]:
+    """``value`` with every unstorable character in its text (keys included) replaced by
+    U+FFFD, and whether anything was replaced."""
+    if isinstance(value, str):
+        if _UNSTORABLE.search(value) is None:
+            return value, False
+        return _UNSTORABLE.sub(REPLACEMENT, value), True
+    if isinstance(value, dict):
+        changed = False
+        out: dict[Any, Any] = {}
+        for key, item in value.items():
+            key2, key_changed = storable(key)
+            item2, item_changed = storable(item)
+            out[key2] = item2
+            changed = changed or key_changed or item_changed
+        return (out, True) if changed else (value, False)
+    if isinstance(value, list | tuple):
+        items = [storable(item) for item in value]
+        if any(changed for _item, changed in items):
+            return [item for item, _changed in items], True
+        return value, False
+    return value, False
+
+
+def _storable_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A record's row with unstorable text replaced, the fields it touched named in ``extra``
+    (the record is kept, and says it was altered, rather than blocking its stream)."""
+    touched: list[str] = []
+    for name, value in list(row.items()):
+        clean, changed = storable(value)
+        if changed:
+            row[name] = clean
+            touched.append(name)
+    if touched and "extra" in row:
+        extra = dict(row.get("extra") or {})
+        extra[SANITIZED_KEY] = sorted(set(extra.get(SANITIZED_KEY) or []) | set(touched))
+        row["extra"] = extra
+    return row
+
+
+_SCHEMA_LOCK = 0x63776C6B  # "cwlk": the advisory lock key of schema creation
+
+
+def _add_missing_columns(conn: Any) -> None:
+    """Columns a newer version added, added to an existing store's tables (all nullable)."""
+    inspector = sa.inspect(conn)
+    for table in metadata.sorted_tables:
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            ddl = sa.schema.CreateColumn(column).compile(dialect=conn.dialect)
+            conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {ddl}")
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -273,10 +406,27 @@ class Store:
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self.dialect = self.engine.dialect.name
-        metadata.create_all(self.engine)
-        with self.engine.begin() as conn:
-            if conn.execute(sa.select(schema_version.c.version)).first() is None:
+        self._create_schema()
+
+    @_store_errors
+    def _create_schema(self) -> None:
+        """Create or upgrade the schema under a database-wide lock, so syncs that open a new
+        store at the same moment neither race on ``CREATE TABLE`` nor see half a schema."""
+        with self.engine.connect() as conn:
+            if self.dialect == "postgresql":
+                # Held to the end of the transaction; PostgreSQL's DDL is transactional.
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
+            elif self.dialect == "sqlite":
+                # The write lock up front (others wait on busy_timeout), not at the first DDL.
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            metadata.create_all(conn)
+            _add_missing_columns(conn)
+            current = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
+            if current is None:
                 conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
+            elif current < SCHEMA_VERSION:
+                conn.execute(schema_version.update().values(version=SCHEMA_VERSION))
+            conn.commit()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -291,6 +441,7 @@ class Store:
 
     # -- records -------------------------------------------------------------------------------
 
+    @_store_errors
     def write_page(
         self,
         *,
@@ -313,7 +464,8 @@ class Store:
             row.update(stream=stream, deleted=False, deleted_at=None, synced_at=now, run_id=run_id)
             if sweep is not None:
                 row["sweep"] = sweep
-            rows[record.source_id] = row  # a key repeated within a page: the last one wins
+            row = _storable_row(row)
+            rows[row["source_id"]] = row  # a key repeated within a page: the last one wins
         result = WriteResult(quarantined=len(quarantined))
         with self.engine.begin() as conn:
             if rows:
@@ -360,12 +512,14 @@ class Store:
                         )
                     )
             for item in quarantined:
-                if item.source_id is not None:
+                # The payload must be storable too, or the quarantine itself blocks the stream.
+                source_id = storable(item.source_id)[0]
+                if source_id is not None:
                     conn.execute(
                         quarantine.delete().where(
                             quarantine.c.source == source,
                             quarantine.c.stream == stream,
-                            quarantine.c.source_id == item.source_id,
+                            quarantine.c.source_id == source_id,
                         )
                     )
                 conn.execute(
@@ -373,15 +527,15 @@ class Store:
                         run_id=run_id,
                         source=source,
                         stream=stream,
-                        source_id=item.source_id,
-                        error=redact(item.error),
-                        payload=_json_safe(item.payload),
+                        source_id=source_id,
+                        error=storable(redact(item.error))[0],
+                        payload=storable(_json_safe(item.payload))[0],
                         at=now,
                         resolved=False,
                     )
                 )
             if links:
-                unique = {tuple(link): None for link in links}
+                unique = {tuple(storable(part)[0] for part in link): None for link in links}
                 conn.execute(
                     self._insert(links_table).on_conflict_do_nothing(),
                     [
@@ -407,6 +561,7 @@ class Store:
                 self._save_cursor(conn, source, stream, entity, cursor)
         return result
 
+    @_store_errors
     def known_versions(
         self, entity: str, source: str, ids: Sequence[str]
     ) -> dict[str, datetime | None]:
@@ -424,6 +579,7 @@ class Store:
                 found.update({row.source_id: row.updated_at for row in conn.execute(query)})
         return found
 
+    @_store_errors
     def tombstone(self, *, source: str, stream: str, entity: str, sweep: str) -> int:
         """Mark deleted every live record of the stream that the sweep ``sweep`` did not see."""
         table = ENTITY_TABLES[entity]
@@ -488,7 +644,7 @@ class Store:
     def _save_cursor(
         self, conn: Any, source: str, stream: str, entity: str, cursor: StreamCursor
     ) -> None:
-        values = asdict(cursor)
+        values = {name: storable(value)[0] for name, value in asdict(cursor).items()}
         values["resume_token"] = _json_safe(values["resume_token"])
         # Messages come from exceptions, whatever produced them: no secret is stored.
         values["message"] = redact(values["message"]) if values["message"] else values["message"]
@@ -498,6 +654,7 @@ class Store:
             statement.on_conflict_do_update(index_elements=["source", "stream"], set_=values)
         )
 
+    @_store_errors
     def save_cursor(self, source: str, stream: str, entity: str, cursor: StreamCursor) -> None:
         with self.engine.begin() as conn:
             self._save_cursor(conn, source, stream, entity, cursor)
@@ -516,6 +673,7 @@ class Store:
 
     # -- runs ----------------------------------------------------------------------------------
 
+    @_store_errors
     def start_run(
         self, *, source: str, full: bool, dry_run: bool, holder: str, manifest: dict[str, Any]
     ) -> int:
@@ -536,6 +694,7 @@ class Store:
             assert key is not None
             return int(key[0])
 
+    @_store_errors
     def finish_run(
         self,
         run_id: int,
@@ -552,9 +711,9 @@ class Store:
                 .values(
                     ended_at=_now(),
                     outcome=outcome,
-                    counts=_json_safe(counts),
-                    error=redact(error) if error else error,
-                    manifest=_json_safe(manifest),
+                    counts=storable(_json_safe(counts))[0],
+                    error=storable(redact(error) if error else error)[0],
+                    manifest=storable(_json_safe(manifest))[0],
                 )
             )
 
@@ -622,6 +781,13 @@ class Store:
         if removed:
             self.interrupted_runs(source)
         return bool(removed)
+
+    def source_names(self) -> list[str]:
+        """Every source the store has cursors or runs of."""
+        with self.engine.connect() as conn:
+            names = set(conn.execute(sa.select(stream_state.c.source).distinct()).scalars())
+            names |= set(conn.execute(sa.select(sync_runs.c.source).distinct()).scalars())
+        return sorted(names)
 
     def lock_holder(self, source: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
@@ -707,6 +873,8 @@ class Store:
                     "quarantined": quarantined.get((state.source, state.stream), 0),
                     "dangling": dangling.get((state.source, state.stream), 0),
                     "remote_total": state.remote_total,
+                    "remote_total_at": state.remote_total_at,
+                    "window_total": state.window_total,
                     "access": state.access,
                     "message": state.message,
                     "last_full_at": state.last_full_at,

@@ -19,18 +19,20 @@ import getpass
 import logging
 import os
 import secrets as _secrets
+import signal
 import socket
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pluggy
-from pydantic import ValidationError
 
 from .. import plugins
 from .adapter import Adapter, Stream, Window, paginate
-from .config import Config, SourceConfig, config_digest
+from .config import Config, SourceConfig, config_digest, platform_options
+from .derive import derive_departments
 from .errors import (
     AccessDenied,
     AuthError,
@@ -40,12 +42,26 @@ from .errors import (
     NotFound,
 )
 from .model import Record
-from .secrets import resolve_secret
-from .store import QuarantineItem, Store, StreamCursor
+from .secrets import redact, resolve_secret
+from .store import QuarantineItem, Store, StreamCursor, one_line
 
 log = logging.getLogger("itcrosswalk.sync")
 
 ProgressCallback = Callable[[str, int, int | None], None]
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM during a sync, raised where the sync stands so its run is recorded and its lock
+    released, as for Ctrl-C (a KeyboardInterrupt, so callers treat both as an interruption)."""
+
+
+def _raise_terminated(signum: int, _frame: Any) -> None:
+    raise Terminated(f"terminated by signal {signal.Signals(signum).name}")
+
+
+def unexpected(exc: BaseException) -> str:
+    """One line naming an unexpected exception, its secrets redacted."""
+    return f"unexpected {type(exc).__name__}: {redact(one_line(str(exc)))}"
 
 
 @dataclass
@@ -54,7 +70,7 @@ class StreamResult:
 
     stream: str
     entity: str
-    status: str = "ok"  # ok, no_access, missing, error, skipped
+    status: str = "ok"  # ok, no_access, missing, incomplete, error, interrupted, skipped
     full: bool = False
     read: int = 0
     inserted: int = 0
@@ -87,7 +103,7 @@ class SyncResult:
         if self.outcome == "failed" or any(s.status == "error" for s in self.streams):
             return 1
         if any(s.quarantined for s in self.streams) or any(
-            s.status in ("no_access", "missing") for s in self.streams
+            s.status in ("no_access", "missing", "incomplete") for s in self.streams
         ):
             return 3
         return 0
@@ -128,14 +144,7 @@ def build_adapter(
             f"(installed: {', '.join(sorted(platforms)) or 'none'}){hint}"
         )
     if info.config_model is not None:
-        try:
-            info.config_model.model_validate(source.platform_options())
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"sources.{source_name}.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
-                for err in exc.errors()
-            )
-            raise ConfigError(problems) from None
+        platform_options(config, source, info.config_model)
     return info.adapter(source, secret_resolver(source_name))
 
 
@@ -207,8 +216,20 @@ class SyncEngine:
             "streams": {},
         }
         run_id = None
-        if not dry_run:
-            self.store.acquire_lock(source_name, holder, host=host, pid=pid)
+        previous_term = None
+        if threading.current_thread() is threading.main_thread():
+            # Without a handler SIGTERM ends the process on the spot: no run recorded, the
+            # lock left behind until the next sync finds it stale.
+            previous_term = signal.signal(signal.SIGTERM, _raise_terminated)
+        current: StreamResult | None = None
+        try:
+            if not dry_run:
+                self.store.acquire_lock(source_name, holder, host=host, pid=pid)
+        except BaseException:
+            if previous_term is not None:
+                signal.signal(signal.SIGTERM, previous_term)
+            adapter.close()
+            raise
         try:
             if not dry_run:
                 run_id = self.store.start_run(
@@ -219,27 +240,25 @@ class SyncEngine:
             for stream in selected:
                 before = self.store.get_cursor(source_name, stream.name)
                 requests_before = adapter.requests_made
+                # Made here so that a read failing mid-way still reports what it committed.
+                current = outcome = StreamResult(stream.name, stream.entity)
                 try:
-                    outcome = self._sync_stream(
-                        source_name, source, stream, before, full, dry_run, run_id
+                    self._sync_stream(
+                        source_name, source, stream, before, full, dry_run, run_id, outcome
                     )
-                except (AuthError, ConnectError, ConfigError):
+                except (AuthError, ConnectError, ConfigError) as exc:
+                    outcome.status, outcome.message = "error", str(exc)
                     raise
                 except AccessDenied as exc:
-                    outcome = StreamResult(
-                        stream.name, stream.entity, status="no_access", message=str(exc)
-                    )
+                    outcome.status, outcome.message = "no_access", str(exc)
                     self._mark(source_name, stream, before, "no_access", str(exc), dry_run)
                 except NotFound as exc:
-                    outcome = StreamResult(
-                        stream.name, stream.entity, status="missing", message=str(exc)
-                    )
+                    outcome.status, outcome.message = "missing", str(exc)
                     self._mark(source_name, stream, before, "missing", str(exc), dry_run)
                 except CrosswalkError as exc:
-                    outcome = StreamResult(
-                        stream.name, stream.entity, status="error", message=str(exc)
-                    )
+                    outcome.status, outcome.message = "error", str(exc)
                     self._mark(source_name, stream, before, "error", str(exc), dry_run)
+                current = None
                 outcome.requests = adapter.requests_made - requests_before
                 result.streams.append(outcome)
                 manifest["streams"][stream.name] = {
@@ -249,32 +268,78 @@ class SyncEngine:
                     "read": outcome.read,
                     "requests": outcome.requests,
                 }
+            if not dry_run:
+                derive_departments(self.store, source_name)
             if any(s.status == "error" for s in result.streams):
                 result.outcome = "partial"
-            elif any(s.status in ("no_access", "missing") for s in result.streams):
+            elif any(s.status in ("no_access", "missing", "incomplete") for s in result.streams):
                 result.outcome = "partial"
         except CrosswalkError as exc:
             result.outcome = "failed"
             result.error = str(exc)
             raise
+        except KeyboardInterrupt as exc:
+            result.outcome = "interrupted"
+            result.error = str(exc) if isinstance(exc, Terminated) else "interrupted (SIGINT)"
+            raise
+        except Exception as exc:
+            result.outcome = "failed"
+            result.error = unexpected(exc)
+            raise
         finally:
+            # A second signal must not cut the bookkeeping short: held until the run is recorded
+            # and the lock released (then delivered).
+            blocked = _block_signals()
+            try:
+                if current is not None:
+                    # The stream the failure or the signal stopped, with what it committed.
+                    if current.status == "ok":
+                        current.status = "error" if result.outcome == "failed" else "interrupted"
+                        current.message = current.message or result.error or ""
+                    result.streams.append(current)
+                self._finish(source_name, holder, adapter, result, manifest, run_id, dry_run)
+            finally:
+                if previous_term is not None:
+                    signal.signal(signal.SIGTERM, previous_term)
+                _unblock_signals(blocked)
+        return result
+
+    def _finish(
+        self,
+        source_name: str,
+        holder: str,
+        adapter: Adapter,
+        result: SyncResult,
+        manifest: dict[str, Any],
+        run_id: int | None,
+        dry_run: bool,
+    ) -> None:
+        """Record the run and release the lock, whatever ended the sync; each step is tried
+        even when one before it fails (a lock must not outlive a failed bookkeeping write)."""
+        try:
             manifest["requests"] = adapter.requests_made
             manifest["telemetry"] = adapter.telemetry()
-            adapter.close()
-            if not dry_run:
-                if run_id is not None:
-                    errors = "; ".join(
-                        f"{s.stream}: {s.message}" for s in result.streams if s.status == "error"
-                    )
-                    self.store.finish_run(
-                        run_id,
-                        outcome=result.outcome,
-                        counts=result.counts(),
-                        error=result.error or errors or None,
-                        manifest=manifest,
-                    )
-                self.store.release_lock(source_name, holder)
-        return result
+        finally:
+            try:
+                adapter.close()
+            finally:
+                if not dry_run:
+                    try:
+                        if run_id is not None:
+                            errors = "; ".join(
+                                f"{s.stream}: {s.message}"
+                                for s in result.streams
+                                if s.status in ("error", "incomplete")
+                            )
+                            self.store.finish_run(
+                                run_id,
+                                outcome=result.outcome,
+                                counts=result.counts(),
+                                error=result.error or errors or None,
+                                manifest=manifest,
+                            )
+                    finally:
+                        self.store.release_lock(source_name, holder)
 
     def _select(
         self, adapter: Adapter, source: SourceConfig, names: list[str] | None
@@ -352,13 +417,16 @@ class SyncEngine:
         full: bool,
         dry_run: bool,
         run_id: int | None,
+        result: StreamResult,
     ) -> StreamResult:
         now = self.clock()
         window, sweep, token, resuming = self._window(source, stream, cursor, full, now)
-        result = StreamResult(stream.name, stream.entity, full=window.full)
+        result.full = window.full
         watermark = cursor.watermark if cursor else None
         watermark_key = cursor.watermark_key if cursor else None
-        remote_total = cursor.remote_total if (cursor and resuming) else None
+        # The platform's count from the last full read survives incremental windows, which
+        # count only their own rows (window_total).
+        remote_total = cursor.remote_total if cursor else None
         if resuming:
             log.info(
                 "source %s: resuming %s from its last committed page", source_name, stream.name
@@ -372,6 +440,8 @@ class SyncEngine:
             sweep=sweep,
             last_full_at=cursor.last_full_at if cursor else None,
             remote_total=remote_total,
+            remote_total_at=cursor.remote_total_at if cursor else None,
+            window_total=cursor.window_total if (cursor and resuming) else None,
             access="ok",
         )
         if not dry_run:
@@ -380,7 +450,10 @@ class SyncEngine:
         for page, _used, after in paginate(stream, window, token):
             result.pages += 1
             if fresh and result.pages == 1 and page.total is not None:
-                working.remote_total = page.total
+                if window.full:
+                    working.remote_total, working.remote_total_at = page.total, now
+                else:
+                    working.window_total = page.total
             records: list[Record] = []
             quarantined: list[QuarantineItem] = []
             links: list[tuple[str, str, str, str, str, str]] = []
@@ -462,7 +535,11 @@ class SyncEngine:
                 result.updated += written.updated
             result.quarantined += len(quarantined)
             if self.progress:
-                self.progress(stream.name, result.read, working.remote_total)
+                self.progress(
+                    stream.name,
+                    result.read,
+                    working.remote_total if window.full else working.window_total,
+                )
         if window.full and not dry_run and sweep is not None:
             result.tombstoned = self.store.tombstone(
                 source=source_name, stream=stream.name, entity=stream.entity, sweep=sweep
@@ -489,3 +566,20 @@ class SyncEngine:
 
     def _quarantined_count(self, source: str, stream: str) -> int:
         return len(self.store.quarantine_rows(source, stream))
+
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _block_signals() -> bool:
+    if not hasattr(signal, "pthread_sigmask") or (
+        threading.current_thread() is not threading.main_thread()
+    ):
+        return False
+    signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+    return True
+
+
+def _unblock_signals(blocked: bool) -> None:
+    if blocked:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)

@@ -1,6 +1,8 @@
 """Switchable faults every emulator honours: latency, throttling (with or without
-``Retry-After``), 5xx bursts, malformed bodies, records that change between two pages of one
-read, and, on the way out, answers cut off mid-body and answers that trickle in."""
+``Retry-After``), 5xx bursts, malformed bodies, and records that change between two pages of
+one read; the data faults a platform's records and counts can carry (a count that lies low,
+edits within one second, text a store cannot hold); and, on the way out, answers cut off
+mid-body and answers that trickle in."""
 
 from __future__ import annotations
 
@@ -48,6 +50,14 @@ class Faults:
     trickle_rate: float = 1.0
     trickled: int = 0
     requests: int = 0
+    understate_total: int = 0
+    """From the ``understate_total_from``-th list answer on, the platform's count of matching
+    rows (``X-Total-Count``, ``@odata.count``) says this many fewer than really match."""
+    understate_total_from: int = 2
+    same_second_edits: bool = False
+    """An emulator's ``touch`` leaves the update time as it was: the edit lands in the same
+    second as the one before (the platform stores update times to the second)."""
+    listings: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     _request: threading.local = field(default_factory=threading.local, repr=False, compare=False)
 
@@ -71,12 +81,24 @@ class Faults:
                 return "malformed"
             return None
 
+    def count(self, matching: int) -> int:
+        """The count a list answer reports for ``matching`` rows (lowered by
+        ``understate_total`` from the ``understate_total_from``-th list answer on)."""
+        with self._lock:
+            self.listings += 1
+            if self.understate_total and self.listings >= self.understate_total_from:
+                return max(0, matching - self.understate_total)
+            return matching
+
     def reset(self) -> None:
         with self._lock:
             self.latency = 0.0
             self.throttle_every = self.throttle_next = 0
             self.server_errors_next = self.malformed_next = self.mutate_between_pages = 0
             self.retry_after = 1.0
+            self.understate_total = 0
+            self.understate_total_from = 2
+            self.same_second_edits = False
         self._reset_transport_faults()
 
     # -- faults on the way out, applied by every emulator's WSGI entry ---------------------------
@@ -136,3 +158,14 @@ class Faults:
             with self._lock:
                 self.trickled += 1
             time.sleep(pause)
+
+
+LONE_SURROGATE = "\ud83d"
+"""Half of an emoji's UTF-16 pair: valid in JSON (``"\\ud83d"``), unencodable as UTF-8."""
+NUL = "\x00"
+"""Valid in JSON (``"\\u0000"``) and in SQLite text; PostgreSQL text refuses it."""
+
+
+def unstorable(text: str, kind: str = "surrogate") -> str:
+    """``text`` carrying what a store cannot hold as such: a lone surrogate or a NUL."""
+    return f"{text} {LONE_SURROGATE if kind == 'surrogate' else NUL}tail"

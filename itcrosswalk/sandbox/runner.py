@@ -17,6 +17,8 @@ from .server import SandboxServer
 from .world import World
 
 SANDBOX_USER = "crosswalk"
+CONFIG_HEADER = "# Written by `crosswalk demo`"
+"""How the configs written here begin, so the demo knows a folder is its own to replace."""
 SECRET_FILE = "sandbox-secret"
 CA_FILE = "sandbox-ca.pem"
 
@@ -101,7 +103,7 @@ def write_config(
         handle.write(sandbox.secret)
     os.chmod(secret_path, 0o600)
     lines = [
-        "# Written by `crosswalk demo`: the built-in sandbox's emulators on loopback.",
+        f"{CONFIG_HEADER}: the built-in sandbox's emulators on loopback.",
         "# The emulators stop with the demo; the store stays, so export, status and metrics work offline.",
         "",
         "[store]",

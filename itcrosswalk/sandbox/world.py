@@ -190,6 +190,14 @@ class World:
 # -- the generator ------------------------------------------------------------------------------
 
 DEFAULT_NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+"""The moment of the tests' world: fixed, so their numbers are."""
+
+
+def live_now() -> datetime:
+    """The moment of a world people explore (the demo, ``sandbox serve``): now, to the second,
+    so the commands they run next judge it at the time it describes."""
+    return datetime.now(UTC).replace(microsecond=0)
+
 
 DEPARTMENTS: list[tuple[str, str, str]] = [
     ("police", "Police", "POL"),

@@ -102,7 +102,15 @@ def test_status_json_has_watermarks_counts_and_the_last_run(
 ) -> None:
     directory, _ = demo
     result = CliRunner().invoke(
-        cli, ["--config", str(directory / "crosswalk.toml"), "status", "--format", "json"]
+        cli,
+        [
+            "--config",
+            str(directory / "crosswalk.toml"),
+            "status",
+            "sandbox-servicenow",
+            "--format",
+            "json",
+        ],
     )
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)
@@ -168,8 +176,8 @@ def test_unknown_source_is_a_clear_error(cli: Any, demo: tuple[Path, str]) -> No
     result = CliRunner().invoke(
         cli, ["--config", str(directory / "crosswalk.toml"), "sync", "nope"]
     )
-    assert result.exit_code == 1
-    assert "no source named 'nope'" in result.output
+    assert result.exit_code == 2
+    assert "no source 'nope'" in result.output
 
 
 def test_metrics_side_by_side_by_platform_after_the_demo(demo: tuple[Path, str], cli: Any) -> None:
@@ -217,17 +225,29 @@ def test_metrics_show_explains_record_by_record(demo: tuple[Path, str], cli: Any
     assert sum(1 for r in rows if r["counted"]) == mttr["n"]
     assert {r["reason"] for r in rows if not r["counted"]} <= {
         "cancelled",
+        "resolved, no resolution time",
         "still open",
         "no opened time",
         "resolved before opened (bad timestamps)",
     }
+    counted = [r for r in rows if r["counted"]]
+    assert counted and all(r["detail"]["clock_seconds"] >= 0 for r in counted)
+    for metric_id in ("itsm.sla_attainment", "ppm.count_by_state", "ppm.eac"):
+        explained = CliRunner().invoke(
+            cli, ["--config", config, "metrics", "show", metric_id, "--explain", "--format", "json"]
+        )
+        assert explained.exit_code == 0, explained.output
+        records = json.loads(explained.output)
+        assert records and all(r["record"] for r in records), f"{metric_id}: every record named"
+        if metric_id == "itsm.sla_attainment":
+            assert all("comparison" in r["detail"] for r in records if r["counted"])
 
 
 def test_metrics_usage_errors_are_one_line(demo: tuple[Path, str], cli: Any) -> None:
     directory, _output = demo
     config = str(directory / "crosswalk.toml")
     unknown = CliRunner().invoke(cli, ["--config", config, "metrics", "show", "itsm.nope"])
-    assert unknown.exit_code == 1 and "unknown metric 'itsm.nope'" in unknown.output
+    assert unknown.exit_code == 2 and "no metric 'itsm.nope'" in unknown.output
     bad = CliRunner().invoke(cli, ["--config", config, "metrics", "--by", "colour"])
     assert bad.exit_code == 2
     listed = CliRunner().invoke(cli, ["--config", config, "metrics", "list", "--format", "csv"])
@@ -256,3 +276,65 @@ def test_the_demo_ends_with_an_evaluation_of_every_sandbox_platform(
             if not coverage["provided"]:
                 assert set(coverage["fields"].values()) == {None}
         assert f"{entry['rank']}. {entry['source']}" in output
+
+
+def test_the_commands_the_demo_suggests_give_the_numbers_it_printed(
+    demo: tuple[Path, str], cli: Any
+) -> None:
+    directory, _output = demo
+    printed = {m["id"]: m["value"] for m in json.loads((directory / "metrics.json").read_text())}
+    result = CliRunner().invoke(
+        cli, ["--config", str(directory / "crosswalk.toml"), "metrics", "--format", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    later = {m["id"]: m["value"] for m in json.loads(result.stdout)}
+    for metric in ("endpoint.stale_devices", "itsm.backlog", "endpoint.compliance_rate"):
+        assert later[metric] == printed[metric], metric
+    report = json.loads((directory / "compliance.json").read_text())
+    again = CliRunner().invoke(
+        cli,
+        ["--config", str(directory / "crosswalk.toml"), "report", "compliance", "--format", "json"],
+    )
+    assert json.loads(again.stdout)["summary"]["alarm"] == report["summary"]["alarm"]
+
+
+def test_a_second_demo_with_another_seed_starts_a_fresh_store(tmp_path: Path, cli: Any) -> None:
+    from itcrosswalk.sandbox.world import generate
+
+    directory = tmp_path / "demo"
+    for seed in ("7", "8"):
+        result = CliRunner().invoke(
+            cli, ["demo", "--dir", str(directory), "--size", "tiny", "--seed", seed]
+        )
+        assert result.exit_code in (0, 3), result.output
+    assert "replacing the previous demo's store" in result.output
+    exported = CliRunner().invoke(
+        cli,
+        ["--config", str(directory / "crosswalk.toml"), "export", "tickets", "--format", "json"],
+    )
+    assert len(json.loads(exported.stdout)) == len(generate(8, "tiny").tickets)
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "crosswalk.toml").write_text('[store]\nurl = "sqlite:///crosswalk.db"\n')
+    refused = CliRunner().invoke(cli, ["demo", "--dir", str(foreign), "--size", "tiny"])
+    assert refused.exit_code == 2 and "did not write" in refused.output
+
+
+def test_the_demo_s_tickets_and_devices_carry_their_people_s_departments(
+    demo: tuple[Path, str], cli: Any
+) -> None:
+    directory, _output = demo
+    config = str(directory / "crosswalk.toml")
+    for entity in ("tickets", "devices"):
+        rows = json.loads(
+            CliRunner()
+            .invoke(cli, ["--config", config, "export", entity, "--format", "json"])
+            .stdout
+        )
+        filled = [r for r in rows if r["department"]]
+        assert len(filled) > 0.75 * len(rows), entity
+        derived = [r for r in filled if r["extra"].get("department_derived")]
+        assert derived and {r["extra"]["department_derived"] for r in derived} <= {
+            "requester",
+            "primary_user",
+        }

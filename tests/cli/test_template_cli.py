@@ -121,7 +121,7 @@ def test_list_and_show_work_without_a_config(
     as_json = CliRunner().invoke(cli, ["template", "show", "project-charter", "--format", "json"])
     assert json.loads(as_json.stdout)["target"] == "work_item:project"
     missing = CliRunner().invoke(cli, ["template", "show", "nope"])
-    assert missing.exit_code == 1 and "no template named 'nope'" in missing.output
+    assert missing.exit_code == 2 and "no template 'nope'" in missing.output
 
 
 def test_check_reports_per_item_in_every_format_and_exits_3(cli: Any, config: Path) -> None:
@@ -255,7 +255,7 @@ def test_apply_names_missing_fields_and_shows_the_servers_message(
     assert server.exit_code == 1
     assert "HTTP 403" in server.output and "mandatory: U root cause owner" in server.output
     unknown = run(cli, config, "apply", "project-intake", "--to", "nowhere", "--set", "name=x")
-    assert unknown.exit_code == 1 and "no source named 'nowhere'" in unknown.output
+    assert unknown.exit_code == 2 and "no source 'nowhere'" in unknown.output
 
 
 def test_the_configs_folders_extend_and_override_the_standard_set(cli: Any, tmp_path: Path) -> None:

@@ -215,3 +215,44 @@ def test_content_folders_resolve_against_the_config_and_must_exist(tmp_path: Pat
     assert config.templates.folders == [tmp_path / "our-templates"]
     message = problem(tmp_path, VALID + '\n[controls]\nfolders = ["nowhere"]\n')
     assert "controls.folders: file" in message and "nowhere does not exist" in message
+
+
+@pytest.mark.parametrize(
+    "before, after, expected",
+    [
+        (
+            "page_size = 500",
+            "ful_sweep_every_days = 7",
+            "sources.snow-prod.ful_sweep_every_days: unknown key; "
+            "did you mean 'full_sweep_every_days'?",
+        ),
+        (
+            "columns = {",
+            "colums = {",
+            "sources.snow-prod.colums: unknown key; did you mean 'columns'?",
+        ),
+        (
+            'tenant_id = "tenant-1"',
+            'tenant_id = "tenant-1"\noperating_system = ["iOS"]',
+            "sources.intune.operating_system: unknown key; did you mean 'operating_systems'?",
+        ),
+    ],
+)
+def test_a_misspelt_platform_key_is_named_with_the_file_and_a_suggestion(
+    tmp_path: Path, before: str, after: str, expected: str
+) -> None:
+    from itcrosswalk.core.sync import build_adapter
+    from itcrosswalk.plugins import make_manager
+
+    path = write(tmp_path, VALID.replace(before, after))
+    config = load_config(path)
+    source = "intune" if "intune" in expected else "snow-prod"
+    with pytest.raises(ConfigError) as caught:
+        build_adapter(config, source, make_manager(entry_points_group=None))
+    assert str(caught.value) == f"{path.resolve()}: {expected}"
+
+
+def test_a_misspelt_key_deep_in_the_metrics_policy(tmp_path: Path) -> None:
+    message = problem(tmp_path, '[metrics.calendar]\ntimezon = "UTC"\n')
+    assert "metrics.calendar.timezon: unknown key; did you mean 'timezone'?" in message
+    assert str(tmp_path) in message

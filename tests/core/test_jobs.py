@@ -113,10 +113,11 @@ def test_crontab_and_systemd_units(tmp_path: Path) -> None:
     entries = [line for line in lines if not line.startswith("#")]
     assert len(entries) == 2, "the unscheduled job gets no line"
     assert entries[0].startswith("0 7 * * 1 ")
-    assert entries[0].endswith(
-        f"--config {config.resolve()} run {tmp_path.resolve() / 'jobs.toml'} --job monday"
+    assert (
+        f"--config {config.resolve()} run {tmp_path.resolve() / 'jobs.toml'} --job monday >> "
+        in entries[0]
     )
-    assert entries[1].startswith("0 0 * * * ") and entries[1].endswith("--job nightly-sync")
+    assert entries[1].startswith("0 0 * * * ") and "--job nightly-sync >> " in entries[1]
     units = jobs.systemd_units(spec, names=["monday"], config_path=config)
     assert "# /etc/systemd/system/crosswalk-job-monday.service" in units
     assert "Type=oneshot" in units and "OnCalendar=Mon *-*-* 07:00:00" in units
@@ -552,4 +553,6 @@ def test_a_job_may_name_its_own_config_relative_to_the_jobs_file(tmp_path: Path)
     [report] = (tmp_path / "out").iterdir()
     assert json.loads(report.read_text())["summary"]["alarm"] == 1
     line = jobs.crontab(spec, config_path=tmp_path / "missing.toml").splitlines()[-1]
-    assert "--config" not in line and line.startswith("0 0 * * 0 ")
+    # The line names the job's own config, never the missing one it was printed with.
+    assert f"--config {(tmp_path / 'city' / 'crosswalk.toml').resolve()} run" in line
+    assert "missing.toml" not in line and line.startswith("0 0 * * 0 ")

@@ -205,7 +205,8 @@ WORK = [
     project(
         1,
         state="done",
-        planned_finish=at(10, month=2),
+        baseline_finish=at(10, month=2),
+        planned_finish=at(10, 15, month=2),
         actual_finish=at(10, 15, month=2),
         budget=100000,
         actual_cost=110000,
@@ -215,7 +216,8 @@ WORK = [
     project(
         2,
         state="done",
-        planned_finish=at(10, month=2),
+        baseline_finish=at(10, month=2),
+        planned_finish=at(12, month=2),
         actual_finish=at(12, month=2),
         budget=200000,
         forecast_cost=190000,
@@ -503,8 +505,14 @@ def test_a_metric_the_data_cannot_support_says_why_instead_of_zero(store_url: st
         fcr = r["itsm.fcr_rate"]
         assert fcr.value is None and "reassignment_count" in (fcr.unsupported or "")
         assert "management platform" in (r["endpoint.compliance_rate"].unsupported or "")
-        assert r["ppm.demand_backlog"].value == 0 and r["ppm.demand_backlog"].unsupported is None
-        assert r["ppm.spi"].unsupported is None and r["ppm.spi"].n == 0
+        # No platform with demands or projects: nothing to count, which is not 0.
+        backlog = r["ppm.demand_backlog"]
+        assert backlog.value is None and "no synced source holds demand" in (
+            backlog.unsupported or ""
+        )
+        assert r["ppm.spi"].value is None and "work item" in (r["ppm.spi"].unsupported or "")
+        assert "SLA records" in (r["itsm.platform_sla_attainment"].unsupported or "")
+        assert r["itsm.volume"].value == 1 and r["itsm.backlog"].value == 0
     finally:
         store.close()
 

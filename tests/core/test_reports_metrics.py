@@ -79,4 +79,4 @@ def test_report_portfolio_and_service_commands(store: Any, tmp_path: Path) -> No
     assert result.exit_code == 0, result.output
     assert "itsm.mttr_hours" in out.read_text()
     bad = CliRunner().invoke(cli, ["--config", str(config), "report", "service", "--by", "colour"])
-    assert bad.exit_code == 1 and "unknown dimension 'colour'" in bad.stderr
+    assert bad.exit_code == 2 and "no dimension 'colour'" in bad.stderr

@@ -6,9 +6,8 @@ import socket
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import sqlalchemy as sa
 
-from itcrosswalk.core.errors import LockHeld
+from itcrosswalk.core.errors import LockHeld, StoreError
 from itcrosswalk.core.model import Device, Ticket
 from itcrosswalk.core.store import QuarantineItem, Store, StreamCursor
 
@@ -59,14 +58,21 @@ def test_a_page_and_its_cursor_commit_together_or_not_at_all(store: Store) -> No
     cursor = StreamCursor(watermark=T0, resume_token={"offset": 5})
     broken = ticket(2)
     object.__setattr__(broken, "kind", None)  # violates NOT NULL only inside the database
-    with pytest.raises(sa.exc.IntegrityError):
+    with pytest.raises(StoreError) as failure:
         store.write_page(
             source="snow",
             stream="incident",
             entity="ticket",
-            records=[ticket(1), broken],
+            records=[ticket(1), broken] + [ticket(i) for i in range(3, 200)],
             cursor=cursor,
         )
+    # One line naming the store and the cause: no SQL, no parameters (record data).
+    message = str(failure.value)
+    assert message.startswith(
+        f"the store {store.url} failed: IntegrityError"
+    ) or message.startswith(f"the store {store.url} failed: NotNullViolation"), message
+    assert "\n" not in message and len(message) < 400
+    assert "INSERT" not in message.upper() and "INC0000001" not in message
     assert store.count("ticket") == 0
     assert store.get_cursor("snow", "incident") is None
 

@@ -169,9 +169,17 @@ def _requirement(
 
 def _macros(dialect: str) -> dict[str, Any]:
     def seconds_between(start: str, end: str) -> str:
+        # Whole seconds as integers, the same on both stores (as the metrics' ``epoch``):
+        # julianday's floating-point error would flip "exactly at the target" on SQLite.
         if dialect == "sqlite":
-            return f"((julianday({end}) - julianday({start})) * 86400.0)"
-        return f"EXTRACT(EPOCH FROM ({end} - {start}))"
+            return (
+                f"(CAST(strftime('%s', {end}) AS INTEGER)"
+                f" - CAST(strftime('%s', {start}) AS INTEGER))"
+            )
+        return (
+            f"(CAST(FLOOR(EXTRACT(EPOCH FROM {end})) AS BIGINT)"
+            f" - CAST(FLOOR(EXTRACT(EPOCH FROM {start})) AS BIGINT))"
+        )
 
     def serial_key(expr: str) -> str:
         # The SQL twin of model.normalize_serial for the spaces people type into ticket fields.

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -120,23 +122,72 @@ class Explanation:
     counted: bool
     reason: str | None
     value: float | None
+    detail: dict[str, Any] = field(default_factory=dict)
+    """Every number the verdict rests on (start, end used and why, elapsed, hold, target)."""
 
 
 # -- dialect helpers --------------------------------------------------------------------------
 
 
 def epoch(column: Any, dialect: str) -> Any:
-    """Seconds since 1970 of a stored UTC timestamp, as a float, on SQLite and PostgreSQL."""
+    """Whole seconds since 1970 of a stored UTC timestamp, as an integer, on SQLite and
+    PostgreSQL alike.
+
+    Integers, because every comparison with a target must come out the same on both stores:
+    SQLite's ``julianday`` arithmetic carries errors near 1.5e-5 s, enough to turn "resolved
+    exactly at the target" into a miss. Fractions of a second are dropped on both stores
+    (no platform's target is finer than a second).
+    """
     if dialect == "sqlite":
-        return (sa.func.julianday(column) - 2440587.5) * 86400.0
-    return sa.cast(sa.extract("epoch", column), sa.Float)  # numeric on PostgreSQL otherwise
+        return sa.cast(sa.func.strftime("%s", column), sa.BigInteger)
+    return sa.cast(sa.func.floor(sa.extract("epoch", column)), sa.BigInteger)
 
 
-def month(column: Any, dialect: str) -> Any:
-    """``YYYY-MM`` of a stored UTC timestamp."""
-    if dialect == "sqlite":
-        return sa.func.strftime("%Y-%m", column)
-    return sa.func.to_char(sa.func.timezone("UTC", column), "YYYY-MM")
+def epoch_of(moment: datetime) -> int:
+    """The Python twin of :func:`epoch`: whole seconds since 1970 of an aware moment."""
+    return int(moment.timestamp() // 1)
+
+
+def month(column: Any, ctx: MetricContext) -> Any:
+    """``YYYY-MM`` of a stored UTC timestamp, in the City's calendar zone
+    (``[metrics.calendar] timezone``): an incident opened at 23:30 on 31 March in Phoenix is a
+    March incident, though it is April in UTC.
+
+    SQLite knows no time zones, so the month is a ``CASE`` over the UTC instants at which the
+    zone's months begin, computed here with the zone database for the span the column holds:
+    the same expression, and the same answer, on both stores.
+    """
+    zone = ZoneInfo(ctx.policy.calendar.timezone)
+    with ctx.store.engine.connect() as conn:
+        low, high = conn.execute(sa.select(sa.func.min(column), sa.func.max(column))).one()
+    if low is None:
+        return sa.case((column.is_not(None), sa.literal("(none)")), else_=sa.null())
+    first, last = low.astimezone(zone), high.astimezone(zone)
+    year, number = first.year, first.month
+    branches: list[tuple[Any, Any]] = []
+    while (year, number) <= (last.year, last.month):
+        year_after, number_after = (year + 1, 1) if number == 12 else (year, number + 1)
+        begins_after = datetime(year_after, number_after, 1, tzinfo=zone).astimezone(UTC)
+        branches.append((column < begins_after, sa.literal(f"{year:04d}-{number:02d}")))
+        year, number = year_after, number_after
+    return sa.case((column.is_(None), sa.null()), *branches, else_=sa.null())
+
+
+def city_moment(value: datetime | None, policy: MetricsConfig) -> datetime | None:
+    """A ``--since``/``--until`` moment: one without a zone (``2026-03-01``) is read in the
+    City's calendar zone, so a period and its months begin at the same local midnight."""
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=ZoneInfo(policy.calendar.timezone)).astimezone(UTC)
+
+
+def end_of_local_day(moment: datetime, zone: ZoneInfo) -> datetime:
+    """The first instant after the calendar day ``moment`` falls on in ``zone``: "no later than
+    the end of the planned finish day" means before this."""
+    day = moment.astimezone(zone).date() + timedelta(days=1)
+    return datetime.combine(day, time(0), zone).astimezone(UTC)
 
 
 def key_text(value: Any) -> str:
@@ -216,7 +267,7 @@ class Metric:
         if dimension == "month":
             if not self.date_field:
                 return None
-            return month(self.table.c[self.date_field], ctx.dialect)
+            return month(self.table.c[self.date_field], ctx)
         column = _DIMENSION_COLUMNS.get(self.entity, {}).get(dimension)
         return None if column is None else self.table.c[column]
 
@@ -252,6 +303,47 @@ class Metric:
             f"none of the {total} {self.entity.replace('_', ' ')} records in scope carries "
             f"{', '.join(missing)}: the platform does not provide it, or the mapping does not read it"
         )
+
+    scope_fields: tuple[str, ...] = ()
+    """Fields the scope itself reads (a state): when no record carries them, the records in
+    scope cannot be told apart from the rest, and an empty scope is no answer."""
+    absent_reason: str | None = None
+    """Why nothing can be said when no synced source holds the entity at all (default: says so)."""
+
+    def coverage_reason(self, ctx: MetricContext) -> str | None:
+        """Why the metric has nothing to judge before its scope is even drawn: no record of the
+        entity at all (a platform without demands has no demand backlog, not a backlog of 0),
+        or none that carries what the scope reads. None when it can be computed."""
+        t = self.table
+        where: list[Any] = [t.c.deleted.is_(False)]
+        if ctx.source:
+            where.append(t.c.source == ctx.source)
+        sums = []
+        for name in self.scope_fields:
+            present: Any = t.c[name].is_not(None)
+            if name in self.unknown_is_missing or name in ("state", "stage"):
+                present = sa.and_(present, t.c[name] != "unknown")
+            sums.append(sa.func.sum(sa.case((present, 1), else_=0)).label(f"has_{name}"))
+        with ctx.store.engine.connect() as conn:
+            row = conn.execute(sa.select(sa.func.count().label("total"), *sums).where(*where)).one()
+        noun = self.entity.replace("_", " ")
+        if not row.total:
+            if self.absent_reason:
+                return self.absent_reason
+            held = (
+                f"source {ctx.source} holds no {noun} records"
+                if ctx.source
+                else f"no synced source holds {noun} records"
+            )
+            return f"{held}: there is nothing to count, which is not a count of 0"
+        missing = [n for n in self.scope_fields if not row._mapping[f"has_{n}"]]
+        if missing:
+            return (
+                f"none of the {row.total} {noun} records carries a known {', '.join(missing)}, "
+                f"which this metric's scope is drawn by: the platform does not provide it, or "
+                f"the mapping does not read it"
+            )
+        return None
 
     def unsupported_reason(self, ctx: MetricContext, scope: list[Any]) -> str | None:
         """:meth:`judge_support` with its own query (for metrics that do not run one)."""
@@ -359,6 +451,9 @@ class SqlMetric(Metric):
         t = self.table
         scope = self.base_where(ctx) + self.scope(t, ctx)
         result = MetricResult(self.id, self.title, self.unit, None, 0)
+        result.unsupported = self.coverage_reason(ctx)
+        if result.unsupported:
+            return result
         reason = self._reason(ctx).label("reason")
         sums = self._sums(ctx)
         dims = [d for d in by if self.dimension_expr(d, ctx) is not None]
@@ -423,16 +518,26 @@ class SqlMetric(Metric):
         return sa.literal(1.0)
 
     def label_column(self) -> Any:
-        t = self.table
-        for name in ("number", "name", "serial"):
-            if name in t.c:
-                return t.c[name]
-        return t.c.source_id
+        return record_label(self.table)
+
+    def explain_columns(self, t: sa.Table, ctx: MetricContext) -> dict[str, Any]:
+        """What ``--explain`` shows per record beside the verdict: the fields the metric reads
+        and the terms of its measure; metrics add the rest (the end time used and why)."""
+        columns: dict[str, Any] = {}
+        for name in (*self.fields, *((self.date_field,) if self.date_field else ())):
+            columns[name] = t.c[name]
+        m = self.measure
+        if m.kind == "ratio":
+            assert m.numerator is not None and m.denominator is not None
+            columns["numerator"] = m.numerator(t, ctx)
+            columns["denominator"] = m.denominator(t, ctx)
+        return columns
 
     def explain(self, ctx: MetricContext) -> Iterator[Explanation]:
         t = self.table
         scope = self.base_where(ctx) + self.scope(t, ctx)
         reason = self._reason(ctx).label("reason")
+        shown = self.explain_columns(t, ctx)
         query = (
             sa.select(
                 t.c.source,
@@ -440,6 +545,7 @@ class SqlMetric(Metric):
                 self.label_column().label("label"),
                 reason,
                 self.row_value(t, ctx).label("value"),
+                *[expr.label(f"x_{i}") for i, expr in enumerate(shown.values())],
             )
             .where(*scope)
             .order_by(t.c.source, t.c.source_id)
@@ -447,6 +553,7 @@ class SqlMetric(Metric):
         with ctx.store.engine.connect() as conn:
             for row in conn.execute(query):
                 counted = row.reason is None
+                detail = {name: plain(row._mapping[f"x_{i}"]) for i, name in enumerate(shown)}
                 yield Explanation(
                     row.source,
                     row.source_id,
@@ -454,7 +561,24 @@ class SqlMetric(Metric):
                     counted,
                     row.reason,
                     float(row.value) if counted and row.value is not None else None,
+                    detail,
                 )
+
+
+def record_label(t: sa.Table) -> Any:
+    """The record's number where the platform gives one, else its name (a Project Online
+    project has no number), else whatever names it best, else its id."""
+    names = [n for n in ("number", "name", "title", "serial", "ticket_id") if n in t.c]
+    return sa.func.coalesce(*[t.c[n] for n in names], t.c.source_id)
+
+
+def plain(value: Any) -> Any:
+    """A value as ``--explain`` shows it: times as ISO text, decimals as floats."""
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
 
 
 # -- the registry -------------------------------------------------------------------------------

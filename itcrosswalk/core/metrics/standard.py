@@ -11,8 +11,10 @@ import re
 import statistics
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -23,8 +25,12 @@ from . import (
     MetricContext,
     MetricResult,
     SqlMetric,
+    end_of_local_day,
     epoch,
+    epoch_of,
     key_text,
+    plain,
+    record_label,
 )
 from .calendar import BusinessCalendar
 
@@ -33,6 +39,8 @@ DONE_TICKET = ("resolved", "closed")
 ACTIVE_WORK = ("approved", "in_progress", "on_hold")
 UNDECIDED_DEMAND = ("submitted", "screening", "qualified")
 HOUR, DAY = 3600.0, 86400.0
+NO_RESOLUTION_TIME = "resolved, no resolution time"
+"""A ticket its platform marks resolved or closed without saying when: not open, not timed."""
 
 # The oldest supported version of each OS family, where the config names none.
 DEFAULT_SUPPORTED_OS: dict[str, str] = {
@@ -60,8 +68,9 @@ def _resolved_at(t: sa.Table) -> Any:
     return sa.func.coalesce(t.c.resolved_at, t.c.closed_at)
 
 
-def _hours_to_resolve(t: sa.Table, ctx: MetricContext) -> Any:
-    return (epoch(_resolved_at(t), ctx.dialect) - epoch(t.c.opened_at, ctx.dialect)) / HOUR
+def _seconds_to_resolve(t: sa.Table, ctx: MetricContext) -> Any:
+    # Whole seconds, summed as integers: the stores agree to the last digit; hours come after.
+    return epoch(_resolved_at(t), ctx.dialect) - epoch(t.c.opened_at, ctx.dialect)
 
 
 # -- service ----------------------------------------------------------------------------------
@@ -92,10 +101,12 @@ class TicketBacklog(SqlMetric):
     entity = "ticket"
     fields = ("state",)
     unknown_is_missing = ("state",)
+    scope_fields = ("state",)
     definition = (
         "Tickets open at the moment of reading (state new, in progress or on hold), whatever "
-        "their age; detail gives them by age since opening in bands of 0-7, 8-30, 31-90 and "
-        "over 90 days. --since/--until do not apply: a backlog is a moment, not a period."
+        "their age; detail gives them by age since opening, measured at the moment of reading, "
+        "in bands of 0-7, 8-30, 31-90 and over 90 days. --since/--until do not apply, to the "
+        "count or to the ages: a backlog is the moment of the last sync, not a period."
     )
     BANDS = (("0-7", 7), ("8-30", 30), ("31-90", 90))
 
@@ -106,7 +117,9 @@ class TicketBacklog(SqlMetric):
         self, ctx: MetricContext, result: MetricResult, scope: list[Any], by: Sequence[str]
     ) -> None:
         t = self.table
-        age = (sa.literal(ctx.as_of.timestamp()) - epoch(t.c.opened_at, ctx.dialect)) / DAY
+        # The states are the ones synced last, so the ages are measured now: --until does not
+        # turn today's backlog into the one of a past day.
+        age = (sa.literal(epoch_of(ctx.now)) - epoch(t.c.opened_at, ctx.dialect)) / DAY
         band = sa.case(
             (t.c.opened_at.is_(None), "unknown age"),
             *[(age < limit + 1, name) for name, limit in self.BANDS],
@@ -129,12 +142,13 @@ class MeanTimeToResolve(SqlMetric):
     entity = "ticket"
     fields = ("opened_at", "resolved_at")
     date_field = "opened_at"
-    measure = Measure("mean", expr=_hours_to_resolve)
+    measure = Measure("mean", expr=_seconds_to_resolve, scale=1 / HOUR)
     definition = (
         "For incidents opened in the period and resolved, the mean of the hours from opened to "
         "resolved (the resolved time, or the closed time where the platform leaves resolved "
         "empty), in clock hours; detail gives the median and both by priority. Excluded and "
-        "counted: cancelled, still open, no opened time, resolved before opened (bad data)."
+        "counted: cancelled, resolved or closed with no resolution time (neither resolved nor "
+        "closed time), still open, no opened time, resolved before opened (bad data)."
     )
 
     def scope(self, t: sa.Table, ctx: MetricContext) -> list[Any]:
@@ -144,22 +158,36 @@ class MeanTimeToResolve(SqlMetric):
         resolved = _resolved_at(t)
         return [
             ("cancelled", t.c.state == "cancelled"),
+            (NO_RESOLUTION_TIME, sa.and_(t.c.state.in_(DONE_TICKET), resolved.is_(None))),
             ("still open", resolved.is_(None)),
             ("no opened time", t.c.opened_at.is_(None)),
             ("resolved before opened (bad timestamps)", resolved < t.c.opened_at),
         ]
+
+    def explain_columns(self, t: sa.Table, ctx: MetricContext) -> dict[str, Any]:
+        return {
+            "start": t.c.opened_at,
+            "end": _resolved_at(t),
+            "end_is": sa.case(
+                (t.c.resolved_at.is_not(None), "resolved time"),
+                (t.c.closed_at.is_not(None), "closed time (no resolved time)"),
+                else_="none",
+            ),
+            "state": t.c.state,
+            "clock_seconds": _seconds_to_resolve(t, ctx),
+        }
 
     def finish(
         self, ctx: MetricContext, result: MetricResult, scope: list[Any], by: Sequence[str]
     ) -> None:
         t = self.table
         counted = sa.and_(*[sa.not_(c) for _r, c in self.exclusions(t, ctx)])
-        query = sa.select(t.c.priority, _hours_to_resolve(t, ctx)).where(*scope, counted)
+        query = sa.select(t.c.priority, _seconds_to_resolve(t, ctx)).where(*scope, counted)
         groups: dict[str, list[float]] = defaultdict(list)
         every: list[float] = []
-        for priority, hours in fetch(ctx, query):
-            groups[key_text(priority)].append(float(hours))
-            every.append(float(hours))
+        for priority, seconds in fetch(ctx, query):
+            groups[key_text(priority)].append(int(seconds) / HOUR)
+            every.append(int(seconds) / HOUR)
         result.detail["median"] = round(statistics.median(every), 4) if every else None
         result.detail["by_priority"] = {
             key: {
@@ -185,6 +213,7 @@ class FirstContactResolution(SqlMetric):
             t.c.reassignment_count == 0, sa.func.coalesce(t.c.reopen_count, 0) == 0
         ),
     )
+    scope_fields = ("state",)
     definition = (
         "Of incidents opened in the period and resolved or closed, the share resolved by the "
         "group that first took them (never reassigned) and never reopened. Excluded and "
@@ -207,6 +236,7 @@ class ReopenRate(SqlMetric):
     fields = ("reopen_count",)
     date_field = "opened_at"
     measure = Measure("share", condition=lambda t, ctx: t.c.reopen_count > 0)
+    scope_fields = ("state",)
     definition = (
         "Of tickets opened in the period and resolved or closed, the share reopened at least "
         "once. Excluded and counted: tickets whose platform does not record the reopen count."
@@ -274,8 +304,9 @@ class JudgedMetric(Metric):
         """What every judgement needs (a calendar, a version list), made once per query."""
         return None
 
-    def judge(self, values: Sequence[Any], state: Any) -> tuple[str | None, float | None]:
-        """(the reason a record is excluded, or None; 100 when it meets the measure, else 0)."""
+    def judge(self, values: Sequence[Any], state: Any) -> tuple[Any, ...]:
+        """(the reason a record is excluded, or None; 100 when it meets the measure, else 0),
+        and optionally a third item: the numbers the verdict rests on, for ``--explain``."""
         raise NotImplementedError
 
     def _query(self, ctx: MetricContext, extra: Sequence[Any], *, explain: bool) -> Any:
@@ -286,12 +317,13 @@ class JudgedMetric(Metric):
         return query.order_by(t.c.source, t.c.source_id) if explain else query
 
     def label_column(self) -> Any:
-        t = self.table
-        return t.c.number if "number" in t.c else t.c.name
+        return record_label(self.table)
 
     def compute(self, ctx: MetricContext, by: Sequence[str] = ()) -> MetricResult:
         result = MetricResult(self.id, self.title, self.unit, None, 0)
-        result.unsupported = self.unsupported_reason(ctx, self.scope(ctx))
+        result.unsupported = self.coverage_reason(ctx) or self.unsupported_reason(
+            ctx, self.scope(ctx)
+        )
         if result.unsupported:
             return result
         state = self.setup(ctx)
@@ -304,7 +336,7 @@ class JudgedMetric(Metric):
             d: defaultdict(lambda: [0.0, 0.0]) for d in dims
         }
         for row in fetch(ctx, query):
-            reason, value = self.judge(row, state)
+            reason, value = self.judge(row, state)[:2]
             if reason is not None:
                 excluded[reason] += 1
                 continue
@@ -326,8 +358,45 @@ class JudgedMetric(Metric):
     def explain(self, ctx: MetricContext) -> Iterator[Explanation]:
         state = self.setup(ctx)
         for row in fetch(ctx, self._query(ctx, [], explain=True)):
-            reason, value = self.judge(row[3:], state)
-            yield Explanation(row[0], row[1], row[2], reason is None, reason, value)
+            verdict = self.judge(row[3:], state)
+            reason, value = verdict[0], verdict[1]
+            detail = dict(verdict[2]) if len(verdict) > 2 else {}
+            yield Explanation(row[0], row[1], row[2], reason is None, reason, value, detail)
+
+
+@dataclass
+class _Pause:
+    """How long one platform SLA clock stood still: in clock seconds, and in business seconds
+    on the City's calendar where that can be told (``low == high``) or within bounds."""
+
+    clock: float
+    low: float
+    high: float
+    how: str
+
+
+def _pause(
+    calendar: BusinessCalendar, start: int, end: int, elapsed: float, business: float | None
+) -> _Pause:
+    """The pause of an SLA record that ran from ``start`` to ``end`` with ``elapsed`` clock
+    seconds (and ``business`` seconds on its schedule) counted.
+
+    Only the part of a pause that fell inside business hours may come off business time: a
+    25 h pause from Tuesday 16:00 to Wednesday 17:00 holds 10 of a 9-to-5 calendar's hours, not
+    25. The platform's business elapsed time places it (business span less business elapsed);
+    without it the pause lies somewhere between the non-business hours of the span and the
+    business ones, and the verdict stands only if it is the same at both ends.
+    """
+    wall = end - start
+    clock = max(0.0, wall - elapsed)
+    span = calendar.seconds_between(start, end)
+    if business is not None:
+        held = min(max(0.0, span - business), clock, span)
+        return _Pause(clock, held, held, "business span less the platform's business elapsed")
+    low = max(0.0, clock - (wall - span))
+    high = min(clock, span)
+    how = "exact" if low == high else "the platform does not say when the clock stood still"
+    return _Pause(clock, low, high, how)
 
 
 class SlaAttainment(JudgedMetric):
@@ -344,63 +413,76 @@ class SlaAttainment(JudgedMetric):
         "Of incidents opened in the period, the share resolved within the City's target for "
         "their priority ([metrics] sla_targets; default P1 4 h, P2 8 h, P3 3 business days, "
         "P4 5 business days). Business targets run on the [metrics.calendar] business hours "
-        "(workdays, hours, holidays, time zone); time on hold is deducted where the platform's "
-        "own SLA record shows it (its elapsed time against its start and end). An incident still "
-        "open counts as missed once its target has passed, and is excluded while it may still "
-        "make it. Excluded and counted: cancelled, no priority, a priority without a target, no "
-        "opened time, resolved before opened."
+        "(workdays, hours, holidays, time zone). Time on hold is deducted where the platform's "
+        "own SLA record shows it: its wall time less its elapsed time for clock targets, and "
+        "for business targets only the part of the pause that fell inside business hours (its "
+        "business span less its business elapsed time); where the record does not place the "
+        "pause and the verdict depends on where it fell, the incident is excluded as such. "
+        "Times are compared in whole seconds. An incident still open counts as missed once its "
+        "target has passed, and is excluded while it may still make it. Excluded and counted: "
+        "cancelled, no priority, a priority without a target, no opened time, resolved or "
+        "closed with no resolution time (never judged against the present), resolved before "
+        "opened."
     )
 
     def scope(self, ctx: MetricContext) -> list[Any]:
         return [*self.base_where(ctx), self.table.c.kind == "incident"]
 
-    def _hold(self, ctx: MetricContext) -> Any:
-        """Per ticket, the time its platform SLA clock stood still (wall time less elapsed)."""
+    def _pauses(self, ctx: MetricContext, calendar: BusinessCalendar) -> dict[Any, _Pause]:
+        """Per (source, ticket), the pause of its platform SLA record that stood still longest."""
         sla = ctx.store.table("sla_record")
-        return (
-            sa.select(
-                sla.c.ticket_id.label("ticket_id"),
-                sla.c.source.label("source"),
-                sa.func.max(
-                    epoch(sla.c.end_at, ctx.dialect)
-                    - epoch(sla.c.start_at, ctx.dialect)
-                    - sla.c.elapsed_seconds
-                ).label("hold"),
-            )
-            .where(
-                sla.c.deleted.is_(False),
-                sla.c.elapsed_seconds.is_not(None),
-                sla.c.start_at.is_not(None),
-                sla.c.end_at.is_not(None),
-            )
-            .group_by(sla.c.ticket_id, sla.c.source)
-            .subquery("hold")
+        query = sa.select(
+            sla.c.source,
+            sla.c.ticket_id,
+            epoch(sla.c.start_at, ctx.dialect),
+            epoch(sla.c.end_at, ctx.dialect),
+            sla.c.elapsed_seconds,
+            sla.c.business_elapsed_seconds,
+        ).where(
+            sla.c.deleted.is_(False),
+            sla.c.ticket_id.is_not(None),
+            sla.c.elapsed_seconds.is_not(None),
+            sla.c.start_at.is_not(None),
+            sla.c.end_at.is_not(None),
         )
+        if ctx.source:
+            query = query.where(sla.c.source == ctx.source)
+        pauses: dict[Any, _Pause] = {}
+        for source, ticket_id, start, end, elapsed, business in fetch(ctx, query):
+            pause = _pause(
+                calendar,
+                int(start),
+                int(end),
+                float(elapsed),
+                None if business is None else float(business),
+            )
+            key = (source, ticket_id)
+            if key not in pauses or pause.clock > pauses[key].clock:
+                pauses[key] = pause
+        return pauses
 
     def reading(self, ctx: MetricContext) -> tuple[Any, list[Any]]:
-        t, hold = self.table, self._hold(ctx)
-        origin = t.outerjoin(
-            hold, sa.and_(hold.c.ticket_id == t.c.source_id, hold.c.source == t.c.source)
-        )
-        return origin, [
+        t = self.table
+        return t, [
             t.c.state,
             t.c.priority,
             epoch(t.c.opened_at, ctx.dialect),
             epoch(_resolved_at(t), ctx.dialect),
-            hold.c.hold,
+            t.c.source,
+            t.c.source_id,
         ]
 
     def setup(self, ctx: MetricContext) -> Any:
         calendar = BusinessCalendar.from_config(ctx.policy.calendar)
         targets = {
-            int(priority): parse_target(text, calendar)
+            int(priority): (text, *parse_target(text, calendar))
             for priority, text in ctx.policy.sla_targets.items()
         }
-        return calendar, targets, ctx.as_of.timestamp()
+        return calendar, targets, epoch_of(ctx.as_of), self._pauses(ctx, calendar)
 
-    def judge(self, values: Sequence[Any], state: Any) -> tuple[str | None, float | None]:
-        calendar, targets, as_of = state
-        status, priority, opened, resolved, hold = values[:5]
+    def judge(self, values: Sequence[Any], state: Any) -> tuple[Any, ...]:
+        calendar, targets, as_of, pauses = state
+        status, priority, opened, resolved, source, ticket_id = values[:6]
         if status == "cancelled":
             return "cancelled", None
         if priority is None:
@@ -409,21 +491,60 @@ class SlaAttainment(JudgedMetric):
             return f"no target for priority {priority}", None
         if opened is None:
             return "no opened time", None
-        target, business = targets[priority]
-        end = resolved if resolved is not None else as_of
+        if resolved is None and status in DONE_TICKET:
+            return NO_RESOLUTION_TIME, None
         if resolved is not None and resolved < opened:
             return "resolved before opened (bad timestamps)", None
-        spent = calendar.seconds_between(opened, end) if business else end - opened
-        spent -= max(0.0, float(hold or 0.0))
-        if resolved is None:
-            return (None, 0.0) if spent > target else ("still open, within target", None)
-        return None, 100.0 if spent <= target else 0.0
+        text, target, business = targets[priority]
+        opened = int(opened)
+        end = int(resolved) if resolved is not None else as_of
+        clock = end - opened
+        elapsed = calendar.seconds_between(opened, end) if business else float(clock)
+        pause = pauses.get((source, ticket_id))
+        if pause is None:
+            low = high = 0.0
+        elif business:
+            low, high = pause.low, pause.high
+        else:
+            low = high = pause.clock
+        detail: dict[str, Any] = {
+            "start": _iso(opened),
+            "end": _iso(end),
+            "end_is": "resolved (or closed) time" if resolved is not None else "now: still open",
+            "clock_hours": round(clock / HOUR, 4),
+            "business_hours": round(calendar.seconds_between(opened, end) / HOUR, 4),
+            "hold_hours": round(high / HOUR, 4)
+            if low == high
+            else f"{round(low / HOUR, 4)}-{round(high / HOUR, 4)}",
+            "hold_from": "no platform SLA record" if pause is None else pause.how,
+            "target": f"{text} ({'business' if business else 'clock'} time)",
+            "target_hours": round(target / HOUR, 4),
+        }
+        best, worst = elapsed - high, elapsed - low  # the most and the least deducted
+        if best <= target < worst:
+            detail["comparison"] = (
+                f"{round(best / HOUR, 4)}-{round(worst / HOUR, 4)} h against {round(target / HOUR, 4)} h"
+            )
+            return "time on hold not placed in business hours", None, detail
+        spent = elapsed - high
+        met = spent <= target
+        detail["spent_hours"] = round(spent / HOUR, 4)
+        detail["comparison"] = (
+            f"{round(spent / HOUR, 4)} h {'<=' if met else '>'} {round(target / HOUR, 4)} h"
+        )
+        if resolved is None and met:
+            return "still open, within target", None, detail
+        return None, 100.0 if met else 0.0, detail
 
     def compute(self, ctx: MetricContext, by: Sequence[str] = ()) -> MetricResult:
         result = super().compute(ctx, by)
         if not result.unsupported:
             result.detail["targets"] = dict(ctx.policy.sla_targets)
         return result
+
+
+def _iso(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat()
 
 
 class PlatformSlaAttainment(SqlMetric):
@@ -435,6 +556,11 @@ class PlatformSlaAttainment(SqlMetric):
     fields = ("has_breached",)
     date_field = "start_at"
     measure = Measure("share", condition=lambda t, ctx: t.c.has_breached.is_(False))
+    scope_fields = ("stage",)
+    absent_reason = (
+        "no synced source keeps SLA records of its own (such as ServiceNow task_sla): there is "
+        "no platform verdict to report; itsm.sla_attainment judges the City's targets instead"
+    )
     definition = (
         "Where the platform keeps its own SLA records (ServiceNow task_sla), the share of "
         "completed ones it marks as not breached, for SLAs started in the period: the "
@@ -449,7 +575,8 @@ class PlatformSlaAttainment(SqlMetric):
         return [("breach not recorded", t.c.has_breached.is_(None))]
 
     def label_column(self) -> Any:
-        return self.table.c.ticket_id
+        t = self.table
+        return sa.func.coalesce(t.c.ticket_id, t.c.source_id)
 
 
 # -- portfolio ---------------------------------------------------------------------------------
@@ -493,6 +620,7 @@ class HealthMix(_Projects):
     fields = ("health",)
     unknown_is_missing = ("health",)
     measure = Measure("share", condition=lambda t, ctx: t.c.health == "green")
+    scope_fields = ("state",)
     definition = (
         "Of active projects (approved, in progress or on hold), the share reported green; the "
         "breakdown always includes the share in each health (green, amber, red). Excluded and "
@@ -521,32 +649,54 @@ class HealthMix(_Projects):
         )
 
 
-class OnTimeRate(_Projects):
+class OnTimeRate(JudgedMetric):
     id = "ppm.on_time_rate"
     title = "Projects finished on time"
+    domain = "portfolio"
     unit = "%"
-    fields = ("planned_finish", "actual_finish")
-    date_field = "planned_finish"
-    measure = Measure(
-        "share",
-        condition=lambda t, ctx: (
-            epoch(t.c.actual_finish, ctx.dialect) - epoch(t.c.planned_finish, ctx.dialect) < DAY
-        ),
-    )
+    entity = "work_item"
+    fields = ("baseline_finish", "actual_finish")
+    date_field = "baseline_finish"
+    scope_fields = ("state",)
     definition = (
-        "Of projects done (those planned to finish in the period, when one is given), the share "
-        "whose actual finish fell no later than the end of their planned finish day. Excluded "
-        "and counted: no planned finish, no actual finish."
+        "Of projects done (those whose baseline finish falls in the period, when one is "
+        "given), the share whose actual finish fell no later than the end of their baseline "
+        "finish day, the day taken in the City's calendar zone ([metrics.calendar] timezone). "
+        "The baseline is the finish the approved plan committed to (Project's baseline 0), "
+        "never the current schedule, which moves to the actual finish as a project completes. "
+        "Excluded and counted: no baseline finish (the platform keeps no baseline, or none was "
+        "set), no actual finish."
     )
 
-    def scope(self, t: sa.Table, ctx: MetricContext) -> list[Any]:
-        return [*super().scope(t, ctx), t.c.state == "done"]
+    def scope(self, ctx: MetricContext) -> list[Any]:
+        t = self.table
+        return [*self.base_where(ctx), t.c.kind == "project", t.c.state == "done"]
 
-    def exclusions(self, t: sa.Table, ctx: MetricContext) -> list[tuple[str, Any]]:
-        return [
-            ("no planned finish", t.c.planned_finish.is_(None)),
-            ("no actual finish", t.c.actual_finish.is_(None)),
-        ]
+    def reading(self, ctx: MetricContext) -> tuple[Any, list[Any]]:
+        t = self.table
+        return t, [t.c.baseline_finish, t.c.actual_finish]
+
+    def setup(self, ctx: MetricContext) -> Any:
+        return ZoneInfo(ctx.policy.calendar.timezone)
+
+    def judge(self, values: Sequence[Any], state: Any) -> tuple[Any, ...]:
+        planned, actual = values[0], values[1]
+        if planned is None:
+            return "no baseline finish", None
+        if actual is None:
+            return "no actual finish", None
+        # Not "within 24 hours of the planned instant": planned 17:00, finished 09:00 the
+        # next morning is a day late.
+        deadline = end_of_local_day(planned, state)
+        met = actual < deadline
+        detail = {
+            "baseline_finish": plain(planned),
+            "actual_finish": plain(actual),
+            "day_ends": plain(deadline),
+            "day_zone": state.key,
+            "comparison": f"actual {'<' if met else '>='} end of the baseline finish day",
+        }
+        return None, 100.0 if met else 0.0, detail
 
 
 def _cost(t: sa.Table) -> Any:
@@ -569,6 +719,19 @@ class BudgetVariance(_Projects):
         "less budget) summed, as a percentage of the budgets summed: positive is over budget. "
         "Excluded and counted: cancelled, no budget, a budget of zero, no cost."
     )
+
+    def explain_columns(self, t: sa.Table, ctx: MetricContext) -> dict[str, Any]:
+        return {
+            "budget": t.c.budget,
+            "forecast_cost": t.c.forecast_cost,
+            "actual_cost": t.c.actual_cost,
+            "cost_used": sa.case(
+                (t.c.forecast_cost.is_not(None), "forecast cost"),
+                (t.c.actual_cost.is_not(None), "actual cost (no forecast kept)"),
+                else_="none",
+            ),
+            "variance": _cost(t) - t.c.budget,
+        }
 
     def exclusions(self, t: sa.Table, ctx: MetricContext) -> list[tuple[str, Any]]:
         return [
@@ -615,7 +778,7 @@ class _EarnedValueIndex(_Projects):
 
     def row_value(self, t: sa.Table, ctx: MetricContext) -> Any:
         top, bottom = self.over
-        return t.c[top] / t.c[bottom]
+        return divide(t.c[top], t.c[bottom])
 
 
 class SchedulePerformance(_EarnedValueIndex):
@@ -642,9 +805,19 @@ class CostPerformance(_EarnedValueIndex):
     )
 
 
+def divide(numerator: Any, denominator: Any) -> Any:
+    """``numerator / denominator``, NULL where the denominator is zero.
+
+    The exclusions already take such records out of the count, but a grouped query still
+    evaluates the expression on their rows, and PostgreSQL raises on a division by zero where
+    SQLite quietly gives NULL.
+    """
+    return numerator / sa.func.nullif(denominator, 0)
+
+
 def _eac(t: sa.Table, ctx: MetricContext) -> Any:
     # EAC = BAC / CPI = BAC * AC / EV: the budget at the cost efficiency shown so far.
-    return t.c.budget * t.c.actual_cost / t.c.earned_value
+    return divide(t.c.budget * t.c.actual_cost, t.c.earned_value)
 
 
 class EstimateAtCompletion(_Projects):
@@ -710,6 +883,7 @@ class DemandBacklog(SqlMetric):
     entity = "demand"
     fields = ("state",)
     unknown_is_missing = ("state",)
+    scope_fields = ("state",)
     definition = (
         "Demands submitted and not yet decided (submitted, screening or qualified) at the "
         "moment of reading."
@@ -727,7 +901,7 @@ class _Managed(SqlMetric):
 
     domain = "endpoint"
     entity = "device"
-    empty_reason = (
+    empty_reason = absent_reason = (
         "no synced source enrolls devices: this needs a management platform such as Intune "
         "(a CMDB records devices, not their enrolment, compliance or check-ins)"
     )
@@ -821,14 +995,19 @@ class OsCurrency(JudgedMetric):
             ((name.lower(), _version(v)) for name, v in table.items()), key=lambda p: -len(p[0])
         )
 
-    def judge(self, values: Sequence[Any], state: Any) -> tuple[str | None, float | None]:
+    def judge(self, values: Sequence[Any], state: Any) -> tuple[Any, ...]:
         os_name, version = values[0], values[1]
         if not os_name or not version or not _version(version):
             return "no OS or version", None
         lowered = os_name.lower()
         for family, minimum in state:
             if lowered.startswith(family):
-                return None, 100.0 if _version(version) >= minimum else 0.0
+                detail = {
+                    "os": os_name,
+                    "version": version,
+                    "oldest_supported": ".".join(str(part) for part in minimum),
+                }
+                return None, 100.0 if _version(version) >= minimum else 0.0, detail
         return "OS not in the supported list", None
 
 

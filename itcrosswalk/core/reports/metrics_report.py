@@ -17,12 +17,6 @@ TITLES = {
 }
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def build(
     store: Any,
     config: Any,
@@ -36,11 +30,11 @@ def build(
     pm: Any = None,
 ) -> dict[str, Any]:
     """The report's data: every metric of the ``kind`` domain, as the metrics engine computes it."""
-    from ..metrics import all_metrics, compute_metrics
+    from ..metrics import all_metrics, city_moment, compute_metrics
 
     dimensions = [by] if isinstance(by, str) else list(by or [])
     now = now or datetime.now(UTC)
-    since, until = _aware(since), _aware(until)
+    since, until = city_moment(since, config.metrics), city_moment(until, config.metrics)
     results = compute_metrics(
         store,
         config,

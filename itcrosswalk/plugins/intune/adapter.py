@@ -732,7 +732,7 @@ class IntuneAdapter(Adapter):
         checks = [
             ("managedDevices", DEVICES_READ, lambda: ManagedDevices(self).first_request(top=1)),
             (
-                "deviceCompliancePolicies",
+                "deviceStatuses",  # the stream's name, though it asks for the policies first
                 CONFIG_READ,
                 lambda: DeviceStatuses(self).policies_request(),
             ),

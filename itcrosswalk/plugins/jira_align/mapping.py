@@ -98,7 +98,8 @@ TSHIRT: dict[int, str] = {
     30: "XXL",
 }
 
-# common-model field -> native field, per resource kind
+# common-model field -> native field, per resource kind. Jira Align keeps no baseline: the
+# target completion date is the current plan, and baseline_* stay empty.
 WORK_FIELDS: dict[str, dict[str, str]] = {
     "Epics": {
         "name": "title",

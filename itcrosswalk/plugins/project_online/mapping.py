@@ -133,8 +133,13 @@ PROJECT_FIELDS: dict[str, tuple[str, ...]] = {
     "name": ("ProjectName",),
     "manager": ("ProjectOwnerName", "ProjectManagerName"),
     "department": ("ProjectDepartments",),
+    # ProjectStartDate/FinishDate are the current schedule (the finish becomes the actual finish
+    # once the project completes); the plan committed to is baseline 0.
     "planned_start": ("ProjectStartDate",),
     "planned_finish": ("ProjectFinishDate",),
+    "baseline_start": ("ProjectBaselineStartDate",),
+    "baseline_finish": ("ProjectBaselineFinishDate",),
+    "baseline_cost": ("ProjectBaselineCost",),
     "actual_start": ("ProjectActualStartDate",),
     "actual_finish": ("ProjectActualFinishDate",),
     "percent_complete": ("ProjectPercentCompleted",),
@@ -152,6 +157,9 @@ TASK_FIELDS: dict[str, tuple[str, ...]] = {
     "name": ("TaskName",),
     "planned_start": ("TaskStartDate",),
     "planned_finish": ("TaskFinishDate",),
+    "baseline_start": ("TaskBaselineStartDate",),
+    "baseline_finish": ("TaskBaselineFinishDate",),
+    "baseline_cost": ("TaskBaselineCost",),
     "actual_start": ("TaskActualStartDate",),
     "actual_finish": ("TaskActualFinishDate",),
     "percent_complete": ("TaskPercentCompleted",),
@@ -173,9 +181,6 @@ PROJECT_EXTRA: dict[str, str] = {
     "ProjectRemainingWork": "remaining_work_hours",
     "ProjectStatusDate": "status_date",
     "EnterpriseProjectTypeName": "enterprise_project_type",
-    "ProjectBaselineStartDate": "baseline_start",
-    "ProjectBaselineFinishDate": "baseline_finish",
-    "ProjectBaselineCost": "baseline_cost",
     "ProjectBaselineWork": "baseline_work_hours",
     "ProjectBaselineBudgetCost": "baseline_budget_cost",
 }
@@ -185,18 +190,11 @@ TASK_EXTRA: dict[str, str] = {
     "TaskWork": "work_hours",
     "TaskActualWork": "actual_work_hours",
     "TaskRemainingWork": "remaining_work_hours",
-    "TaskBaselineStartDate": "baseline_start",
-    "TaskBaselineFinishDate": "baseline_finish",
-    "TaskBaselineCost": "baseline_cost",
     "TaskBaselineWork": "baseline_work_hours",
     "TaskBaselineBudgetCost": "baseline_budget_cost",
 }
 _DATE_EXTRAS = {
     "ProjectStatusDate",
-    "ProjectBaselineStartDate",
-    "ProjectBaselineFinishDate",
-    "TaskBaselineStartDate",
-    "TaskBaselineFinishDate",
 }
 _TEXT_EXTRAS = {"EnterpriseProjectTypeName"}
 
@@ -378,6 +376,8 @@ def _common(
         if target in (
             "planned_start",
             "planned_finish",
+            "baseline_start",
+            "baseline_finish",
             "actual_start",
             "actual_finish",
             "updated_at",
@@ -425,7 +425,7 @@ def _finish(
     if not kwargs.get("budget"):
         # The budget cost field is empty unless budget resources are used: the baseline cost
         # is the budget at completion that earned value is measured against.
-        kwargs["budget"] = extra.get("baseline_cost", kwargs.get("budget"))
+        kwargs["budget"] = kwargs.get("baseline_cost", kwargs.get("budget"))
     found = resolve_custom_fields(raw, custom_fields or {})
     _apply_custom(kwargs, extra, found)
     used |= {prop for prop, _value in found.values()}
@@ -591,7 +591,8 @@ def describe() -> dict[str, Any]:
             "Resources": "person (enterprise resources, generic ones skipped)",
         },
         "enrichment": {
-            "ProjectBaselines": "baseline start/finish/cost/work of baseline 0 (extra)",
+            "ProjectBaselines": "baseline 0's start, finish and cost (baseline_start, "
+            "baseline_finish, baseline_cost); its work in extra",
             "TaskBaselines": "the same for tasks",
             "Assignments": "project team: work and cost per resource (extra.team)",
             "Issues": "active/total counts per project (extra.issues)",

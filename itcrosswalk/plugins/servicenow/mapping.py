@@ -191,6 +191,11 @@ WORK_COLUMNS: dict[str, str] = {
     "parent": "parent",
     "external_ref": "u_external_ref",
 }
+# pm_project's start_date/end_date are its current schedule (SPM recalculates them from the
+# tasks); the Table API exposes no baseline column of its own. An instance that keeps the
+# committed plan in columns maps them in [sources.NAME.columns.pm_project] as baseline_start,
+# baseline_finish, baseline_cost; without them the baseline stays empty (never the schedule).
+BASELINE_COLUMNS = ("baseline_start", "baseline_finish", "baseline_cost")
 
 DEMAND_COLUMNS: dict[str, str] = {
     "name": "short_description",
@@ -487,6 +492,15 @@ def map_work(
         business_case_approved=parse_bool(value(raw, col["business_case_approved"])),
         planned_start=parse_datetime(value(raw, col["planned_start"])),
         planned_finish=parse_datetime(value(raw, col["planned_finish"])),
+        baseline_start=parse_datetime(value(raw, col["baseline_start"]))
+        if "baseline_start" in col
+        else None,
+        baseline_finish=parse_datetime(value(raw, col["baseline_finish"]))
+        if "baseline_finish" in col
+        else None,
+        baseline_cost=parse_number(value(raw, col["baseline_cost"]))
+        if "baseline_cost" in col
+        else None,
         actual_start=parse_datetime(value(raw, col["actual_start"])),
         actual_finish=parse_datetime(value(raw, col["actual_finish"])),
         percent_complete=parse_number(value(raw, col["percent_complete"])),

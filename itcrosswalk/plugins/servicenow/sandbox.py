@@ -840,7 +840,8 @@ class ServiceNowEmulator(Emulator):
             row = self._index[table][sys_id]
             row.update({k: str(v) for k, v in changes.items()})
             self._fields[table].update(changes)
-            row["sys_updated_on"] = datetime.now(UTC).strftime(FMT)
+            if not self.faults.same_second_edits:
+                row["sys_updated_on"] = datetime.now(UTC).strftime(FMT)
             row["sys_mod_count"] = str(int(row.get("sys_mod_count") or 0) + 1)
             self._changed(table)
 
@@ -1134,7 +1135,7 @@ class ServiceNowEmulator(Emulator):
                 self._changed(table)
         headers: list[tuple[str, str]] = []
         if params.get("sysparm_no_count", "false") != "true":
-            headers.append(("X-Total-Count", str(total)))
+            headers.append(("X-Total-Count", str(self.faults.count(total))))
         if params.get("sysparm_suppress_pagination_header", "false") != "true" and total:
             headers.append(("Link", self._links(environ, table, params, offset, limit, total)))
         if not body_rows and version == "v1" and total == 0:

@@ -126,4 +126,4 @@ def test_crosswalk_check_names_each_missing_permission(
     for name in ("managedDevices", "detectedApps"):
         assert rows[name]["status"] == "no_access"
         assert "DeviceManagementManagedDevices.Read.All" in rows[name]["detail"]
-    assert "DeviceManagementConfiguration.Read.All" in rows["deviceCompliancePolicies"]["detail"]
+    assert "DeviceManagementConfiguration.Read.All" in rows["deviceStatuses"]["detail"]

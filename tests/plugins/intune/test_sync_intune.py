@@ -211,10 +211,10 @@ def test_a_missing_permission_is_named_and_the_other_streams_go_on(
     finally:
         adapter.close()
     assert checks["managedDevices"].ok and checks["detectedApps"].ok
-    assert not checks["deviceCompliancePolicies"].ok
+    assert not checks["deviceStatuses"].ok
     assert (
         f"missing Microsoft Graph application permission {CONFIG_READ}"
-        in checks["deviceCompliancePolicies"].detail
+        in checks["deviceStatuses"].detail
     )
     assert checks["users"].status == "no_access" and USERS_READ in checks["users"].detail
 

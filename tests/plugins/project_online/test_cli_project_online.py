@@ -61,6 +61,6 @@ def test_the_demo_config_syncs_the_city_projects_over_ntlm_with_costs_and_baseli
     assert len(projects) == len(project_rows(world))
     for row in projects:
         assert row["platform"] == "project_online"
-        assert row["budget"] and row["forecast_cost"] and row["extra"]["baseline_finish"]
+        assert row["budget"] and row["forecast_cost"] and row["baseline_finish"]
         assert row["state"] != "unknown" and row["number"].startswith("MSP")
     assert box.secret not in exported.output

@@ -164,7 +164,9 @@ def test_a_light_row_with_custom_fields_mapped_by_display_name() -> None:
         201000.5,
     )
     assert item.budget == 480000.0 and item.forecast_cost == 515000.0
-    assert item.extra["baseline_finish"] == "2026-11-30T17:00:00+00:00"
+    # The baseline (the plan committed to) is its own field, apart from the current schedule.
+    assert item.baseline_finish == datetime(2026, 11, 30, 17, tzinfo=UTC)
+    assert "baseline_finish" not in item.extra
     assert item.extra["remaining_cost"] == 313999.5
     assert item.extra["status_date"] == "2026-10-31T17:00:00+00:00"
     assert item.extra["enterprise_project_type"] == "Capital Improvement Project"
