@@ -417,6 +417,7 @@ def unsendable_header(source: str, headers: Any) -> str | None:
     for name, value in headers.items():
         text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
         if _ILLEGAL_IN_HEADER.search(text):
+            name = "-".join(part.capitalize() for part in str(name).split("-"))  # httpx lowers
             return (
                 f"source {source}: the {name} header holds a line break or NUL and cannot be "
                 "sent; check that the secret it carries (token or password) has no trailing "

@@ -269,3 +269,32 @@ def test_messages_stored_in_the_store_hold_no_encoding_of_a_secret(store_url: st
     assert "stream failed: " in text and "run failed: " in text and "mapping failed: " in text
     assert leaks(text, TOKEN) == [] and leaks(text, PASSWORD) == []
     assert leaks(repr(rows), TOKEN) == [] and leaks(repr(rows), PASSWORD) == []
+
+
+@pytest.mark.parametrize("secret", [TOKEN, PASSWORD], ids=["token", "password"])
+def test_log_records_hold_no_encoding_of_a_secret(secret: str) -> None:
+    REDACTOR.register(secret)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    REDACTOR.install(handler)
+    logger = logging.getLogger("itcrosswalk.test-secret-forms")
+    logger.addHandler(handler)
+    logger.propagate = False
+    forms = {k: v for k, v in encodings(secret).items() if "part" not in k}
+    try:
+        for name, form in forms.items():
+            logger.warning("%s form: %s", name, form)
+        try:
+            raise ValueError(f"Invalid header value {('Bearer ' + secret).encode()!r}")
+        except ValueError:
+            logger.exception("request failed")
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
+        handler.close()
+    output = stream.getvalue()
+    # Each form masked (a Basic header keeps the user's part of its encoding).
+    assert sum(1 for line in output.splitlines() if " form: " in line and "***" in line) == len(
+        forms
+    )
+    assert leaks(output, secret) == []

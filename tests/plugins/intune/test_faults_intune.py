@@ -12,10 +12,12 @@ from typing import Any
 import pytest
 
 from itcrosswalk.core.config import Config
+from itcrosswalk.core.errors import ConfigError
 from itcrosswalk.core.sync import SyncEngine, build_adapter
 from itcrosswalk.plugins.intune.sandbox import USERS_READ
+from tests.leaks import leaks
 
-from .conftest import Tenant
+from .conftest import CLIENT_ID, Tenant
 
 MakeConfig = Callable[..., Config]
 TWO_STREAMS = 'streams = ["users", "managedDevices"]'
@@ -117,3 +119,21 @@ def test_the_ca_environment_variables_are_honoured_like_every_adapters(
     users = _by_stream(result)["users"]
     assert users.status == "ok", users.message
     assert users.read == len(tenant.world.people)
+
+
+def test_a_bearer_token_with_a_trailing_newline_is_named_not_quoted(
+    tenant: Tenant,
+    make_http_config: MakeConfig,
+    open_store: Any,
+    pm: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    token = tenant.app.issue_token(CLIENT_ID)
+    monkeypatch.setenv("GRAPH_TOKEN", token + "\n")
+    config = make_http_config(
+        tenant, auth='{ type = "bearer", token = "env:GRAPH_TOKEN" }', extra='streams = ["users"]'
+    )
+    with pytest.raises(ConfigError, match="the Authorization header holds a line break") as caught:
+        SyncEngine(config, open_store(config), pm=pm).sync("intune")
+    assert leaks(str(caught.value), token + "\n") == []
+    assert _users_asked(tenant) == 0  # never sent
