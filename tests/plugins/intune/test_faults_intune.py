@@ -137,3 +137,25 @@ def test_a_bearer_token_with_a_trailing_newline_is_named_not_quoted(
         SyncEngine(config, open_store(config), pm=pm).sync("intune")
     assert leaks(str(caught.value), token + "\n") == []
     assert _users_asked(tenant) == 0  # never sent
+
+
+def test_a_batch_item_throttled_without_retry_after_waits_graphs_backoff_too(
+    tenant: Tenant, make_http_config: MakeConfig, pm: Any
+) -> None:
+    config = make_http_config(tenant, extra='streams = ["detectedApps"]')
+    adapter = build_adapter(config, "intune", pm)
+    waits: list[float] = []
+    adapter.policy = dataclasses.replace(adapter.policy, sleep=waits.append)
+    paths = ["/users?$top=1", "/users?$top=2"]
+    try:
+        adapter.client  # noqa: B018 - builds the SDK client over the policy
+        tenant.faults.omit_retry_after = True
+        # Requests counted: the $batch (1), its items (2, 3): the second item is throttled.
+        tenant.faults.requests = 0
+        tenant.faults.throttle_every = 3
+        answers = adapter.batch_get(paths, what="users", permission=USERS_READ)
+    finally:
+        adapter.close()
+    assert all(isinstance(answers[p], dict) for p in paths), answers
+    # One round waited for its throttled item, from Graph's guidance (it was 1 s flat).
+    assert len(waits) == 1 and 3.0 <= waits[0] <= 3.75, waits
