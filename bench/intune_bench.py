@@ -44,10 +44,11 @@ SYNC = textwrap.dedent(
     from itcrosswalk.core.config import load_config
     from itcrosswalk.core.store import Store
     from itcrosswalk.core.sync import SyncEngine
+    from itcrosswalk.registry import make_registry
     config = load_config(sys.argv[1])
     store = Store(config.store.url)
     started = time.perf_counter()
-    result = SyncEngine(config, store).sync("intune")
+    result = SyncEngine(config, store, pm=make_registry()).sync("intune")
     seconds = time.perf_counter() - started
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({

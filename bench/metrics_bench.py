@@ -20,6 +20,7 @@ from pathlib import Path
 from itcrosswalk.core.config import Config
 from itcrosswalk.core.metrics import MetricContext, all_metrics, compute_metrics
 from itcrosswalk.core.store import ENTITY_TABLES, Store
+from itcrosswalk.registry import make_registry
 
 HERE = Path(__file__).resolve().parent
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -182,9 +183,10 @@ def main() -> None:
             f"filled the store in {time.perf_counter() - started:.1f}s ({path.stat().st_size >> 20} MiB)"
         )
     config = Config()
+    registry = make_registry()
     for by in ((), ("platform",)):
         started = time.perf_counter()
-        out = compute_metrics(store, config, by=by, now=NOW)
+        out = compute_metrics(store, config, by=by, now=NOW, pm=registry)
         seconds = time.perf_counter() - started
         label = f"by {by[0]}" if by else "no breakdown"
         print(
@@ -193,7 +195,7 @@ def main() -> None:
         )
     ctx = MetricContext(store=store, policy=config.metrics, now=NOW)
     timings = []
-    for metric in all_metrics().values():
+    for metric in all_metrics(registry).values():
         started = time.perf_counter()
         metric.compute(ctx)
         timings.append((time.perf_counter() - started, metric.id))

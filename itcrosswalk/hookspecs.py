@@ -12,9 +12,10 @@ hookimpl = pluggy.HookimplMarker("itcrosswalk")
 
 @hookspec
 def register_platforms(register: Any) -> None:
-    """Register platform adapters: ``register(name, adapter_class, *, mapping=None, config_model=None)``.
+    """Register platform adapters: ``register(name, adapter, *, mapping=None, config_model=None)``.
 
-    ``name`` is the platform id used in config and the store (``servicenow``); ``mapping`` is
+    ``name`` is the platform id used in config and the store (``servicenow``); ``adapter`` a
+    subclass of ``itcrosswalk.core.adapter.Adapter``; ``mapping`` is
     the module or dict of crosswalk tables ``crosswalk plugins show NAME`` prints;
     ``config_model`` is a pydantic model validating the source's platform-specific keys.
     """
@@ -35,17 +36,29 @@ def register_sandboxes(register: Any) -> None:
 
 @hookspec
 def register_metrics(register: Any) -> None:
-    """Register metric definitions: ``register(metric)``."""
+    """Register metric definitions: ``register(metric)``, an instance of a ``Metric`` subclass.
+
+    ``Metric`` is ``itcrosswalk.core.metrics.Metric`` (``SqlMetric`` covers most); a metric with
+    the id of a standard one replaces it.
+    """
 
 
 @hookspec
 def register_controls(register: Any) -> None:
-    """Register compliance controls: ``register(control)``."""
+    """Register compliance controls: ``register(control)``.
+
+    ``control`` is a ``Control``, a mapping of its YAML keys, or the path of a YAML file or
+    folder of them; it is validated when registered, so a malformed one is this plugin's error.
+    """
 
 
 @hookspec
 def register_templates(register: Any) -> None:
-    """Register standard templates: ``register(template)``."""
+    """Register standard templates: ``register(template)``, a ``Template`` or a mapping of its keys.
+
+    A mapping that does not validate is listed among the catalog's problems; the plugin's other
+    templates stay usable.
+    """
 
 
 @hookspec

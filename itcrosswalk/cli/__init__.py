@@ -26,7 +26,7 @@ from typing import Any
 
 import click
 
-from .. import __version__, plugins
+from .. import __version__, registry
 
 log = logging.getLogger("itcrosswalk")
 
@@ -50,9 +50,9 @@ def _areas() -> list[str]:
 
 
 class Context:
-    """What every command gets: the config path, the plugin manager, and the debug flag."""
+    """What every command gets: the config path, the plugins' registry, and the debug flag."""
 
-    def __init__(self, config_path: str | None, debug: bool, pm: Any) -> None:
+    def __init__(self, config_path: str | None, debug: bool, pm: registry.PluginRegistry) -> None:
         self.config_path = config_path
         self.debug = debug
         self.pm = pm
@@ -76,7 +76,9 @@ class Context:
 class CrosswalkGroup(click.Group):
     """A group that attaches plugin commands on first need, and turns errors into one line."""
 
-    def __init__(self, *args: Any, pm: Any = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, pm: registry.PluginRegistry | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.pm = pm
         self._attached = False
@@ -84,7 +86,7 @@ class CrosswalkGroup(click.Group):
     def _attach(self) -> None:
         if not self._attached:
             self._attached = True
-            plugins.attach_commands(self, self.pm)
+            (self.pm or registry.get_registry()).attach_commands(self)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         self._attach()
@@ -385,8 +387,8 @@ def check_source(obj: Context, name: str | None, *, param: str = "--source") -> 
     return check_name("source", name, known_sources(obj), param=param)
 
 
-def make_cli(pm: Any = None) -> click.Group:
-    """The ``crosswalk`` group, bound to a plugin manager (a fresh one per test)."""
+def make_cli(pm: registry.PluginRegistry | None = None) -> click.Group:
+    """The ``crosswalk`` group, bound to a plugins' registry (a fresh one per test)."""
 
     @click.group(
         cls=CrosswalkGroup, pm=pm, context_settings={"help_option_names": ["-h", "--help"]}
@@ -405,7 +407,7 @@ def make_cli(pm: Any = None) -> click.Group:
     def cli(ctx: click.Context, config_path: str | None, debug: bool, verbose: int) -> None:
         """itcrosswalk: one common model of portfolio work, service tickets and endpoints,
         synced from ServiceNow, Jira Align, Project Server and Intune."""
-        ctx.obj = Context(config_path, debug, pm or plugins.get_manager())
+        ctx.obj = Context(config_path, debug, pm or registry.get_registry())
         _setup_logging(debug, verbose)
 
     # -- init ---------------------------------------------------------------------------------
@@ -435,8 +437,8 @@ def make_cli(pm: Any = None) -> click.Group:
         """List plugins, their hooks, and any that failed to load."""
         if ctx.invoked_subcommand:
             return
-        rows = plugins.describe_plugins(ctx.obj.pm)
-        platforms = plugins.get_platforms(ctx.obj.pm)
+        rows = ctx.obj.pm.describe()
+        platforms = ctx.obj.pm.platforms()
         for row in rows:
             row["platforms"] = sorted(
                 p for p, info in platforms.items() if info.plugin == row["name"]
@@ -450,7 +452,7 @@ def make_cli(pm: Any = None) -> click.Group:
     @click.pass_obj
     def plugins_show(obj: Context, name: str) -> None:
         """Show a platform's crosswalk tables (native value -> normalized value)."""
-        platforms = plugins.get_platforms(obj.pm)
+        platforms = obj.pm.platforms()
         if name not in platforms:
             raise click.UsageError(
                 f"no platform {name!r}; installed: {', '.join(sorted(platforms)) or 'none'}"
@@ -1028,7 +1030,7 @@ def runner_header() -> str:
 
 
 def _demo_outputs(
-    config: Any, store: Any, target: Path, pm: Any, *, now: Any
+    config: Any, store: Any, target: Path, pm: registry.PluginRegistry, *, now: Any
 ) -> list[tuple[str, Path]]:
     """What the demo leaves beside its store: the metrics, the compliance report and the
     platform evaluation, all judged at the seeded world's moment so they match what it holds."""

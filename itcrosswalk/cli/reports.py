@@ -177,7 +177,7 @@ def register(cli: click.Group) -> None:
             check_name("dimension", options["by"], DIMENSIONS, param="--by")
         store = obj.store()
         try:
-            data = metrics_report.build(store, obj.config, kind, **options)
+            data = metrics_report.build(store, obj.config, kind, pm=obj.pm, **options)
         finally:
             store.close()
         _write(render(data, fmt), fmt, output)

@@ -8,7 +8,7 @@ common model; it performs exactly one request per ``fetch`` call.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -66,6 +66,9 @@ class Stream:
         fallback_cursor_field: used when ``cursor_field`` is empty on a record.
         incremental: False for streams the platform cannot filter by update time; these are
             read in full every time and tombstone what disappeared.
+        id_sweep: True for incremental streams small enough to list by id on every sync:
+            after each incremental read the engine asks :meth:`live_ids` and tombstones the
+            records the platform no longer has (deletions no update-time filter can see).
     """
 
     name: ClassVar[str] = ""
@@ -74,6 +77,7 @@ class Stream:
     cursor_field: ClassVar[str | None] = None
     fallback_cursor_field: ClassVar[str | None] = None
     incremental: ClassVar[bool] = True
+    id_sweep: ClassVar[bool] = False
 
     paginator: Paginator
 
@@ -103,6 +107,11 @@ class Stream:
     def links(self, record: Record) -> list[tuple[str, str, str]]:
         """Cross-system links found on a record: ``(relation, target_entity, target_ref)``."""
         return []
+
+    def live_ids(self) -> tuple[Iterable[str], int | None]:
+        """Every record id (as :meth:`record_id` gives it) the platform holds now, read cheaply
+        (ids only), with the platform's own count of them if it tells; for ``id_sweep`` streams."""
+        raise NotImplementedError
 
 
 @dataclass

@@ -15,7 +15,7 @@ import typing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -25,6 +25,9 @@ from .errors import ConfigError, CrosswalkError
 from .metrics import compute_metrics
 from .model import ENTITIES
 from .store import ENTITY_TABLES, Store, links_table, quarantine, sync_runs
+
+if TYPE_CHECKING:
+    from .contract import Registry
 
 # Provenance every record has by construction; coverage is about what the platform fills.
 _PROVENANCE = {"source", "platform", "source_id", "extra", "created_at"}
@@ -39,6 +42,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "device_compliance": ("device_id", "state"),
     "installed_app": ("name",),
     "person": ("upn", "name"),
+    "plan_line": ("investment_id", "plan", "amount", "fiscal_period"),
 }
 # Fields the core derives from another one: provided wherever that one is.
 DERIVED: dict[tuple[str, str], str] = {("device", "serial_key"): "serial"}
@@ -86,7 +90,8 @@ fields = ["person.name", "person.department", "person.manager", "work_item.manag
 title = "Financial tracking"
 weight = 3
 fields = ["work_item.budget", "work_item.actual_cost", "work_item.forecast_cost",
-          "work_item.planned_value", "work_item.earned_value"]
+          "work_item.planned_value", "work_item.earned_value",
+          "plan_line.amount", "plan_line.fiscal_period", "plan_line.cost_type"]
 metrics = ["ppm.budget_variance", "ppm.cpi", "ppm.spi", "ppm.eac"]
 
 [criteria.executive_reporting]
@@ -454,7 +459,7 @@ def evaluate(
     sources: list[str] | None = None,
     *,
     criteria: dict[str, Criterion] | None = None,
-    pm: Any = None,
+    pm: Registry,
     now: datetime | None = None,
 ) -> list[SourceEvaluation]:
     """Measure and score every source (or those named); ranked by total, best first."""

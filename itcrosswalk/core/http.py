@@ -673,26 +673,38 @@ class RenewingBearer(requests.auth.AuthBase):
     """A bearer token that is renewed as it expires, and once more when the platform answers
     401 to a token it still considered valid (revoked, or shorter-lived than advertised).
 
-    Subclasses implement :meth:`token`.
+    Subclasses implement :meth:`token`; a platform whose session token travels in a header of
+    its own sets ``header`` and ``scheme`` (``authToken``, no scheme), and one whose expired
+    session answers otherwise than 401 extends :meth:`stale`.
     """
+
+    header = "Authorization"
+    scheme = "Bearer"
 
     def token(self, *, renew: bool = False) -> str:
         """The current access token; a fresh one with ``renew``."""
         raise NotImplementedError
 
+    def _value(self, token: str) -> str:
+        return f"{self.scheme} {token}" if self.scheme else token
+
+    def stale(self, response: requests.Response) -> bool:
+        """Whether the answer says the token is no longer good (a 401)."""
+        return response.status_code == 401
+
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = f"Bearer {self.token()}"
+        request.headers[self.header] = self._value(self.token())
         request.register_hook("response", self._retry_on_401)
         return request
 
     def _retry_on_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
-        if response.status_code != 401 or getattr(response.request, "_crosswalk_retried", False):
+        if not self.stale(response) or getattr(response.request, "_crosswalk_retried", False):
             return response
         response.content  # noqa: B018 - release the connection before resending
         response.close()
         retry = response.request.copy()
         retry._crosswalk_retried = True  # type: ignore[attr-defined]
-        retry.headers["Authorization"] = f"Bearer {self.token(renew=True)}"
+        retry.headers[self.header] = self._value(self.token(renew=True))
         new = response.connection.send(retry, **kwargs)
         new.history.append(response)
         new.request = retry
@@ -743,6 +755,11 @@ def build_session(
 
 
 # -- responses ---------------------------------------------------------------------------------
+
+
+def is_html(response: requests.Response) -> bool:
+    """Whether a response is an HTML page (a sign-in page where an API answer was expected)."""
+    return _is_html(response)
 
 
 def _is_html(response: requests.Response) -> bool:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -41,6 +41,9 @@ from pydantic_core import PydanticCustomError
 from .config import SecretRef, render_errors
 from .errors import ConfigError, CrosswalkError, LockHeld
 from .secrets import REDACTOR, redact, resolve_secret
+
+if TYPE_CHECKING:
+    from .contract import Registry
 
 log = logging.getLogger("itcrosswalk.jobs")
 
@@ -413,7 +416,7 @@ def run_jobs(
     *,
     names: list[str] | None = None,
     config_path: str | Path | None = None,
-    pm: Any = None,
+    pm: Registry,
     now: datetime | None = None,
 ) -> list[JobOutcome]:
     """Run the jobs one after the other; a job's failure never stops the next one."""
@@ -437,7 +440,7 @@ def run_job(
     job: Job,
     *,
     config_path: str | Path | None = None,
-    pm: Any = None,
+    pm: Registry,
     now: datetime | None = None,
 ) -> JobOutcome:
     """Sync, render and deliver one job, holding its lock throughout."""
@@ -471,7 +474,7 @@ def run_job(
     return outcome
 
 
-def _sync(job: Job, config: Any, store: Any, pm: Any, outcome: JobOutcome) -> None:
+def _sync(job: Job, config: Any, store: Any, pm: Registry, outcome: JobOutcome) -> None:
     from .sync import SyncEngine
 
     if job.sync is False:
@@ -501,7 +504,7 @@ def _sync(job: Job, config: Any, store: Any, pm: Any, outcome: JobOutcome) -> No
 
 
 def _render(
-    job: Job, config: Any, store: Any, pm: Any, outcome: JobOutcome, now: datetime
+    job: Job, config: Any, store: Any, pm: Registry, outcome: JobOutcome, now: datetime
 ) -> list[Rendered]:
     from .reports import compliance
     from .reports.render import EXTENSIONS, render
@@ -533,7 +536,7 @@ def _render(
             else:
                 from .reports import metrics_report
 
-                data = metrics_report.build(store, config, spec.kind, by=spec.by)
+                data = metrics_report.build(store, config, spec.kind, by=spec.by, pm=pm)
                 summaries.append(f"{spec.kind}: {len(data['metrics'])} metrics")
             for fmt in spec.formats:
                 name = f"{job.name}-{spec.kind}-{stamp}.{EXTENSIONS[fmt]}"

@@ -319,9 +319,60 @@ class Person(Record):
     active: bool | None = None
 
 
+class PlanKind(StrEnum):
+    """Which financial plan a line belongs to."""
+
+    BUDGET = "budget"
+    FORECAST = "forecast"
+    BENEFIT = "benefit"
+
+
+class CostType(StrEnum):
+    CAPITAL = "capital"
+    OPERATING = "operating"
+    UNKNOWN = "unknown"
+
+
+class FinancePlanLine(Record):
+    """One line of an investment's cost or benefit plan for one fiscal period.
+
+    ``investment_id`` is the source id of the work item (or demand) the plan belongs to; a
+    planned amount has ``actual = False``. Lines are kept per period, undiscounted, so NPV,
+    payback and budget-versus-forecast are computed from them rather than taken from a
+    platform's own rollups.
+    """
+
+    ENTITY: ClassVar[str] = "plan_line"
+
+    investment_id: str
+    plan: PlanKind
+    plan_id: str | None = None
+    plan_name: str | None = None
+    plan_of_record: bool | None = None
+    fiscal_period: str | None = None
+    """The period's name as the platform has it (``2026-07``, ``FY27 P01``)."""
+    period_start: datetime | None = None
+    period_finish: datetime | None = None
+    cost_type: CostType = CostType.UNKNOWN
+    actual: bool = False
+    category: str | None = None
+    amount: float
+    currency: str | None = None
+
+
 ENTITIES: dict[str, type[Record]] = {
     cls.ENTITY: cls
-    for cls in (WorkItem, Demand, Ticket, SlaRecord, Device, DeviceCompliance, InstalledApp, Person)
+    for cls in (
+        WorkItem,
+        Demand,
+        Ticket,
+        SlaRecord,
+        Device,
+        DeviceCompliance,
+        InstalledApp,
+        Person,
+        FinancePlanLine,
+    )
 }
 
 # The names ``crosswalk export`` takes, mapped to entity ids.
@@ -334,6 +385,7 @@ EXPORT_NAMES: dict[str, str] = {
     "device-compliance": "device_compliance",
     "apps": "installed_app",
     "people": "person",
+    "plan-lines": "plan_line",
 }
 
 

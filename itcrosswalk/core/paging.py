@@ -56,3 +56,36 @@ class NextLinkPaginator:
         if not isinstance(link, str):
             raise TypeError("NextLinkPaginator expects page.next_hint to be the next URL")
         return {"url": link}
+
+
+class ChildOffsetPaginator:
+    """Offset paging through a child collection of each parent in turn (``projects/{id}/tasks``),
+    and, per parent, through each of its ``parts`` (a plan type, a sub-collection).
+
+    The token is ``{"parent", "part", "offset"}``. The stream knows which parents this read
+    covers (the changed ones, or all on a sweep) and names the parent after the current one in
+    ``page.next_hint``; the first token has no parent, and its page (no request) names the first.
+    Within one parent and part the end is the page's ``total`` (else a short page), as for
+    :class:`OffsetPaginator`; the offset is always computed, never taken from a link.
+    """
+
+    def __init__(self, page_size: int, parts: int = 1) -> None:
+        if page_size < 1 or parts < 1:
+            raise ValueError("page_size and parts must be at least 1")
+        self.page_size = page_size
+        self.parts = parts
+
+    def first(self, window: Window) -> Any:
+        return {"parent": None, "part": 0, "offset": 0}
+
+    def next(self, token: Any, page: Page) -> Any | None:
+        if token.get("parent") is not None:
+            asked = page.requested or self.page_size
+            offset = int(token["offset"]) + asked
+            more = offset < page.total if page.total is not None else len(page.records) >= asked
+            if more:
+                return {**token, "offset": offset}
+            if int(token["part"]) + 1 < self.parts:
+                return {**token, "part": int(token["part"]) + 1, "offset": 0}
+        following = page.next_hint
+        return None if following is None else {"parent": following, "part": 0, "offset": 0}

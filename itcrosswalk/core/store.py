@@ -26,10 +26,9 @@ from .errors import ConfigError, LockHeld, StoreError
 from .model import ENTITIES, Record
 from .secrets import redact
 
-SCHEMA_VERSION = 2
-"""2: content hashes of records, the platform's counts apart (full read, last window), lock
-holders' process start times, quarantine payload hashes. Older stores gain the columns in
-place when opened."""
+SCHEMA_VERSION = 1
+"""The ``schema_version`` row of stores made before migrations; Alembic's revision (see
+:mod:`.migrations`) is the schema's version since."""
 
 TABLE_NAMES: dict[str, str] = {
     "ticket": "tickets",
@@ -40,6 +39,7 @@ TABLE_NAMES: dict[str, str] = {
     "device_compliance": "device_compliance",
     "installed_app": "installed_apps",
     "person": "people",
+    "plan_line": "plan_lines",
 }
 
 
@@ -358,21 +358,6 @@ def _storable_row(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-_SCHEMA_LOCK = 0x63776C6B  # "cwlk": the advisory lock key of schema creation
-
-
-def _add_missing_columns(conn: Any) -> None:
-    """Columns a newer version added, added to an existing store's tables (all nullable)."""
-    inspector = sa.inspect(conn)
-    for table in metadata.sorted_tables:
-        present = {c["name"] for c in inspector.get_columns(table.name)}
-        for column in table.columns:
-            if column.name in present:
-                continue
-            ddl = sa.schema.CreateColumn(column).compile(dialect=conn.dialect)
-            conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {ddl}")
-
-
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -406,27 +391,15 @@ class Store:
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self.dialect = self.engine.dialect.name
-        self._create_schema()
+        from .migrations import prepare
 
-    @_store_errors
-    def _create_schema(self) -> None:
-        """Create or upgrade the schema under a database-wide lock, so syncs that open a new
-        store at the same moment neither race on ``CREATE TABLE`` nor see half a schema."""
-        with self.engine.connect() as conn:
-            if self.dialect == "postgresql":
-                # Held to the end of the transaction; PostgreSQL's DDL is transactional.
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
-            elif self.dialect == "sqlite":
-                # The write lock up front (others wait on busy_timeout), not at the first DDL.
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-            metadata.create_all(conn)
-            _add_missing_columns(conn)
-            current = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
-            if current is None:
-                conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
-            elif current < SCHEMA_VERSION:
-                conn.execute(schema_version.update().values(version=SCHEMA_VERSION))
-            conn.commit()
+        # Creates a new store, migrates an older one, refuses a newer one: never a raw
+        # "no such column" on the first write.
+        try:
+            prepare(self.engine, self.url)
+        except BaseException:
+            self.engine.dispose()  # a refused store leaves no connection open
+            raise
 
     def close(self) -> None:
         self.engine.dispose()
@@ -595,6 +568,28 @@ class Store:
                 .values(deleted=True, deleted_at=_now())
             )
             return int(result.rowcount or 0)
+
+    def tombstone_absent(self, *, source: str, stream: str, entity: str, present: set[str]) -> int:
+        """Mark deleted every live record of the stream whose id is not in ``present`` (an
+        id sweep's listing of what the platform still holds)."""
+        table = ENTITY_TABLES[entity]
+        with self.engine.begin() as conn:
+            live = conn.execute(
+                sa.select(table.c.source_id).where(
+                    table.c.source == source, table.c.stream == stream, table.c.deleted.is_(False)
+                )
+            ).scalars()
+            gone = [source_id for source_id in live if source_id not in present]
+            now = _now()
+            for start in range(0, len(gone), 500):
+                conn.execute(
+                    table.update()
+                    .where(
+                        table.c.source == source, table.c.source_id.in_(gone[start : start + 500])
+                    )
+                    .values(deleted=True, deleted_at=now)
+                )
+        return len(gone)
 
     def count(
         self,

@@ -27,11 +27,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pluggy
-
-from .. import plugins
 from .adapter import Adapter, Stream, Window, paginate
 from .config import Config, SourceConfig, config_digest, platform_options
+from .contract import Registry
 from .derive import derive_departments
 from .errors import (
     AccessDenied,
@@ -81,6 +79,8 @@ class StreamResult:
     tombstoned: int = 0
     pages: int = 0
     requests: int = 0
+    sweep_requests: int = 0
+    """Of ``requests``, those of the id sweep that finds deletions (``Stream.id_sweep``)."""
     remote_total: int | None = None
     synced_total: int | None = None
     message: str = ""
@@ -123,9 +123,7 @@ def secret_resolver(source_name: str) -> Callable[[str], str]:
     return resolve
 
 
-def build_adapter(
-    config: Config, source_name: str, pm: pluggy.PluginManager | None = None
-) -> Adapter:
+def build_adapter(config: Config, source_name: str, pm: Registry) -> Adapter:
     """The adapter for one configured source, its platform-specific keys validated."""
     try:
         source = config.sources[source_name]
@@ -134,10 +132,10 @@ def build_adapter(
         raise ConfigError(
             f"no source named {source_name!r} in the config (sources: {known})"
         ) from None
-    platforms = plugins.get_platforms(pm)
+    platforms = pm.platforms()
     info = platforms.get(source.platform)
     if info is None:
-        errors = plugins.load_state(pm).errors
+        errors = dict(pm.errors)
         hint = f"; plugin errors: {errors}" if errors else ""
         raise ConfigError(
             f"sources.{source_name}.platform: no plugin provides platform {source.platform!r} "
@@ -173,7 +171,7 @@ class SyncEngine:
     Args:
         config: the validated configuration.
         store: where records, cursors, runs and quarantine go.
-        pm: the plugin manager (a fresh one per test); the process-wide one by default.
+        pm: the plugins' registry (a fresh one per test), which knows the platforms.
         progress: called as ``progress(stream, records_so_far, platform_total)``.
         clock: the time source for the ceiling; injectable for tests.
     """
@@ -183,7 +181,7 @@ class SyncEngine:
         config: Config,
         store: Store,
         *,
-        pm: pluggy.PluginManager | None = None,
+        pm: Registry,
         progress: ProgressCallback | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -246,6 +244,10 @@ class SyncEngine:
                     self._sync_stream(
                         source_name, source, stream, before, full, dry_run, run_id, outcome
                     )
+                    if stream.id_sweep and not outcome.full and not dry_run:
+                        swept_from = adapter.requests_made
+                        outcome.tombstoned += self._sweep_ids(source_name, stream, outcome)
+                        outcome.sweep_requests = adapter.requests_made - swept_from
                 except (AuthError, ConnectError, ConfigError) as exc:
                     outcome.status, outcome.message = "error", str(exc)
                     raise
@@ -563,6 +565,21 @@ class SyncEngine:
                 self.store.save_cursor(source_name, stream.name, stream.entity, final)
         result.watermark = working.watermark.isoformat() if working.watermark else None
         return result
+
+    def _sweep_ids(self, source_name: str, stream: Stream, result: StreamResult) -> int:
+        """Tombstone the stream's records whose ids the platform no longer lists; refuse when
+        the listing is shorter than the platform's own count (a partial listing is no proof)."""
+        listed, total = stream.live_ids()
+        ids = set(listed)
+        if total is not None and len(ids) < total:
+            result.message = (
+                f"the id sweep listed {len(ids)} of the {total} ids the platform counts; "
+                "nothing was tombstoned"
+            )
+            return 0
+        return self.store.tombstone_absent(
+            source=source_name, stream=stream.name, entity=stream.entity, present=ids
+        )
 
     def _quarantined_count(self, source: str, stream: str) -> int:
         return len(self.store.quarantine_rows(source, stream))

@@ -9,9 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pluggy
-
-from .. import plugins
+from ..core.contract import Registry
 from .faults import Faults
 from .server import SandboxServer
 from .world import World
@@ -49,13 +47,13 @@ class Sandbox:
 def start(
     world: World,
     *,
-    pm: pluggy.PluginManager | None = None,
+    pm: Registry,
     platforms: list[str] | None = None,
     secret: str | None = None,
     ports: dict[str, int] | None = None,
 ) -> Sandbox:
     """Start the emulators (all registered ones, or ``platforms``) and return where they are."""
-    registered = plugins.get_sandboxes(pm)
+    registered = pm.sandboxes()
     names = platforms or sorted(registered)
     secret = secret or secrets.token_urlsafe(18)
     apps: dict[str, Any] = {}

@@ -92,8 +92,23 @@ class Work:
     forecast_cost: float
     planned_value: float
     earned_value: float
-    platform: str  # the platform that holds it: servicenow, jira_align, project_online
+    platform: str  # the platform that holds it: servicenow, jira_align, project_online, clarity
     created: datetime
+    updated: datetime
+
+
+@dataclass
+class PlanLine:
+    """One fiscal month of an investment's financial plan: a budget, forecast or benefit line."""
+
+    id: str
+    work_id: str  # the Work it plans (a Clarity project)
+    plan: str  # budget, forecast, benefit
+    plan_name: str
+    period: date  # the fiscal month's first day
+    cost_type: str  # capital, operating
+    category: str  # Labor, Hardware, Software, Services; Cost savings, Revenue for benefits
+    amount: float
     updated: datetime
 
 
@@ -185,6 +200,10 @@ class World:
     tickets: list[Ticket] = field(default_factory=list)
     slas: list[Sla] = field(default_factory=list)
     apps: list[App] = field(default_factory=list)
+    plans: list[PlanLine] = field(default_factory=list)
+    """Financial plan lines of the investments that carry them (the Clarity tenant's)."""
+    idea_ids: list[str] = field(default_factory=list)
+    """The demands the Clarity tenant holds as ideas."""
 
 
 # -- the generator ------------------------------------------------------------------------------
@@ -1041,7 +1060,7 @@ def generate(
     work = _work(g, people, departments, counts["projects"])
     demand_list = _demands(g, people, work, counts["demands"])
     ticket_list, slas = _tickets(g, people, device_list, departments, counts["tickets"])
-    return World(
+    world = World(
         seed=seed,
         now=g.now,
         departments=departments,
@@ -1054,3 +1073,110 @@ def generate(
         slas=slas,
         apps=_apps(g, device_list),
     )
+    add_clarity(world, projects=max(2, counts["projects"] // 3))
+    return world
+
+
+# -- the Clarity PPM tenant ---------------------------------------------------------------------
+
+_PLAN_CATEGORIES = {"capital": ["Hardware", "Software"], "operating": ["Labor", "Services"]}
+
+
+def add_clarity(world: World, *, projects: int, tasks_per_project: int | None = None) -> None:
+    """Give ``world`` a Clarity PPM tenant (replacing any it had): a program, ``projects``
+    projects with tasks, milestones and monthly budget, forecast and benefit plans, and half
+    the demands as ideas.
+
+    The City piloted Clarity on part of its real portfolio, so about half the projects mirror
+    one another platform holds (same name, department, dates and money); the rest are its own.
+    A random source of its own keeps every other platform's slice as it was for the seed.
+    """
+    world.work = [w for w in world.work if w.platform != "clarity"]
+    world.plans = []
+    g = _Gen(world.seed * 1009 + 17, world.now)
+    people = world.people
+    departments = [d.id for d in world.departments]
+    others = [w for w in world.work if w.kind == "project" and w.platform != "clarity"]
+    program = _work_item(
+        g, "program", "PRG-CL-1", "Capital Improvement Program", None, "itd", "clarity", people
+    )
+    items: list[Work] = [program]
+    for i in range(projects):
+        code = f"PR{1001 + i}"
+        if i % 2 == 0 and i // 2 < len(others):
+            twin = others[i // 2]
+            project = _work_item(
+                g, "project", code, twin.name, program, twin.department, "clarity", people
+            )
+            for name in (
+                "state", "phase", "health", "manager_id", "sponsor_id", "goals", "priority",
+                "planned_start", "planned_finish", "actual_start", "actual_finish",
+                "percent_complete", "budget", "actual_cost", "forecast_cost",
+                "planned_value", "earned_value",
+            ):  # fmt: skip
+                setattr(project, name, getattr(twin, name))
+        else:
+            topic = g.rng.choice(PROJECT_TOPICS)
+            project = _work_item(
+                g, "project", code, topic, program, g.rng.choice(departments), "clarity", people
+            )
+        items.append(project)
+        count = tasks_per_project if tasks_per_project is not None else g.rng.randrange(2, 5)
+        for t in range(count):
+            kind = "milestone" if t == count - 1 and count > 1 else "task"
+            task = _work_item(
+                g,
+                kind,
+                f"{code}-T{t + 1:03d}",
+                f"{project.name}: {'Go-live' if kind == 'milestone' else 'Work package ' + str(t + 1)}",
+                project,
+                project.department,
+                "clarity",
+                people,
+            )
+            items.append(task)
+        world.plans += _plans(g, project)
+    world.work += items
+    world.idea_ids = [d.id for i, d in enumerate(world.demands) if i % 2 == 0]
+
+
+def _plans(g: _Gen, project: Work) -> list[PlanLine]:
+    """Monthly budget, forecast and benefit lines over the project's planned schedule."""
+    start = project.planned_start or g.now
+    finish = project.planned_finish or start
+    months: list[date] = []
+    month = date(start.year, start.month, 1)
+    while month <= finish.date() and len(months) < 24:
+        months.append(month)
+        month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+    months = months or [date(start.year, start.month, 1)]
+    lines: list[PlanLine] = []
+    capital_share = g.rng.choice([0.0, 0.4, 0.6])
+    totals = {"budget": project.budget, "forecast": project.forecast_cost}
+    for plan, total in totals.items():
+        for cost_type, share in (("capital", capital_share), ("operating", 1 - capital_share)):
+            if share == 0:
+                continue
+            category = g.rng.choice(_PLAN_CATEGORIES[cost_type])
+            each = round(total * share / len(months), 2)
+            for period in months:
+                lines.append(
+                    PlanLine(
+                        id=g.hex_id(), work_id=project.id, plan=plan,
+                        plan_name=f"{project.number} {plan.capitalize()}", period=period,
+                        cost_type=cost_type, category=category, amount=each,
+                        updated=project.updated,
+                    )
+                )  # fmt: skip
+    yearly = round(project.budget * g.rng.uniform(0.15, 0.45), 2)
+    benefit_start = date(finish.year + 1, 1, 1)
+    for year in range(3):
+        lines.append(
+            PlanLine(
+                id=g.hex_id(), work_id=project.id, plan="benefit",
+                plan_name=f"{project.number} Benefits",
+                period=date(benefit_start.year + year, 1, 1), cost_type="operating",
+                category="Cost savings", amount=yearly, updated=project.updated,
+            )
+        )  # fmt: skip
+    return lines

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from itcrosswalk.cli import make_cli
 from itcrosswalk.core.config import load_config
 from itcrosswalk.core.store import QuarantineItem, Store
-from itcrosswalk.plugins import make_manager
+from itcrosswalk.registry import make_registry
 from itcrosswalk.sandbox import runner
 from itcrosswalk.sandbox.world import generate
 
@@ -34,7 +34,7 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    pm = make_manager(entry_points_group=None)
+    pm = make_registry(entry_points_group=None)
     directory = tmp_path_factory.mktemp("admin")
     with runner.start(generate(7, "tiny"), pm=pm) as box:
         config = runner.write_config(box, directory)
@@ -44,7 +44,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 
 def invoke(site: Site, *args: str, width: int = 120) -> Any:
-    cli = make_cli(make_manager(entry_points_group=None))
+    cli = make_cli(make_registry(entry_points_group=None))
     return CliRunner().invoke(
         cli, ["--config", str(site.config), *args], env={"COLUMNS": str(width)}
     )
@@ -205,7 +205,7 @@ def test_an_unreachable_source_stops_no_other(site: Site, tmp_path: Path) -> Non
     for name in ("sandbox-secret", runner.CA_FILE):
         (tmp_path / name).write_bytes((site.directory / name).read_bytes())
     (tmp_path / "sandbox-secret").chmod(0o600)
-    cli = make_cli(make_manager(entry_points_group=None))
+    cli = make_cli(make_registry(entry_points_group=None))
     result = CliRunner(env={"NOT_NEEDED": "x"}).invoke(
         cli, ["--config", str(config), "sync", "aaa-down", "sandbox-jira-align"]
     )
@@ -231,7 +231,7 @@ def test_status_lists_sources_never_synced_and_a_running_sync(site: Site, tmp_pa
     store = Store(load_config(config).store.url)
     try:
         store.acquire_lock("sandbox-jira-align", "ops@host pid 4242", host="elsewhere", pid=4242)
-        cli = make_cli(make_manager(entry_points_group=None))
+        cli = make_cli(make_registry(entry_points_group=None))
         result = CliRunner(env={"COLUMNS": "200"}).invoke(
             cli, ["--config", str(config), "status", "--format", "json"]
         )
@@ -324,7 +324,7 @@ def _config_with_store(tmp_path: Path, url: str) -> Path:
 
 
 def test_a_store_that_cannot_open_is_one_line_naming_it(tmp_path: Path) -> None:
-    cli = make_cli(make_manager(entry_points_group=None))
+    cli = make_cli(make_registry(entry_points_group=None))
     down = _config_with_store(tmp_path, "postgresql+psycopg://crosswalk:s3cret-pw@127.0.0.1:9/cw")
     result = CliRunner().invoke(cli, ["--config", str(down), "status"])
     assert result.exit_code == 1
@@ -341,7 +341,7 @@ def test_a_store_that_cannot_open_is_one_line_naming_it(tmp_path: Path) -> None:
 
 
 def test_a_store_under_a_file_is_one_line_naming_the_path(tmp_path: Path) -> None:
-    cli = make_cli(make_manager(entry_points_group=None))
+    cli = make_cli(make_registry(entry_points_group=None))
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
     config = _config_with_store(tmp_path, f"sqlite:///{blocker}/crosswalk.db")

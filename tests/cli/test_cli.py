@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from itcrosswalk.cli import make_cli
-from itcrosswalk.plugins import make_manager
+from itcrosswalk.registry import make_registry
 
 TICKET_KEYS = {
     "source",
@@ -35,14 +35,14 @@ TICKET_KEYS = {
 
 @pytest.fixture
 def cli() -> Any:
-    return make_cli(make_manager(entry_points_group=None))
+    return make_cli(make_registry(entry_points_group=None))
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     directory = tmp_path_factory.mktemp("demo") / "crosswalk-demo"
     result = CliRunner().invoke(
-        make_cli(make_manager(entry_points_group=None)),
+        make_cli(make_registry(entry_points_group=None)),
         ["demo", "--dir", str(directory), "--size", "tiny"],
     )
     return directory, result.output + (repr(result.exception) if result.exception else "")

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from itcrosswalk.cli import make_cli
-from itcrosswalk.plugins import make_manager
+from itcrosswalk.registry import make_registry
 from tests.core.test_compliance_controls import city_store
 
 
@@ -21,7 +21,7 @@ def setup(tmp_path: Path) -> tuple[Any, Path]:
     city_store(f"sqlite:///{db}").close()
     config = tmp_path / "crosswalk.toml"
     config.write_text(f'[store]\nurl = "sqlite:///{db}"\n')
-    return make_cli(make_manager(entry_points_group=None)), config
+    return make_cli(make_registry(entry_points_group=None)), config
 
 
 def _invoke(cli: Any, config: Path, *args: str) -> Any:

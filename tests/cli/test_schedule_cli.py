@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from itcrosswalk.cli import make_cli
-from itcrosswalk.plugins import make_manager
+from itcrosswalk.registry import make_registry
 from itcrosswalk.sandbox import runner
 from itcrosswalk.sandbox.world import generate
 
@@ -24,7 +24,7 @@ from itcrosswalk.sandbox.world import generate
 def scheduled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path, str]]:
     """A config whose ServiceNow password is ``env:SNOW_PASSWORD`` (given in crosswalk.env),
     a jobs file with one scheduled sync, and the emulator they point at."""
-    pm = make_manager(entry_points_group=None)
+    pm = make_registry(entry_points_group=None)
     folder = tmp_path_factory.mktemp("city ops")  # a space, as real paths have
     with runner.start(generate(7, "tiny"), pm=pm, platforms=["servicenow"]) as box:
         written = runner.write_config(box, folder)
@@ -44,7 +44,7 @@ def scheduled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, 
 
 
 def _schedule(jobs: Path, style: str, cwd: Path, *options: str) -> Any:
-    cli = make_cli(make_manager(entry_points_group=None))
+    cli = make_cli(make_registry(entry_points_group=None))
     old = Path.cwd()
     os.chdir(cwd)
     try:

@@ -17,8 +17,8 @@ from click.testing import CliRunner
 from itcrosswalk.cli import make_cli
 from itcrosswalk.core.model import WorkItem
 from itcrosswalk.core.store import Store
-from itcrosswalk.plugins import make_manager
 from itcrosswalk.plugins.servicenow.sandbox import create_app
+from itcrosswalk.registry import make_registry
 from itcrosswalk.sandbox.faults import Faults
 from itcrosswalk.sandbox.server import SandboxServer
 from itcrosswalk.sandbox.world import World, generate
@@ -33,7 +33,7 @@ def world() -> World:
 
 @pytest.fixture
 def cli() -> Any:
-    return make_cli(make_manager(entry_points_group=None))
+    return make_cli(make_registry(entry_points_group=None))
 
 
 @pytest.fixture

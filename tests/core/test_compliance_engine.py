@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from itcrosswalk import plugins
 from itcrosswalk.core.compliance import Control, controls_for, load_controls, run_controls, select
 from itcrosswalk.core.compliance.controls import parse_controls
 from itcrosswalk.core.compliance.engine import source_health
@@ -17,6 +16,7 @@ from itcrosswalk.core.config import parse_config
 from itcrosswalk.core.errors import ConfigError
 from itcrosswalk.core.store import Store, StreamCursor
 from itcrosswalk.hookspecs import hookimpl
+from itcrosswalk.registry import make_registry
 from tests.core.test_compliance_controls import NOW, _ok_run, city_store
 
 
@@ -250,11 +250,11 @@ def test_controls_from_config_folders_and_plugins(store: Store, tmp_path: Path) 
     folder.mkdir()
     (folder / "naming.yaml").write_text(CITY_CONTROL)
     config = parse_config('[controls]\nfolders = ["city-controls"]\n', tmp_path / "crosswalk.toml")
-    pm = plugins.make_manager(builtins=(), entry_points_group=None)
+    pm = make_registry(builtins=(), entry_points_group=None)
     pm.register(TinyPlugin(), name="tiny")
     controls = controls_for(config, pm)
     assert controls["endpoint.primary_user"].title == "Overridden by the City"
-    assert controls["vendor.parks_devices"].origin == "plugin"
+    assert controls["vendor.parks_devices"].origin == "plugin tiny"
     assert controls["city.laptops_named"].origin.endswith("naming.yaml")
     chosen = select(controls, benchmark="naming")
     assert [c.id for c in chosen] == [

@@ -16,7 +16,7 @@ from itcrosswalk.core.compliance.history import remediations
 from itcrosswalk.core.compliance.remediation import correlation_id, remediate
 from itcrosswalk.core.config import load_config
 from itcrosswalk.core.reports import compliance, render
-from itcrosswalk.plugins import make_manager
+from itcrosswalk.registry import make_registry
 from itcrosswalk.sandbox import runner
 from itcrosswalk.sandbox.world import generate
 from tests.core.test_compliance_controls import NOW, city_store
@@ -26,7 +26,7 @@ SOURCE = "sandbox-servicenow"
 
 @pytest.fixture
 def snow(tmp_path: Path) -> Any:
-    pm = make_manager(entry_points_group=None)
+    pm = make_registry(entry_points_group=None)
     store_url = f"sqlite:///{tmp_path / 'store.db'}"
     with runner.start(generate(7, "tiny"), pm=pm, platforms=["servicenow"]) as box:
         path = runner.write_config(box, tmp_path / "sandbox", store_url=store_url)

@@ -242,13 +242,13 @@ def test_a_misspelt_platform_key_is_named_with_the_file_and_a_suggestion(
     tmp_path: Path, before: str, after: str, expected: str
 ) -> None:
     from itcrosswalk.core.sync import build_adapter
-    from itcrosswalk.plugins import make_manager
+    from itcrosswalk.registry import make_registry
 
     path = write(tmp_path, VALID.replace(before, after))
     config = load_config(path)
     source = "intune" if "intune" in expected else "snow-prod"
     with pytest.raises(ConfigError) as caught:
-        build_adapter(config, source, make_manager(entry_points_group=None))
+        build_adapter(config, source, make_registry(entry_points_group=None))
     assert str(caught.value) == f"{path.resolve()}: {expected}"
 
 

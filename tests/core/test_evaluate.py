@@ -23,7 +23,7 @@ from itcrosswalk.core.evaluate import (
 from itcrosswalk.core.model import Demand, Ticket
 from itcrosswalk.core.reports.evaluation import render_html, render_markdown
 from itcrosswalk.core.store import Store
-from itcrosswalk.plugins import make_manager
+from itcrosswalk.registry import make_registry
 
 
 def test_scores_are_the_mean_of_their_components_and_the_total_is_weighted() -> None:
@@ -176,7 +176,7 @@ auth = {{ type = "basic", user = "svc", password = "env:SNOW_PASSWORD" }}
 
 def test_every_source_is_shown_a_failed_one_as_failed(two_sources: tuple[Any, Store]) -> None:
     config, store = two_sources
-    pm = make_manager(entry_points_group=None)
+    pm = make_registry(entry_points_group=None)
     results = {r.source: r for r in evaluate(config, store, pm=pm)}
     assert set(results) == {"snow-good", "snow-down", "snow-new"}, "no source is dropped"
     assert results["snow-good"].status == "ok"
@@ -207,7 +207,7 @@ def test_the_html_and_markdown_show_the_same_numbers_as_the_json(
     two_sources: tuple[Any, Store],
 ) -> None:
     config, store = two_sources
-    results = evaluate(config, store, pm=make_manager(entry_points_group=None))
+    results = evaluate(config, store, pm=make_registry(entry_points_group=None))
     html = render_html(results)
     markdown = render_markdown(results)
     for result in results:
@@ -221,7 +221,7 @@ def test_the_html_and_markdown_show_the_same_numbers_as_the_json(
 
 def test_text_from_a_platform_is_escaped_in_the_html(two_sources: tuple[Any, Store]) -> None:
     config, store = two_sources
-    [good] = evaluate(config, store, ["snow-down"], pm=make_manager(entry_points_group=None))
+    [good] = evaluate(config, store, ["snow-down"], pm=make_registry(entry_points_group=None))
     good.status = "failed: <script>alert(1)</script>"
     html = render_html([good])
     assert "<script>alert(1)" not in html and "&lt;script&gt;" in html
@@ -234,7 +234,7 @@ def test_the_html_renders_in_chromium_with_the_json_scores(
 
     binary = _chromium()
     config, store = two_sources
-    results = evaluate(config, store, pm=make_manager(entry_points_group=None))
+    results = evaluate(config, store, pm=make_registry(entry_points_group=None))
     page = tmp_path / "evaluation.html"
     page.write_text(render_html(results), encoding="utf-8")
     url = page.resolve().as_uri()

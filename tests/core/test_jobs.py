@@ -23,11 +23,17 @@ from itcrosswalk.core import jobs
 from itcrosswalk.core.errors import ConfigError
 from itcrosswalk.core.secrets import REDACTOR
 from itcrosswalk.core.store import Store
+from itcrosswalk.registry import make_registry
 from tests.core.test_compliance_controls import city_store
 
 STAMP = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
 PASSWORD = "smtp-Secret-4471"
 HOOK_TOKEN = "hook-token-99812"
+
+
+def _registry() -> Any:
+    """The built-in plugins only: installed ones stay out."""
+    return make_registry(entry_points_group=None)
 
 
 # -- the file -----------------------------------------------------------------------------------
@@ -445,7 +451,9 @@ def test_a_job_renders_and_delivers_everywhere(
     store_url = f"sqlite:///{tmp_path / 'store.db'}"
     city_store(store_url).close()
     spec = _job_file(tmp_path, port, bundle)
-    [outcome] = jobs.run_jobs(spec, config_path=_config(tmp_path, store_url), now=STAMP)
+    [outcome] = jobs.run_jobs(
+        spec, config_path=_config(tmp_path, store_url), now=STAMP, pm=_registry()
+    )
     assert outcome.problems == []
     assert (outcome.outcome, outcome.exit_code) == ("attention", 3)
     assert outcome.delivered == ["folder", "email", "webhook"]
@@ -471,7 +479,9 @@ def test_one_job_name_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     store.acquire_lock("job:monday", "crosswalk run (pid 1 on ops-2)", host="ops-2", pid=1)
     store.close()
     spec = _load(tmp_path, '[jobs.monday]\nsync = false\n[jobs.monday.folder]\npath = "out"\n')
-    [outcome] = jobs.run_jobs(spec, config_path=_config(tmp_path, store_url), now=STAMP)
+    [outcome] = jobs.run_jobs(
+        spec, config_path=_config(tmp_path, store_url), now=STAMP, pm=_registry()
+    )
     assert (outcome.outcome, outcome.exit_code) == ("locked", 1)
     assert "job monday is being synced by crosswalk run (pid 1 on ops-2)" in outcome.problems[0]
     assert not (tmp_path / "out").exists()
@@ -497,7 +507,7 @@ def test_a_failed_sync_still_sends_a_report_that_says_so(
     )
     spec = _job_file(tmp_path, port, bundle).model_copy()
     spec.jobs["monday"] = spec.jobs["monday"].model_copy(update={"sync": ["snow"]})
-    [outcome] = jobs.run_jobs(spec, config_path=config, now=STAMP)
+    [outcome] = jobs.run_jobs(spec, config_path=config, now=STAMP, pm=_registry())
     assert (outcome.outcome, outcome.exit_code) == ("failed", 1)
     assert outcome.sync == [{"source": "snow", "outcome": "failed"}]
     assert outcome.problems[0].startswith("sync of snow failed")
@@ -520,14 +530,16 @@ def test_a_failed_sync_still_sends_a_report_that_says_so(
 def test_unknown_job_names_are_refused(tmp_path: Path) -> None:
     spec = _load(tmp_path, SCHEDULED)
     with pytest.raises(ConfigError, match="no job nope .* jobs: monday, nightly-sync, adhoc"):
-        jobs.run_jobs(spec, names=["nope"])
+        jobs.run_jobs(spec, names=["nope"], pm=_registry())
 
 
 def test_store_is_left_unlocked(tmp_path: Path) -> None:
     store_url = f"sqlite:///{tmp_path / 'store.db'}"
     city_store(store_url).close()
     spec = _load(tmp_path, "[jobs.monday]\nsync = false\nreports = []\n")
-    [outcome] = jobs.run_jobs(spec, config_path=_config(tmp_path, store_url), now=STAMP)
+    [outcome] = jobs.run_jobs(
+        spec, config_path=_config(tmp_path, store_url), now=STAMP, pm=_registry()
+    )
     assert outcome.exit_code == 0 and outcome.outcome == "ok"
     store = Store(store_url)
     try:
@@ -548,7 +560,9 @@ def test_a_job_may_name_its_own_config_relative_to_the_jobs_file(tmp_path: Path)
         '[jobs.city.folder]\npath = "out"\n',
     )
     # The job's own config wins over the one crosswalk was given (which does not even exist).
-    [outcome] = jobs.run_jobs(spec, config_path=tmp_path / "missing.toml", now=STAMP)
+    [outcome] = jobs.run_jobs(
+        spec, config_path=tmp_path / "missing.toml", now=STAMP, pm=_registry()
+    )
     assert outcome.exit_code == 3 and outcome.problems == []
     [report] = (tmp_path / "out").iterdir()
     assert json.loads(report.read_text())["summary"]["alarm"] == 1

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from itcrosswalk.cli import make_cli
 from itcrosswalk.core.model import normalize_serial
-from itcrosswalk.plugins import make_manager
+from itcrosswalk.registry import make_registry
 from itcrosswalk.sandbox import runner
 from itcrosswalk.sandbox.world import generate
 from tests.core.test_jobs import PASSWORD, ca, receiver, smtp  # noqa: F401 - fixtures
@@ -43,7 +43,7 @@ def test_the_example_job_runs_end_to_end_against_the_sandbox(
     url, handler = receiver
     monkeypatch.setenv("CROSSWALK_SMTP_PASSWORD", PASSWORD)
     monkeypatch.setenv("CROSSWALK_TEAMS_WEBHOOK", url)
-    pm = make_manager(entry_points_group=None)
+    pm = make_registry(entry_points_group=None)
     world = generate(7, "tiny")
     with runner.start(world, pm=pm, platforms=["servicenow", "intune"]) as box:
         config = runner.write_config(

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
-import pluggy
 import pytest
 
 from itcrosswalk.core.config import CalendarConfig, Config, MetricsConfig
@@ -30,7 +29,7 @@ from itcrosswalk.core.metrics.calendar import BusinessCalendar
 from itcrosswalk.core.model import Demand, Device, Record, SlaRecord, Ticket, WorkItem
 from itcrosswalk.core.store import Store
 from itcrosswalk.hookspecs import hookimpl
-from itcrosswalk.plugins import make_manager
+from itcrosswalk.registry import make_registry
 
 NOW = datetime(2026, 3, 16, 12, 0, tzinfo=UTC)
 
@@ -360,6 +359,7 @@ def store(store_url: str) -> Iterator[Store]:
 
 def compute(store: Store, *ids: str, **kw: Any) -> dict[str, MetricResult]:
     config = Config(metrics=POLICY)
+    kw.setdefault("pm", make_registry(builtins=(), entry_points_group=None))
     results = compute_metrics(store, config, list(ids) or None, now=NOW, **kw)
     return {r.id: r for r in results}
 
@@ -427,7 +427,10 @@ def test_service_metrics_match_the_hand_worked_answers(store: Store) -> None:
 
 def test_sla_attainment_without_the_holiday_and_with_other_targets(store: Store) -> None:
     config = Config(metrics=MetricsConfig(sla_targets={"1": "2h", "3": "3bd"}))
-    result = compute_metrics(store, config, ["itsm.sla_attainment"], now=NOW, by=["priority"])[0]
+    pm = make_registry(builtins=(), entry_points_group=None)
+    result = compute_metrics(
+        store, config, ["itsm.sla_attainment"], now=NOW, by=["priority"], pm=pm
+    )[0]
     # No holiday now. P1: both miss 2 h; P3: ticket 3 takes 21 business hours (met, of 27),
     # ticket 4 takes 31 (missed).
     assert result.breakdown["priority"] == {"1": 0.0, "3": 50.0}
@@ -518,14 +521,14 @@ def test_a_metric_the_data_cannot_support_says_why_instead_of_zero(store_url: st
 
 
 def test_explain_lists_every_record_with_its_reason(store: Store) -> None:
-    metric = all_metrics(make_manager(builtins=(), entry_points_group=None))["itsm.mttr_hours"]
+    metric = all_metrics(make_registry(builtins=(), entry_points_group=None))["itsm.mttr_hours"]
     ctx = MetricContext(store=store, policy=POLICY, now=NOW)
     rows = {e.source_id: e for e in metric.explain(ctx)}
     assert len(rows) == 11, "every incident, counted or not"
     assert rows["t01"].counted and rows["t01"].value == pytest.approx(3.0)
     assert rows["t08"].reason == "resolved before opened (bad timestamps)"
     assert rows["t06"].reason == "still open" and rows["t06"].value is None
-    sla = all_metrics(make_manager(builtins=(), entry_points_group=None))["itsm.sla_attainment"]
+    sla = all_metrics(make_registry(builtins=(), entry_points_group=None))["itsm.sla_attainment"]
     judged = {e.source_id: e for e in sla.explain(ctx)}
     assert judged["t05"].value == 100.0 and judged["t07"].value == 0.0
     assert judged["t06"].reason == "still open, within target"
@@ -554,7 +557,7 @@ class CityMetrics:
 
 
 def test_a_plugin_adds_a_metric_through_register_metrics(store: Store) -> None:
-    pm: pluggy.PluginManager = make_manager(builtins=(), entry_points_group=None)
+    pm = make_registry(builtins=(), entry_points_group=None)
     pm.register(CityMetrics(), name="city")
     assert "city.water_tickets" in all_metrics(pm)
     config = Config(metrics=POLICY)

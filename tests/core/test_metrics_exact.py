@@ -19,7 +19,7 @@ from itcrosswalk.core.config import CalendarConfig, Config, MetricsConfig
 from itcrosswalk.core.metrics import MetricContext, MetricResult, all_metrics, compute_metrics
 from itcrosswalk.core.model import Record, SlaRecord, Ticket, WorkItem
 from itcrosswalk.core.store import Store
-from itcrosswalk.plugins import make_manager
+from itcrosswalk.registry import make_registry
 
 NOW = datetime(2026, 3, 16, 12, 0, tzinfo=UTC)
 UTC_POLICY = MetricsConfig(calendar=CalendarConfig(timezone="UTC"))
@@ -71,12 +71,13 @@ def fill(store: Store, records: list[Record]) -> None:
 def compute(
     store: Store, *ids: str, policy: MetricsConfig = UTC_POLICY, **kw: Any
 ) -> dict[str, MetricResult]:
+    kw.setdefault("pm", make_registry(builtins=(), entry_points_group=None))
     results = compute_metrics(store, Config(metrics=policy), list(ids), now=NOW, **kw)
     return {r.id: r for r in results}
 
 
 def explain(store: Store, metric_id: str, policy: MetricsConfig = UTC_POLICY) -> dict[str, Any]:
-    metric = all_metrics(make_manager(builtins=(), entry_points_group=None))[metric_id]
+    metric = all_metrics(make_registry(builtins=(), entry_points_group=None))[metric_id]
     ctx = MetricContext(store=store, policy=policy, now=NOW)
     return {e.source_id: e for e in metric.explain(ctx)}
 
@@ -106,7 +107,12 @@ def test_the_p1_control_takes_exactly_the_target_as_met(store: Store) -> None:
     from itcrosswalk.core.compliance import controls_for, run_controls, select
 
     fill(store, [ticket(1, priority=1, opened_at=at(14, 0, 14), resolved_at=at(14, 4, 14))])
-    chosen = select(controls_for(Config(metrics=UTC_POLICY)), ids=["service.p1_within_sla"])
+    chosen = select(
+        controls_for(
+            Config(metrics=UTC_POLICY), make_registry(builtins=(), entry_points_group=None)
+        ),
+        ids=["service.p1_within_sla"],
+    )
     run = run_controls(store, chosen, config=Config(metrics=UTC_POLICY), now=NOW, record=False)
     [finding] = run.findings
     assert (finding.status, finding.reason) == ("ok", "resolved within the P1 target")

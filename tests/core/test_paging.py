@@ -8,7 +8,7 @@ import pytest
 
 from itcrosswalk.core.adapter import Page, Stream, Window, paginate
 from itcrosswalk.core.errors import PagingLoopError
-from itcrosswalk.core.paging import NextLinkPaginator, OffsetPaginator
+from itcrosswalk.core.paging import ChildOffsetPaginator, NextLinkPaginator, OffsetPaginator
 
 WINDOW = Window(since=None, until=None)
 
@@ -93,3 +93,41 @@ def test_next_link_that_comes_back_is_a_cycle_not_a_loop() -> None:
     )
     with pytest.raises(PagingLoopError, match="cycle"):
         list(paginate(stream, WINDOW, prefetch=False))
+
+
+class ChildStream(Stream):
+    """Children of parents ``a``, ``b``, ``c`` in two parts each, served at ``size`` a page."""
+
+    name = "children"
+    entity = "work_item"
+
+    def __init__(self, children: dict[str, int], size: int) -> None:
+        self.children = children
+        self.size = size
+        self.paginator = ChildOffsetPaginator(size, parts=2)
+        self.asked: list[tuple[Any, ...]] = []
+
+    def fetch(self, token: Any, window: Window) -> Page:
+        parents = sorted(self.children)
+        parent = token["parent"]
+        following = parents[parents.index(parent) + 1] if parent in parents[:-1] else None
+        if parent is None:
+            return Page(records=[], total=0, next_hint=parents[0] if parents else None)
+        self.asked.append((parent, token["part"], token["offset"]))
+        count = self.children[parent]
+        rows = [{"id": i} for i in range(count)][token["offset"] : token["offset"] + self.size]
+        return Page(records=rows, total=count, requested=self.size, next_hint=following)
+
+
+def test_child_paging_walks_every_parent_and_part_with_computed_offsets() -> None:
+    stream = ChildStream({"a": 5, "b": 0, "c": 2}, size=2)
+    read = sum(len(page.records) for page, _t, _a in paginate(stream, WINDOW, prefetch=False))
+    assert read == 2 * (5 + 0 + 2)
+    assert stream.asked[:4] == [("a", 0, 0), ("a", 0, 2), ("a", 0, 4), ("a", 1, 0)]
+    assert ("b", 1, 0) in stream.asked and stream.asked[-1] == ("c", 1, 0)
+
+
+def test_child_paging_with_no_parents_is_one_empty_page() -> None:
+    stream = ChildStream({}, size=2)
+    pages = list(paginate(stream, WINDOW, prefetch=False))
+    assert len(pages) == 1 and pages[0][2] is None and stream.asked == []

@@ -18,6 +18,7 @@ from itcrosswalk.core.model import Device
 from itcrosswalk.core.reports import compliance, render
 from itcrosswalk.core.reports.compliance import NoHistory, pick_run, report_for
 from itcrosswalk.core.store import Store
+from itcrosswalk.registry import make_registry
 from tests.core.test_compliance_controls import NOW, _page, city_store
 
 WEEK = timedelta(days=7)
@@ -211,7 +212,13 @@ def test_safe_url_links_only_http() -> None:
 def test_write_compliance_for_the_demo(store_url: str, tmp_path: Path) -> None:
     store = city_store(store_url)
     try:
-        paths = compliance.write_compliance(store, None, None, tmp_path / "demo", now=NOW)
+        paths = compliance.write_compliance(
+            store,
+            None,
+            make_registry(builtins=(), entry_points_group=None),
+            tmp_path / "demo",
+            now=NOW,
+        )
     finally:
         store.close()
     assert [p.name for p in paths] == ["compliance.html", "compliance.json"]

@@ -17,7 +17,7 @@ from itcrosswalk.cli import make_cli
 from itcrosswalk.core.config import Config
 from itcrosswalk.core.metrics import compute_metrics
 from itcrosswalk.core.reports import metrics_report, render
-from itcrosswalk.plugins import make_manager
+from itcrosswalk.registry import make_registry
 from tests.core.test_compliance_controls import NOW, city_store
 
 
@@ -31,9 +31,11 @@ def store(tmp_path: Path) -> Any:
 @pytest.mark.parametrize("kind", ["portfolio", "service"])
 def test_the_report_is_the_metrics_engine_s_answer(store: Any, kind: str) -> None:
     config = Config()
-    data = metrics_report.build(store, config, kind, by="department", now=NOW)
+    pm = make_registry(builtins=(), entry_points_group=None)
+    data = metrics_report.build(store, config, kind, by="department", now=NOW, pm=pm)
     expected = [
-        r.as_json() for r in compute_metrics(store, config, domain=kind, by=["department"], now=NOW)
+        r.as_json()
+        for r in compute_metrics(store, config, domain=kind, by=["department"], now=NOW, pm=pm)
     ]
     assert [{k: v for k, v in m.items() if k != "definition"} for m in data["metrics"]] == expected
     assert data["title"] == f"{kind.title()} report" and data["filters"]["by"] == "department"
@@ -65,7 +67,7 @@ def test_the_report_is_the_metrics_engine_s_answer(store: Any, kind: str) -> Non
 def test_report_portfolio_and_service_commands(store: Any, tmp_path: Path) -> None:
     config = tmp_path / "crosswalk.toml"
     config.write_text(f'[store]\nurl = "{store.url}"\n')
-    cli = make_cli(make_manager(entry_points_group=None))
+    cli = make_cli(make_registry(entry_points_group=None))
     result = CliRunner().invoke(
         cli, ["--config", str(config), "report", "portfolio", "--format", "json"]
     )

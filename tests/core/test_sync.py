@@ -16,7 +16,7 @@ from itcrosswalk.core.model import Person
 from itcrosswalk.core.store import Store
 from itcrosswalk.core.sync import SyncEngine
 from itcrosswalk.hookspecs import hookimpl
-from itcrosswalk.plugins import make_manager
+from itcrosswalk.registry import make_registry
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -112,7 +112,7 @@ class FakePlugin:
 
 @pytest.fixture
 def pm() -> Any:
-    manager = make_manager(builtins=(), entry_points_group=None)
+    manager = make_registry(builtins=(), entry_points_group=None)
     manager.register(FakePlugin(), name="fake")
     return manager
 

@@ -26,7 +26,7 @@ from itcrosswalk.core.templates.check import check_template, run_checks
 from itcrosswalk.core.templates.loader import load_catalog
 from itcrosswalk.core.templates.render import md_escape, render
 from itcrosswalk.hookspecs import hookimpl
-from itcrosswalk.plugins import make_manager
+from itcrosswalk.registry import make_registry
 
 STANDARD = {
     "project-intake",
@@ -46,7 +46,7 @@ def at(day: str) -> datetime:
 
 @pytest.fixture
 def pm() -> Any:
-    return make_manager(builtins=(), entry_points_group=None)
+    return make_registry(builtins=(), entry_points_group=None)
 
 
 def project(source: str, platform: str, sid: str, **fields: Any) -> WorkItem:

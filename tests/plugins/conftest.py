@@ -12,7 +12,7 @@ import pytest
 
 from itcrosswalk.core.config import Config
 from itcrosswalk.core.store import Store
-from itcrosswalk.plugins import make_manager
+from itcrosswalk.registry import make_registry
 from itcrosswalk.sandbox.faults import Faults
 from itcrosswalk.sandbox.server import SandboxServer
 from itcrosswalk.sandbox.world import World
@@ -21,7 +21,7 @@ from itcrosswalk.sandbox.world import World
 @pytest.fixture
 def pm() -> Any:
     """The built-in plugins only: installed third-party ones stay out of the platform tests."""
-    return make_manager(entry_points_group=None)
+    return make_registry(entry_points_group=None)
 
 
 @pytest.fixture

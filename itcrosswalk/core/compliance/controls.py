@@ -5,8 +5,8 @@ A control is a read-only SQL query over the store that returns one row per resou
 ``reason``, and any dimensions (``department``, ``source``, ``url``, ...), together with what
 a reader needs: title, severity, rationale, remediation and framework references. Controls
 come from three places, later ones overriding earlier ones by id: the built-in benchmark
-(``controls/*.yaml`` beside this module), the folders ``[controls] folders`` names, and the
-``register_controls`` hook of plugins.
+(``controls/*.yaml`` beside this module, registered by the standard plugin), the
+``register_controls`` hook of other plugins, and the folders ``[controls] folders`` names.
 """
 
 from __future__ import annotations
@@ -14,12 +14,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from ..contract import Registry
 
 BUILTIN_DIR = Path(__file__).parent / "controls"
 DEFAULT_BENCHMARK = "city"
@@ -151,7 +154,8 @@ def load_folder(folder: Path) -> list[Control]:
     return controls
 
 
-def _from_plugin(item: Any, plugin: str | None) -> list[Control]:
+def from_plugin(item: Any, plugin: str | None) -> list[Control]:
+    """The controls a plugin registered: a Control, a mapping of its keys, or a YAML path."""
     origin = f"plugin {plugin}" if plugin else "plugin"
     if isinstance(item, Control):
         return [item.model_copy(update={"origin": origin})]
@@ -175,18 +179,19 @@ def load_controls(
         for control in load_folder(Path(folder)):
             found[control.id] = control
     for item in plugin_controls:
-        for control in _from_plugin(item, plugin):
+        for control in from_plugin(item, plugin):
             found[control.id] = control
     return dict(sorted(found.items()))
 
 
-def controls_for(config: Any, pm: Any = None) -> dict[str, Control]:
-    """The controls a configuration and a plugin manager give, by id."""
-    from ... import plugins
-
-    folders = list(config.controls.folders) if config is not None else []
-    registered = plugins.get_controls(pm)
-    return load_controls(folders, registered)
+def controls_for(config: Any, pm: Registry) -> dict[str, Control]:
+    """The controls in effect, by id: the registry's (the standard pack's, then plugins'), then
+    the config's folders (later wins, so the City may replace any control)."""
+    found: dict[str, Control] = {c.id: c for c in pm.controls()}
+    for folder in list(config.controls.folders) if config is not None else []:
+        for control in load_folder(Path(folder)):
+            found[control.id] = control
+    return dict(sorted(found.items()))
 
 
 FRAMEWORK_BENCHMARKS = {"cis-v8": "cis", "nist-800-53": "nist"}

@@ -13,13 +13,16 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from ..errors import ConfigError, CrosswalkError
 from . import history
 from .engine import ComplianceRun
+
+if TYPE_CHECKING:
+    from ..contract import Registry
 
 log = logging.getLogger("itcrosswalk.compliance")
 
@@ -62,7 +65,7 @@ def _fields(control: Any, finding: Any) -> dict[str, Any]:
 
 
 def remediate(
-    store: Any, config: Any, run: ComplianceRun, *, pm: Any = None, dry_run: bool = False
+    store: Any, config: Any, run: ComplianceRun, *, pm: Registry, dry_run: bool = False
 ) -> Remediation:
     """Open an incident for each alarm of the opted-in controls; note the ones that cleared."""
     from ..sync import build_adapter

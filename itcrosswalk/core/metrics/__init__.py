@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -24,6 +24,9 @@ import sqlalchemy as sa
 from ..config import Config, MetricsConfig
 from ..errors import ConfigError
 from ..store import ENTITY_TABLES, Store
+
+if TYPE_CHECKING:
+    from ..contract import Registry
 
 DIMENSIONS = ("source", "platform", "department", "priority", "assignment_group", "kind", "month")
 
@@ -584,19 +587,10 @@ def plain(value: Any) -> Any:
 # -- the registry -------------------------------------------------------------------------------
 
 
-def all_metrics(pm: Any = None) -> dict[str, Metric]:
-    """The standard pack and every plugin's metrics, by id (a plugin's may replace one)."""
-    from ... import plugins
-    from .standard import STANDARD
-
-    metrics: dict[str, Metric] = {m.id: m for m in STANDARD}
-    for metric in plugins.get_metrics(pm):
-        if not isinstance(metric, Metric):
-            raise ConfigError(
-                f"a plugin registered {metric!r} as a metric; metrics subclass itcrosswalk.core.metrics.Metric"
-            )
-        metrics[metric.id] = metric
-    return metrics
+def all_metrics(pm: Registry) -> dict[str, Metric]:
+    """Every registered metric by id: the standard pack's, then plugins' (a plugin's may
+    replace one)."""
+    return {metric.id: metric for metric in pm.metrics()}
 
 
 def compute_metrics(
@@ -610,7 +604,7 @@ def compute_metrics(
     since: datetime | None = None,
     until: datetime | None = None,
     now: datetime | None = None,
-    pm: Any = None,
+    pm: Registry,
 ) -> list[MetricResult]:
     """Compute metrics over the store: all of them, a domain's, or the ``ids`` given."""
     for dimension in by:

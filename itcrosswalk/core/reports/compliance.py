@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from ..compliance import history
 from ..compliance.controls import SEVERITIES
 from ..errors import CrosswalkError
+
+if TYPE_CHECKING:
+    from ..contract import Registry
 
 STATUS_ORDER = ("alarm", "unverified", "info", "skip", "ok")
 
@@ -210,7 +213,7 @@ def report_for(
 def run_and_build(
     store: Any,
     config: Any,
-    pm: Any = None,
+    pm: Registry,
     *,
     benchmark: str | None = None,
     control_ids: tuple[str, ...] | list[str] = (),
@@ -243,7 +246,7 @@ def exit_code(data: dict[str, Any]) -> int:
 def write_compliance(
     store: Any,
     config: Any,
-    pm: Any,
+    pm: Registry,
     directory: Any,
     formats: tuple[str, ...] = ("html", "json"),
     *,

@@ -8,7 +8,10 @@ support is left out rather than shown as zero.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..contract import Registry
 
 TITLES = {
     "portfolio": "Portfolio report",
@@ -27,7 +30,7 @@ def build(
     since: datetime | None = None,
     until: datetime | None = None,
     now: datetime | None = None,
-    pm: Any = None,
+    pm: Registry,
 ) -> dict[str, Any]:
     """The report's data: every metric of the ``kind`` domain, as the metrics engine computes it."""
     from ..metrics import all_metrics, city_moment, compute_metrics

@@ -11,13 +11,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import ValidationError
 
 from ..errors import ConfigError
 from .model import Template
+
+if TYPE_CHECKING:
+    from ..contract import Registry
 
 STANDARD_DIR = Path(__file__).parent / "standard"
 
@@ -95,17 +98,29 @@ def load_folder(catalog: Catalog, folder: Path, *, origin: str | None = None) ->
                 catalog.problems.append(_problem(where, exc))
 
 
-def load_catalog(config: Any = None, pm: Any = None) -> Catalog:
-    """The templates in effect: standard, then plugins', then the config's folders."""
-    from ... import plugins
-
+def standard_templates() -> list[Template]:
+    """The standard set shipped in the package (the standard plugin registers them)."""
     catalog = Catalog()
     load_folder(catalog, STANDARD_DIR, origin="built-in")
-    for registered in plugins.get_templates(pm):
+    if catalog.problems:
+        raise ConfigError("; ".join(catalog.problems))
+    return list(catalog.templates.values())
+
+
+def load_catalog(config: Any, pm: Registry) -> Catalog:
+    """The templates in effect: the registry's (standard, then plugins'), then the config's
+    folders."""
+    catalog = Catalog()
+    for registered in pm.templates():
+        origin = (
+            registered.origin
+            if isinstance(registered, Template)
+            else str(registered.get("origin", "plugin"))
+        )
         try:
-            catalog.add(parse(registered, "plugin"))
+            catalog.add(parse(registered, origin))
         except (ValidationError, ConfigError) as exc:
-            catalog.problems.append(_problem("plugin", exc))
+            catalog.problems.append(_problem(origin, exc))
     if config is not None:
         for folder in config.templates.folders:  # resolved against the config file's folder
             load_folder(catalog, Path(folder).expanduser())

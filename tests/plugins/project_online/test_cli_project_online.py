@@ -9,7 +9,6 @@ from typing import Any
 
 from click.testing import CliRunner
 
-from itcrosswalk import plugins
 from itcrosswalk.cli import make_cli
 from itcrosswalk.core.config import load_config
 from itcrosswalk.core.store import Store
@@ -21,8 +20,8 @@ from .conftest import project_rows
 
 
 def test_the_hooks_register_the_platform_its_sandbox_and_its_commands(pm: Any) -> None:
-    assert "project_online" in plugins.get_platforms(pm)  # register_platforms
-    sandbox = plugins.get_sandboxes(pm)["project_online"]  # register_sandboxes
+    assert "project_online" in pm.platforms()  # register_platforms
+    sandbox = pm.sandboxes()["project_online"]  # register_sandboxes
     keys = sandbox.source("crosswalk", "file:/tmp/secret")
     assert keys["auth"] == {
         "type": "ntlm",

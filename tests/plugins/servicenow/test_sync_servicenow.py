@@ -421,7 +421,11 @@ def test_secrets_never_reach_the_store_the_logs_or_errors(
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_a_killed_sync_resumes_and_ends_with_every_record_exactly_once(
-    instance: Instance, make_config: Callable[..., Config], open_store: Any, tmp_path: Path
+    instance: Instance,
+    make_config: Callable[..., Config],
+    open_store: Any,
+    tmp_path: Path,
+    pm: Any,
 ) -> None:
     instance.faults.latency = 0.05
     config = make_config(instance, extra='streams = ["incident"]\npage_size = 3')
@@ -450,7 +454,7 @@ def test_a_killed_sync_resumes_and_ends_with_every_record_exactly_once(
     cursor = store.get_cursor("snow", "incident")
     assert cursor is not None and cursor.resume_token is not None
     instance.faults.latency = 0
-    result = SyncEngine(config, store).sync("snow")  # takes over the dead process's lock
+    result = SyncEngine(config, store, pm=pm).sync("snow")  # takes over the dead process's lock
     assert result.exit_code == 0
     assert store.count("ticket", source="snow") == total
     assert result.streams[0].read == total - partial

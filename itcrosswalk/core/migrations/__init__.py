@@ -1,0 +1,158 @@
+"""The store's schema migrations: Alembic revisions shipped in the package, run when a store
+opens.
+
+Opening a store (:class:`itcrosswalk.core.store.Store`) calls :func:`prepare`, which
+
+- on an empty database creates today's tables and stamps the newest revision (head);
+- on a store made before migrations existed (a ``schema_version`` row of 1, no
+  ``alembic_version``) stamps the baseline revision ``0001`` (that schema, frozen) and upgrades;
+- on an older store upgrades it to head, in one transaction;
+- refuses a store stamped with a revision this version does not know (made by a newer
+  itcrosswalk) with one line, before anything reads or writes it.
+
+Adding a column (a field on a model in ``core/model.py``, or one in ``core/store.py``)::
+
+    python -m itcrosswalk.core.migrations "stream state keeps a content hash"
+
+writes ``versions/NNNN_<slug>.py`` with the operations Alembic finds between the newest
+revision and the model (review it: a column that must be filled for existing rows needs a
+``server_default`` or an ``op.execute`` backfill). ``tests/core/test_migrations.py`` fails
+until the revisions reproduce the model exactly, on SQLite and on PostgreSQL, and checks that a
+store made by the baseline schema upgrades to it.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate.api import AutogenContext
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from ..errors import ConfigError
+
+log = logging.getLogger("itcrosswalk.store")
+
+HERE = Path(__file__).parent
+BASELINE = "0001"
+"""The schema stores had before migrations: ``schema_version`` 1."""
+LEGACY_VERSION = 1
+_PG_LOCK = 0x63726F7373  # one migration at a time per PostgreSQL database ("cross")
+
+
+def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
+    """Render the store's own column types as plain SQLAlchemy ones in a revision file, so a
+    revision never imports the live store module (which may have changed since)."""
+    from ..store import UTCDateTime
+
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
+def alembic_config(connection: sa.Connection | None = None, location: Path = HERE) -> Config:
+    """An Alembic config pointing at the revisions in this package (no ``alembic.ini``);
+    ``location`` is another copy of this folder (tests add a revision to one)."""
+    config = Config()
+    config.set_main_option("script_location", str(location))
+    config.set_main_option("path_separator", "os")
+    config.set_main_option("version_locations", str(location / "versions"))
+    config.attributes["connection"] = connection
+    return config
+
+
+@cache
+def _script(location: Path = HERE) -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config(location=location))
+
+
+def head(location: Path = HERE) -> str:
+    """The newest revision this version of itcrosswalk ships."""
+    revision = _script(location).get_current_head()
+    assert revision is not None, "the package ships at least the baseline revision"
+    return revision
+
+
+def current(connection: sa.Connection) -> str | None:
+    """The revision a store is stamped with (None: not stamped)."""
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def _known(revision: str, location: Path) -> bool:
+    try:
+        return _script(location).get_revision(revision) is not None
+    except Exception:  # alembic raises for an id it has never seen
+        return False
+
+
+def _newer(where: str, revision: object, newest: str) -> ConfigError:
+    return ConfigError(
+        f"store {where} has schema revision {revision}, newer than this itcrosswalk knows "
+        f"(its newest is {newest}): upgrade itcrosswalk, or point store.url at another database"
+    )
+
+
+def prepare(engine: sa.Engine, where: str, *, location: Path = HERE) -> None:
+    """Bring the store at ``engine`` to the newest schema, or refuse it (see the module doc)."""
+    from ..store import metadata, schema_version
+
+    target = head(location)
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Two processes opening one new store must not both create and stamp it.
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})
+        elif conn.dialect.name == "sqlite":
+            # The write lock up front (others wait on busy_timeout), not at the first DDL:
+            # pysqlite opens no transaction before DDL, so two new stores would race.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        revision = current(conn)
+        if revision == target:
+            return
+        config = alembic_config(conn, location)
+        if revision is None:
+            tables = set(sa.inspect(conn).get_table_names())
+            if schema_version.name in tables:
+                legacy = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
+                if legacy is not None and legacy > LEGACY_VERSION:
+                    raise _newer(where, f"version {legacy}", target)
+                command.stamp(config, BASELINE)
+                revision = BASELINE
+            elif tables & set(metadata.tables):
+                raise ConfigError(
+                    f"store {where} has itcrosswalk tables but no schema version: it was not "
+                    "made by itcrosswalk; point store.url at another database"
+                )
+            else:
+                metadata.create_all(conn)
+                conn.execute(schema_version.insert().values(version=LEGACY_VERSION))
+                command.stamp(config, target)
+                return
+        if not _known(revision, location):
+            raise _newer(where, revision, target)
+        if revision != target:
+            log.info("store %s: migrating the schema from %s to %s", where, revision, target)
+            command.upgrade(config, target)
+
+
+def new_revision(message: str) -> Path:
+    """Write the next revision: what Alembic finds between the newest revision and the model."""
+    with tempfile.TemporaryDirectory() as folder:
+        engine = sa.create_engine(f"sqlite:///{Path(folder) / 'head.db'}")
+        try:
+            with engine.begin() as conn:
+                config = alembic_config(conn)
+                command.upgrade(config, "head")
+                number = f"{int(head()) + 1:04d}"
+                script = command.revision(config, message=message, autogenerate=True, rev_id=number)
+        finally:
+            engine.dispose()
+    assert script is not None and not isinstance(script, list)
+    _script.cache_clear()
+    return Path(script.path)
