@@ -55,9 +55,10 @@ SYNC = textwrap.dedent(
     from itcrosswalk.core.config import load_config
     from itcrosswalk.core.store import Store
     from itcrosswalk.core.sync import SyncEngine
+    from itcrosswalk.registry import make_registry
     config = load_config(sys.argv[1])
     store = Store(config.store.url)
-    engine = SyncEngine(config, store)
+    engine = SyncEngine(config, store, pm=make_registry())
     started = time.perf_counter()
     result = engine.sync("ppm")
     seconds = time.perf_counter() - started

@@ -37,7 +37,7 @@ SERVE = textwrap.dedent(
     server = SandboxServer({"servicenow": app})
     urls = server.start()
     server.write_ca(Path(sys.argv[2]))
-    incidents = sum(1 for t in world.tickets if t.kind == "incident")
+    incidents = sum(1 for t in world.tickets if t.kind == "incident" and t.platform == "servicenow")
     print(urls["servicenow"], incidents, flush=True)
     while True:
         time.sleep(3600)

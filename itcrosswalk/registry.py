@@ -45,6 +45,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "itcrosswalk.plugins.jira_align",
     "itcrosswalk.plugins.project_online",
     "itcrosswalk.plugins.clarity",
+    "itcrosswalk.plugins.jira",
 )
 """The built-in platform plugins (``ITCROSSWALK_LOAD_PLUGINS`` may leave them out)."""
 

@@ -15,6 +15,8 @@ from click.testing import CliRunner
 
 from itcrosswalk import hookspecs
 from itcrosswalk.cli import make_cli
+from itcrosswalk.core.model import Ticket
+from itcrosswalk.core.store import Store
 from itcrosswalk.registry import make_registry
 from tests.example_plugin import HELPDESK, install, install_project, on_path
 from tests.example_plugin import HERE as EXAMPLES
@@ -173,6 +175,24 @@ def test_each_way_to_be_broken_is_one_plugin_s_error_and_the_others_work(
     ids = {c["id"] for c in json.loads(controls.output)}
     assert "helpdesk.assigned" in ids and "endpoint.disk_encryption" in ids
     assert "halfcontrol.x" not in ids
+    compliance = [
+        "--config",
+        str(config),
+        "report",
+        "compliance",
+        "--benchmark",
+        "helpdesk",
+        "--format",
+        "json",
+    ]
+    empty = runner.invoke(make_cli(pm), compliance)
+    assert empty.exit_code == 3 and "holds no synced data" in empty.output, empty.output
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    ticket = Ticket(
+        source="desk", platform="helpdesk", source_id="1", number="HD-1", kind="request"
+    )
+    store.write_page(source="desk", stream="requests", entity="ticket", records=[ticket])
+    store.close()
     report = runner.invoke(
         make_cli(pm),
         [
@@ -238,3 +258,23 @@ def test_a_plugin_s_registrations_count_only_when_all_of_them_are_valid() -> Non
     ids = {m.id for m in pm.metrics()}
     assert "city.water_tickets" not in ids and "itsm.mttr_hours" in ids
     assert "got str 'not a metric'" in pm.errors["half"]
+
+
+def test_each_cli_reads_its_own_registry_and_plugin_commands_stay_with_it() -> None:
+    class Greeter:
+        @hookspecs.hookimpl
+        def register_commands(self, cli: Any) -> None:
+            @cli.command("greet")
+            def greet() -> None:
+                """Say hello."""
+                print("hello")
+
+    with_plugin = make_registry(builtins=(), entry_points_group=None)
+    with_plugin.register(Greeter(), name="greeter")
+    plain = make_registry(builtins=(), entry_points_group=None)
+    runner = CliRunner()
+    assert runner.invoke(make_cli(with_plugin), ["greet"]).output == "hello\n"
+    # The core's commands are shared module-level objects; a plugin's attach to one CLI only.
+    assert runner.invoke(make_cli(plain), ["greet"]).exit_code == 2
+    listed = json.loads(runner.invoke(make_cli(plain), ["plugins", "--format", "json"]).output)
+    assert [row["name"] for row in listed] == ["standard"]

@@ -110,6 +110,7 @@ class CrosswalkGroup(click.Group):
         except CrosswalkError as exc:
             if _debug(ctx):
                 raise
+            # A StoreError already names the store and says what to do (core.store).
             click.echo(f"error: {redact(str(exc))}", err=True)
             ctx.exit(exc.exit_code)
         except BrokenPipeError:
@@ -243,6 +244,9 @@ def _emit(
     """Rows to stdout or ``output`` as a table that fits the terminal, JSON or CSV."""
     from ..core.output import render_table, write_csv, write_json
 
+    ctx = click.get_current_context(silent=True)
+    if output is None and ctx is not None:
+        output = ctx.meta.get(_OUTPUT)
     fmt = _format_for(fmt, output)
     with _open_output(output) as out:
         if fmt == "json":
@@ -273,8 +277,45 @@ def _set_wide(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
         obj.wide = True
 
 
+_OUTPUT = "crosswalk.output"
+
+
+def _take_output(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    # Eager, so the --format callback (and _emit) know where the data goes.
+    if value is not None:
+        ctx.meta[_OUTPUT] = value
+    return value
+
+
+def infer_format(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A ``--format`` callback: when not given, the format ``-o``'s extension names."""
+    given = ctx.get_parameter_source(param.name or "") not in (
+        click.core.ParameterSource.DEFAULT,
+        None,
+    )
+    output = ctx.meta.get(_OUTPUT)
+    if given or not output:
+        return value
+    choices = tuple(getattr(param.type, "choices", FORMATS))
+    return _format_for(None, output, tuple(c for c in choices if c in FORMATS))
+
+
+def output_option(command: Any) -> Any:
+    """``-o PATH``: the data goes to this file, its format following the extension."""
+    return click.option(
+        "--output",
+        "-o",
+        type=click.Path(dir_okay=False),
+        default=None,
+        is_eager=True,
+        expose_value=False,
+        callback=_take_output,
+        help="Write to this file (.json, .csv, .txt: the format follows the extension).",
+    )(command)
+
+
 def format_option(command: Any) -> Any:
-    """``--format table|json|csv`` and ``--wide`` (every column at its full width)."""
+    """``--format table|json|csv`` (or from ``-o``'s extension), ``-o PATH`` and ``--wide``."""
     command = click.option(
         "--wide",
         is_flag=True,
@@ -282,6 +323,20 @@ def format_option(command: Any) -> Any:
         callback=_set_wide,
         help="Cells at full width, however wide the terminal.",
     )(command)
+    command = output_option(command)
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(list(FORMATS)),
+        default="table",
+        show_default=True,
+        callback=infer_format,
+        help="table for people, json or csv for scripts.",
+    )(command)
+
+
+def format_only_option(command: Any) -> Any:
+    """``--format table|json|csv`` for commands whose output is no table of rows."""
     return click.option(
         "--format",
         "fmt",
@@ -299,6 +354,8 @@ def output_options(command: Any) -> Any:
         "-o",
         type=click.Path(dir_okay=False),
         default=None,
+        is_eager=True,
+        callback=_take_output,
         help="Write to this file (.json, .csv, .txt: the format follows the extension).",
     )(command)
     command = click.option(
@@ -313,6 +370,7 @@ def output_options(command: Any) -> Any:
         "fmt",
         type=click.Choice(list(FORMATS)),
         default=None,
+        callback=infer_format,
         help="table (default) for people, json or csv for scripts.",
     )(command)
 
@@ -387,6 +445,631 @@ def check_source(obj: Context, name: str | None, *, param: str = "--source") -> 
     return check_name("source", name, known_sources(obj), param=param)
 
 
+def _export_names() -> list[str]:
+    from ..core.model import EXPORT_NAMES
+
+    return list(EXPORT_NAMES)
+
+
+# -- the commands ----------------------------------------------------------------------------
+#
+# Each is a module-level click command; make_cli adds them to a fresh group bound to a
+# registry, which the commands read from the click context (``obj.pm``).
+
+# -- init ---------------------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("path", required=False, type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@click.pass_obj
+def init(obj: Context, path: str | None, force: bool) -> None:
+    """Write a commented starter crosswalk.toml."""
+    from ..core.config import STARTER_CONFIG
+
+    target = Path(path or obj.config_path or os.environ.get("CROSSWALK_CONFIG") or "crosswalk.toml")
+    if target.exists() and not force:
+        raise click.UsageError(f"{target} exists; pass --force to overwrite it")
+    target.write_text(STARTER_CONFIG)
+    click.echo(f"wrote {target}: edit the sources, then run `crosswalk check`")
+
+
+# -- plugins ------------------------------------------------------------------------------
+
+
+@click.group("plugins", invoke_without_command=True)
+@format_option
+@click.pass_context
+def plugins_(ctx: click.Context, fmt: str) -> None:
+    """List plugins, their hooks, and any that failed to load."""
+    if ctx.invoked_subcommand:
+        return
+    rows = ctx.obj.pm.describe()
+    platforms = ctx.obj.pm.platforms()
+    for row in rows:
+        row["platforms"] = sorted(p for p, info in platforms.items() if info.plugin == row["name"])
+    _emit(rows, fmt, ["name", "origin", "platforms", "hooks", "error"])
+    if any(row["error"] for row in rows):
+        ctx.exit(EXIT_ATTENTION)
+
+
+@plugins_.command("show")
+@click.argument("name")
+@click.pass_obj
+def plugins_show(obj: Context, name: str) -> None:
+    """Show a platform's crosswalk tables (native value -> normalized value)."""
+    platforms = obj.pm.platforms()
+    if name not in platforms:
+        raise click.UsageError(
+            f"no platform {name!r}; installed: {', '.join(sorted(platforms)) or 'none'}"
+        )
+    info = platforms[name]
+    from ..core.output import jsonable
+
+    click.echo(
+        json.dumps(
+            jsonable({"platform": name, "plugin": info.plugin, "mapping": info.mapping}),
+            indent=2,
+        )
+    )
+
+
+# -- check --------------------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("sources", nargs=-1)
+@click.option("--stream", "streams", multiple=True, help="Only these streams (repeatable).")
+@output_options
+@click.pass_obj
+def check(
+    obj: Context,
+    sources: tuple[str, ...],
+    streams: tuple[str, ...],
+    fmt: str | None,
+    output: str | None,
+) -> None:
+    """Preflight: reach every source, and test every stream a sync will read.
+
+    Exit codes are the sync's: 1 when a sync would fail (authentication, an unreachable
+    source, a missing secret, a bad config), 3 when it would skip streams.
+    """
+    from ..core.errors import CrosswalkError
+    from ..core.secrets import redact
+    from ..core.sync import build_adapter
+
+    fmt = _format_for(fmt, output)
+    code = EXIT_OK
+    rows: list[dict[str, Any]] = []
+    for name, wanted in _plan(obj, sources, streams):
+        found: list[dict[str, Any]] = []
+        try:
+            adapter = build_adapter(obj.config, name, obj.pm)
+            try:
+                selected = [s.name for s in _select_streams(obj, adapter, name, wanted)]
+                offered = {s.name for s in adapter.streams()}
+                items = adapter.check()
+            finally:
+                adapter.close()
+        except CrosswalkError as exc:
+            code = worst(code, exc.exit_code)
+            rows.append(_check_row(name, "-", False, _error_status(exc), None, redact(str(exc))))
+            continue
+        for item in items:
+            if item.name in offered and item.name not in selected:
+                continue
+            code = worst(code, _check_exit(item))
+            found.append(
+                _check_row(
+                    name,
+                    item.name,
+                    item.ok,
+                    item.status or ("ok" if item.ok else "error"),
+                    item.estimate_requests,
+                    redact(item.detail),
+                )
+            )
+        # People read one line per distinct problem; scripts get one row per stream.
+        rows += _distinct_problems(found, total=len(selected)) if fmt == "table" else found
+    if fmt == "table":
+        shown = [
+            {
+                **{k: v for k, v in r.items() if k != "first_sync_requests"},
+                "requests": r["first_sync_requests"],
+            }
+            for r in rows
+        ]
+        _emit(shown, fmt, ["source", "stream", "status", "detail", "requests"], output=output)
+    else:
+        _emit(
+            rows,
+            fmt,
+            ["source", "stream", "ok", "status", "first_sync_requests", "detail"],
+            output=output,
+        )
+    if fmt == "table" and not output:
+        total = sum(r["first_sync_requests"] or 0 for r in rows)
+        click.echo(f"a first sync will make about {total} requests", err=True)
+    if code:
+        sys.exit(code)
+
+
+# -- sync ---------------------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("sources", nargs=-1)
+@click.option("--full", is_flag=True, help="Re-read everything and tombstone what disappeared.")
+@click.option("--dry-run", is_flag=True, help="Fetch and map, write nothing.")
+@click.option(
+    "--stream",
+    "streams",
+    multiple=True,
+    help="Only these streams (repeatable); only the sources offering them are synced.",
+)
+@click.option("--break-lock", is_flag=True, help="Remove a stale lock of these sources first.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "lines", "json", "csv"]),
+    default=None,
+    help="table on a terminal; elsewhere (cron, CI) one key=value line per stream.",
+)
+@click.option(
+    "--wide",
+    is_flag=True,
+    expose_value=False,
+    callback=_set_wide,
+    help="Cells at full width, however wide the terminal.",
+)
+@click.pass_obj
+def sync(
+    obj: Context,
+    sources: tuple[str, ...],
+    full: bool,
+    dry_run: bool,
+    streams: tuple[str, ...],
+    break_lock: bool,
+    fmt: str | None,
+) -> None:
+    """Sync sources (all enabled ones by default) into the store.
+
+    One source failing never stops the others: each is synced and reported, and the exit
+    code is the worst of them (1 error, 3 quarantined records or skipped streams).
+    """
+    from ..core.errors import CrosswalkError, StoreError
+    from ..core.secrets import redact
+    from ..core.sync import SyncEngine
+
+    fmt = fmt or ("table" if sys.stdout.isatty() else "lines")
+    plan = _plan(obj, sources, streams)
+    config = obj.config
+    store = obj.store()
+    code = EXIT_OK
+    rows: list[dict[str, Any]] = []
+    summaries: list[dict[str, Any]] = []
+    try:
+        with _progress() as progress:
+            engine = SyncEngine(config, store, pm=obj.pm, progress=progress)
+            for name, wanted in plan:
+                started = time.monotonic()
+                try:
+                    if break_lock and store.break_lock(name):
+                        click.echo(f"removed the lock of source {name}", err=True)
+                    result = engine.sync(name, full=full, dry_run=dry_run, streams=wanted)
+                except StoreError:
+                    raise  # the store is every source's: nothing after this could be kept
+                except CrosswalkError as exc:
+                    code = worst(code, exc.exit_code)
+                    click.echo(f"error: sync of {name} failed: {redact(str(exc))}", err=True)
+                    summaries.append(
+                        _source_summary(
+                            name,
+                            "failed",
+                            [],
+                            time.monotonic() - started,
+                            redact(str(exc)),
+                            exc.exit_code,
+                        )
+                    )
+                    continue
+                except Exception as exc:
+                    if _is_store_error(exc) or obj.debug:
+                        raise
+                    # An adapter's bug spoils its own source, never the next one.
+                    code = worst(code, EXIT_ERROR)
+                    click.echo(
+                        f"error: sync of {name} failed: unexpected {type(exc).__name__}: "
+                        f"{redact(str(exc))}",
+                        err=True,
+                    )
+                    summaries.append(
+                        _source_summary(
+                            name,
+                            "failed",
+                            [],
+                            time.monotonic() - started,
+                            f"unexpected {type(exc).__name__}: {redact(str(exc))} "
+                            "(run with --debug for the traceback)",
+                            EXIT_ERROR,
+                        )
+                    )
+                    continue
+                seconds = time.monotonic() - started
+                stream_rows = [_stream_row(name, s) for s in result.streams]
+                rows += stream_rows
+                code = worst(code, result.exit_code)
+                summaries.append(
+                    _source_summary(
+                        name,
+                        result.outcome,
+                        stream_rows,
+                        seconds,
+                        redact(result.error or ""),
+                        result.exit_code,
+                    )
+                )
+                log.info("source %s synced in %.1fs", name, seconds)
+    finally:
+        store.close()
+    _sync_report(rows, summaries, fmt, dry_run)
+    if code:
+        sys.exit(code)
+
+
+# -- status -------------------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("source", required=False)
+@output_options
+@click.pass_obj
+def status(obj: Context, source: str | None, fmt: str | None, output: str | None) -> None:
+    """One line per source: records, last run, its outcome and reason, what needs a look.
+
+    With SOURCE, one line per stream: records beside the platform's own count from the
+    last full read, the gap, quarantine, access and the watermark.
+    """
+    fmt = _format_for(fmt, output)
+    if source is not None:
+        source = check_source(obj, source, param="SOURCE")
+    store = obj.store()
+    try:
+        sources = _status_sources(obj, store)
+        streams = [_status_stream(r) for r in store.status() if r["source"] == source]
+    finally:
+        store.close()
+    if source is None:
+        if fmt == "table":
+            # Today's runs by their time alone: the reason gets the room.
+            sources = [{**s, "last_run": _when(s["last_run"])} for s in sources]
+        _emit(
+            sources,
+            fmt,
+            None
+            if fmt == "json"
+            else [
+                "source",
+                "outcome",
+                "records",
+                "last_run",
+                "note",
+                "platform",
+                "streams",
+                "quarantined",
+            ],
+            output=output,
+        )
+        return
+    head = next(s for s in sources if s["source"] == source)
+    if fmt == "table":
+        title = (
+            f"{source} ({head['platform']}): {head['outcome']}"
+            + (f", last run {_local(head['last_run'])}" if head["last_run"] else "")
+            + (f"; {head['note']}" if head["note"] else "")
+        )
+        shown = [
+            {
+                "stream": s["stream"],
+                "records": s["records"],
+                "on platform": s["platform_count"],
+                "gap": s["gap"],
+                "quarantined": s["quarantined"],
+                "note": s["note"],
+                "watermark": s["watermark"],
+                "last full read": s["last_full_at"],
+                "last window": s["window_count"],
+                "deleted": s["deleted"],
+                "dangling": s["dangling"],
+            }
+            for s in streams
+        ]
+        _emit(shown, "table", None, title=_cut(title), output=output)
+    else:
+        _emit(streams, fmt, None, output=output)
+
+
+# -- runs, quarantine -----------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("source", required=False)
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
+@output_options
+@click.pass_obj
+def runs(obj: Context, source: str | None, limit: int, fmt: str | None, output: str | None) -> None:
+    """The sync history: each run's outcome, counts, duration and reason."""
+    fmt = _format_for(fmt, output)
+    source = check_source(obj, source, param="SOURCE")
+    store = obj.store()
+    try:
+        history = store.runs(source, limit=limit)
+    finally:
+        store.close()
+    rows = [_run_row(run) for run in history]
+    _emit(
+        rows,
+        fmt,
+        None
+        if fmt == "json"
+        else [
+            "id",
+            "source",
+            "started",
+            "seconds",
+            "outcome",
+            "read",
+            "quarantined",
+            "reason",
+            "full",
+        ],
+        output=output,
+    )
+
+
+@click.command()
+@click.argument("source", required=False)
+@click.option("--stream", default=None, help="Only this stream.")
+@click.option(
+    "--show",
+    "show",
+    type=int,
+    default=None,
+    metavar="ID",
+    help="One record: why, its payload, how to retry.",
+)
+@output_options
+@click.pass_obj
+def quarantine(
+    obj: Context,
+    source: str | None,
+    stream: str | None,
+    show: int | None,
+    fmt: str | None,
+    output: str | None,
+) -> None:
+    """Records that could not be mapped: why each was quarantined, and how to retry it."""
+    fmt = _format_for(fmt, output)
+    source = check_source(obj, source, param="SOURCE")
+    store = obj.store()
+    try:
+        held = store.quarantine_rows(source)
+    finally:
+        store.close()
+    if stream is not None:
+        check_name("stream", stream, {r["stream"] for r in held} or [stream], param="--stream")
+        held = [r for r in held if r["stream"] == stream]
+    if show is not None:
+        check_name("quarantined record", str(show), [str(r["id"]) for r in held], param="--show")
+        item = next(r for r in held if r["id"] == show)
+        retry = _retry_advice(item)
+        if fmt == "table":
+            from ..core.output import table_cell
+
+            with _open_output(output) as out:
+                for key in ("id", "source", "stream", "source_id", "at", "error"):
+                    out.write(f"{key:>9}: {table_cell(item[key])}\n")
+                out.write(f"{'retry':>9}: {retry}\n")
+                out.write("  payload:\n")
+                out.write(
+                    json.dumps(item["payload"], indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+                )
+            return
+        _emit([{**item, "retry": retry}], fmt, None, output=output)
+        return
+    rows = [{k: r[k] for k in ("id", "source", "stream", "source_id", "at", "error")} for r in held]
+    _emit(rows, fmt, ["id", "source", "stream", "source_id", "at", "error"], output=output)
+    if fmt == "table" and not output and rows:
+        click.echo(
+            f"{len(rows)} quarantined; `crosswalk quarantine --show ID` gives one's payload "
+            "and how to retry it",
+            err=True,
+        )
+
+
+# -- export -------------------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("entity", type=SuggestingChoice(sorted(_export_names())))
+@output_options
+@click.option("--source", default=None, help="Only this source.")
+@click.option("--include-deleted", is_flag=True, help="Also records tombstoned by a full sync.")
+@click.pass_obj
+def export(
+    obj: Context,
+    entity: str,
+    fmt: str | None,
+    source: str | None,
+    include_deleted: bool,
+    output: str | None,
+) -> None:
+    """Export one entity of the common model from the store."""
+    from ..core.model import ENTITIES, EXPORT_NAMES
+
+    fmt = _format_for(fmt, output)
+    source = check_source(obj, source)
+    entity_id = EXPORT_NAMES[entity]
+    store = obj.store()
+    try:
+        rows: Any = store.export(entity_id, source=source, include_deleted=include_deleted)
+        if not include_deleted:
+            rows = ({k: v for k, v in row.items() if k != "deleted"} for row in rows)
+        columns = list(ENTITIES[entity_id].model_fields)
+        if fmt == "csv":
+            columns += ["deleted"] if include_deleted else []
+        elif fmt == "table":
+            # What a person scans first; ids and stamps last, where the width runs out.
+            last = ("source_id", "updated_at", "created_at")
+            columns = [c for c in columns if c not in ("extra", "url", "platform", *last)] + list(
+                last
+            )
+        _emit(rows, fmt, None if fmt == "json" else columns, output=output)
+    finally:
+        store.close()
+
+
+# -- sandbox ------------------------------------------------------------------------------
+
+
+@click.group()
+def sandbox() -> None:
+    """The built-in sandbox: emulators of every platform serving one seeded city."""
+
+
+@sandbox.command("serve")
+@click.option("--seed", default=7, show_default=True, type=int)
+@click.option(
+    "--size", default="small", show_default=True, type=click.Choice(["tiny", "small", "medium"])
+)
+@click.option("--tickets", type=int, default=None, help="Override the number of tickets.")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False),
+    default="crosswalk-sandbox",
+    show_default=True,
+    help="Where the config, CA and secret are written.",
+)
+@click.pass_obj
+def sandbox_serve(obj: Context, seed: int, size: str, tickets: int | None, directory: str) -> None:
+    """Serve the emulators on loopback HTTPS until interrupted."""
+    from ..sandbox import runner
+    from ..sandbox.world import generate, live_now
+
+    world = generate(seed, size, tickets=tickets, now=live_now())
+    with runner.start(world, pm=obj.pm) as box:
+        path = runner.write_config(box, Path(directory))
+        for name, url in sorted(box.urls.items()):
+            click.echo(f"{name}: {url}")
+        click.echo(f"config: {path}  (crosswalk --config {path} sync)")
+        click.echo("press Ctrl-C to stop")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            click.echo("stopped")
+
+
+# -- demo ---------------------------------------------------------------------------------
+
+
+@click.command()
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False),
+    default="crosswalk-demo",
+    show_default=True,
+)
+@click.option("--seed", default=7, show_default=True, type=int)
+@click.option(
+    "--size", default="small", show_default=True, type=click.Choice(["tiny", "small", "medium"])
+)
+@click.pass_obj
+def demo(obj: Context, directory: str, seed: int, size: str) -> None:
+    """Serve the sandbox, sync every platform from it, compute the metrics, evaluate the
+    platforms, and say what landed where."""
+    from ..core.config import load_config
+    from ..core.errors import CrosswalkError
+    from ..core.secrets import redact
+    from ..core.store import Store
+    from ..core.sync import SyncEngine
+    from ..sandbox import runner
+    from ..sandbox.world import generate, live_now
+
+    target = Path(directory)
+    _fresh_demo_folder(target)
+    click.echo(f"generating the city (seed {seed}, size {size}) ...")
+    # Dated now, so the metrics, controls and evaluation run later match what it printed.
+    world = generate(seed, size, now=live_now())
+    code = EXIT_OK
+    with runner.start(world, pm=obj.pm) as box:
+        config_path = runner.write_config(box, target)
+        config = load_config(config_path)
+        store = Store(config.store.url)
+        try:
+            with _progress() as progress:
+                engine = SyncEngine(config, store, pm=obj.pm, progress=progress)
+                for name in config.sources:
+                    try:
+                        result = engine.sync(name)
+                    except CrosswalkError as exc:  # one platform failing spoils no other
+                        code = max(code, EXIT_ATTENTION)
+                        click.echo(f"sync of {name} failed: {redact(str(exc))}")
+                        continue
+                    code = max(code, result.exit_code)
+                    read = sum(s.read for s in result.streams)
+                    click.echo(
+                        f"synced {name}: {read} records from {len(result.streams)} streams "
+                        f"({result.outcome})"
+                    )
+            rows = store.status()
+            written = _demo_outputs(config, store, target, obj.pm, now=world.now)
+        finally:
+            store.close()
+    _emit(
+        [
+            {
+                "source": r["source"],
+                "stream": r["stream"],
+                "records": r["records"],
+                "quarantined": r["quarantined"],
+                "access": r["access"],
+                "on platform": r["remote_total"],
+            }
+            for r in rows
+        ],
+        "table",
+        title="what landed",
+    )
+    for label, path in written:
+        click.echo(f"{label:<11} {path}")
+    click.echo(f"\nconfig: {config_path}\nstore:  {config.store.url}")
+    click.echo(f"explore: crosswalk --config {config_path} export tickets --format json")
+    click.echo(f"         crosswalk --config {config_path} metrics --by platform")
+    click.echo(f"         crosswalk --config {config_path} evaluate")
+    click.echo(f"         crosswalk --config {config_path} status")
+    click.echo(f"         crosswalk --config {config_path} runs")
+    if code == EXIT_ERROR:
+        sys.exit(code)
+
+
+COMMANDS: tuple[click.Command, ...] = (
+    init,
+    plugins_,
+    check,
+    sync,
+    status,
+    runs,
+    quarantine,
+    export,
+    sandbox,
+    demo,
+)
+"""The core's own commands: :func:`make_cli` adds them to each new ``crosswalk`` group."""
+
+
 def make_cli(pm: registry.PluginRegistry | None = None) -> click.Group:
     """The ``crosswalk`` group, bound to a plugins' registry (a fresh one per test)."""
 
@@ -410,593 +1093,8 @@ def make_cli(pm: registry.PluginRegistry | None = None) -> click.Group:
         ctx.obj = Context(config_path, debug, pm or registry.get_registry())
         _setup_logging(debug, verbose)
 
-    # -- init ---------------------------------------------------------------------------------
-
-    @cli.command()
-    @click.argument("path", required=False, type=click.Path(dir_okay=False))
-    @click.option("--force", is_flag=True, help="Overwrite an existing file.")
-    @click.pass_obj
-    def init(obj: Context, path: str | None, force: bool) -> None:
-        """Write a commented starter crosswalk.toml."""
-        from ..core.config import STARTER_CONFIG
-
-        target = Path(
-            path or obj.config_path or os.environ.get("CROSSWALK_CONFIG") or "crosswalk.toml"
-        )
-        if target.exists() and not force:
-            raise click.UsageError(f"{target} exists; pass --force to overwrite it")
-        target.write_text(STARTER_CONFIG)
-        click.echo(f"wrote {target}: edit the sources, then run `crosswalk check`")
-
-    # -- plugins ------------------------------------------------------------------------------
-
-    @cli.group("plugins", invoke_without_command=True)
-    @format_option
-    @click.pass_context
-    def plugins_(ctx: click.Context, fmt: str) -> None:
-        """List plugins, their hooks, and any that failed to load."""
-        if ctx.invoked_subcommand:
-            return
-        rows = ctx.obj.pm.describe()
-        platforms = ctx.obj.pm.platforms()
-        for row in rows:
-            row["platforms"] = sorted(
-                p for p, info in platforms.items() if info.plugin == row["name"]
-            )
-        _emit(rows, fmt, ["name", "origin", "platforms", "hooks", "error"])
-        if any(row["error"] for row in rows):
-            ctx.exit(EXIT_ATTENTION)
-
-    @plugins_.command("show")
-    @click.argument("name")
-    @click.pass_obj
-    def plugins_show(obj: Context, name: str) -> None:
-        """Show a platform's crosswalk tables (native value -> normalized value)."""
-        platforms = obj.pm.platforms()
-        if name not in platforms:
-            raise click.UsageError(
-                f"no platform {name!r}; installed: {', '.join(sorted(platforms)) or 'none'}"
-            )
-        info = platforms[name]
-        from ..core.output import jsonable
-
-        click.echo(
-            json.dumps(
-                jsonable({"platform": name, "plugin": info.plugin, "mapping": info.mapping}),
-                indent=2,
-            )
-        )
-
-    # -- check --------------------------------------------------------------------------------
-
-    @cli.command()
-    @click.argument("sources", nargs=-1)
-    @click.option("--stream", "streams", multiple=True, help="Only these streams (repeatable).")
-    @output_options
-    @click.pass_obj
-    def check(
-        obj: Context,
-        sources: tuple[str, ...],
-        streams: tuple[str, ...],
-        fmt: str | None,
-        output: str | None,
-    ) -> None:
-        """Preflight: reach every source, and test every stream a sync will read.
-
-        Exit codes are the sync's: 1 when a sync would fail (authentication, an unreachable
-        source, a missing secret, a bad config), 3 when it would skip streams.
-        """
-        from ..core.errors import CrosswalkError
-        from ..core.secrets import redact
-        from ..core.sync import build_adapter
-
-        fmt = _format_for(fmt, output)
-        code = EXIT_OK
-        rows: list[dict[str, Any]] = []
-        for name, wanted in _plan(obj, sources, streams):
-            found: list[dict[str, Any]] = []
-            try:
-                adapter = build_adapter(obj.config, name, obj.pm)
-                try:
-                    selected = [s.name for s in _select_streams(obj, adapter, name, wanted)]
-                    offered = {s.name for s in adapter.streams()}
-                    items = adapter.check()
-                finally:
-                    adapter.close()
-            except CrosswalkError as exc:
-                code = worst(code, exc.exit_code)
-                rows.append(
-                    _check_row(name, "-", False, _error_status(exc), None, redact(str(exc)))
-                )
-                continue
-            for item in items:
-                if item.name in offered and item.name not in selected:
-                    continue
-                code = worst(code, _check_exit(item))
-                found.append(
-                    _check_row(
-                        name,
-                        item.name,
-                        item.ok,
-                        item.status or ("ok" if item.ok else "error"),
-                        item.estimate_requests,
-                        redact(item.detail),
-                    )
-                )
-            # People read one line per distinct problem; scripts get one row per stream.
-            rows += _distinct_problems(found, total=len(selected)) if fmt == "table" else found
-        if fmt == "table":
-            shown = [
-                {
-                    **{k: v for k, v in r.items() if k != "first_sync_requests"},
-                    "requests": r["first_sync_requests"],
-                }
-                for r in rows
-            ]
-            _emit(shown, fmt, ["source", "stream", "status", "detail", "requests"], output=output)
-        else:
-            _emit(
-                rows,
-                fmt,
-                ["source", "stream", "ok", "status", "first_sync_requests", "detail"],
-                output=output,
-            )
-        if fmt == "table" and not output:
-            total = sum(r["first_sync_requests"] or 0 for r in rows)
-            click.echo(f"a first sync will make about {total} requests", err=True)
-        if code:
-            sys.exit(code)
-
-    # -- sync ---------------------------------------------------------------------------------
-
-    @cli.command()
-    @click.argument("sources", nargs=-1)
-    @click.option("--full", is_flag=True, help="Re-read everything and tombstone what disappeared.")
-    @click.option("--dry-run", is_flag=True, help="Fetch and map, write nothing.")
-    @click.option(
-        "--stream",
-        "streams",
-        multiple=True,
-        help="Only these streams (repeatable); only the sources offering them are synced.",
-    )
-    @click.option("--break-lock", is_flag=True, help="Remove a stale lock of these sources first.")
-    @click.option(
-        "--format",
-        "fmt",
-        type=click.Choice(["table", "lines", "json", "csv"]),
-        default=None,
-        help="table on a terminal; elsewhere (cron, CI) one key=value line per stream.",
-    )
-    @click.option(
-        "--wide",
-        is_flag=True,
-        expose_value=False,
-        callback=_set_wide,
-        help="Cells at full width, however wide the terminal.",
-    )
-    @click.pass_obj
-    def sync(
-        obj: Context,
-        sources: tuple[str, ...],
-        full: bool,
-        dry_run: bool,
-        streams: tuple[str, ...],
-        break_lock: bool,
-        fmt: str | None,
-    ) -> None:
-        """Sync sources (all enabled ones by default) into the store.
-
-        One source failing never stops the others: each is synced and reported, and the exit
-        code is the worst of them (1 error, 3 quarantined records or skipped streams).
-        """
-        from ..core.errors import CrosswalkError
-        from ..core.secrets import redact
-        from ..core.sync import SyncEngine
-
-        fmt = fmt or ("table" if sys.stdout.isatty() else "lines")
-        plan = _plan(obj, sources, streams)
-        config = obj.config
-        store = obj.store()
-        code = EXIT_OK
-        rows: list[dict[str, Any]] = []
-        summaries: list[dict[str, Any]] = []
-        try:
-            with _progress() as progress:
-                engine = SyncEngine(config, store, pm=obj.pm, progress=progress)
-                for name, wanted in plan:
-                    started = time.monotonic()
-                    try:
-                        if break_lock and store.break_lock(name):
-                            click.echo(f"removed the lock of source {name}", err=True)
-                        result = engine.sync(name, full=full, dry_run=dry_run, streams=wanted)
-                    except CrosswalkError as exc:
-                        code = worst(code, exc.exit_code)
-                        summaries.append(
-                            _source_summary(
-                                name,
-                                "failed",
-                                [],
-                                time.monotonic() - started,
-                                redact(str(exc)),
-                                exc.exit_code,
-                            )
-                        )
-                        continue
-                    except Exception as exc:
-                        if _is_store_error(exc) or obj.debug:
-                            raise
-                        # An adapter's bug spoils its own source, never the next one.
-                        code = worst(code, EXIT_ERROR)
-                        summaries.append(
-                            _source_summary(
-                                name,
-                                "failed",
-                                [],
-                                time.monotonic() - started,
-                                f"unexpected {type(exc).__name__}: {redact(str(exc))} "
-                                "(run with --debug for the traceback)",
-                                EXIT_ERROR,
-                            )
-                        )
-                        continue
-                    seconds = time.monotonic() - started
-                    stream_rows = [_stream_row(name, s) for s in result.streams]
-                    rows += stream_rows
-                    code = worst(code, result.exit_code)
-                    summaries.append(
-                        _source_summary(
-                            name,
-                            result.outcome,
-                            stream_rows,
-                            seconds,
-                            redact(result.error or ""),
-                            result.exit_code,
-                        )
-                    )
-                    log.info("source %s synced in %.1fs", name, seconds)
-        finally:
-            store.close()
-        _sync_report(rows, summaries, fmt, dry_run)
-        if code:
-            sys.exit(code)
-
-    # -- status -------------------------------------------------------------------------------
-
-    @cli.command()
-    @click.argument("source", required=False)
-    @output_options
-    @click.pass_obj
-    def status(obj: Context, source: str | None, fmt: str | None, output: str | None) -> None:
-        """One line per source: records, last run, its outcome and reason, what needs a look.
-
-        With SOURCE, one line per stream: records beside the platform's own count from the
-        last full read, the gap, quarantine, access and the watermark.
-        """
-        fmt = _format_for(fmt, output)
-        if source is not None:
-            source = check_source(obj, source, param="SOURCE")
-        store = obj.store()
-        try:
-            sources = _status_sources(obj, store)
-            streams = [_status_stream(r) for r in store.status() if r["source"] == source]
-        finally:
-            store.close()
-        if source is None:
-            if fmt == "table":
-                # Today's runs by their time alone: the reason gets the room.
-                sources = [{**s, "last_run": _when(s["last_run"])} for s in sources]
-            _emit(
-                sources,
-                fmt,
-                None
-                if fmt == "json"
-                else [
-                    "source",
-                    "outcome",
-                    "records",
-                    "last_run",
-                    "note",
-                    "platform",
-                    "streams",
-                    "quarantined",
-                ],
-                output=output,
-            )
-            return
-        head = next(s for s in sources if s["source"] == source)
-        if fmt == "table":
-            title = (
-                f"{source} ({head['platform']}): {head['outcome']}"
-                + (f", last run {_local(head['last_run'])}" if head["last_run"] else "")
-                + (f"; {head['note']}" if head["note"] else "")
-            )
-            shown = [
-                {
-                    "stream": s["stream"],
-                    "records": s["records"],
-                    "on platform": s["platform_count"],
-                    "gap": s["gap"],
-                    "quarantined": s["quarantined"],
-                    "note": s["note"],
-                    "watermark": s["watermark"],
-                    "last full read": s["last_full_at"],
-                    "last window": s["window_count"],
-                    "deleted": s["deleted"],
-                    "dangling": s["dangling"],
-                }
-                for s in streams
-            ]
-            _emit(shown, "table", None, title=_cut(title), output=output)
-        else:
-            _emit(streams, fmt, None, output=output)
-
-    # -- runs, quarantine -----------------------------------------------------------------------
-
-    @cli.command()
-    @click.argument("source", required=False)
-    @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
-    @output_options
-    @click.pass_obj
-    def runs(
-        obj: Context, source: str | None, limit: int, fmt: str | None, output: str | None
-    ) -> None:
-        """The sync history: each run's outcome, counts, duration and reason."""
-        fmt = _format_for(fmt, output)
-        source = check_source(obj, source, param="SOURCE")
-        store = obj.store()
-        try:
-            history = store.runs(source, limit=limit)
-        finally:
-            store.close()
-        rows = [_run_row(run) for run in history]
-        _emit(
-            rows,
-            fmt,
-            None
-            if fmt == "json"
-            else [
-                "id",
-                "source",
-                "started",
-                "seconds",
-                "outcome",
-                "read",
-                "quarantined",
-                "reason",
-                "full",
-            ],
-            output=output,
-        )
-
-    @cli.command()
-    @click.argument("source", required=False)
-    @click.option("--stream", default=None, help="Only this stream.")
-    @click.option(
-        "--show",
-        "show",
-        type=int,
-        default=None,
-        metavar="ID",
-        help="One record: why, its payload, how to retry.",
-    )
-    @output_options
-    @click.pass_obj
-    def quarantine(
-        obj: Context,
-        source: str | None,
-        stream: str | None,
-        show: int | None,
-        fmt: str | None,
-        output: str | None,
-    ) -> None:
-        """Records that could not be mapped: why each was quarantined, and how to retry it."""
-        fmt = _format_for(fmt, output)
-        source = check_source(obj, source, param="SOURCE")
-        store = obj.store()
-        try:
-            held = store.quarantine_rows(source)
-        finally:
-            store.close()
-        if stream is not None:
-            check_name("stream", stream, {r["stream"] for r in held} or [stream], param="--stream")
-            held = [r for r in held if r["stream"] == stream]
-        if show is not None:
-            check_name(
-                "quarantined record", str(show), [str(r["id"]) for r in held], param="--show"
-            )
-            item = next(r for r in held if r["id"] == show)
-            retry = _retry_advice(item)
-            if fmt == "table":
-                from ..core.output import table_cell
-
-                with _open_output(output) as out:
-                    for key in ("id", "source", "stream", "source_id", "at", "error"):
-                        out.write(f"{key:>9}: {table_cell(item[key])}\n")
-                    out.write(f"{'retry':>9}: {retry}\n")
-                    out.write("  payload:\n")
-                    out.write(
-                        json.dumps(item["payload"], indent=2, sort_keys=True, ensure_ascii=False)
-                        + "\n"
-                    )
-                return
-            _emit([{**item, "retry": retry}], fmt, None, output=output)
-            return
-        rows = [
-            {k: r[k] for k in ("id", "source", "stream", "source_id", "at", "error")} for r in held
-        ]
-        _emit(rows, fmt, ["id", "source", "stream", "source_id", "at", "error"], output=output)
-        if fmt == "table" and not output and rows:
-            click.echo(
-                f"{len(rows)} quarantined; `crosswalk quarantine --show ID` gives one's payload "
-                "and how to retry it",
-                err=True,
-            )
-
-    # -- export -------------------------------------------------------------------------------
-
-    @cli.command()
-    @click.argument("entity", type=SuggestingChoice(sorted(_export_names())))
-    @output_options
-    @click.option("--source", default=None, help="Only this source.")
-    @click.option("--include-deleted", is_flag=True, help="Also records tombstoned by a full sync.")
-    @click.pass_obj
-    def export(
-        obj: Context,
-        entity: str,
-        fmt: str | None,
-        source: str | None,
-        include_deleted: bool,
-        output: str | None,
-    ) -> None:
-        """Export one entity of the common model from the store."""
-        from ..core.model import ENTITIES, EXPORT_NAMES
-
-        fmt = _format_for(fmt, output)
-        source = check_source(obj, source)
-        entity_id = EXPORT_NAMES[entity]
-        store = obj.store()
-        try:
-            rows: Any = store.export(entity_id, source=source, include_deleted=include_deleted)
-            if not include_deleted:
-                rows = ({k: v for k, v in row.items() if k != "deleted"} for row in rows)
-            columns = list(ENTITIES[entity_id].model_fields)
-            if fmt == "csv":
-                columns += ["deleted"] if include_deleted else []
-            elif fmt == "table":
-                # What a person scans first; ids and stamps last, where the width runs out.
-                last = ("source_id", "updated_at", "created_at")
-                columns = [
-                    c for c in columns if c not in ("extra", "url", "platform", *last)
-                ] + list(last)
-            _emit(rows, fmt, None if fmt == "json" else columns, output=output)
-        finally:
-            store.close()
-
-    # -- sandbox ------------------------------------------------------------------------------
-
-    @cli.group()
-    def sandbox() -> None:
-        """The built-in sandbox: emulators of every platform serving one seeded city."""
-
-    @sandbox.command("serve")
-    @click.option("--seed", default=7, show_default=True, type=int)
-    @click.option(
-        "--size", default="small", show_default=True, type=click.Choice(["tiny", "small", "medium"])
-    )
-    @click.option("--tickets", type=int, default=None, help="Override the number of tickets.")
-    @click.option(
-        "--dir",
-        "directory",
-        type=click.Path(file_okay=False),
-        default="crosswalk-sandbox",
-        show_default=True,
-        help="Where the config, CA and secret are written.",
-    )
-    @click.pass_obj
-    def sandbox_serve(
-        obj: Context, seed: int, size: str, tickets: int | None, directory: str
-    ) -> None:
-        """Serve the emulators on loopback HTTPS until interrupted."""
-        from ..sandbox import runner
-        from ..sandbox.world import generate, live_now
-
-        world = generate(seed, size, tickets=tickets, now=live_now())
-        with runner.start(world, pm=obj.pm) as box:
-            path = runner.write_config(box, Path(directory))
-            for name, url in sorted(box.urls.items()):
-                click.echo(f"{name}: {url}")
-            click.echo(f"config: {path}  (crosswalk --config {path} sync)")
-            click.echo("press Ctrl-C to stop")
-            try:
-                while True:
-                    time.sleep(3600)
-            except KeyboardInterrupt:
-                click.echo("stopped")
-
-    # -- demo ---------------------------------------------------------------------------------
-
-    @cli.command()
-    @click.option(
-        "--dir",
-        "directory",
-        type=click.Path(file_okay=False),
-        default="crosswalk-demo",
-        show_default=True,
-    )
-    @click.option("--seed", default=7, show_default=True, type=int)
-    @click.option(
-        "--size", default="small", show_default=True, type=click.Choice(["tiny", "small", "medium"])
-    )
-    @click.pass_obj
-    def demo(obj: Context, directory: str, seed: int, size: str) -> None:
-        """Serve the sandbox, sync every platform from it, compute the metrics, evaluate the
-        platforms, and say what landed where."""
-        from ..core.config import load_config
-        from ..core.errors import CrosswalkError
-        from ..core.secrets import redact
-        from ..core.store import Store
-        from ..core.sync import SyncEngine
-        from ..sandbox import runner
-        from ..sandbox.world import generate, live_now
-
-        target = Path(directory)
-        _fresh_demo_folder(target)
-        click.echo(f"generating the city (seed {seed}, size {size}) ...")
-        # Dated now, so the metrics, controls and evaluation run later match what it printed.
-        world = generate(seed, size, now=live_now())
-        code = EXIT_OK
-        with runner.start(world, pm=obj.pm) as box:
-            config_path = runner.write_config(box, target)
-            config = load_config(config_path)
-            store = Store(config.store.url)
-            try:
-                with _progress() as progress:
-                    engine = SyncEngine(config, store, pm=obj.pm, progress=progress)
-                    for name in config.sources:
-                        try:
-                            result = engine.sync(name)
-                        except CrosswalkError as exc:  # one platform failing spoils no other
-                            code = max(code, EXIT_ATTENTION)
-                            click.echo(f"sync of {name} failed: {redact(str(exc))}")
-                            continue
-                        code = max(code, result.exit_code)
-                        read = sum(s.read for s in result.streams)
-                        click.echo(
-                            f"synced {name}: {read} records from {len(result.streams)} streams "
-                            f"({result.outcome})"
-                        )
-                rows = store.status()
-                written = _demo_outputs(config, store, target, obj.pm, now=world.now)
-            finally:
-                store.close()
-        _emit(
-            [
-                {
-                    k: r[k]
-                    for k in (
-                        "source",
-                        "stream",
-                        "records",
-                        "quarantined",
-                        "remote_total",
-                        "access",
-                    )
-                }
-                for r in rows
-            ],
-            "table",
-            title="what landed",
-        )
-        for label, path in written:
-            click.echo(f"{label:<11} {path}")
-        click.echo(f"\nconfig: {config_path}\nstore:  {config.store.url}")
-        click.echo(f"explore: crosswalk --config {config_path} export tickets --format json")
-        click.echo(f"         crosswalk --config {config_path} metrics --by platform")
-        click.echo(f"         crosswalk --config {config_path} evaluate")
-        click.echo(f"         crosswalk --config {config_path} status")
-        if code == EXIT_ERROR:
-            sys.exit(code)
-
+    for command in COMMANDS:
+        cli.add_command(command)
     for area in _areas():
         importlib.import_module(f"{__name__}.{area}").register(cli)
     return cli
@@ -1456,12 +1554,6 @@ def _retry_advice(item: dict[str, Any]) -> str:
 
 def _is_store_error(exc: BaseException) -> bool:
     return type(exc).__module__.split(".")[0] == "sqlalchemy"
-
-
-def _export_names() -> list[str]:
-    from ..core.model import EXPORT_NAMES
-
-    return list(EXPORT_NAMES)
 
 
 @contextlib.contextmanager

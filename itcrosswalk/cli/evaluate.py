@@ -27,7 +27,9 @@ def register(cli: click.Group) -> None:
         default="table",
         show_default=True,
     )
-    @click.option("--output", type=click.Path(dir_okay=False), help="Write here, not to stdout.")
+    @click.option(
+        "--output", "-o", type=click.Path(dir_okay=False), help="Write here, not to stdout."
+    )
     @click.pass_obj
     def evaluate(
         obj: Context, sources: tuple[str, ...], criteria: Path | None, fmt: str, output: str | None

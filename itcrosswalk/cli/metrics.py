@@ -7,7 +7,16 @@ from typing import Any
 
 import click
 
-from . import Context, SuggestingChoice, _emit, check_name, check_names, check_source
+from . import (
+    Context,
+    SuggestingChoice,
+    _emit,
+    check_name,
+    check_names,
+    check_source,
+    infer_format,
+    output_option,
+)
 
 # core.metrics.DIMENSIONS, repeated so `crosswalk --help` does not import SQLAlchemy.
 DIMENSIONS = ("source", "platform", "department", "priority", "assignment_group", "kind", "month")
@@ -132,7 +141,14 @@ def register(cli: click.Group) -> None:
         help="End of the period (exclusive), in the City's calendar zone.",
     )
     @click.option("--metric", "ids", multiple=True, help="Only this metric (repeatable).")
-    @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
+    @output_option
+    @click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["table", "json", "csv"]),
+        default="table",
+        callback=infer_format,
+    )
     @click.pass_context
     def metrics(
         ctx: click.Context,
@@ -176,7 +192,14 @@ def register(cli: click.Group) -> None:
             _emit(rows, "table", columns, title="metrics")
 
     @metrics.command("list")
-    @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
+    @output_option
+    @click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["table", "json", "csv"]),
+        default="table",
+        callback=infer_format,
+    )
     @click.pass_obj
     def metrics_list(obj: Context, fmt: str) -> None:
         """Every metric: id, domain, unit and title."""

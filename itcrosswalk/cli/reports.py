@@ -1,7 +1,8 @@
 """``crosswalk report compliance|portfolio|service``, ``crosswalk run`` and ``crosswalk schedule``.
 
-Reports are written to ``--output`` or printed; the compliance report runs the controls
-(keeping every finding in the history) unless ``--as-of`` asks for a past run as it stood.
+Reports are written to each ``--output`` (in the format its extension names) or printed; the
+compliance report runs the controls once (keeping every finding in the history) and renders
+that one run in every format asked, unless ``--run`` or ``--as-of`` asks for a recorded run.
 Exit 3 when a control failed, could not run, or found data it could not verify.
 """
 
@@ -14,7 +15,34 @@ from typing import Any
 
 import click
 
+from . import infer_format, output_option
+
 REPORT_FORMATS = ["html", "md", "csv", "json", "xlsx"]
+# a file's extension -> the format written to it
+FORMAT_OF_EXTENSION = {
+    "html": "html",
+    "htm": "html",
+    "md": "md",
+    "markdown": "md",
+    "csv": "csv",
+    "json": "json",
+    "xlsx": "xlsx",
+}
+
+
+def _targets(fmt: str | None, outputs: tuple[str, ...]) -> list[tuple[str, str | None]]:
+    """(format, path or None for stdout) for every rendering asked for: one per ``-o PATH``,
+    its format from its extension (else ``--format``), or stdout in ``--format``."""
+    if not outputs:
+        chosen = fmt or "html"
+        if chosen == "xlsx":
+            raise click.UsageError("--format xlsx needs --output PATH")
+        return [(chosen, None)]
+    targets = []
+    for output in outputs:
+        extension = Path(output).suffix.lower().lstrip(".")
+        targets.append((FORMAT_OF_EXTENSION.get(extension) or fmt or "html", output))
+    return targets
 
 
 def _write(payload: bytes, fmt: str, output: str | None) -> None:
@@ -28,6 +56,14 @@ def _write(payload: bytes, fmt: str, output: str | None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(payload)
     click.echo(f"wrote {path}", err=True)
+
+
+def _render_all(data: dict[str, Any], targets: list[tuple[str, str | None]]) -> None:
+    """Render one report's data in every format asked for: the data is built once."""
+    from ..core.reports.render import render
+
+    for fmt, output in targets:
+        _write(render(data, fmt), fmt, output)
 
 
 def _as_date(value: datetime | None) -> date | None:
@@ -48,16 +84,31 @@ def register(cli: click.Group) -> None:
         "--format",
         "fmt",
         type=click.Choice(REPORT_FORMATS),
-        default="html",
-        show_default=True,
+        default=None,
+        help="The format on stdout, or of an --output whose extension names none (default html).",
     )
-    @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None)
+    @click.option(
+        "--output",
+        "-o",
+        "outputs",
+        type=click.Path(dir_okay=False),
+        multiple=True,
+        help="Write the report here, in the format its extension names (repeatable: one run, "
+        "several formats).",
+    )
     @click.option(
         "--as-of",
         "as_of",
         type=click.DateTime(formats=["%Y-%m-%d"]),
         default=None,
         help="Render the last run made on or before DATE, exactly as it stood (runs nothing).",
+    )
+    @click.option(
+        "--run",
+        "run_id",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Render the recorded compliance run ID again (runs nothing).",
     )
     @click.option(
         "--no-tickets",
@@ -69,28 +120,31 @@ def register(cli: click.Group) -> None:
         obj: Any,
         benchmark: str | None,
         control_ids: tuple[str, ...],
-        fmt: str,
-        output: str | None,
+        fmt: str | None,
+        outputs: tuple[str, ...],
         as_of: datetime | None,
+        run_id: int | None,
         no_tickets: bool,
     ) -> None:
-        """Run the compliance controls over the store and render what they found."""
+        """Run the compliance controls once over the store and render what they found, in as
+        many formats as asked; or render a recorded run (--run, --as-of) without running."""
         from ..core.compliance import controls_for
         from ..core.reports import compliance
-        from ..core.reports.render import render
         from . import check_names
 
-        if fmt == "xlsx" and output is None:
-            raise click.UsageError("--format xlsx needs --output PATH")
+        targets = _targets(fmt, outputs)
+        if as_of is not None and run_id is not None:
+            raise click.UsageError("--as-of and --run each name a recorded run: give one")
         check_names("control", control_ids, controls_for(obj.config, obj.pm), param="--control")
         store = obj.store()
         try:
-            if as_of is not None:
+            if as_of is not None or run_id is not None:
                 if benchmark or control_ids:
                     raise click.UsageError(
-                        "--as-of renders a recorded run; it takes no --benchmark or --control"
+                        f"{'--as-of' if as_of else '--run'} renders a recorded run; "
+                        "it takes no --benchmark or --control"
                     )
-                data = compliance.report_for(store.engine, as_of=_as_date(as_of))
+                data = compliance.report_for(store.engine, run_id=run_id, as_of=_as_date(as_of))
             else:
                 _run, data = compliance.run_and_build(
                     store,
@@ -102,12 +156,13 @@ def register(cli: click.Group) -> None:
                 )
         finally:
             store.close()
-        _write(render(data, fmt), fmt, output)
+        _render_all(data, targets)
         s = data["summary"]
         click.echo(
             f"run {data['run_id']}: {s['controls']} controls, {s['controls_failed']} failed, "
-            f"{s['controls_error']} could not run; {s['alarm']} alarms "
-            f"({s['new_alarms']} new, {s['fixed']} fixed), {s['unverified']} unverified",
+            f"{s['controls_unverified']} unverified, {s['controls_error']} could not run; "
+            f"{s['alarm']} alarms ({s['new_alarms']} new, {s['fixed']} fixed), "
+            f"{s['unverified']} unverified findings",
             err=True,
         )
         tickets = data.get("remediation") or {}
@@ -125,7 +180,14 @@ def register(cli: click.Group) -> None:
 
     @report.command("controls")
     @click.option("--benchmark", default=None, help="Only this benchmark's controls.")
-    @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
+    @output_option
+    @click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["table", "json", "csv"]),
+        default="table",
+        callback=infer_format,
+    )
     @click.pass_obj
     def report_controls(obj: Any, benchmark: str | None, fmt: str) -> None:
         """List the controls: built-in, from the config's folders, and from plugins."""
@@ -165,13 +227,10 @@ def register(cli: click.Group) -> None:
 
     def _metrics_report(obj: Any, kind: str, options: dict[str, Any]) -> None:
         from ..core.reports import metrics_report
-        from ..core.reports.render import render
         from . import check_name, check_source
         from .metrics import DIMENSIONS
 
-        fmt, output = options.pop("fmt"), options.pop("output")
-        if fmt == "xlsx" and output is None:
-            raise click.UsageError("--format xlsx needs --output PATH")
+        targets = _targets(options.pop("fmt"), options.pop("outputs"))
         options["source"] = check_source(obj, options["source"])
         if options["by"] is not None:
             check_name("dimension", options["by"], DIMENSIONS, param="--by")
@@ -180,7 +239,7 @@ def register(cli: click.Group) -> None:
             data = metrics_report.build(store, obj.config, kind, pm=obj.pm, **options)
         finally:
             store.close()
-        _write(render(data, fmt), fmt, output)
+        _render_all(data, targets)
 
     def _metric_options(command: Any) -> Any:
         for option in reversed(
@@ -197,10 +256,18 @@ def register(cli: click.Group) -> None:
                     "--format",
                     "fmt",
                     type=click.Choice(REPORT_FORMATS),
-                    default="html",
-                    show_default=True,
+                    default=None,
+                    help="The format on stdout, or of an --output whose extension names none "
+                    "(default html).",
                 ),
-                click.option("--output", "-o", type=click.Path(dir_okay=False), default=None),
+                click.option(
+                    "--output",
+                    "-o",
+                    "outputs",
+                    type=click.Path(dir_okay=False),
+                    multiple=True,
+                    help="Write the report here, in the format its extension names (repeatable).",
+                ),
             ]
         ):
             command = option(command)

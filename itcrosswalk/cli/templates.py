@@ -12,7 +12,15 @@ from typing import Any
 
 import click
 
-from . import EXIT_ATTENTION, Context, _emit, check_name, check_source, format_option
+from . import (
+    EXIT_ATTENTION,
+    Context,
+    _emit,
+    check_name,
+    check_source,
+    format_only_option,
+    format_option,
+)
 
 
 def _config_or_none(obj: Context) -> Any:
@@ -56,7 +64,7 @@ def register(cli: click.Group) -> None:
 
     @template.command("show")
     @click.argument("name")
-    @format_option
+    @format_only_option
     @click.pass_obj
     def template_show(obj: Context, name: str, fmt: str) -> None:
         """Show one template: its fields, sections and what it checks."""
@@ -186,7 +194,7 @@ def register(cli: click.Group) -> None:
         help="Identify the request yourself (default: derived from the template and its key fields).",
     )
     @click.option("--dry-run", is_flag=True, help="Print the exact requests; change nothing.")
-    @format_option
+    @format_only_option
     @click.pass_obj
     def template_apply(
         obj: Context,

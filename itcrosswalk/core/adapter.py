@@ -45,7 +45,9 @@ class Paginator(Protocol):
     """First request, next token from a response, and the token applied to a request.
 
     Tokens are JSON-serializable: the engine stores the token that follows each committed
-    page, so a crash resumes from it.
+    page, so a crash resumes from it. A paginator whose tokens must not outlive the read
+    (opaque server tokens that expire or are bound to one query) sets ``resumable = False``:
+    the engine then stores none, and a killed read starts its window again.
     """
 
     def first(self, window: Window) -> Any: ...
@@ -112,6 +114,11 @@ class Stream:
         """Every record id (as :meth:`record_id` gives it) the platform holds now, read cheaply
         (ids only), with the platform's own count of them if it tells; for ``id_sweep`` streams."""
         raise NotImplementedError
+
+    def sweep_key(self, source_id: str) -> str:
+        """The id :meth:`live_ids` names for a stored record (a record derived from another,
+        such as one SLA cycle of a ticket, is live while its ticket is)."""
+        return source_id
 
 
 @dataclass

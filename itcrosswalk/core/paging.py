@@ -89,3 +89,26 @@ class ChildOffsetPaginator:
                 return {**token, "part": int(token["part"]) + 1, "offset": 0}
         following = page.next_hint
         return None if following is None else {"parent": following, "part": 0, "offset": 0}
+
+
+class NextTokenPaginator:
+    """Server-driven paging on an opaque token the response carries (Jira's
+    ``nextPageToken``, Graph's ``$skiptoken`` when read alone): the first token is
+    ``{"token": None}``, each next one ``{"token": <page.next_hint>}``; no token is the end.
+
+    Such tokens are bound to one query and expire, so they are not kept to resume a killed
+    read (``resumable = False``): the read starts its window again and the watermark holds.
+    """
+
+    resumable = False
+
+    def first(self, window: Window) -> Any:
+        return {"token": None}
+
+    def next(self, token: Any, page: Page) -> Any | None:
+        hint = page.next_hint
+        if not hint:
+            return None
+        if not isinstance(hint, str):
+            raise TypeError("NextTokenPaginator expects page.next_hint to be the next token")
+        return {"token": hint}

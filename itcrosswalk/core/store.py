@@ -26,9 +26,10 @@ from .errors import ConfigError, LockHeld, StoreError
 from .model import ENTITIES, Record
 from .secrets import redact
 
-SCHEMA_VERSION = 1
-"""The ``schema_version`` row of stores made before migrations; Alembic's revision (see
-:mod:`.migrations`) is the schema's version since."""
+SCHEMA_VERSION = 2
+"""The last ``schema_version`` before migrations (2: stores that added missing columns in
+place when they opened). A store still writes it; Alembic's revision (:mod:`.migrations`) is
+the schema's version since."""
 
 TABLE_NAMES: dict[str, str] = {
     "ticket": "tickets",
@@ -391,15 +392,20 @@ class Store:
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self.dialect = self.engine.dialect.name
-        from .migrations import prepare
-
-        # Creates a new store, migrates an older one, refuses a newer one: never a raw
-        # "no such column" on the first write.
         try:
-            prepare(self.engine, self.url)
+            self._create_schema()
         except BaseException:
             self.engine.dispose()  # a refused store leaves no connection open
             raise
+
+    @_store_errors
+    def _create_schema(self) -> None:
+        """Create a new store, migrate an older one, refuse a newer one (never a raw "no such
+        column" at the first write), under a database-wide lock so syncs that open a new store
+        at the same moment neither race on ``CREATE TABLE`` nor see half a schema."""
+        from .migrations import prepare
+
+        prepare(self.engine, self.url)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -569,25 +575,36 @@ class Store:
             )
             return int(result.rowcount or 0)
 
-    def tombstone_absent(self, *, source: str, stream: str, entity: str, present: set[str]) -> int:
-        """Mark deleted every live record of the stream whose id is not in ``present`` (an
-        id sweep's listing of what the platform still holds)."""
+    def tombstone_absent(
+        self,
+        *,
+        source: str,
+        stream: str,
+        entity: str,
+        present: set[str],
+        key: Callable[[str], str] = lambda source_id: source_id,
+    ) -> int:
+        """Mark deleted every live record of the stream whose ``key(source_id)`` is not in
+        ``present`` (what an id-only read of the platform found)."""
         table = ENTITY_TABLES[entity]
         with self.engine.begin() as conn:
             live = conn.execute(
                 sa.select(table.c.source_id).where(
-                    table.c.source == source, table.c.stream == stream, table.c.deleted.is_(False)
+                    table.c.source == source,
+                    table.c.stream == stream,
+                    table.c.deleted.is_(False),
                 )
             ).scalars()
-            gone = [source_id for source_id in live if source_id not in present]
-            now = _now()
+            gone = [sid for sid in live if key(sid) not in present]
             for start in range(0, len(gone), 500):
                 conn.execute(
                     table.update()
                     .where(
-                        table.c.source == source, table.c.source_id.in_(gone[start : start + 500])
+                        table.c.source == source,
+                        table.c.stream == stream,
+                        table.c.source_id.in_(gone[start : start + 500]),
                     )
-                    .values(deleted=True, deleted_at=now)
+                    .values(deleted=True, deleted_at=_now())
                 )
         return len(gone)
 

@@ -513,7 +513,9 @@ class SyncEngine:
                             target_ref,
                         )
                     )
-            working.resume_token = after
+            # Tokens a platform binds to one query or expires are not kept: a killed read
+            # starts its window again (the upserts make that idempotent).
+            working.resume_token = after if getattr(stream.paginator, "resumable", True) else None
             done = after is None
             if done:
                 working.window_since = working.window_until = None
@@ -578,7 +580,11 @@ class SyncEngine:
             )
             return 0
         return self.store.tombstone_absent(
-            source=source_name, stream=stream.name, entity=stream.entity, present=ids
+            source=source_name,
+            stream=stream.name,
+            entity=stream.entity,
+            present=ids,
+            key=stream.sweep_key,
         )
 
     def _quarantined_count(self, source: str, stream: str) -> int:

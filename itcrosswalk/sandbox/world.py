@@ -156,6 +156,7 @@ class Ticket:
     reopen_count: int
     created: datetime
     updated: datetime
+    platform: str = "servicenow"  # the service desk that holds it: servicenow or jira
 
 
 @dataclass
@@ -1037,6 +1038,51 @@ def _apps(g: _Gen, devices: list[Device]) -> list[App]:
     return apps
 
 
+# The departments whose service desk is Jira Service Management; the others use ServiceNow.
+JSM_DEPARTMENTS: tuple[str, ...] = ("fire", "water", "parks", "library")
+
+JIRA_INITIATIVES = ["Digital Services Modernization", "Field Operations Mobility"]
+JIRA_EPICS = [
+    "Online permit payments",
+    "Crew scheduling app",
+    "Hydrant inspection tracking",
+    "Library self-checkout refresh",
+    "Park reservations portal",
+    "Outage map for residents",
+    "Fleet telematics integration",
+    "Records retention automation",
+]
+
+
+def _service_desks(tickets: list[Ticket]) -> None:
+    """Put the JSM departments' tickets on the Jira Service Management desk."""
+    for ticket in tickets:
+        if ticket.department in JSM_DEPARTMENTS:
+            ticket.platform = "jira"
+
+
+def _jira_work(g: _Gen, people: list[Person], projects: int) -> list[Work]:
+    """Jira Software's epics (and the initiatives above some of them) for the JSM departments."""
+    items: list[Work] = []
+    counter = 0
+
+    def number() -> str:
+        nonlocal counter
+        counter += 1
+        return f"JSW-{counter}"
+
+    initiatives = [
+        _work_item(g, "program", number(), name, None, "itd", "jira", people)
+        for name in JIRA_INITIATIVES[: max(1, projects // 9)]
+    ]
+    items += initiatives
+    for name in JIRA_EPICS[: max(3, min(len(JIRA_EPICS), projects // 2))]:
+        parent = g.rng.choice(initiatives) if g.rng.random() < 0.7 else None
+        dept = g.rng.choice(JSM_DEPARTMENTS)
+        items.append(_work_item(g, "epic", number(), name, parent, dept, "jira", people))
+    return items
+
+
 def generate(
     seed: int = 7,
     size: str = "small",
@@ -1060,6 +1106,10 @@ def generate(
     work = _work(g, people, departments, counts["projects"])
     demand_list = _demands(g, people, work, counts["demands"])
     ticket_list, slas = _tickets(g, people, device_list, departments, counts["tickets"])
+    app_list = _apps(g, device_list)
+    # Drawn last, so the rest of the city stays what it was for a seed.
+    _service_desks(ticket_list)
+    work += _jira_work(g, people, counts["projects"])
     world = World(
         seed=seed,
         now=g.now,
@@ -1071,7 +1121,7 @@ def generate(
         demands=demand_list,
         tickets=ticket_list,
         slas=slas,
-        apps=_apps(g, device_list),
+        apps=app_list,
     )
     add_clarity(world, projects=max(2, counts["projects"] // 3))
     return world

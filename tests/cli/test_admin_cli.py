@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,12 +73,9 @@ def test_status_is_one_line_per_source_at_the_terminal_width(site: Site, width: 
     result = invoke(site, "status", width=width)
     assert result.exit_code == 0, result.output
     body = table_body(assert_fits(result.output, width))
-    assert [line.split()[0] for line in body] == [
-        "sandbox-intune",
-        "sandbox-jira-align",
-        "sandbox-project-online",
-        "sandbox-servicenow",
-    ]
+    configured = sorted(tomllib.loads(site.config.read_text())["sources"])
+    assert len(configured) >= 4 and "sandbox-servicenow" in configured
+    assert [line.split()[0] for line in body] == configured
     assert all(" ok " in line for line in body)
     streams = invoke(site, "status", "sandbox-servicenow", width=width)
     body = table_body(assert_fits(streams.output, width))
@@ -105,7 +103,8 @@ def test_check_fits_and_names_streams_as_sync_does(site: Site, width: int) -> No
     result = invoke(site, "check", width=width)
     assert result.exit_code == 0, result.output
     body = table_body(assert_fits(result.stdout, width))
-    assert len(body) == 25
+    checks = json.loads(invoke(site, "check", "--format", "json").stdout)
+    assert len(body) == len(checks) >= 25  # one line per check: no cell folded
     assert any(line.split()[1] == "deviceStatuses" for line in body)
     checked = {
         (r["source"], r["stream"])
@@ -115,7 +114,9 @@ def test_check_fits_and_names_streams_as_sync_does(site: Site, width: int) -> No
         (r["source"], r["stream"])
         for r in json.loads(invoke(site, "sync", "--format", "json").stdout)
     }
-    assert checked == synced
+    # Clarity's preflight also tests the sign-in and the API key's expiry, which are no stream.
+    preflight = {("sandbox-clarity", "sign-in"), ("sandbox-clarity", "api key")}
+    assert checked - preflight == synced and preflight <= checked
 
 
 @pytest.mark.parametrize("width", WIDTHS)
@@ -212,6 +213,7 @@ def test_an_unreachable_source_stops_no_other(site: Site, tmp_path: Path) -> Non
     assert result.exit_code == 1, result.output
     lines = result.stdout.splitlines()
     assert any(line.startswith("sync source=aaa-down outcome=failed exit_code=1") for line in lines)
+    assert result.stderr.startswith("error: sync of aaa-down failed: ")
     assert sum(1 for line in lines if "source=sandbox-jira-align stream=" in line) == 6
     assert any("source=sandbox-jira-align outcome=ok" in line for line in lines)
 
@@ -329,8 +331,8 @@ def test_a_store_that_cannot_open_is_one_line_naming_it(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["--config", str(down), "status"])
     assert result.exit_code == 1
     [line] = result.stderr.splitlines()
-    assert line.startswith("error: the store postgresql+psycopg://crosswalk:***@127.0.0.1:9/cw")
-    assert "s3cret-pw" not in result.output and "database server" in line
+    assert "store postgresql+psycopg://crosswalk:***@127.0.0.1:9/cw" in line
+    assert "s3cret-pw" not in result.output and "database server is up" in line
     folder = tmp_path / "db-is-a-folder"
     folder.mkdir()
     bad = _config_with_store(tmp_path, f"sqlite:///{folder}")
@@ -364,3 +366,81 @@ def test_a_command_failing_on_its_arguments_leaves_no_file(site: Site, tmp_path:
     assert written.exit_code == 0, written.output
     assert (tmp_path / "t.csv").read_text().startswith("source,platform,")
     assert [p.name for p in tmp_path.iterdir()] == ["t.csv"]
+
+
+@pytest.mark.parametrize(
+    "args, name",
+    [
+        (("plugins",), "p.json"),
+        (("metrics", "list"), "m.csv"),
+        (("metrics", "--metric", "itsm.volume"), "v.json"),
+        (("report", "controls"), "c.csv"),
+        (("status",), "s.json"),
+        (("runs",), "r.csv"),
+        (("template", "list"), "t.json"),
+        (("check",), "k.json"),
+    ],
+)
+def test_every_data_command_writes_o_in_the_format_of_its_extension(
+    site: Site, args: tuple[str, ...], name: str, tmp_path: Path
+) -> None:
+    target = tmp_path / name
+    result = invoke(site, *args, "-o", str(target))
+    assert result.exit_code == 0, result.output
+    text = target.read_text()
+    if name.endswith(".json"):
+        assert isinstance(json.loads(text), list)
+    else:
+        assert "," in text.splitlines()[0] and "\u2500" not in text
+
+
+# -- check validates what sync would --------------------------------------------------------------
+
+
+def _config(tmp_path: Path, site: Site, extra: str) -> Path:
+    text = site.config.read_text().replace(
+        "[sources.sandbox-servicenow]", extra + "\n[sources.sandbox-servicenow]"
+    )
+    for name in ("sandbox-secret", runner.CA_FILE):
+        (tmp_path / name).write_bytes((site.directory / name).read_bytes())
+    (tmp_path / "sandbox-secret").chmod(0o600)
+    path = tmp_path / "crosswalk.toml"
+    path.write_text(text)
+    return path
+
+
+def test_check_fails_as_sync_would_one_line_per_problem(site: Site, tmp_path: Path) -> None:
+    url = site.box.urls["servicenow"]
+    config = _config(
+        tmp_path,
+        site,
+        f'[sources.nosecret]\nplatform = "servicenow"\nurl = "{url}"\nca_bundle = "{runner.CA_FILE}"\n'
+        'auth = { type = "basic", user = "crosswalk", password = "env:CROSSWALK_UNSET_SECRET" }\n'
+        '\n[sources.badstreams]\nplatform = "servicenow"\n'
+        f'url = "{url}"\nca_bundle = "{runner.CA_FILE}"\nstreams = ["incidents"]\n'
+        'auth = { type = "basic", user = "crosswalk", password = "env:CROSSWALK_UNSET_SECRET" }\n'
+        '\n[sources.refused]\nplatform = "servicenow"\nurl = "https://127.0.0.1:9"\n'
+        'auth = { type = "basic", user = "u", password = "env:CROSSWALK_UNSET_SECRET" }\n',
+    )
+    cli = make_cli(make_registry(entry_points_group=None))
+    for source in ("nosecret", "badstreams", "refused"):
+        checked = CliRunner(env={"COLUMNS": "200"}).invoke(
+            cli, ["--config", str(config), "check", source]
+        )
+        synced = CliRunner().invoke(cli, ["--config", str(config), "sync", source])
+        assert checked.exit_code == synced.exit_code == 1, (source, checked.output, synced.output)
+        body = table_body(checked.stdout.splitlines())
+        assert len(body) == 1, (source, body)
+    streams = CliRunner(env={"COLUMNS": "200"}).invoke(
+        cli, ["--config", str(config), "check", "badstreams"]
+    )
+    assert "unknown stream(s) incidents" in streams.stdout
+
+
+def test_check_and_sync_refuse_a_config_without_sources(tmp_path: Path) -> None:
+    config = _config_with_store(tmp_path, f"sqlite:///{tmp_path / 'x.db'}")
+    cli = make_cli(make_registry(entry_points_group=None))
+    for command in ("check", "sync"):
+        result = CliRunner().invoke(cli, ["--config", str(config), command])
+        assert result.exit_code == 1
+        assert result.stderr.startswith(f"error: {config.resolve()}: no sources configured")

@@ -68,9 +68,10 @@ def test_export_tickets_json_after_the_demo_with_the_emulators_stopped(
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)
     assert len(rows) > 20
+    # The city's two service desks: ServiceNow and, for some departments, JSM.
+    assert {row["platform"] for row in rows} == {"servicenow", "jira"}
     for row in rows:
         assert TICKET_KEYS <= set(row)
-        assert row["platform"] == "servicenow"
         assert row["state"] in {
             "new",
             "in_progress",
@@ -198,7 +199,12 @@ def test_metrics_side_by_side_by_platform_after_the_demo(demo: tuple[Path, str],
         "unsupported",
     }
     volume = metrics["itsm.volume"]
-    assert volume["breakdown"]["platform"]["servicenow"] == volume["value"] > 0
+    # Two service desks side by side: ServiceNow's and JSM's tickets add up to the city's.
+    desks = volume["breakdown"]["platform"]
+    assert desks["servicenow"] > 0 and desks["jira"] > 0
+    assert desks["servicenow"] + desks["jira"] == volume["value"]
+    for metric in ("itsm.mttr_hours", "itsm.reopen_rate", "itsm.platform_sla_attainment"):
+        assert set(metrics[metric]["breakdown"]["platform"]) == {"servicenow", "jira"}, metric
     for metric in metrics.values():
         assert (metric["value"] is None) == (
             metric["unsupported"] is not None or metric["n"] == 0

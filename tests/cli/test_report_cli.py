@@ -170,3 +170,95 @@ def test_report_controls_lists_the_benchmark(setup: tuple[Any, Path]) -> None:
     cis = _invoke(cli, config, "report", "controls", "--benchmark", "cis-v8", "--format", "csv")
     assert cis.exit_code == 0
     assert "portfolio.business_case" not in cis.stdout and "endpoint.checkin" in cis.stdout
+
+
+def test_report_compliance_on_an_empty_store_exits_3_and_records_nothing(tmp_path: Path) -> None:
+    # Before any sync every control returned no row: "21 controls, 0 failed", exit 0.
+    db = tmp_path / "empty.db"
+    config = tmp_path / "crosswalk.toml"
+    config.write_text(f'[store]\nurl = "sqlite:///{db}"\n')
+    cli = make_cli(make_registry(entry_points_group=None))
+    result = _invoke(cli, config, "report", "compliance", "--format", "json")
+    assert result.exit_code == 3, result.output
+    assert "the store holds no synced data" in result.stderr and result.stdout == ""
+    later = _invoke(cli, config, "report", "compliance", "--as-of", "2999-01-01")
+    assert later.exit_code == 1 and "no compliance run was recorded" in later.stderr
+
+
+def test_a_control_that_checked_nothing_is_unverified_not_passed(tmp_path: Path) -> None:
+    from itcrosswalk.core.model import Ticket
+    from itcrosswalk.core.store import Store
+
+    # One P3 incident: the critical P1 control has nothing to check, which is not a pass.
+    db = tmp_path / "p3.db"
+    store = Store(f"sqlite:///{db}")
+    incident = Ticket(
+        source="snow", platform="servicenow", source_id="t1", kind="incident", priority=3
+    )
+    store.write_page(source="snow", stream="incident", entity="ticket", records=[incident])
+    store.close()
+    config = tmp_path / "crosswalk.toml"
+    config.write_text(f'[store]\nurl = "sqlite:///{db}"\n')
+    cli = make_cli(make_registry(entry_points_group=None))
+    result = _invoke(
+        cli,
+        config,
+        "report",
+        "compliance",
+        "--control",
+        "service.p1_within_sla",
+        "--format",
+        "json",
+    )
+    assert result.exit_code == 3, result.output
+    data = json.loads(result.stdout)
+    [control] = data["controls"]
+    assert (control["verdict"], control["checked"]) == ("unverified", 0)
+    assert control["verdict_reason"] == (
+        "checked no record: the store holds nothing this control judges"
+    )
+    assert data["summary"]["controls_passed"] == 0
+    assert data["summary"]["controls_unverified"] == 1
+    assert "1 controls, 0 failed" in result.stderr
+
+
+def test_one_run_renders_in_every_format_and_a_recorded_run_renders_again(
+    setup: tuple[Any, Path], tmp_path: Path
+) -> None:
+    # Rendering HTML, then Markdown, then JSON used to record three runs: the trend filled with
+    # identical bars and "new since the last run" dropped to 0.
+    cli, config = setup
+    out = tmp_path / "out"
+    paths = [out / "c.html", out / "c.md", out / "c.json", out / "c.xlsx"]
+    args = [item for path in paths for item in ("-o", str(path))]
+    result = _invoke(cli, config, "report", "compliance", *args)
+    assert result.exit_code == 3, result.output
+    assert all(path.exists() for path in paths)
+    assert paths[0].read_text().startswith("<!DOCTYPE html>")
+    first = json.loads(paths[2].read_text())
+    assert len(first["trend"]) == 1 and first["summary"]["new_alarms"] > 0
+    again = _invoke(
+        cli, config, "report", "compliance", "--run", str(first["run_id"]), "--format", "json"
+    )
+    assert again.exit_code == 3, again.output
+    rendered = json.loads(again.stdout)
+    assert rendered["run_id"] == first["run_id"] and len(rendered["trend"]) == 1
+    assert rendered["summary"] == first["summary"]
+    second = _invoke(cli, config, "report", "compliance", "--format", "json")
+    data = json.loads(second.stdout)
+    assert data["run_id"] == first["run_id"] + 1 and len(data["trend"]) == 2
+    missing = _invoke(cli, config, "report", "compliance", "--run", "999")
+    assert missing.exit_code == 1 and "no compliance run 999" in missing.stderr
+    both = _invoke(cli, config, "report", "compliance", "--run", "1", "--as-of", "2026-01-01")
+    assert both.exit_code == 2
+
+
+def test_a_metrics_report_renders_once_into_several_files(
+    setup: tuple[Any, Path], tmp_path: Path
+) -> None:
+    cli, config = setup
+    page, data = tmp_path / "s.html", tmp_path / "s.json"
+    result = _invoke(cli, config, "report", "service", "-o", str(page), "-o", str(data))
+    assert result.exit_code == 0, result.output
+    assert page.read_text().startswith("<!DOCTYPE html>")
+    assert json.loads(data.read_text())["report"] == "service"

@@ -14,7 +14,7 @@ from itcrosswalk.core.config import load_config
 from itcrosswalk.core.store import Store
 from itcrosswalk.core.sync import SyncEngine
 from itcrosswalk.hookspecs import hookimpl
-from itcrosswalk.plugins import make_manager
+from itcrosswalk.registry import make_registry
 
 from .test_sync import FakeAdapter, People, Platform
 
@@ -44,7 +44,7 @@ class SweptPlugin:
 
 @pytest.fixture
 def setup(tmp_path: Path, store_url: str) -> Any:
-    pm = make_manager(builtins=(), entry_points_group=None)
+    pm = make_registry(builtins=(), entry_points_group=None)
     pm.register(SweptPlugin(), name="swept")
     (tmp_path / "crosswalk.toml").write_text(
         f'[store]\nurl = "{store_url}"\n\n[sources.hr]\nplatform = "swept"\npage_size = 3\n'

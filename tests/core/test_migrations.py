@@ -67,6 +67,29 @@ def make_store_before_migrations(url: str) -> None:
         engine.dispose()
 
 
+def test_a_store_that_gained_columns_in_place_before_migrations_is_upgraded(
+    store_url: str,
+) -> None:
+    # Between schema_version 2 and migrations, a store added missing columns when it opened:
+    # this one has one of work items' baseline columns and one of stream state's counts
+    # already, and says version 2.
+    make_store_before_migrations(store_url)
+    engine = sa.create_engine(store_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("ALTER TABLE work_items ADD COLUMN baseline_cost FLOAT"))
+            conn.execute(sa.text("ALTER TABLE stream_state ADD COLUMN window_total BIGINT"))
+            conn.execute(sa.text("UPDATE schema_version SET version = 2"))
+    finally:
+        engine.dispose()
+    store = Store(store_url)
+    try:
+        assert revision_of(store) == migrations.head()
+        assert differences(store) == []
+    finally:
+        store.close()
+
+
 def differences(store: Store) -> list[object]:
     """What Alembic finds between the store's tables and the model (empty: they agree)."""
     with store.engine.connect() as conn:
@@ -177,8 +200,8 @@ def test_a_store_of_a_later_legacy_version_or_without_a_version_is_refused(
     engine = sa.create_engine(store_url)
     try:
         with engine.begin() as conn:
-            conn.execute(sa.text("UPDATE schema_version SET version = 2"))
-        with pytest.raises(ConfigError, match="has schema revision version 2, newer than"):
+            conn.execute(sa.text("UPDATE schema_version SET version = 3"))
+        with pytest.raises(ConfigError, match="has schema revision version 3, newer than"):
             Store(store_url)
         with engine.begin() as conn:
             conn.execute(sa.text("DROP TABLE schema_version"))

@@ -1,8 +1,8 @@
 """The standard pack: service, portfolio and endpoint metrics, each defined in words and in SQL.
 
 A definition says which records are in scope, which of those are excluded and why, and what
-is summed. Timestamps are compared as epoch seconds so the same expressions run on SQLite and
-PostgreSQL.
+is summed. Timestamps are compared as whole epoch seconds (integers), so the same expressions
+give the same answers on SQLite and PostgreSQL; days and months are the City's calendar zone's.
 """
 
 from __future__ import annotations

@@ -4,9 +4,10 @@ opens.
 Opening a store (:class:`itcrosswalk.core.store.Store`) calls :func:`prepare`, which
 
 - on an empty database creates today's tables and stamps the newest revision (head);
-- on a store made before migrations existed (a ``schema_version`` row of 1, no
-  ``alembic_version``) stamps the baseline revision ``0001`` (that schema, frozen) and upgrades;
-- on an older store upgrades it to head, in one transaction;
+- on a store made before migrations existed (a ``schema_version`` row of 1 or 2, no
+  ``alembic_version``) stamps the baseline revision ``0001`` (version 1's schema, frozen) and
+  upgrades: ``0002`` adds, where missing, the columns stores gained in place before migrations;
+- on an older store upgrades it to head, in one transaction, under a database-wide lock;
 - refuses a store stamped with a revision this version does not know (made by a newer
   itcrosswalk) with one line, before anything reads or writes it.
 
@@ -43,8 +44,7 @@ log = logging.getLogger("itcrosswalk.store")
 HERE = Path(__file__).parent
 BASELINE = "0001"
 """The schema stores had before migrations: ``schema_version`` 1."""
-LEGACY_VERSION = 1
-_PG_LOCK = 0x63726F7373  # one migration at a time per PostgreSQL database ("cross")
+_SCHEMA_LOCK = 0x63776C6B  # "cwlk": the advisory lock key of schema changes
 
 
 def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
@@ -99,46 +99,59 @@ def _newer(where: str, revision: object, newest: str) -> ConfigError:
     )
 
 
+def _lock(conn: sa.Connection) -> None:
+    """Take the database-wide schema lock for the rest of the transaction."""
+    if conn.dialect.name == "postgresql":
+        # Held to the end of the transaction; PostgreSQL's DDL is transactional.
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
+    elif conn.dialect.name == "sqlite":
+        # The write lock up front (others wait on busy_timeout), not at the first DDL.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def prepare(engine: sa.Engine, where: str, *, location: Path = HERE) -> None:
     """Bring the store at ``engine`` to the newest schema, or refuse it (see the module doc)."""
-    from ..store import metadata, schema_version
-
     target = head(location)
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            # Two processes opening one new store must not both create and stamp it.
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})
-        elif conn.dialect.name == "sqlite":
-            # The write lock up front (others wait on busy_timeout), not at the first DDL:
-            # pysqlite opens no transaction before DDL, so two new stores would race.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        revision = current(conn)
-        if revision == target:
+    with engine.connect() as conn:
+        if current(conn) == target:  # the usual case, read without taking the lock
             return
-        config = alembic_config(conn, location)
-        if revision is None:
-            tables = set(sa.inspect(conn).get_table_names())
-            if schema_version.name in tables:
-                legacy = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
-                if legacy is not None and legacy > LEGACY_VERSION:
-                    raise _newer(where, f"version {legacy}", target)
-                command.stamp(config, BASELINE)
-                revision = BASELINE
-            elif tables & set(metadata.tables):
-                raise ConfigError(
-                    f"store {where} has itcrosswalk tables but no schema version: it was not "
-                    "made by itcrosswalk; point store.url at another database"
-                )
-            else:
-                metadata.create_all(conn)
-                conn.execute(schema_version.insert().values(version=LEGACY_VERSION))
-                command.stamp(config, target)
-                return
-        if not _known(revision, location):
-            raise _newer(where, revision, target)
-        if revision != target:
-            log.info("store %s: migrating the schema from %s to %s", where, revision, target)
-            command.upgrade(config, target)
+    with engine.connect() as conn:
+        _lock(conn)
+        _prepare(conn, where, target, location)
+        conn.commit()
+
+
+def _prepare(conn: sa.Connection, where: str, target: str, location: Path) -> None:
+    from ..store import SCHEMA_VERSION, metadata, schema_version
+
+    revision = current(conn)  # again, under the lock: another process may have done it
+    if revision == target:
+        return
+    config = alembic_config(conn, location)
+    if revision is None:
+        tables = set(sa.inspect(conn).get_table_names())
+        if schema_version.name in tables:
+            legacy = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
+            if legacy is not None and legacy > SCHEMA_VERSION:
+                raise _newer(where, f"version {legacy}", target)
+            # Every store made before migrations, whatever columns it gained in place since,
+            # starts from the baseline; the revisions after it add only what is missing.
+            command.stamp(config, BASELINE)
+            revision = BASELINE
+        elif tables & set(metadata.tables):
+            raise ConfigError(
+                f"store {where} has itcrosswalk tables but no schema version: it was not "
+                "made by itcrosswalk; point store.url at another database"
+            )
+        else:
+            metadata.create_all(conn)
+            conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
+            command.stamp(config, target)
+            return
+    if not _known(revision, location):
+        raise _newer(where, revision, target)
+    log.info("store %s: migrating the schema from %s to %s", where, revision, target)
+    command.upgrade(config, target)
 
 
 def new_revision(message: str) -> Path:

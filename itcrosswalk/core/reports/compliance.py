@@ -98,18 +98,33 @@ def build(engine: sa.Engine, run_id: int, *, trend_runs: int = 12) -> dict[str, 
             if k not in now_alarms and not (described.get("error"))
         ]
         fixed += control_fixed
+        judged = counts["ok"] + counts["alarm"] + counts["unverified"]
+        why: str | None = None
         if described.get("error"):
             verdict = "error"
         elif counts["alarm"]:
             verdict = "fail"
         elif counts["unverified"]:
             verdict = "unverified"
+        elif not judged:
+            # A control that looked at nothing has not passed: before any sync, or with no P1
+            # incident in the store, "0 failed" would be a claim the data never backed.
+            verdict = "unverified"
+            skipped = [f.reason for f in found if f.status == "skip"]
+            why = (
+                f"checked no record: all {sum(counts.values())} findings were skipped or for "
+                f"information ({skipped[0] if skipped else 'nothing to compare with'})"
+                if sum(counts.values())
+                else "checked no record: the store holds nothing this control judges"
+            )
         else:
             verdict = "pass"
         controls.append(
             {
                 **described,
                 "verdict": verdict,
+                "verdict_reason": why,
+                "checked": judged,
                 "counts": {s: counts.get(s, 0) for s in STATUS_ORDER},
                 "pass_rate": _rate(counts["ok"], counts["alarm"], counts["unverified"]),
                 "new": len(control_new),
@@ -207,7 +222,21 @@ def report_for(
     engine: sa.Engine, *, run_id: int | None = None, as_of: Any = None
 ) -> dict[str, Any]:
     """The report of ``run_id``, or of the run that stood on ``as_of``, or of the latest run."""
-    return build(engine, run_id if run_id is not None else pick_run(engine, as_of))
+    if run_id is not None:
+        history.ensure_tables(engine)
+        with engine.connect() as conn:
+            known = conn.execute(
+                sa.select(history.compliance_runs.c.id).where(
+                    history.compliance_runs.c.id == run_id
+                )
+            ).first()
+        if known is None:
+            raise NoHistory(
+                f"no compliance run {run_id} was recorded; `crosswalk report compliance` runs "
+                "the controls and says the id of the run it records"
+            )
+        return build(engine, run_id)
+    return build(engine, pick_run(engine, as_of))
 
 
 def run_and_build(
@@ -228,6 +257,11 @@ def run_and_build(
     from ..compliance.remediation import remediate
 
     chosen = select(controls_for(config, pm), benchmark=benchmark, ids=list(control_ids))
+    if store_is_empty(store):
+        raise EmptyStore(
+            "the store holds no synced data, so no control can be judged (none passes by "
+            "default): run `crosswalk sync` first; no compliance run was recorded"
+        )
     label = benchmark or ("controls" if control_ids else "city")
     run = run_controls(store, chosen, config=config, benchmark=label, now=now)
     assert run.run_id is not None
@@ -238,9 +272,30 @@ def run_and_build(
 
 
 def exit_code(data: dict[str, Any]) -> int:
-    """3 when a control failed, could not run, or found data it could not verify; else 0."""
+    """3 when a control failed, could not run, found data it could not verify, or had nothing
+    to check; else 0."""
     s = data["summary"]
-    return 3 if (s["alarm"] or s["unverified"] or s["controls_error"]) else 0
+    failed = s["alarm"] or s["unverified"] or s["controls_error"]
+    return 3 if (failed or s.get("controls_unverified")) else 0
+
+
+class EmptyStore(CrosswalkError):
+    """The store holds no synced data: every control would pass having looked at nothing."""
+
+    exit_code = 3
+
+
+def store_is_empty(store: Any) -> bool:
+    """No sync has run and no entity table holds a record."""
+    from ..store import ENTITY_TABLES, sync_runs
+
+    with store.engine.connect() as conn:
+        if conn.execute(sa.select(sync_runs.c.id).limit(1)).first() is not None:
+            return False
+        for table in ENTITY_TABLES.values():
+            if conn.execute(sa.select(table.c.source_id).limit(1)).first() is not None:
+                return False
+    return True
 
 
 def write_compliance(

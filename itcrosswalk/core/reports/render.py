@@ -145,6 +145,10 @@ def compliance_md(data: Mapping[str, Any]) -> str:
     if errors:
         lines += ["", "## Controls that could not run", ""]
         lines += [f"- {_md(c['id'])}: {_md(c['error'])}" for c in errors]
+    empty = [c for c in data["controls"] if c.get("verdict_reason")]
+    if empty:
+        lines += ["", "## Controls that checked nothing", ""]
+        lines += [f"- {_md(c['id'])}: {_md(c['verdict_reason'])}" for c in empty]
     lines += [
         "",
         "## Findings that need attention",
@@ -279,7 +283,7 @@ def compliance_xlsx(data: Mapping[str, Any]) -> bytes:
             "pass_rate": c["pass_rate"],
             "references": _refs(c.get("references")),
             "remediation": c.get("remediation"),
-            "error": c.get("error"),
+            "error": c.get("error") or c.get("verdict_reason"),
         }
         for c in data["controls"]
     ]

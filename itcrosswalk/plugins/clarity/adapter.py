@@ -878,19 +878,16 @@ class ClarityAdapter(Adapter):
         ]
 
     def check(self) -> list[CheckItem]:
-        items: list[CheckItem] = []
+        """One line per stream, as sync names them. The sign-in, the API key's expiry (on the
+        first stream's line) and custom attributes that are not API-enabled (on the line of the
+        stream they belong to) are said where they matter."""
+        names = list(RESOURCES)
         try:
             profile = self.get("virtual/userProfile", what="the signed-in user's profile")
         except (AuthError, ConnectError) as exc:
             status = "auth" if isinstance(exc, AuthError) else "unreachable"
-            return [CheckItem("sign-in", False, str(exc), status=status)]
+            return [CheckItem(names[0], False, str(exc), status=status)]
         user = profile.get("userName") if isinstance(profile, dict) else None
-        items.append(
-            CheckItem("sign-in", True, f"signed in as {user}; API - Access granted", status="ok")
-        )
-        auth = self.source.auth
-        if auth is not None and auth.type == "bearer":
-            items.append(self._key_check())
         try:
             listed = self.get("describe")
             offered = {
@@ -899,58 +896,54 @@ class ClarityAdapter(Adapter):
                 if isinstance(r, dict)
             }
         except CrosswalkError as exc:
+            log.warning("source %s: /describe unreadable: %s", self.source.name, exc)
             offered = set()
-            items.append(CheckItem("describe", False, str(exc), status="error"))
-        for stream, (resource, right) in RESOURCES.items():
-            item = self._stream_check(stream, resource, right, offered)
-            items.append(item)
-        for resource in ("projects", "ideas"):
-            known = self.attributes(resource)
+        items = {
+            stream: self._stream_check(stream, resource, right, offered)
+            for stream, (resource, right) in RESOURCES.items()
+        }
+        first = items[names[0]]
+        first.detail = f"signed in as {user} (API - Access granted); {first.detail}"
+        auth = self.source.auth
+        if auth is not None and auth.type == "bearer":
+            ok, status, words = self._key_check()
+            first.detail += f"; API key {words}"
+            if not ok:
+                first.ok, first.status = False, status
+        for stream, resource in (("projects", "projects"), ("ideas", "ideas")):
+            known = self.attributes(resource) if items[stream].ok else None
             if known is None:
                 continue
             wanted = dict(self.options.custom_fields)
-            wanted["correlation (write-back)"] = self.options.correlation_attribute
+            wanted["write-back correlation"] = self.options.correlation_attribute
             for field_name, attribute in wanted.items():
                 if attribute in known:
                     continue
-                items.append(
-                    CheckItem(
-                        f"{resource}.{attribute}",
-                        False,
-                        f"custom attribute {attribute} ({field_name}) is not API-enabled on "
-                        f"{resource}: syncs leave it empty; give it an API Attribute ID in "
-                        "Clarity Studio (Administration > Objects > Attributes)",
-                        status="missing",
-                    )
+                item = items[stream]
+                item.ok, item.status = False, "missing"
+                item.detail += (
+                    f"; custom attribute {attribute} ({field_name}) is not API-enabled on "
+                    f"{resource}: syncs leave it empty; give it an API Attribute ID in Clarity "
+                    "Studio (Administration > Objects > Attributes)"
                 )
-        return items
+        return list(items.values())
 
-    def _key_check(self) -> CheckItem:
+    def _key_check(self) -> tuple[bool, str, str]:
+        """Whether the key is good for a while yet, the check status if not, and in words."""
         expires = self.options.key_expires
         if expires is None:
-            return CheckItem(
-                "api key",
-                True,
-                "expiry unknown: Clarity keys last at most 90 days; set key_expires to be warned",
-                status="ok",
-            )
+            return True, "ok", "expiry unknown (keys last at most 90 days; set key_expires)"
         left = (expires - datetime.now(UTC).date()).days
         if left < 0:
-            return CheckItem(
-                "api key",
-                False,
-                f"the API key expired on {expires}: generate a new one",
-                status="auth",
-            )
+            return False, "auth", f"expired on {expires}: generate a new one"
         if left <= KEY_WARNING_DAYS:
-            return CheckItem(
-                "api key",
+            return (
                 False,
-                f"the API key expires on {expires} (in {left} days): generate a new one and "
-                "update its secret before then",
-                status="error",
+                "error",
+                f"expires on {expires} (in {left} days): generate a new one and update its "
+                "secret before then",
             )
-        return CheckItem("api key", True, f"expires on {expires} (in {left} days)", status="ok")
+        return True, "ok", f"expires on {expires} (in {left} days)"
 
     def _stream_check(self, stream: str, resource: str, right: str, offered: set[str]) -> CheckItem:
         if offered and resource not in offered:
@@ -1013,6 +1006,8 @@ class ClarityAdapter(Adapter):
                     "business_case_approved",
                     "planned_start",
                     "planned_finish",
+                    "baseline_start",
+                    "baseline_finish",
                     "actual_start",
                     "actual_finish",
                     "percent_complete",

@@ -659,6 +659,8 @@ class ServiceNowEmulator(Emulator):
         cmdb = {d.id for d in w.devices if d.in_cmdb}
         sla_defs: dict[str, str] = {}
         for t in w.tickets:
+            if t.platform != "servicenow":
+                continue  # another desk's ticket (the city runs JSM for some departments)
             table = TICKET_TABLE[t.kind]
             row: dict[str, Any] = {
                 "sys_id": t.id,
@@ -707,6 +709,8 @@ class ServiceNowEmulator(Emulator):
             self._add(table, row, t.created, t.updated)
         tickets = {t.id: t for t in w.tickets}
         for s in w.slas:
+            if tickets[s.ticket_id].platform != "servicenow":
+                continue
             if s.name not in sla_defs:
                 sla_defs[s.name] = _sid("sla", s.name)
                 self._add("contract_sla", {"sys_id": sla_defs[s.name], "name": s.name})

@@ -20,6 +20,7 @@ import pytest
 from itcrosswalk.core.config import Config
 from itcrosswalk.core.store import Store
 from itcrosswalk.core.sync import SyncEngine
+from itcrosswalk.registry import make_registry
 from itcrosswalk.sandbox.faults import unstorable
 from tests.plugins.conftest import Served
 from tests.plugins.servicenow.conftest import PASSWORD, count_kind
@@ -71,7 +72,7 @@ def test_a_signalled_sync_is_recorded_interrupted_and_releases_its_lock(
     assert run["counts"]["incident"]["read"] > 0
     assert run["counts"]["incident"]["inserted"] + run["counts"]["incident"]["updated"] <= partial
     instance.faults.latency = 0
-    resumed = SyncEngine(config, store).sync("snow")
+    resumed = SyncEngine(config, store, pm=make_registry(entry_points_group=None)).sync("snow")
     assert resumed.exit_code == 0
     assert store.count("ticket", source="snow") == count_kind(instance.world, "incident")
     assert [r["outcome"] for r in store.runs("snow")] == ["ok", "interrupted"]

@@ -31,7 +31,8 @@ def test_check_tests_every_stream_and_sync_never_prints_the_key(
     result = run(pm, config, "check", "--format", "json")
     assert result.exit_code == 0, result.output
     rows = {row["stream"]: row for row in json.loads(result.stdout)}
-    assert {"sign-in", "api key", "projects", "tasks", "ideas", "resources"} <= set(rows)
+    assert set(rows) == {"projects", "tasks", "ideas", "resources", "costPlans", "benefitPlans"}
+    assert "signed in as svc_crosswalk" in rows["projects"]["detail"]
     assert rows["projects"]["first_sync_requests"] == 1
     synced = run(pm, config, "--debug", "sync", "--format", "json")
     assert synced.exit_code == 0, synced.output

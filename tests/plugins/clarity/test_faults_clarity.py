@@ -59,7 +59,7 @@ def test_an_expired_api_key_is_an_auth_error_that_says_so(
     assert "api.apiKeyExpired" in message and "90 days" in message
     assert KEY not in message
     items = check(config, pm)
-    assert items["sign-in"].status == "auth" and "expired" in items["sign-in"].detail
+    assert items["projects"].status == "auth" and "expired" in items["projects"].detail
     run = store.runs("ppm")[0]
     assert run["outcome"] == "failed" and KEY not in (run["error"] or "")
 
@@ -69,9 +69,10 @@ def test_check_warns_of_a_key_near_its_expiry(
 ) -> None:
     soon = (datetime.now(UTC) + timedelta(days=5)).date().isoformat()
     items = check(make_config(tenant, extra=f'key_expires = "{soon}"'), pm)
-    assert items["api key"].ok is False and "in 5 days" in items["api key"].detail
+    assert items["projects"].ok is False and "in 5 days" in items["projects"].detail
+    assert items["ideas"].ok  # the key's expiry is said once, on the first stream's line
     later = (datetime.now(UTC) + timedelta(days=60)).date().isoformat()
-    assert check(make_config(tenant, extra=f'key_expires = "{later}"'), pm)["api key"].ok
+    assert check(make_config(tenant, extra=f'key_expires = "{later}"'), pm)["projects"].ok
 
 
 def test_a_wrong_password_is_an_auth_error_never_zero_records(
@@ -171,9 +172,12 @@ def test_a_custom_attribute_that_is_not_api_enabled_is_named_in_check_and_absent
 
     config = load_config(config.path)
     items = check(config, pm)
-    flagged = items["projects.c_businessOwner"]
-    assert not flagged.ok and "not API-enabled" in flagged.detail and "sponsor" in flagged.detail
-    assert "projects.c_department" not in items
+    flagged = items["projects"]
+    assert not flagged.ok and flagged.status == "missing"
+    assert "c_businessOwner (sponsor) is not API-enabled" in flagged.detail
+    assert "c_department" not in flagged.detail  # API-enabled: not named
+    assert "c_businessOwner" in items["ideas"].detail  # configured for ideas too, absent there
+    assert items["tasks"].ok and items["resources"].ok
     store = open_store(config)
     result = sync(config, store, pm)
     assert result.exit_code == 0
@@ -270,7 +274,7 @@ def test_no_api_access_right_is_named(
 ) -> None:
     tenant = tenant_factory(missing_rights={"API - Access"})
     items = check(make_config(tenant), pm)
-    assert items["sign-in"].status == "auth" and "API - Access" in items["sign-in"].detail
+    assert items["projects"].status == "auth" and "API - Access" in items["projects"].detail
 
 
 def test_sso_tenants_use_the_tokens_path_and_refuse_basic_auth(

@@ -132,8 +132,14 @@ def test_projects_carry_state_health_baselines_team_and_the_mapped_department(
         assert row["manager"] == people[source.manager_id]
         assert row["percent_complete"] == pytest.approx(source.percent_complete)
         assert row["extra"]["team"] and all(m["email"] for m in row["extra"]["team"])
+        assert row["planned_start"] == (source.actual_start or source.planned_start)
         if row["kind"] == "project" and source.state != "proposed":
-            assert row["planned_start"] == source.planned_start  # the baseline, not the schedule
+            # the baseline apart from the schedule, which moves to the actual dates
+            assert row["baseline_start"] == source.planned_start
+            assert row["baseline_finish"] == source.planned_finish
+            assert row["planned_start"] == (source.actual_start or source.planned_start)
+        elif row["kind"] == "project":
+            assert row["baseline_finish"] is None, "no baseline: none, never the schedule"
     tasks = [r for r in work.values() if r["kind"] in ("task", "milestone")]
     assert tasks and all(r["parent_id"] in work for r in tasks)
     assert any(r["parent_id"].startswith("task-") for r in tasks)  # a milestone under a task

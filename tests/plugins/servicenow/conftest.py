@@ -77,4 +77,4 @@ def make_config(tmp_path: Path, store_url: str, snow_env: None) -> Callable[...,
 
 
 def count_kind(world: World, kind: str) -> int:
-    return sum(1 for t in world.tickets if t.kind == kind)
+    return sum(1 for t in world.tickets if t.kind == kind and t.platform == "servicenow")
