@@ -26,6 +26,7 @@ from sqlalchemy.engine import make_url
 
 from .errors import ConfigError, LockHeld, StoreError
 from .model import ENTITIES, Record
+from .secrets import redact
 
 SCHEMA_VERSION = 2
 """The last ``schema_version`` before migrations (2: stores that added missing columns in
@@ -555,7 +556,7 @@ class Store:
                         source=source,
                         stream=stream,
                         source_id=source_id,
-                        error=storable(item.error)[0],
+                        error=storable(redact(item.error))[0],
                         payload=payload,
                         payload_hash=digest,
                         at=now,
@@ -722,6 +723,8 @@ class Store:
     ) -> None:
         values = {name: storable(value)[0] for name, value in asdict(cursor).items()}
         values["resume_token"] = _json_safe(values["resume_token"])
+        # Messages come from exceptions, whatever produced them: no secret is stored.
+        values["message"] = redact(values["message"]) if values["message"] else values["message"]
         values.update(entity=entity, updated_at=_now())
         statement = self._insert(stream_state).values(source=source, stream=stream, **values)
         conn.execute(
@@ -786,7 +789,7 @@ class Store:
                     ended_at=_now(),
                     outcome=outcome,
                     counts=storable(_json_safe(counts))[0],
-                    error=storable(error)[0],
+                    error=storable(redact(error) if error else error)[0],
                     manifest=storable(_json_safe(manifest))[0],
                 )
             )
