@@ -8,6 +8,8 @@ common model; it performs exactly one request per ``fetch`` call.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -65,7 +67,11 @@ class Stream:
         entity: the common-model entity its records become (``ticket``).
         key: the native field holding the record's id.
         cursor_field: the native update-time field, or None when the stream is read in full.
-        fallback_cursor_field: used when ``cursor_field`` is empty on a record.
+        fallback_cursor_field: the native creation-time field, for platforms that leave the
+            update time empty on records never edited (Jira Align's ``lastUpdatedDate``). It is
+            such a record's cursor, and part of the incremental filter: a window matches a
+            record when *any* of :meth:`window_fields` is at or after ``since``, so a record
+            created between two syncs and never edited is read by the next one.
         incremental: False for streams the platform cannot filter by update time; these are
             read in full every time and tombstone what disappeared.
         id_sweep: True for incremental streams small enough to list by id on every sync:
@@ -95,6 +101,18 @@ class Stream:
         """Map one native record into the common model; raise to quarantine it."""
         raise NotImplementedError
 
+    def read_ids(self) -> Iterable[str]:
+        """Every id the platform holds for this stream now (the same ids as
+        :meth:`record_id`), read as cheaply as it allows (``$select`` of the key only); for
+        streams with ``lists_ids``."""
+        raise NotImplementedError
+
+    def window_fields(self) -> list[str]:
+        """The fields an incremental filter must cover, OR-ed: the update time, and the
+        creation time where records can lack an update time (see ``fallback_cursor_field``).
+        A stream builds its platform's filter from these (``a ge D or b ge D``)."""
+        return [f for f in (self.cursor_field, self.fallback_cursor_field) if f]
+
     def record_id(self, raw: Mapping[str, Any]) -> str | None:
         """The native id of a raw record (used to quarantine one that fails to map)."""
         value = raw.get(self.key)
@@ -110,6 +128,15 @@ class Stream:
         """Cross-system links found on a record: ``(relation, target_entity, target_ref)``."""
         return []
 
+    def version(self, raw: Mapping[str, Any]) -> str:
+        """What tells one version of a record from the next: the platform's change counter
+        where it keeps one (a stream overrides this), else a hash of the raw record's content.
+
+        A record re-read with the version stored is "unchanged" and skips mapping; the update
+        time alone cannot say so, since two edits can share one second.
+        """
+        return content_hash(raw)
+
     def live_ids(self) -> tuple[Iterable[str], int | None]:
         """Every record id (as :meth:`record_id` gives it) the platform holds now, read cheaply
         (ids only), with the platform's own count of them if it tells; for ``id_sweep`` streams."""
@@ -119,6 +146,12 @@ class Stream:
         """The id :meth:`live_ids` names for a stored record (a record derived from another,
         such as one SLA cycle of a ticket, is live while its ticket is)."""
         return source_id
+
+
+def content_hash(raw: Mapping[str, Any]) -> str:
+    """A stable hash of a raw record: the same content in any key order, the same hash."""
+    text = json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass

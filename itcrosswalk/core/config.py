@@ -199,6 +199,9 @@ class SourceConfig(BaseModel):
     max_retries: int = Field(5, ge=0, le=20)
     max_wait: float = Field(300, gt=0)
     """The longest total time one request may spend waiting between retries."""
+    deadline: float | None = Field(None, gt=0)
+    """The longest one request may take, sending to last byte, retries included but not the
+    waits between them (default: five timeouts, at least 30 s)."""
     streams: list[str] | None = None
     """The streams to read; None reads them all."""
     full_sweep_every_days: int | None = Field(None, ge=1)
@@ -551,6 +554,7 @@ auth = { type = "basic", user = "svc_crosswalk", password = "env:SNOW_PASSWORD" 
 # timeout = 60          # seconds to wait for an answer
 # max_retries = 5       # on 429/502/503/504 and dropped connections
 # max_wait = 300        # seconds one request may spend waiting between retries
+# deadline = 300        # seconds one request may take in all, however slowly bytes arrive
 
 # [sources.intune]
 # platform = "intune"

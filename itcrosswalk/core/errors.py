@@ -4,9 +4,18 @@ from __future__ import annotations
 
 
 class CrosswalkError(Exception):
-    """Base of every error itcrosswalk raises on purpose; the CLI prints it as one line."""
+    """Base of every error itcrosswalk raises on purpose; the CLI prints it as one line.
+
+    Its message is redacted when the error is made: it is printed, logged and stored (the
+    run's error, the stream's message), and each of those must be free of secrets.
+    """
 
     exit_code = 1
+
+    def __init__(self, *args: object) -> None:
+        from .secrets import redact  # deferred: secrets imports this module
+
+        super().__init__(*(redact(a) if isinstance(a, str) else a for a in args))
 
 
 class ConfigError(CrosswalkError):

@@ -5,10 +5,13 @@ Every adapter's ``requests`` session comes from :func:`build_session`. Its trans
 request took (``Session.request``, or ``Session.send`` as PySNC does):
 
 - the configured CA bundle, even when ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` are set
-  (requests lets them override ``Session.verify``, psf/requests#3829);
-- connect and read timeouts when the caller gave none;
-- retries on 429/502/503/504 and dropped connections, honouring ``Retry-After``, with the
-  total time slept for one request bounded by ``max_wait``;
+  (requests lets them override ``Session.verify``, psf/requests#3829); without one, the CA
+  variables every adapter honours (:data:`CA_ENVIRONMENT`);
+- connect and read timeouts when the caller gave none, and a deadline for the whole request,
+  body included, that an answer trickling in byte by byte cannot stretch;
+- retries on 429/502/503/504, dropped connections and answers cut off mid-body, honouring
+  ``Retry-After`` (else the policy's backoff, from the platform's own guidance after a 429),
+  with the total time slept for one request bounded by ``max_wait``;
 - plain ``http://`` only to loopback addresses.
 
 :func:`check_response` and :func:`connection_error` turn what went wrong into the error
@@ -17,15 +20,20 @@ tree, with the platform's own message and what to do next, secrets redacted.
 
 from __future__ import annotations
 
+import email.utils
 import ipaddress
 import logging
+import os
 import random
 import re
+import socket
 import ssl
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from itertools import takewhile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,7 +42,6 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import (
-    InvalidHeader,
     MaxRetryError,
     NameResolutionError,
     NewConnectionError,
@@ -79,29 +86,87 @@ class HttpPolicy:
     Attributes:
         connect_timeout: seconds to establish a connection.
         read_timeout: seconds to wait for each read of the answer.
-        max_retries: retries of one request (throttling, 5xx, dropped connections).
+        deadline: seconds one request may take from sending to the last byte of the answer,
+            over all its attempts, however steadily the bytes trickle in; the waits between
+            attempts are ``max_wait``'s, not counted here (None: five read timeouts, at least
+            30 s).
+        max_retries: retries of one request (throttling, 5xx, dropped connections, answers
+            cut off mid-body).
         backoff_factor: the first backoff in seconds; doubles on each retry, with jitter.
+        throttle_backoff: the first wait after a 429 that says no ``Retry-After``, doubling
+            on each further 429; a platform sets its own guidance (Microsoft Graph: 3 s).
+            None: ``backoff_factor``.
         max_wait: the total seconds one request may sleep between retries; a ``Retry-After``
             beyond what remains ends the retries at once.
         retry_statuses: the statuses that are retried.
+        sleep: how the policy waits between retries (tests pass one that records the waits).
     """
 
     connect_timeout: float = 10
     read_timeout: float = 60
+    deadline: float | None = None
     max_retries: int = 5
     backoff_factor: float = 0.5
+    throttle_backoff: float | None = None
     max_wait: float = 300
     retry_statuses: frozenset[int] = frozenset({429, 502, 503, 504})
+    sleep: Callable[[float], None] = field(default=time.sleep, compare=False, repr=False)
 
     @classmethod
-    def from_source(cls, source: SourceConfig) -> HttpPolicy:
-        """The policy a ``[sources.NAME]`` table asks for."""
+    def from_source(cls, source: SourceConfig, **platform: Any) -> HttpPolicy:
+        """The policy a ``[sources.NAME]`` table asks for; ``platform`` holds the settings the
+        platform's adapter brings (its ``throttle_backoff``)."""
         return cls(
             connect_timeout=source.connect_timeout,
             read_timeout=source.timeout,
+            deadline=source.deadline,
             max_retries=source.max_retries,
             max_wait=source.max_wait,
+            **platform,
         )
+
+    @property
+    def total_deadline(self) -> float:
+        """The seconds one request may take, connection to last byte, waits excluded."""
+        if self.deadline is not None:
+            return self.deadline
+        return max(30.0, 5 * self.read_timeout)
+
+    @property
+    def backoff_max(self) -> float:
+        """The longest single backoff (a ``Retry-After`` may ask for more, within max_wait)."""
+        return min(120.0, self.max_wait)
+
+    def backoff(self, failures: int, *, throttled: int = 0) -> tuple[float, str]:
+        """The wait before retry number ``failures`` (1 for the first) that no ``Retry-After``
+        fixed, and why; ``throttled`` counts the 429s among those failures when the last one
+        was a 429."""
+        if throttled and self.throttle_backoff is not None:
+            ceiling = min(self.backoff_max, self.throttle_backoff * 2 ** (throttled - 1))
+            # Never below the platform's guidance: jitter only adds.
+            return min(self.backoff_max, ceiling * random.uniform(1.0, 1.25)), "backoff after 429"
+        if failures <= 0 or self.backoff_factor <= 0:
+            return 0.0, "backoff"
+        ceiling = min(self.backoff_max, self.backoff_factor * 2 ** (failures - 1))
+        # Clients that failed together should not all come back at the same instant.
+        return ceiling * random.uniform(0.5, 1.0), "backoff"
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds a ``Retry-After`` header asks for (a number or an HTTP date); None if absent or
+    unreadable."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def is_loopback(host: str | None) -> bool:
@@ -130,15 +195,16 @@ class BoundedRetry(Retry):
 
     429 and 503 are retried for every method (the request was refused, not processed); 502,
     504 and connections dropped after sending only for idempotent methods. The sleep before
-    each retry is ``Retry-After`` when the server sent one, else an exponential backoff with
-    jitter; the sum of sleeps stays within ``max_wait``. Each retry is logged and counted.
+    each retry is ``Retry-After`` when the server sent one, else the policy's backoff (for a
+    429, the platform's own guidance); the sum of sleeps stays within ``max_wait``. Each retry
+    is logged and counted, and slept through the policy's ``sleep``.
     """
 
     def __init__(
         self,
         *args: Any,
         source: str = "",
-        max_wait: float = 300,
+        policy: HttpPolicy | None = None,
         waited: float = 0.0,
         planned: float | None = None,
         on_retry: Any = None,
@@ -146,7 +212,8 @@ class BoundedRetry(Retry):
     ) -> None:
         super().__init__(*args, **kwargs)
         self.source = source
-        self.max_wait = max_wait
+        self.policy = policy or HttpPolicy()
+        self.max_wait = self.policy.max_wait
         self.waited = waited
         """Seconds already slept for this request."""
         self.planned = planned
@@ -155,7 +222,7 @@ class BoundedRetry(Retry):
 
     def new(self, **kw: Any) -> BoundedRetry:
         kw.setdefault("source", self.source)
-        kw.setdefault("max_wait", self.max_wait)
+        kw.setdefault("policy", self.policy)
         kw.setdefault("waited", self.waited)
         kw.setdefault("on_retry", self.on_retry)
         return super().new(**kw)
@@ -165,25 +232,23 @@ class BoundedRetry(Retry):
             return False
         return status_code in REFUSED_STATUSES or method.upper() in IDEMPOTENT_METHODS
 
+    def _failures(self) -> int:
+        return len(list(takewhile(lambda h: h.redirect_location is None, reversed(self.history))))
+
     def get_backoff_time(self) -> float:
-        failures = len(
-            list(takewhile(lambda h: h.redirect_location is None, reversed(self.history)))
-        )
-        if failures == 0 or self.backoff_factor <= 0:
-            return 0.0
-        ceiling = min(self.backoff_max, self.backoff_factor * 2 ** (failures - 1))
-        # Clients that failed together should not all come back at the same instant.
-        return ceiling * random.uniform(0.5, 1.0)
+        return self.policy.backoff(self._failures())[0]
 
     def _wait_before(self, response: Any) -> tuple[float, str]:
         if response is not None and self.respect_retry_after_header:
-            try:
-                after = self.get_retry_after(response)
-            except InvalidHeader:
-                after = None
+            after = parse_retry_after(response.headers.get("Retry-After"))
             if after is not None:
-                return float(after), "Retry-After"
-        return self.get_backoff_time(), "backoff"
+                return after, "Retry-After"
+        throttled = (
+            sum(1 for h in self.history if h.status == 429)
+            if getattr(response, "status", None) == 429
+            else 0
+        )
+        return self.policy.backoff(self._failures(), throttled=throttled)
 
     def increment(
         self,
@@ -222,10 +287,9 @@ class BoundedRetry(Retry):
         return new
 
     def sleep(self, response: Any = None) -> None:
-        if self.planned is None:
-            super().sleep(response)
-        elif self.planned > 0:
-            time.sleep(self.planned)
+        wait = self.get_backoff_time() if self.planned is None else self.planned
+        if wait > 0:
+            self.policy.sleep(wait)
 
 
 def _error_words(error: Exception | None) -> str:
@@ -297,13 +361,139 @@ class Telemetry:
         }
 
 
+# -- trust --------------------------------------------------------------------------------------
+
+CA_ENVIRONMENT = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")
+"""The variables that name a CA bundle (or directory), in the order they are honoured: requests'
+own two, then OpenSSL's, so every adapter trusts the same store whatever its HTTP library."""
+
+
+def trusted_cas(ca_bundle: str | Path | None = None) -> str | None:
+    """The CA file or directory requests are verified against: the source's ``ca_bundle``,
+    which wins, else the first of :data:`CA_ENVIRONMENT` that is set, else None (the default
+    store)."""
+    if ca_bundle:
+        return str(Path(ca_bundle).expanduser())
+    for name in CA_ENVIRONMENT:
+        value = os.environ.get(name)
+        if value:
+            return value
+    return None
+
+
+def ssl_context(ca_bundle: str | Path | None = None) -> ssl.SSLContext:
+    """A verifying TLS context over :func:`trusted_cas` (certifi's store when none is named),
+    for clients with their own transport (httpx)."""
+    cas = trusted_cas(ca_bundle)
+    if cas is None:
+        import certifi  # requests' own default store, so both libraries trust the same CAs
+
+        cas = certifi.where()
+    if Path(cas).is_dir():
+        return ssl.create_default_context(capath=cas)
+    return ssl.create_default_context(cafile=cas)
+
+
+# -- failures the transport names itself ---------------------------------------------------------
+
+
+class UnsendableHeader(requests.exceptions.InvalidHeader):
+    """A header value holds a line break or a NUL (a secret read with its trailing newline)."""
+
+
+class DeadlineExceeded(requests.exceptions.Timeout):
+    """A request outlasted the policy's deadline (an answer trickling in)."""
+
+
+class BodyInterrupted(requests.exceptions.ChunkedEncodingError):
+    """The connection was cut while the answer's body was read, on every retry."""
+
+
+_ILLEGAL_IN_HEADER = re.compile(r"[\r\n\0]")
+
+
+def unsendable_header(source: str, headers: Any) -> str | None:
+    """Why ``headers`` cannot be sent (naming the header, never its value), or None."""
+    for name, value in headers.items():
+        text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+        if _ILLEGAL_IN_HEADER.search(text):
+            name = "-".join(part.capitalize() for part in str(name).split("-"))  # httpx lowers
+            return (
+                f"source {source}: the {name} header holds a line break or NUL and cannot be "
+                "sent; check that the secret it carries (token or password) has no trailing "
+                "newline, e.g. a variable or a file written with `echo`"
+            )
+    return None
+
+
+def _socket_of(response: requests.Response) -> Any:
+    """The socket a response's body is read from: its pooled connection's, or, when the server
+    said it would close (http.client then hands the socket to the response), the response's."""
+    raw = response.raw
+    sock = getattr(getattr(raw, "connection", None), "sock", None)
+    if sock is None:
+        fp = getattr(getattr(raw, "_fp", None), "fp", None)
+        sock = getattr(getattr(fp, "raw", None), "_sock", None)
+    return sock
+
+
+class _Watchdog:
+    """Cuts an attempt's connection when its deadline passes: a read that gets a byte now and
+    then never hits the read timeout, so the socket is shut down under it instead."""
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = False
+        self._sock: Any = None
+        self._lock = threading.Lock()
+        self._done = False
+        self._timer = threading.Timer(max(0.0, seconds), self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def watch(self, response: requests.Response) -> None:
+        with self._lock:
+            self._sock = _socket_of(response)
+            if self.expired:
+                self._cut()
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.expired = True
+            self._cut()
+
+    def _cut(self) -> None:
+        if self._sock is None:
+            return
+        try:
+            # socket.socket's own shutdown: SSLSocket's would tear down the TLS state under
+            # the reading thread; this one only makes its blocked read return.
+            socket.socket.shutdown(self._sock, socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def cancel(self) -> bool:
+        """Stop watching; True if the deadline had already passed."""
+        with self._lock:
+            self._done = True
+        self._timer.cancel()
+        return self.expired
+
+
 class PolicyAdapter(HTTPAdapter):
     """The transport that applies an :class:`HttpPolicy` to every request it sends.
+
+    Unless the caller streams, the answer's body is read here, within the request's deadline:
+    a connection cut mid-body is retried like a dropped connection, within the same retry
+    budget (the urllib3 retry state carries over); an answer trickling past the deadline is
+    cut there and the request ends with :class:`DeadlineExceeded`.
 
     Attributes:
         policy: the policy applied.
         source: the configured source's name, for logs and errors.
-        ca_bundle: the CA bundle every request verifies against (None: the default store).
+        ca_bundle: the CA bundle every request verifies against (None: the CA environment
+            variables, else the default store).
         sent: requests sent so far, retries included (thread-safe).
     """
 
@@ -321,6 +511,7 @@ class PolicyAdapter(HTTPAdapter):
         self.sent = 0
         self.telemetry = Telemetry()
         self._lock = threading.Lock()
+        self._attempt = threading.local()
         retries = policy.max_retries
         retry = BoundedRetry(
             total=retries,
@@ -332,14 +523,24 @@ class PolicyAdapter(HTTPAdapter):
             allowed_methods=IDEMPOTENT_METHODS,
             status_forcelist=policy.retry_statuses,
             backoff_factor=policy.backoff_factor,
-            backoff_max=min(120.0, policy.max_wait),
+            backoff_max=policy.backoff_max,
             raise_on_status=False,
             respect_retry_after_header=True,
             source=source,
-            max_wait=policy.max_wait,
+            policy=policy,
             on_retry=self._retried,
         )
         super().__init__(max_retries=retry, **kwargs)
+
+    # HTTPAdapter.send hands ``self.max_retries`` to urllib3; an attempt after a body failure
+    # hands it the retry state so far instead (per thread: pages are prefetched).
+    @property  # type: ignore[override]
+    def max_retries(self) -> Retry:
+        return getattr(self._attempt, "retry", None) or self._retry
+
+    @max_retries.setter
+    def max_retries(self, value: Retry) -> None:
+        self._retry = value
 
     def _count(self) -> None:
         with self._lock:
@@ -364,24 +565,97 @@ class PolicyAdapter(HTTPAdapter):
                 f"source {self.source}: refused plain http:// to {parts.hostname}; "
                 "only loopback addresses may use http://, use https://"
             )
-        if self.ca_bundle:
-            verify = self.ca_bundle
-        elif not isinstance(verify, str):
-            # Never False; a bundle path that requests took from the environment is kept.
-            verify = True
+        problem = unsendable_header(self.source, request.headers)
+        if problem:
+            raise UnsendableHeader(problem)
+        # The source's bundle wins over the environment (psf/requests#3829); without one, the
+        # same CA variables as every other adapter; never False.
+        cas = trusted_cas(self.ca_bundle)
+        verify = cas or (verify if isinstance(verify, str) else True)
         if timeout is None:
             timeout = (self.policy.connect_timeout, self.policy.read_timeout)
+        retry: Retry = self._retry
         self._count()
         started = time.monotonic()
         status: int | None = None
         try:
-            response = super().send(
-                request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies
-            )
-            status = response.status_code
-            return response
+            while True:
+                self._attempt.retry = retry
+                try:
+                    response = super().send(
+                        request,
+                        stream=True,
+                        timeout=timeout,
+                        verify=verify,
+                        cert=cert,
+                        proxies=proxies,
+                    )
+                finally:
+                    self._attempt.retry = None
+                # An authentication challenge is left unread: its handler (NTLM) may read the
+                # certificate off the very connection it came on.
+                if stream or response.status_code in (401, 407):
+                    status = response.status_code
+                    return response
+                state = getattr(response.raw, "retries", None)
+                slept = float(getattr(state if isinstance(state, Retry) else retry, "waited", 0.0))
+                # The deadline holds for the whole request, every attempt, but not the waits
+                # between attempts (those are max_wait's).
+                spent = time.monotonic() - started - slept
+                watchdog = _Watchdog(self.policy.total_deadline - spent)
+                try:
+                    watchdog.watch(response)
+                    response.content  # noqa: B018 - read the body here, under the deadline
+                    if watchdog.cancel():
+                        # Cut at the deadline: a body without a length would end "normally".
+                        raise requests.exceptions.ChunkedEncodingError("cut at the deadline")
+                    status = response.status_code
+                    return response
+                except (requests.exceptions.ChunkedEncodingError, requests.ConnectionError) as exc:
+                    retry = self._after_body_failure(request, response, retry, exc, watchdog)
+                finally:
+                    watchdog.cancel()
+                retry.sleep()
         finally:
             self.telemetry.sent(time.monotonic() - started, status)
+
+    def _after_body_failure(
+        self,
+        request: requests.PreparedRequest,
+        response: requests.Response,
+        retry: Retry,
+        exc: Exception,
+        watchdog: _Watchdog,
+    ) -> Retry:
+        """The retry state for another attempt after the body could not be read, or the
+        error that ends the request."""
+        response.close()
+        state = getattr(response.raw, "retries", None)
+        state = state if isinstance(state, Retry) else retry
+        path = redact(urlsplit(request.url or "").path) or "/"
+        deadline = self.policy.total_deadline
+        tries = len(state.history) + 1
+        if watchdog.expired:
+            # The request's deadline is spent: another attempt could only take longer.
+            raise DeadlineExceeded(
+                f"{request.method} {path} took longer than the deadline of {deadline:g}s "
+                f"for one request{_attempts(tries)}: the answer arrives too slowly",
+                request=request,
+            ) from None
+        error = ProtocolError(f"connection cut while reading the body: {_innermost(exc)!r}")
+        try:
+            return state.increment(request.method, request.url, error=error)
+        except (MaxRetryError, ProtocolError):
+            pass
+        raise BodyInterrupted(
+            f"the connection was cut while reading the answer to {request.method} {path}"
+            f"{_attempts(tries)}",
+            request=request,
+        ) from None
+
+
+def _attempts(tries: int) -> str:
+    return f" ({tries} attempts)" if tries > 1 else ""
 
 
 class BearerToken(requests.auth.AuthBase):
@@ -676,6 +950,17 @@ def connection_error(
     except ValueError:
         port = 443
     text = str(reason)
+    if isinstance(exc, UnsendableHeader):
+        return ConfigError(str(exc))
+    if isinstance(exc, DeadlineExceeded):
+        return RetriableError(
+            f"source {source}: {exc}; the platform or a proxy on the way may be overloaded; "
+            f"try again later, or raise deadline in [sources.{source}]"
+        )
+    if isinstance(exc, BodyInterrupted):
+        return RetriableError(
+            f"source {source}: {exc}; the network or the platform is unsteady; try again later"
+        )
     if isinstance(exc, requests.exceptions.SSLError) or isinstance(
         reason, ssl.SSLError | ssl.CertificateError | Urllib3SSLError
     ):

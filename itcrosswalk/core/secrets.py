@@ -8,6 +8,7 @@ A configuration never holds a secret, only a reference to one: ``env:NAME``,
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import os
 import stat
@@ -116,12 +117,53 @@ def _from_file(raw_path: str, key: str) -> str:
     return value
 
 
+def _base64_cores(value: bytes) -> set[str]:
+    """The base64 characters that encode ``value`` whatever precedes or follows it.
+
+    Inside a longer encoded string (``user:secret`` in a Basic header, a token in a JWT-like
+    blob) the secret starts at one of three byte alignments; for each, the characters that mix
+    bits of the neighbouring bytes are dropped and the rest is found verbatim.
+    """
+    cores = set()
+    for pad in range(3):
+        encoded = base64.b64encode(b"\0" * pad + value).decode().rstrip("=")
+        head = (0, 2, 3)[pad]  # characters that hold bits of the padding bytes
+        tail = 1 if (pad + len(value)) % 3 else 0  # the last one holds bits of what follows
+        cores.add(encoded[head : len(encoded) - tail])
+    return cores
+
+
+def secret_forms(value: str) -> set[str]:
+    """Every form ``value`` can take in a message: raw; stripped of surrounding whitespace;
+    escaped as ``repr`` of the text or of its bytes (``b'Bearer tok\\n'``) and as JSON;
+    URL-quoted (query strings, form bodies); and base64, alone or inside a longer encoding."""
+    forms = set()
+    for text in {value, value.strip()}:
+        if not text:
+            continue
+        forms |= {
+            text,
+            repr(text)[1:-1],
+            repr(text.encode())[2:-1],
+            json.dumps(text)[1:-1],
+            json.dumps(text, ensure_ascii=False)[1:-1],
+            quote(text, safe=""),
+            quote_plus(text, safe=""),
+            quote(text),
+            base64.b64encode(text.encode()).decode().rstrip("="),
+            base64.urlsafe_b64encode(text.encode()).decode().rstrip("="),
+            *_base64_cores(text.encode()),
+        }
+    return forms
+
+
 class Redactor(logging.Filter):
     """Replaces every registered secret with ``***`` in text and in log records.
 
-    A secret is also masked in the forms it takes on the wire: URL-quoted (query strings,
-    form bodies) and base64 (Basic authorization headers carry ``user:secret`` encoded; the
-    secret alone is masked when it is encoded on its own).
+    A secret is masked in every form it takes on the way out (:func:`secret_forms`): raw,
+    stripped of the whitespace a token read from a file or a variable often carries, escaped
+    by ``repr`` or JSON (exception messages quote header values as bytes), URL-quoted, and
+    base64 (a Basic authorization header carries ``user:secret`` encoded, for any user).
     """
 
     def __init__(self) -> None:
@@ -132,20 +174,15 @@ class Redactor(logging.Filter):
 
     def register(self, value: str | None) -> None:
         """Mask ``value`` from now on; values shorter than 4 characters are ignored."""
-        if not value or len(value) < _MIN_LENGTH:
+        if not value or len(value.strip()) < _MIN_LENGTH:
             return
-        forms = {
-            value,
-            quote(value, safe=""),
-            quote_plus(value, safe=""),
-            base64.b64encode(value.encode()).decode().rstrip("="),
-        }
         with self._lock:
             if value in self._secrets:
                 return
             self._secrets.add(value)
+            forms = {f for f in secret_forms(value) if len(f) >= _MIN_LENGTH}
             # Longest first, so a secret that contains another is masked whole.
-            merged = set(self._forms) | {f for f in forms if len(f) >= _MIN_LENGTH}
+            merged = set(self._forms) | forms
             self._forms = tuple(sorted(merged, key=len, reverse=True))
 
     def register_basic(self, user: str, password: str) -> None:

@@ -8,6 +8,8 @@ one transaction together with its stream's cursor.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import os
 import re
 import types
@@ -24,6 +26,7 @@ from sqlalchemy.engine import make_url
 
 from .errors import ConfigError, LockHeld, StoreError
 from .model import ENTITIES, Record
+from .secrets import redact
 
 SCHEMA_VERSION = 2
 """The last ``schema_version`` before migrations (2: stores that added missing columns in
@@ -113,6 +116,9 @@ for _entity, _model in ENTITIES.items():
         sa.Column("sweep", sa.String(64)),
         sa.Column("synced_at", UTCDateTime()),
         sa.Column("run_id", sa.Integer()),
+        # The raw record's version (a change counter or a content hash): "unchanged" is
+        # decided by it, never by the update time alone (two edits can share one second).
+        sa.Column("content_hash", sa.String(128)),
     ]
     _table = sa.Table(TABLE_NAMES[_entity], metadata, *_columns)
     sa.Index(f"ix_{_table.name}_source_stream", _table.c.source, _table.c.stream)
@@ -174,6 +180,8 @@ quarantine = sa.Table(
     sa.Column("payload", sa.JSON()),
     sa.Column("at", UTCDateTime(), nullable=False),
     sa.Column("resolved", sa.Boolean(), nullable=False, default=False),
+    # A record without an id is known by its payload: one row per distinct bad payload.
+    sa.Column("payload_hash", sa.String(80)),
     sa.Index("ix_quarantine_key", "source", "stream", "source_id"),
 )
 
@@ -197,6 +205,9 @@ locks = sa.Table(
     sa.Column("host", sa.String(255), nullable=False),
     sa.Column("pid", sa.Integer, nullable=False),
     sa.Column("acquired_at", UTCDateTime(), nullable=False),
+    # When the holder's process started: a PID reused by another process after a kill has
+    # another start time, so the lock is known stale although the PID is alive.
+    sa.Column("pid_started", sa.String(64)),
 )
 
 
@@ -214,6 +225,7 @@ class StreamCursor:
     remote_total: int | None = None
     """The platform's own count of the stream's rows, from the last full read."""
     remote_total_at: datetime | None = None
+    """When that count was taken (the full read's ceiling)."""
     window_total: int | None = None
     """The platform's count of the rows in the last incremental window."""
     access: str | None = None
@@ -358,6 +370,33 @@ def _storable_row(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def _payload_hash(payload: Any) -> str:
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def process_started(pid: int) -> str | None:
+    """When process ``pid`` started, as the kernel counts it (Linux: clock ticks since boot,
+    field 22 of ``/proc/PID/stat``); None where it cannot be told (no such process, no /proc)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) is in parentheses and may hold spaces: split after it.
+    fields_after = stat.rsplit(")", 1)[-1].split()
+    return fields_after[19] if len(fields_after) > 19 else None
+
+
+def _lock_is_stale(lock: dict[str, Any]) -> bool:
+    """A lock of this host whose process is gone, or whose PID another process now has."""
+    pid = int(lock["pid"])
+    if not _pid_alive(pid):
+        return True
+    recorded = lock.get("pid_started")
+    now = process_started(pid)
+    return recorded is not None and now is not None and now != recorded
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -432,8 +471,12 @@ class Store:
         cursor: StreamCursor | None = None,
         run_id: int | None = None,
         sweep: str | None = None,
+        versions: typing.Mapping[str, str] | None = None,
     ) -> WriteResult:
-        """Upsert a page of records, its quarantine, links and cursor in one transaction."""
+        """Upsert a page of records, its quarantine, links and cursor in one transaction.
+
+        ``versions`` maps a record's ``source_id`` to the version of the raw record it came
+        from (see :meth:`known_versions`)."""
         table = ENTITY_TABLES[entity]
         now = _now()
         rows: dict[str, dict[str, Any]] = {}
@@ -442,6 +485,7 @@ class Store:
             row.update(stream=stream, deleted=False, deleted_at=None, synced_at=now, run_id=run_id)
             if sweep is not None:
                 row["sweep"] = sweep
+            row["content_hash"] = (versions or {}).get(record.source_id)
             row = _storable_row(row)
             rows[row["source_id"]] = row  # a key repeated within a page: the last one wins
         result = WriteResult(quarantined=len(quarantined))
@@ -492,22 +536,29 @@ class Store:
             for item in quarantined:
                 # The payload must be storable too, or the quarantine itself blocks the stream.
                 source_id = storable(item.source_id)[0]
-                if source_id is not None:
-                    conn.execute(
-                        quarantine.delete().where(
-                            quarantine.c.source == source,
-                            quarantine.c.stream == stream,
-                            quarantine.c.source_id == source_id,
-                        )
+                payload = storable(_json_safe(item.payload))[0]
+                digest = _payload_hash(payload)
+                same = (
+                    quarantine.c.source_id == source_id
+                    if source_id is not None
+                    else sa.and_(
+                        quarantine.c.source_id.is_(None), quarantine.c.payload_hash == digest
                     )
+                )
+                conn.execute(
+                    quarantine.delete().where(
+                        quarantine.c.source == source, quarantine.c.stream == stream, same
+                    )
+                )
                 conn.execute(
                     quarantine.insert().values(
                         run_id=run_id,
                         source=source,
                         stream=stream,
                         source_id=source_id,
-                        error=storable(item.error)[0],
-                        payload=storable(_json_safe(item.payload))[0],
+                        error=storable(redact(item.error))[0],
+                        payload=payload,
+                        payload_hash=digest,
                         at=now,
                         resolved=False,
                     )
@@ -540,22 +591,37 @@ class Store:
         return result
 
     @_store_errors
-    def known_versions(
-        self, entity: str, source: str, ids: Sequence[str]
-    ) -> dict[str, datetime | None]:
-        """``source_id -> updated_at`` of the live (not tombstoned) records among ``ids``."""
+    def known_versions(self, entity: str, source: str, ids: Sequence[str]) -> dict[str, str | None]:
+        """``source_id -> content_hash`` (the version stored with the record) of the live (not
+        tombstoned) records among ``ids``."""
         table = ENTITY_TABLES[entity]
-        found: dict[str, datetime | None] = {}
+        found: dict[str, str | None] = {}
         with self.engine.connect() as conn:
             for start in range(0, len(ids), 500):
                 chunk = list(ids[start : start + 500])
-                query = sa.select(table.c.source_id, table.c.updated_at).where(
+                query = sa.select(table.c.source_id, table.c.content_hash).where(
                     table.c.source == source,
                     table.c.source_id.in_(chunk),
                     table.c.deleted.is_(False),
                 )
-                found.update({row.source_id: row.updated_at for row in conn.execute(query)})
+                found.update({row.source_id: row.content_hash for row in conn.execute(query)})
         return found
+
+    def count_sweep(self, *, source: str, stream: str, entity: str, sweep: str) -> int:
+        """How many live records of the stream the sweep ``sweep`` has seen so far."""
+        table = ENTITY_TABLES[entity]
+        query = (
+            sa.select(sa.func.count())
+            .select_from(table)
+            .where(
+                table.c.source == source,
+                table.c.stream == stream,
+                table.c.sweep == sweep,
+                table.c.deleted.is_(False),
+            )
+        )
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
 
     @_store_errors
     def tombstone(self, *, source: str, stream: str, entity: str, sweep: str) -> int:
@@ -657,6 +723,8 @@ class Store:
     ) -> None:
         values = {name: storable(value)[0] for name, value in asdict(cursor).items()}
         values["resume_token"] = _json_safe(values["resume_token"])
+        # Messages come from exceptions, whatever produced them: no secret is stored.
+        values["message"] = redact(values["message"]) if values["message"] else values["message"]
         values.update(entity=entity, updated_at=_now())
         statement = self._insert(stream_state).values(source=source, stream=stream, **values)
         conn.execute(
@@ -721,17 +789,22 @@ class Store:
                     ended_at=_now(),
                     outcome=outcome,
                     counts=storable(_json_safe(counts))[0],
-                    error=storable(error)[0],
+                    error=storable(redact(error) if error else error)[0],
                     manifest=storable(_json_safe(manifest))[0],
                 )
             )
 
-    def interrupted_runs(self, source: str) -> None:
+    def interrupted_runs(
+        self,
+        source: str,
+        reason: str = "killed: its process ended without recording the run (its lock was stale)",
+    ) -> None:
+        """Mark the source's runs still ``running`` as interrupted, with the reason."""
         with self.engine.begin() as conn:
             conn.execute(
                 sync_runs.update()
                 .where(sync_runs.c.source == source, sync_runs.c.outcome == "running")
-                .values(outcome="interrupted", ended_at=_now())
+                .values(outcome="interrupted", ended_at=_now(), error=reason)
             )
 
     def runs(self, source: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
@@ -743,18 +816,29 @@ class Store:
 
     # -- locks ---------------------------------------------------------------------------------
 
-    def acquire_lock(self, source: str, holder: str, *, host: str, pid: int) -> None:
+    def acquire_lock(
+        self, source: str, holder: str, *, host: str, pid: int, started: str | None = None
+    ) -> None:
         """Take the source's lock, or raise ``LockHeld`` naming who has it.
 
-        A lock left by a killed sync on this host (its process is gone) is taken over, and
-        that sync's run is marked interrupted.
+        A lock left by a killed sync on this host is taken over, and that sync's run marked
+        interrupted: its process is gone, or its PID now belongs to another process (a start
+        time other than the one the lock recorded). ``started`` is the holder's process start
+        time (:func:`process_started` of ``pid`` by default).
         """
+        if started is None:
+            started = process_started(pid)
         for _attempt in range(3):
             try:
                 with self.engine.begin() as conn:
                     conn.execute(
                         locks.insert().values(
-                            source=source, holder=holder, host=host, pid=pid, acquired_at=_now()
+                            source=source,
+                            holder=holder,
+                            host=host,
+                            pid=pid,
+                            acquired_at=_now(),
+                            pid_started=started,
                         )
                     )
                 return
@@ -762,7 +846,7 @@ class Store:
                 current = self.lock_holder(source)
                 if current is None:
                     continue
-                if current["host"] == host and not _pid_alive(int(current["pid"])):
+                if current["host"] == host and _lock_is_stale(current):
                     with self.engine.begin() as conn:
                         conn.execute(
                             locks.delete().where(
@@ -788,7 +872,7 @@ class Store:
         with self.engine.begin() as conn:
             removed = conn.execute(locks.delete().where(locks.c.source == source)).rowcount
         if removed:
-            self.interrupted_runs(source)
+            self.interrupted_runs(source, "its lock was removed with --break-lock")
         return bool(removed)
 
     def source_names(self) -> list[str]:

@@ -426,9 +426,6 @@ class SyncEngine:
         result.full = window.full
         watermark = cursor.watermark if cursor else None
         watermark_key = cursor.watermark_key if cursor else None
-        # The platform's count from the last full read survives incremental windows, which
-        # count only their own rows (window_total).
-        remote_total = cursor.remote_total if cursor else None
         if resuming:
             log.info(
                 "source %s: resuming %s from its last committed page", source_name, stream.name
@@ -441,36 +438,46 @@ class SyncEngine:
             window_until=window.until,
             sweep=sweep,
             last_full_at=cursor.last_full_at if cursor else None,
-            remote_total=remote_total,
+            # The count of the last full read stays until the next full read ends; an
+            # incremental window's own count is kept apart (it counts the window only).
+            remote_total=cursor.remote_total if cursor else None,
             remote_total_at=cursor.remote_total_at if cursor else None,
             window_total=cursor.window_total if (cursor and resuming) else None,
             access="ok",
         )
+        previous_full_at = working.last_full_at
+        # The count this read's first page gave: a resumed read keeps the one it began with.
+        read_total: int | None = None
+        if resuming and cursor is not None:
+            read_total = cursor.remote_total if window.full else cursor.window_total
         if not dry_run:
             self.store.save_cursor(source_name, stream.name, stream.entity, working)
         fresh = token is None
         for page, _used, after in paginate(stream, window, token):
             result.pages += 1
             if fresh and result.pages == 1 and page.total is not None:
+                read_total = page.total
                 if window.full:
-                    working.remote_total, working.remote_total_at = page.total, now
+                    working.remote_total = page.total
+                    working.remote_total_at = window.until
                 else:
                     working.window_total = page.total
             records: list[Record] = []
             quarantined: list[QuarantineItem] = []
             links: list[tuple[str, str, str, str, str, str]] = []
-            known: dict[str, datetime | None] = {}
+            known: dict[str, str | None] = {}
             if not window.full and page.records:
                 ids = [i for i in (stream.record_id(raw) for raw in page.records) if i]
                 known = self.store.known_versions(stream.entity, source_name, ids)
+            versions: dict[str, str] = {}
             to_map: list[tuple[dict[str, Any], datetime | None]] = []
             for raw in page.records:
                 try:
-                    seen_at = stamp = stream.cursor_value(raw)
+                    stamp = stream.cursor_value(raw)
                 except (
                     Exception
                 ):  # a bad timestamp fails the record's mapping, which quarantines it
-                    seen_at = stamp = None
+                    stamp = None
                 if stamp is not None and window.since is not None and stamp < window.since:
                     # The platform ignored the filter; this record is older than the window.
                     result.outside_window += 1
@@ -484,10 +491,14 @@ class SyncEngine:
                     working.watermark = stamp
                     working.watermark_key = stream.record_id(raw)
                 record_id = stream.record_id(raw)
-                if seen_at is not None and record_id in known and known[record_id] == seen_at:
-                    # Re-read in the overlap window and unchanged since: nothing to map or write.
+                version = stream.version(raw)
+                if record_id is not None and known.get(record_id) == version:
+                    # Re-read in the overlap window, and the same version as stored (its change
+                    # counter or its content, not its update time): nothing to map or write.
                     result.unchanged += 1
                     continue
+                if record_id is not None:
+                    versions[record_id] = version
                 to_map.append((raw, stamp))
             if to_map:
                 stream.prepare([raw for raw, _stamp in to_map])
@@ -534,45 +545,79 @@ class SyncEngine:
                     cursor=working,
                     run_id=run_id,
                     sweep=sweep,
+                    versions={
+                        r.source_id: versions[r.source_id]
+                        for r in records
+                        if r.source_id in versions
+                    },
                 )
                 result.inserted += written.inserted
                 result.updated += written.updated
             result.quarantined += len(quarantined)
             if self.progress:
-                self.progress(
-                    stream.name,
-                    result.read,
-                    working.remote_total if window.full else working.window_total,
-                )
+                self.progress(stream.name, result.read, read_total)
+        result.remote_total = read_total
         if window.full and not dry_run and sweep is not None:
+            seen = self.store.count_sweep(
+                source=source_name, stream=stream.name, entity=stream.entity, sweep=sweep
+            ) + self._quarantined_count(source_name, stream.name)
+            if read_total is not None and seen < read_total:
+                # The platform counts rows this read did not return: a count that lies, a
+                # read cut short, rows hidden from the account. Tombstoning now could mark
+                # live records deleted, so the records are kept and the gap reported.
+                self._refuse_sweep(source_name, stream, result, read_total, seen, previous_full_at)
+                result.watermark = working.watermark.isoformat() if working.watermark else None
+                return result
             result.tombstoned = self.store.tombstone(
                 source=source_name, stream=stream.name, entity=stream.entity, sweep=sweep
             )
-        result.remote_total = working.remote_total
         if window.full and not dry_run:
             result.synced_total = self.store.count(
                 stream.entity, source=source_name, stream=stream.name
             )
-            held = result.synced_total + self._quarantined_count(source_name, stream.name)
-            if result.remote_total is not None and held < result.remote_total:
-                # More rows than that can come from records created during the read; fewer
-                # means rows the account cannot see (ACLs) or that were deleted mid-read.
-                result.message = (
-                    f"the platform counts {result.remote_total} rows but only {held} could be read "
-                    f"({result.remote_total - held} missing): rows hidden by ACLs from this account, "
-                    "or deleted during the read"
-                )
-                final = self.store.get_cursor(source_name, stream.name) or working
-                final.message = result.message
-                self.store.save_cursor(source_name, stream.name, stream.entity, final)
         result.watermark = working.watermark.isoformat() if working.watermark else None
         return result
+
+    def _refuse_sweep(
+        self,
+        source_name: str,
+        stream: Stream,
+        result: StreamResult,
+        total: int,
+        seen: int,
+        previous_full_at: datetime | None,
+    ) -> None:
+        result.status = "incomplete"
+        result.synced_total = self.store.count(
+            stream.entity, source=source_name, stream=stream.name
+        )
+        result.message = (
+            f"full read not trusted: the platform counts {total} rows but the read returned "
+            f"{seen} ({total - seen} missing), so nothing was tombstoned and every stored "
+            "record is kept; the count may be wrong, the read cut short, or rows hidden from "
+            "this account (ACLs); the next full sweep tries again"
+        )
+        final = self.store.get_cursor(source_name, stream.name) or StreamCursor()
+        final.message = result.message
+        final.access = "incomplete"
+        # Not a completed sweep: the next scheduled one is still due.
+        final.last_full_at = previous_full_at
+        self.store.save_cursor(source_name, stream.name, stream.entity, final)
+        log.warning("source %s: %s: %s", source_name, stream.name, result.message)
 
     def _sweep_ids(self, source_name: str, stream: Stream, result: StreamResult) -> int:
         """Tombstone the stream's records whose ids the platform no longer lists; refuse when
         the listing is shorter than the platform's own count (a partial listing is no proof)."""
         listed, total = stream.live_ids()
         ids = set(listed)
+        if not ids and self.store.count(stream.entity, source=source_name, stream=stream.name):
+            # Every record gone at once is likelier a listing that saw nothing (an ACL change,
+            # a filter) than a platform emptied: keep them, and say so.
+            result.message = (
+                "the id sweep listed no ids while the store holds records: nothing was "
+                "tombstoned; a full sweep (--full) decides"
+            )
+            return 0
         if total is not None and len(ids) < total:
             result.message = (
                 f"the id sweep listed {len(ids)} of the {total} ids the platform counts; "

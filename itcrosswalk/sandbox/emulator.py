@@ -7,16 +7,20 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from .faults import Faults
+
 Response = tuple[str, list[tuple[str, str]], bytes]
 """A status line, headers, and the body."""
 
 
 class Emulator:
-    """Base of the emulators. Subclasses set ``requests`` and ``lock`` and implement
-    :meth:`dispatch`; ``requests`` records ``(method, path?query)`` of everything served."""
+    """Base of the emulators. Subclasses set ``requests``, ``lock`` and ``faults`` and implement
+    :meth:`dispatch`; ``requests`` records ``(method, path?query)`` of everything served. The
+    faults on the way out (cut bodies, trickles, no ``Retry-After``) are applied here."""
 
     requests: list[tuple[str, str]]
     lock: threading.RLock
+    faults: Faults
 
     def dispatch(self, environ: dict[str, Any], method: str, path: str, query: str) -> Response:
         raise NotImplementedError
@@ -34,5 +38,9 @@ class Emulator:
         with self.lock:
             self.requests.append((method, path + ("?" + self.logged_query(query) if query else "")))
         status, headers, body = self.dispatch(environ, method, path, query)
-        start_response(status, [("Content-Length", str(len(body))), *headers])
+        headers = [("Content-Length", str(len(body))), *headers]
+        faults = getattr(self, "faults", None)
+        if isinstance(faults, Faults):
+            return faults.respond(method, status, headers, body, start_response)
+        start_response(status, headers)
         return [body]

@@ -1,12 +1,14 @@
-"""Switchable faults every emulator honours: latency, throttling, 5xx bursts, malformed bodies,
-and records that change between two pages of one read; and the data faults a platform's
-records and counts can carry (a count that lies low, edits within one second, text a store
-cannot hold)."""
+"""Switchable faults every emulator honours: latency, throttling (with or without
+``Retry-After``), 5xx bursts, malformed bodies, and records that change between two pages of
+one read; the data faults a platform's records and counts can carry (a count that lies low,
+edits within one second, text a store cannot hold); and, on the way out, answers cut off
+mid-body and answers that trickle in."""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 
@@ -23,6 +25,16 @@ class Faults:
         malformed_next: the next N list responses carry a truncated JSON body.
         mutate_between_pages: after each list page served, this many rows that the read
             has not reached yet are updated (their update time becomes now).
+        omit_retry_after: 429 answers carry no ``Retry-After`` (the client must back off on
+            its own).
+        reset_mid_body_next: the next N successful GET answers of the API (the requests
+            :meth:`take` counted) are cut off halfway through the body: the full
+            ``Content-Length`` is announced, half is sent, the connection closes.
+        trickle_next: the next N successful GET answers of the API trickle out at
+            ``trickle_rate``.
+        trickle_rate: bytes per second of a trickling answer.
+        trickled: bytes sent by trickling answers so far (a client that gives up early leaves
+            most of the body unsent).
     """
 
     latency: float = 0.0
@@ -32,6 +44,11 @@ class Faults:
     server_errors_next: int = 0
     malformed_next: int = 0
     mutate_between_pages: int = 0
+    omit_retry_after: bool = False
+    reset_mid_body_next: int = 0
+    trickle_next: int = 0
+    trickle_rate: float = 1.0
+    trickled: int = 0
     requests: int = 0
     understate_total: int = 0
     """From the ``understate_total_from``-th list answer on, the platform's count of matching
@@ -42,9 +59,11 @@ class Faults:
     second as the one before (the platform stores update times to the second)."""
     listings: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _request: threading.local = field(default_factory=threading.local, repr=False, compare=False)
 
     def take(self, *, listing: bool = False) -> str | None:
         """Count one request and decide its fault: ``throttle``, ``error``, ``malformed`` or None."""
+        self._request.counted = True  # the faults on the way out apply to this request too
         with self._lock:
             self.requests += 1
             if self.latency:
@@ -80,6 +99,65 @@ class Faults:
             self.understate_total = 0
             self.understate_total_from = 2
             self.same_second_edits = False
+        self._reset_transport_faults()
+
+    # -- faults on the way out, applied by every emulator's WSGI entry ---------------------------
+
+    def _reset_transport_faults(self) -> None:
+        with self._lock:
+            self.omit_retry_after = False
+            self.reset_mid_body_next = self.trickle_next = 0
+            self.trickle_rate = 1.0
+
+    def _take_body_fault(self, method: str, status: str) -> str | None:
+        # Only requests the emulator counted (its API, not e.g. a login page it also serves);
+        # each request is served on its own thread.
+        counted = getattr(self._request, "counted", False)
+        self._request.counted = False
+        if not counted or method != "GET" or not status.startswith("2"):
+            return None
+        with self._lock:
+            if self.reset_mid_body_next > 0:
+                self.reset_mid_body_next -= 1
+                return "reset"
+            if self.trickle_next > 0:
+                self.trickle_next -= 1
+                return "trickle"
+        return None
+
+    def respond(
+        self,
+        method: str,
+        status: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        start_response: Callable[..., object],
+    ) -> Iterable[bytes]:
+        """Start the answer an emulator computed, with the transport faults that are on."""
+        if status.startswith("429") and self.omit_retry_after:
+            headers = [(k, v) for k, v in headers if k.lower() != "retry-after"]
+        if not any(k.lower() == "content-length" for k, _ in headers):
+            headers = [("Content-Length", str(len(body))), *headers]
+        fault = self._take_body_fault(method, status)
+        start_response(status, headers)
+        if fault == "reset":
+            return self._cut(body)
+        if fault == "trickle":
+            return self._trickle(body)
+        return [body]
+
+    @staticmethod
+    def _cut(body: bytes) -> Iterator[bytes]:
+        # Ending the iterable short of Content-Length closes the connection mid-body.
+        yield body[: len(body) // 2]
+
+    def _trickle(self, body: bytes) -> Iterator[bytes]:
+        pause = 1.0 / max(self.trickle_rate, 0.001)
+        for i in range(len(body)):
+            yield body[i : i + 1]  # a write to a client that left ends this generator
+            with self._lock:
+                self.trickled += 1
+            time.sleep(pause)
 
 
 LONE_SURROGATE = "\ud83d"

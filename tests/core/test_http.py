@@ -30,6 +30,7 @@ from itcrosswalk.core.errors import (
     RetriableError,
 )
 from itcrosswalk.core.http import (
+    BearerToken,
     HttpPolicy,
     build_session,
     check_response,
@@ -49,6 +50,10 @@ class Reply:
     body: Any = field(default_factory=lambda: {"result": []})
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    cut: bool = False
+    """Announce the whole body, send half, close the connection."""
+    trickle: float = 0.0
+    """Seconds between the body's bytes (0: all at once)."""
 
 
 @dataclass
@@ -73,6 +78,7 @@ class ScriptedServer:
         self.replies: list[Reply] = [Reply()]
         self.seen: list[Seen] = []
         self.release = threading.Event()
+        self.body_bytes = 0
         self._lock = threading.Lock()
         self.httpd = _Server(("127.0.0.1", 0), self._handler())
         if tls is not None:
@@ -114,7 +120,25 @@ class ScriptedServer:
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
+                if reply.cut:
+                    self.wfile.write(data[: len(data) // 2])
+                    self.close_connection = True
+                    return
+                if reply.trickle:
+                    for i in range(len(data)):
+                        if server.release.is_set():
+                            return
+                        try:
+                            self.wfile.write(data[i : i + 1])
+                        except OSError:
+                            return  # the client gave up: the point of those tests
+                        with server._lock:
+                            server.body_bytes += 1
+                        server.release.wait(reply.trickle)
+                    return
                 self.wfile.write(data)
+                with server._lock:
+                    server.body_bytes += len(data)
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 
@@ -527,3 +551,187 @@ def test_secrets_never_appear_in_messages(server: ScriptedServer) -> None:
     assert secret not in message
     assert "password *** rejected" in message
     assert len(platform_message(response)) <= 300
+
+
+# -- backoff after a 429 without Retry-After ----------------------------------------------------
+
+
+def test_a_429_without_retry_after_backs_off_from_the_platforms_guidance(
+    server: ScriptedServer,
+) -> None:
+    waits: list[float] = []
+    policy = HttpPolicy(throttle_backoff=3.0, max_retries=5, sleep=waits.append)
+    server.script(Reply(429), Reply(429), Reply(429), Reply(200))
+    with session_for(server, policy) as session:
+        response = session.get(f"{server.url}/v1.0/users")
+    assert response.status_code == 200 and len(server.seen) == 4
+    # Exponential from the guidance, jitter only upwards: never sooner than the platform asks.
+    assert 3.0 <= waits[0] <= 3.75
+    assert 6.0 <= waits[1] <= 7.5
+    assert 12.0 <= waits[2] <= 15.0
+
+
+def test_retry_after_still_wins_over_the_throttle_backoff(server: ScriptedServer) -> None:
+    waits: list[float] = []
+    policy = HttpPolicy(throttle_backoff=3.0, sleep=waits.append)
+    server.script(Reply(429, headers={"Retry-After": "1"}), Reply(503), Reply(200))
+    with session_for(server, policy) as session:
+        assert session.get(f"{server.url}/v1.0/users").status_code == 200
+    # A 503 without Retry-After keeps the ordinary backoff.
+    assert waits[0] == 1.0 and waits[1] < 1.0
+
+
+def test_the_policys_waits_stay_within_max_wait(server: ScriptedServer) -> None:
+    waits: list[float] = []
+    policy = HttpPolicy(throttle_backoff=3.0, max_wait=8.5, sleep=waits.append)
+    server.script(Reply(429))
+    with session_for(server, policy) as session:
+        response = session.get(f"{server.url}/v1.0/users")
+    assert response.status_code == 429
+    # 3-3.75 s, then 6-7.5 s would pass max_wait: the policy gives up instead of sleeping.
+    assert len(waits) == 1 and len(server.seen) == 2
+
+
+# -- answers cut off mid-body ---------------------------------------------------------------------
+
+
+BODY = {"result": [{"sys_id": f"{i:032x}", "short_description": "x" * 40} for i in range(200)]}
+
+
+def test_a_connection_cut_mid_body_is_retried(server: ScriptedServer) -> None:
+    waits: list[float] = []
+    server.script(Reply(200, body=BODY, cut=True), Reply(200, body=BODY))
+    with session_for(server, HttpPolicy(sleep=waits.append)) as session:
+        response = session.get(f"{server.url}/api/now/table/incident")
+        assert response.json() == BODY
+        assert session.policy_adapter.sent == 2  # type: ignore[attr-defined]
+    assert len(server.seen) == 2 and len(waits) == 1
+
+
+def test_a_cut_that_persists_ends_in_a_retriable_error_within_the_budget(
+    server: ScriptedServer,
+) -> None:
+    server.script(Reply(200, body=BODY, cut=True))
+    with session_for(server, HttpPolicy(max_retries=2, sleep=lambda _: None)) as session:
+        with pytest.raises(requests.RequestException) as caught:
+            session.get(f"{server.url}/api/now/table/incident")
+    assert len(server.seen) == 3  # the first attempt and max_retries = 2
+    error = connection_error(caught.value, source="snow-prod", url=server.url, ca_bundle=None)
+    assert isinstance(error, RetriableError)
+    assert str(error) == (
+        "source snow-prod: the connection was cut while reading the answer to GET "
+        "/api/now/table/incident (3 attempts); the network or the platform is unsteady; "
+        "try again later"
+    )
+
+
+def test_cuts_and_503s_share_one_retry_budget(server: ScriptedServer) -> None:
+    server.script(
+        Reply(503), Reply(200, body=BODY, cut=True), Reply(503), Reply(200, body=BODY, cut=True)
+    )
+    with session_for(server, HttpPolicy(max_retries=3, sleep=lambda _: None)) as session:
+        with pytest.raises(requests.RequestException):
+            session.get(f"{server.url}/api/now/table/incident")
+    assert len(server.seen) == 4  # not 4 attempts per kind of failure
+
+
+def test_a_post_cut_mid_body_is_not_sent_again(server: ScriptedServer) -> None:
+    server.script(Reply(201, body=BODY, cut=True), Reply(201, body=BODY))
+    with session_for(server, HttpPolicy(sleep=lambda _: None)) as session:
+        with pytest.raises(requests.RequestException):
+            session.post(f"{server.url}/api/now/table/incident", json={"a": 1})
+    assert len(server.seen) == 1  # the platform may have created the record
+
+
+# -- a total deadline per attempt -----------------------------------------------------------------
+
+
+def test_an_answer_trickling_past_the_deadline_is_cut_there_with_a_clear_error(
+    server: ScriptedServer,
+) -> None:
+    body = {"result": "y" * 400}
+    server.script(Reply(200, body=body, trickle=0.05), Reply(200, body=body))
+    policy = HttpPolicy(read_timeout=5, deadline=0.3, sleep=lambda _: None)
+    with session_for(server, policy) as session:
+        with pytest.raises(requests.Timeout) as caught:
+            session.get(f"{server.url}/api/now/table/incident")
+    # Not sent again: the deadline is the whole request's, and it is spent.
+    assert len(server.seen) == 1
+    # Left after about 0.3 s of the 21 s the trickle would have taken.
+    assert server.body_bytes < len(json.dumps(body)) // 2
+    error = connection_error(caught.value, source="snow-prod", url=server.url, ca_bundle=None)
+    assert isinstance(error, RetriableError)
+    assert str(error) == (
+        "source snow-prod: GET /api/now/table/incident took longer than the deadline of 0.3s "
+        "for one request: the answer arrives too slowly; the platform or a proxy on the way "
+        "may be overloaded; try again later, or raise deadline in [sources.snow-prod]"
+    )
+
+
+def test_the_deadline_spans_every_attempt_of_a_request(server: ScriptedServer) -> None:
+    body = {"result": "y" * 400}
+    server.script(Reply(200, body=BODY, cut=True), Reply(200, body=body, trickle=0.05))
+    policy = HttpPolicy(read_timeout=5, deadline=0.5, sleep=lambda _: None)
+    with session_for(server, policy) as session:
+        with pytest.raises(requests.Timeout, match=r"0\.5s for one request \(2 attempts\)"):
+            session.get(f"{server.url}/api/now/table/incident")
+    assert len(server.seen) == 2
+
+
+def test_the_waits_between_attempts_do_not_count_against_the_deadline(
+    server: ScriptedServer,
+) -> None:
+    # The backoff (0.5-1 s, really slept) is longer than the deadline; the transfer is not.
+    server.script(Reply(503), Reply(200, body=BODY))
+    policy = HttpPolicy(deadline=0.4, backoff_factor=1.0)
+    with session_for(server, policy) as session:
+        assert session.get(f"{server.url}/api/now/table/incident").json() == BODY
+    assert len(server.seen) == 2
+
+
+def test_the_deadline_comes_from_the_source_or_five_timeouts() -> None:
+    source = SourceConfig(name="s", platform="servicenow", timeout=3)
+    assert HttpPolicy.from_source(source).total_deadline == 30
+    assert HttpPolicy(read_timeout=60).total_deadline == 300
+    source = SourceConfig(name="s", platform="servicenow", timeout=3, deadline=12)
+    assert HttpPolicy.from_source(source).total_deadline == 12
+
+
+# -- CA trust from the environment ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variable", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"])
+def test_every_ca_environment_variable_is_honoured(
+    tls: Tls, monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(variable, str(tls.good_ca))
+    with session_for(tls.server) as session:
+        # PreparedRequest through Session.send, as PySNC sends, skips requests' own env merge.
+        prepared = session.prepare_request(requests.Request("GET", f"{tls.server.url}/api"))
+        assert session.send(prepared).status_code == 200
+
+
+def test_the_ca_bundle_wins_over_ssl_cert_file(tls: Tls, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls.wrong_ca))
+    with session_for(tls.server, ca_bundle=tls.good_ca) as session:
+        assert session.get(f"{tls.server.url}/api").status_code == 200
+
+
+# -- header values that cannot be sent ------------------------------------------------------------
+
+
+def test_a_token_with_a_trailing_newline_is_a_config_error_without_the_token(
+    server: ScriptedServer,
+) -> None:
+    token = "tok-with-newline-0123456789\n"
+    REDACTOR.register(token)
+    with session_for(server, auth=BearerToken(token)) as session:
+        with pytest.raises(requests.RequestException) as caught:
+            session.get(f"{server.url}/api")
+    assert server.seen == []
+    error = connection_error(caught.value, source="snow-prod", url=server.url, ca_bundle=None)
+    assert isinstance(error, ConfigError)
+    assert "the Authorization header holds a line break" in str(error)
+    assert "tok-with-newline" not in str(error) and "tok-with-newline" not in str(caught.value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import logging
 import os
@@ -14,8 +15,9 @@ import pytest
 from keyring.backend import KeyringBackend
 from keyring.errors import KeyringLocked
 
-from itcrosswalk.core.errors import ConfigError
+from itcrosswalk.core.errors import ConfigError, PlatformError
 from itcrosswalk.core.secrets import REDACTOR, Redactor, is_reference, redact, resolve_secret
+from tests.leaks import encodings, leaks, store_text
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
 
@@ -188,3 +190,111 @@ def test_redactor_filters_log_records_through_a_handler() -> None:
     assert "token *** refused" in output
     assert "boom ***" in output
     assert "log-secret-value" not in output
+
+
+# -- every form a secret takes -------------------------------------------------------------------
+
+TOKEN = "eyJhbGciOiJub25lIn0.city-token_0123456789\n"
+"""A token read with its trailing newline (an environment variable set from a file)."""
+PASSWORD = " p@ss w/rd&ü\"'\\%+=\t!x "
+"""A password with characters that URL-encode, repr- and JSON-escape, and surrounding spaces."""
+
+
+@pytest.mark.parametrize("secret", [TOKEN, PASSWORD], ids=["token", "password"])
+def test_every_encoding_of_a_secret_is_masked(secret: str) -> None:
+    redactor = Redactor()
+    redactor.register(secret)
+    # Each form as it appears on the way out (the secret's part of a Basic header is only ever
+    # seen inside the whole header).
+    forms = {k: v for k, v in encodings(secret).items() if "part" not in k}
+    text = "\n".join(f"{name}: <{form}>" for name, form in forms.items())
+    text += f"\nInvalid header value {('Bearer ' + secret).encode()!r}"
+    text += f"\nRequest(data={dict(password=secret)!r})"
+    redacted = redactor.redact(text)
+    assert leaks(redacted, secret) == []
+    assert "Invalid header value b'Bearer ***" in redacted
+
+
+def test_a_basic_header_is_masked_for_any_user() -> None:
+    redactor = Redactor()
+    redactor.register(PASSWORD)  # the user name was never registered
+    for user in ("svc_crosswalk", "x", "xy", "domain\\user"):
+        header = "Basic " + base64.b64encode(f"{user}:{PASSWORD}".encode()).decode()
+        assert leaks(redactor.redact(f"Authorization: {header}"), PASSWORD) == []
+
+
+def test_short_or_blank_values_are_not_masked_everywhere() -> None:
+    redactor = Redactor()
+    redactor.register("  ab \n")
+    redactor.register("\n\n")
+    assert redactor.redact("about a tab") == "about a tab"
+
+
+def test_errors_are_redacted_when_they_are_made() -> None:
+    REDACTOR.register(TOKEN)
+    error = PlatformError(f"request failed: Invalid header value {('Bearer ' + TOKEN).encode()!r}")
+    assert leaks(str(error), TOKEN) == []
+    assert "Bearer ***" in str(error)
+
+
+def test_messages_stored_in_the_store_hold_no_encoding_of_a_secret(store_url: str) -> None:
+    from itcrosswalk.core.store import QuarantineItem, Store, StreamCursor
+
+    REDACTOR.register(TOKEN)
+    REDACTOR.register(PASSWORD)
+    said = "; ".join(
+        f"{name}: {form}"
+        for secret in (TOKEN, PASSWORD)
+        for name, form in encodings(secret).items()
+        if "part" not in name
+    )
+    store = Store(store_url)
+    try:
+        run = store.start_run(source="s", full=False, dry_run=False, holder="h", manifest={})
+        store.write_page(
+            source="s",
+            stream="incident",
+            entity="ticket",
+            records=[],
+            quarantined=[QuarantineItem("r1", f"mapping failed: {said}", {"n": 1})],
+            cursor=StreamCursor(),
+            run_id=run,
+        )
+        store.save_cursor("s", "incident", "ticket", StreamCursor(message=f"stream failed: {said}"))
+        store.finish_run(run, outcome="failed", counts={}, error=f"run failed: {said}", manifest={})
+        rows = store.status()
+    finally:
+        store.close()
+    text = store_text(store_url)
+    assert "stream failed: " in text and "run failed: " in text and "mapping failed: " in text
+    assert leaks(text, TOKEN) == [] and leaks(text, PASSWORD) == []
+    assert leaks(repr(rows), TOKEN) == [] and leaks(repr(rows), PASSWORD) == []
+
+
+@pytest.mark.parametrize("secret", [TOKEN, PASSWORD], ids=["token", "password"])
+def test_log_records_hold_no_encoding_of_a_secret(secret: str) -> None:
+    REDACTOR.register(secret)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    REDACTOR.install(handler)
+    logger = logging.getLogger("itcrosswalk.test-secret-forms")
+    logger.addHandler(handler)
+    logger.propagate = False
+    forms = {k: v for k, v in encodings(secret).items() if "part" not in k}
+    try:
+        for name, form in forms.items():
+            logger.warning("%s form: %s", name, form)
+        try:
+            raise ValueError(f"Invalid header value {('Bearer ' + secret).encode()!r}")
+        except ValueError:
+            logger.exception("request failed")
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
+        handler.close()
+    output = stream.getvalue()
+    # Each form masked (a Basic header keeps the user's part of its encoding).
+    assert sum(1 for line in output.splitlines() if " form: " in line and "***" in line) == len(
+        forms
+    )
+    assert leaks(output, secret) == []

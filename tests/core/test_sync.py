@@ -32,6 +32,8 @@ class Platform:
         self.requests = 0
         self.fail_on_request: int | None = None
         self.ignore_since = False
+        self.understate_from: int | None = None  # from this request on the count lies low
+        self.understate_by = 0
 
     def page(self, since: datetime | None, offset: int, size: int) -> Page:
         self.requests += 1
@@ -40,8 +42,11 @@ class Platform:
         rows = sorted(self.rows, key=lambda r: (r["updated"], r["id"]))
         if since is not None and not self.ignore_since:
             rows = [r for r in rows if r["updated"] >= since]
+        total = len(rows)
+        if self.understate_from is not None and self.requests >= self.understate_from:
+            total -= self.understate_by
         return Page(
-            records=[dict(r) for r in rows[offset : offset + size]], total=len(rows), requested=size
+            records=[dict(r) for r in rows[offset : offset + size]], total=total, requested=size
         )
 
 
@@ -263,3 +268,80 @@ def test_a_periodic_full_sweep_is_taken_when_due(setup: Any, pm: Any, tmp_path: 
     assert not engine.sync("hr").streams[0].full
     now[0] += timedelta(days=7)
     assert engine.sync("hr").streams[0].full
+
+
+def test_a_full_sweep_refuses_to_tombstone_when_the_count_disagrees_with_the_read(
+    setup: Any, pm: Any
+) -> None:
+    config, store, platform = setup
+    engine = SyncEngine(config, store, pm=pm)
+    engine.sync("hr")
+    # The count lies low from the second page on: the paginator trusts it and stops early.
+    platform.understate_from = platform.requests + 2
+    platform.understate_by = 5
+    result = engine.sync("hr", full=True)
+    outcome = result.streams[0]
+    assert outcome.tombstoned == 0 and len(names(store)) == 10
+    assert outcome.status == "incomplete" and result.exit_code == 3
+    assert "counts 10 rows but the read returned 6 (4 missing)" in outcome.message
+    cursor = store.get_cursor("hr", "people")
+    assert cursor.access == "incomplete" and "nothing was tombstoned" in (cursor.message or "")
+    assert store.runs("hr")[0]["outcome"] == "partial"
+    platform.understate_from = None
+    again = engine.sync("hr", full=True)
+    assert again.exit_code == 0 and again.streams[0].tombstoned == 0 and len(names(store)) == 10
+
+
+def test_the_count_of_the_last_full_read_is_kept_apart_from_the_last_window(
+    setup: Any, pm: Any
+) -> None:
+    config, store, platform = setup
+    engine = SyncEngine(config, store, pm=pm)
+    engine.sync("hr")
+    platform.rows[0]["updated"] = T0 + timedelta(hours=6)
+    engine.sync("hr")
+    cursor = store.get_cursor("hr", "people")
+    assert (cursor.remote_total, cursor.window_total) == (10, 2)  # the boundary row, and p0000
+    assert cursor.remote_total_at is not None
+    (row,) = store.status()
+    assert (row["remote_total"], row["window_total"]) == (10, 2)
+
+
+def test_a_stale_lock_whose_pid_now_belongs_to_another_process_is_taken_over(
+    setup: Any, pm: Any
+) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    config, store, platform = setup
+    # A live process holds the PID the killed sync had; its start time differs.
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        run = store.start_run(source="hr", full=False, dry_run=False, holder="gone", manifest={})
+        store.acquire_lock(
+            "hr", "gone", host=socket.gethostname(), pid=other.pid, started="the killed one's"
+        )
+        result = SyncEngine(config, store, pm=pm).sync("hr")
+    finally:
+        other.kill()
+        other.wait()
+    assert result.exit_code == 0
+    assert store.lock_holder("hr") is None
+    killed = next(r for r in store.runs("hr") if r["id"] == run)
+    assert killed["outcome"] == "interrupted" and "stale" in killed["error"]
+
+
+def test_a_record_without_an_id_is_quarantined_once_however_often_it_is_read(
+    setup: Any, pm: Any
+) -> None:
+    config, store, platform = setup
+    platform.rows[2]["id"] = ""
+    engine = SyncEngine(config, store, pm=pm)
+    for _ in range(3):
+        engine.sync("hr", full=True)
+    (row,) = store.quarantine_rows("hr")
+    assert row["source_id"] is None and row["payload"]["name"] == "Person 2"
+    platform.rows[5]["id"] = ""  # another distinct bad payload: its own row
+    engine.sync("hr", full=True)
+    assert len(store.quarantine_rows("hr")) == 2

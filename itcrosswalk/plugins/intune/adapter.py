@@ -2,8 +2,11 @@
 
 The SDK does what it is good at: request builders, authentication (azure-identity credentials
 behind kiota's Azure provider, continuous-access-evaluation challenges included), national
-clouds, and its middleware (retries on 429/503/504 honouring ``Retry-After``, each wait bounded
-by the source's ``max_wait``). Token requests go through the core HTTP policy's session. Bodies are read as raw JSON through kiota's native response handler:
+clouds, and its middleware. The core HTTP policy does the rest, as for every adapter: its httpx
+transport (:class:`~itcrosswalk.core.http_async.PolicyTransport`) sits under the middleware
+and retries, backs off (from Graph's own 3 s after a 429 without ``Retry-After``), keeps the
+deadline and the CA trust; token requests go through the policy's requests session. Bodies
+are read as raw JSON through kiota's native response handler:
 the SDK's typed models cost about 11 ms per managed device (msgraph-sdk-python#584), raw JSON
 a few microseconds.
 
@@ -29,7 +32,6 @@ import json
 import logging
 import ssl
 import threading
-import time
 import urllib.request
 import warnings
 from collections.abc import Coroutine, Mapping
@@ -53,7 +55,8 @@ from ...core.errors import (
     PlatformError,
     RetriableError,
 )
-from ...core.http import HttpPolicy, Telemetry, build_session, is_loopback
+from ...core.http import HttpPolicy, build_session, is_loopback, parse_retry_after
+from ...core.http_async import PolicyTransport
 from ...core.model import Record, normalize_serial
 from ...core.paging import NextLinkPaginator
 from ...core.secrets import redact
@@ -88,6 +91,9 @@ AUTH_TYPES = ("oauth_client_credentials", "client_certificate", "bearer")
 DEVICE_PAGE = 1000  # Graph's most per page for managed devices
 USER_PAGE = 999  # and for users
 BATCH_SIZE = 20  # Graph's most requests per $batch
+# Graph's throttling guidance after a 429 without Retry-After is an exponential backoff; its
+# own SDKs start at 3 s (kiota's RetryHandlerOption.DEFAULT_DELAY).
+GRAPH_THROTTLE_BACKOFF = 3.0
 
 DEVICE_SELECT = [
     *mapping.DEVICE_FIELDS,
@@ -204,33 +210,6 @@ def _import_sdk() -> dict[str, Any]:
     }
 
 
-def _bounded_retry(sdk: dict[str, Any], options: Any, max_wait: float, source: str) -> Any:
-    """The SDK's retry handler (429/503/504, ``Retry-After`` honoured), except that a wait
-    longer than the source's ``max_wait`` ends the retries instead of sleeping through it."""
-
-    class BoundedRetryHandler(sdk["RetryHandler"]):  # type: ignore[misc,valid-type,name-defined]
-        def get_delay_time(self, retry_count: int, response: Any = None, delay: float = 0) -> float:
-            wait = float(super().get_delay_time(retry_count, response, delay))
-            if wait > max_wait:
-                log.warning(
-                    "source %s: Graph asked to wait %.3gs, more than max_wait = %.3gs; giving up",
-                    source,
-                    wait,
-                    max_wait,
-                )
-                return float(sdk["RetryHandlerOption"].MAX_DELAY)  # the handler stops at this
-            if wait:
-                log.info(
-                    "source %s: HTTP %s, waiting %.3gs",
-                    source,
-                    getattr(response, "status_code", "?"),
-                    wait,
-                )
-            return wait
-
-    return BoundedRetryHandler(options)
-
-
 class _StaticToken:
     """A kiota access-token provider for a bearer token obtained elsewhere."""
 
@@ -245,30 +224,6 @@ class _StaticToken:
 
     def get_allowed_hosts_validator(self) -> Any:
         return self.validator
-
-
-class _CountingTransport(httpx.AsyncBaseTransport):
-    """The innermost transport: counts and times every attempt the middleware sends, retries
-    included (the core's telemetry, as the requests-based platforms keep it)."""
-
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
-        self.inner = inner
-        self.sent = 0
-        self.telemetry = Telemetry()
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.sent += 1
-        started = time.monotonic()
-        status: int | None = None
-        try:
-            response = await self.inner.handle_async_request(request)
-            status = response.status_code
-            return response
-        finally:
-            self.telemetry.sent(time.monotonic() - started, status)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
 
 def _graph_message(response: httpx.Response) -> str:
@@ -330,14 +285,14 @@ class IntuneAdapter(Adapter):
                 f"sources.{source.name}.auth: Intune takes type {', '.join(AUTH_TYPES)}"
                 + (f", not {auth.type!r}" if auth is not None else "")
             )
-        self.policy = HttpPolicy.from_source(source)
+        self.policy = HttpPolicy.from_source(source, throttle_backoff=GRAPH_THROTTLE_BACKOFF)
         self._sdk: dict[str, Any] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._client: Any = None
         self._request_adapter: Any = None
         self._http: httpx.AsyncClient | None = None
-        self._counter: _CountingTransport | None = None
+        self._counter: PolicyTransport | None = None
         self._credential: Any = None
         self._token_session: Any = None
         self._lock = threading.Lock()
@@ -444,35 +399,28 @@ class IntuneAdapter(Adapter):
 
     def _http_client(self) -> httpx.AsyncClient:
         sdk = self.sdk
-        if self.source.ca_bundle:
-            # An explicit context: SSL_CERT_FILE and friends cannot override the bundle.
-            verify: ssl.SSLContext | bool = ssl.create_default_context(
-                cafile=str(self.source.ca_bundle)
-            )
-        else:
-            verify = True
-        # The environment's proxy is applied here, on the one transport, so the CA bundle and
+        # The environment's proxy is applied here, on the one transport, so the CA trust and
         # the request count hold for proxied requests too (httpx's own env proxies would not).
         proxy = (
             None
             if urllib.request.proxy_bypass(self.host)
             else urllib.request.getproxies().get("https")
         )
-        self._counter = _CountingTransport(httpx.AsyncHTTPTransport(verify=verify, proxy=proxy))
+        self._counter = PolicyTransport(
+            self.policy, source=self.source.name, ca_bundle=self.source.ca_bundle, proxy=proxy
+        )
         client = httpx.AsyncClient(
             transport=self._counter,
             timeout=httpx.Timeout(self.policy.read_timeout, connect=self.policy.connect_timeout),
             trust_env=False,
         )
-        retry = sdk["RetryHandlerOption"](
-            delay=0.0, max_retries=min(self.policy.max_retries, 10), should_retry=True
-        )
-        options = {**sdk["graph_options"], retry.get_key(): retry}
+        options = dict(sdk["graph_options"])
+        # The core transport retries under the source's policy; the SDK's retry handler on top
+        # would multiply the attempts and wait its own way.
         middleware = [
-            _bounded_retry(sdk, retry, self.policy.max_wait, self.source.name)
-            if isinstance(handler, sdk["RetryHandler"])
-            else handler
+            handler
             for handler in sdk["KiotaClientFactory"].get_default_middleware(options)
+            if not isinstance(handler, sdk["RetryHandler"])
         ]
         telemetry = options[sdk["GraphTelemetryHandlerOption"].get_key()]
         middleware.append(sdk["GraphTelemetryHandler"](options=telemetry))
@@ -699,7 +647,8 @@ class IntuneAdapter(Adapter):
     ) -> dict[str, dict[str, Any] | CrosswalkError]:
         """GET up to 20 relative paths in one ``$batch`` request; each answer is its JSON body,
         or the error it means. Items throttled inside the batch are sent again after their
-        ``Retry-After`` (the SDK's retry handler only sees the batch's own status)."""
+        ``Retry-After``, else the core policy's backoff (the transport only sees the batch's own
+        status)."""
         if len(paths) > BATCH_SIZE:
             raise ValueError(f"a $batch takes at most {BATCH_SIZE} requests")
         pending = {str(i): path for i, path in enumerate(paths)}
@@ -722,6 +671,7 @@ class IntuneAdapter(Adapter):
                     f"source {self.source.name}: $batch for {what} answered without `responses`"
                 )
             retry_after = 0.0
+            why = "Retry-After"
             for item in responses:
                 key = str(item.get("id")) if isinstance(item, dict) else None
                 if key not in pending:
@@ -730,10 +680,12 @@ class IntuneAdapter(Adapter):
                 headers = {str(k).lower(): str(v) for k, v in (item.get("headers") or {}).items()}
                 content = _batch_body(item.get("body"))
                 if status in (429, 503, 504) and attempt < self.policy.max_retries:
-                    try:
-                        retry_after = max(retry_after, float(headers.get("retry-after", "1")))
-                    except ValueError:
-                        retry_after = max(retry_after, 1.0)
+                    after = parse_retry_after(headers.get("retry-after"))
+                    if after is None:
+                        # Each batch round that met a 429 is one more throttled attempt.
+                        throttled = attempt + 1 if status == 429 else 0
+                        after, why = self.policy.backoff(attempt + 1, throttled=throttled)
+                    retry_after = max(retry_after, after)
                     continue
                 path = pending.pop(key)
                 if status < 400 and isinstance(content, dict):
@@ -756,12 +708,14 @@ class IntuneAdapter(Adapter):
             if waited + retry_after > self.policy.max_wait:
                 break
             log.info(
-                "source %s: %d $batch items throttled, waiting %.3gs (Retry-After)",
+                "source %s: %d $batch items throttled, waiting %.3gs (%s)",
                 self.source.name,
                 len(pending),
                 retry_after,
+                why,
             )
-            time.sleep(retry_after)
+            if retry_after > 0:
+                self.policy.sleep(retry_after)
             waited += retry_after
         for path in pending.values():
             results[path] = RetriableError(

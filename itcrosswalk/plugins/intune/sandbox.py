@@ -736,7 +736,10 @@ class GraphEmulator(Emulator):
                         "429 Too Many Requests",
                         "TooManyRequests",
                         "Too many requests.",
-                        [("Retry-After", str(int(self.faults.retry_after)))],
+                        # An item's headers ride in the JSON: omitted here, not on the way out.
+                        []
+                        if self.faults.omit_retry_after
+                        else [("Retry-After", str(int(self.faults.retry_after)))],
                     )
                 else:
                     params = {

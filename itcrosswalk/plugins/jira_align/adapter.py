@@ -2,10 +2,11 @@
 
 Every list is read with ``$top``/``$skip`` (at most 100 a page) and comes back as a bare JSON
 array, so a short page is the end (the core ``OffsetPaginator``). Incremental reads filter on
-``lastUpdatedDate ge 'YYYY-MM-DD'``: the site compares dates only (in a zone it does not
-state), so the read starts the day before the boundary and the engine drops what it holds. Items never edited since their
-import have no ``lastUpdatedDate``: their cursor falls back to ``createDate``, and the periodic
-full sweep (``full_sweep_every_days``) picks up any the filter cannot see. A site that refuses
+``lastUpdatedDate ge 'YYYY-MM-DD' or createDate ge 'YYYY-MM-DD'``: items never edited since
+they were filed have no ``lastUpdatedDate``, so their ``createDate`` is both their cursor and
+part of the filter (the core's ``window_fields``), and one created between two syncs is read by
+the next. The site compares dates only (in a zone it does not state), so the read starts the
+day before the boundary and the engine drops what it holds. A site that refuses
 the filter on a resource is read in full instead (said once per sync), the window still
 applied on the client. Portfolios and programs have neither a creation date nor many rows,
 so they are read in full each time, which also tombstones the ones that disappeared.
@@ -99,6 +100,12 @@ ID_FIELDS: dict[str, str] = {
 }
 
 
+def window_condition(fields: list[str], day: str) -> str:
+    """The ``$filter`` of an incremental window: any of ``fields`` on or after ``day``
+    (``or`` without parentheses, which the API 2.0 query syntax does not take)."""
+    return " or ".join(f"{field} ge '{day}'" for field in fields)
+
+
 class JiraAlignOptions(BaseModel):
     """Keys of a ``[sources.NAME]`` table with ``platform = "jira_align"`` beyond the common ones."""
 
@@ -140,7 +147,7 @@ class ResourceStream(Stream):
             # The site compares dates only, in a time zone it does not state: asking from the
             # day before the boundary's UTC date covers any zone; the engine drops what it has.
             day = since.astimezone(UTC).date() - timedelta(days=1)
-            condition = f"lastUpdatedDate ge '{day.isoformat()}'"
+            condition = window_condition(self.window_fields(), day.isoformat())
         records = self.adapter.fetch_page(
             self.resource, {"$top": size, "$skip": int(token)}, condition=condition
         )
@@ -533,7 +540,8 @@ class JiraAlignAdapter(Adapter):
         today = datetime.now(UTC).date().isoformat()
         for name, (resource, incremental) in STREAMS.items():
             # Incremental streams try their filter too, so a refusal shows before the first sync.
-            condition = f"lastUpdatedDate ge '{today}'" if incremental else None
+            fields = ["lastUpdatedDate", "createDate"]
+            condition = window_condition(fields, today) if incremental else None
             try:
                 self.fetch_page(resource, {"$top": 1, "$select": "id"}, condition=condition)
             except AuthError as exc:
@@ -552,7 +560,8 @@ class JiraAlignAdapter(Adapter):
             detail = "readable"
             if resource in self._unfiltered:
                 detail += (
-                    "; the site refuses $filter on lastUpdatedDate: every sync reads it in full"
+                    "; the site refuses $filter on lastUpdatedDate/createDate: every sync "
+                    "reads it in full"
                 )
             # Lists carry no count: the first sync costs at least one request per resource.
             items.append(CheckItem(name, True, detail, estimate_requests=1, status="ok"))

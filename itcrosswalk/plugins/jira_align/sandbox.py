@@ -648,8 +648,21 @@ class JiraAlignEmulator(Emulator):
             if row is None:
                 raise KeyError(f"{resource} {native_id}")
             row.update(changes)
-            row["lastUpdatedDate"] = _now()
+            if not (self.faults.same_second_edits and row.get("lastUpdatedDate")):
+                row["lastUpdatedDate"] = _now()
             return row
+
+    def file_unedited(self, resource: str, **fields: Any) -> dict[str, Any]:
+        """An item filed (by an import, an integration, a user) and never edited since:
+        ``createDate`` now and ``lastUpdatedDate`` null, as the site leaves it."""
+        with self.lock:
+            resource = resource.lower()
+            native = max((r["id"] for r in self.data[resource]), default=0) + 1
+            template = dict(self.data[resource][-1]) if self.data[resource] else {}
+            row: dict[str, Any] = {f: template.get(f) for f in FIELDS[resource]}
+            row.update(fields)
+            row.update(id=native, createDate=_now(), lastUpdatedDate=None)
+            return self._add(resource, row)
 
     def delete(self, resource: str, native_id: int) -> None:
         """Remove an item for good (purged from the recycle bin)."""

@@ -58,6 +58,7 @@ from ...core.errors import (
     CrosswalkError,
     MalformedResponse,
     NotFound,
+    PagingLoopError,
     PlatformError,
 )
 from ...core.http import (
@@ -388,6 +389,26 @@ class Projects(FeedStream):
     key = "ProjectId"
     cursor_field = "ProjectModifiedDate"
     fallback_cursor_field = "ProjectCreatedDate"
+    # ProjectData reports no deletions; a PWA's projects are few enough to list every sync.
+    id_sweep = True
+
+    def live_ids(self) -> tuple[list[str], int | None]:
+        params: dict[str, str] = {"$select": self.key}
+        if self.base_filter:
+            params["$filter"] = self.base_filter
+        rows, link = self.adapter.feed(self.set_name, params)
+        ids = [str(r[self.key]) for r in rows if r.get(self.key)]
+        followed: set[str] = set()
+        while link:
+            if link in followed:
+                raise PagingLoopError(
+                    f"source {self.adapter.source.name}: {self.set_name} ids paged in a cycle "
+                    f"(next link {link} came back)"
+                )
+            followed.add(link)
+            rows, link = self.adapter.feed_link(link, self.set_name)
+            ids.extend(str(r[self.key]) for r in rows if r.get(self.key))
+        return ids, None  # ProjectData's feed gives no count here
 
     def prepare(self, raws: list[dict[str, Any]]) -> None:
         ids = [str(r["ProjectId"]) for r in raws if r.get("ProjectId")]

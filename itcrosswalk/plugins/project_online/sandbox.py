@@ -1013,13 +1013,14 @@ class ProjectServerEmulator:
 
     # -- WSGI --------------------------------------------------------------------------------------
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         try:
             status, headers, body = self.handle(environ)
         except ODataError as exc:
             status, headers, body = self._error(exc, self._verbose(environ))
-        start_response(status, headers)
-        return [body]
+        return self.faults.respond(environ["REQUEST_METHOD"], status, headers, body, start_response)
 
     @staticmethod
     def _verbose(environ: dict[str, Any]) -> bool:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -23,7 +24,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ...core.adapter import (
     Adapter,
@@ -96,6 +97,52 @@ class ServiceNowOptions(BaseModel):
     close_code: str | None = None
     """The incident close code a resolve sets, where the instance's choices differ from
     ``Solution provided`` (older releases: ``Solved (Permanently)``)."""
+
+    @field_validator("columns", "query")
+    @classmethod
+    def _known_tables(cls, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = [t for t in value if t not in TABLES]
+        if unknown:
+            raise ValueError(
+                f"unknown table(s) {', '.join(unknown)}; the streams are {', '.join(TABLES)}"
+            )
+        return value
+
+    @field_validator("query")
+    @classmethod
+    def _no_ordering(cls, value: dict[str, str]) -> dict[str, str]:
+        for table, query in value.items():
+            if "ORDERBY" in query:
+                # The read's own order (sys_updated_on, sys_id) is what keyset paging rests on.
+                raise ValueError(f"{table}: ORDERBY is not allowed; the sync sets the order")
+        return value
+
+
+# A condition's field: everything before the first operator (a dot-walk's first segment is
+# the table's own column).
+_OPERATORS = (
+    "ISNOTEMPTY", "ISEMPTY", "NOT IN", "NOTIN", "NOT LIKE", "NOTLIKE", "STARTSWITH", "ENDSWITH",
+    "LIKE", "IN", "BETWEEN", "ANYTHING", "SAMEAS", "NSAMEAS", "ON", "NOTON", "DATEPART",
+    "RELATIVE", "EMPTYSTRING", "VALCHANGES", "CHANGESFROM", "CHANGESTO", "!=", ">=", "<=", "=",
+    ">", "<",
+)  # fmt: skip
+_FIELD = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*?)(?:" + "|".join(map(re.escape, _OPERATORS)) + ")")
+
+
+def query_fields(query: str) -> list[str]:
+    """The columns an encoded query's conditions name (``^``, ``^OR``, ``^NQ`` joined)."""
+    found: list[str] = []
+    for group in query.split("^NQ"):
+        for term in group.split("^"):
+            term = term.strip()
+            if not term or term == "EQ" or term.startswith("ORDERBY"):
+                continue
+            if term.startswith("OR") and _FIELD.match(term[2:]):
+                term = term[2:]
+            match = _FIELD.match(term)
+            if match:
+                found.append(match.group(1).split(".")[0])
+    return found
 
 
 def _format(moment: datetime) -> str:
@@ -217,6 +264,11 @@ class _OAuth(RenewingBearer):
             return self.access
 
 
+# Tables few enough to list every sync: the Table API reports no deletions, so their ids are
+# read each time and what vanished is tombstoned (the others wait for a full sweep).
+LISTED = {"pm_portfolio", "pm_program", "pm_project"}
+
+
 class TableStream(Stream):
     """One Table API table, read in keyset order."""
 
@@ -228,14 +280,47 @@ class TableStream(Stream):
         self.table = table
         self.name = table  # type: ignore[misc]
         self.entity = TABLES[table][0]  # type: ignore[misc]
+        self.id_sweep = table in LISTED  # type: ignore[misc]
         self.paginator = KeysetPaginator()
 
+    def live_ids(self) -> tuple[list[str], int | None]:
+        """Every sys_id the configured query matches, in sys_id order, ``sys_id`` only. A
+        full page always asks for the next (a count can lie low); a short one ends the list
+        only when the count agrees (the limit applies before ACLs)."""
+        self.adapter.validate_options(self.table)
+        extra = self.adapter.options.query.get(self.table, "")
+        query = f"{extra}^ORDERBYsys_id" if extra else "ORDERBYsys_id"
+        size = self.adapter.page_size
+        ids: list[str] = []
+        offset = 0
+        while True:
+            raw, headers = self.adapter.list(
+                self.table, query=query, limit=size, offset=offset, fields=["sys_id"]
+            )
+            page = [str(mapping.value(r, "sys_id")) for r in raw if mapping.value(r, "sys_id")]
+            if page and ids and page[0] <= ids[-1]:
+                raise PlatformError(
+                    f"source {self.adapter.source.name}: the ids of table {self.table} came back "
+                    "out of sys_id order or repeated (is the instance ignoring sysparm_offset?)"
+                )
+            ids.extend(page)
+            total = headers.get("X-Total-Count")
+            offset += size
+            more = total is not None and total.isdigit() and offset < int(total)
+            if len(raw) < size and not more:
+                # X-Total-Count counts rows before ACLs: hidden rows are not the account's to
+                # tombstone (nor in the store), so the listing is not held against it.
+                return ids, None
+
     def query(self, window: Window, token: Mapping[str, Any]) -> str:
-        """The encoded query of one page: the window, the anchor, the order."""
-        terms = []
+        """The encoded query of one page: the window, the anchor, the order.
+
+        A configured query with ``^NQ`` (OR-ed groups) gets the window and the anchor in each
+        of its groups: appended once, they would bound its last group only, and the others
+        would come back whole on every page.
+        """
+        terms: list[str] = []
         extra = self.adapter.options.query.get(self.table)
-        if extra:
-            terms.append(extra)
         if window.since is not None:
             terms.append(f"sys_updated_on>={_format(window.since)}")
         mode, anchor = token["mode"], token.get("t")
@@ -247,10 +332,13 @@ class TableStream(Stream):
             terms.append(f"sys_updated_on={anchor}")
             if token.get("id"):
                 terms.append(f"sys_id>{token['id']}")
-            return "^".join([*terms, "ORDERBYsys_id"])
-        return "^".join([*terms, "ORDERBYsys_updated_on", "ORDERBYsys_id"])
+        order = ["ORDERBYsys_id"] if mode == "tie" else ["ORDERBYsys_updated_on", "ORDERBYsys_id"]
+        groups = extra.split("^NQ") if extra else [""]
+        where = "^NQ".join("^".join(t for t in (group, *terms) if t) for group in groups)
+        return "^".join(t for t in (where, *order) if t)
 
     def fetch(self, token: Any, window: Window) -> Page:
+        self.adapter.validate_options(self.table)
         size = self.adapter.page_size
         raw, headers = self.adapter.list(
             self.table, query=self.query(window, token), limit=size, offset=token["offset"]
@@ -294,6 +382,14 @@ class TableStream(Stream):
 
     def cursor_value(self, raw: Mapping[str, Any]) -> datetime | None:
         return mapping.parse_datetime(mapping.value(raw, "sys_updated_on"))
+
+    def version(self, raw: Mapping[str, Any]) -> str:
+        # Every update bumps sys_mod_count, even one in the same second as the last; a table
+        # without it (a custom one) falls back to the content hash.
+        count = mapping.value(raw, "sys_mod_count")
+        if count in (None, ""):
+            return super().version(raw)
+        return f"sys_mod_count:{count}@{mapping.value(raw, 'sys_updated_on')}"
 
     def prepare(self, raws: list[dict[str, Any]]) -> None:
         if self.table == "cmdb_ci_computer":
@@ -363,6 +459,8 @@ class ServiceNowAdapter(Adapter):
         self._local = threading.local()  # the last response, per thread (pages are prefetched)
         self._assets: dict[str, dict[str, Any] | None] = {}
         self._assets_denied = False
+        self._validated: dict[str, str | None] = {}  # table -> the problem found, or None
+        self._dictionaries: dict[str, set[str] | None] = {}
 
     # -- the client -------------------------------------------------------------------------
 
@@ -549,10 +647,93 @@ class ServiceNowAdapter(Adapter):
     def streams(self) -> list[Stream]:
         return [TableStream(self, table) for table in TABLES]
 
+    # -- the configured query and columns, against the table's dictionary ----------------------
+
+    def dictionary(self, table: str) -> set[str] | None:
+        """Every column of ``table``, its parents' included (``sys_db_object`` gives what it
+        extends, ``sys_dictionary`` the columns each defines); None when the account may not
+        read them (nothing can be checked then)."""
+        if table in self._dictionaries:
+            return self._dictionaries[table]
+        columns: set[str] | None = None
+        try:
+            chain: list[str] = []
+            query = f"name={table}"
+            while query and len(chain) < 10:
+                rows, _h = self.list(
+                    "sys_db_object", query=query, limit=1, fields=["name", "super_class"]
+                )
+                if not rows:
+                    break
+                chain.append(str(mapping.value(rows[0], "name")))
+                parent = mapping.value(rows[0], "super_class")
+                query = f"sys_id={parent}" if parent else ""
+            if chain:
+                names = ",".join(chain)
+                found: set[str] = set()
+                offset = 0
+                while True:
+                    rows, headers = self.list(
+                        "sys_dictionary",
+                        query=f"nameIN{names}^ORDERBYsys_id",
+                        limit=1000,
+                        offset=offset,
+                        fields=["element"],
+                    )
+                    found.update(str(mapping.value(r, "element")) for r in rows)
+                    total = headers.get("X-Total-Count")
+                    offset += 1000
+                    if not (total and total.isdigit() and offset < int(total)):
+                        break
+                columns = {c for c in found if c}
+        except (AccessDenied, NotFound) as exc:
+            log.info(
+                "source %s: cannot read the dictionary of %s: %s", self.source.name, table, exc
+            )
+            columns = None
+        self._dictionaries[table] = columns
+        return columns
+
+    def options_problem(self, table: str) -> str | None:
+        """What is wrong with this table's configured ``query`` and ``columns`` (a column the
+        table lacks, which the platform would silently ignore), or None."""
+        if table in self._validated:
+            return self._validated[table]
+        query = self.options.query.get(table, "")
+        custom = self.options.columns.get(table, {})
+        problem = None
+        if query or custom:
+            known = self.dictionary(table)
+            if known is not None:
+                key = f"sources.{self.source.name}"
+                for column in query_fields(query):
+                    if column not in known:
+                        problem = (
+                            f"{key}.query.{table}: the table has no field {column!r} (ServiceNow "
+                            "ignores a condition on an unknown field, which widens the read)"
+                        )
+                        break
+                for field, column in custom.items():
+                    if problem is None and column not in known:
+                        problem = (
+                            f"{key}.columns.{table}.{field}: the table has no field {column!r}"
+                        )
+        self._validated[table] = problem
+        return problem
+
+    def validate_options(self, table: str) -> None:
+        problem = self.options_problem(table)
+        if problem:
+            raise ConfigError(problem)
+
     def check(self) -> list[CheckItem]:
         items: list[CheckItem] = []
         for table in TABLES:
             try:
+                problem = self.options_problem(table)
+                if problem:
+                    items.append(CheckItem(table, False, problem, status="error"))
+                    continue
                 _records, headers = self.list(table, query="", limit=1, fields=["sys_id"])
             except AuthError as exc:
                 items.append(CheckItem(table, False, str(exc), status="auth"))

@@ -831,6 +831,42 @@ class ServiceNowEmulator(Emulator):
         for table, rows in self.tables.items():
             self._index[table] = {row["sys_id"]: row for row in rows}
             self._fields[table] = set().union(*(row.keys() for row in rows)) if rows else set()
+        self._render_dictionary()
+
+    def _render_dictionary(self) -> None:
+        """``sys_db_object`` (tables and what they extend) and ``sys_dictionary`` (one row per
+        column, on the table that defines it): a column every task table has is ``task``'s,
+        as on the platform, where an extended table's dictionary lists only its own columns."""
+        data = [t for t in self.tables if t not in ("sys_db_object", "sys_dictionary")]
+        tasks = [t for t in data if t in TASK_TABLES and self._fields.get(t)]
+        shared = set.intersection(*(self._fields[t] for t in tasks)) if tasks else set()
+        objects: list[dict[str, str]] = []
+        columns: list[dict[str, str]] = []
+        task_id = _sid("sys_db_object", "task")
+        objects.append({"sys_id": task_id, "name": "task", "label": "Task", "super_class": ""})
+        for column in sorted(shared):
+            columns.append(
+                {"sys_id": _sid("dict", "task", column), "name": "task", "element": column}
+            )
+        for table in data:
+            inherits = table in TASK_TABLES
+            objects.append(
+                {
+                    "sys_id": _sid("sys_db_object", table),
+                    "name": table,
+                    "label": table,
+                    "super_class": task_id if inherits else "",
+                }
+            )
+            own = self._fields.get(table, set()) - (shared if inherits else set())
+            for column in sorted(own):
+                columns.append(
+                    {"sys_id": _sid("dict", table, column), "name": table, "element": column}
+                )
+        for table, rows in (("sys_db_object", objects), ("sys_dictionary", columns)):
+            self.tables[table] = rows
+            self._index[table] = {row["sys_id"]: row for row in rows}
+            self._fields[table] = {"sys_id", "name", "element", "label", "super_class"}
 
     # -- changes (tests and faults) -------------------------------------------------------------
 

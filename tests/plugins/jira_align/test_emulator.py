@@ -167,3 +167,17 @@ def test_the_filter_grammar() -> None:
     for bad in ("", "id eq", "id like 3", "(id eq 3)", "id eq 3 xor id eq 4", "id eq 3 and"):
         with pytest.raises(FilterError):
             parse_filter(bad, fields)
+
+
+def test_a_never_edited_item_is_found_by_its_create_date_not_its_update_date(
+    app: JiraAlignEmulator,
+) -> None:
+    filed = app.file_unedited("Features", title="Imported")
+    day = filed["createDate"][:10]
+    _, _, updated = call(app, f"{API}/Features", {"$filter": f"lastUpdatedDate ge '{day}'"})
+    assert filed["id"] not in [f["id"] for f in updated]
+    either = f"lastUpdatedDate ge '{day}' or createDate ge '{day}'"
+    _, _, body = call(app, f"{API}/Features", {"$filter": either})
+    assert filed["id"] in [f["id"] for f in body]
+    grouped = f"(lastUpdatedDate ge '{day}' or createDate ge '{day}')"
+    assert call(app, f"{API}/Features", {"$filter": grouped})[0] == 400  # no grouping

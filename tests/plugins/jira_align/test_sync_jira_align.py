@@ -544,3 +544,36 @@ def test_a_site_that_refuses_select_still_resolves_owners_and_names(
     theme = site.app.find("themes", epic["themeId"]) or {}
     owner = next(u for u in site.app.data["users"] if str(u["id"]) == epic["ownerId"])
     assert row["manager"] == owner["email"] and row["strategic_goals"] == [theme["title"]]
+
+
+def test_an_edit_in_the_same_second_is_caught_by_the_content_hash(
+    site: Site, make_config: Callable[..., Config], open_store: Any, pm: Any
+) -> None:
+    # Jira Align keeps no change counter: what tells two versions apart is their content.
+    config = make_config(site, extra='streams = ["epics"]')
+    store = open_store(config)
+    sync(config, store, pm)
+    site.app.touch("Epics", 1201, title="First title")
+    sync(config, store, pm)
+    site.faults.same_second_edits = True
+    site.app.touch("Epics", 1201, title="Second title")
+    again = sync(config, store, pm)
+    assert items(store)["epic-1201"]["name"] == "Second title"
+    assert again.streams[0].updated == 1
+
+
+def test_items_filed_between_two_syncs_and_never_edited_are_read_by_the_next(
+    site: Site, make_config: Callable[..., Config], open_store: Any, pm: Any
+) -> None:
+    config = make_config(site, extra='streams = ["epics", "features"]')
+    store = open_store(config)
+    sync(config, store, pm)
+    filed = [site.app.file_unedited("Features", title=f"Imported {i}")["id"] for i in range(15)]
+    site.app.requests.clear()
+    second = sync(config, store, pm)
+    assert not {s.stream: s for s in second.streams}["features"].full
+    stored = items(store)
+    missing = [i for i in filed if mapping.source_id("Features", i) not in stored]
+    assert missing == [], f"{len(missing)} of 15 never-edited features missing"
+    filtered = [unquote_plus(q) for q in gets(site, "Features")]
+    assert filtered and all(" or createDate ge '" in q for q in filtered)

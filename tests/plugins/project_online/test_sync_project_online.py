@@ -420,3 +420,27 @@ def test_check_names_an_auth_failure_and_stops(
     finally:
         adapter.close()
     assert not item.ok and item.status == "auth" and "env:PWA_WRONG" in item.detail
+
+
+def test_a_project_deleted_on_the_server_is_tombstoned_by_the_next_incremental_sync(
+    instance_factory: Callable[..., Instance],
+    small_world: Any,
+    make_config: Callable[..., Config],
+    open_store: Any,
+    pm: Any,
+) -> None:
+    instance = instance_factory(world=small_world)
+    config = make_config(instance, extra='streams = ["Projects"]')
+    store = open_store(config)
+    sync(config, store, pm)
+    gone = [instance.app.project_row(p.name)["ProjectId"] for p in project_rows(instance.world)[:2]]
+    for project_id in gone:
+        instance.app.delete_project(project_id)
+    second = sync(config, store, pm)
+    (outcome,) = second.streams
+    assert not outcome.full and outcome.tombstoned == 2 and second.exit_code == 0
+    live = work_items(store)
+    still_live = [p for p in gone if p in live]
+    assert still_live == [], f"{len(still_live)} of 2 deleted projects still exported as live"
+    # The window's read and one id-only read (a $select of the key), not a re-read.
+    assert outcome.requests == 2

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from itcrosswalk.core.config import Config
-from itcrosswalk.core.errors import AuthError, ConnectError
+from itcrosswalk.core.errors import AuthError, ConfigError, ConnectError
 from itcrosswalk.core.store import Store
 from itcrosswalk.core.sync import SyncEngine, build_adapter
 from itcrosswalk.testing import AdapterConformance, ConformanceSetup
@@ -499,6 +499,9 @@ def test_a_stream_that_fails_mid_read_resumes_from_its_committed_pages(
     result = SyncEngine(config, store, pm=pm, progress=outage_after_two_pages).sync("snow")
     assert result.streams[0].status == "error"
     partial = store.count("ticket", source="snow")
+    # What the stream committed before it failed is reported, not 0 (here and in the run).
+    assert result.streams[0].inserted == partial and result.streams[0].read >= partial
+    assert store.runs("snow")[0]["counts"]["incident"]["inserted"] == partial
     # 5, then 4 new per page behind the repeated boundary row (closed lower bound); the page
     # prefetched before the outage began may land too.
     assert partial in (9, 13)
@@ -510,3 +513,79 @@ def test_a_stream_that_fails_mid_read_resumes_from_its_committed_pages(
     assert resumed.streams[0].read == total - partial
     assert store.count("ticket", source="snow") == total
     assert len(instance.app.requests) - before <= -(-(total - partial) // 4) + 1
+
+
+def test_a_misspelt_field_in_the_configured_query_or_columns_is_named_in_check_and_sync(
+    instance: Instance, make_config: Callable[..., Config], open_store: Any, pm: Any
+) -> None:
+    config = make_config(
+        instance, extra='streams = ["incident"]\nquery = { incident = "actve=true^priority=1" }'
+    )
+    adapter = build_adapter(config, "snow", pm)
+    try:
+        items = {item.name: item for item in adapter.check()}
+    finally:
+        adapter.close()
+    assert not items["incident"].ok and "query.incident" in items["incident"].detail
+    assert "'actve'" in items["incident"].detail
+    store = open_store(config)
+    with pytest.raises(ConfigError, match=r"sources\.snow\.query\.incident: .*'actve'"):
+        sync(config, store, pm)
+    assert store.count("ticket", source="snow") == 0  # not a silently widened read
+    columns = make_config(
+        instance,
+        extra='streams = ["pm_project"]\ncolumns = { pm_project = { budget = "u_budgit" } }',
+    )
+    with pytest.raises(ConfigError, match=r"columns\.pm_project\.budget: .*'u_budgit'"):
+        sync(columns, open_store(columns), pm)
+
+
+def test_an_unknown_table_in_query_or_columns_is_refused_with_its_key(
+    instance: Instance, make_config: Callable[..., Config], pm: Any
+) -> None:
+    config = make_config(instance, extra='query = { incidnet = "active=true" }')
+    with pytest.raises(ConfigError, match=r"sources\.snow\.query.*incidnet"):
+        build_adapter(config, "snow", pm)
+
+
+def test_a_configured_query_with_nq_groups_is_paged_by_its_window_in_every_group(
+    instance: Instance, make_config: Callable[..., Config], open_store: Any, pm: Any
+) -> None:
+    config = make_config(
+        instance,
+        extra='streams = ["incident"]\npage_size = 3\nquery = { incident = "priority=2^NQpriority=3" }',
+    )
+    store = open_store(config)
+    result = sync(config, store, pm)
+    assert result.exit_code == 0
+    wanted = {r["sys_id"] for r in instance.app.tables["incident"] if r["priority"] in ("2", "3")}
+    assert wanted and {r["source_id"] for r in store.export("ticket", source="snow")} == wanted
+    assert result.streams[0].read == len(wanted)  # every page moved on: nothing re-read
+    touched = sorted(wanted)[0]
+    instance.app.touch("incident", touched, short_description="edited")
+    again = sync(config, store, pm)
+    assert again.exit_code == 0 and again.streams[0].updated == 1
+
+
+def test_a_project_deleted_on_the_instance_is_tombstoned_by_the_next_incremental_sync(
+    instance: Instance, make_config: Callable[..., Config], open_store: Any, pm: Any
+) -> None:
+    config = make_config(instance, extra='streams = ["pm_project", "incident"]')
+    store = open_store(config)
+    sync(config, store, pm)
+    projects = instance.app.tables["pm_project"]
+    assert len(projects) >= 2
+    gone = projects[0]["sys_id"]
+    instance.app.delete("pm_project", gone)
+    deleted_incident = instance.app.tables["incident"][0]["sys_id"]
+    instance.app.delete("incident", deleted_incident)
+    second = sync(config, store, pm)
+    outcome = {s.stream: s for s in second.streams}
+    assert not outcome["pm_project"].full and outcome["pm_project"].tombstoned == 1
+    live = {r["source_id"] for r in store.export("work_item", source="snow")}
+    assert gone not in live and len(live) == len(projects)
+    # Tickets are too many to list every sync: their deletions wait for a full sweep.
+    assert outcome["incident"].tombstoned == 0
+    assert sync(config, store, pm, full=True).exit_code == 0
+    tickets = {r["source_id"] for r in store.export("ticket", source="snow")}
+    assert deleted_incident not in tickets
