@@ -17,6 +17,7 @@ import logging
 import os
 import pkgutil
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -118,11 +119,14 @@ class CrosswalkGroup(click.Group):
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             ctx.exit(EXIT_OK)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             click.echo(
                 "interrupted: committed pages are kept; the next sync resumes from them", err=True
             )
-            ctx.exit(130)
+            # 128 + the signal, as a shell reports it: SIGTERM (a Terminated) 143, Ctrl-C 130.
+            from ..core.sync import Terminated
+
+            ctx.exit(128 + (signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT))
         except Exception as exc:
             if _debug(ctx):
                 raise
