@@ -98,6 +98,68 @@ def test_a_configured_source_never_synced_is_unread(store: Store, tmp_path: Path
     assert set(got["endpoint.intune_in_cmdb"].values()) == {"unverified"}
 
 
+def _sync_findings(store: Store, config: Any = None) -> dict[str, Any]:
+    controls = load_controls()
+    run = run_controls(store, [controls["data.source_sync"]], config=config, now=NOW, record=False)
+    return {f.resource: f for f in run.results[0].findings}
+
+
+def test_a_refused_full_sweep_is_not_synced_completely(store: Store) -> None:
+    # What the sync records when the platform counts more rows than the full read returned.
+    message = "full read not trusted: the platform counts 6 rows but the read returned 4"
+    store.save_cursor(
+        "snow", "cmdb_ci_computer", "device", StreamCursor(access="incomplete", message=message)
+    )
+    _ok_run(store, "snow", outcome="partial", error=f"cmdb_ci_computer: {message}")
+    got = _sync_findings(store)
+    assert got["snow/cmdb_ci_computer"].status == "alarm"
+    assert message in got["snow/cmdb_ci_computer"].reason
+    # The streams that did sync completely in that run say so.
+    assert got["snow/task_sla"].status == "ok"
+    assert got["snow/task_sla"].reason == "synced completely"
+    # Deletions were not applied: the CMDB's devices are not known to be the platform's.
+    compared = _run(store, "endpoint.intune_in_cmdb")["endpoint.intune_in_cmdb"]
+    assert set(compared.values()) == {"unverified"}
+    assert source_health(store.engine)["snow"]["unread"] == ["device"]
+
+
+def test_a_partial_run_no_stream_explains_is_not_ok(store: Store) -> None:
+    _ok_run(store, "ja", outcome="partial", error="epics: the read stopped")
+    got = _sync_findings(store)
+    reason = got["ja/epics"].reason
+    assert got["ja/epics"].status == "unverified"
+    assert "partial" in reason and "epics: the read stopped" in reason
+
+
+def test_a_configured_source_never_synced_is_an_alarm_naming_it(
+    store: Store, tmp_path: Path
+) -> None:
+    config = parse_config(
+        '[sources.snow]\nplatform = "servicenow"\nurl = "https://city.service-now.com"\n'
+        '[sources.intune]\nplatform = "intune"\n'
+        '[sources.ja]\nplatform = "jira_align"\n'
+        '[sources.snow2]\nplatform = "servicenow"\nurl = "https://b.service-now.com"\n'
+        '[sources.old]\nplatform = "servicenow"\nurl = "https://c.service-now.com"\n'
+        "enabled = false\n",
+        tmp_path / "crosswalk.toml",
+    )
+    got = _sync_findings(store, config)
+    assert got["snow2"].status == "alarm"
+    assert got["snow2"].reason == "never synced: run crosswalk sync snow2"
+    assert got["snow2"].source == "snow2"
+    assert "old" not in got, "a disabled source is not expected to sync"
+    assert got["snow/task_sla"].status == "ok"
+    # Without the config the store alone cannot know of snow2.
+    assert "snow2" not in _sync_findings(store)
+
+
+def test_a_source_whose_only_sync_failed_before_any_stream_is_an_alarm(store: Store) -> None:
+    _ok_run(store, "pwa", outcome="failed", error="authentication failed for source pwa")
+    got = _sync_findings(store)
+    assert got["pwa"].status == "alarm"
+    assert got["pwa"].reason == "last sync failed: run crosswalk sync pwa"
+
+
 def test_a_comparison_with_absent_data_is_skipped(store_url: str) -> None:
     from tests.core.test_compliance_controls import _page, devices
 

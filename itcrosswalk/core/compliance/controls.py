@@ -77,6 +77,11 @@ class Control(BaseModel):
     """The entity the rows are about; an ``ok`` row from a source that could not read it fully
     becomes ``unverified``."""
     requires: list[Requirement] = Field(default_factory=list)
+    every_source: bool = False
+    """The control judges every source the engine knows of (the config's enabled sources and
+    those in the store): a source it returns no row for is a finding of its own, an ``alarm``
+    naming what is known of it (never synced, its last sync failed), else ``unverified``;
+    never a silent pass."""
     query: str
     open_tickets: str | None = None
     """Opt-in remediation: the ServiceNow source to open one incident per new alarm in."""

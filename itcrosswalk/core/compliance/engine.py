@@ -4,8 +4,9 @@ The engine owns what a query cannot know by itself: which sources could not be r
 (a failed or interrupted sync, a stream without access, a source never synced). An ``ok``
 about such data becomes ``unverified``; a control that compares against another platform's
 data (``requires``) is ``skip`` where that data is absent and ``unverified`` where it could
-not be read. Queries are plain SQL for SQLite and PostgreSQL, with a few macros for the
-spots where the two differ (``{{ seconds_between('a', 'b') }}``), and a handful of bound
+not be read; a control that judges ``every_source`` gets a finding for each source it
+returned no row for (a configured source that never synced). Queries are plain SQL for
+SQLite and PostgreSQL, with a few macros for the spots where the two differ (``{{ seconds_between('a', 'b') }}``), and a handful of bound
 parameters: ``:now``, ``:now_minus_7d``/``30d``/``90d``, ``:stale_before``, ``:stale_days`` and ``:sla_p1_seconds`` ..
 ``:sla_p5_seconds`` (a clock target in seconds, or -1 where the policy is in business time).
 """
@@ -33,7 +34,7 @@ log = logging.getLogger("itcrosswalk.compliance")
 REQUIRED_COLUMNS = ("status", "resource", "reason")
 _KNOWN = {"status", "resource", "reason", "source", "department", "url"}
 _UNREAD_RUNS = ("failed", "interrupted", "running")
-_UNREAD_ACCESS = ("no_access", "error")
+_UNREAD_ACCESS = ("no_access", "error", "incomplete")
 _QUERY_TIMEOUT_MS = 120_000
 
 
@@ -346,7 +347,37 @@ def run_control(
                 dimensions={k: _plain(v) for k, v in row.items() if k not in _KNOWN},
             )
         )
+    if control.every_source:
+        result.findings.extend(_unjudged_sources(control, sources, result.findings))
     return result
+
+
+def _unjudged_sources(
+    control: Control, sources: dict[str, dict[str, Any]], found: list[Finding]
+) -> list[Finding]:
+    """A finding for each source the control returned no row for: a configured source that
+    never synced (or whose only sync failed before any stream) has no rows to judge, and its
+    silence must not read as a pass."""
+    seen = {f.source for f in found if f.source}
+    extra = []
+    for name, item in sources.items():
+        if name in seen:
+            continue
+        # A known failure (never synced, a failed sync) is an alarm; a source with a clean
+        # run and no stream at all is only unjudged.
+        known = "; ".join(item["problems"]) or "no stream of this source is recorded"
+        extra.append(
+            Finding(
+                control_id=control.id,
+                resource=name,
+                status="alarm" if item["problems"] else "unverified",
+                reason=f"{known}: run crosswalk sync {name}",
+                severity=control.severity,
+                source=name,
+                dimensions={"platform": item["platform"]},
+            )
+        )
+    return extra
 
 
 def _one_line(exc: BaseException) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from itcrosswalk.core.compliance import load_controls, run_controls
 from itcrosswalk.core.config import Config
 from itcrosswalk.core.errors import LockHeld
 from itcrosswalk.core.store import Store, storable
@@ -249,9 +250,18 @@ def test_an_understated_count_during_a_full_sweep_tombstones_nothing(
     assert outcome.status == "incomplete" and swept.exit_code == 3
     assert f"the platform counts {total} rows" in outcome.message
     assert "ACL" in outcome.message and "nothing was tombstoned" in outcome.message
+    # The compliance check says so too, never "synced completely".
+    assert _source_sync(store, config) == {"snow/incident": "alarm"}
     instance.faults.understate_total = 0
     after = SyncEngine(config, store, pm=pm).sync("snow", full=True)
     assert after.exit_code == 0 and store.count("ticket", source="snow") == total
+    assert _source_sync(store, config) == {"snow/incident": "ok"}
+
+
+def _source_sync(store: Store, config: Config) -> dict[str, str]:
+    control = load_controls()["data.source_sync"]
+    run = run_controls(store, [control], config=config, record=False)
+    return {f.resource: f.status for f in run.results[0].findings}
 
 
 def _emulator_titles(instance: Served) -> dict[str, str]:
