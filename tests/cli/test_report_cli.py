@@ -185,6 +185,31 @@ def test_report_compliance_on_an_empty_store_exits_3_and_records_nothing(tmp_pat
     assert later.exit_code == 1 and "no compliance run was recorded" in later.stderr
 
 
+def test_a_scheduled_compliance_job_on_an_empty_store_exits_3_as_the_report_does(
+    tmp_path: Path,
+) -> None:
+    # The job said "the compliance report could not be made" and exited 1, a failure.
+    db = tmp_path / "empty.db"
+    config = tmp_path / "crosswalk.toml"
+    config.write_text(f'[store]\nurl = "sqlite:///{db}"\n')
+    jobs_file = tmp_path / "jobs.toml"
+    jobs_file.write_text(
+        '[jobs.weekly]\nsync = false\nreports = [{ formats = ["md"] }]\n'
+        '[jobs.weekly.folder]\npath = "out"\n'
+    )
+    cli = make_cli(make_registry(entry_points_group=None))
+    report = _invoke(cli, config, "report", "compliance")
+    result = _invoke(cli, config, "run", str(jobs_file), "--format", "json")
+    assert (report.exit_code, result.exit_code) == (3, 3), result.output
+    [row] = json.loads(result.stdout)
+    assert (row["outcome"], row["exit_code"], row["reports"]) == ("attention", 3, [])
+    [problem] = row["problems"]
+    said = report.stderr.strip().removeprefix("error: ")
+    assert "the store holds no synced data" in said
+    assert problem == f"the compliance report was not made: {said}"
+    assert list((tmp_path / "out").iterdir()) == [], "no report of nothing is delivered"
+
+
 def test_a_control_that_checked_nothing_is_unverified_not_passed(tmp_path: Path) -> None:
     from itcrosswalk.core.model import Ticket
     from itcrosswalk.core.store import Store
