@@ -437,6 +437,66 @@ def test_empty_metrics_say_why(store: Store) -> None:
     )
 
 
+PROJECT_METRICS = (
+    "ppm.count_by_state",
+    "ppm.health_mix",
+    "ppm.on_time_rate",
+    "ppm.budget_variance",
+    "ppm.spi",
+    "ppm.cpi",
+    "ppm.eac",
+    "ppm.vac",
+)
+
+
+def test_project_metrics_on_a_source_without_projects_say_why(store: Store) -> None:
+    # A Jira Align source keeps epics and programs, no project: nothing to count or judge.
+    kinds = ["epic", "epic", "epic", "program"]
+    fill(
+        store,
+        [
+            project(n, source="ja", platform="jira_align", kind=kind, budget=100.0)
+            for n, kind in enumerate(kinds)
+        ]
+        + [project(9, budget=100.0, forecast_cost=110.0)],
+    )
+    said = (
+        "source ja holds no project work items (epic 3, program 1): "
+        "there is nothing to judge, which is not a 0"
+    )
+    r = compute(store, *PROJECT_METRICS, source="ja")
+    for metric_id in PROJECT_METRICS:
+        assert (r[metric_id].value, r[metric_id].unsupported) == (None, said), metric_id
+    # The source that keeps projects is judged as before.
+    counted = compute(store, "ppm.count_by_state", "ppm.budget_variance", source="ppm")
+    assert (counted["ppm.count_by_state"].value, counted["ppm.count_by_state"].unsupported) == (
+        1.0,
+        None,
+    )
+    assert counted["ppm.budget_variance"].value == pytest.approx(10.0)
+
+
+def test_project_metrics_on_a_store_without_projects_say_why(store: Store) -> None:
+    fill(store, [project(1, source="ja", platform="jira_align", kind="epic")])
+    r = compute(store, "ppm.count_by_state")["ppm.count_by_state"]
+    assert r.value is None
+    assert r.unsupported == (
+        "no synced source holds project work items (epic 1): "
+        "there is nothing to judge, which is not a 0"
+    )
+
+
+def test_incident_metrics_on_a_source_of_requests_only_say_why(store: Store) -> None:
+    fill(store, [ticket(1, kind="request", opened_at=at(1), resolved_at=at(2), priority=3)])
+    r = compute(store, "itsm.mttr_hours", "itsm.fcr_rate", "itsm.sla_attainment", source="snow")
+    said = (
+        "source snow holds no incident tickets (request 1): "
+        "there is nothing to judge, which is not a 0"
+    )
+    assert {m: (x.value, x.unsupported) for m, x in r.items()} == dict.fromkeys(r, (None, said))
+    assert len(r) == 3
+
+
 def test_backlog_ages_are_measured_now_whatever_the_window(store: Store) -> None:
     # Opened 1 March, open on 16 March: 15 days old now, whatever --until says.
     fill(store, [ticket(1, state="in_progress", opened_at=at(1))])

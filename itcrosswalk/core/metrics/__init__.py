@@ -361,6 +361,9 @@ class Metric:
     scope cannot be told apart from the rest, and an empty scope is no answer."""
     absent_reason: str | None = None
     """Why nothing can be said when no synced source holds the entity at all (default: says so)."""
+    kinds: tuple[str, ...] = ()
+    """The kinds of the entity the metric is about (projects among work items, incidents among
+    tickets): a source holding the entity but none of these kinds has nothing to judge."""
 
     def coverage_reason(self, ctx: MetricContext) -> str | None:
         """Why the metric has nothing to judge before its scope is even drawn: no record of the
@@ -376,9 +379,16 @@ class Metric:
             if name in self.unknown_is_missing or name in ("state", "stage"):
                 present = sa.and_(present, t.c[name] != "unknown")
             sums.append(sa.func.sum(sa.case((present, 1), else_=0)).label(f"has_{name}"))
-        with ctx.store.engine.connect() as conn:
-            row = conn.execute(sa.select(sa.func.count().label("total"), *sums).where(*where)).one()
         noun = self.entity.replace("_", " ")
+        with ctx.store.engine.connect() as conn:
+            if self.kinds:
+                kinds = conn.execute(
+                    sa.select(t.c.kind, sa.func.count()).where(*where).group_by(t.c.kind)
+                ).all()
+                if kinds and not any(kind in self.kinds for kind, _n in kinds):
+                    return self._no_kind_reason(ctx, noun, kinds)
+                where.append(t.c.kind.in_(self.kinds))
+            row = conn.execute(sa.select(sa.func.count().label("total"), *sums).where(*where)).one()
         if not row.total:
             if self.absent_reason:
                 return self.absent_reason
@@ -396,6 +406,16 @@ class Metric:
                 f"the mapping does not read it"
             )
         return None
+
+    def _no_kind_reason(self, ctx: MetricContext, noun: str, held: Sequence[Any]) -> str:
+        # Epics and programs are not projects: counting them as none (0) or judging nothing
+        # (blank) would hide that the source simply keeps no records of the metric's kind.
+        wanted = " or ".join(self.kinds)
+        found = ", ".join(
+            f"{key_text(kind)} {n}" for kind, n in sorted(held, key=lambda r: key_text(r[0]))
+        )
+        who = f"source {ctx.source} holds no" if ctx.source else "no synced source holds"
+        return f"{who} {wanted} {noun}s ({found}): there is nothing to judge, which is not a 0"
 
     def unsupported_reason(self, ctx: MetricContext, scope: list[Any]) -> str | None:
         """:meth:`judge_support` with its own query (for metrics that do not run one)."""

@@ -141,6 +141,7 @@ class MeanTimeToResolve(SqlMetric):
     domain = "service"
     unit = "hours"
     entity = "ticket"
+    kinds = ("incident",)
     fields = ("opened_at", "resolved_at")
     date_field = "opened_at"
     measure = Measure("mean", expr=_seconds_to_resolve, scale=1 / HOUR)
@@ -206,6 +207,7 @@ class FirstContactResolution(SqlMetric):
     domain = "service"
     unit = "%"
     entity = "ticket"
+    kinds = ("incident",)
     fields = ("reassignment_count",)
     date_field = "opened_at"
     measure = Measure(
@@ -414,6 +416,7 @@ class SlaAttainment(JudgedMetric):
     domain = "service"
     unit = "%"
     entity = "ticket"
+    kinds = ("incident",)
     fields = ("opened_at", "priority")
     date_field = "opened_at"
     definition = (
@@ -592,6 +595,7 @@ class PlatformSlaAttainment(SqlMetric):
 class _Projects(SqlMetric):
     domain = "portfolio"
     entity = "work_item"
+    kinds = ("project",)
 
     def scope(self, t: sa.Table, ctx: MetricContext) -> list[Any]:
         return [t.c.kind == "project"]
@@ -662,6 +666,7 @@ class OnTimeRate(JudgedMetric):
     domain = "portfolio"
     unit = "%"
     entity = "work_item"
+    kinds = ("project",)
     fields = ("baseline_finish", "actual_finish")
     date_field = "baseline_finish"
     scope_fields = ("state",)
