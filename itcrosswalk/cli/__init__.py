@@ -69,9 +69,17 @@ class Context:
         return self._config
 
     def store(self) -> Any:
+        from ..core.errors import ConfigError
         from ..core.store import Store
 
-        return Store(self.config.store.url)
+        config = self.config
+        try:
+            return Store(config.store.url)
+        except ConfigError as exc:
+            if not str(exc).startswith("store.url:"):
+                raise  # the store itself (its schema), already named in the line
+            # Name the file the bad store.url is in, as every other config error does.
+            raise ConfigError(f"{config.path}: {exc}") from None
 
 
 class CrosswalkGroup(click.Group):

@@ -352,6 +352,34 @@ def test_a_store_under_a_file_is_one_line_naming_the_path(tmp_path: Path) -> Non
     assert str(blocker) in line and "unexpected" not in line
 
 
+@pytest.mark.parametrize("url", ["sqlit:///x.db", "postgresql+psycopg3://u@h/db"])
+def test_a_store_url_typo_names_the_key_the_file_and_the_known_dialects(
+    tmp_path: Path, url: str
+) -> None:
+    cli = make_cli(make_registry(entry_points_group=None))
+    config = _config_with_store(tmp_path, url)
+    result = CliRunner().invoke(cli, ["--config", str(config), "status"])
+    assert result.exit_code == 1
+    [line] = result.stderr.splitlines()
+    dialect = url.split("://")[0]
+    assert line.startswith(f"error: {config.resolve()}: store.url: ")
+    assert f"unknown database dialect {dialect!r}" in line
+    assert "known: sqlite, postgresql+psycopg" in line
+    assert "bug" not in line and "NoSuchModuleError" not in line
+
+
+def test_store_failure_blames_a_url_sqlalchemy_cannot_use_on_store_url() -> None:
+    import sqlalchemy as sa
+
+    from itcrosswalk.core.errors import ConfigError
+    from itcrosswalk.core.store import store_failure
+
+    line = store_failure("sqlit:///x.db", sa.exc.NoSuchModuleError("no sqlit"))
+    assert line.startswith("store.url: unknown database dialect 'sqlit'") and "bug" not in line
+    with pytest.raises(ConfigError, match=r"store\.url: unknown database dialect 'mysqll'"):
+        Store("mysqll://u@h/db")
+
+
 def test_a_command_failing_on_its_arguments_leaves_no_file(site: Site, tmp_path: Path) -> None:
     for args in (
         ("export", "tickets", "-o", str(tmp_path / "t.xlsx")),
