@@ -471,3 +471,60 @@ def test_check_and_sync_refuse_a_config_without_sources(tmp_path: Path) -> None:
         result = CliRunner().invoke(cli, ["--config", str(config), command])
         assert result.exit_code == 1
         assert result.stderr.startswith(f"error: {config.resolve()}: no sources configured")
+
+
+_MISSING_SECRET = {
+    "servicenow": 'auth = { type = "basic", user = "svc", password = "env:CROSSWALK_UNSET_SECRET" }',
+    "jira": 'auth = { type = "basic", user = "a@city.gov", password = "env:CROSSWALK_UNSET_SECRET" }',
+    "clarity": 'auth = { type = "basic", user = "svc", password = "env:CROSSWALK_UNSET_SECRET" }',
+    "jira_align": 'auth = { type = "bearer", token = "env:CROSSWALK_UNSET_SECRET" }',
+    "project_online": 'auth = { type = "basic", user = "svc", password = "env:CROSSWALK_UNSET_SECRET" }',
+    "intune": 'tenant_id = "00000000-0000-0000-0000-000000000000"\n'
+    'auth = { type = "oauth_client_credentials", client_id = "x", '
+    'client_secret = "env:CROSSWALK_UNSET_SECRET" }',
+}
+
+
+def test_a_missing_secret_is_config_on_every_platform_and_check_gives_no_estimate(
+    tmp_path: Path,
+) -> None:
+    # Clarity said "config" and Jira "error" for the same unset variable; and check printed
+    # "a first sync will make about 0 requests" under the rows saying no sync could run.
+    text = f'[store]\nurl = "sqlite:///{tmp_path / "s.db"}"\n'
+    for platform, auth in _MISSING_SECRET.items():
+        text += f'\n[sources.{platform}]\nplatform = "{platform}"\n'
+        if platform != "intune":
+            text += 'url = "https://127.0.0.1:9"\n'
+        text += auth + "\n"
+    config = tmp_path / "crosswalk.toml"
+    config.write_text(text)
+    cli = make_cli(make_registry(entry_points_group=None))
+    result = CliRunner().invoke(cli, ["--config", str(config), "check", "--format", "json"])
+    assert result.exit_code == 1, result.output
+    rows = json.loads(result.stdout)
+    assert {r["source"] for r in rows} == set(_MISSING_SECRET)
+    assert {(r["source"], r["status"]) for r in rows} == {(p, "config") for p in _MISSING_SECRET}
+    assert all("CROSSWALK_UNSET_SECRET is not set" in r["detail"] for r in rows)
+    table = CliRunner(env={"COLUMNS": "200"}).invoke(cli, ["--config", str(config), "check"])
+    assert table.exit_code == 1
+    assert "a first sync will make" not in table.stderr
+
+
+def test_check_gives_the_estimate_only_when_every_row_passed(site: Site, tmp_path: Path) -> None:
+    cli = make_cli(make_registry(entry_points_group=None))
+    good = CliRunner(env={"COLUMNS": "200"}).invoke(cli, ["--config", str(site.config), "check"])
+    assert good.exit_code == 0, good.output
+    assert re.search(r"a first sync will make about [1-9]\d* requests", good.stderr)
+    url = site.box.urls["servicenow"]
+    config = _config(
+        tmp_path,
+        site,
+        f'[sources.badstreams]\nplatform = "servicenow"\nurl = "{url}"\n'
+        f'ca_bundle = "{runner.CA_FILE}"\nstreams = ["incidents"]\n'
+        'auth = { type = "basic", user = "crosswalk", password = "env:CROSSWALK_UNSET_SECRET" }\n',
+    )
+    bad = CliRunner(env={"COLUMNS": "200"}).invoke(
+        cli, ["--config", str(config), "check", "badstreams"]
+    )
+    assert bad.exit_code == 1 and "unknown stream(s) incidents" in bad.stdout
+    assert "a first sync will make" not in bad.stderr

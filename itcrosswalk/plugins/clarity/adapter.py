@@ -56,6 +56,7 @@ from ...core.adapter import (
     Window,
     Writer,
     WriteResult,
+    check_status,
     paginate,
 )
 from ...core.config import SourceConfig
@@ -884,9 +885,8 @@ class ClarityAdapter(Adapter):
         names = list(RESOURCES)
         try:
             profile = self.get("virtual/userProfile", what="the signed-in user's profile")
-        except (AuthError, ConnectError) as exc:
-            status = "auth" if isinstance(exc, AuthError) else "unreachable"
-            return [CheckItem(names[0], False, str(exc), status=status)]
+        except (AuthError, ConnectError, ConfigError) as exc:
+            return [CheckItem(names[0], False, str(exc), status=check_status(exc))]
         user = profile.get("userName") if isinstance(profile, dict) else None
         try:
             listed = self.get("describe")
