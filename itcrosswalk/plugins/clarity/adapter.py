@@ -81,7 +81,7 @@ from ...core.http import (
 )
 from ...core.model import Demand, Record, WorkItem
 from ...core.paging import ChildOffsetPaginator, OffsetPaginator
-from ...core.secrets import redact
+from ...core.secrets import REDACTOR, redact
 from . import mapping
 
 log = logging.getLogger("itcrosswalk.clarity")
@@ -177,6 +177,10 @@ class SessionToken(RenewingBearer):
                         f"source {self.adapter.source.name}: auth/login answered without an authToken"
                     )
                 self._token = str(token)
+                # The session token is as good as the password for its lifetime: mask it
+                # wherever it could be echoed (an error body, a debug log), as the OAuth
+                # tokens of the other adapters are.
+                REDACTOR.register(self._token)
             return self._token
 
     @property
