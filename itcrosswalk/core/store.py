@@ -587,6 +587,20 @@ class Store:
                         resolved=False,
                     )
                 )
+            if sweep is not None and quarantined:
+                # A record quarantined during a sweep is still on the platform: its last good
+                # version stays live (the quarantine says why it is stale), never tombstoned.
+                held = [storable(i.source_id)[0] for i in quarantined if i.source_id is not None]
+                for start in range(0, len(held), 500):
+                    conn.execute(
+                        table.update()
+                        .where(
+                            table.c.source == source,
+                            table.c.stream == stream,
+                            table.c.source_id.in_(held[start : start + 500]),
+                        )
+                        .values(sweep=sweep)
+                    )
             if links:
                 unique = {tuple(storable(part)[0] for part in link): None for link in links}
                 conn.execute(
