@@ -69,9 +69,17 @@ class Context:
         return self._config
 
     def store(self) -> Any:
+        from ..core.errors import ConfigError
         from ..core.store import Store
 
-        return Store(self.config.store.url)
+        config = self.config
+        try:
+            return Store(config.store.url)
+        except ConfigError as exc:
+            if not str(exc).startswith("store.url:"):
+                raise  # the store itself (its schema), already named in the line
+            # Name the file the bad store.url is in, as every other config error does.
+            raise ConfigError(f"{config.path}: {exc}") from None
 
 
 class CrosswalkGroup(click.Group):
@@ -591,7 +599,8 @@ def check(
             ["source", "stream", "ok", "status", "first_sync_requests", "detail"],
             output=output,
         )
-    if fmt == "table" and not output:
+    if fmt == "table" and not output and all(r["ok"] for r in rows):
+        # An estimate beside a failed row would promise a sync that cannot run.
         total = sum(r["first_sync_requests"] or 0 for r in rows)
         click.echo(f"a first sync will make about {total} requests", err=True)
     if code:
@@ -1219,16 +1228,9 @@ def _select_streams(obj: Context, adapter: Any, name: str, wanted: list[str] | N
 
 
 def _error_status(exc: Exception) -> str:
-    from ..core.errors import AuthError, ConfigError, ConnectError
+    from ..core.adapter import check_status
 
-    for kind, status in (
-        (AuthError, "auth"),
-        (ConnectError, "unreachable"),
-        (ConfigError, "config"),
-    ):
-        if isinstance(exc, kind):
-            return status
-    return "error"
+    return check_status(exc)
 
 
 def _check_exit(item: Any) -> int:

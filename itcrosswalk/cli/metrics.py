@@ -117,6 +117,32 @@ def _csv_rows(results: list[Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _explained(e: Any, fmt: str) -> dict[str, Any]:
+    """One ``--explain`` row: the verdict, then where the record's department came from (the
+    platform's own field, or derived from the requester or primary user it names), then every
+    number the verdict rests on."""
+    row: dict[str, Any] = {
+        "source": e.source,
+        "source_id": e.source_id,
+        "record": e.label,
+        "counted": e.counted,
+        "reason": e.reason,
+        "value": e.value,
+    }
+    if e.department is not None:
+        row["department"] = e.department.department
+        if fmt == "table":
+            row["department_from"] = e.department.text  # "requester Ana Moore": one cell
+        else:
+            row["department_from"] = e.department.origin
+            row["department_person"] = e.department.person
+    # a nested object in JSON, one cell of "name=value" pairs in a table or CSV
+    row["detail"] = (
+        e.detail if fmt == "json" else "; ".join(f"{k}={v}" for k, v in e.detail.items())
+    )
+    return row
+
+
 def register(cli: click.Group) -> None:
     """Add ``crosswalk metrics`` (compute, ``list``, ``show ID [--explain]``)."""
 
@@ -252,22 +278,7 @@ def register(cli: click.Group) -> None:
                 since=_moment(since, obj),
                 until=_moment(until, obj),
             )
-            rows = [
-                {
-                    "source": e.source,
-                    "source_id": e.source_id,
-                    "record": e.label,
-                    "counted": e.counted,
-                    "reason": e.reason,
-                    "value": e.value,
-                    # every number the verdict rests on: a nested object in JSON, one cell
-                    # of "name=value" pairs in a table or CSV
-                    "detail": e.detail
-                    if fmt == "json"
-                    else "; ".join(f"{k}={v}" for k, v in e.detail.items()),
-                }
-                for e in metric.explain(ctx)
-            ]
+            rows = [_explained(e, fmt) for e in metric.explain(ctx)]
         finally:
             store.close()
         _emit(rows, fmt, title=f"{metric.id}: {metric.title}")

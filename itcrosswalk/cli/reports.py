@@ -70,6 +70,22 @@ def _as_date(value: datetime | None) -> date | None:
     return value.date() if value is not None else None
 
 
+def _check_run(engine: Any, run_id: int) -> None:
+    """A usage error (exit 2) for a --run id never recorded, naming the ids that were."""
+    from ..core.compliance.history import run_span
+
+    span = run_span(engine)
+    if span is not None and span[0] <= run_id <= span[1]:
+        return  # within the recorded range; report_for still refuses an id that is gone
+    if span is None:
+        known = "none is recorded yet: `crosswalk report compliance` records one"
+    elif span[0] == span[1]:
+        known = f"the only recorded run is {span[1]}"
+    else:
+        known = f"recorded runs are {span[0]} to {span[1]} (latest {span[1]})"
+    raise click.BadParameter(f"no compliance run {run_id}; {known}", param_hint="'--run'")
+
+
 def register(cli: click.Group) -> None:
     """Add the report, run and schedule commands to ``cli``."""
 
@@ -128,14 +144,17 @@ def register(cli: click.Group) -> None:
     ) -> None:
         """Run the compliance controls once over the store and render what they found, in as
         many formats as asked; or render a recorded run (--run, --as-of) without running."""
-        from ..core.compliance import controls_for
+        from ..core.compliance import benchmarks, controls_for
         from ..core.reports import compliance
-        from . import check_names
+        from . import check_name, check_names
 
         targets = _targets(fmt, outputs)
         if as_of is not None and run_id is not None:
             raise click.UsageError("--as-of and --run each name a recorded run: give one")
-        check_names("control", control_ids, controls_for(obj.config, obj.pm), param="--control")
+        known = controls_for(obj.config, obj.pm)
+        check_names("control", control_ids, known, param="--control")
+        if benchmark is not None:
+            check_name("benchmark", benchmark, benchmarks(known), param="--benchmark")
         store = obj.store()
         try:
             if as_of is not None or run_id is not None:
@@ -144,6 +163,8 @@ def register(cli: click.Group) -> None:
                         f"{'--as-of' if as_of else '--run'} renders a recorded run; "
                         "it takes no --benchmark or --control"
                     )
+                if run_id is not None:
+                    _check_run(store.engine, run_id)
                 data = compliance.report_for(store.engine, run_id=run_id, as_of=_as_date(as_of))
             else:
                 _run, data = compliance.run_and_build(
@@ -191,13 +212,14 @@ def register(cli: click.Group) -> None:
     @click.pass_obj
     def report_controls(obj: Any, benchmark: str | None, fmt: str) -> None:
         """List the controls: built-in, from the config's folders, and from plugins."""
-        from ..core.compliance import controls_for, select
-        from . import _emit
+        from ..core.compliance import benchmarks, controls_for, select
+        from . import _emit, check_name
 
-        chosen = (
-            select(controls_for(obj.config, obj.pm), benchmark=benchmark) if benchmark else None
-        )
-        controls = chosen if chosen is not None else list(controls_for(obj.config, obj.pm).values())
+        known = controls_for(obj.config, obj.pm)
+        if benchmark is not None:
+            check_name("benchmark", benchmark, benchmarks(known), param="--benchmark")
+        chosen = select(known, benchmark=benchmark) if benchmark else None
+        controls = chosen if chosen is not None else list(known.values())
         rows = [
             {
                 **({"query": c.query} if fmt == "json" else {}),

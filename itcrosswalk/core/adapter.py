@@ -163,7 +163,25 @@ class CheckItem:
     detail: str = ""
     estimate_requests: int | None = None
     status: str = ""
-    """``ok``, ``no_access``, ``missing``, ``auth``, ``unreachable``, ``error``."""
+    """``ok``, ``no_access``, ``missing``, ``auth``, ``unreachable``, ``config``, ``error``
+    (:func:`check_status` names the failures)."""
+
+
+def check_status(exc: BaseException) -> str:
+    """A preflight line's status for the error that stopped it, the same on every platform:
+    a missing secret or a bad key is ``config`` whichever adapter met it."""
+    from . import errors
+
+    for kind, status in (
+        (errors.AuthError, "auth"),
+        (errors.AccessDenied, "no_access"),
+        (errors.NotFound, "missing"),
+        (errors.ConnectError, "unreachable"),
+        (errors.ConfigError, "config"),
+    ):
+        if isinstance(exc, kind):
+            return status
+    return "error"
 
 
 @dataclass

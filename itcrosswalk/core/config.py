@@ -570,7 +570,7 @@ auth = { type = "basic", user = "svc_crosswalk", password = "env:SNOW_PASSWORD" 
 # [sources.pwa]
 # platform = "project_online"
 # url = "https://projects.city.gov/pwa"        # Project Server; or https://city.sharepoint.com/sites/pwa
-# auth = { type = "ntlm", user = "CITY\\svc_crosswalk", password = "env:PWA_PASSWORD" }
+# auth = { type = "ntlm", user = 'CITY\\svc_crosswalk', password = "env:PWA_PASSWORD" }
 # Project Online refuses app-only tokens: leave out auth, set
 # oauth = { client_id = "00000000-0000-0000-0000-000000000000", tenant_id = "..." }
 # and run `crosswalk project-online login pwa` once (the refresh token goes to the OS keyring).

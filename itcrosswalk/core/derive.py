@@ -20,7 +20,7 @@ from .store import ENTITY_TABLES, Store
 DERIVED_KEY = "department_derived"
 
 # entity -> (the field naming the person, how the derivation is named in extra)
-_PERSON_FIELDS = {"ticket": ("requester", "requester"), "device": ("owner", "primary_user")}
+PERSON_FIELDS = {"ticket": ("requester", "requester"), "device": ("owner", "primary_user")}
 
 
 def _norm(value: Any) -> str:
@@ -59,7 +59,7 @@ def derive_departments(store: Store, source: str) -> dict[str, int]:
     local = _index((r for r in everyone if r.source == source), ids=True)
     anywhere = _index(everyone)
     filled: dict[str, int] = {}
-    for entity, (field, how) in _PERSON_FIELDS.items():
+    for entity, (field, how) in PERSON_FIELDS.items():
         table = ENTITY_TABLES[entity]
         person = table.c[field]
         with store.engine.begin() as conn:

@@ -405,6 +405,13 @@ class JobOutcome:
         self.exit_code = 1
         log.warning("job %s: %s", self.job, redact(problem))
 
+    def attention(self, problem: str) -> None:
+        """A problem that is no failure (exit 3, as the CLI gives it): nothing to judge yet."""
+        self.problems.append(redact(problem))
+        if self.exit_code != 1:
+            self.exit_code = 3
+        log.warning("job %s: %s", self.job, redact(problem))
+
 
 def _holder() -> tuple[str, str, int]:
     host = socket.gethostname()
@@ -543,7 +550,12 @@ def _render(
                 rendered.append(Rendered(name, fmt, render(data, fmt), spec.kind))
                 outcome.reports.append(name)
         except CrosswalkError as exc:
-            outcome.fail(f"the {spec.kind} report could not be made: {exc}")
+            if exc.exit_code == 3:
+                # What `crosswalk report` exits 3 on (an empty store: nothing to judge, which
+                # is no pass) is the same attention in a job, with the same words.
+                outcome.attention(f"the {spec.kind} report was not made: {exc}")
+            else:
+                outcome.fail(f"the {spec.kind} report could not be made: {exc}")
         except Exception as exc:  # one broken report must not stop the others' delivery
             outcome.fail(f"the {spec.kind} report could not be made: {type(exc).__name__}: {exc}")
     sync_failed = [s["source"] for s in outcome.sync if s["outcome"] == "failed"]

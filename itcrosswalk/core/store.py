@@ -287,8 +287,27 @@ def _store_errors(method: _F) -> _F:
     return typing.cast(_F, wrapper)
 
 
+KNOWN_STORES = "sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
+"""The store URLs itcrosswalk ships for (SQLite and PostgreSQL through psycopg)."""
+
+
+def url_problem(drivername: str, exc: BaseException) -> str:
+    """One line for a store URL SQLAlchemy cannot use: the key, the dialect, the known ones."""
+    if isinstance(exc, sa.exc.NoSuchModuleError):
+        what = f"unknown database dialect {drivername!r}"
+    else:
+        what = f"unusable database URL for {drivername!r} ({one_line(str(exc), 200)})"
+    return f"store.url: {what}; known: sqlite, postgresql+psycopg (use {KNOWN_STORES})"
+
+
 def store_failure(url: str, exc: BaseException) -> str:
     """One line for a store that failed: which store (no password), the cause, what to do."""
+    if isinstance(exc, sa.exc.NoSuchModuleError | sa.exc.ArgumentError):
+        try:
+            drivername = make_url(url).drivername
+        except Exception:
+            drivername = url.split("://")[0]
+        return url_problem(drivername, exc)
     try:
         parsed = make_url(url)
         shown = parsed.render_as_string(hide_password=True)
@@ -415,18 +434,23 @@ class Store:
             parsed = make_url(url)
         except Exception:
             raise ConfigError(
-                f"store.url: not a database URL ({url.split('://')[0]}://...)"
+                f"store.url: not a database URL ({url.split('://')[0]}://...); use {KNOWN_STORES}"
             ) from None
         if parsed.drivername in ("postgresql", "postgres"):
             parsed = parsed.set(drivername="postgresql+psycopg")
         self.url = parsed.render_as_string(hide_password=True)
         kwargs: dict[str, Any] = {}
         if parsed.get_backend_name() == "sqlite":
+            kwargs["connect_args"] = {"timeout": 30}
+        try:
+            self.engine = sa.create_engine(parsed, **kwargs)
+        except (sa.exc.NoSuchModuleError, sa.exc.ArgumentError) as exc:
+            # A typo in the URL is the admin's to mend, not a bug: name the key and the way out.
+            raise ConfigError(url_problem(parsed.drivername, exc)) from None
+        if parsed.get_backend_name() == "sqlite":
             database = parsed.database
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
-            kwargs["connect_args"] = {"timeout": 30}
-        self.engine = sa.create_engine(parsed, **kwargs)
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self.dialect = self.engine.dialect.name
@@ -563,6 +587,20 @@ class Store:
                         resolved=False,
                     )
                 )
+            if sweep is not None and quarantined:
+                # A record quarantined during a sweep is still on the platform: its last good
+                # version stays live (the quarantine says why it is stale), never tombstoned.
+                held = [storable(i.source_id)[0] for i in quarantined if i.source_id is not None]
+                for start in range(0, len(held), 500):
+                    conn.execute(
+                        table.update()
+                        .where(
+                            table.c.source == source,
+                            table.c.stream == stream,
+                            table.c.source_id.in_(held[start : start + 500]),
+                        )
+                        .values(sweep=sweep)
+                    )
             if links:
                 unique = {tuple(storable(part)[0] for part in link): None for link in links}
                 conn.execute(

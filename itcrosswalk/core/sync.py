@@ -613,24 +613,49 @@ class SyncEngine:
         if not ids and self.store.count(stream.entity, source=source_name, stream=stream.name):
             # Every record gone at once is likelier a listing that saw nothing (an ACL change,
             # a filter) than a platform emptied: keep them, and say so.
-            result.message = (
+            self._sweep_refused(
+                source_name,
+                stream,
+                result,
                 "the id sweep listed no ids while the store holds records: nothing was "
-                "tombstoned; a full sweep (--full) decides"
+                "tombstoned; a full sweep (--full) decides",
             )
             return 0
         if total is not None and len(ids) < total:
-            result.message = (
+            self._sweep_refused(
+                source_name,
+                stream,
+                result,
                 f"the id sweep listed {len(ids)} of the {total} ids the platform counts; "
-                "nothing was tombstoned"
+                "nothing was tombstoned",
             )
             return 0
-        return self.store.tombstone_absent(
+        gone = self.store.tombstone_absent(
             source=source_name,
             stream=stream.name,
             entity=stream.entity,
             present=ids,
             key=stream.sweep_key,
         )
+        # The listing is the platform's whole count now: status compares the store with it,
+        # not with a full read's count from before the deletions it just found.
+        cursor = self.store.get_cursor(source_name, stream.name)
+        if cursor is not None:
+            cursor.remote_total = total if total is not None else len(ids)
+            cursor.remote_total_at = self.clock()
+            self.store.save_cursor(source_name, stream.name, stream.entity, cursor)
+        return gone
+
+    def _sweep_refused(
+        self, source_name: str, stream: Stream, result: StreamResult, message: str
+    ) -> None:
+        """An id sweep that proved nothing: the stream is incomplete, and says why, in the
+        run's result and in the stream's state (so status and the controls see it)."""
+        result.status, result.message = "incomplete", message
+        cursor = self.store.get_cursor(source_name, stream.name) or StreamCursor()
+        cursor.access, cursor.message = "incomplete", message
+        self.store.save_cursor(source_name, stream.name, stream.entity, cursor)
+        log.warning("source %s: %s: %s", source_name, stream.name, message)
 
     def _quarantined_count(self, source: str, stream: str) -> int:
         return len(self.store.quarantine_rows(source, stream))

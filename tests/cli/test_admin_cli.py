@@ -352,6 +352,34 @@ def test_a_store_under_a_file_is_one_line_naming_the_path(tmp_path: Path) -> Non
     assert str(blocker) in line and "unexpected" not in line
 
 
+@pytest.mark.parametrize("url", ["sqlit:///x.db", "postgresql+psycopg3://u@h/db"])
+def test_a_store_url_typo_names_the_key_the_file_and_the_known_dialects(
+    tmp_path: Path, url: str
+) -> None:
+    cli = make_cli(make_registry(entry_points_group=None))
+    config = _config_with_store(tmp_path, url)
+    result = CliRunner().invoke(cli, ["--config", str(config), "status"])
+    assert result.exit_code == 1
+    [line] = result.stderr.splitlines()
+    dialect = url.split("://")[0]
+    assert line.startswith(f"error: {config.resolve()}: store.url: ")
+    assert f"unknown database dialect {dialect!r}" in line
+    assert "known: sqlite, postgresql+psycopg" in line
+    assert "bug" not in line and "NoSuchModuleError" not in line
+
+
+def test_store_failure_blames_a_url_sqlalchemy_cannot_use_on_store_url() -> None:
+    import sqlalchemy as sa
+
+    from itcrosswalk.core.errors import ConfigError
+    from itcrosswalk.core.store import store_failure
+
+    line = store_failure("sqlit:///x.db", sa.exc.NoSuchModuleError("no sqlit"))
+    assert line.startswith("store.url: unknown database dialect 'sqlit'") and "bug" not in line
+    with pytest.raises(ConfigError, match=r"store\.url: unknown database dialect 'mysqll'"):
+        Store("mysqll://u@h/db")
+
+
 def test_a_command_failing_on_its_arguments_leaves_no_file(site: Site, tmp_path: Path) -> None:
     for args in (
         ("export", "tickets", "-o", str(tmp_path / "t.xlsx")),
@@ -443,3 +471,60 @@ def test_check_and_sync_refuse_a_config_without_sources(tmp_path: Path) -> None:
         result = CliRunner().invoke(cli, ["--config", str(config), command])
         assert result.exit_code == 1
         assert result.stderr.startswith(f"error: {config.resolve()}: no sources configured")
+
+
+_MISSING_SECRET = {
+    "servicenow": 'auth = { type = "basic", user = "svc", password = "env:CROSSWALK_UNSET_SECRET" }',
+    "jira": 'auth = { type = "basic", user = "a@city.gov", password = "env:CROSSWALK_UNSET_SECRET" }',
+    "clarity": 'auth = { type = "basic", user = "svc", password = "env:CROSSWALK_UNSET_SECRET" }',
+    "jira_align": 'auth = { type = "bearer", token = "env:CROSSWALK_UNSET_SECRET" }',
+    "project_online": 'auth = { type = "basic", user = "svc", password = "env:CROSSWALK_UNSET_SECRET" }',
+    "intune": 'tenant_id = "00000000-0000-0000-0000-000000000000"\n'
+    'auth = { type = "oauth_client_credentials", client_id = "x", '
+    'client_secret = "env:CROSSWALK_UNSET_SECRET" }',
+}
+
+
+def test_a_missing_secret_is_config_on_every_platform_and_check_gives_no_estimate(
+    tmp_path: Path,
+) -> None:
+    # Clarity said "config" and Jira "error" for the same unset variable; and check printed
+    # "a first sync will make about 0 requests" under the rows saying no sync could run.
+    text = f'[store]\nurl = "sqlite:///{tmp_path / "s.db"}"\n'
+    for platform, auth in _MISSING_SECRET.items():
+        text += f'\n[sources.{platform}]\nplatform = "{platform}"\n'
+        if platform != "intune":
+            text += 'url = "https://127.0.0.1:9"\n'
+        text += auth + "\n"
+    config = tmp_path / "crosswalk.toml"
+    config.write_text(text)
+    cli = make_cli(make_registry(entry_points_group=None))
+    result = CliRunner().invoke(cli, ["--config", str(config), "check", "--format", "json"])
+    assert result.exit_code == 1, result.output
+    rows = json.loads(result.stdout)
+    assert {r["source"] for r in rows} == set(_MISSING_SECRET)
+    assert {(r["source"], r["status"]) for r in rows} == {(p, "config") for p in _MISSING_SECRET}
+    assert all("CROSSWALK_UNSET_SECRET is not set" in r["detail"] for r in rows)
+    table = CliRunner(env={"COLUMNS": "200"}).invoke(cli, ["--config", str(config), "check"])
+    assert table.exit_code == 1
+    assert "a first sync will make" not in table.stderr
+
+
+def test_check_gives_the_estimate_only_when_every_row_passed(site: Site, tmp_path: Path) -> None:
+    cli = make_cli(make_registry(entry_points_group=None))
+    good = CliRunner(env={"COLUMNS": "200"}).invoke(cli, ["--config", str(site.config), "check"])
+    assert good.exit_code == 0, good.output
+    assert re.search(r"a first sync will make about [1-9]\d* requests", good.stderr)
+    url = site.box.urls["servicenow"]
+    config = _config(
+        tmp_path,
+        site,
+        f'[sources.badstreams]\nplatform = "servicenow"\nurl = "{url}"\n'
+        f'ca_bundle = "{runner.CA_FILE}"\nstreams = ["incidents"]\n'
+        'auth = { type = "basic", user = "crosswalk", password = "env:CROSSWALK_UNSET_SECRET" }\n',
+    )
+    bad = CliRunner(env={"COLUMNS": "200"}).invoke(
+        cli, ["--config", str(config), "check", "badstreams"]
+    )
+    assert bad.exit_code == 1 and "unknown stream(s) incidents" in bad.stdout
+    assert "a first sync will make" not in bad.stderr

@@ -344,3 +344,45 @@ def test_the_demo_s_tickets_and_devices_carry_their_people_s_departments(
             "requester",
             "primary_user",
         }
+
+
+def test_metrics_explain_says_where_each_department_came_from(tmp_path: Path, cli: Any) -> None:
+    from itcrosswalk.core.store import Store
+    from tests.cli.test_admin_cli import assert_fits, table_body
+    from tests.core.test_metrics_exact import fill_departments
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    store = Store(url)
+    fill_departments(store)
+    store.close()
+    config = tmp_path / "crosswalk.toml"
+    config.write_text(f'[store]\nurl = "{url}"\n')
+    show = ["--config", str(config), "metrics", "show"]
+    result = CliRunner().invoke(cli, [*show, "itsm.volume", "--explain", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    origins = {
+        r["source_id"]: (r["department"], r["department_from"], r["department_person"])
+        for r in json.loads(result.stdout)
+    }
+    assert origins == {
+        "t01": ("Parks", "platform", None),
+        "t02": ("Police", "requester", "Ana Moore"),
+        "t03": (None, None, None),
+    }
+    devices = CliRunner().invoke(
+        cli, [*show, "endpoint.os_currency", "--explain", "--format", "json"]
+    )
+    assert {r["source_id"]: r["department_from"] for r in json.loads(devices.stdout)} == {
+        "d1": "platform",
+        "d2": "primary_user",
+    }
+    # A table names the person in one cell, and fits the terminal it is given.
+    for width in (80, 120):
+        table = CliRunner().invoke(
+            cli, [*show, "itsm.volume", "--explain"], env={"COLUMNS": f"{width}"}
+        )
+        assert table.exit_code == 0, table.output
+        *rows, summary = table_body(assert_fits(table.stdout, width))
+    assert summary == "3 counted, 0 excluded" and len(rows) == 3
+    assert "Police" in rows[1] and "requester Ana Moore" in rows[1]
+    assert "Parks" in rows[0] and "platform" in rows[0]

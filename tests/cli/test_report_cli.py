@@ -82,7 +82,12 @@ def test_report_compliance_all_clear_exits_0(setup: tuple[Any, Path]) -> None:
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[0].startswith("control_id,title,severity,status")
     unknown = _invoke(cli, config, "report", "compliance", "--benchmark", "nothing")
-    assert unknown.exit_code == 1 and "no benchmark 'nothing'" in unknown.stderr
+    assert unknown.exit_code == 2 and "no benchmark 'nothing'" in unknown.stderr
+    for command in ("compliance", "controls"):
+        typo = _invoke(cli, config, "report", command, "--benchmark", "cis-v9")
+        assert typo.exit_code == 2, typo.output
+        assert "no benchmark 'cis-v9'; did you mean 'cis-v8'?" in typo.stderr
+        assert "'--benchmark'" in typo.stderr
 
 
 def test_report_compliance_usage_errors(setup: tuple[Any, Path]) -> None:
@@ -183,6 +188,33 @@ def test_report_compliance_on_an_empty_store_exits_3_and_records_nothing(tmp_pat
     assert "the store holds no synced data" in result.stderr and result.stdout == ""
     later = _invoke(cli, config, "report", "compliance", "--as-of", "2999-01-01")
     assert later.exit_code == 1 and "no compliance run was recorded" in later.stderr
+    run = _invoke(cli, config, "report", "compliance", "--run", "1")
+    assert run.exit_code == 2 and "no compliance run 1; none is recorded yet" in run.stderr
+
+
+def test_a_scheduled_compliance_job_on_an_empty_store_exits_3_as_the_report_does(
+    tmp_path: Path,
+) -> None:
+    # The job said "the compliance report could not be made" and exited 1, a failure.
+    db = tmp_path / "empty.db"
+    config = tmp_path / "crosswalk.toml"
+    config.write_text(f'[store]\nurl = "sqlite:///{db}"\n')
+    jobs_file = tmp_path / "jobs.toml"
+    jobs_file.write_text(
+        '[jobs.weekly]\nsync = false\nreports = [{ formats = ["md"] }]\n'
+        '[jobs.weekly.folder]\npath = "out"\n'
+    )
+    cli = make_cli(make_registry(entry_points_group=None))
+    report = _invoke(cli, config, "report", "compliance")
+    result = _invoke(cli, config, "run", str(jobs_file), "--format", "json")
+    assert (report.exit_code, result.exit_code) == (3, 3), result.output
+    [row] = json.loads(result.stdout)
+    assert (row["outcome"], row["exit_code"], row["reports"]) == ("attention", 3, [])
+    [problem] = row["problems"]
+    said = report.stderr.strip().removeprefix("error: ")
+    assert "the store holds no synced data" in said
+    assert problem == f"the compliance report was not made: {said}"
+    assert list((tmp_path / "out").iterdir()) == [], "no report of nothing is delivered"
 
 
 def test_a_control_that_checked_nothing_is_unverified_not_passed(tmp_path: Path) -> None:
@@ -248,7 +280,9 @@ def test_one_run_renders_in_every_format_and_a_recorded_run_renders_again(
     data = json.loads(second.stdout)
     assert data["run_id"] == first["run_id"] + 1 and len(data["trend"]) == 2
     missing = _invoke(cli, config, "report", "compliance", "--run", "999")
-    assert missing.exit_code == 1 and "no compliance run 999" in missing.stderr
+    assert missing.exit_code == 2 and "no compliance run 999" in missing.stderr
+    latest = data["run_id"]
+    assert f"recorded runs are {first['run_id']} to {latest} (latest {latest})" in missing.stderr
     both = _invoke(cli, config, "report", "compliance", "--run", "1", "--as-of", "2026-01-01")
     assert both.exit_code == 2
 

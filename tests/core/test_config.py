@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -84,6 +86,30 @@ def test_the_starter_config_is_valid(tmp_path: Path) -> None:
     assert "env:SNOW_PASSWORD" in STARTER_CONFIG
     for platform in ("intune", "jira_align", "project_online"):
         assert f'# platform = "{platform}"' in STARTER_CONFIG
+
+
+def test_every_commented_line_of_the_starter_is_valid_toml_once_uncommented(
+    tmp_path: Path,
+) -> None:
+    # `user = "CITY\svc_crosswalk"` was an "Unescaped '\'" error the moment it was uncommented.
+    assignment = re.compile(r"^# ?([A-Za-z_][\w-]*) = ")
+    lines = [line[2:] for line in STARTER_CONFIG.splitlines() if assignment.match(line)]
+    assert len(lines) >= 15
+    for line in lines:
+        try:
+            tomllib.loads(line)
+        except tomllib.TOMLDecodeError as exc:
+            raise AssertionError(f"{line!r}: {exc}") from None
+    # The Project Server block, uncommented as an admin would (the OAuth line is the
+    # alternative to auth), is a source whose Windows account keeps its backslash.
+    block = STARTER_CONFIG.split("# [sources.pwa]")[1].split("# Project Online refuses")[0]
+    text = (
+        STARTER_CONFIG
+        + "\n[sources.pwa]"
+        + "".join(f"\n{line[2:]}" for line in block.splitlines() if assignment.match(line))
+    )
+    pwa = load_config(write(tmp_path, text)).sources["pwa"]
+    assert pwa.auth is not None and pwa.auth.user == "CITY\\svc_crosswalk"
 
 
 def test_a_misspelt_key_is_named_with_a_suggestion(tmp_path: Path) -> None:

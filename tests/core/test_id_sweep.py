@@ -66,15 +66,25 @@ def test_a_record_deleted_between_incremental_syncs_is_tombstoned(setup: Any) ->
     assert not second.full and second.tombstoned == 1 and second.sweep_requests == 1
     assert store.count("person", source="hr") == 9
     assert store.count("person", source="hr", include_deleted=True) == 10
+    # The listing is the platform's count now: no gap against the full read's 10.
+    cursor = store.get_cursor("hr", "people")
+    assert cursor is not None and cursor.remote_total == 9 and cursor.remote_total_at
 
 
 def test_a_listing_shorter_than_the_count_tombstones_nothing(setup: Any) -> None:
     engine, store, platform = setup
     engine.sync("hr")
     SweptPeople.short_by = 3  # the platform hid rows from this listing (ACLs, a failed page)
-    second = engine.sync("hr").streams[0]
+    result = engine.sync("hr")
+    second = result.streams[0]
     assert second.tombstoned == 0 and "nothing was tombstoned" in second.message
     assert store.count("person", source="hr") == 10
+    # Said where status and the controls read it, and not a clean run.
+    assert second.status == "incomplete" and result.exit_code == 3
+    cursor = store.get_cursor("hr", "people")
+    assert cursor is not None and cursor.access == "incomplete"
+    assert "nothing was tombstoned" in (cursor.message or "")
+    assert store.runs("hr")[0]["outcome"] == "partial"
 
 
 def test_a_dry_run_sweeps_nothing(setup: Any) -> None:

@@ -16,8 +16,15 @@ from typing import Any
 import pytest
 
 from itcrosswalk.core.config import CalendarConfig, Config, MetricsConfig
-from itcrosswalk.core.metrics import MetricContext, MetricResult, all_metrics, compute_metrics
-from itcrosswalk.core.model import Record, SlaRecord, Ticket, WorkItem
+from itcrosswalk.core.derive import derive_departments
+from itcrosswalk.core.metrics import (
+    DepartmentOrigin,
+    MetricContext,
+    MetricResult,
+    all_metrics,
+    compute_metrics,
+)
+from itcrosswalk.core.model import Device, Person, Record, SlaRecord, Ticket, WorkItem
 from itcrosswalk.core.store import Store
 from itcrosswalk.registry import make_registry
 
@@ -436,3 +443,80 @@ def test_backlog_ages_are_measured_now_whatever_the_window(store: Store) -> None
     plain = compute(store, "itsm.backlog")["itsm.backlog"]
     windowed = compute(store, "itsm.backlog", until=at(3))["itsm.backlog"]
     assert plain.detail["age_bands"]["8-30"] == windowed.detail["age_bands"]["8-30"] == 1
+
+
+# -- 9: --explain says where each record's department came from -------------------------------
+
+
+def fill_departments(store: Store) -> None:
+    """A ticket with its own department, one whose department is its requester's, one nobody
+    knows; a device with its own department, one whose department is its primary user's."""
+    ana = Person(
+        source="snow",
+        platform="servicenow",
+        source_id="u1",
+        upn="ana.moore@city.example.gov",
+        email="ana.moore@city.example.gov",
+        name="Ana Moore",
+        department="Police",
+    )
+    managed: dict[str, Any] = {
+        "source": "intune",
+        "platform": "intune",
+        "os": "Windows",
+        "os_version": "10.0.22631",
+        "enrolled_at": at(1),
+        "last_seen_at": at(15),
+        "compliance": "compliant",
+    }
+    fill(
+        store,
+        [
+            ana,
+            ticket(1, priority=1, opened_at=at(1), resolved_at=at(1, 2), department="Parks"),
+            ticket(2, priority=1, opened_at=at(2), resolved_at=at(2, 5), requester="Ana Moore"),
+            ticket(3, priority=1, opened_at=at(3), resolved_at=at(3, 1), requester="Nobody"),
+            Device(**managed, source_id="d1", name="PKS-LT-1", department="Parks"),
+            Device(**managed, source_id="d2", name="PD-LT-1", owner="ANA.MOORE@city.example.gov"),
+        ],
+    )
+    assert derive_departments(store, "snow") == {"ticket": 1, "device": 0}
+    assert derive_departments(store, "intune") == {"ticket": 0, "device": 1}
+
+
+def test_explain_says_where_each_department_came_from(store: Store) -> None:
+    fill_departments(store)
+    own = DepartmentOrigin("Parks", "platform")
+    # SQL-summed and Python-judged metrics alike, on tickets and on devices.
+    for metric_id in ("itsm.volume", "itsm.mttr_hours", "itsm.sla_attainment"):
+        rows = explain(store, metric_id)
+        assert {k: e.department for k, e in rows.items()} == {
+            "t01": own,
+            "t02": DepartmentOrigin("Police", "requester", "Ana Moore"),
+            "t03": DepartmentOrigin(None, None),
+        }, metric_id
+        assert rows["t02"].department.text == "requester Ana Moore"
+    for metric_id in ("endpoint.compliance_rate", "endpoint.os_currency"):
+        rows = explain(store, metric_id)
+        assert {k: e.department for k, e in rows.items()} == {
+            "d1": own,
+            "d2": DepartmentOrigin("Police", "primary_user", "ANA.MOORE@city.example.gov"),
+        }, metric_id
+        assert rows["d2"].department.text == "primary user ANA.MOORE@city.example.gov"
+    # An entity without departments (a platform's SLA record) says nothing of one.
+    fill(
+        store,
+        [
+            SlaRecord(
+                source="snow",
+                platform="servicenow",
+                source_id="s1",
+                ticket_id="t01",
+                stage="completed",
+                has_breached=False,
+                start_at=at(1),
+                end_at=at(1, 2),
+            )
+        ],
+    )
+    assert explain(store, "itsm.platform_sla_attainment")["s1"].department is None

@@ -65,7 +65,7 @@ def _pack(store: Store, now: datetime, pm: Any) -> dict[str, Any]:
     ctx = MetricContext(store=store, policy=POLICY, now=now)
     verdicts = {
         metric.id: [
-            (e.source, e.source_id, e.label, e.counted, e.reason, e.value, e.detail)
+            (e.source, e.source_id, e.label, e.counted, e.reason, e.value, e.detail, e.department)
             for e in metric.explain(ctx)
         ]
         for metric in all_metrics(pm).values()

@@ -182,6 +182,23 @@ def test_a_record_that_fails_mapping_is_quarantined_with_its_payload(setup: Any,
     assert len(names(store)) == 9
 
 
+def test_a_record_quarantined_during_a_full_sweep_keeps_its_last_good_version(
+    setup: Any, pm: Any
+) -> None:
+    config, store, platform = setup
+    engine = SyncEngine(config, store, pm=pm)
+    engine.sync("hr")
+    platform.rows[4]["name"] = "BAD"  # still on the platform, one field now malformed
+    result = engine.sync("hr", full=True)
+    outcome = result.streams[0]
+    assert (result.exit_code, outcome.quarantined, outcome.tombstoned) == (3, 1, 0)
+    assert len(names(store)) == 10 and names(store)["p0004"] == "Person 4"
+    assert [row["source_id"] for row in store.quarantine_rows("hr")] == ["p0004"]
+    del platform.rows[4]  # gone from the platform now: the next sweep tombstones it
+    assert engine.sync("hr", full=True).streams[0].tombstoned == 1
+    assert "p0004" not in names(store)
+
+
 def test_a_crash_resumes_from_the_last_committed_page(setup: Any, pm: Any) -> None:
     config, store, platform = setup
     platform.fail_on_request = 3  # pages 1 and 2 committed, killed on the third

@@ -206,6 +206,12 @@ def _in_benchmark(control: Control, name: str) -> bool:
     return name in control.benchmarks
 
 
+def benchmarks(controls: Mapping[str, Control]) -> list[str]:
+    """Every benchmark name ``--benchmark`` accepts: those the controls join, and the
+    frameworks every control joins by its references."""
+    return sorted({b for c in controls.values() for b in c.benchmarks} | set(FRAMEWORK_BENCHMARKS))
+
+
 def select(
     controls: Mapping[str, Control],
     *,
@@ -225,8 +231,5 @@ def select(
     name = benchmark or DEFAULT_BENCHMARK
     chosen = [c for c in controls.values() if _in_benchmark(c, name)]
     if not chosen:
-        names = sorted(
-            {b for c in controls.values() for b in c.benchmarks} | set(FRAMEWORK_BENCHMARKS)
-        )
-        raise ConfigError(f"no benchmark {name!r}; known: {', '.join(names)}")
+        raise ConfigError(f"no benchmark {name!r}; known: {', '.join(benchmarks(controls))}")
     return chosen

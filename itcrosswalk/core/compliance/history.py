@@ -218,6 +218,16 @@ def run_ids(engine: sa.Engine, *, until: datetime | None = None, limit: int = 12
         return [int(i) for i in conn.execute(query).scalars()]
 
 
+def run_span(engine: sa.Engine) -> tuple[int, int] | None:
+    """The lowest and highest recorded run id, or None before the first run."""
+    ensure_tables(engine)
+    with engine.connect() as conn:
+        low, high = conn.execute(
+            sa.select(sa.func.min(compliance_runs.c.id), sa.func.max(compliance_runs.c.id))
+        ).one()
+    return None if high is None else (int(low), int(high))
+
+
 def load_run(engine: sa.Engine, run_id: int) -> Run:
     with engine.connect() as conn:
         head = conn.execute(sa.select(compliance_runs).where(compliance_runs.c.id == run_id)).one()

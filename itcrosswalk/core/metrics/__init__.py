@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from ..config import Config, MetricsConfig
+from ..derive import DERIVED_KEY, PERSON_FIELDS
 from ..errors import ConfigError
 from ..store import ENTITY_TABLES, Store
 
@@ -115,6 +116,37 @@ class MetricResult:
         }
 
 
+@dataclass(frozen=True)
+class DepartmentOrigin:
+    """A record's department and where it came from, so a department breakdown can be checked.
+
+    ``origin`` is ``platform`` (the platform's own field), how it was derived when the platform
+    left it empty (``requester``, ``primary_user``: see :mod:`..derive`), or None when the
+    record has no department; ``person`` is the requester or primary user it was derived from,
+    as the record names them.
+    """
+
+    department: str | None
+    origin: str | None
+    person: str | None = None
+
+    @classmethod
+    def of(cls, department: Any, derived: Any, person: Any) -> DepartmentOrigin:
+        if department is None or department == "":
+            return cls(None, None)
+        if derived is None:
+            return cls(str(department), "platform")
+        return cls(str(department), str(derived), None if person is None else str(person))
+
+    @property
+    def text(self) -> str:
+        """One line for a table: ``platform``, ``requester Ana Moore``, or empty."""
+        if self.origin is None:
+            return ""
+        named = self.origin.replace("_", " ")
+        return f"{named} {self.person}" if self.person else named
+
+
 @dataclass
 class Explanation:
     """One record's part in a metric: counted (with its value) or excluded (with why)."""
@@ -127,6 +159,8 @@ class Explanation:
     value: float | None
     detail: dict[str, Any] = field(default_factory=dict)
     """Every number the verdict rests on (start, end used and why, elapsed, hold, target)."""
+    department: DepartmentOrigin | None = None
+    """The record's department and its origin; None for an entity without departments."""
 
 
 # -- dialect helpers --------------------------------------------------------------------------
@@ -233,6 +267,21 @@ class Metric:
 
     def explain(self, ctx: MetricContext) -> Iterator[Explanation]:
         raise NotImplementedError
+
+    def department_columns(self) -> list[Any]:
+        """What ``explain`` reads for :class:`DepartmentOrigin`: the department, how it was
+        derived (``extra``), and the person it was derived from; none for an entity without
+        departments. The key is read by SQLAlchemy's portable JSON index, so both stores
+        answer alike."""
+        t = self.table
+        if "department" not in t.c:
+            return []
+        person = PERSON_FIELDS.get(self.entity)
+        return [
+            t.c.department,
+            t.c.extra[DERIVED_KEY].as_string(),
+            t.c[person[0]] if person else sa.null(),
+        ]
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -541,6 +590,7 @@ class SqlMetric(Metric):
         scope = self.base_where(ctx) + self.scope(t, ctx)
         reason = self._reason(ctx).label("reason")
         shown = self.explain_columns(t, ctx)
+        origin = self.department_columns()
         query = (
             sa.select(
                 t.c.source,
@@ -549,6 +599,7 @@ class SqlMetric(Metric):
                 reason,
                 self.row_value(t, ctx).label("value"),
                 *[expr.label(f"x_{i}") for i, expr in enumerate(shown.values())],
+                *[expr.label(f"d_{i}") for i, expr in enumerate(origin)],
             )
             .where(*scope)
             .order_by(t.c.source, t.c.source_id)
@@ -557,6 +608,11 @@ class SqlMetric(Metric):
             for row in conn.execute(query):
                 counted = row.reason is None
                 detail = {name: plain(row._mapping[f"x_{i}"]) for i, name in enumerate(shown)}
+                department = (
+                    DepartmentOrigin.of(*[row._mapping[f"d_{i}"] for i in range(len(origin))])
+                    if origin
+                    else None
+                )
                 yield Explanation(
                     row.source,
                     row.source_id,
@@ -565,6 +621,7 @@ class SqlMetric(Metric):
                     row.reason,
                     float(row.value) if counted and row.value is not None else None,
                     detail,
+                    department,
                 )
 
 

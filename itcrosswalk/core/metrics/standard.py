@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from . import (
+    DepartmentOrigin,
     Explanation,
     Measure,
     Metric,
@@ -357,11 +358,17 @@ class JudgedMetric(Metric):
 
     def explain(self, ctx: MetricContext) -> Iterator[Explanation]:
         state = self.setup(ctx)
-        for row in fetch(ctx, self._query(ctx, [], explain=True)):
-            verdict = self.judge(row[3:], state)
+        origin = self.department_columns()
+        # The department's columns come last, so the judgement reads the same row as compute.
+        end = -len(origin) if origin else None
+        for row in fetch(ctx, self._query(ctx, origin, explain=True)):
+            verdict = self.judge(row[3:end], state)
             reason, value = verdict[0], verdict[1]
             detail = dict(verdict[2]) if len(verdict) > 2 else {}
-            yield Explanation(row[0], row[1], row[2], reason is None, reason, value, detail)
+            department = DepartmentOrigin.of(*row[end:]) if origin else None
+            yield Explanation(
+                row[0], row[1], row[2], reason is None, reason, value, detail, department
+            )
 
 
 @dataclass

@@ -56,6 +56,7 @@ from ...core.adapter import (
     Window,
     Writer,
     WriteResult,
+    check_status,
     paginate,
 )
 from ...core.config import SourceConfig
@@ -80,7 +81,7 @@ from ...core.http import (
 )
 from ...core.model import Demand, Record, WorkItem
 from ...core.paging import ChildOffsetPaginator, OffsetPaginator
-from ...core.secrets import redact
+from ...core.secrets import REDACTOR, redact
 from . import mapping
 
 log = logging.getLogger("itcrosswalk.clarity")
@@ -176,6 +177,10 @@ class SessionToken(RenewingBearer):
                         f"source {self.adapter.source.name}: auth/login answered without an authToken"
                     )
                 self._token = str(token)
+                # The session token is as good as the password for its lifetime: mask it
+                # wherever it could be echoed (an error body, a debug log), as the OAuth
+                # tokens of the other adapters are.
+                REDACTOR.register(self._token)
             return self._token
 
     @property
@@ -884,9 +889,8 @@ class ClarityAdapter(Adapter):
         names = list(RESOURCES)
         try:
             profile = self.get("virtual/userProfile", what="the signed-in user's profile")
-        except (AuthError, ConnectError) as exc:
-            status = "auth" if isinstance(exc, AuthError) else "unreachable"
-            return [CheckItem(names[0], False, str(exc), status=status)]
+        except (AuthError, ConnectError, ConfigError) as exc:
+            return [CheckItem(names[0], False, str(exc), status=check_status(exc))]
         user = profile.get("userName") if isinstance(profile, dict) else None
         try:
             listed = self.get("describe")

@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ...core.adapter import Adapter, Capabilities, CheckItem, Page, Stream, Window
+from ...core.adapter import Adapter, Capabilities, CheckItem, Page, Stream, Window, check_status
 from ...core.config import SourceConfig
 from ...core.errors import (
     AccessDenied,
@@ -759,8 +759,7 @@ class IntuneAdapter(Adapter):
                 )
                 continue
             except CrosswalkError as exc:
-                status = "missing" if isinstance(exc, NotFound) else "error"
-                items.append(CheckItem(name, False, str(exc), status=status))
+                items.append(CheckItem(name, False, str(exc), status=check_status(exc)))
                 if isinstance(exc, ConnectError):
                     break
                 continue

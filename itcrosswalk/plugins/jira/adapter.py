@@ -48,6 +48,7 @@ from ...core.adapter import (
     Window,
     Writer,
     WriteResult,
+    check_status,
 )
 from ...core.config import SourceConfig
 from ...core.errors import (
@@ -812,9 +813,7 @@ class JiraAdapter(Adapter):
             self.client  # noqa: B018 - connects: serverInfo
             me = self.get("myself", what="the account (myself)")
         except CrosswalkError as exc:
-            status = {"AuthError": "auth", "ConnectError": "unreachable"}.get(
-                type(exc).__name__, "error"
-            )
+            status = "error" if isinstance(exc, AccessDenied | NotFound) else check_status(exc)
             return [CheckItem(n, False, str(exc), status=status) for n in names]
         try:
             granted = self.get(

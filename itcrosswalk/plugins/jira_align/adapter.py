@@ -42,6 +42,7 @@ from ...core.adapter import (
     Window,
     Writer,
     WriteResult,
+    check_status,
 )
 from ...core.config import SourceConfig
 from ...core.errors import (
@@ -548,12 +549,7 @@ class JiraAlignAdapter(Adapter):
                 items.append(CheckItem(name, False, str(exc), status="auth"))
                 break
             except CrosswalkError as exc:
-                status = {
-                    "AccessDenied": "no_access",
-                    "NotFound": "missing",
-                    "ConnectError": "unreachable",
-                }.get(type(exc).__name__, "error")
-                items.append(CheckItem(name, False, str(exc), status=status))
+                items.append(CheckItem(name, False, str(exc), status=check_status(exc)))
                 if isinstance(exc, ConnectError):
                     break
                 continue

@@ -47,6 +47,7 @@ from ...core.adapter import (
     Stream,
     Window,
     Writer,
+    check_status,
     paginate,
 )
 from ...core.config import SourceConfig
@@ -907,16 +908,7 @@ class ProjectOnlineAdapter(Adapter):
                 items.append(CheckItem(stream.name, False, str(exc), status="auth"))
                 break
             except CrosswalkError as exc:
-                status = (
-                    "no_access"
-                    if isinstance(exc, AccessDenied)
-                    else "missing"
-                    if isinstance(exc, NotFound)
-                    else "unreachable"
-                    if isinstance(exc, ConnectError)
-                    else "error"
-                )
-                items.append(CheckItem(stream.name, False, str(exc), status=status))
+                items.append(CheckItem(stream.name, False, str(exc), status=check_status(exc)))
                 if isinstance(exc, ConnectError):
                     break
                 continue

@@ -36,6 +36,7 @@ from ...core.adapter import (
     Window,
     Writer,
     WriteResult,
+    check_status,
 )
 from ...core.config import SourceConfig
 from ...core.errors import (
@@ -739,14 +740,7 @@ class ServiceNowAdapter(Adapter):
                 items.append(CheckItem(table, False, str(exc), status="auth"))
                 break
             except CrosswalkError as exc:
-                status = (
-                    "no_access"
-                    if isinstance(exc, AccessDenied)
-                    else "missing"
-                    if isinstance(exc, NotFound)
-                    else "error"
-                )
-                items.append(CheckItem(table, False, str(exc), status=status))
+                items.append(CheckItem(table, False, str(exc), status=check_status(exc)))
                 if isinstance(exc, ConnectError):
                     break
                 continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,8 +13,10 @@ import pytest
 
 from itcrosswalk.core.config import Config
 from itcrosswalk.core.errors import AuthError, ConfigError
+from itcrosswalk.core.secrets import redact
 from itcrosswalk.core.store import Store
 from itcrosswalk.core.sync import SyncEngine, build_adapter
+from tests.leaks import leaks, store_text
 
 from .conftest import KEY, PASSWORD, Tenant
 
@@ -122,6 +125,40 @@ def test_a_session_login_reads_everything_and_logs_out(
     )
     assert not tenant.app.sessions  # logged out
     assert PASSWORD not in json.dumps(store.runs("ppm")[0]["manifest"], default=str)
+
+
+class _Issued(dict[str, str]):
+    """The emulator's session table, keeping every token it ever issued."""
+
+    issued: list[str]
+
+    def __setitem__(self, key: str, value: str) -> None:
+        self.issued.append(key)
+        super().__setitem__(key, value)
+
+
+def test_a_session_token_never_appears_in_sync_output_or_the_store(
+    tenant_factory: Callable[..., Tenant],
+    make_config: Callable[..., Config],
+    open_store: Any,
+    pm: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    tenant = tenant_factory()
+    tenant.app.sessions = _Issued()
+    tenant.app.sessions.issued = []
+    config = make_config(tenant, auth=BASIC, client=False, extra="session = true")
+    store = open_store(config)
+    result = sync(config, store, pm)
+    assert result.exit_code == 0
+    tokens = tenant.app.sessions.issued
+    assert tokens
+    messages = json.dumps([(s.stream, s.message) for s in result.streams])
+    for token in tokens:
+        assert redact(f"authToken: {token}") == "authToken: ***"
+        assert leaks(caplog.text, token) == [] and leaks(messages, token) == []
+        assert leaks(store_text(config.store.url), token) == []
 
 
 def test_no_change_is_lost_at_the_boundary_seven_hours_from_utc(
