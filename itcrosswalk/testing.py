@@ -5,20 +5,43 @@ Subclass ``AdapterConformance`` in a test module and provide one fixture,
 (an emulator on loopback). The suite checks that streams declare keys and cursors, that
 every record validates against the common model, that paging terminates, and that a second
 sync with saved state asks only for what changed.
+
+Where the plugin registers an emulator, the suite starts it itself (as singer_sdk's
+``get_tap_test_class`` gives a tap its tests) and checks, counting requests at the emulator's
+WSGI entry rather than through the adapter: more than one page read and every record once;
+429s with and without ``Retry-After`` and a 503 ridden out; a malformed body a clear error;
+``check()`` with a wrong secret an ``auth`` status; a second sync bounded by what changed; the
+secret in no table, store file or output. Each check is also a plain ``check_*`` function, so
+a test can run it against a plugin broken on purpose.
 """
 
 from __future__ import annotations
 
+import base64
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import pytest
+import sqlalchemy as sa
 
 from .core.adapter import Stream
-from .core.config import Config
+from .core.config import Config, load_config
+from .core.errors import ConnectError, CrosswalkError
 from .core.model import ENTITIES
 from .core.store import Store
 from .core.sync import SyncEngine, build_adapter
 from .registry import PluginRegistry, make_registry
+from .sandbox.faults import Faults
+from .sandbox.runner import SANDBOX_USER, _toml
+from .sandbox.server import SandboxServer
+from .sandbox.world import generate
 
 
 @dataclass
@@ -32,6 +55,9 @@ class ConformanceSetup:
     """The registry that knows the platform; by default the built-ins and installed plugins."""
     expected_streams: set[str] | None = None
     """Streams the double serves; others may legitimately be skipped (missing, no access)."""
+    setup_requests: int = 0
+    """Requests every sync makes before it reads a stream (discovery, a sign-in handshake):
+    the platform's fixed cost, allowed on top of what a second sync may ask."""
 
     def __post_init__(self) -> None:
         if self.pm is None:
@@ -41,6 +67,354 @@ class ConformanceSetup:
     def registry(self) -> PluginRegistry:
         assert self.pm is not None  # set in __post_init__
         return self.pm
+
+
+# -- the checks against the plugin's own emulator ---------------------------------------------
+#
+# Each check is a plain function raising AssertionError with a message naming the fault, so a
+# plugin's tests get them as test methods (below) and the suite's own tests can run them against
+# plugins broken on purpose.
+
+SECRET = "cw-Conformance-7f3a9Q"
+"""The secret the emulator accepts; no store, log or output may ever hold it."""
+WRONG_SECRET = "cw-not-the-secret-0000"
+PAGE_SIZE = 3
+"""Small enough that every stream of the tiny city takes more than one page."""
+_WORLD_SEED = 7
+
+
+@dataclass
+class Recorded:
+    """One request as the suite's recorder saw it on its way into the emulator."""
+
+    at: float
+    method: str
+    path: str
+    status: str = ""
+
+
+class _Recorder:
+    """Wraps an emulator's WSGI entry: when each request came and what it was answered."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.log: list[Recorded] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        entry = Recorded(time.monotonic(), environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""))
+        with self._lock:
+            self.log.append(entry)
+
+        def recording_start(status: str, headers: Any, *rest: Any) -> Any:
+            entry.status = status
+            return start_response(status, headers, *rest)
+
+        return self.app(environ, recording_start)
+
+
+@dataclass
+class EmulatedSource:
+    """The plugin's registered emulator on loopback HTTPS, and a source pointing at it."""
+
+    registry: PluginRegistry
+    platform: str
+    app: Any
+    """The emulator; its ``requests`` is the request log the emulators' shared entry keeps."""
+    faults: Faults
+    recorder: _Recorder
+    directory: Path
+    secret: str
+    source: str
+    _write: Callable[..., Config]
+    setup_requests: int = 0
+    """See :attr:`ConformanceSetup.setup_requests`."""
+
+    def config(self, *, page_size: int | None = PAGE_SIZE, secret: str | None = None) -> Config:
+        """A config for a fresh SQLite store in its own folder (``secret`` overrides the one the
+        emulator accepts)."""
+        return self._write(page_size=page_size, secret=secret)
+
+    def served(self) -> int:
+        """Requests the emulator has been sent so far, counted at its WSGI entry (sign-ins
+        included), whatever the adapter reports of itself."""
+        return len(self.recorder.log)
+
+
+@contextmanager
+def emulated_source(
+    registry: PluginRegistry, platform: str, directory: Path, *, setup_requests: int = 0
+) -> Iterator[EmulatedSource]:
+    """Start ``platform``'s registered emulator serving the tiny city, as ``crosswalk demo``
+    does, and yield what the checks need."""
+    info = registry.sandboxes()[platform]
+    faults = Faults()
+    app = info.factory(generate(_WORLD_SEED, "tiny"), faults, users={SANDBOX_USER: SECRET})
+    recorder = _Recorder(app)
+    server = SandboxServer({platform: recorder})
+    url = server.start()[platform]
+    ca = server.write_ca(directory / "ca.pem")
+    source = f"conformance-{platform.replace('_', '-')}"
+    made = 0
+
+    def write(*, page_size: int | None, secret: str | None) -> Config:
+        nonlocal made
+        made += 1
+        folder = directory / f"run-{made}"
+        folder.mkdir(parents=True)
+        secret_file = folder / "secret"
+        secret_file.write_text(secret or SECRET)
+        secret_file.chmod(0o600)  # the core refuses a secret file others can read
+        keys = (
+            info.source(SANDBOX_USER, f"file:{secret_file}")
+            if info.source
+            else {
+                "auth": {"type": "basic", "user": SANDBOX_USER, "password": f"file:{secret_file}"}
+            }
+        )
+        lines = [
+            "[store]",
+            "url = " + _toml("sqlite:///" + str(folder / "crosswalk.db")),
+            "",
+            f"[sources.{source}]",
+            f"platform = {_toml(platform)}",
+            f"url = {_toml(url)}",
+            f"ca_bundle = {_toml(str(ca))}",
+            "max_retries = 3",
+        ]
+        if page_size is not None:
+            lines.append(f"page_size = {page_size}")
+        lines += [f"{key} = {_toml(value)}" for key, value in keys.items()]
+        path = folder / "crosswalk.toml"
+        path.write_text("\n".join(lines) + "\n")
+        return load_config(path)
+
+    try:
+        yield EmulatedSource(
+            registry,
+            platform,
+            app,
+            faults,
+            recorder,
+            directory,
+            SECRET,
+            source,
+            write,
+            setup_requests,
+        )
+    finally:
+        server.stop()
+
+
+def _sync(emulated: EmulatedSource, config: Config) -> tuple[Any, dict[str, set[str]]]:
+    """Sync into the config's store; the result and the stored ids by entity."""
+    store = Store(config.store.url)
+    try:
+        result = SyncEngine(config, store, pm=emulated.registry).sync(emulated.source)
+        ids = {
+            entity: {str(row["source_id"]) for row in store.export(entity, source=emulated.source)}
+            for entity in ENTITIES
+        }
+    finally:
+        store.close()
+    return result, {entity: found for entity, found in ids.items() if found}
+
+
+def _failed(result: Any) -> list[str]:
+    return [f"{s.stream}: {s.status} {s.message}" for s in result.streams if s.status != "ok"]
+
+
+def check_every_page_read_once(emulated: EmulatedSource) -> dict[str, set[str]]:
+    """Small pages and the default page size land the same records, each once, and the
+    small-page sync really read more than one page."""
+    before = emulated.served()
+    small, small_ids = _sync(emulated, emulated.config(page_size=PAGE_SIZE))
+    small_requests = emulated.served() - before
+    assert not _failed(small), f"a sync with {PAGE_SIZE}-record pages failed: {_failed(small)}"
+    whole, whole_ids = _sync(emulated, emulated.config(page_size=None))
+    assert not _failed(whole), f"a sync with the default page size failed: {_failed(whole)}"
+    assert whole_ids, "the emulator served no records"
+    for entity, ids in whole_ids.items():
+        missing = ids - small_ids.get(entity, set())
+        assert not missing, (
+            f"{entity}: {len(missing)} of {len(ids)} records never arrived with "
+            f"{PAGE_SIZE}-record pages: paging stopped early (on a short page?)"
+        )
+    reads = {s.stream: s.read for s in whole.streams}
+    for outcome in small.streams:
+        assert outcome.read <= reads.get(outcome.stream, outcome.read), (
+            f"{outcome.stream}: {outcome.read} records read with {PAGE_SIZE}-record pages, "
+            f"{reads[outcome.stream]} with the default size: records arrived more than once"
+        )
+    assert small_requests > len(small.streams), (
+        f"{PAGE_SIZE}-record pages took {small_requests} requests for {len(small.streams)} "
+        "streams: no stream read a second page"
+    )
+    return whole_ids
+
+
+def check_faults_are_ridden_out(emulated: EmulatedSource) -> None:
+    """A 429 with ``Retry-After``, a 429 without it and a 503: the sync completes, nothing lost;
+    the retry after a ``Retry-After`` waits as long as it says."""
+    _, reference = _sync(emulated, emulated.config())
+    faults = emulated.faults
+    for name, switch in (
+        ("a 429 with Retry-After", lambda: setattr(faults, "throttle_next", 1)),
+        (
+            "a 429 without Retry-After",
+            lambda: (
+                setattr(faults, "throttle_next", 1),
+                setattr(faults, "omit_retry_after", True),
+            ),
+        ),
+        ("a 503", lambda: setattr(faults, "server_errors_next", 1)),
+    ):
+        faults.reset()
+        faults.retry_after = 1
+        start = len(emulated.recorder.log)
+        switch()
+        result, ids = _sync(emulated, emulated.config())
+        faults.reset()
+        assert not _failed(result), f"after {name} the sync failed: {_failed(result)}"
+        for entity, wanted in reference.items():
+            lost = wanted - ids.get(entity, set())
+            assert not lost, f"after {name}: {len(lost)} {entity} records lost"
+        if name == "a 429 with Retry-After":
+            log = emulated.recorder.log[start:]
+            throttled = next((i for i, r in enumerate(log) if r.status.startswith("429")), None)
+            assert throttled is not None, "the emulator's throttle switch served no 429"
+            after = log[throttled + 1 : throttled + 2]
+            assert after, "nothing was asked after the 429"
+            waited = after[0].at - log[throttled].at
+            assert waited >= 0.9, (
+                f"the request after a 429 with Retry-After: 1 came {waited:.2f} s later: "
+                "Retry-After was skipped"
+            )
+
+
+def check_malformed_body_is_a_clear_error(emulated: EmulatedSource) -> None:
+    """Every list answer cut off mid-body: the sync reports a one-line error, it does not crash."""
+    emulated.faults.reset()
+    emulated.faults.malformed_next = 10_000
+    try:
+        result, _ = _sync(emulated, emulated.config())
+    except CrosswalkError as exc:
+        # The source stopped as a whole (e.g. its first discovery call): fine, if it says so.
+        message = str(exc)
+        assert not isinstance(exc, ConnectError), (
+            f"a malformed body was reported as a connection failure: {message}"
+        )
+        assert message.strip() and "\n" not in message, (
+            f"a malformed body gave no clear one-line error: {message!r}"
+        )
+        return
+    except Exception as exc:  # the point of the check: nothing else escapes the engine
+        raise AssertionError(
+            f"a malformed body crashed the sync: {type(exc).__name__}: {exc}"
+        ) from exc
+    finally:
+        emulated.faults.reset()
+    bad = [s for s in result.streams if s.status != "ok"]
+    assert bad, "every list answer was malformed, yet every stream says ok"
+    for outcome in bad:
+        message = outcome.message or ""
+        assert message.strip() and "\n" not in message and "Traceback" not in message, (
+            f"{outcome.stream}: a malformed body gave no clear one-line error: {message!r}"
+        )
+
+
+def check_wrong_secret_is_an_auth_status(emulated: EmulatedSource) -> None:
+    """``check()`` with a secret the platform refuses says ``auth`` for every item, never ok."""
+    config = emulated.config(secret=WRONG_SECRET)
+    adapter = build_adapter(config, emulated.source, emulated.registry)
+    try:
+        items = adapter.check()
+    finally:
+        adapter.close()
+    assert items, "check() with a wrong secret returned nothing"
+    wrong = [f"{i.name}: {i.status} {i.message}" for i in items if i.ok or i.status != "auth"]
+    assert not wrong, f"check() with a wrong secret did not say auth: {wrong}"
+
+
+def check_second_sync_bounded(emulated: EmulatedSource) -> None:
+    """With nothing changed, each incremental stream's second sync costs at most two requests
+    beyond its declared id sweep, counted at the emulator (not through the adapter: an adapter
+    that counts nothing cannot pass by counting 0). Each stream syncs alone, so the emulator's
+    count is that stream's."""
+    config = emulated.config()
+    adapter = build_adapter(config, emulated.source, emulated.registry)
+    try:
+        incremental = [s.name for s in adapter.streams() if s.incremental]
+    finally:
+        adapter.close()
+    store = Store(config.store.url)
+    try:
+        engine = SyncEngine(config, store, pm=emulated.registry)
+        for name in incremental:
+            before = emulated.served()
+            first = engine.sync(emulated.source, streams=[name])
+            first_requests = emulated.served() - before
+            if _failed(first) or not first.streams or first.streams[0].status != "ok":
+                continue  # a stream the double does not serve (skipped, no access)
+            before = emulated.served()
+            second = engine.sync(emulated.source, streams=[name])
+            second_requests = emulated.served() - before
+            assert not _failed(second), f"{name}: the second sync failed: {_failed(second)}"
+            [outcome] = second.streams
+            # One ask for what changed, one sign-in or count the platform may need.
+            bound = emulated.setup_requests + 2 + outcome.sweep_requests
+            assert second_requests <= bound, (
+                f"{name}: a second sync with nothing changed made {second_requests} requests at "
+                f"the emulator (the first made {first_requests}; the bound is {bound}): "
+                "the watermark was ignored"
+            )
+            assert outcome.inserted == 0, (
+                f"{name}: a second sync with nothing changed inserted {outcome.inserted} records"
+            )
+    finally:
+        store.close()
+
+
+def _encodings(secret: str) -> list[str]:
+    raw = secret.encode()
+    return [
+        secret,
+        quote(secret, safe=""),
+        base64.b64encode(raw).decode(),
+        base64.urlsafe_b64encode(raw).decode(),
+        raw.hex(),
+    ]
+
+
+def check_secret_never_kept(emulated: EmulatedSource, output: str = "") -> None:
+    """Sync, then grep every table of the store, the SQLite file's bytes and ``output`` (the
+    captured output and logs) for the secret in any common encoding."""
+    config = emulated.config()
+    result, _ = _sync(emulated, config)
+    assert not _failed(result), f"the sync failed: {_failed(result)}"
+    store = Store(config.store.url)
+    try:
+        with store.engine.connect() as conn:
+            tables = sa.inspect(conn).get_table_names()
+            dumps = {
+                name: "\n".join(
+                    repr(tuple(row)) for row in conn.execute(sa.text(f'SELECT * FROM "{name}"'))
+                )
+                for name in tables
+            }
+    finally:
+        store.close()
+    url = sa.engine.make_url(config.store.url)
+    database = Path(url.database or "")
+    files = [p for p in database.parent.glob(database.name + "*") if p.is_file()]
+    for form in _encodings(emulated.secret):
+        for name, dump in dumps.items():
+            assert form not in dump, f"the secret is stored in the {name} table"
+        for path in files:
+            assert form.encode() not in path.read_bytes(), (
+                f"the secret is in the store file {path.name}"
+            )
+        assert form not in output, "the secret is in the captured output or logs"
 
 
 class AdapterConformance:
@@ -119,3 +493,68 @@ class AdapterConformance:
             assert outcome.inserted == 0, (
                 f"{outcome.stream}: a second sync inserted {outcome.inserted} records"
             )
+
+    # -- against the plugin's own registered emulator, started by the suite -------------------
+
+    expected_failures: dict[str, str] = {}
+    """Check name (``pages``, ``faults``, ``malformed``, ``wrong_secret``, ``second_sync``,
+    ``secret``) -> why this plugin is known to fail it; the check then runs as an xfail."""
+
+    @pytest.fixture
+    def emulated(self, conformance: ConformanceSetup, tmp_path: Path) -> Iterator[EmulatedSource]:
+        if conformance.store.dialect != "sqlite":
+            # These checks sync into SQLite stores of their own (the secret grep reads the
+            # file's bytes): once per plugin is enough, whatever backend the class runs on.
+            pytest.skip("the emulated checks run once, on their own SQLite stores")
+        source = conformance.config.sources[conformance.source]
+        platform = source.platform
+        if platform not in conformance.registry.sandboxes():
+            pytest.skip(f"platform {platform!r} registers no emulator")
+        with emulated_source(
+            conformance.registry,
+            platform,
+            tmp_path / "emulated",
+            setup_requests=conformance.setup_requests,
+        ) as emulated:
+            yield emulated
+
+    def _expect(self, check: str) -> None:
+        reason = self.expected_failures.get(check)
+        if reason:
+            pytest.xfail(reason)
+
+    def test_every_page_is_read_and_every_record_arrives_once(
+        self, emulated: EmulatedSource
+    ) -> None:
+        self._expect("pages")
+        check_every_page_read_once(emulated)
+
+    def test_throttling_and_server_errors_are_ridden_out(self, emulated: EmulatedSource) -> None:
+        self._expect("faults")
+        check_faults_are_ridden_out(emulated)
+
+    def test_a_malformed_body_is_a_clear_error(self, emulated: EmulatedSource) -> None:
+        self._expect("malformed")
+        check_malformed_body_is_a_clear_error(emulated)
+
+    def test_check_with_a_wrong_secret_says_auth(self, emulated: EmulatedSource) -> None:
+        self._expect("wrong_secret")
+        check_wrong_secret_is_an_auth_status(emulated)
+
+    def test_second_sync_requests_are_bounded_at_the_emulator(
+        self, emulated: EmulatedSource
+    ) -> None:
+        self._expect("second_sync")
+        check_second_sync_bounded(emulated)
+
+    def test_the_secret_is_never_stored_or_printed(
+        self,
+        emulated: EmulatedSource,
+        capsys: pytest.CaptureFixture[str],
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        self._expect("secret")
+        caplog.set_level(logging.DEBUG)
+        check_secret_never_kept(emulated)
+        captured = capsys.readouterr()
+        check_secret_never_kept(emulated, captured.out + captured.err + caplog.text)

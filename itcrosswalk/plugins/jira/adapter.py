@@ -479,6 +479,11 @@ class JiraAdapter(Adapter):
                 ) from None
             self._raise(response, what)
             raise AssertionError("unreachable") from None
+        except requests.JSONDecodeError:
+            # Before RequestException, which it also is: a torn body is not a network fault.
+            raise MalformedResponse(
+                f"source {self.source.name}: {what} answered with a body that is not JSON"
+            ) from None
         except requests.RequestException as exc:
             raise connection_error(
                 exc, source=self.source.name, url=self.base, ca_bundle=self.source.ca_bundle
@@ -1009,6 +1014,11 @@ class JiraAdapter(Adapter):
                 raise PlatformError(f"source {self.source.name}: {what} failed: {exc}") from None
             self._raise(response, what)
             raise AssertionError("unreachable") from None
+        except requests.JSONDecodeError:
+            # Before RequestException, which it also is: a torn body is not a network fault.
+            raise MalformedResponse(
+                f"source {self.source.name}: {what} answered with a body that is not JSON"
+            ) from None
         except requests.RequestException as exc:
             raise connection_error(
                 exc, source=self.source.name, url=self.base, ca_bundle=self.source.ca_bundle

@@ -52,7 +52,14 @@ class TestConformance(AdapterConformance):
     ) -> ConformanceSetup:
         config = make_config(site, store_url=store_url)
         return ConformanceSetup(
-            config=config, source="jsm", store=open_store(config), pm=pm, expected_streams=STREAMS
+            config=config,
+            source="jsm",
+            store=open_store(config),
+            pm=pm,
+            expected_streams=STREAMS,
+            # Each sync first reads serverInfo, then the field, status, project and issue type
+            # lists its mapping needs.
+            setup_requests=5,
         )
 
 
