@@ -936,6 +936,29 @@ def _short_reason(reason: BaseException) -> str:
     return text[:150] or type(reason).__name__
 
 
+def send(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    source: Any,
+    recording: list[dict[str, Any]] | None = None,
+    **kwargs: Any,
+) -> requests.Response:
+    """One request on ``session`` for the configured ``source``: logged into ``recording``
+    first when a write records what it sends (a dry run reports exactly these), and a failure
+    to get an answer read as the error tree reads it (:func:`connection_error`)."""
+    if recording is not None:
+        prepared = requests.Request(method, url, params=kwargs.get("params")).prepare()
+        recording.append({"method": method, "url": prepared.url, "body": kwargs.get("json")})
+    try:
+        return session.request(method, url, **kwargs)
+    except requests.RequestException as exc:
+        raise connection_error(
+            exc, source=source.name, url=url, ca_bundle=source.ca_bundle
+        ) from None
+
+
 def connection_error(
     exc: Exception, *, source: str, url: str, ca_bundle: str | Path | None
 ) -> CrosswalkError:

@@ -76,8 +76,8 @@ from ...core.http import (
     RenewingBearer,
     build_session,
     check_response,
-    connection_error,
     is_html,
+    send,
 )
 from ...core.model import Demand, Record, WorkItem
 from ...core.paging import ChildOffsetPaginator, OffsetPaginator
@@ -673,17 +673,9 @@ class ClarityAdapter(Adapter):
         self._session.close()
 
     def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        if self._recording is not None:
-            prepared = requests.Request(method, url, params=kwargs.get("params")).prepare()
-            self._recording.append(
-                {"method": method, "url": prepared.url, "body": kwargs.get("json")}
-            )
-        try:
-            return self.session.request(method, url, **kwargs)
-        except requests.RequestException as exc:
-            raise connection_error(
-                exc, source=self.source.name, url=url, ca_bundle=self.source.ca_bundle
-            ) from None
+        return send(
+            self.session, method, url, source=self.source, recording=self._recording, **kwargs
+        )
 
     def _check(self, response: requests.Response, what: str) -> None:
         status = response.status_code
