@@ -21,9 +21,8 @@ following ``shared/platforms/project_online.md``:
   bearer token (a user's secret, or one issued by the emulated Entra endpoints below), and the
   refusal of app-only tokens; a bad or missing credential answers 401, or, with ``signin_trap``,
   SharePoint's HTML sign-in page (``"200"``) or a redirect to it (``"302"``);
-- ``/<tenant>/v2.0/.well-known/openid-configuration``, ``/<tenant>/oauth2/v2.0/devicecode`` and
-  ``/token`` (device code, refresh token, client credentials) and ``/common/oauth2/deviceauth``
-  where a test plays the user approving a device code;
+- the Entra ID sign-in (device code, refresh token, client credentials for registered ``apps``)
+  from :mod:`itcrosswalk.sandbox.entra`, any tenant name accepted;
 - faults from :class:`itcrosswalk.sandbox.faults.Faults` (latency, 429 with ``Retry-After``, 503,
   truncated bodies, rows changing between pages).
 """
@@ -45,6 +44,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
+from ...sandbox.entra import Entra
 from ...sandbox.faults import Faults
 from ...sandbox.world import World
 
@@ -598,6 +598,8 @@ class ProjectServerEmulator:
         ntlm: bool = True,
         hidden_properties: dict[str, set[str]] | None = None,
         link_host: str | None = None,
+        apps: dict[str, str] | None = None,
+        cloud: str = "global",
     ) -> None:
         self.world = world
         self.faults = faults
@@ -606,7 +608,6 @@ class ProjectServerEmulator:
         self.signin_trap = signin_trap
         self.missing_sets = set(missing_sets)
         self.zone = ZoneInfo(zone)
-        self.token_lifetime = token_lifetime
         self.ntlm = NtlmAcceptor(self.users) if ntlm else None
         # An older or trimmed instance lacks some properties (a 400 when a query names them).
         self.schema = {
@@ -627,11 +628,11 @@ class ProjectServerEmulator:
         self.server_projects: dict[str, ServerProject] = {}
         self.digests: dict[str, float] = {}
         self.sessions: dict[str, str] = {}  # FedAuth cookie -> user
-        self.tokens: dict[
-            str, tuple[str, float, bool]
-        ] = {}  # access token -> (user, expiry, app-only)
-        self.refresh_tokens: dict[str, str] = {}  # refresh token -> user
-        self.device_codes: dict[str, dict[str, Any]] = {}
+        self.entra = Entra(
+            users=self.users, apps=apps or {}, token_lifetime=token_lifetime, cloud=cloud
+        )
+        """The Entra ID sign-in (any tenant name; ``entra.pending()``/``approve()`` play the
+        person at the browser, ``entra.token_lifetime`` how long access tokens really live)."""
         self.jobs: dict[str, int] = {}
         self.fail_actions: dict[str, str] = {}
         """Draft action -> the PJClientCallableException it answers with (a test's switch)."""
@@ -1058,8 +1059,8 @@ class ProjectServerEmulator:
         query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
         self.requests_seen.append(f"{method} {path}")
         base = f"https://{environ.get('HTTP_HOST', '127.0.0.1')}"
-        if "/oauth2/" in path or path.endswith("/.well-known/openid-configuration"):
-            return self._identity(environ, path, method, base)
+        if self.entra.handles(path):
+            return self.entra.serve(environ, method, path)
         if "/_api/" not in path:
             return (
                 "404 Not Found",
@@ -1140,11 +1141,9 @@ class ProjectServerEmulator:
             ) == password and password:
                 return short, [], None
         elif scheme == "bearer":
-            with self.lock:
-                issued = self.tokens.get(credential)
+            issued = self.entra.grant(credential)
             if issued is not None:
-                token_user, expiry, app_only = issued
-                if app_only:
+                if issued.app_only:
                     return (
                         None,
                         [],
@@ -1166,8 +1165,8 @@ class ProjectServerEmulator:
                             ).encode(),
                         ),
                     )
-                if time.time() < expiry:
-                    return token_user, [], None
+                if not issued.expired:
+                    return issued.subject, [], None
                 return (
                     None,
                     [],
@@ -1249,160 +1248,6 @@ class ProjectServerEmulator:
         if self.ntlm is not None:
             headers += [("WWW-Authenticate", "NTLM"), ("WWW-Authenticate", "Negotiate")]
         return None, [], ("401 Unauthorized", headers, b"401 UNAUTHORIZED")
-
-    def _identity(
-        self, environ: dict[str, Any], path: str, method: str, base: str
-    ) -> tuple[str, list[tuple[str, str]], bytes]:
-        """The emulated Entra endpoints: OpenID configuration, device code, token, approval."""
-        form = (
-            {
-                k: v[0]
-                for k, v in parse_qs(self._body(environ).decode(), keep_blank_values=True).items()
-            }
-            if method == "POST"
-            else {}
-        )
-        tenant = path.strip("/").split("/")[0]
-        ok = [("Content-Type", "application/json; charset=utf-8"), ("Cache-Control", "no-store")]
-        if path.endswith("/.well-known/openid-configuration"):
-            root = f"{base}/{tenant}"
-            return (
-                "200 OK",
-                ok,
-                json.dumps(
-                    {
-                        "issuer": f"{root}/v2.0",
-                        "authorization_endpoint": f"{root}/oauth2/v2.0/authorize",
-                        "token_endpoint": f"{root}/oauth2/v2.0/token",
-                        "device_authorization_endpoint": f"{root}/oauth2/v2.0/devicecode",
-                        "response_types_supported": ["code"],
-                        "scopes_supported": ["openid", "offline_access"],
-                    }
-                ).encode(),
-            )
-        if path.endswith("/oauth2/v2.0/devicecode"):
-            code = secrets.token_urlsafe(24)
-            user_code = "".join(
-                secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(9)
-            )
-            with self.lock:
-                self.device_codes[code] = {
-                    "user_code": user_code,
-                    "user": None,
-                    "expires": time.time() + 900,
-                    "scope": form.get("scope", ""),
-                }
-            verification = f"{base}/common/oauth2/deviceauth"
-            return (
-                "200 OK",
-                ok,
-                json.dumps(
-                    {
-                        "device_code": code,
-                        "user_code": user_code,
-                        "verification_uri": verification,
-                        "expires_in": 900,
-                        "interval": 1,
-                        "message": f"To sign in, use a web browser to open the page {verification} and enter the code {user_code} to authenticate.",
-                    }
-                ).encode(),
-            )
-        if path.endswith("/oauth2/deviceauth") and method == "POST":
-            name = form.get("user", "").split("\\")[-1].lower()
-            password = {k.split("\\")[-1].lower(): v for k, v in self.users.items()}.get(name)
-            with self.lock:
-                match = next(
-                    (
-                        d
-                        for d in self.device_codes.values()
-                        if d["user_code"] == form.get("user_code")
-                    ),
-                    None,
-                )
-                if match is None or password is None or password != form.get("password"):
-                    return (
-                        "400 Bad Request",
-                        [("Content-Type", "text/html")],
-                        b"<html><title>Sign in failed</title></html>",
-                    )
-                match["user"] = name
-            return (
-                "200 OK",
-                [("Content-Type", "text/html")],
-                b"<html><title>You have signed in</title></html>",
-            )
-        if path.endswith("/oauth2/v2.0/token") and method == "POST":
-            return self._token(form, ok)
-        return "404 Not Found", ok, json.dumps({"error": "not_found"}).encode()
-
-    def _token(
-        self, form: dict[str, str], ok: list[tuple[str, str]]
-    ) -> tuple[str, list[tuple[str, str]], bytes]:
-        def refuse(error: str, description: str) -> tuple[str, list[tuple[str, str]], bytes]:
-            return (
-                "400 Bad Request",
-                ok,
-                json.dumps(
-                    {"error": error, "error_description": description, "error_codes": [70000]}
-                ).encode(),
-            )
-
-        grant = form.get("grant_type", "")
-        with self.lock:
-            if grant == "urn:ietf:params:oauth:grant-type:device_code":
-                entry = self.device_codes.get(form.get("device_code", ""))
-                if entry is None:
-                    return refuse(
-                        "invalid_grant", "AADSTS70000: The provided device code is invalid."
-                    )
-                if time.time() > entry["expires"]:
-                    return refuse(
-                        "expired_token",
-                        "AADSTS70020: The provided value for the input parameter 'device_code' is not valid. This device code has expired.",
-                    )
-                if entry["user"] is None:
-                    return refuse(
-                        "authorization_pending",
-                        "AADSTS70016: OAuth 2.0 device flow error. Authorization is pending. Continue polling.",
-                    )
-                self.device_codes.pop(form["device_code"])
-                return "200 OK", ok, self._issue(entry["user"], entry["scope"], refresh=True)
-            if grant == "refresh_token":
-                user = self.refresh_tokens.pop(form.get("refresh_token", ""), None)
-                if user is None:
-                    return refuse(
-                        "invalid_grant",
-                        "AADSTS70008: The provided authorization code or refresh token has expired due to inactivity.",
-                    )
-                return "200 OK", ok, self._issue(user, form.get("scope", ""), refresh=True)
-            if grant == "client_credentials":
-                return (
-                    "200 OK",
-                    ok,
-                    self._issue("app", form.get("scope", ""), refresh=False, app_only=True),
-                )
-        return refuse(
-            "unsupported_grant_type",
-            f"AADSTS70003: The app requested an unsupported grant type '{grant}'.",
-        )
-
-    def _issue(self, user: str, scope: str, *, refresh: bool, app_only: bool = False) -> bytes:
-        access = "eyJ0eXAiOiJKV1Qi." + secrets.token_urlsafe(32)
-        self.tokens[access] = (user, time.time() + self.token_lifetime, app_only)
-        body: dict[str, Any] = {
-            "token_type": "Bearer",
-            "scope": " ".join(
-                s for s in scope.split() if s not in ("openid", "profile", "offline_access")
-            ),
-            "expires_in": self.token_lifetime,
-            "ext_expires_in": self.token_lifetime,
-            "access_token": access,
-        }
-        if refresh:
-            token = "0.AAAA" + secrets.token_urlsafe(48)
-            self.refresh_tokens[token] = user
-            body["refresh_token"] = token
-        return json.dumps(body).encode()
 
     @staticmethod
     def _body(environ: dict[str, Any]) -> bytes:
