@@ -74,7 +74,8 @@ class ErrorRule:
         error: the exception class raised (one of the error tree's).
         message: a template over the failure: ``{source}``, ``{what}``, ``{status}``,
             ``{message}`` (the platform's own words), ``{said}`` (``": " + message`` when there
-            is one), ``{code}`` (the body's error code), ``{hint}`` (the credential hint),
+            is one), ``{code}`` (the body's error code; ``{code_note}`` is `` (code)`` when there
+            is one), ``{hint}`` (the credential hint),
             ``{errors}`` (the message with per-field errors spelt out), ``{retry_after}``, the
             source's auth fields (``{user}``, ``{token}``, ...) and what the caller adds.
         code: the body's error code (the spec's ``code_field``) must be this.
@@ -329,6 +330,7 @@ class HttpClient:
         spec: the platform's declaration.
         base: the site's address (:meth:`PlatformSpec.base_url`, unless given).
         policy: the HTTP policy (from the source, with the platform's throttle backoff).
+        options: the adapter's validated options (auth builders read them).
         auth: the requests auth the session sends with, once the session is built.
         hint_values: more names the credential hints and error templates may use.
     """
@@ -340,11 +342,13 @@ class HttpClient:
         spec: PlatformSpec,
         *,
         base: str | None = None,
+        options: Any = None,
         hint_values: Callable[[], Mapping[str, Any]] | None = None,
     ) -> None:
         self.source = source
         self.secrets = secrets
         self.spec = spec
+        self.options = options
         self.base = base if base is not None else spec.base_url(source)
         platform = (
             {} if spec.throttle_backoff is None else {"throttle_backoff": spec.throttle_backoff}
@@ -516,6 +520,7 @@ class HttpClient:
                     message=failure.message or "no message",
                     said=said,
                     code=failure.code,
+                    code_note=f" ({failure.code})" if failure.code else "",
                     hint=hint,
                     retry_after=f" (Retry-After {after}s)" if after else "",
                     **extra,
@@ -539,13 +544,29 @@ class HttpClient:
                 f"source {self.source.name}: {what} answered with a body that is not JSON"
             ) from None
 
-    def request(self, method: str, url: str, *, what: str, **kwargs: Any) -> requests.Response:
-        """:meth:`send` and :meth:`raise_for`: a usable answer, or the error it means."""
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        what: str,
+        context: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> requests.Response:
+        """:meth:`send` and :meth:`raise_for` (``context`` for its templates): a usable
+        answer, or the error it means."""
         response = self.send(method, self.url(url), **kwargs)
-        self.raise_for(response, what)
+        self.raise_for(response, what, **(context or {}))
         return response
 
-    def get(self, url: str, params: Mapping[str, Any] | None = None, *, what: str) -> Any:
+    def get(
+        self,
+        url: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        what: str,
+        context: Mapping[str, Any] | None = None,
+    ) -> Any:
         """GET ``url`` (absolute, or relative to the base) and return its JSON body."""
-        response = self.request("GET", url, what=what, params=dict(params or {}))
+        response = self.request("GET", url, what=what, context=context, params=dict(params or {}))
         return self.json(response, what)
