@@ -401,6 +401,36 @@ class Adapter:
         """Release sessions and sockets."""
 
 
+class Listing(Stream):
+    """An ad-hoc paged read (ids, reference data, related rows) driven by the core paging loop:
+    the pages ``load(token)`` returns, one request each, under ``paginator``."""
+
+    def __init__(self, name: str, load: Callable[[Any], Page], paginator: Paginator) -> None:
+        self.name = name  # type: ignore[misc]
+        self.load = load
+        self.paginator = paginator
+
+    def fetch(self, token: Any, window: Window) -> Page:
+        return self.load(token)
+
+
+def read_all(
+    name: str, load: Callable[[Any], Page], paginator: Paginator
+) -> tuple[list[dict[str, Any]], int | None]:
+    """Every row of an ad-hoc paged read (see :class:`Listing`), with the platform's count of
+    them from the first page if it tells. Paging cycles and runaway reads stop as a stream's do."""
+    rows: list[dict[str, Any]] = []
+    total: int | None = None
+    listing = Listing(name, load, paginator)
+    for number, (page, _used, _after) in enumerate(
+        paginate(listing, Window(None, None), prefetch=False)
+    ):
+        if number == 0:
+            total = page.total
+        rows.extend(page.records)
+    return rows, total
+
+
 def paginate(
     stream: Stream,
     window: Window,
