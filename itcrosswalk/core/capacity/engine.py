@@ -567,10 +567,11 @@ def compute(
         person_cells[key] = cells
         basis.setdefault(key, "calendar")
         info = people.info.setdefault(key, PersonInfo(key))
-        if roles.get(key):
-            info.role = max(sorted(roles[key]), key=lambda r: roles[key][r])
-        if teams.get(key):
-            info.team = max(sorted(teams[key]), key=lambda t: teams[key][t])
+        booked_as, booked_in = roles.get(info.key), teams.get(info.key)
+        if booked_as:
+            info.role = max(sorted(booked_as), key=booked_as.__getitem__)
+        if booked_in:
+            info.team = max(sorted(booked_in), key=booked_in.__getitem__)
 
     def cells_of(who: tuple[str, str]) -> dict[date, Cell]:
         cells = {p: Cell() for p in grain_periods}
