@@ -523,6 +523,8 @@ def compute(
     # Capacity per (person, day): a platform's rows where one keeps them, else the calendar.
     stored: dict[str, dict[date, float]] = defaultdict(dict)
     basis: dict[str, str] = {}
+    covered: dict[str, tuple[date, date]] = {}
+    """Person -> the span their platform's capacity rows cover: outside it, the calendar."""
     for c in sorted(inputs.capacities, key=lambda r: (str(r["source"]), r["period_start"])):
         key = normalize_email(c.get("person_upn"))
         if key is None and c.get("resource_id"):
@@ -538,6 +540,8 @@ def compute(
             teams[key][str(c["team"])] += 0.0
         days = city.working_days(c["period_start"], c["period_finish"])
         hours = float(c["hours"])
+        lo, hi = covered.get(key, (c["period_start"], c["period_finish"]))
+        covered[key] = (min(lo, c["period_start"]), max(hi, c["period_finish"]))
         for day in days:
             # The first source (by name) that keeps a day wins: two platforms describing the
             # same person's availability are not two people's.
@@ -556,7 +560,7 @@ def compute(
         day = start
         while day < end:
             cell = cells[period_of(day, granularity)]
-            if own is not None:
+            if own is not None and covered[key][0] <= day < covered[key][1]:
                 cell.capacity += own.get(day, 0.0)
             elif city.is_working(day):
                 cell.capacity += city.hours_per_day
