@@ -211,9 +211,9 @@ class KnowledgeWorld:
     problem_model: str = "madrid"
     asset_codes: dict[str, str] = field(default_factory=lambda: dict(ASSET_STATES))
     keeps_kb_use: bool = True
-    view_age_days: int = 30
+    view_age_days: int | None = 30
     """``glide.knowman.view_age.days``: ``sys_view_count`` is a rolling window this long; 0: a
-    lifetime count."""
+    lifetime count; None: the instance has no such property (Paris onward)."""
     articles: list[Article] = field(default_factory=list)
     uses: list[ArticleUse] = field(default_factory=list)
     feedback: list[ArticleFeedback] = field(default_factory=list)
@@ -227,7 +227,9 @@ def _hex(rng: random.Random) -> str:
     return f"{rng.getrandbits(128):032x}"
 
 
-def _at(rng: random.Random, now: datetime, days_back: float, after: datetime | None = None) -> datetime:
+def _at(
+    rng: random.Random, now: datetime, days_back: float, after: datetime | None = None
+) -> datetime:
     start = after or (now - timedelta(days=days_back))
     span = max(1, int((now - start).total_seconds()))
     return (start + timedelta(seconds=rng.randrange(span))).replace(microsecond=0)
@@ -241,7 +243,6 @@ def _fiscal_wave(rng: random.Random) -> date:
 def add_knowledge(world: World) -> None:
     """Draw the knowledge base, root causes and asset lifecycles into ``world``."""
     rng = random.Random(f"{world.seed}/knowledge")
-    now = world.now
     kw = KnowledgeWorld()
     world.knowledge = kw
     _age_fleet(rng, world)
@@ -371,7 +372,10 @@ def _articles(rng: random.Random, world: World, kw: KnowledgeWorld) -> None:
             )
             if not last:
                 moment = _at(
-                    rng, now, 0, after=max(moment, min(now - timedelta(days=60), moment + timedelta(days=200)))
+                    rng,
+                    now,
+                    0,
+                    after=max(moment, min(now - timedelta(days=60), moment + timedelta(days=200))),
                 )
         kw.articles.append(article)
     _article_use(rng, world, kw)
@@ -418,9 +422,7 @@ def _article_use(rng: random.Random, world: World, kw: KnowledgeWorld) -> None:
                     resolved=flagged and rng.random() < 0.4,
                 )
             )
-    published = {
-        a.number: [v for v in a.versions if v.published is not None] for a in kw.articles
-    }
+    published = {a.number: [v for v in a.versions if v.published is not None] for a in kw.articles}
     by_category: dict[str, list[Article]] = {}
     for article in kw.articles:
         if published[article.number]:
@@ -439,7 +441,9 @@ def _article_use(rng: random.Random, world: World, kw: KnowledgeWorld) -> None:
             continue
         version = versions[-1]
         at = min(now, max(ticket.opened, ticket.resolved or ticket.opened))
-        kw.links.append(ArticleLink(id=_hex(rng), version_id=version.id, ticket_id=ticket.id, at=at))
+        kw.links.append(
+            ArticleLink(id=_hex(rng), version_id=version.id, ticket_id=ticket.id, at=at)
+        )
         kw.uses.append(
             ArticleUse(
                 id=_hex(rng),
@@ -486,9 +490,13 @@ def _root_causes(rng: random.Random, world: World, kw: KnowledgeWorld) -> None:
         if problem.state == "cancelled":
             code = "canceled"
         elif done:
-            code = rng.choices(["fix_applied", "risk_accepted", "duplicate"], weights=[80, 10, 10])[0]
+            code = rng.choices(["fix_applied", "risk_accepted", "duplicate"], weights=[80, 10, 10])[
+                0
+            ]
         pick = rng.randrange(len(CAUSES))
-        cause = f"<p>{CAUSES[pick]}</p>" if recorded else rng.choice(["", "<p></p>", "<p>&nbsp;</p>"])
+        cause = (
+            f"<p>{CAUSES[pick]}</p>" if recorded else rng.choice(["", "<p></p>", "<p>&nbsp;</p>"])
+        )
         fix = f"<p>{FIXES[pick]}</p>" if recorded and (done or rng.random() < 0.5) else ""
         known = recorded and rng.random() < 0.5
         duplicate_of = None
@@ -496,7 +504,9 @@ def _root_causes(rng: random.Random, world: World, kw: KnowledgeWorld) -> None:
             others = [p for p in problems if p.id != problem.id]
             duplicate_of = rng.choice(others).id if others else None
         fix_change = (
-            rng.choice(changes).id if code == "fix_applied" and changes and rng.random() < 0.6 else None
+            rng.choice(changes).id
+            if code == "fix_applied" and changes and rng.random() < 0.6
+            else None
         )
         root = RootCause(
             cause=cause,

@@ -39,7 +39,12 @@ WORKFLOW_STATES = {
     "retired": "Retired",
     "outdated": "Outdated",
 }
-LEGACY_PROBLEM_STATES = {"1": "Open", "2": "Known Error", "3": "Pending Change", "4": "Closed/Resolved"}
+LEGACY_PROBLEM_STATES = {
+    "1": "Open",
+    "2": "Known Error",
+    "3": "Pending Change",
+    "4": "Closed/Resolved",
+}
 SUBSTATE_LABELS = {
     "available": "Available",
     "reserved": "Reserved",
@@ -150,6 +155,16 @@ def render(emu: ServiceNowEmulator) -> None:
     if kw is None:
         return
     emu.choices = instance_choices(kw)
+    if kw.view_age_days is not None:
+        emu._add(
+            "sys_properties",
+            {
+                "sys_id": _sid("prop", "glide.knowman.view_age.days"),
+                "name": "glide.knowman.view_age.days",
+                "value": str(kw.view_age_days),
+                "type": "integer",
+            },
+        )
     _knowledge(emu, kw)
     _problems(emu, kw)
     _assets(emu, kw)
@@ -308,7 +323,9 @@ def _problems(emu: ServiceNowEmulator, kw: KnowledgeWorld) -> None:
 def _assets(emu: ServiceNowEmulator, kw: KnowledgeWorld) -> None:
     for name in sorted({life.model_category for life in kw.assets.values()}):
         emu._add("cmdb_model_category", {"sys_id": _sid("modelcat", name), "name": name})
-    emu._add("cmdb_depreciation", {"sys_id": _sid("depr", "Straight Line"), "name": "Straight Line"})
+    emu._add(
+        "cmdb_depreciation", {"sys_id": _sid("depr", "Straight Line"), "name": "Straight Line"}
+    )
     known = {row["name"] for row in emu.tables.get("cmn_location", [])}
     for life in kw.assets.values():
         if life.location not in known:
