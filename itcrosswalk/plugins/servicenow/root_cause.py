@@ -77,7 +77,8 @@ def problem_fields(raw: Mapping[str, Any], table: str, extra: dict[str, Any]) ->
         from .mapping import value
 
         extra.pop("problem_id", None)
-        return {"problem_id": value(raw, "problem_id") or None}
+        # "" when the instance keeps the column but names no problem: recorded, and none.
+        return {"problem_id": value(raw, "problem_id")}
     if table != "problem":
         return {}
     from .mapping import display, parse_bool, parse_int, value
