@@ -290,7 +290,8 @@ class IncidentCoverage(SqlMetric):
     definition = (
         "Of incidents opened in the period and resolved or closed, the share with a knowledge "
         "article attached (ServiceNow m2m_kb_task); breakdown by assignment group, detail by "
-        "category. Unsupported where no task-article links were read."
+        "category. Unsupported where no task-article links were read. Excluded and counted: "
+        "incidents of a source that keeps no task-article links."
     )
 
     def scope(self, t: sa.Table, ctx: MetricContext) -> list[Any]:
@@ -301,10 +302,20 @@ class IncidentCoverage(SqlMetric):
             ctx, "knowledge_link", "articles attached to tasks (m2m_kb_task)"
         )
 
+    def exclusions(self, t: sa.Table, ctx: MetricContext) -> list[tuple[str, Any]]:
+        # A source that keeps no task-article links (Jira's knowledge is in Confluence) has
+        # incidents whose coverage is unknown, not 0.
+        linked = sa.select(stream_state.c.source).where(
+            stream_state.c.entity == "knowledge_link",
+            sa.func.coalesce(stream_state.c.access, "ok") == "ok",
+        )
+        return [("its source keeps no task-article links", t.c.source.not_in(linked))]
+
     def finish(
         self, ctx: MetricContext, result: MetricResult, scope: list[Any], by: Sequence[str]
     ) -> None:
         t = self.table
+        scope = [*scope, *[sa.not_(c) for _r, c in self.exclusions(t, ctx)]]
         hit = sa.func.sum(sa.case((_has_article(t, ctx), 1), else_=0))
         for name, column in (("by_category", t.c.category), ("by_group", t.c.assignment_group)):
             with ctx.store.engine.connect() as conn:
@@ -348,7 +359,7 @@ class RcaCompletion(_Problems):
         "(cause notes, as text once HTML is removed) and a fix (fix notes; a problem closed as "
         "risk accepted needs no fix). Unsupported where the platform keeps no such fields "
         "(ServiceNow's legacy problem states). Excluded and counted: closed as duplicate, "
-        "canceled."
+        "canceled, a problem whose platform keeps no cause or fix notes."
     )
 
     def scope(self, t: sa.Table, ctx: MetricContext) -> list[Any]:
@@ -358,6 +369,10 @@ class RcaCompletion(_Problems):
         return [
             ("closed as duplicate", t.c.resolution_code == "duplicate"),
             ("canceled", t.c.resolution_code == "canceled"),
+            (
+                "the platform keeps no cause or fix notes",
+                sa.and_(t.c.cause_notes.is_(None), t.c.fix_notes.is_(None)),
+            ),
         ]
 
 

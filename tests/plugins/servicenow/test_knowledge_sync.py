@@ -72,7 +72,9 @@ def test_articles_uses_feedback_links_and_assets_land(
         assert "<" not in (p["cause_notes"] or ""), "HTML reduced to text"
         assert (p["cause_notes"] == "") == (root.cause in ("", "<p></p>", "<p>&nbsp;</p>"))
     incidents = {
-        t["source_id"]: t for t in list(store.export("ticket", source="snow")) if t["kind"] == "incident"
+        t["source_id"]: t
+        for t in list(store.export("ticket", source="snow"))
+        if t["kind"] == "incident"
     }
     for incident_id, problem_id in kw.incident_problem.items():
         if incident_id in incidents:
