@@ -112,3 +112,48 @@ def test_a_legacy_instance_and_renumbered_asset_codes_are_read_from_sys_choice(
         life = legacy.knowledge.assets[row["ci_id"]]
         assert row["state"] == life.state.lower().replace(" ", "_")
         assert row["state_code"] == legacy.knowledge.asset_codes[life.state]
+
+
+def test_a_bad_row_is_quarantined_by_name_and_the_rest_land(
+    instance_factory: Callable[..., Instance],
+    make_config: Callable[..., Config],
+    open_store: Any,
+    pm: Any,
+    city: World,
+) -> None:
+    instance = instance_factory(world=city)
+    app = instance.app
+    # A view-log row that names no article, and an asset whose purchase date is not a date.
+    app.insert("kb_use", {"article": "", "user": "", "viewed": "true"})
+    bad_asset = app.tables["alm_hardware"][0]["sys_id"]
+    app.touch("alm_hardware", bad_asset, purchase_date="last spring")
+    config = make_config(instance)
+    store = open_store(config)
+    result = _sync(config, store, pm)
+    quarantined = {(q["stream"], q["source_id"]): q["error"] for q in store.quarantine_rows("snow")}
+    assert any(
+        stream == "kb_use" and "names no article" in error
+        for (stream, _), error in quarantined.items()
+    )
+    assert ("alm_hardware", bad_asset) in quarantined
+    assert len(list(store.export("asset", source="snow"))) == len(city.knowledge.assets) - 1
+    assert len(list(store.export("knowledge_use", source="snow"))) == len(city.knowledge.uses)
+    assert result.exit_code == 3, "quarantined records are reported, not lost"
+
+
+def test_no_access_to_sys_choice_falls_back_to_labels_and_says_so(
+    instance_factory: Callable[..., Instance],
+    make_config: Callable[..., Config],
+    open_store: Any,
+    pm: Any,
+    city: World,
+) -> None:
+    config = make_config(instance_factory(world=city, forbidden_tables={"sys_choice"}))
+    store = open_store(config)
+    _sync(config, store, pm)
+    assets = list(store.export("asset", source="snow"))
+    assert assets and all(a["state"] != "unknown" for a in assets)
+    assert all("display label" in a["extra"]["state_from"] for a in assets)
+    problems = [t for t in store.export("ticket", source="snow") if t["kind"] == "problem"]
+    assert all(p["problem_state_model"] == "madrid" for p in problems)
+    assert all("sys_choice" in p["extra"]["state_model_from"] for p in problems)
