@@ -537,7 +537,9 @@ class ServiceNowAdapter(Adapter):
     # -- the adapter contract ------------------------------------------------------------------
 
     def streams(self) -> list[Stream]:
-        return [TableStream(self, table) for table in TABLES]
+        from . import knowledge  # knowledge base, problem state model, hardware assets
+
+        return knowledge.streams(self, [TableStream(self, table) for table in TABLES])
 
     # -- the configured query and columns, against the table's dictionary ----------------------
 
