@@ -598,7 +598,7 @@ class _Projects(SqlMetric):
     kinds = ("project",)
 
     def scope(self, t: sa.Table, ctx: MetricContext) -> list[Any]:
-        return [t.c.kind == "project"]
+        return [self.kind_condition(t)]
 
 
 class ProjectsByState(_Projects):
@@ -682,7 +682,7 @@ class OnTimeRate(JudgedMetric):
 
     def scope(self, ctx: MetricContext) -> list[Any]:
         t = self.table
-        return [*self.base_where(ctx), t.c.kind == "project", t.c.state == "done"]
+        return [*self.base_where(ctx), self.kind_condition(t), t.c.state == "done"]
 
     def reading(self, ctx: MetricContext) -> tuple[Any, list[Any]]:
         t = self.table
