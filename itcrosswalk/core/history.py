@@ -89,7 +89,7 @@ def compliance_rows(summary: dict[str, Any] | None) -> list[dict[str, Any]]:
     return rows
 
 
-def _latest_compliance(store: Store) -> tuple[int | None, dict[str, Any] | None]:
+def latest_compliance(store: Store) -> tuple[int | None, dict[str, Any] | None]:
     """The newest recorded compliance run's id and summary (None when none was ever run)."""
     from .compliance.history import compliance_runs, ensure_tables
 
@@ -152,7 +152,7 @@ def record_snapshot(
         raise ConfigError("a snapshot names the run it came from (origin)")
     now = now or datetime.now(UTC)
     results = compute_metrics(store, config, by=SNAPSHOT_DIMENSIONS, now=now, pm=pm)
-    compliance_run, summary = compliance if compliance is not None else _latest_compliance(store)
+    compliance_run, summary = compliance if compliance is not None else latest_compliance(store)
     rows: list[dict[str, Any]] = []
 
     def add(metric: str, unit: str, dimension: str, key: str, value: Any, **extra: Any) -> None:

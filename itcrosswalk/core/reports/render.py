@@ -48,6 +48,17 @@ def _environment() -> Any:
     env.filters["percent"] = _percent
     env.filters["refs"] = _refs
     env.filters["num"] = _value
+    from . import formats
+
+    env.filters["when"] = formats.moment
+    env.filters["day"] = formats.day
+    env.filters["money"] = formats.money
+    env.filters["count"] = lambda n: formats.value(n, "count")
+    env.filters["pct"] = lambda n: formats.value(n, "%")
+    env.filters["unit_value"] = formats.value
+    env.filters["delta"] = lambda n, unit, currency="USD": formats.value(
+        abs(n) if unit != "%" else abs(n), unit, currency
+    ).replace("%", " points")
     return env
 
 
@@ -467,6 +478,16 @@ def metrics_xlsx(data: Mapping[str, Any]) -> bytes:
     return out.getvalue()
 
 
+# -- dashboards -------------------------------------------------------------------------------
+
+
+def dashboard_html(data: Mapping[str, Any]) -> str:
+    from .dashboard import charts
+
+    template = _environment().get_template("dashboard.html.j2")
+    return template.render(data=data, charts=charts(dict(data)))
+
+
 # -- one entry point --------------------------------------------------------------------------
 
 
@@ -476,6 +497,10 @@ def render(data: Mapping[str, Any], fmt: str) -> bytes:
         raise ValueError(f"unknown report format {fmt!r}; one of {', '.join(FORMATS)}")
     if fmt == "json":
         return to_json(data).encode("utf-8")
+    if data.get("report") == "dashboard":
+        if fmt != "html":
+            raise ValueError("a dashboard renders as html or json")
+        return dashboard_html(data).encode("utf-8")
     compliance = data.get("report") == "compliance"
     if fmt == "xlsx":
         return compliance_xlsx(data) if compliance else metrics_xlsx(data)
