@@ -186,7 +186,9 @@ def _kpi(
     }
 
 
-def _projects(store: Store, pm: Registry, now: datetime) -> dict[str, Any]:
+def project_list(store: Store, now: datetime, *, source: str | None = None) -> dict[str, Any]:
+    """The projects (a platform's stand-ins included), worst health first, cancelled ones left
+    out and counted; with the total of their budgets."""
     from ..metrics import kind_condition
     from ..store import ENTITY_TABLES
 
@@ -208,7 +210,11 @@ def _projects(store: Store, pm: Registry, now: datetime) -> dict[str, Any]:
             t.c.actual_cost,
             t.c.url,
         )
-        .where(t.c.deleted.is_(False), kind_condition(t, ("project",)))
+        .where(
+            t.c.deleted.is_(False),
+            kind_condition(t, ("project",)),
+            *([t.c.source == source] if source else []),
+        )
         .order_by(t.c.source, t.c.name, t.c.source_id)
     )
     with store.engine.connect() as conn:
@@ -381,7 +387,7 @@ def build(
                     unsupported="not available: no installed metric measures it yet",
                 )
             )
-    projects = _projects(store, pm, now)
+    projects = project_list(store, now)
     risks = _risks(store, config, pm, now, projects, results, registry)
     comparison = _comparison(kpis, results)
     return {

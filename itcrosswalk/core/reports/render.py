@@ -373,25 +373,67 @@ def to_json(data: Mapping[str, Any]) -> str:
 # -- metric reports (portfolio, service) ------------------------------------------------------
 
 
-def metrics_html(data: Mapping[str, Any], *, charts: bool = True) -> str:
-    from . import charts as charting
+SIGNED_SHARES = {"ppm.budget_variance"}
+"""Percentages that deviate either way (over or under budget): not drawn on 0-100."""
+
+
+def metric_charts(data: Mapping[str, Any]) -> dict[str, str]:
+    """Each metric's breakdowns as charts: months as columns (time runs left to right), other
+    keys as bars; shares on 0-100, counts on whole numbers, health in its colours; and each
+    metric's recorded trend."""
+    from . import svg
 
     figures: dict[str, str] = {}
-    if charts:
-        for index, metric in enumerate(data["metrics"]):
-            for dimension, values in (metric.get("breakdown") or {}).items():
-                numeric = {
-                    str(k): float(v) for k, v in values.items() if isinstance(v, int | float)
-                }
-                if numeric:
-                    items = list(numeric.items())[:20]
-                    figures[metric["id"]] = charting.metric_bars(
-                        [k for k, _ in items],
-                        [v for _, v in items],
-                        title=f"{metric['title']} by {dimension}",
-                        salt=f"m{index}",
-                    )
-                    break
+    for metric in data["metrics"]:
+        unit = metric["unit"]
+        if metric.get("trend"):
+            figures[f"trend-{metric['id']}"] = svg.sparkline(
+                f"trend-{metric['id']}",
+                [p["at"][:10] for p in metric["trend"]],
+                [p["value"] for p in metric["trend"]],
+                unit=unit,
+                width=130,
+            )
+        if metric.get("unsupported"):
+            continue
+        for dimension, values in (metric.get("breakdown") or {}).items():
+            numeric = {str(k): v for k, v in values.items() if isinstance(v, int | float)}
+            if not numeric:
+                continue
+            key = f"m-{metric['id']}-{dimension}"
+            shown_unit = "count" if dimension == "state" and unit == "count" else unit
+            if dimension == "health" and unit == "%":
+                shown_unit = "%"
+            title = f"{metric['title']} by {dimension}"
+            if dimension == "month":
+                months = sorted(numeric)
+                figures[key] = svg.columns(
+                    key, months, [numeric[m] for m in months], unit=shown_unit, title=title
+                )
+                continue
+            items = list(numeric.items())[:20]
+            domain = None
+            if metric["id"] in SIGNED_SHARES:
+                # a deviation, not a share: its own axis from zero, not 0-100
+                ticks = svg.nice_ticks(min(v for _, v in items), max(v for _, v in items))
+                domain = (ticks[0], ticks[-1])
+            colours = None
+            if dimension == "health":
+                colours = [svg.HEALTH_COLOURS.get(k, svg.MUTED) for k, _ in items]
+            figures[key] = svg.bars(
+                key,
+                [k for k, _ in items],
+                [float(v) for _, v in items],
+                unit=shown_unit,
+                title=title,
+                colours=colours,
+                domain=domain,
+            )
+    return figures
+
+
+def metrics_html(data: Mapping[str, Any], *, charts: bool = True) -> str:
+    figures = metric_charts(data) if charts else {}
     return _environment().get_template("metrics.html.j2").render(data=data, charts=figures)
 
 

@@ -62,6 +62,14 @@ def scale_for(values: Sequence[float | None], unit: str) -> tuple[float, float]:
 
 
 def _label(value: float, unit: str) -> str:
+    if unit == "currency":
+        size = abs(value)
+        sign = "-" if value < 0 else ""
+        if size >= 1e6:
+            return f"{sign}${size / 1e6:g}M"
+        if size >= 1e3:
+            return f"{sign}${size / 1e3:g}k"
+        return f"{sign}${size:g}"
     if unit == "count":
         return f"{value:,.0f}"
     if unit == "%":
@@ -92,7 +100,8 @@ def bars(
 ) -> str:
     """Horizontal bars, one per category (platforms, departments, health): never for time."""
     low, high = domain or scale_for(values, unit)
-    ticks = nice_ticks(low, high, integer=unit == "count") if unit != "%" else [0, 25, 50, 75, 100]
+    shares = unit == "%" and domain is None
+    ticks = [0, 25, 50, 75, 100] if shares else nice_ticks(low, high, integer=unit == "count")
     low, high = min(low, ticks[0]), max(high, ticks[-1])
     left, right, top, row = 170, 20, 24, 22
     height = top + row * max(1, len(labels)) + 28
