@@ -103,12 +103,52 @@ def _compliance_charts(data: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
+EXAMPLES = 10
+"""Findings shown per group in the HTML; every one of them is in the CSV, XLSX and JSON."""
+
+
+def finding_groups(data: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Per control, its findings that need attention grouped by status and reason, the largest
+    group first, each with a few examples: a thousand findings read as a dozen lines."""
+    groups: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
+    for f in data["findings"]:
+        if f["status"] not in ("alarm", "unverified"):
+            continue
+        key = (f["status"], str(f["reason"] or ""))
+        group = groups.setdefault(f["control_id"], {}).setdefault(
+            key,
+            {
+                "status": f["status"],
+                "reason": f["reason"],
+                "count": 0,
+                "new": 0,
+                "departments": {},
+                "examples": [],
+            },
+        )
+        group["count"] += 1
+        group["new"] += 1 if f["new"] else 0
+        department = f["department"] or "(none)"
+        group["departments"][department] = group["departments"].get(department, 0) + 1
+        if len(group["examples"]) < EXAMPLES:
+            group["examples"].append(f)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for control, found in groups.items():
+        ordered = sorted(found.values(), key=lambda g: (g["status"] != "alarm", -g["count"]))
+        for group in ordered:
+            top = sorted(group["departments"].items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+            group["top_departments"] = ", ".join(f"{d} {n}" for d, n in top)
+        out[control] = ordered
+    return out
+
+
 def compliance_html(data: Mapping[str, Any], *, charts: bool = True) -> str:
     template = _environment().get_template("compliance.html.j2")
     return template.render(
         data=data,
         charts=_compliance_charts(data) if charts else {},
-        attention=[f for f in data["findings"] if f["status"] in ("alarm", "unverified")],
+        groups=finding_groups(data),
+        zone="UTC",
     )
 
 
