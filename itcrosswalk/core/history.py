@@ -214,6 +214,9 @@ def record_snapshot(
                 unique.append({**row, "snapshot_id": snapshot_id})
         if unique:
             conn.execute(metric_snapshots.insert(), unique)
+    from .views import ensure_views_on
+
+    ensure_views_on(store.engine)  # the findings view, once the compliance history exists
     return int(snapshot_id)
 
 
