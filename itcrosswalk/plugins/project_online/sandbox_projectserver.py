@@ -196,7 +196,7 @@ class ProjectServerApi:
 
     def _add(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
         try:
-            payload = json.loads(self._body(environ) or b"{}")
+            payload = json.loads(self.body(environ) or b"{}")
             info = payload["parameters"]
             name = str(info["Name"]).strip()
         except (ValueError, KeyError, TypeError):
@@ -357,7 +357,7 @@ class ProjectServerApi:
             raise self._pj_error(self.fail_actions[verb], f"project = {project.name}", 11000)
         if verb == "SetCustomFieldValue":
             try:
-                payload = json.loads(self._body(environ) or b"{}")
+                payload = json.loads(self.body(environ) or b"{}")
                 field_name, value = str(payload["FieldName"]), payload["Value"]
             except (ValueError, KeyError, TypeError):
                 raise ODataError(
@@ -371,7 +371,7 @@ class ProjectServerApi:
             return "204 No Content", [], b""
         if verb == "Tasks/Add":
             try:
-                info = json.loads(self._body(environ) or b"{}")["parameters"]
+                info = json.loads(self.body(environ) or b"{}")["parameters"]
                 name = str(info["Name"])
                 start = datetime.fromisoformat(str(info["Start"]).replace("Z", "+00:00"))
             except (ValueError, KeyError, TypeError):
