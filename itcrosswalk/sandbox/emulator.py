@@ -49,6 +49,8 @@ from .faults import Faults
 
 Response = tuple[str, list[tuple[str, str]], bytes]
 """A status line, headers, and the body."""
+Environ = dict[str, Any]
+"""A WSGI request's environ."""
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,13 @@ import uuid
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
+from ...sandbox.emulator import Environ, Response
 from .sandbox_odata import FilterParser, ODataError
 from .sandbox_rows import ServerProject
 from .sandbox_schema import CUSTOM_FIELDS, JOB_SUCCESS, PROJECT_TYPES, SCHEMA, B, G, S, guid
 
-Response = tuple[str, list[tuple[str, str]], bytes]
+Query = dict[str, list[str]]
+"""A parsed query string: each parameter's values."""
 
 
 class ProjectServerApi:
@@ -115,13 +117,8 @@ class ProjectServerApi:
         return row
 
     def _server(
-        self,
-        environ: dict[str, Any],
-        rest: str,
-        method: str,
-        query: dict[str, list[str]],
-        user: str,
-    ) -> tuple[str, list[tuple[str, str]], bytes]:
+        self, environ: Environ, rest: str, method: str, query: Query, user: str
+    ) -> Response:
         select = [s.strip() for s in query.get("$select", [""])[0].split(",") if s.strip()] or None
         if method == "POST":
             digest = environ.get("HTTP_X_REQUESTDIGEST", "")

@@ -1064,7 +1064,7 @@ class ServiceNowEmulator(Emulator):
                     "Record doesn't exist or ACL restricts the record retrieval",
                 )
             return self.json("200 OK", {"result": self._render_row(environ, table, row, params)})
-        return self._write(environ, method, table, sys_id, params)
+        return self._write(environ, method, table, sys_id, params=params)
 
     def _authenticated(self, environ: dict[str, Any]) -> bool:
         given = self.credentials(environ)
@@ -1306,6 +1306,7 @@ class ServiceNowEmulator(Emulator):
         method: str,
         table: str,
         sys_id: str | None,
+        *,
         params: dict[str, str],
     ) -> Response:
         length = int(environ.get("CONTENT_LENGTH") or 0)
