@@ -28,7 +28,8 @@ What it offers:
   read has not reached yet (``faults.mutate_between_pages``) and runs the hooks tests add with
   :meth:`after_page` (a public switch, so no test patches an emulator's private paging code);
 - deletions: :meth:`forget`, the switch the conformance suite uses to delete a record by the id
-  the platform gives it (each emulator implements it with its own ``delete``).
+  the platform gives it (each emulator implements it with its own ``delete``), and :meth:`has`,
+  whether a record is still there.
 
 The faults on the way out (cut bodies, trickles, no ``Retry-After``) are applied by the WSGI
 entry itself.
@@ -225,3 +226,8 @@ class Emulator:
         deletion would); False when no record has that id. Emulators implement it with their
         ``delete``; the conformance suite deletes through it."""
         raise NotImplementedError(f"{type(self).__name__} has no forget() switch")
+
+    def has(self, native_id: str) -> bool:
+        """Whether the platform still holds a record it knows by ``native_id`` (the truth a
+        check compares a store with, whatever the adapter reads)."""
+        raise NotImplementedError(f"{type(self).__name__} has no has() switch")

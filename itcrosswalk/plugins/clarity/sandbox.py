@@ -627,6 +627,11 @@ class ClarityEmulator(Emulator):
                         r for r in self.data[child] if r.get("_projectId") != native_id
                     ]
 
+    def has(self, native_id: str) -> bool:
+        with self.lock:
+            rows = (r for found in self.data.values() for r in found)
+            return any(str(r.get("_internalId")) == native_id for r in rows)
+
     def forget(self, native_id: str) -> bool:
         with self.lock:
             for collection, rows in self.data.items():

@@ -346,6 +346,11 @@ class GraphEmulator(Emulator):
             for policy_id, rows in self.statuses.items():
                 self.statuses[policy_id] = [r for r in rows if not r["id"].endswith(device_id)]
 
+    def has(self, native_id: str) -> bool:
+        with self.lock:
+            kinds = (self.devices, self.users_, self.policies, self.apps)
+            return any(r.get("id") == native_id for rows in kinds for r in rows)
+
     def forget(self, native_id: str) -> bool:
         with self.lock:
             if not any(d["id"] == native_id for d in self.devices):

@@ -1605,6 +1605,10 @@ class JiraSite(Emulator):
             issue_id = self.keys.pop(key)
             del self.issues[issue_id]
 
+    def has(self, native_id: str) -> bool:
+        with self.lock:
+            return native_id.upper() in self.keys or native_id in map(str, self.keys.values())
+
     def forget(self, native_id: str) -> bool:
         with self.lock:
             key = next((k for k, i in self.keys.items() if native_id in (k, str(i))), None)

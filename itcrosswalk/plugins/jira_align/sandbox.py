@@ -654,6 +654,10 @@ class JiraAlignEmulator(Emulator):
             rows = self.data[resource.lower()]
             rows[:] = [r for r in rows if r["id"] != native_id]
 
+    def has(self, native_id: str) -> bool:
+        with self.lock:
+            return any(str(r["id"]) == native_id for rows in self.data.values() for r in rows)
+
     def forget(self, native_id: str) -> bool:
         with self.lock:
             for resource, rows in self.data.items():

@@ -52,7 +52,15 @@ from .sandbox_ntlm import NtlmAcceptor
 from .sandbox_odata import ODataError, ProjectDataFeed
 from .sandbox_projectserver import ProjectServerApi
 from .sandbox_rows import ReportingRows, ServerProject
-from .sandbox_schema import CUSTOM_FIELDS, DEMO_CUSTOM_FIELDS, MODIFIED, PAGE_LIMITS, SCHEMA, guid
+from .sandbox_schema import (
+    CUSTOM_FIELDS,
+    DEMO_CUSTOM_FIELDS,
+    KEYS,
+    MODIFIED,
+    PAGE_LIMITS,
+    SCHEMA,
+    guid,
+)
 
 __all__ = ["DEMO_CUSTOM_FIELDS", "ProjectServerEmulator", "create_app", "demo_source"]
 
@@ -175,6 +183,14 @@ class ProjectServerEmulator(
     def unavailable(self) -> Response:
         page = b"<html><head><title>Service Unavailable</title></head><body><h2>HTTP Error 503. The service is unavailable.</h2></body></html>"
         return "503 Service Unavailable", [("Content-Type", "text/html")], page
+
+    def has(self, native_id: str) -> bool:
+        with self.lock:
+            return any(
+                native_id in (str(r.get(k)) for k in KEYS[name])
+                for name, rows in self.sets.items()
+                for r in rows
+            )
 
     def forget(self, native_id: str) -> bool:
         with self.lock:

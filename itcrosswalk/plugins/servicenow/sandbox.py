@@ -973,6 +973,10 @@ class ServiceNowEmulator(Emulator):
         with self.lock:
             self._fields[table].discard(column)
 
+    def has(self, native_id: str) -> bool:
+        with self.lock:
+            return any(native_id in rows for rows in self._index.values())
+
     def forget(self, native_id: str) -> bool:
         with self.lock:
             table = next((t for t, rows in self._index.items() if native_id in rows), None)
