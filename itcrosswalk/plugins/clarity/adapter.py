@@ -57,7 +57,7 @@ from ...core.adapter import (
     Window,
     Writer,
     WriteResult,
-    paginate,
+    read_all,
 )
 from ...core.client import ErrorRule, HttpClient, PlatformSpec, basic
 from ...core.config import SourceConfig
@@ -261,24 +261,6 @@ SPEC = PlatformSpec(
 
 # resource -> the functional right reading it needs, for the messages of refused reads
 RIGHTS = {resource: right for resource, right in reversed(RESOURCES.values())}
-
-
-class _Listing(Stream):
-    """An ad-hoc paged read (ids, reference data) driven by the core paging loop."""
-
-    def __init__(self, adapter: ClarityAdapter, path: str, params: Mapping[str, Any]) -> None:
-        self.adapter = adapter
-        self.name = path  # type: ignore[misc]
-        self.path = path
-        self.params = dict(params)
-        self.paginator = OffsetPaginator(PARENT_CAP)
-        self.total: int | None = None
-
-    def fetch(self, token: Any, window: Window) -> Page:
-        page = self.adapter.page(self.path, {**self.params, "offset": int(token)}, PARENT_CAP)
-        if self.total is None:
-            self.total = page.total
-        return page
 
 
 class ClarityStream(Stream):
@@ -692,12 +674,12 @@ class ClarityAdapter(Adapter):
         self, path: str, params: Mapping[str, Any]
     ) -> tuple[list[dict[str, Any]], int | None]:
         """Every row of a collection (small fields), through the core paging loop."""
-        listing = _Listing(self, path, params)
-        rows: list[dict[str, Any]] = []
-        seen: set[str] = set()
-        for page, _used, _after in paginate(listing, Window(None, None), prefetch=False):
-            rows.extend(self.unseen(page.records, seen))
-        return rows, listing.total
+        rows, total = read_all(
+            path,
+            lambda offset: self.page(path, {**params, "offset": int(offset)}, PARENT_CAP),
+            OffsetPaginator(PARENT_CAP),
+        )
+        return self.unseen(rows, set()), total
 
     @staticmethod
     def unseen(
