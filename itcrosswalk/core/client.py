@@ -281,7 +281,8 @@ class PlatformSpec:
         https_only: refuse ``http://`` even to loopback (PySNC speaks HTTPS only).
         api_suffixes: API roots a user may paste as the url; cut off to get the site's.
         auth: ``auth.type`` -> how to build it (:func:`basic`, :func:`bearer`, :func:`oauth`,
-            or the platform's own); the keys are the types the platform takes.
+            or the platform's own); the keys are the types the platform takes, and ``""`` the
+            sign-in of a source without an ``auth`` key (its hint is ``hints[""]``).
         auth_example: the ``auth = {...}`` line the message for a missing auth shows.
         hints: ``auth.type`` -> what to check when the credentials are refused, a template
             over the auth fields (``{user}``, ``{password}``, ``{token}``, ...) and the
@@ -367,7 +368,9 @@ class HttpClient:
         the platform takes)."""
         auth = self.source.auth
         name = self.source.name
-        kinds = ", ".join(self.spec.auth)
+        kinds = ", ".join(k for k in self.spec.auth if k)
+        if auth is None and "" in self.spec.auth:
+            return self.spec.auth[""](self)  # the platform's own sign-in, without an `auth` key
         if auth is None:
             example = f": {self.spec.auth_example}" if self.spec.auth_example else f" ({kinds})"
             raise ConfigError(f"sources.{name}.auth: {self.spec.title} needs credentials{example}")
