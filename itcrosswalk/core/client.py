@@ -497,12 +497,16 @@ class HttpClient:
 
     def failure(self, response: Any) -> Failure:
         """What a failed answer said, for the error table."""
-        request = getattr(response, "request", None)
+        try:
+            request = response.request
+            url = str(response.url or "")
+        except (AttributeError, RuntimeError):  # an httpx answer made up, not received
+            request, url = None, ""
         return Failure(
             status=response.status_code,
             message=platform_message(response),
             code=error_code(response, self.spec.code_field),
-            url=str(getattr(response, "url", "") or ""),
+            url=url,
             method=str(getattr(request, "method", "") or "").upper(),
             diagnostics=response.headers.get("x-ms-diagnostics", ""),
         )
