@@ -360,6 +360,7 @@ class HttpClient:
         self._session: requests.Session | None = None
         self._lock = threading.RLock()
         self._recording = threading.local()
+        self._answers = threading.local()
 
     # -- auth ----------------------------------------------------------------------------------
 
@@ -427,7 +428,29 @@ class HttpClient:
                 auth=self.auth,
                 session=session,
             )
+            self._session.hooks["response"].append(self._remember)
             return self._session
+
+    def _remember(self, response: requests.Response, **_: Any) -> None:
+        self._answers.last = response
+
+    @property
+    def last(self) -> requests.Response | None:
+        """The last answer this thread received (a client library may keep it from its caller)."""
+        return getattr(self._answers, "last", None)
+
+    def not_json(self, what: str) -> CrosswalkError:
+        """What an answer a client library could not parse means: the last answer read as the
+        error table reads it (an HTML sign-in page is an AuthError), else a malformed body."""
+        last = self.last
+        if last is not None:
+            try:
+                self.raise_for(last, what)
+            except CrosswalkError as exc:
+                return exc
+        return MalformedResponse(
+            f"source {self.source.name}: {what} answered with a body that is not JSON"
+        )
 
     @property
     def session(self) -> requests.Session:

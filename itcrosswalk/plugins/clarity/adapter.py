@@ -42,18 +42,19 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import requests
-from pydantic import BaseModel, ConfigDict, field_validator
 
 from ...core.adapter import (
     Adapter,
     Capabilities,
     CheckItem,
     Page,
+    PlatformOptions,
     Probe,
     Stream,
+    TimeZoneName,
     Window,
     Writer,
     WriteResult,
@@ -97,10 +98,8 @@ RESOURCES: dict[str, tuple[str, str]] = {
 }
 
 
-class ClarityOptions(BaseModel):
+class ClarityOptions(PlatformOptions):
     """Keys of a ``[sources.NAME]`` table with ``platform = "clarity"`` beyond the common ones."""
-
-    model_config = ConfigDict(extra="forbid")
 
     sso: bool = False
     """The tenant sits behind single sign-on: use ``/tokens/rest/v1`` and an API key."""
@@ -108,7 +107,7 @@ class ClarityOptions(BaseModel):
     """The API client (Administration > Authentication & Keys > Clients) the key belongs to."""
     session: bool = False
     """With basic auth: log in once (``auth/login``) and send the session token instead."""
-    server_timezone: str = "UTC"
+    server_timezone: TimeZoneName = "UTC"
     """The zone the Clarity server writes and compares its naive datetimes in."""
     custom_fields: dict[str, str] = {}
     """Common-model field (or any name, kept in extra) -> custom attribute API id."""
@@ -116,15 +115,6 @@ class ClarityOptions(BaseModel):
     """The API-enabled custom string attribute write-back stores its correlation id in."""
     key_expires: date | None = None
     """When the API key expires (shown once, with the key); ``check`` warns before it does."""
-
-    @field_validator("server_timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{value!r} is not an IANA time zone (America/Phoenix)") from None
-        return value
 
 
 class ApiKey(requests.auth.AuthBase):
@@ -338,9 +328,6 @@ class Projects(ClarityStream):
             teams=raw.get("_team"),
         )
 
-    def links(self, record: Record) -> list[tuple[str, str, str]]:
-        return []
-
 
 class Ideas(ClarityStream):
     """Ideas: the intake, as demands."""
@@ -349,6 +336,7 @@ class Ideas(ClarityStream):
     entity = "demand"
     kind = "idea"
     id_sweep = True
+    linked = (("project", "work_item", "project_id"),)
 
     def prepare(self, raws: list[dict[str, Any]]) -> None:
         self.adapter.load_references(labels=False)
@@ -363,10 +351,6 @@ class Ideas(ClarityStream):
             emails=a.emails,
             custom_fields=a.options.custom_fields,
         )
-
-    def links(self, record: Record) -> list[tuple[str, str, str]]:
-        project = getattr(record, "project_id", None)
-        return [("project", "work_item", project)] if project else []
 
 
 class Resources(ClarityStream):
@@ -472,6 +456,7 @@ class Tasks(ChildStream):
 
     name = "tasks"
     entity = "work_item"
+    linked = (("parent", "work_item", "parent_id"),)
 
     def request(self, parent: int, part: str, offset: int) -> Page:
         return self.adapter.page(
@@ -498,10 +483,6 @@ class Tasks(ChildStream):
             emails=a.emails,
         )
 
-    def links(self, record: Record) -> list[tuple[str, str, str]]:
-        parent = getattr(record, "parent_id", None)
-        return [("parent", "work_item", parent)] if parent else []
-
 
 class PlanStream(ChildStream):
     """Plan detail rows of each investment, one record per row and fiscal period."""
@@ -509,6 +490,7 @@ class PlanStream(ChildStream):
     entity = "plan_line"
     detail_resource = ""
     plan_of_part: dict[str, str] = {}
+    linked = (("investment", "work_item", "investment_id"),)
 
     def request(self, parent: int, part: str, offset: int) -> Page:
         condition = f"(investmentId = {parent})"
@@ -568,10 +550,6 @@ class PlanStream(ChildStream):
         )
         return line
 
-    def links(self, record: Record) -> list[tuple[str, str, str]]:
-        investment = getattr(record, "investment_id", None)
-        return [("investment", "work_item", investment)] if investment else []
-
 
 class CostPlans(PlanStream):
     """Budget and forecast cost plans (``planType`` BUDGET and FORECAST, both filters mandatory)."""
@@ -596,24 +574,11 @@ def _join(clauses: list[str]) -> str:
     return clauses[0] if len(clauses) == 1 else "(" + " and ".join(clauses) + ")"
 
 
-class ClarityAdapter(Adapter):
+class ClarityAdapter(Adapter, platform="clarity", options=ClarityOptions, spec=SPEC):
     """A Clarity PPM tenant, read (and written) through the public REST API."""
-
-    platform = "clarity"
-
-    options_model = ClarityOptions
-    options: ClarityOptions
 
     def __init__(self, source: SourceConfig, secrets: Any, **kwargs: Any) -> None:
         super().__init__(source, secrets, **kwargs)
-        self.http = HttpClient(
-            source,
-            secrets,
-            SPEC,
-            options=self.options,
-            hint_values=lambda: {"client_id": self.options.client_id, "right": "the right"},
-        )
-        self.base = self.http.base
         self.api = self.base + (TOKENS if self.options.sso else PUBLIC)
         self.zone = ZoneInfo(self.options.server_timezone)
         self._lock = threading.RLock()
@@ -624,6 +589,9 @@ class ClarityAdapter(Adapter):
         self._offered: set[str] = set()
 
     # -- HTTP --------------------------------------------------------------------------------
+
+    def hint_values(self) -> dict[str, Any]:
+        return {"client_id": self.options.client_id, "right": "the right"}
 
     @property
     def session(self) -> requests.Session:
@@ -906,57 +874,21 @@ class ClarityAdapter(Adapter):
     def capabilities(self) -> Capabilities:
         return Capabilities(
             entities={
-                "work_item": [
-                    "kind",
-                    "number",
-                    "name",
-                    "parent_id",
-                    "state",
-                    "phase",
-                    "health",
-                    "manager",
-                    "department",
-                    "priority",
-                    "business_case_approved",
-                    "planned_start",
-                    "planned_finish",
-                    "baseline_start",
-                    "baseline_finish",
-                    "actual_start",
-                    "actual_finish",
-                    "percent_complete",
-                    "budget",
-                    "forecast_cost",
-                ],
-                "demand": [
-                    "number",
-                    "name",
-                    "state",
-                    "requester",
-                    "department",
-                    "priority",
-                    "business_case_approved",
-                    "submitted_at",
-                    "decided_at",
-                    "estimated_cost",
-                    "project_id",
-                ],
+                "work_item": (
+                    "kind number name parent_id state phase health manager department priority "
+                    "business_case_approved planned_start planned_finish baseline_start "
+                    "baseline_finish actual_start actual_finish percent_complete budget "
+                    "forecast_cost"
+                ).split(),
+                "demand": (
+                    "number name state requester department priority business_case_approved "
+                    "submitted_at decided_at estimated_cost project_id"
+                ).split(),
                 "person": ["upn", "email", "name", "department", "office", "active"],
-                "plan_line": [
-                    "investment_id",
-                    "plan",
-                    "plan_id",
-                    "plan_name",
-                    "plan_of_record",
-                    "fiscal_period",
-                    "period_start",
-                    "period_finish",
-                    "cost_type",
-                    "actual",
-                    "category",
-                    "amount",
-                    "currency",
-                ],
+                "plan_line": (
+                    "investment_id plan plan_id plan_name plan_of_record fiscal_period "
+                    "period_start period_finish cost_type actual category amount currency"
+                ).split(),
             },  # fmt: skip
             writes=["demand", "work_item:project"],
             auth_types=["bearer", "basic"],

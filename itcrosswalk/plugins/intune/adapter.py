@@ -30,7 +30,6 @@ import asyncio
 import importlib
 import json
 import logging
-import ssl
 import threading
 import urllib.request
 import warnings
@@ -40,9 +39,9 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from ...core.adapter import Adapter, Capabilities, Page, Probe, Stream, Window
+from ...core.adapter import Adapter, Capabilities, Page, PlatformOptions, Probe, Stream, Window
 from ...core.client import ErrorRule, HttpClient, PlatformSpec
 from ...core.config import SourceConfig
 from ...core.errors import (
@@ -57,7 +56,7 @@ from ...core.errors import (
     RetriableError,
 )
 from ...core.http import is_loopback, parse_retry_after
-from ...core.http_async import PolicyTransport
+from ...core.http_async import PolicyTransport, transport_error
 from ...core.model import Record, normalize_serial
 from ...core.paging import NextLinkPaginator
 from ...core.secrets import redact
@@ -119,10 +118,8 @@ USER_SELECT = [
 ]
 
 
-class IntuneOptions(BaseModel):
+class IntuneOptions(PlatformOptions):
     """Keys of a ``[sources.NAME]`` table with ``platform = "intune"`` beyond the common ones."""
-
-    model_config = ConfigDict(extra="forbid")
 
     tenant_id: str = Field(min_length=1)
     """The Entra ID tenant (directory) id or its primary domain."""
@@ -269,13 +266,8 @@ SPEC = PlatformSpec(
 )
 
 
-class IntuneAdapter(Adapter):
+class IntuneAdapter(Adapter, platform="intune", options=IntuneOptions):
     """One Entra ID tenant's Intune and directory, read through Microsoft Graph."""
-
-    platform = "intune"
-
-    options_model = IntuneOptions
-    options: IntuneOptions
 
     def __init__(self, source: SourceConfig, secrets: Any, **kwargs: Any) -> None:
         super().__init__(source, secrets, **kwargs)
@@ -509,7 +501,9 @@ class IntuneAdapter(Adapter):
         except (sdk["ClientAuthenticationError"], sdk["ServiceRequestError"]) as exc:
             raise self._login_error(exc) from None
         except httpx.HTTPError as exc:
-            raise self._transport_error(exc) from None
+            raise transport_error(
+                exc, source=self.source.name, url=self.base, ca_bundle=self.source.ca_bundle
+            ) from None
         self.http.raise_for(response, what, permission=permission)
         try:
             body = json.loads(response.content)
@@ -584,25 +578,6 @@ class IntuneAdapter(Adapter):
                 f"authentication failed for source {self.source.name}: Entra ID tenant {self.options.tenant_id} "
                 f"refused app {app} ({said}); {self.http.credential_hint()}"
             )
-        )
-
-    def _transport_error(self, exc: httpx.HTTPError) -> CrosswalkError:
-        name = self.source.name
-        cause: BaseException | None = exc
-        while cause is not None and not isinstance(cause, ssl.SSLError):
-            cause = cause.__cause__ or cause.__context__
-        if isinstance(cause, ssl.SSLError) or "CERTIFICATE_VERIFY_FAILED" in str(exc):
-            store = str(self.source.ca_bundle) if self.source.ca_bundle else "the default CA store"
-            return ConnectError(
-                f"TLS verification failed for source {name} ({self.host}): the certificate is not trusted by "
-                f'{store}; for an internal CA or a TLS-inspecting proxy set ca_bundle = "/path/ca.pem" in [sources.{name}]'
-            )
-        if isinstance(exc, httpx.TimeoutException):
-            return RetriableError(
-                f"source {name} did not answer in time; try again later, or raise timeout in [sources.{name}]"
-            )
-        return ConnectError(
-            redact(f"cannot reach source {name} at {self.host}: {type(exc).__name__} {exc}"[:300])
         )
 
     # -- $batch -------------------------------------------------------------------------------
@@ -717,28 +692,11 @@ class IntuneAdapter(Adapter):
     def capabilities(self) -> Capabilities:
         return Capabilities(
             entities={
-                "device": [
-                    "name",
-                    "serial",
-                    "os",
-                    "os_version",
-                    "owner",
-                    "enrolled_at",
-                    "last_seen_at",
-                    "compliance",
-                    "encrypted",
-                    "manufacturer",
-                    "model",
-                    "management_agent",
-                    "ownership",
-                ],
-                "device_compliance": [
-                    "device_id",
-                    "policy_id",
-                    "policy_name",
-                    "state",
-                    "last_reported_at",
-                ],
+                "device": (
+                    "name serial os os_version owner enrolled_at last_seen_at compliance "
+                    "encrypted manufacturer model management_agent ownership"
+                ).split(),
+                "device_compliance": "device_id policy_id policy_name state last_reported_at".split(),
                 "installed_app": ["name", "version", "publisher", "device_count", "device_ids"],
                 "person": ["upn", "email", "name", "department", "office", "manager", "active"],
             },
@@ -893,6 +851,7 @@ class DeviceStatuses(Stream):
     key = "id"
     incremental = False
     what = "compliance policies (/deviceManagement/deviceCompliancePolicies)"
+    linked = (("evaluates", "device", "device_id"),)
 
     def __init__(self, adapter: IntuneAdapter) -> None:
         self.adapter = adapter
@@ -940,10 +899,6 @@ class DeviceStatuses(Stream):
         return mapping.map_device_status(
             raw, source=self.adapter.source.name, portal=self.adapter.portal
         )
-
-    def links(self, record: Record) -> list[tuple[str, str, str]]:
-        device_id = getattr(record, "device_id", None)
-        return [("evaluates", "device", device_id)] if device_id else []
 
 
 class DetectedApps(GraphStream):

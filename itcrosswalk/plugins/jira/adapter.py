@@ -36,13 +36,14 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from ...core.adapter import (
     Adapter,
     Capabilities,
     CheckItem,
     Page,
+    PlatformOptions,
     Probe,
     Resolver,
     Stream,
@@ -50,7 +51,7 @@ from ...core.adapter import (
     Writer,
     WriteResult,
 )
-from ...core.client import ErrorRule, HttpClient, PlatformSpec, basic, bearer
+from ...core.client import ErrorRule, PlatformSpec, basic, bearer
 from ...core.config import SourceConfig
 from ...core.errors import (
     AccessDenied,
@@ -79,10 +80,8 @@ TicketKind = Literal["incident", "request", "problem", "change"]
 TicketStateName = Literal["new", "in_progress", "on_hold", "resolved", "closed", "cancelled"]
 
 
-class JiraOptions(BaseModel):
+class JiraOptions(PlatformOptions):
     """Keys of a ``[sources.NAME]`` table with ``platform = "jira"`` beyond the common ones."""
-
-    model_config = ConfigDict(extra="forbid")
 
     projects: list[str] | None = None
     """Project keys to read; default every project the account can browse (service desks for
@@ -158,7 +157,9 @@ SPEC = PlatformSpec(
             PlatformError,
             "source {source}: {what}: Jira removed this API (HTTP 410): {message}",
         ),
-        ErrorRule(400, PlatformError, "source {source}: Jira rejected {what} (HTTP 400): {message}"),
+        ErrorRule(
+            400, PlatformError, "source {source}: Jira rejected {what} (HTTP 400): {message}"
+        ),
     ),
 )
 
@@ -273,6 +274,8 @@ class RequestStream(IssueStream):
 class SlaStream(IssueStream):
     """Each SLA field's cycles of the JSM issues -> SlaRecords (one per cycle)."""
 
+    linked = (("measures", "ticket", "ticket_id"),)
+
     def __init__(self, adapter: JiraAdapter) -> None:
         super().__init__(adapter, "slas", "sla_record")
 
@@ -307,13 +310,11 @@ class SlaStream(IssueStream):
     def sweep_key(self, source_id: str) -> str:
         return source_id.split(":", 1)[0]
 
-    def links(self, record: Record) -> list[tuple[str, str, str]]:
-        ticket_id = getattr(record, "ticket_id", None)
-        return [("measures", "ticket", ticket_id)] if ticket_id else []
-
 
 class EpicStream(IssueStream):
     """Epics and the levels above them (Jira Software, Premium plans) -> WorkItems."""
+
+    linked = (("parent", "work_item", "parent_id"),)
 
     def __init__(self, adapter: JiraAdapter) -> None:
         super().__init__(adapter, "epics", "work_item")
@@ -336,10 +337,6 @@ class EpicStream(IssueStream):
             site=adapter.site,
             start_field=adapter.options.start_date_field,
         )
-
-    def links(self, record: Record) -> list[tuple[str, str, str]]:
-        parent = getattr(record, "parent_id", None)
-        return [("parent", "work_item", parent)] if parent else []
 
 
 class UserStream(Stream):
@@ -380,18 +377,11 @@ WORK_FIELDS = [
 ]  # fmt: skip
 
 
-class JiraAdapter(Adapter):
+class JiraAdapter(Adapter, platform="jira", options=JiraOptions, spec=SPEC):
     """A Jira Cloud site, read and written through the ``jira`` package."""
-
-    platform = "jira"
-
-    options_model = JiraOptions
-    options: JiraOptions
 
     def __init__(self, source: SourceConfig, secrets: Any, **kwargs: Any) -> None:
         super().__init__(source, secrets, **kwargs)
-        self.http = HttpClient(source, secrets, SPEC)
-        self.base = self.http.base
         self.rules = mapping.TicketRules(
             kinds={**mapping.DEFAULT_TICKET_KINDS, **self.options.ticket_kinds},
             # A site's own priority scheme replaces the default one whole.
@@ -446,13 +436,6 @@ class JiraAdapter(Adapter):
                 self._client = client
             return self._client
 
-    @property
-    def http_session(self) -> Any:
-        return self.http.http_session
-
-    def close(self) -> None:
-        self.http.close()
-
     def _call(self, func: Any, *args: Any, what: str, **kwargs: Any) -> Any:
         """One call into the jira package, its failures read into the error tree."""
         from jira.exceptions import JIRAError
@@ -471,15 +454,11 @@ class JiraAdapter(Adapter):
             ) from None
         except requests.JSONDecodeError:
             # Before RequestException, which it also is: a torn body is not a network fault.
-            raise MalformedResponse(
-                f"source {self.source.name}: {what} answered with a body that is not JSON"
-            ) from None
+            raise self.http.not_json(what) from None
         except requests.RequestException as exc:
             raise self.http.connection_error(exc) from None
         except ValueError:
-            raise MalformedResponse(
-                f"source {self.source.name}: {what} answered with a body that is not JSON"
-            ) from None
+            raise self.http.not_json(what) from None
 
     def url(self, path: str) -> str:
         return f"{self.base}/rest/api/{'2' if self.cloud is False else '3'}/{path}"
@@ -826,50 +805,19 @@ class JiraAdapter(Adapter):
     def capabilities(self) -> Capabilities:
         return Capabilities(
             entities={
-                "ticket": [
-                    "kind",
-                    "number",
-                    "title",
-                    "priority",
-                    "state",
-                    "opened_at",
-                    "responded_at",
-                    "resolved_at",
-                    "closed_at",
-                    "assignment_group",
-                    "assignee",
-                    "requester",
-                    "department",
-                    "category",
-                    "reassignment_count",
-                    "reopen_count",
-                ],
-                "sla_record": [
-                    "ticket_id",
-                    "sla_name",
-                    "stage",
-                    "has_breached",
-                    "start_at",
-                    "end_at",
-                    "planned_end_at",
-                    "business_elapsed_seconds",
-                    "business_elapsed_percent",
-                ],
-                "work_item": [
-                    "kind",
-                    "number",
-                    "name",
-                    "parent_id",
-                    "state",
-                    "phase",
-                    "manager",
-                    "sponsor",
-                    "department",
-                    "priority",
-                    "planned_start",
-                    "planned_finish",
-                    "actual_finish",
-                ],
+                "ticket": (
+                    "kind number title priority state opened_at responded_at resolved_at "
+                    "closed_at assignment_group assignee requester department category "
+                    "reassignment_count reopen_count"
+                ).split(),
+                "sla_record": (
+                    "ticket_id sla_name stage has_breached start_at end_at planned_end_at "
+                    "business_elapsed_seconds business_elapsed_percent"
+                ).split(),
+                "work_item": (
+                    "kind number name parent_id state phase manager sponsor department priority "
+                    "planned_start planned_finish actual_finish"
+                ).split(),
                 "person": ["upn", "email", "name", "active"],
             },  # fmt: skip
             writes=sorted(WRITERS),

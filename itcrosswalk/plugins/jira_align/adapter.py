@@ -31,12 +31,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import requests
-from pydantic import BaseModel, ConfigDict
 
 from ...core.adapter import (
     Adapter,
     Capabilities,
     Page,
+    PlatformOptions,
     Probe,
     Stream,
     Window,
@@ -44,7 +44,7 @@ from ...core.adapter import (
     WriteResult,
     read_all,
 )
-from ...core.client import ErrorRule, HttpClient, PlatformSpec, basic, bearer
+from ...core.client import ErrorRule, PlatformSpec, basic, bearer
 from ...core.config import SourceConfig
 from ...core.errors import (
     AuthError,
@@ -126,10 +126,8 @@ def window_condition(fields: list[str], day: str) -> str:
     return " or ".join(f"{field} ge '{day}'" for field in fields)
 
 
-class JiraAlignOptions(BaseModel):
+class JiraAlignOptions(PlatformOptions):
     """Keys of a ``[sources.NAME]`` table with ``platform = "jira_align"`` beyond the common ones."""
-
-    model_config = ConfigDict(extra="forbid")
 
     feature_parent: Literal["epics", "capabilities"] = "epics"
     """What a feature's ``parentId`` points to on this site: epics, or capabilities where the
@@ -234,18 +232,11 @@ class ResourceStream(Stream):
         return out
 
 
-class JiraAlignAdapter(Adapter):
+class JiraAlignAdapter(Adapter, platform="jira_align", options=JiraAlignOptions, spec=SPEC):
     """A Jira Align site, read (and written) through REST API 2.0."""
-
-    platform = "jira_align"
-
-    options_model = JiraAlignOptions
-    options: JiraAlignOptions
 
     def __init__(self, source: SourceConfig, secrets: Any, **kwargs: Any) -> None:
         super().__init__(source, secrets, **kwargs)
-        self.http = HttpClient(source, secrets, SPEC)
-        self.base = self.http.base
         if source.page_size and source.page_size > MAX_PAGE:
             log.warning(
                 "source %s: page_size %d is more than Jira Align serves; using %d",
@@ -264,13 +255,6 @@ class JiraAlignAdapter(Adapter):
         self._listed: set[str] = set()
 
     # -- HTTP --------------------------------------------------------------------------------
-
-    @property
-    def http_session(self) -> Any:
-        return self.http.http_session
-
-    def close(self) -> None:
-        self.http.close()
 
     def fetch_page(
         self, resource: str, params: Mapping[str, Any], *, condition: str | None = None
@@ -500,27 +484,11 @@ class JiraAlignAdapter(Adapter):
     def capabilities(self) -> Capabilities:
         return Capabilities(
             entities={
-                "work_item": [
-                    "kind",
-                    "number",
-                    "name",
-                    "parent_id",
-                    "state",
-                    "phase",
-                    "health",
-                    "manager",
-                    "department",
-                    "strategic_goals",
-                    "score",
-                    "planned_start",
-                    "planned_finish",
-                    "actual_start",
-                    "actual_finish",
-                    "budget",
-                    "actual_cost",
-                    "forecast_cost",
-                    "external_ref",
-                ]
+                "work_item": (
+                    "kind number name parent_id state phase health manager department "
+                    "strategic_goals score planned_start planned_finish actual_start "
+                    "actual_finish budget actual_cost forecast_cost external_ref"
+                ).split()
             },
             writes=sorted(WRITERS),
             auth_types=["bearer", "basic"],

@@ -34,7 +34,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, tzinfo
 from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import requests
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -43,8 +43,10 @@ from ...core.adapter import (
     Adapter,
     Capabilities,
     Page,
+    PlatformOptions,
     Probe,
     Stream,
+    TimeZoneName,
     Window,
     Writer,
     paginate,
@@ -99,16 +101,14 @@ class DelegatedOAuth(BaseModel):
     keyring_service: str = KEYRING_SERVICE
 
 
-class ProjectOnlineOptions(BaseModel):
+class ProjectOnlineOptions(PlatformOptions):
     """Keys of a ``[sources.NAME]`` table with ``platform = "project_online"`` beyond the common ones."""
-
-    model_config = ConfigDict(extra="forbid")
 
     json_format: Literal["verbose", "light"] = "verbose"
     """``verbose`` works on every Project Server; ``light`` is smaller where supported."""
     custom_fields: dict[str, str] = Field(default_factory=dict)
     """model field -> custom field display name (or feed property), e.g. department = "Department"."""
-    timezone: str = "UTC"
+    timezone: TimeZoneName = "UTC"
     """The server's time zone: the feed's dates carry no offset."""
     enrich: list[str] = Field(default_factory=lambda: list(ENRICHMENTS))
     """Related sets read to enrich pages: ProjectBaselines, TaskBaselines, Assignments, Issues, Risks."""
@@ -133,15 +133,6 @@ class ProjectOnlineOptions(BaseModel):
         unknown = sorted(set(value) - set(ENRICHMENTS))
         if unknown:
             raise ValueError(f"enrich: unknown set(s) {', '.join(unknown)}")
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"timezone: {value!r} is not an IANA time zone") from None
         return value
 
 
@@ -403,6 +394,7 @@ class FeedStream(Stream):
     set_name: str = ""
     base_filter: str | None = None
     select: tuple[str, ...] = ()
+    linked = (("parent", "work_item", "parent_id"),)
 
     def __init__(self, adapter: ProjectOnlineAdapter) -> None:
         self.adapter = adapter
@@ -455,10 +447,6 @@ class FeedStream(Stream):
         if value in (None, "") and self.fallback_cursor_field:
             value = raw.get(self.fallback_cursor_field)
         return mapping.parse_datetime(value, self.adapter.zone)
-
-    def links(self, record: Record) -> list[tuple[str, str, str]]:
-        parent = getattr(record, "parent_id", None)
-        return [("parent", "work_item", parent)] if parent else []
 
 
 class Projects(FeedStream):
@@ -575,6 +563,7 @@ class Resources(FeedStream):
     key = "ResourceId"
     cursor_field = "ResourceModifiedDate"
     fallback_cursor_field = "ResourceCreatedDate"
+    linked = ()  # a person carries no parent
 
     def keep(self, raw: Mapping[str, Any]) -> bool:
         # Generic resources ("Business Analyst") are roles, not people.
@@ -584,9 +573,6 @@ class Resources(FeedStream):
         return mapping.map_resource(
             raw, source=self.adapter.source.name, base=self.adapter.base, zone=self.adapter.zone
         )
-
-    def links(self, record: Record) -> list[tuple[str, str, str]]:
-        return []
 
 
 class _RelatedRead(Stream):
@@ -650,18 +636,13 @@ _BOOKKEEPING = {"ProjectId", "TaskId", "BaselineNumber", "__metadata"}
 # -- the adapter -----------------------------------------------------------------------------------
 
 
-class ProjectOnlineAdapter(Adapter):
+class ProjectOnlineAdapter(
+    Adapter, platform="project_online", options=ProjectOnlineOptions, spec=SPEC
+):
     """A Project Web App (Project Online or Project Server), read through ProjectData."""
-
-    platform = "project_online"
-
-    options_model = ProjectOnlineOptions
-    options: ProjectOnlineOptions
 
     def __init__(self, source: SourceConfig, secrets: Any, **kwargs: Any) -> None:
         super().__init__(source, secrets, **kwargs)
-        self.http = HttpClient(source, secrets, SPEC, options=self.options)
-        self.base = self.http.base
         self.zone = ZoneInfo(self.options.timezone)
         self._related: dict[str, dict[str, list[dict[str, Any]]]] = {n: {} for n in RELATED}
         self._absent: set[str] = set()
@@ -705,13 +686,6 @@ class ProjectOnlineAdapter(Adapter):
     @property
     def session(self) -> requests.Session:
         return self.http.session
-
-    @property
-    def http_session(self) -> Any:
-        return self.http.http_session
-
-    def close(self) -> None:
-        self.http.close()
 
     # -- one request -----------------------------------------------------------------------------
 
@@ -886,29 +860,11 @@ class ProjectOnlineAdapter(Adapter):
             return None
 
     def capabilities(self) -> Capabilities:
-        work = [
-            "kind",
-            "number",
-            "name",
-            "parent_id",
-            "state",
-            "phase",
-            "health",
-            "manager",
-            "department",
-            "strategic_goals",
-            "priority",
-            "planned_start",
-            "planned_finish",
-            "actual_start",
-            "actual_finish",
-            "percent_complete",
-            "budget",
-            "actual_cost",
-            "forecast_cost",
-            "planned_value",
-            "earned_value",
-        ]
+        work = (
+            "kind number name parent_id state phase health manager department strategic_goals "
+            "priority planned_start planned_finish actual_start actual_finish percent_complete "
+            "budget actual_cost forecast_cost planned_value earned_value"
+        ).split()
         return Capabilities(
             entities={
                 "work_item": work,
