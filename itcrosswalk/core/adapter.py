@@ -123,11 +123,22 @@ class Stream:
         return [f for f in (self.cursor_field, self.fallback_cursor_field) if f]
 
     def record_id(self, raw: Mapping[str, Any]) -> str | None:
-        """The native id of a raw record (used to quarantine one that fails to map)."""
+        """The id a raw record is stored under (:meth:`source_id` of its ``key``), also used to
+        quarantine one that fails to map; None when the platform sent none it could read."""
         value = raw.get(self.key)
         if isinstance(value, Mapping):
             value = value.get("value")
-        return str(value) if value not in (None, "") else None
+        if value in (None, ""):
+            return None
+        try:
+            return self.source_id(value)
+        except (TypeError, ValueError):
+            return None
+
+    def source_id(self, value: Any) -> str:
+        """The stored id of the record whose native id is ``value`` (a platform that prefixes
+        its ids, ``epic-1200``, says so here; a value it cannot read raises ValueError)."""
+        return str(value)
 
     def cursor_value(self, raw: Mapping[str, Any]) -> datetime | None:
         """The record's update time, for the watermark and the client-side window check."""
@@ -275,6 +286,13 @@ class WriteResult:
     source_id: str | None = None
     url: str | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
+
+
+def described(fields: Mapping[str, Any], notes: list[str]) -> str:
+    """The description a writer sends: the fields' own ``description``, and below it the notes
+    on the model fields the platform has no place for (written down rather than dropped)."""
+    description = str(fields.get("description") or "").strip()
+    return "\n\n".join(p for p in (description, "\n".join(notes)) if p)
 
 
 class Writer(Protocol):

@@ -512,6 +512,28 @@ class HttpClient:
         except requests.RequestException as exc:
             raise self.connection_error(exc, url) from None
 
+    def send_dropping(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any],
+        drop: tuple[str, ...],
+        refused: Callable[[str, Any, requests.Response], None],
+        **kwargs: Any,
+    ) -> requests.Response:
+        """:meth:`send`, for a query whose keys in ``drop`` (``$filter``, ``$select``) the
+        platform may refuse with HTTP 400 (a property this instance lacks): each refused key is
+        told to ``refused(key, value, response)`` and the request sent again without it. The
+        caller re-checks on the client what the server no longer filters."""
+        query = dict(params)
+        response = self.send(method, url, params=query, **kwargs)
+        for key in drop:
+            if response.status_code == 400 and key in query:
+                refused(key, query.pop(key), response)
+                response = self.send(method, url, params=query, **kwargs)
+        return response
+
     def connection_error(self, exc: Exception, url: str | None = None) -> CrosswalkError:
         """The error tree's reading of a request that got no answer."""
         return connection_error(

@@ -58,6 +58,7 @@ from ...core.adapter import (
     Window,
     Writer,
     WriteResult,
+    described,
     read_all,
 )
 from ...core.client import ErrorRule, HttpClient, PlatformSpec, basic
@@ -283,11 +284,8 @@ class ClarityStream(Stream):
         page.records = self.adapter.unseen(page.records, self._seen)
         return page
 
-    def record_id(self, raw: Mapping[str, Any]) -> str | None:
-        try:
-            return mapping.source_id(self.kind, raw.get("_internalId"))
-        except (TypeError, ValueError):
-            return None
+    def source_id(self, value: Any) -> str:
+        return mapping.source_id(self.kind, value)
 
     def cursor_value(self, raw: Mapping[str, Any]) -> datetime | None:
         return mapping.parse_local(raw.get("lastUpdatedDate"), self.adapter.zone)
@@ -463,11 +461,8 @@ class Tasks(ChildStream):
             f"projects/{parent}/tasks", {"offset": offset, "sort": "_internalId"}, CHILD_CAP
         )
 
-    def record_id(self, raw: Mapping[str, Any]) -> str | None:
-        try:
-            return mapping.source_id("task", raw.get("_internalId"))
-        except (TypeError, ValueError):
-            return None
+    def source_id(self, value: Any) -> str:
+        return mapping.source_id("task", value)
 
     def prepare(self, raws: list[dict[str, Any]]) -> None:
         self.adapter.load_references(labels=False)
@@ -997,9 +992,7 @@ class ClarityWriter:
                 body["manager" if key == "manager" else "originatingRequestor"] = match
             else:
                 notes.append(f"{key.replace('_', ' ').capitalize()}: {value}")
-        description = str(fields.get("description") or "").strip()
-        if notes:
-            description = "\n\n".join(p for p in (description, "\n".join(notes)) if p)
+        description = described(fields, notes)
         if description:
             body["description"] = description
         return body

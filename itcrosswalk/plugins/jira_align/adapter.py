@@ -42,6 +42,7 @@ from ...core.adapter import (
     Window,
     Writer,
     WriteResult,
+    described,
     read_all,
 )
 from ...core.client import ErrorRule, PlatformSpec, basic, bearer
@@ -171,11 +172,8 @@ class ResourceStream(Stream):
         )
         return Page(records=records, requested=size)
 
-    def record_id(self, raw: Mapping[str, Any]) -> str | None:
-        try:
-            return mapping.source_id(self.resource, raw.get("id"))
-        except (TypeError, ValueError):
-            return None
+    def source_id(self, value: Any) -> str:
+        return mapping.source_id(self.resource, value)
 
     def cursor_value(self, raw: Mapping[str, Any]) -> datetime | None:
         stamp = mapping.parse_datetime(raw.get("lastUpdatedDate"))
@@ -269,17 +267,13 @@ class JiraAlignAdapter(Adapter, platform="jira_align", options=JiraAlignOptions,
         query = dict(params)
         if condition and resource not in self._unfiltered:
             query["$filter"] = condition
-        response = self.http.send("GET", url, params=query)
-        if response.status_code == 400 and "$filter" in query:
-            self._refused(resource, condition or "", response)
-            query.pop("$filter")
-            response = self.http.send("GET", url, params=query)
-        if response.status_code == 400 and "$select" in query:
-            log.info(
-                "source %s: %s refused $select=%s (%s); reading whole items",
-                self.source.name, resource, query.pop("$select"), platform_message(response),
-            )  # fmt: skip
-            response = self.http.send("GET", url, params=query)
+        response = self.http.send_dropping(
+            "GET",
+            url,
+            params=query,
+            drop=("$filter", "$select"),
+            refused=lambda key, value, answer: self._refused(resource, key, value, answer),
+        )
         self.http.raise_for(response, what)
         body = self.http.json(response, what)
         if not isinstance(body, list) or not all(isinstance(item, dict) for item in body):
@@ -288,7 +282,14 @@ class JiraAlignAdapter(Adapter, platform="jira_align", options=JiraAlignOptions,
             )
         return body
 
-    def _refused(self, resource: str, condition: str, response: requests.Response) -> None:
+    def _refused(self, resource: str, key: str, value: Any, response: requests.Response) -> None:
+        said = platform_message(response) or "HTTP 400"
+        if key == "$select":
+            log.info(
+                "source %s: %s refused $select=%s (%s); reading whole items",
+                self.source.name, resource, value, said,
+            )  # fmt: skip
+            return
         with self._lock:
             first = resource not in self._unfiltered
             self._unfiltered.add(resource)
@@ -296,12 +297,8 @@ class JiraAlignAdapter(Adapter, platform="jira_align", options=JiraAlignOptions,
             log.warning(
                 "source %s: the site refused $filter=%s on %s (%s); reading %s in full instead, "
                 "filtered on the client",
-                self.source.name,
-                condition,
-                resource,
-                platform_message(response) or "HTTP 400",
-                resource,
-            )
+                self.source.name, value, resource, said, resource,
+            )  # fmt: skip
 
     def get_item(self, resource: str, native_id: int) -> dict[str, Any] | None:
         """One item by id, or None when the site has no such item."""
@@ -630,9 +627,7 @@ class ItemWriter:
             else:
                 label = key.replace("_", " ").capitalize()
                 notes.append(f"{label}: {_wire(value)}")
-        description = str(fields.get("description") or "").strip()
-        if notes:
-            description = "\n\n".join(p for p in (description, "\n".join(notes)) if p)
+        description = described(fields, notes)
         if description:
             body["description"] = description
         return body

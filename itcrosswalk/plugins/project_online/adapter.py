@@ -63,7 +63,7 @@ from ...core.errors import (
     PagingLoopError,
     PlatformError,
 )
-from ...core.http import RenewingBearer
+from ...core.http import RenewingBearer, platform_message
 from ...core.model import Record
 from ...core.paging import NextLinkPaginator
 from ...core.secrets import REDACTOR
@@ -416,22 +416,10 @@ class FeedStream(Stream):
     def fetch(self, token: Any, window: Window) -> Page:
         url = token.get("url")
         if url is None:
+            # An instance without one of the filtered properties is read whole: the rows are
+            # re-checked here and the window by the core, so nothing extra lands.
             params = self.first_params(window)
-            try:
-                rows, link = self.adapter.feed(self.set_name, params)
-            except QueryRejected as exc:
-                if "$filter" not in params:
-                    raise
-                # An instance without one of the filtered properties: read the set whole; the
-                # rows are re-checked here and the window by the core, so nothing extra lands.
-                log.warning(
-                    "source %s: %s; reading %s without a server-side filter",
-                    self.adapter.source.name,
-                    exc,
-                    self.set_name,
-                )
-                params.pop("$filter")
-                rows, link = self.adapter.feed(self.set_name, params)
+            rows, link = self.adapter.feed(self.set_name, params, drop=("$filter",))
         else:
             rows, link = self.adapter.feed_link(url, self.set_name)
         return Page(records=[r for r in rows if self.keep(r)], next_hint=link)
@@ -699,13 +687,17 @@ class ProjectOnlineAdapter(
         json: Any = None,
         headers: Mapping[str, str] | None = None,
         accept: str | None = None,
+        drop: tuple[str, ...] = (),
     ) -> requests.Response:
-        """One request, its failure turned into the error tree; returns a usable response."""
+        """One request, its failure turned into the error tree; returns a usable response.
+        A query key in ``drop`` the server refuses (HTTP 400) is dropped and said."""
         sent = {"Accept": accept or ACCEPT[self.options.json_format], **(headers or {})}
-        response = self.http.send(
+        response = self.http.send_dropping(
             method,
             url,
-            params=dict(params) if params else None,
+            params=dict(params or {}),
+            drop=drop,
+            refused=lambda key, value, answer: self._refused(what, key, value, answer),
             json=json,
             headers=sent,
             allow_redirects=False,  # a redirect here is a sign-in page; never follow it with credentials
@@ -713,6 +705,12 @@ class ProjectOnlineAdapter(
         where = urlsplit(urljoin(response.url, response.headers.get("Location", "")))
         self.http.raise_for(response, what, location=f"{where.netloc}{where.path}")
         return response
+
+    def _refused(self, what: str, key: str, value: Any, response: requests.Response) -> None:
+        log.warning(
+            "source %s: %s refused %s=%s (HTTP 400: %s); reading it without a server-side filter",
+            self.source.name, what, key, value, platform_message(response) or "no message",
+        )  # fmt: skip
 
     def json_body(self, response: requests.Response, what: str) -> Any:
         """The response's JSON; a body that is not JSON is a malformed response."""
@@ -730,11 +728,13 @@ class ProjectOnlineAdapter(
             ) from None
 
     def feed(
-        self, set_name: str, params: Mapping[str, str]
+        self, set_name: str, params: Mapping[str, str], *, drop: tuple[str, ...] = ()
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """The first page of a ProjectData entity set: its rows and the next link."""
+        """The first page of a ProjectData entity set: its rows and the next link (``drop``:
+        the query keys read without, should the instance refuse them)."""
         url = f"{self.base}/{FEED}/{set_name}"
-        response = self.request("GET", url, what=f"ProjectData {set_name}", params=params)
+        what = f"ProjectData {set_name}"
+        response = self.request("GET", url, what=what, params=params, drop=drop)
         return self._rows(response, set_name)
 
     def feed_link(self, link: str, set_name: str) -> tuple[list[dict[str, Any]], str | None]:
