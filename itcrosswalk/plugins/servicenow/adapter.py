@@ -524,7 +524,9 @@ class ServiceNowAdapter(Adapter, platform="servicenow", options=ServiceNowOption
     # -- the adapter contract ------------------------------------------------------------------
 
     def streams(self) -> list[Stream]:
-        return [TableStream(self, table) for table in TABLES]
+        from . import knowledge  # knowledge base, problem state model, hardware assets
+
+        return knowledge.streams(self, [TableStream(self, table) for table in TABLES])
 
     # -- the configured query and columns, against the table's dictionary ----------------------
 
@@ -606,7 +608,9 @@ class ServiceNowAdapter(Adapter, platform="servicenow", options=ServiceNowOption
             raise ConfigError(problem)
 
     def probes(self) -> list[Probe]:
-        return [Probe(table, lambda table=table: self._probe(table)) for table in TABLES]
+        # Every table a sync reads, the knowledge and asset streams' included.
+        tables = [stream.name for stream in self.streams()]
+        return [Probe(table, lambda table=table: self._probe(table)) for table in tables]
 
     def _probe(self, table: str) -> CheckItem | tuple[str, int | None]:
         problem = self.options_problem(table)
