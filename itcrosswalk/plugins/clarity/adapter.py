@@ -100,7 +100,8 @@ RESOURCES: dict[str, tuple[str, str]] = {
 
 
 class ClarityOptions(PlatformOptions):
-    """Keys of a ``[sources.NAME]`` table with ``platform = "clarity"`` beyond the common ones."""
+    """A Clarity source's keys: single sign-on, the API client and key expiry, the server's zone,
+    custom attributes."""
 
     sso: bool = False
     """The tenant sits behind single sign-on: use ``/tokens/rest/v1`` and an API key."""

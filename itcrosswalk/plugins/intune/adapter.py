@@ -119,7 +119,8 @@ USER_SELECT = [
 
 
 class IntuneOptions(PlatformOptions):
-    """Keys of a ``[sources.NAME]`` table with ``platform = "intune"`` beyond the common ones."""
+    """An Intune source's keys: the tenant, the cloud and its login host, the systems read, app
+    devices."""
 
     tenant_id: str = Field(min_length=1)
     """The Entra ID tenant (directory) id or its primary domain."""

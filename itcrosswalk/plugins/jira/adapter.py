@@ -81,7 +81,8 @@ TicketStateName = Literal["new", "in_progress", "on_hold", "resolved", "closed",
 
 
 class JiraOptions(PlatformOptions):
-    """Keys of a ``[sources.NAME]`` table with ``platform = "jira"`` beyond the common ones."""
+    """A Jira source's keys: the projects read, the ticket, priority and status tables, the fields
+    a site names."""
 
     projects: list[str] | None = None
     """Project keys to read; default every project the account can browse (service desks for

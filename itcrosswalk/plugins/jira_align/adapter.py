@@ -128,7 +128,8 @@ def window_condition(fields: list[str], day: str) -> str:
 
 
 class JiraAlignOptions(PlatformOptions):
-    """Keys of a ``[sources.NAME]`` table with ``platform = "jira_align"`` beyond the common ones."""
+    """A Jira Align source's keys: the feature hierarchy, the department field, owners, the program
+    to write to."""
 
     feature_parent: Literal["epics", "capabilities"] = "epics"
     """What a feature's ``parentId`` points to on this site: epics, or capabilities where the

@@ -102,7 +102,8 @@ class DelegatedOAuth(BaseModel):
 
 
 class ProjectOnlineOptions(PlatformOptions):
-    """Keys of a ``[sources.NAME]`` table with ``platform = "project_online"`` beyond the common ones."""
+    """A Project Online / Server source's keys: the JSON format, custom fields, the zone,
+    enrichment, sign-in."""
 
     json_format: Literal["verbose", "light"] = "verbose"
     """``verbose`` works on every Project Server; ``light`` is smaller where supported."""

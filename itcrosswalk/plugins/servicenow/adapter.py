@@ -68,7 +68,8 @@ TABLES: dict[str, tuple[str, str]] = {
 
 
 class ServiceNowOptions(PlatformOptions):
-    """Keys of a ``[sources.NAME]`` table with ``platform = "servicenow"`` beyond the common ones."""
+    """A ServiceNow source's keys: custom columns and extra queries per table, the asset read, the
+    close code."""
 
     columns: dict[str, dict[str, str]] = Field(default_factory=dict)
     """table -> {model field: native column}, for instances with custom (``u_*``) columns."""
