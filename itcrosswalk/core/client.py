@@ -15,19 +15,15 @@ the rest the same way for all. How a new adapter uses it::
         ),
     )
 
-    class HelpdeskAdapter(Adapter):
-        options_model = HelpdeskOptions                   # validated once, as self.options
-
-        def __init__(self, source, secrets, **kwargs):
-            super().__init__(source, secrets, **kwargs)
-            self.http = HttpClient(source, secrets, SPEC)  # checks and normalizes source.url
-
-        @property
-        def http_session(self):
-            return self.http.http_session
+    class HelpdeskAdapter(Adapter, platform="helpdesk", options=HelpdeskOptions, spec=SPEC):
+        # options: a PlatformOptions model, validated once, as self.options;
+        # spec: self.http is this source's HttpClient, self.base its checked url.
 
         def probes(self):                                 # Adapter.check() runs them
             return [Probe("tickets", lambda: f"{self.count('tickets')} rows")]
+
+        def count(self, what):
+            return self.http.get(f"{self.base}/api/{what}", {"limit": 1}, what=what)["total"]
 
 Requests go through :meth:`HttpClient.send` (the connection failure read into the error tree,
 the request logged while :meth:`HttpClient.recording` is on) and :meth:`HttpClient.raise_for`
