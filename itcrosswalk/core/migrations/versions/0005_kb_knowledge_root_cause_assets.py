@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "kb1"
-down_revision: str | None = "0003"
+down_revision: str | None = "capacity1"
 branch_labels: str | None = None
 depends_on: str | None = None
 
