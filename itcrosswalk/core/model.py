@@ -375,7 +375,6 @@ class FinancePlanLine(Record):
     currency: str | None = None
 
 
-<<<<<<< HEAD
 class TimeGrain(StrEnum):
     """The length of one timephased bucket."""
 
@@ -477,7 +476,8 @@ class Capacity(Record):
     calendar: str | None = None
     """The platform calendar the hours come from, where it names one (``Standard``,
     ``Part-time 60%``)."""
-=======
+
+
 class ArticleState(StrEnum):
     """Where a knowledge article version stands in its workflow."""
 
@@ -620,7 +620,6 @@ class Asset(Record):
     def model_post_init(self, __context: Any) -> None:
         if self.serial_key is None:
             self.serial_key = normalize_serial(self.serial)
->>>>>>> kb
 
 
 ENTITIES: dict[str, type[Record]] = {
@@ -635,18 +634,15 @@ ENTITIES: dict[str, type[Record]] = {
         InstalledApp,
         Person,
         FinancePlanLine,
-<<<<<<< HEAD
         Assignment,
         AssignmentPeriod,
         Capacity,
-=======
         KnowledgeArticle,
         KnowledgeUse,
         KnowledgeFeedback,
         KnowledgeLink,
         Choice,
         Asset,
->>>>>>> kb
     )
 }
 
@@ -661,18 +657,15 @@ EXPORT_NAMES: dict[str, str] = {
     "apps": "installed_app",
     "people": "person",
     "plan-lines": "plan_line",
-<<<<<<< HEAD
     "assignments": "assignment",
     "assignment-periods": "assignment_period",
     "capacity": "capacity",
-=======
     "articles": "knowledge_article",
     "article-uses": "knowledge_use",
     "article-feedback": "knowledge_feedback",
     "article-links": "knowledge_link",
     "choices": "choice",
     "assets": "asset",
->>>>>>> kb
 }
 
 

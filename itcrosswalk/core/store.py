@@ -43,18 +43,15 @@ TABLE_NAMES: dict[str, str] = {
     "installed_app": "installed_apps",
     "person": "people",
     "plan_line": "plan_lines",
-<<<<<<< HEAD
     "assignment": "assignments",
     "assignment_period": "assignment_periods",
     "capacity": "capacities",
-=======
     "knowledge_article": "knowledge_articles",
     "knowledge_use": "knowledge_uses",
     "knowledge_feedback": "knowledge_feedback",
     "knowledge_link": "knowledge_links",
     "choice": "choices",
     "asset": "assets",
->>>>>>> kb
 }
 
 
@@ -138,16 +135,13 @@ for _entity, _model in ENTITIES.items():
     ENTITY_TABLES[_entity] = _table
 sa.Index("ix_devices_serial_key", ENTITY_TABLES["device"].c.serial_key)
 sa.Index("ix_people_upn", ENTITY_TABLES["person"].c.upn)
-<<<<<<< HEAD
 sa.Index(
     "ix_assignment_periods_assignment",
     ENTITY_TABLES["assignment_period"].c.source,
     ENTITY_TABLES["assignment_period"].c.assignment_id,
 )
-=======
 sa.Index("ix_assets_serial_key", ENTITY_TABLES["asset"].c.serial_key)
 sa.Index("ix_knowledge_articles_number", ENTITY_TABLES["knowledge_article"].c.number)
->>>>>>> kb
 
 schema_version = sa.Table(
     "schema_version", metadata, sa.Column("version", sa.Integer, primary_key=True)
