@@ -645,8 +645,10 @@ class ServiceNowAdapter(Adapter, platform="servicenow", options=ServiceNowOption
             ).split(),
             "person": ["upn", "email", "name", "department", "office", "manager", "active"],
         }
+        from .knowledge import FIELDS as KNOWLEDGE_FIELDS
+
         return Capabilities(
-            entities=fields,
+            entities={**fields, **KNOWLEDGE_FIELDS},
             writes=sorted(mapping.WRITE_TABLES),
             auth_types=["basic", "oauth_password", "oauth_client_credentials", "bearer"],
             permissions=sorted({f"{t}: {roles}" for t, (_e, roles) in TABLES.items()}),
