@@ -495,7 +495,7 @@ def charts(data: dict[str, Any]) -> dict[str, str]:
 
     out: dict[str, str] = {}
     for kpi in data["kpis"]:
-        if kpi["trend"]:
+        if any(p["value"] is not None for p in kpi["trend"]):
             colour = svg.RAG.get(kpi["rag"] or "", svg.NEUTRAL)
             out[f"trend-{kpi['id']}"] = svg.sparkline(
                 f"trend-{kpi['id']}",
