@@ -204,7 +204,8 @@ def test_a_threshold_the_wrong_way_round_is_named(tmp_path: Path) -> None:
     from itcrosswalk.core.errors import ConfigError
 
     with pytest.raises(
-        ConfigError, match=r"dashboard.thresholds.\"ppm.spi\": green 0.8 must be at or above amber 0.9"
+        ConfigError,
+        match=r"dashboard.thresholds.\"ppm.spi\": green 0.8 must be at or above amber 0.9",
     ):
         parse_config(
             '[dashboard.thresholds."ppm.spi"]\ngreen = 0.8\namber = 0.9\n', tmp_path / "c.toml"
