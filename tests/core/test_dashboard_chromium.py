@@ -296,5 +296,15 @@ auth = {{ type = "bearer", token = "env:JA_TOKEN" }}
         r'class="cell v-[\w-]+" data-source="[^"]+" data-verdict="([^"]+)">(.*?)</td>', dom, re.S
     )
     assert cells and all("<li>" in body for _verdict, body in cells)
+    # The committee's workbook holds the same fit-gap, one row per requirement and candidate.
+    import io
+
+    from openpyxl import load_workbook
+
+    book = load_workbook(io.BytesIO(evaluation.render_xlsx(results, None, requirements)))
+    assert book.sheetnames == ["Ranking", "Fit-gap", "Sensitivity", "Evidence"]
+    expected = sum(len(fg["rows"]) * len(fg["candidates"]) for fg in data["fit_gap"].values())
+    assert book["Fit-gap"].max_row == 1 + expected
+    assert all(row[6] for row in book["Fit-gap"].iter_rows(min_row=2, values_only=True))
     assert "jira_align" in {r["platform"] for r in data["roles"]["ppm"]["ranking"]}
     assert "intune" not in {r["platform"] for r in data["roles"]["ppm"]["ranking"]}
