@@ -1191,6 +1191,14 @@ def _demo_outputs(
             click.echo(
                 f"    {mine['rank']}. {result.source} ({result.platform}): {total} [{result.status}]"
             )
+    from ..core.assets.forecast import forecast  # the refresh plan
+    from ..core.assets.forecast import write as write_forecast
+
+    kb = [m.as_json() for m in metrics if m.id.startswith(("kb.", "problem."))]
+    _emit(kb, "table", ["id", "value", "unit", "n", "unsupported"], title="knowledge and problems")
+    written.append(
+        ("forecast:", write_forecast(forecast(store, config, now=now), target / "forecast")[0])
+    )
     return written
 
 

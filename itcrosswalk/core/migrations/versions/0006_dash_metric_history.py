@@ -1,7 +1,7 @@
 """metric history: a snapshot of every metric per scheduled run
 
 Revision ID: dash1
-Revises: capacity1
+Revises: 0003
 Create Date: 2026-12-01 12:24:34.837074
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "dash1"
-down_revision: str | None = "capacity1"
+down_revision: str | None = "kb1"
 branch_labels: str | None = None
 depends_on: str | None = None
 
