@@ -1,0 +1,1 @@
+"""Plans created through the Schedule API (placeholder until the writer lands)."""
