@@ -276,6 +276,14 @@ _TOKEN = re.compile(r"\s*(\(|\)|'(?:[^']|'')*'|[^\s()]+)")
 def parse_filter(text: str, columns: set[str]) -> Callable[[dict[str, Any]], bool]:
     """``a op v``, ``contains(a,'v')``, ``and``/``or``, parentheses: the subset the adapter
     sends; an unknown column is the platform's ``Could not find a property`` error."""
+    functions: dict[str, tuple[str, str, str]] = {}
+
+    def hold(found: re.Match[str]) -> str:
+        key = f"__fn{len(functions)}__"
+        functions[key] = (found.group(1), found.group(2), found.group(3).replace("''", "'"))
+        return key
+
+    text = re.sub(r"(contains|startswith)\((\w+),\s*'((?:[^']|'')*)'\)", hold, text)
     tokens = _TOKEN.findall(text)
     position = 0
 
@@ -297,13 +305,9 @@ def parse_filter(text: str, columns: set[str]) -> Callable[[dict[str, Any]], boo
             inner = expression()
             take()
             return inner
-        if word.startswith("contains(") or word.startswith("startswith("):
-            func, _, rest = word.partition("(")
-            args = rest
-            while not args.endswith(")"):
-                args += " " + take()
-            name, _, literal = args[:-1].partition(",")
-            attr, needle = column(name.strip()), str(_literal(literal))
+        if word in functions:
+            func, name, needle = functions[word]
+            attr = column(name)
             if func == "contains":
                 return lambda row: needle.lower() in str(row.get(attr) or "").lower()
             return lambda row: str(row.get(attr) or "").lower().startswith(needle.lower())
@@ -719,6 +723,8 @@ class DataverseEmulator(Emulator):
             table.deleted.append((self._next_version(), row_id))
             if logical == "msdyn_project":
                 for child in self.tables.values():
+                    if not child.scheduling:
+                        continue  # operation sets and their logs outlive the plan
                     for column in ("_msdyn_project_value", "_msdyn_projectid_value"):
                         if column in child.columns:
                             for cid in [

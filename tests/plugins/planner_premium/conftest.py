@@ -69,8 +69,8 @@ def make_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[...
             f'url = "{env.url}"',
             f"auth = {auth}",
             f'ca_bundle = "{env.ca}"',
-            "max_wait = 20",
-            "max_retries = 4",
+            "max_wait = 20" if "max_wait" not in extra else "",
+            "max_retries = 4" if "max_retries" not in extra else "",
             "operation_timeout = 20",
         ]
         path = tmp_path / "crosswalk.toml"
