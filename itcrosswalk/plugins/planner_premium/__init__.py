@@ -27,3 +27,10 @@ def register_sandboxes(register: Any) -> None:
     from .sandbox import create_app, sandbox_source
 
     register("planner_premium", create_app, source=sandbox_source)
+
+
+@hookimpl
+def register_commands(cli: Any) -> None:
+    from .commands import planner_premium
+
+    cli.add_command(planner_premium)

@@ -136,3 +136,12 @@ def test_plan_prints_the_operation_sets_and_apply_creates_the_missing_plans_once
         f for f in fields if f.startswith("task ")
     }
     assert os.environ.get("NOTHING") is None
+
+
+def test_the_demo_shows_the_migration_check(pm: Any, tmp_path: Path) -> None:
+    folder = tmp_path / "demo"
+    result = CliRunner().invoke(make_cli(pm), ["demo", "--dir", str(folder), "--size", "tiny"])
+    assert result.exit_code in (0, 3), result.output
+    assert "move off Project Online: " in result.output
+    assert "projects in Planner premium" in result.output
+    assert "<h1>Migration check" in (folder / "migration.html").read_text()
