@@ -558,6 +558,10 @@ class DataverseEmulator(Emulator):
                 "_calendarid_value": guid("calendar", role), "timezone": 0,
             }, at=world.now - timedelta(days=400))  # fmt: skip
         work = [w for w in world.work if w.platform == "planner_premium"]
+        self._children: dict[str | None, list[Any]] = {}
+        for item in work:
+            self._children.setdefault(item.parent_id, []).append(item)
+        members = {p.id for p in world.people[:30]}
         states = STATE_STATUS[self.org]
         for index, plan in enumerate(w for w in work if w.kind == "project"):
             pid = hex_guid(plan.id)
@@ -582,7 +586,7 @@ class DataverseEmulator(Emulator):
                     else None
                 ),
                 "_msdyn_projectmanager_value": hex_guid(manager.id)
-                if manager and manager in world.people[:30]
+                if manager and manager.id in members
                 else None,
                 "_msdyn_program_value": None,
                 "msdyn_businesscase": "Approved" if plan.business_case_approved else None,
@@ -632,7 +636,7 @@ class DataverseEmulator(Emulator):
         def add(item: Any, parent: str | None, level: int) -> None:
             nonlocal order, previous
             tid = hex_guid(item.id)
-            children = [w for w in work if w.parent_id == item.id]
+            children = self._children.get(item.id, [])
             milestone = item.kind == "milestone"
             finish = item.planned_start if milestone else item.planned_finish
             order += 1
@@ -692,7 +696,7 @@ class DataverseEmulator(Emulator):
             for child in children:
                 add(child, tid, level + 1)
 
-        for item in (w for w in work if w.parent_id == plan.id):
+        for item in self._children.get(plan.id, []):
             add(item, None, 1)
 
     # -- test handles ----------------------------------------------------------------------------
