@@ -982,7 +982,7 @@ class DataverseEmulator(Emulator):
             + "</cookie>"
         )
         # The cookie inside the token is encoded once more: the %25 of the real skiptoken.
-        return f'<cookie pagenumber="{page}" pagingcookie="{quote(quote(inner, safe=""), safe="")}" istracking="False" />'
+        return f'<cookie pagenumber="{page}" pagingcookie="{quote(inner, safe="")}" istracking="False" />'
 
     def _read_cookie(self, token: str, table: Table) -> tuple[int | None, tuple[Any, ...]]:
         found = re.fullmatch(
@@ -990,7 +990,7 @@ class DataverseEmulator(Emulator):
         )
         if not found or "%" not in found.group(2):
             return None, ()
-        inner = unquote(unquote(found.group(2)))
+        inner = unquote(found.group(2))
         values = re.findall(r'<(\w+) last="([^"]*)" />', inner)
         if not values:
             return None, ()
