@@ -272,3 +272,29 @@ def test_a_plan_is_created_from_the_standard_template_once_and_dry_run_prints_th
         assert len(again.requests) == 1  # one lookup, nothing created
     finally:
         adapter.close()
+
+
+def test_check_names_a_missing_table_privilege_and_the_organization_read_change_tracking_needs(
+    env: Env, make_config: Callable[..., Config], pm: Any, monkeypatch: Any
+) -> None:
+    token = "token-of-an-app-with-a-thin-role"
+    env.app.add_principal(
+        token, Principal("thin-role-app", denied={"msdyn_resourceassignment", "organization"})
+    )
+    monkeypatch.setenv("THIN_APP", token)
+    adapter = build_adapter(
+        make_config(env, auth='{ type = "bearer", token = "env:THIN_APP" }'), "planner", pm
+    )
+    try:
+        items = {i.name: i for i in adapter.check()}
+    finally:
+        adapter.close()
+    assert items["application user"].ok and items["msdyn_project"].ok
+    assert "change tracking on" in items["msdyn_project"].detail
+    denied = items["msdyn_resourceassignment"]
+    assert (denied.ok, denied.status) == (False, "no_access")
+    assert "prvReadmsdyn_resourceassignment" in denied.detail
+    org = items["organization settings"]
+    assert (org.ok, org.status) == (False, "no_access") and "Organization read" in org.detail
+    absent = items["cost and health columns"]
+    assert "msdyn_overallprojectstatus" in absent.detail and "never 0" in absent.detail
