@@ -55,3 +55,44 @@ def test_a_first_sync_lands_plans_tasks_and_people(
     assert len(work) == len(plans)
     people = rows(store, "person")
     assert len(people) == 32
+
+
+def test_national_clouds_sign_in_at_their_own_authority_for_the_environment(
+    tmp_path: Any, pm: Any
+) -> None:
+    from itcrosswalk.core.config import load_config
+    from itcrosswalk.core.sync import build_adapter
+
+    for cloud, url, authority in (
+        ("global", "https://city.crm.dynamics.com", "https://login.microsoftonline.com"),
+        ("usgov", "https://city.crm9.dynamics.com", "https://login.microsoftonline.us"),
+        ("dod", "https://city.crm.appsplatform.us", "https://login.microsoftonline.us"),
+        ("china", "https://city.crm.dynamics.cn", "https://login.chinacloudapi.cn"),
+    ):
+        path = tmp_path / f"{cloud}.toml"
+        path.write_text(
+            f'[sources.planner]\nplatform = "planner_premium"\nurl = "{url}/api/data/v9.2"\n'
+            f'tenant_id = "city.example.gov"\ncloud = "{cloud}"\n'
+            'auth = { type = "oauth_client_credentials", client_id = "app", client_secret = "env:X" }\n'
+        )
+        adapter = build_adapter(load_config(path), "planner", pm)
+        assert adapter.authority == authority
+        assert adapter.scope == f"{url}/.default"
+        assert adapter.api == f"{url}/api/data/v9.2"  # the API path pasted into url is not doubled
+
+
+def test_a_task_with_progress_sent_as_a_percent_is_quarantined_by_name_and_nothing_else_lost(
+    env: Env, make_config: Callable[..., Config], open_store: Any, pm: Any
+) -> None:
+    config = make_config(env)
+    store = open_store(config)
+    sync(config, store, pm)
+    task = next(iter(env.app.tables["msdyn_projecttask"].rows))
+    env.app.touch("msdyn_projecttask", task, msdyn_progress=40)
+    result = {s.stream: s for s in sync(config, store, pm).streams}["msdyn_projecttask"]
+    assert result.quarantined == 1 and result.status == "ok"
+    [row] = store.quarantine_rows("planner", "msdyn_projecttask")
+    assert row["source_id"] == task and "msdyn_progress 40" in row["error"]
+    assert len(rows(store, "work_item")) == len(
+        [w for w in env.world.work if w.platform == "planner_premium"]
+    )
