@@ -360,6 +360,109 @@ class FinancePlanLine(Record):
     currency: str | None = None
 
 
+class TimeGrain(StrEnum):
+    """The length of one timephased bucket."""
+
+    DAY = "day"
+    WEEK = "week"
+    """A week starting on Monday."""
+    MONTH = "month"
+    """A calendar month starting on its first day."""
+
+
+class Assignment(Record):
+    """One booking of a person (or of a named role nobody fills yet) on a work item.
+
+    Who: ``person_upn`` is the join key (UPN or e-mail, :func:`normalize_email`) that makes one
+    person's bookings on several platforms one sum; a platform that names the person only by
+    display name leaves it None and sets ``person_name`` (the capacity engine matches that name
+    to a Person only when exactly one person carries it). A demand for a role, not a person
+    (Project's generic resources, ServiceNow's role-based resource plans, Clarity's
+    ``requirementName``), sets ``generic = True`` and ``role``.
+
+    What and when: ``work_item_id`` is the source id of the work item in the same source (a
+    task or the project itself), ``project_id`` that of the project it rolls up to; ``start``
+    and ``finish`` bound the booking; ``planned_hours`` and ``actual_hours`` are its totals, in
+    hours whatever unit the platform keeps (None where the platform keeps no actuals).
+
+    By period: where the platform keeps the booking timephased, the buckets are
+    :class:`AssignmentPeriod` rows (one per assignment and period, keyed by ``assignment_id``)
+    and ``granularity`` says their grain; None means the platform keeps only the totals, which
+    the capacity engine spreads over the working days between ``start`` and ``finish``.
+    """
+
+    ENTITY: ClassVar[str] = "assignment"
+
+    work_item_id: str | None = None
+    project_id: str | None = None
+    work_item_name: str | None = None
+    resource_id: str | None = None
+    """The platform's own id of the resource (user, enterprise resource, team member)."""
+    person_upn: str | None = None
+    person_name: str | None = None
+    role: str | None = None
+    generic: bool = False
+    team: str | None = None
+    department: str | None = None
+    start: datetime | None = None
+    finish: datetime | None = None
+    planned_hours: float | None = None
+    actual_hours: float | None = None
+    remaining_hours: float | None = None
+    granularity: TimeGrain | None = None
+    booking: str | None = None
+    """How firm the booking is, as the platform says it (``hard``, ``soft``, ``planned``,
+    ``allocated``, ``committed``)."""
+    active: bool | None = None
+    """False where the platform marks the booking (or the resource on it) inactive."""
+
+
+class AssignmentPeriod(Record):
+    """One timephased bucket of an assignment: the hours it plans (and records) in a period.
+
+    ``source_id`` is the assignment's id and the period's start (``<assignment>:<YYYY-MM-DD>``);
+    ``period_finish`` is the first day *after* the period, so a day bucket of 1 March runs
+    1 March to 2 March and buckets of one series tile without overlap. A day the platform keeps
+    no row for is no booking that day (a gap), never an error.
+    """
+
+    ENTITY: ClassVar[str] = "assignment_period"
+
+    assignment_id: str
+    period_start: date
+    period_finish: date
+    granularity: TimeGrain
+    planned_hours: float | None = None
+    actual_hours: float | None = None
+
+
+class Capacity(Record):
+    """A person's (or a role's) available working hours in one period, as a platform keeps them.
+
+    Platforms that keep availability (Project's ``ResourceTimephasedDataSet.Capacity``, a
+    ServiceNow resource's aggregate capacity, Clarity's resource availability) give these rows;
+    where none does, the capacity engine computes them from the City's working calendar
+    (``[metrics.calendar]``) less holidays instead of storing them. ``period_finish`` is the
+    first day after the period, as on :class:`AssignmentPeriod`; ``hours`` is 0 on a period
+    the person is not available (a holiday, leave), never None.
+    """
+
+    ENTITY: ClassVar[str] = "capacity"
+
+    resource_id: str | None = None
+    person_upn: str | None = None
+    person_name: str | None = None
+    role: str | None = None
+    team: str | None = None
+    period_start: date
+    period_finish: date
+    granularity: TimeGrain
+    hours: float
+    calendar: str | None = None
+    """The platform calendar the hours come from, where it names one (``Standard``,
+    ``Part-time 60%``)."""
+
+
 ENTITIES: dict[str, type[Record]] = {
     cls.ENTITY: cls
     for cls in (
@@ -372,6 +475,9 @@ ENTITIES: dict[str, type[Record]] = {
         InstalledApp,
         Person,
         FinancePlanLine,
+        Assignment,
+        AssignmentPeriod,
+        Capacity,
     )
 }
 
@@ -386,6 +492,9 @@ EXPORT_NAMES: dict[str, str] = {
     "apps": "installed_app",
     "people": "person",
     "plan-lines": "plan_line",
+    "assignments": "assignment",
+    "assignment-periods": "assignment_period",
+    "capacity": "capacity",
 }
 
 

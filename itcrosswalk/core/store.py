@@ -43,6 +43,9 @@ TABLE_NAMES: dict[str, str] = {
     "installed_app": "installed_apps",
     "person": "people",
     "plan_line": "plan_lines",
+    "assignment": "assignments",
+    "assignment_period": "assignment_periods",
+    "capacity": "capacities",
 }
 
 
@@ -126,6 +129,11 @@ for _entity, _model in ENTITIES.items():
     ENTITY_TABLES[_entity] = _table
 sa.Index("ix_devices_serial_key", ENTITY_TABLES["device"].c.serial_key)
 sa.Index("ix_people_upn", ENTITY_TABLES["person"].c.upn)
+sa.Index(
+    "ix_assignment_periods_assignment",
+    ENTITY_TABLES["assignment_period"].c.source,
+    ENTITY_TABLES["assignment_period"].c.assignment_id,
+)
 
 schema_version = sa.Table(
     "schema_version", metadata, sa.Column("version", sa.Integer, primary_key=True)
