@@ -25,8 +25,11 @@ Written from ``shared/platforms/planner_premium.md`` and its fixtures, traps inc
   application users refused; execution is asynchronous (``apply_delay``) and all or nothing,
   its status in ``msdyn_operationsets`` and a failure's cause in ``msdyn_psserrorlogs``.
 
-Sign-in: a bearer token the emulator knows (``users`` maps the sandbox app to its secret, which
-is its token). The shared Entra ID emulator replaces this when it lands in the sandbox.
+Sign-in: the shared Entra ID emulator (:mod:`itcrosswalk.sandbox.entra`) mounted on the same
+host: client credentials (secret or certificate) for application users, device code and refresh
+tokens for the delegated Schedule API user. ``users`` maps each app's client id to its secret;
+those apps are the environment's application users (another app's token is refused with 403
+``0x80072560``). A token for another resource (``aud``) is a 401.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote
 
 from ...sandbox.emulator import Emulator, Response
+from ...sandbox.entra import Entra
 from ...sandbox.faults import Faults
 from ...sandbox.world import World
 
@@ -54,6 +58,9 @@ FORMATTED = "OData.Community.Display.V1.FormattedValue"
 LOOKUP_NAME = "Microsoft.Dynamics.CRM.lookuplogicalname"
 NAV_NAME = "Microsoft.Dynamics.CRM.associatednavigationproperty"
 SANDBOX_ORG = "org7a979f91"
+SANDBOX_TENANT = "6f1d2c3b-0a4e-4b7d-9c2f-5e8a1b3c4d60"
+SANDBOX_PUBLIC_CLIENT = "51f81489-12ee-4a9e-aaae-a2591f45987d"
+"""The public client id the sandbox's Schedule API user signs in with (device code)."""
 EXPIRED_TOKEN = "Version stamp associated with the client has expired. Please perform a full sync."
 
 # Option sets per org: (table, attribute) -> value -> label. The two dependency link-type ranges
@@ -359,7 +366,11 @@ class DataverseEmulator(Emulator):
     Args:
         world: the seeded city; its ``planner_premium`` work items become plans and tasks.
         faults: switchable faults.
-        users: sandbox app -> its secret (the bearer token it signs in with).
+        users: client id -> secret of the apps added as application users.
+        tenant, certificates, cloud: the Entra ID tenant, app certificates (client id -> PEM)
+            and national cloud of the sign-in.
+        people: user name -> password of those who may approve a device code.
+        licensed: user names holding a Project licence (may call the Schedule API).
         org: ``planner`` (pure Planner premium: no cost or health columns) or
             ``project_operations`` (those columns, other option-set labels and values).
         change_tracking: whether the ``msdyn_`` tables and ``bookableresource`` track changes.
@@ -374,6 +385,11 @@ class DataverseEmulator(Emulator):
         *,
         users: dict[str, str] | None = None,
         org: str = "planner",
+        tenant: str = SANDBOX_TENANT,
+        certificates: dict[str, bytes] | None = None,
+        cloud: str = "global",
+        people: dict[str, str] | None = None,
+        licensed: set[str] | None = None,
         change_tracking: bool = True,
         apply_delay: float = 0.3,
         tza_offset_hours: int = -7,
@@ -390,9 +406,15 @@ class DataverseEmulator(Emulator):
         self.offset = tza_offset_hours
         self.host = "127.0.0.1"
         self.version = 8_160_000
-        self.tokens: dict[str, Principal] = {}
-        for name, secret in (users or {}).items():
-            self.tokens[secret] = Principal(name=name, id=guid("app", name))
+        self.entra = Entra(
+            tenant=tenant, apps=dict(users or {}), certificates=dict(certificates or {}),
+            users=dict(people or {}), cloud=cloud,
+        )  # fmt: skip
+        """The sign-in: tests drive ``entra.issue_token``, ``approve``, ``expire_tokens``."""
+        self.principals: dict[str, Principal] = {}
+        for name in list(users or {}) + list((certificates or {})):
+            self.principals[name] = Principal(name=name, id=guid("app", name))
+        self.licensed = set(licensed or {"pm@city.example.gov"})
         self.operation_sets: dict[str, OperationSet] = {}
         self.error_logs: list[dict[str, Any]] = []
         self.fail_next_execution: str | None = None
@@ -531,7 +553,7 @@ class DataverseEmulator(Emulator):
             "organizationid": guid("org"), "name": SANDBOX_ORG,
             "expirechangetrackingindays": self.expire_days,
         })  # fmt: skip
-        for principal in self.tokens.values():
+        for principal in self.principals.values():
             self._put("systemuser", {
                 "systemuserid": principal.id, "fullname": f"# {principal.name}",
                 "domainname": f"{principal.name}@sandbox.example",
@@ -741,11 +763,14 @@ class DataverseEmulator(Emulator):
         with self.lock:
             self.tokens_valid_from = self._next_version()
 
-    def add_principal(self, token: str, principal: Principal) -> Principal:
-        """Let ``token`` sign in as ``principal`` (another app, a delegated user)."""
+    def add_principal(self, principal: Principal) -> Principal:
+        """Make ``principal`` known: an app (an application user unless said otherwise, its
+        privileges) or a delegated user (its licence); its tokens come from ``entra``."""
         with self.lock:
             principal.id = principal.id or guid("principal", principal.name)
-            self.tokens[token] = principal
+            self.principals[principal.name] = principal
+            if principal.licensed:
+                self.licensed.add(principal.name)
             if principal.application_user or not principal.app_only:
                 self._put("systemuser", {
                     "systemuserid": principal.id, "fullname": principal.name,
@@ -779,13 +804,25 @@ class DataverseEmulator(Emulator):
         )
 
     def _principal(self, environ: dict[str, Any]) -> Principal | None:
-        header = environ.get("HTTP_AUTHORIZATION", "")
-        if not header.startswith("Bearer "):
+        grant = self.entra.bearer(environ)
+        if grant is None or grant.expired or grant.audience.rstrip("/") != f"https://{self.host}":
             return None
-        return self.tokens.get(header[7:].strip())
+        if grant.app_only:
+            known = self.principals.get(grant.client_id)
+            # An app Entra ID signs in but nobody added to this environment.
+            return known or Principal(grant.client_id, application_user=False)
+        person = self.principals.get(grant.subject)
+        if person is None:
+            person = self.principals[grant.subject] = Principal(
+                grant.subject, app_only=False, id=guid("user", grant.subject)
+            )
+        person.licensed = person.licensed or grant.subject in self.licensed
+        return person
 
     def dispatch(self, environ: dict[str, Any], method: str, path: str, query: str) -> Response:
         self.host = environ.get("HTTP_HOST", self.host)
+        if self.entra.handles(path):
+            return self.entra.serve(environ, method, path)
         match = re.match(r"^/api/data/(v9\.[12])/(.*)$", path)
         if not match:
             return self._error(
@@ -1388,6 +1425,13 @@ def create_app(world: World, faults: Faults | None = None, **kwargs: Any) -> Dat
 
 
 def sandbox_source(user: str, secret_ref: str) -> dict[str, Any]:
-    """The ``[sources.NAME]`` keys that point itcrosswalk at the emulator: the sandbox app's
-    token as a bearer token (until the shared Entra ID emulator signs it in)."""
-    return {"auth": {"type": "bearer", "token": secret_ref}}
+    """The ``[sources.NAME]`` keys that point itcrosswalk at the emulator: the sandbox app
+    signs in with client credentials at the emulator's own Entra ID."""
+    return {
+        "tenant_id": SANDBOX_TENANT,
+        "auth": {
+            "type": "oauth_client_credentials",
+            "client_id": user,
+            "client_secret": secret_ref,
+        },
+    }

@@ -1,4 +1,5 @@
-"""Fixtures: the Dataverse emulator on loopback HTTPS, and configs pointing the adapter at it."""
+"""Fixtures: the Dataverse emulator (with its Entra ID) on loopback HTTPS, and configs pointing
+the adapter at it."""
 
 from __future__ import annotations
 
@@ -9,15 +10,22 @@ from typing import Any
 import pytest
 
 from itcrosswalk.core.config import Config, load_config
-from itcrosswalk.plugins.planner_premium.sandbox import Principal, create_app
+from itcrosswalk.plugins.planner_premium.sandbox import SANDBOX_TENANT, create_app
 from itcrosswalk.sandbox.world import World, generate
 from tests.plugins.conftest import Served
 
-TOKEN = "dataverse-app-token-that-must-never-leak"
-USER_TOKEN = "dataverse-user-token-that-must-never-leak"
-"""A delegated, Project-licensed user's token (the Schedule API's caller)."""
+APP = "7d1f0a2e-3c44-4b8e-9a51-0c1e5a7b9d21"
+SECRET = "dataverse-app-secret-that-must-never-leak"
+USER = "pm@city.example.gov"
+"""The delegated, Project-licensed user who calls the Schedule API."""
 
 Env = Served
+
+
+def token_for(env: Env, subject: str, *, app_only: bool = True) -> str:
+    """A token the environment's Entra ID issued (for a bearer-auth source or a user)."""
+    scope = f"{env.url}/.default" if app_only else f"{env.url}/user_impersonation"
+    return str(env.app.entra.issue_token(subject, app_only=app_only, scope=scope))
 
 
 @pytest.fixture(scope="session")
@@ -27,15 +35,15 @@ def world() -> World:
 
 
 @pytest.fixture
-def env_factory(serve: Callable[..., Served], world: World) -> Callable[..., Env]:
+def env_factory(
+    serve: Callable[..., Served], world: World, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., Env]:
     def start(**kwargs: Any) -> Env:
-        users = kwargs.pop("users", {"crosswalk-app": TOKEN})
+        users = kwargs.pop("users", {APP: SECRET})
         served = serve(
             "planner_premium", create_app, kwargs.pop("world", world), users=users, **kwargs
         )
-        served.app.add_principal(
-            USER_TOKEN, Principal("pm@city.example.gov", app_only=False, licensed=True)
-        )
+        monkeypatch.setenv("DATAVERSE_USER_TOKEN", token_for(served, USER, app_only=False))
         return served
 
     return start
@@ -48,8 +56,7 @@ def env(env_factory: Callable[..., Env]) -> Env:
 
 @pytest.fixture
 def make_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Config]:
-    monkeypatch.setenv("DATAVERSE_TOKEN", TOKEN)
-    monkeypatch.setenv("DATAVERSE_USER_TOKEN", USER_TOKEN)
+    monkeypatch.setenv("DATAVERSE_SECRET", SECRET)
 
     def build(
         env: Env,
@@ -59,7 +66,12 @@ def make_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[...
         store_url: str | None = None,
         name: str = "planner",
     ) -> Config:
-        auth = auth or '{ type = "bearer", token = "env:DATAVERSE_TOKEN" }'
+        if auth is None:
+            auth = (
+                f'{{ type = "oauth_client_credentials", client_id = "{APP}", '
+                'client_secret = "env:DATAVERSE_SECRET" }'
+            )
+            extra = f'tenant_id = "{SANDBOX_TENANT}"\n' + extra
         lines = [
             "[store]",
             f'url = "{store_url or "sqlite:///" + str(tmp_path / "store.db")}"',

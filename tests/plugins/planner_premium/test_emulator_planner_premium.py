@@ -8,14 +8,16 @@ from urllib.parse import unquote
 
 import requests
 
-from .conftest import TOKEN, Env
+from .conftest import APP, Env, token_for
 
-HEADERS = {"Authorization": f"Bearer {TOKEN}", "Accept": "application/json"}
+
+def auth(env: Env) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token_for(env, APP)}", "Accept": "application/json"}
 
 
 def get(env: Env, path: str, **headers: str) -> requests.Response:
     url = path if path.startswith("https://") else f"{env.url}/api/data/v9.2/{path}"
-    return requests.get(url, headers={**HEADERS, **headers}, verify=str(env.ca), timeout=10)
+    return requests.get(url, headers={**auth(env), **headers}, verify=str(env.ca), timeout=10)
 
 
 def code(response: requests.Response) -> Any:
@@ -68,7 +70,7 @@ def test_errors_are_dataverses_own(env: Env) -> None:
     assert "msdyn_totalplannedcost" in unknown.json()["error"]["message"]
     plan = next(iter(env.app.tables["msdyn_project"].rows))
     patched = requests.patch(f"{env.url}/api/data/v9.2/msdyn_projects({plan})", json={"msdyn_subject": "x"},
-                             headers=HEADERS, verify=str(env.ca), timeout=10)  # fmt: skip
+                             headers=auth(env), verify=str(env.ca), timeout=10)  # fmt: skip
     assert patched.status_code == 400 and code(patched) == "0x80040265"
     env.faults.throttle_next = 1
     throttled = get(env, "msdyn_projects?$select=msdyn_subject")

@@ -14,10 +14,8 @@ from itcrosswalk.core.errors import AccessDenied, ConfigError, PlatformError
 from itcrosswalk.core.sync import build_adapter
 from itcrosswalk.plugins.planner_premium.sandbox import Principal, hex_guid
 
-from .conftest import Env
+from .conftest import Env, token_for
 from .test_sync_planner_premium import rows, sync
-
-OTHER_APP = "token-of-an-app-nobody-added-to-the-environment"
 
 
 def outcomes(result: Any) -> dict[str, Any]:
@@ -31,8 +29,9 @@ def gets(env: Env, fragment: str) -> list[str]:
 def test_an_app_that_is_not_an_application_user_gets_the_real_403_named(
     env: Env, make_config: Callable[..., Config], open_store: Any, pm: Any, monkeypatch: Any
 ) -> None:
-    env.app.add_principal(OTHER_APP, Principal("stray-app", application_user=False))
-    monkeypatch.setenv("OTHER_APP", OTHER_APP)
+    monkeypatch.setenv(
+        "OTHER_APP", token_for(env, "stray-app")
+    )  # Entra signs it in; nobody added it
     config = make_config(env, auth='{ type = "bearer", token = "env:OTHER_APP" }')
     adapter = build_adapter(config, "planner", pm)
     try:
@@ -169,12 +168,7 @@ def test_a_plan_deleted_between_two_syncs_is_tombstoned_with_its_tasks(
 def test_a_write_with_an_application_user_is_refused_before_anything_is_sent(
     env: Env, make_config: Callable[..., Config], pm: Any, monkeypatch: Any
 ) -> None:
-    monkeypatch.setenv("APP_SECRET", "an-app-secret-value")
-    config = make_config(
-        env,
-        auth='{ type = "oauth_client_credentials", client_id = "crosswalk-app", client_secret = "env:APP_SECRET" }',
-        extra='tenant_id = "city.example.gov"',
-    )
+    config = make_config(env)  # the sandbox app, by client credentials
     adapter = build_adapter(config, "planner", pm)
     before = len(env.app.requests)
     try:
@@ -191,7 +185,10 @@ def test_a_write_with_an_application_user_is_refused_before_anything_is_sent(
     assert "application user" in message and "Microsoft Project License" in message
     assert "crosswalk planner-premium login" in message
     # A bearer token that is not a user's (no delegated scope) is refused the same way.
-    plain = build_adapter(make_config(env), "planner", pm)
+    monkeypatch.setenv("APP_TOKEN", token_for(env, "some-app"))
+    plain = build_adapter(
+        make_config(env, auth='{ type = "bearer", token = "env:APP_TOKEN" }'), "planner", pm
+    )
     try:
         with pytest.raises(ConfigError, match="not a user's"):
             plain.writers["work_item:project"]({"name": "x"}, correlation_id="cw-test-2")
@@ -277,11 +274,10 @@ def test_a_plan_is_created_from_the_standard_template_once_and_dry_run_prints_th
 def test_check_names_a_missing_table_privilege_and_the_organization_read_change_tracking_needs(
     env: Env, make_config: Callable[..., Config], pm: Any, monkeypatch: Any
 ) -> None:
-    token = "token-of-an-app-with-a-thin-role"
     env.app.add_principal(
-        token, Principal("thin-role-app", denied={"msdyn_resourceassignment", "organization"})
+        Principal("thin-role-app", denied={"msdyn_resourceassignment", "organization"})
     )
-    monkeypatch.setenv("THIN_APP", token)
+    monkeypatch.setenv("THIN_APP", token_for(env, "thin-role-app"))
     adapter = build_adapter(
         make_config(env, auth='{ type = "bearer", token = "env:THIN_APP" }'), "planner", pm
     )

@@ -17,24 +17,23 @@ from itcrosswalk.core.config import load_config
 from itcrosswalk.core.migrate import verify
 from itcrosswalk.core.store import Store
 from itcrosswalk.core.sync import SyncEngine
-from itcrosswalk.plugins.planner_premium.sandbox import Principal
 from itcrosswalk.sandbox import runner
 from itcrosswalk.sandbox.world import PLANNER_DRIFT_DAYS, World
 
 FROM, TO = "sandbox-project-online", "sandbox-planner-premium"
-USER = "delegated-user-token-for-the-migration"
 
 
 @pytest.fixture
 def city(world: World, pm: Any, tmp_path: Path) -> Iterator[tuple[Path, Any]]:
     """Project Online and Planner premium emulators serving the city, both synced."""
     with runner.start(world, pm=pm, platforms=["project_online", "planner_premium"]) as box:
-        box.apps["planner_premium"].add_principal(
-            USER, Principal("pm@city.example.gov", app_only=False, licensed=True)
+        url = box.urls["planner_premium"]
+        user = box.apps["planner_premium"].entra.issue_token(
+            "pm@city.example.gov", app_only=False, scope=f"{url}/user_impersonation"
         )
         path = runner.write_config(box, tmp_path)
         token = tmp_path / "user-token"
-        token.write_text(USER)
+        token.write_text(user)
         token.chmod(0o600)
         text = path.read_text().replace(
             'platform = "planner_premium"',

@@ -15,8 +15,9 @@ from itcrosswalk.testing import AdapterConformance, ConformanceSetup
 from .conftest import Env
 
 ALL_STREAMS = {"msdyn_project", "msdyn_projecttask", "bookableresource"}
-SETUP_REQUESTS = 4
-"""Each sync reads the tables' metadata (one request) and three tables' option sets."""
+SETUP_REQUESTS = 6
+"""Each sync signs in (the tenant's OpenID configuration, then the token) and reads the tables'
+metadata (one request) and three tables' option sets."""
 
 
 def sync(config: Config, store: Store, pm: Any, **kwargs: Any) -> Any:
