@@ -412,7 +412,7 @@ class DataverseEmulator(Emulator):
         )  # fmt: skip
         """The sign-in: tests drive ``entra.issue_token``, ``approve``, ``expire_tokens``."""
         self.principals: dict[str, Principal] = {}
-        for name in list(users or {}) + list((certificates or {})):
+        for name in list(users or {}) + list(certificates or {}):
             self.principals[name] = Principal(name=name, id=guid("app", name))
         self.licensed = set(licensed or {"pm@city.example.gov"})
         self.operation_sets: dict[str, OperationSet] = {}
