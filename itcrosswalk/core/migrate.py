@@ -6,8 +6,8 @@ by a mapping file (source id or name -> target id or name) first, then by name (
 spacing ignored), a name held by several projects on either side going to the pair whose dates
 lie closest. Within a matched pair tasks and milestones are matched by name. What differs:
 planned start and finish (by calendar day), progress (by more than a point), the number of
-tasks, tasks missing, task dates, and assignments where both sides keep them (where either
-keeps none, the comparison says unverified, never "equal"). What the target cannot hold: fields
+tasks, tasks missing, task dates, and the assignments on each task where both sources hold
+assignments (where either holds none, the comparison says unverified, never "equal"). What the target cannot hold: fields
 the source's projects carry that no record of the target source holds (cost, baselines, health,
 custom fields), named with how many projects carry them.
 
@@ -223,10 +223,14 @@ def verify(
     old_projects, old_tasks = _tree(old)
     new_projects, new_tasks = _tree(new)
     report.projects = len(old_projects)
-    keeps_assignments = {
-        side: any("assignments" in (t.get("extra") or {}) for t in items if t["kind"] in TASK_KINDS)
-        for side, items in (("from", old), ("to", new))
-    }
+    booked: dict[str, dict[str, int]] = {}
+    for side, name in (("from", source_from), ("to", source_to)):
+        counts: dict[str, int] = {}
+        for row in store.export("assignment", source=name):
+            key = str(row.get("work_item_id") or "")
+            counts[key] = counts.get(key, 0) + 1
+        booked[side] = counts
+    keeps_assignments = {side: bool(counts) for side, counts in booked.items()}
     for project, target, how in match(old_projects, new_projects, mapping):
         summary = {
             "name": project["name"],
@@ -241,7 +245,8 @@ def verify(
         report.matched.append({**summary, "target_id": target["source_id"], "matched_by": how})
         report.differences += _compare(
             project, target, old_tasks[project["source_id"]], new_tasks[target["source_id"]],
-            date_tolerance_days, assignments=keeps_assignments["from"] and keeps_assignments["to"],
+            date_tolerance_days,
+            booked=booked if keeps_assignments["from"] and keeps_assignments["to"] else None,
         )  # fmt: skip
     if not (keeps_assignments["from"] and keeps_assignments["to"]):
         lacking = [
@@ -253,7 +258,7 @@ def verify(
             if not kept
         ]
         report.unverified.append(
-            f"assignments: {', '.join(lacking)} keeps no assignments per task, so they were not compared"
+            f"assignments: {', '.join(lacking)} holds no assignments, so they were not compared"
         )
     report.cannot_hold = _cannot_hold(old_projects, new_projects, old)
     return report
@@ -266,7 +271,7 @@ def _compare(
     moved: list[dict[str, Any]],
     tolerance: int,
     *,
-    assignments: bool,
+    booked: Mapping[str, Mapping[str, int]] | None,
 ) -> list[Difference]:
     found: list[Difference] = []
 
@@ -300,9 +305,9 @@ def _compare(
             continue
         twin = twins.pop(0)
         dates(f"task {task['name']}: ", task, twin)
-        if assignments:
-            x = len((task.get("extra") or {}).get("assignments") or [])
-            y = len((twin.get("extra") or {}).get("assignments") or [])
+        if booked is not None:
+            x = booked["from"].get(task["source_id"], 0)
+            y = booked["to"].get(twin["source_id"], 0)
             if x != y:
                 differ(f"task {task['name']}: assignments", x, y)
     return found

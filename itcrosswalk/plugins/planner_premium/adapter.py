@@ -225,7 +225,7 @@ class PlannerPremiumAdapter(Adapter):
         self.labels: dict[str, dict[str, dict[int, str]]] = {}
         self._users: dict[str, dict[str, Any]] | None = None
         self._teams: dict[str, list[dict[str, Any]]] | None = None
-        self._assignments: dict[str, list[dict[str, Any]]] | None = None
+        self._resources: dict[str, dict[str, Any]] | None = None
 
     # -- HTTP ------------------------------------------------------------------------------------
 
@@ -549,33 +549,46 @@ class PlannerPremiumAdapter(Adapter):
             self._teams = teams
         return self._teams
 
-    def assignments(self) -> dict[str, list[dict[str, Any]]]:
-        """Resource assignments by task, kept raw for the capacity model."""
-        if self._assignments is None:
-            meta = self.table("msdyn_resourceassignment")
-            wanted = [
-                "msdyn_resourceassignmentid", "_msdyn_taskid_value", "_msdyn_projectteamid_value",
-                "_msdyn_bookableresourceid_value", "msdyn_plannedwork", "msdyn_start",
-                "msdyn_finish", "msdyn_effort",
-            ]  # fmt: skip
+    def resources(self) -> dict[str, dict[str, Any]]:
+        """Bookable resources by id, with the UPN of the user behind a User one (assignments
+        join people on it)."""
+        if self._resources is None:
+            meta = self.table("bookableresource")
             rows = self.read_all(
                 meta["set"],
-                {"$select": ",".join(c for c in wanted if c in meta["columns"])},
-                what="resource assignments (msdyn_resourceassignments)",
+                {
+                    "$select": "bookableresourceid,name,resourcetype,msdyn_primaryemail,_userid_value"
+                },
+                what="bookable resources",
             )
-            by_task: dict[str, list[dict[str, Any]]] = {}
+            users = self.users() if any(r.get("_userid_value") for r in rows) else {}
+            labels = self.labels.get("bookableresource", {})
+            out: dict[str, dict[str, Any]] = {}
             for row in rows:
-                task = row.get("_msdyn_taskid_value")
-                if task:
-                    by_task.setdefault(str(task), []).append(mapping.map_assignment(row, {}))
-            self._assignments = by_task
-        return self._assignments
+                person = mapping.map_resource(
+                    row,
+                    source=self.source.name,
+                    base=self.base,
+                    labels=labels,
+                    users=users,
+                    teams={},
+                )
+                out[person.source_id] = {
+                    "upn": person.upn or person.email,
+                    "name": person.name,
+                    "resource_type": person.extra.get("resource_type"),
+                }
+            self._resources = out
+        return self._resources
 
     # -- the adapter contract --------------------------------------------------------------------
 
     def streams(self) -> list[Stream]:
         self.load_metadata()
-        return [Plans(self), Tasks(self), Resources(self)]
+        streams: list[Stream] = [Plans(self), Tasks(self), Resources(self)]
+        if "msdyn_resourceassignment" in (self.meta or {}):
+            streams.append(Assignments(self))
+        return streams
 
     def check(self) -> list[CheckItem]:
         items: list[CheckItem] = []
@@ -664,6 +677,23 @@ class PlannerPremiumAdapter(Adapter):
                     "health",
                 ],
                 "person": ["upn", "email", "name", "active"],
+                "assignment": [
+                    "work_item_id",
+                    "project_id",
+                    "work_item_name",
+                    "resource_id",
+                    "person_upn",
+                    "person_name",
+                    "role",
+                    "generic",
+                    "start",
+                    "finish",
+                    "planned_hours",
+                    "actual_hours",
+                    "remaining_hours",
+                    "booking",
+                    "active",
+                ],
             },  # fmt: skip
             writes=["work_item:project"],
             auth_types=list(AUTH_TYPES),
@@ -855,28 +885,16 @@ class Plans(DataverseStream):
 
 
 class Tasks(DataverseStream):
-    """``msdyn_projecttask``: tasks and milestones under their summary task or plan, with their
-    resource assignments kept raw."""
+    """``msdyn_projecttask``: tasks and milestones under their summary task or plan."""
 
     name = "msdyn_projecttask"
     entity = "work_item"
     table = "msdyn_projecttask"
     wanted = [*mapping.TASK_COLUMNS.values(), *mapping.TASK_EXTRA_COLUMNS]
 
-    def prepare(self, raws: list[dict[str, Any]]) -> None:
-        if "msdyn_resourceassignment" in (self.adapter.meta or {}):
-            self.adapter.assignments()
-
     def map(self, raw: Mapping[str, Any]) -> Record:
-        kept = self.adapter._assignments
         return mapping.map_task(
-            raw,
-            source=self.adapter.source.name,
-            base=self.adapter.base,
-            labels=self.labels,
-            assignments=kept.get(str(raw.get("msdyn_projecttaskid")), [])
-            if kept is not None
-            else None,
+            raw, source=self.adapter.source.name, base=self.adapter.base, labels=self.labels
         )
 
     def links(self, record: Record) -> list[tuple[str, str, str]]:
@@ -907,6 +925,30 @@ class Resources(DataverseStream):
             users=self.adapter._users or {},
             teams=self.adapter._teams or {},
         )
+
+
+class Assignments(DataverseStream):
+    """``msdyn_resourceassignment``: who is booked on each task, for how many hours."""
+
+    name = "msdyn_resourceassignment"
+    entity = "assignment"
+    table = "msdyn_resourceassignment"
+    wanted = mapping.ASSIGNMENT_COLUMNS
+
+    def prepare(self, raws: list[dict[str, Any]]) -> None:
+        self.adapter.resources()
+
+    def map(self, raw: Mapping[str, Any]) -> Record:
+        return mapping.map_assignment(
+            raw,
+            source=self.adapter.source.name,
+            base=self.adapter.base,
+            resources=self.adapter._resources or {},
+        )
+
+    def links(self, record: Record) -> list[tuple[str, str, str]]:
+        task = getattr(record, "work_item_id", None)
+        return [("staffs", "work_item", task)] if task else []
 
 
 def quote_literal(value: str) -> str:

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ...core.model import Person, WorkItem, WorkItemKind, normalize_email
+from ...core.model import Assignment, Person, WorkItem, WorkItemKind, normalize_email
 
 PLATFORM = "planner_premium"
 FORMATTED = "@OData.Community.Display.V1.FormattedValue"
@@ -277,21 +277,73 @@ def planned_work(value: Any) -> list[dict[str, Any]]:
     return out
 
 
-def map_assignment(raw: Mapping[str, Any], emails: Mapping[str, str]) -> dict[str, Any]:
-    """One ``msdyn_resourceassignment`` as the raw shape kept on its task until the capacity
-    model takes it: who (bookable resource and team member), the planned hours and contour."""
-    resource = raw.get("_msdyn_bookableresourceid_value")
-    contour = planned_work(raw.get("msdyn_plannedwork"))
-    return {
-        "id": raw.get("msdyn_resourceassignmentid"),
-        "bookable_resource_id": resource,
-        "team_member_id": raw.get("_msdyn_projectteamid_value"),
-        "email": emails.get(str(resource)) if resource else None,
-        "effort_hours": raw.get("msdyn_effort"),
-        "start": raw.get("msdyn_start"),
-        "finish": raw.get("msdyn_finish"),
-        "planned_work": contour,
-    }
+ASSIGNMENT_COLUMNS = [
+    "_msdyn_taskid_value",
+    "_msdyn_projectid_value",
+    "_msdyn_projectteamid_value",
+    "_msdyn_bookableresourceid_value",
+    "msdyn_plannedwork",
+    "msdyn_start",
+    "msdyn_finish",
+    "msdyn_effort",
+    "msdyn_effortcompleted",
+    "msdyn_effortremaining",
+    "msdyn_committype",
+    "msdyn_name",
+    "statecode",
+    "modifiedon",
+    "createdon",
+    "versionnumber",
+]
+
+
+def map_assignment(
+    raw: Mapping[str, Any],
+    *,
+    source: str,
+    base: str,
+    resources: Mapping[str, Mapping[str, Any]],
+) -> Assignment:
+    """An ``msdyn_resourceassignment`` -> an ``Assignment`` of a bookable resource on a task;
+    a generic resource is a role nobody fills yet. The day contour (``msdyn_plannedwork``) is
+    kept in ``extra``."""
+    assignment_id = raw.get("msdyn_resourceassignmentid")
+    if not isinstance(assignment_id, str) or not assignment_id:
+        raise ValueError("row has no msdyn_resourceassignmentid")
+    resource_id = raw.get("_msdyn_bookableresourceid_value")
+    resource = resources.get(str(resource_id or ""), {})
+    generic = resource.get("resource_type") == "generic"
+    effort = raw.get("msdyn_effort")
+    done = raw.get("msdyn_effortcompleted")
+    left = raw.get("msdyn_effortremaining")
+    state = raw.get("statecode")
+    return Assignment(
+        source=source,
+        platform=PLATFORM,
+        source_id=assignment_id,
+        url=record_url(base, "msdyn_resourceassignment", assignment_id),
+        updated_at=parse_instant(raw.get("modifiedon")),
+        created_at=parse_instant(raw.get("createdon")),
+        work_item_id=raw.get("_msdyn_taskid_value"),
+        project_id=raw.get("_msdyn_projectid_value"),
+        work_item_name=raw.get("_msdyn_taskid_value" + FORMATTED) or raw.get("msdyn_name"),
+        resource_id=str(resource_id) if resource_id else None,
+        person_upn=None if generic else resource.get("upn"),
+        person_name=None if generic else resource.get("name"),
+        role=resource.get("name") if generic else None,
+        generic=generic,
+        start=parse_instant(raw.get("msdyn_start")),
+        finish=parse_instant(raw.get("msdyn_finish")),
+        planned_hours=None if effort is None else float(effort),
+        actual_hours=None if done is None else float(done),
+        remaining_hours=None if left is None else float(left),
+        booking="committed" if raw.get("msdyn_committype") == 192350001 else None,
+        active=None if state is None else int(state) == 0,
+        extra={
+            "team_member_id": raw.get("_msdyn_projectteamid_value"),
+            "planned_work": planned_work(raw.get("msdyn_plannedwork")),
+        },
+    )
 
 
 def map_task(
@@ -300,7 +352,6 @@ def map_task(
     source: str,
     base: str,
     labels: Labels,
-    assignments: list[dict[str, Any]] | None = None,
 ) -> WorkItem:
     """An ``msdyn_projecttask`` row -> a task or milestone ``WorkItem`` under its summary task,
     or under its plan at the top level; bucket and sprint kept."""
@@ -315,8 +366,6 @@ def map_task(
     priority_label = label(raw, "msdyn_priority", labels)
     if priority_label:
         extra["priority_label"] = priority_label
-    if assignments is not None:
-        extra["assignments"] = assignments
     return WorkItem(
         source=source,
         platform=PLATFORM,

@@ -14,7 +14,7 @@ from itcrosswalk.testing import AdapterConformance, ConformanceSetup
 
 from .conftest import Env
 
-ALL_STREAMS = {"msdyn_project", "msdyn_projecttask", "bookableresource"}
+ALL_STREAMS = {"msdyn_project", "msdyn_projecttask", "bookableresource", "msdyn_resourceassignment"}
 SETUP_REQUESTS = 6
 """Each sync signs in (the tenant's OpenID configuration, then the token) and reads the tables'
 metadata (one request) and three tables' option sets."""
@@ -56,6 +56,11 @@ def test_a_first_sync_lands_plans_tasks_and_people(
     assert len(work) == len(plans)
     people = rows(store, "person")
     assert len(people) == 32
+    booked = rows(store, "assignment")
+    assert len(booked) == len(env.app.tables["msdyn_resourceassignment"].rows) > 0
+    one = next(iter(booked.values()))
+    assert one["person_upn"] and one["planned_hours"] and one["work_item_id"] in work
+    assert one["extra"]["planned_work"][0]["hours"] == 8
 
 
 def test_national_clouds_sign_in_at_their_own_authority_for_the_environment(
