@@ -34,6 +34,7 @@ import json
 import logging
 import threading
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit
@@ -41,28 +42,19 @@ from urllib.parse import quote, urlsplit
 import requests
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ...core.adapter import Adapter, Capabilities, CheckItem, Page, Stream, Window, check_status
+from ...core.adapter import Adapter, Capabilities, Page, Probe, Stream, Window
+from ...core.client import ErrorRule, HttpClient, PlatformSpec, bearer
 from ...core.config import SourceConfig
 from ...core.errors import (
     AccessDenied,
     AuthError,
     ConfigError,
     ConnectError,
-    CrosswalkError,
     MalformedResponse,
     NotFound,
     PlatformError,
 )
-from ...core.http import (
-    BearerToken,
-    HttpPolicy,
-    RenewingBearer,
-    build_session,
-    check_response,
-    is_loopback,
-    platform_message,
-    send,
-)
+from ...core.http import RenewingBearer, is_loopback, platform_message
 from ...core.model import Record
 from ...core.secrets import REDACTOR, redact
 from . import mapping
@@ -180,27 +172,67 @@ def token_claims(token: str) -> dict[str, Any] | None:
     return claims if isinstance(claims, dict) else None
 
 
+SPEC = PlatformSpec(
+    title="Dataverse",
+    url_example="https://org.crm.dynamics.com",
+    api_suffixes=("/api/data/v9.2", "/api/data/v9.1", "/api/data/v9.0"),
+    auth_example=(
+        'auth = { type = "oauth_client_credentials", client_id = "...", '
+        'client_secret = "env:DATAVERSE_SECRET" } with tenant_id = "..."'
+    ),
+    hints={
+        "bearer": "the bearer token that `{token}` points to was refused (expired, or for another environment?)",
+        "oauth_client_credentials": (
+            "check the client secret that `{client_secret}` points to (app {client_id} in tenant "
+            "{tenant_id}; secrets expire)"
+        ),
+        "client_certificate": (
+            "check the certificate {certificate_path} registered for app {client_id} in tenant {tenant_id}"
+        ),
+    },
+    errors=(
+        ErrorRule(
+            403, AccessDenied,
+            "source {source}: Dataverse refused {client_id} (HTTP 403 {message}): the app is not "
+            "an application user of this environment; add it in the Power Platform admin center "
+            "(Environment > Settings > Users + permissions > Application users) and give it a "
+            "security role",
+            contains=(NOT_APPLICATION_USER,),
+        ),
+        ErrorRule(
+            403, AccessDenied,
+            "source {source} may not read {what} (HTTP 403): the security role lacks a privilege "
+            "({message}); give the application user a role with organization-level Read on it",
+            contains=(MISSING_PRIVILEGE,),
+        ),
+        ErrorRule(400, ChangeTokenRefused, "source {source}: {what}: {message}",
+                  contains=("Version stamp",)),
+        ErrorRule(400, ChangeTokenRefused, "source {source}: {what}: {message}",
+                  contains=(EXPIRED_TOKEN_CODE,)),
+        ErrorRule(401, AuthError,
+                  "authentication failed for source {source} (HTTP 401 from Dataverse): {hint}"),
+        ErrorRule((400, 405, 409, 412), PlatformError,
+                  "source {source}: {what} failed with HTTP {status}: {message}", needs_message=True),
+    ),
+)  # fmt: skip
+"""Dataverse's plumbing as data: its sign-ins, hints and error table (keyed on the hex codes)."""
+
+
 class PlannerPremiumAdapter(Adapter):
     """One Dataverse environment's Planner premium plans."""
 
     platform = "planner_premium"
+    options_model = PlannerPremiumOptions
 
-    def __init__(self, source: SourceConfig, secrets: Any) -> None:
-        super().__init__(source, secrets)
-        if not source.url:
-            raise ConfigError(
-                f"sources.{source.name}.url: the Dataverse environment URL is required "
-                "(https://org.crm.dynamics.com)"
-            )
-        base = source.url.rstrip("/")
-        if "/api/data" in base.lower():
-            base = base[: base.lower().index("/api/data")]
+    def __init__(self, source: SourceConfig, secrets: Any, **kwargs: Any) -> None:
+        super().__init__(source, secrets, **kwargs)
+        base = SPEC.base_url(source)
         parts = urlsplit(base)
         if parts.scheme != "https" and not is_loopback(parts.hostname):
             raise ConfigError(f"sources.{source.name}.url: Dataverse is HTTPS only; use https://")
         self.base = base
         self.api = base + API
-        self.options = PlannerPremiumOptions.model_validate(source.platform_options())
+        self.options: PlannerPremiumOptions
         auth = source.auth
         if auth is None or auth.type not in AUTH_TYPES:
             raise ConfigError(
@@ -216,11 +248,16 @@ class PlannerPremiumAdapter(Adapter):
         else:
             self.authority = CLOUDS[self.options.cloud]
         self.scope = f"{parts.scheme}://{parts.netloc}/.default"
-        self.policy = HttpPolicy.from_source(source)
-        self._session: requests.Session | None = None
+        spec = replace(
+            SPEC,
+            auth={"bearer": bearer, "oauth_client_credentials": self._entra, "client_certificate": self._entra},
+        )  # fmt: skip
+        self.http = HttpClient(
+            source, secrets, spec, base=base, options=self.options,
+            hint_values=lambda: {"tenant_id": self.options.tenant_id, "client_id": getattr(source.auth, "client_id", "the app")},
+        )  # fmt: skip
+        self.policy = self.http.policy
         self._credential: Any = None
-        self._lock = threading.RLock()
-        self._recording: list[dict[str, Any]] | None = None
         self.meta: dict[str, dict[str, Any]] | None = None
         self.labels: dict[str, dict[str, dict[int, str]]] = {}
         self._users: dict[str, dict[str, Any]] | None = None
@@ -230,33 +267,21 @@ class PlannerPremiumAdapter(Adapter):
     # -- HTTP ------------------------------------------------------------------------------------
 
     def credential_hint(self) -> str:
-        auth = self.source.auth
-        tenant = self.options.tenant_id
-        if auth is None:
-            return "no auth is configured"
-        if auth.type == "bearer":
-            return f"the bearer token that `{auth.token}` points to was refused (expired, or for another environment?)"
-        if auth.type == "oauth_client_credentials":
-            return (
-                f"check the client secret that `{auth.client_secret}` points to (app {auth.client_id} "
-                f"in tenant {tenant}; secrets expire)"
-            )
-        return f"check the certificate {auth.certificate_path} registered for app {auth.client_id} in tenant {tenant}"
+        return self.http.credential_hint()
 
-    def _auth(self) -> requests.auth.AuthBase:
+    def _entra(self, client: HttpClient) -> requests.auth.AuthBase:
+        """An app-only token from azure-identity (secret or certificate); its token requests go
+        through the core policy too."""
+        from azure.core.pipeline.transport import RequestsTransport
+
         auth = self.source.auth
         assert auth is not None
         name = self.source.name
-        if auth.type == "bearer":
-            return BearerToken(self.secrets(auth.token, "auth.token"))
-        from azure.core.pipeline.transport import RequestsTransport
-
-        token_session = build_session(
-            name, base_url=self.authority, policy=self.policy, ca_bundle=self.source.ca_bundle
-        )
         common: dict[str, Any] = {
             "authority": self.authority,
-            "transport": RequestsTransport(session=token_session, session_owner=False),
+            "transport": RequestsTransport(
+                session=client.new_session(self.authority), session_owner=False
+            ),
             "retry_total": 0,  # the core policy retries; azure-core's on top would multiply them
         }
         if self.authority not in CLOUDS.values():
@@ -298,77 +323,23 @@ class PlannerPremiumAdapter(Adapter):
 
     @property
     def session(self) -> requests.Session:
-        with self._lock:
-            if self._session is None:
-                session = build_session(
-                    self.source.name,
-                    base_url=self.base,
-                    policy=self.policy,
-                    ca_bundle=self.source.ca_bundle,
-                )
-                session.headers.update({"OData-MaxVersion": "4.0", "OData-Version": "4.0"})
-                session.auth = self._auth()
-                self._session = session
-            return self._session
+        session = self.http.session
+        session.headers.update({"OData-MaxVersion": "4.0", "OData-Version": "4.0"})
+        return session
 
     @property
     def http_session(self) -> Any:
-        return self._session
+        return self.http.http_session
 
     def close(self) -> None:
         if self._credential is not None:
             self._credential.close()
-        if self._session is not None:
-            self._session.close()
-        self._session = self._credential = None
-
-    def recording(self, log_: list[dict[str, Any]] | None) -> None:
-        """Log every request sent from now on into ``log_`` (None stops): a write reports them."""
-        self._recording = log_
+        self.http.close()
+        self._credential = None
 
     def check_answer(self, response: requests.Response, what: str) -> None:
         """Raise the error a Dataverse answer means, named by its hex code."""
-        status = response.status_code
-        if status < 400:
-            check_response(response, source=self.source.name, what=what)
-            return
-        code, message = error_of(response)
-        name = self.source.name
-        if status == 403 and code == NOT_APPLICATION_USER:
-            app = getattr(self.source.auth, "client_id", "the app")
-            raise AccessDenied(
-                redact(
-                    f"source {name}: Dataverse refused {app} (HTTP 403 {code}: {message}): the app is "
-                    "not an application user of this environment; add it in the Power Platform admin "
-                    "center (Environment > Settings > Users + permissions > Application users) and give "
-                    "it a security role"
-                )
-            )
-        if status == 403 and code == MISSING_PRIVILEGE:
-            privilege = next(iter(_privileges(message)), "a read privilege")
-            raise AccessDenied(
-                redact(
-                    f"source {name} may not read {what} (HTTP 403 {code}): the security role lacks "
-                    f"{privilege}; give the application user a role with organization-level Read on it"
-                )
-            )
-        if status == 400 and (code == EXPIRED_TOKEN_CODE or "Version stamp" in message):
-            raise ChangeTokenRefused(redact(f"source {name}: {what}: {message}"))
-        if status == 400 and code == UNKNOWN_PROPERTY:
-            raise PlatformError(
-                redact(f"source {name}: {what} failed (HTTP 400 {code}): {message}")
-            )
-        if status == 401:
-            raise AuthError(
-                redact(
-                    f"authentication failed for source {name} (HTTP 401 from Dataverse): {self.credential_hint()}"
-                )
-            )
-        if 400 <= status < 500 and status not in (403, 404, 429) and code:
-            raise PlatformError(
-                redact(f"source {name}: {what} failed with HTTP {status} ({code}): {message}")
-            )
-        check_response(response, source=name, what=what, credential_hint=self.credential_hint())
+        self.http.raise_for(response, what)
 
     def request(
         self,
@@ -390,23 +361,12 @@ class PlannerPremiumAdapter(Adapter):
         headers = {"Prefer": ",".join(prefer)} if prefer else {}
         if body is not None:
             headers["Content-Type"] = "application/json"
-        response = send(
-            self.session,
-            method,
-            url,
-            source=self.source,
-            recording=self._recording,
-            params=dict(params) if params else None,
-            headers=headers,
-            json=body,
+        self.session  # noqa: B018 - the OData headers go on the session once
+        response = self.http.send(
+            method, url, params=dict(params) if params else None, headers=headers, json=body
         )
         self.check_answer(response, what)
-        try:
-            data = response.json()
-        except ValueError:
-            raise MalformedResponse(
-                f"source {self.source.name}: {what} answered with a body that is not JSON"
-            ) from None
+        data = self.http.json(response, what)
         if not isinstance(data, dict):
             raise MalformedResponse(
                 f"source {self.source.name}: {what} answered with JSON that is not an object"
@@ -590,73 +550,55 @@ class PlannerPremiumAdapter(Adapter):
             streams.append(Assignments(self))
         return streams
 
-    def check(self) -> list[CheckItem]:
-        items: list[CheckItem] = []
-        try:
-            who = self.request("GET", "WhoAmI", what="the signed-in principal (WhoAmI)")
-        except AuthError as exc:
-            return [CheckItem("sign-in", False, str(exc), status="auth")]
-        except AccessDenied as exc:
-            return [CheckItem("application user", False, str(exc), status="no_access")]
-        except CrosswalkError as exc:
-            return [CheckItem("sign-in", False, str(exc), status=check_status(exc))]
-        items.append(
-            CheckItem(
-                "application user", True, f"signed in as user {who.get('UserId')}", status="ok"
-            )
-        )
-        try:
-            meta = self.load_metadata()
-        except CrosswalkError as exc:
-            return items + [CheckItem("metadata", False, str(exc), status=check_status(exc))]
-        for table in (
-            "msdyn_project",
-            "msdyn_projecttask",
-            "bookableresource",
-            "msdyn_projectteam",
-            "msdyn_resourceassignment",
-        ):
-            if table not in meta:
-                items.append(
-                    CheckItem(
-                        table, False, f"the environment has no {table} table", status="missing"
-                    )
-                )
-                continue
-            try:
-                self.request("GET", meta[table]["set"], what=table, params={"$select": meta[table]["pk"]},
+    def preflight(self) -> str | None:
+        """Who signed in (``WhoAmI``): an app that is no application user stops here, named."""
+        who = self.request("GET", "WhoAmI", what="the signed-in principal (WhoAmI)")
+        return f"signed in as application user {who.get('UserId')}"
+
+    def probes(self) -> list[Probe]:
+        """One probe per table a sync reads, then the org's cost and health columns and the
+        organization settings change tracking needs."""
+
+        def table(name: str) -> Probe:
+            def run() -> str:
+                meta = self.table(name)
+                self.request("GET", meta["set"], what=name, params={"$select": meta["pk"]},
                              prefer=["odata.maxpagesize=1"])  # fmt: skip
-            except CrosswalkError as exc:
-                items.append(CheckItem(table, False, str(exc), status=check_status(exc)))
-                continue
-            tracked = "change tracking on" if meta[table]["tracked"] else (
-                "change tracking off: read by modifiedon with an id sweep for deletions"
-            )  # fmt: skip
-            items.append(CheckItem(table, True, f"readable; {tracked}", status="ok"))
-        absent = sorted(
-            set(mapping.PROJECT_OPTIONAL.values())
-            - meta.get("msdyn_project", {}).get("columns", set())
-        )
-        if absent:
-            items.append(CheckItem("cost and health columns", True,
-                                   f"absent on this org (a pure Planner premium org): {', '.join(absent)}; "
-                                   "reported absent, never 0", status="ok"))  # fmt: skip
-        if any(m["tracked"] for m in meta.values()):
+                if meta["tracked"]:
+                    return "readable; change tracking on"
+                return "readable; change tracking off: read by modifiedon with an id sweep for deletions"
+
+            return Probe(name, run)
+
+        def columns() -> str:
+            present = self.table("msdyn_project")["columns"]
+            absent = sorted(set(mapping.PROJECT_OPTIONAL.values()) - present)
+            if not absent:
+                return "the org has the Project Operations cost and health columns"
+            return (
+                f"absent on this org (a pure Planner premium org): {', '.join(absent)}; "
+                "reported absent, never 0"
+            )
+
+        def organization() -> str:
             try:
                 org = self.request("GET", "organizations", what="organization settings",
                                    params={"$select": "expirechangetrackingindays"})  # fmt: skip
-                days = (org.get("value") or [{}])[0].get("expirechangetrackingindays")
-                items.append(CheckItem("organization settings", True,
-                                       f"change tokens expire after {days} days (ExpireChangeTrackingInDays); a sync "
-                                       "less often than that falls back to one full read", status="ok"))  # fmt: skip
             except AccessDenied as exc:
-                items.append(CheckItem("organization settings", False,
-                                       f"change tracking needs Organization read: {exc}", status="no_access"))  # fmt: skip
-            except CrosswalkError as exc:
-                items.append(
-                    CheckItem("organization settings", False, str(exc), status=check_status(exc))
-                )
-        return items
+                raise AccessDenied(f"change tracking needs Organization read: {exc}") from None
+            days = (org.get("value") or [{}])[0].get("expirechangetrackingindays")
+            return (
+                f"change tokens expire after {days} days (ExpireChangeTrackingInDays); a sync "
+                "less often than that falls back to one full read"
+            )
+
+        names = ("msdyn_project", "msdyn_projecttask", "bookableresource", "msdyn_projectteam",
+                 "msdyn_resourceassignment")  # fmt: skip
+        return [
+            *(table(n) for n in names),
+            Probe("cost and health columns", columns),
+            Probe("organization settings", organization),
+        ]
 
     def capabilities(self) -> Capabilities:
         return Capabilities(

@@ -31,7 +31,7 @@ import requests
 
 from ...core.adapter import WriteResult
 from ...core.errors import AuthError, ConfigError, CrosswalkError, PlatformError
-from ...core.http import BearerToken, RenewingBearer, build_session, send
+from ...core.http import BearerToken, RenewingBearer, send
 from ...core.secrets import REDACTOR, redact
 from . import mapping
 from .adapter import PlannerPremiumAdapter, token_claims
@@ -92,12 +92,7 @@ class DelegatedUser(RenewingBearer):
 
             tenant = self.adapter.options.tenant_id or "organizations"
             authority = f"{self.adapter.authority}/{tenant}"
-            session = build_session(
-                self.source,
-                base_url=authority,
-                policy=self.adapter.policy,
-                ca_bundle=self.adapter.source.ca_bundle,
-            )
+            session = self.adapter.http.new_session(authority)
             known = self.adapter.authority in (
                 "https://login.microsoftonline.com",
                 "https://login.microsoftonline.us",
@@ -200,12 +195,8 @@ class PlanWriter:
                 auth = DelegatedUser(self.adapter)
             else:
                 auth = self.adapter.session.auth  # type: ignore[assignment]
-            session = build_session(
-                self.name,
-                base_url=self.adapter.base,
-                policy=self.adapter.policy,
-                ca_bundle=self.adapter.source.ca_bundle,
-            )
+            # The shared client's session under the source's policy, with the writer's own user.
+            session = self.adapter.http.new_session()
             session.headers.update({"OData-MaxVersion": "4.0", "OData-Version": "4.0"})
             session.auth = auth
             self._session = session
