@@ -84,7 +84,8 @@ class DelegatedUser(RenewingBearer):
 
     @property
     def scopes(self) -> list[str]:
-        return [self.adapter.scope.replace("/.default", "/user_impersonation"), "offline_access"]
+        # MSAL adds offline_access (the refresh token) itself and refuses it in the list.
+        return [self.adapter.scope.replace("/.default", "/user_impersonation")]
 
     def app(self) -> Any:
         if self._app is None:
