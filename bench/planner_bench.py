@@ -24,6 +24,8 @@ import textwrap
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+SANDBOX_TENANT = "6f1d2c3b-0a4e-4b7d-9c2f-5e8a1b3c4d60"
+"""The Dataverse emulator's Entra ID tenant (``plugins/planner_premium/sandbox.py``)."""
 
 SERVE = textwrap.dedent(
     """
@@ -120,7 +122,8 @@ def main() -> None:
                 platform = "planner_premium"
                 url = "{url}"
                 ca_bundle = "{ca}"
-                auth = {{ type = "bearer", token = "env:PLANNER_BENCH_TOKEN" }}
+                tenant_id = "{SANDBOX_TENANT}"
+                auth = {{ type = "oauth_client_credentials", client_id = "bench", client_secret = "env:PLANNER_BENCH_TOKEN" }}
                 """
             )
         )
@@ -132,8 +135,10 @@ def main() -> None:
                 capture_output=True,
                 text=True,
                 env=env,
-                check=True,
+                check=False,
             )
+            if done.returncode:
+                raise SystemExit(f"{label} failed:\n{done.stderr[-3000:]}")
             outcome = json.loads(done.stdout.strip().splitlines()[-1])
             print(
                 f"{label}: {outcome['all_requests']} requests ({outcome['requests']} by the streams, "
