@@ -42,7 +42,7 @@ from urllib.parse import quote, urlsplit
 import requests
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ...core.adapter import Adapter, Capabilities, Page, Probe, Stream, Window
+from ...core.adapter import Adapter, Capabilities, CheckItem, Page, Probe, Stream, Window
 from ...core.client import ErrorRule, HttpClient, PlatformSpec, bearer
 from ...core.config import SourceConfig
 from ...core.errors import (
@@ -556,48 +556,63 @@ class PlannerPremiumAdapter(Adapter):
         return f"signed in as application user {who.get('UserId')}"
 
     def probes(self) -> list[Probe]:
-        """One probe per table a sync reads, then the org's cost and health columns and the
-        organization settings change tracking needs."""
+        """One probe per stream, named as the sync names them: each reads one row of its table;
+        the plans' line also says which cost and health columns the org lacks and whether the
+        Organization read change tracking needs is granted, the people's line reads the team
+        membership that enriches them."""
 
-        def table(name: str) -> Probe:
-            def run() -> str:
-                meta = self.table(name)
-                self.request("GET", meta["set"], what=name, params={"$select": meta["pk"]},
-                             prefer=["odata.maxpagesize=1"])  # fmt: skip
-                if meta["tracked"]:
-                    return "readable; change tracking on"
-                return "readable; change tracking off: read by modifiedon with an id sweep for deletions"
+        def read_one(name: str) -> dict[str, Any]:
+            meta = self.table(name)
+            self.request("GET", meta["set"], what=name, params={"$select": meta["pk"]},
+                         prefer=["odata.maxpagesize=1"])  # fmt: skip
+            return meta
 
-            return Probe(name, run)
-
-        def columns() -> str:
-            present = self.table("msdyn_project")["columns"]
-            absent = sorted(set(mapping.PROJECT_OPTIONAL.values()) - present)
-            if not absent:
-                return "the org has the Project Operations cost and health columns"
+        def tracking(meta: Mapping[str, Any]) -> str:
+            if meta["tracked"] and self.options.change_tracking:
+                return "readable; change tracking on"
             return (
-                f"absent on this org (a pure Planner premium org): {', '.join(absent)}; "
-                "reported absent, never 0"
+                "readable; change tracking off: read by modifiedon with an id sweep for deletions"
             )
 
-        def organization() -> str:
-            try:
-                org = self.request("GET", "organizations", what="organization settings",
-                                   params={"$select": "expirechangetrackingindays"})  # fmt: skip
-            except AccessDenied as exc:
-                raise AccessDenied(f"change tracking needs Organization read: {exc}") from None
-            days = (org.get("value") or [{}])[0].get("expirechangetrackingindays")
-            return (
-                f"change tokens expire after {days} days (ExpireChangeTrackingInDays); a sync "
-                "less often than that falls back to one full read"
-            )
+        def plans() -> Any:
+            meta = read_one("msdyn_project")
+            words = [tracking(meta)]
+            absent = sorted(set(mapping.PROJECT_OPTIONAL.values()) - meta["columns"])
+            if absent:
+                words.append(
+                    f"absent on this org (a pure Planner premium org): {', '.join(absent)}; "
+                    "reported absent, never 0"
+                )
+            if meta["tracked"]:
+                try:
+                    org = self.request("GET", "organizations", what="organization settings",
+                                       params={"$select": "expirechangetrackingindays"})  # fmt: skip
+                except AccessDenied as exc:
+                    return CheckItem(
+                        "msdyn_project", False,
+                        f"{'; '.join(words)}; but change tracking needs Organization read: {exc}",
+                        status="no_access",
+                    )  # fmt: skip
+                days = (org.get("value") or [{}])[0].get("expirechangetrackingindays")
+                words.append(
+                    f"change tokens expire after {days} days (ExpireChangeTrackingInDays); a "
+                    "sync less often than that falls back to one full read"
+                )
+            return "; ".join(words)
 
-        names = ("msdyn_project", "msdyn_projecttask", "bookableresource", "msdyn_projectteam",
-                 "msdyn_resourceassignment")  # fmt: skip
+        def people() -> str:
+            meta = read_one("bookableresource")
+            read_one("msdyn_projectteam")
+            return tracking(meta) + "; team membership readable"
+
+        def simple(name: str) -> Probe:
+            return Probe(name, lambda: tracking(read_one(name)))
+
         return [
-            *(table(n) for n in names),
-            Probe("cost and health columns", columns),
-            Probe("organization settings", organization),
+            Probe("msdyn_project", plans),
+            simple("msdyn_projecttask"),
+            Probe("bookableresource", people),
+            simple("msdyn_resourceassignment"),
         ]
 
     def capabilities(self) -> Capabilities:

@@ -286,13 +286,19 @@ def test_check_names_a_missing_table_privilege_and_the_organization_read_change_
         items = {i.name: i for i in adapter.check()}
     finally:
         adapter.close()
-    assert items["msdyn_project"].ok
+    assert set(items) == {
+        "msdyn_project",
+        "msdyn_projecttask",
+        "bookableresource",
+        "msdyn_resourceassignment",
+    }  # the streams a sync reads, by name
+    assert (
+        items["msdyn_projecttask"].ok and "change tracking on" in items["msdyn_projecttask"].detail
+    )
     assert "signed in as application user" in items["msdyn_project"].detail
-    assert "change tracking on" in items["msdyn_project"].detail
     denied = items["msdyn_resourceassignment"]
     assert (denied.ok, denied.status) == (False, "no_access")
     assert "prvReadmsdyn_resourceassignment" in denied.detail
-    org = items["organization settings"]
-    assert (org.ok, org.status) == (False, "no_access") and "Organization read" in org.detail
-    absent = items["cost and health columns"]
-    assert "msdyn_overallprojectstatus" in absent.detail and "never 0" in absent.detail
+    plans = items["msdyn_project"]
+    assert (plans.ok, plans.status) == (False, "no_access") and "Organization read" in plans.detail
+    assert "msdyn_overallprojectstatus" in plans.detail and "never 0" in plans.detail
