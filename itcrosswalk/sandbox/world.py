@@ -209,6 +209,8 @@ class World:
     planted: dict[str, Any] = field(default_factory=dict)
     """What a world function planted for a check to find (the Planner premium migration's
     missing and drifted projects), by name."""
+    knowledge: Any = None
+    """The knowledge base, root causes and asset lifecycles (:mod:`.knowledge`)."""
 
 
 # -- the generator ------------------------------------------------------------------------------
@@ -1128,6 +1130,9 @@ def generate(
         apps=app_list,
     )
     add_clarity(world, projects=max(2, counts["projects"] // 3))
+    from .knowledge import add_knowledge  # its own random source: the rest stays as it was
+
+    add_knowledge(world)
     add_planner_premium(world, plans=max(2, counts["projects"] // 3))
     return world
 

@@ -537,7 +537,9 @@ class ServiceNowAdapter(Adapter):
     # -- the adapter contract ------------------------------------------------------------------
 
     def streams(self) -> list[Stream]:
-        return [TableStream(self, table) for table in TABLES]
+        from . import knowledge  # knowledge base, problem state model, hardware assets
+
+        return knowledge.streams(self, [TableStream(self, table) for table in TABLES])
 
     # -- the configured query and columns, against the table's dictionary ----------------------
 
@@ -619,7 +621,9 @@ class ServiceNowAdapter(Adapter):
             raise ConfigError(problem)
 
     def probes(self) -> list[Probe]:
-        return [Probe(table, lambda table=table: self._probe(table)) for table in TABLES]
+        # Every table a sync reads, the knowledge and asset streams' included.
+        tables = [stream.name for stream in self.streams()]
+        return [Probe(table, lambda table=table: self._probe(table)) for table in tables]
 
     def _probe(self, table: str) -> CheckItem | tuple[str, int | None]:
         problem = self.options_problem(table)

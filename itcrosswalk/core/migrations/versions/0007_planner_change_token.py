@@ -1,7 +1,7 @@
 """streams keep the platform's change token (a Dataverse or Graph delta link)
 
 Revision ID: planner1
-Revises: capacity1
+Revises: dash1
 Create Date: 2026-12-01 12:40:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "planner1"
-down_revision: str | None = "capacity1"
+down_revision: str | None = "dash1"
 branch_labels: str | None = None
 depends_on: str | None = None
 
