@@ -1419,8 +1419,16 @@ class DataverseEmulator(Emulator):
         return out
 
 
+SANDBOX_PERSON = "pm@city.example.gov"
+"""The sandbox's licensed project manager: signs in on the device-code page with the sandbox
+secret, so ``crosswalk planner-premium login`` works against ``crosswalk sandbox serve``."""
+
+
 def create_app(world: World, faults: Faults | None = None, **kwargs: Any) -> DataverseEmulator:
     """The emulator serving ``world`` (see :class:`DataverseEmulator` for the options)."""
+    users = kwargs.get("users") or {}
+    if "people" not in kwargs and users:
+        kwargs["people"] = {SANDBOX_PERSON: next(iter(users.values()))}
     return DataverseEmulator(world, faults, **kwargs)
 
 
@@ -1434,4 +1442,6 @@ def sandbox_source(user: str, secret_ref: str) -> dict[str, Any]:
             "client_id": user,
             "client_secret": secret_ref,
         },
+        # The Schedule API user: `crosswalk planner-premium login SOURCE` once (device code).
+        "schedule_user": {"client_id": SANDBOX_PUBLIC_CLIENT},
     }

@@ -144,3 +144,56 @@ def test_the_demo_shows_the_migration_check(pm: Any, tmp_path: Path) -> None:
     assert "move off Project Online: " in result.output
     assert "projects in Planner premium" in result.output
     assert "<h1>Migration check" in (folder / "migration.html").read_text()
+
+
+def test_the_sandbox_manager_signs_in_on_the_device_page_and_apply_writes_as_her(
+    world: World, pm: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    import re
+
+    import keyring
+    import requests
+
+    from itcrosswalk.core.sync import build_adapter
+    from itcrosswalk.plugins.planner_premium.writer import login
+
+    from .test_auth_planner_premium import MemoryKeyring
+
+    previous = keyring.get_keyring()
+    keyring.set_keyring(MemoryKeyring())
+    try:
+        with runner.start(world, pm=pm, platforms=["project_online", "planner_premium"]) as box:
+            path = runner.write_config(box, tmp_path)  # schedule_user comes with the sandbox
+            config = load_config(path)
+            adapter = build_adapter(config, TO, pm)
+
+            def at_the_browser(message: str) -> None:
+                page, code = re.search(r"page (\S+) and enter the code (\S+)", message).groups()
+                answer = requests.post(
+                    page,
+                    data={"user_code": code, "user": "pm@city.example.gov", "password": box.secret},
+                    verify=str(tmp_path / runner.CA_FILE),
+                    timeout=10,
+                )
+                assert answer.status_code == 200
+
+            try:
+                done = login(adapter, at_the_browser)
+            finally:
+                adapter.close()
+            assert done["keyring"] == f"itcrosswalk-planner-premium/{TO}"
+            store = Store(config.store.url)
+            try:
+                for name in (FROM, TO):
+                    SyncEngine(config, store, pm=pm).sync(name)
+            finally:
+                store.close()
+            applied = CliRunner().invoke(
+                make_cli(pm), ["--config", str(path), "migrate", "apply", FROM, TO]
+            )
+            assert applied.exit_code == 0, applied.output
+            assert applied.output.count("created:") == len(
+                world.planted["planner_migration"]["missing"]
+            )
+    finally:
+        keyring.set_keyring(previous)
