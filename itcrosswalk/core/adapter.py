@@ -33,6 +33,9 @@ class Window:
     since: datetime | None
     until: datetime | None
     full: bool = False
+    change_token: str | None = None
+    """The platform's change token the last completed read left (a Dataverse ``@odata.deltaLink``,
+    a Graph delta link), for an incremental read; None on a full read or where none is kept."""
 
 
 @dataclass
@@ -46,6 +49,14 @@ class Page:
     """Whatever the paginator needs from the response (a next link, a header)."""
     requested: int | None = None
     """How many rows the request asked for (the page size)."""
+    deleted: list[str] = field(default_factory=list)
+    """Ids (as :meth:`Stream.record_id` gives them) the platform reports deleted since the change
+    token (Dataverse ``$deletedEntity``): they become tombstones."""
+    change_token: str | None = None
+    """The platform's token for the next incremental read, on the page that ends a read."""
+    restart: bool = False
+    """The platform refused the change token (expired, invalidated) and this read starts over
+    as a full one: what it does not return by its end is tombstoned."""
 
 
 class Paginator(Protocol):
