@@ -14,10 +14,15 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Protocol, Union
 
-from .errors import MalformedResponse, PagingLoopError
+from pydantic import AfterValidator, BaseModel, ConfigDict
+
+from .errors import ConfigError, CrosswalkError, MalformedResponse, PagingLoopError
 from .model import Record
+
+if TYPE_CHECKING:
+    from .client import HttpClient
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,9 @@ class Stream:
         id_sweep: True for incremental streams small enough to list by id on every sync:
             after each incremental read the engine asks :meth:`live_ids` and tombstones the
             records the platform no longer has (deletions no update-time filter can see).
+        linked: the cross-system links a record carries, as ``(relation, target_entity,
+            attribute)``: each attribute the record fills is one link (``("parent",
+            "work_item", "parent_id")``); :meth:`links` reads them.
     """
 
     name: ClassVar[str] = ""
@@ -86,6 +94,7 @@ class Stream:
     fallback_cursor_field: ClassVar[str | None] = None
     incremental: ClassVar[bool] = True
     id_sweep: ClassVar[bool] = False
+    linked: ClassVar[tuple[tuple[str, str, str], ...]] = ()
 
     paginator: Paginator
 
@@ -114,19 +123,36 @@ class Stream:
         return [f for f in (self.cursor_field, self.fallback_cursor_field) if f]
 
     def record_id(self, raw: Mapping[str, Any]) -> str | None:
-        """The native id of a raw record (used to quarantine one that fails to map)."""
+        """The id a raw record is stored under (:meth:`source_id` of its ``key``), also used to
+        quarantine one that fails to map; None when the platform sent none it could read."""
         value = raw.get(self.key)
         if isinstance(value, Mapping):
             value = value.get("value")
-        return str(value) if value not in (None, "") else None
+        if value in (None, ""):
+            return None
+        try:
+            return self.source_id(value)
+        except (TypeError, ValueError):
+            return None
+
+    def source_id(self, value: Any) -> str:
+        """The stored id of the record whose native id is ``value`` (a platform that prefixes
+        its ids, ``epic-1200``, says so here; a value it cannot read raises ValueError)."""
+        return str(value)
 
     def cursor_value(self, raw: Mapping[str, Any]) -> datetime | None:
         """The record's update time, for the watermark and the client-side window check."""
         return None
 
     def links(self, record: Record) -> list[tuple[str, str, str]]:
-        """Cross-system links found on a record: ``(relation, target_entity, target_ref)``."""
-        return []
+        """Cross-system links found on a record: ``(relation, target_entity, target_ref)``;
+        by default those ``linked`` declares."""
+        out = []
+        for relation, target, attribute in self.linked:
+            ref = getattr(record, attribute, None)
+            if ref:
+                out.append((relation, target, str(ref)))
+        return out
 
     def version(self, raw: Mapping[str, Any]) -> str:
         """What tells one version of a record from the next: the platform's change counter
@@ -167,6 +193,10 @@ class CheckItem:
     (:func:`check_status` names the failures)."""
 
 
+STOPPING = frozenset({"auth", "unreachable", "config"})
+"""Check statuses that end a preflight: every further probe would only meet them again."""
+
+
 def check_status(exc: BaseException) -> str:
     """A preflight line's status for the error that stopped it, the same on every platform:
     a missing secret or a bad key is ``config`` whichever adapter met it."""
@@ -184,6 +214,64 @@ def check_status(exc: BaseException) -> str:
     return "error"
 
 
+ProbeResult = Union["CheckItem", str, tuple[str, int | None]]
+"""What a probe found when it succeeded: the line's detail, with the request estimate of a first
+sync when it knows one, or a whole :class:`CheckItem` (a probe that found a problem itself)."""
+
+
+@dataclass
+class Probe:
+    """One line of ``check()``: the stream it speaks for and the one cheap request that tests it.
+
+    ``run`` returns a :data:`ProbeResult` or raises the error tree's exception for what it met;
+    :func:`run_checks` turns that into the line's status, the same on every platform.
+    """
+
+    name: str
+    run: Callable[[], ProbeResult]
+
+
+def run_checks(
+    probes: Iterable[Probe], *, preflight: Callable[[], str | None] | None = None
+) -> list[CheckItem]:
+    """The preflight every adapter's ``check()`` is: one line per probe, in order.
+
+    ``preflight`` (sign-in, who am I) runs first; the words it returns lead the first line. A
+    failure whose status is in :data:`STOPPING` (auth, unreachable, config), in the preflight or
+    in a probe, is said once, on the line of the probe it stopped, and ends the check; a
+    preflight failure of another kind (a permission every read needs) is said on every line.
+    """
+    probes = list(probes)
+    intro = None
+    if preflight is not None:
+        try:
+            intro = preflight()
+        except CrosswalkError as exc:
+            status = check_status(exc)
+            hit = probes[:1] if status in STOPPING else probes
+            return [CheckItem(p.name, False, str(exc), status=status) for p in hit]
+    items: list[CheckItem] = []
+    for probe in probes:
+        try:
+            found = probe.run()
+        except CrosswalkError as exc:
+            status = check_status(exc)
+            items.append(CheckItem(probe.name, False, str(exc), status=status))
+            if status in STOPPING:
+                break
+            continue
+        if isinstance(found, CheckItem):
+            item = found
+        elif isinstance(found, tuple):
+            item = CheckItem(probe.name, True, found[0], estimate_requests=found[1], status="ok")
+        else:
+            item = CheckItem(probe.name, True, found, status="ok")
+        items.append(item)
+    if intro and items:
+        items[0].detail = f"{intro}; {items[0].detail}" if items[0].detail else intro
+    return items
+
+
 @dataclass
 class WriteResult:
     """What one write-back did (or, in a dry run, would do).
@@ -198,6 +286,13 @@ class WriteResult:
     source_id: str | None = None
     url: str | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
+
+
+def described(fields: Mapping[str, Any], notes: list[str]) -> str:
+    """The description a writer sends: the fields' own ``description``, and below it the notes
+    on the model fields the platform has no place for (written down rather than dropped)."""
+    description = str(fields.get("description") or "").strip()
+    return "\n\n".join(p for p in (description, "\n".join(notes)) if p)
 
 
 class Writer(Protocol):
@@ -235,17 +330,121 @@ class Capabilities:
     permissions: list[str] = field(default_factory=list)
 
 
+def parse_options(source: Any, model: type[BaseModel]) -> BaseModel:
+    """A source's platform keys validated by ``model``; a problem is a ConfigError naming them."""
+    from pydantic import ValidationError
+
+    from .config import SourceConfig, render_errors
+
+    try:
+        return model.model_validate(source.platform_options())
+    except ValidationError as exc:
+        common = tuple(name for name in SourceConfig.model_fields if name != "name")
+        raise ConfigError(
+            render_errors(exc, root=model, prefix=("sources", source.name), beside=common)
+        ) from None
+
+
+def takes_options(adapter_class: Any) -> bool:
+    """Whether an adapter class accepts its validated options (``options=``) when built."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(adapter_class).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "options" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
+def _time_zone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not an IANA time zone (America/Phoenix)") from None
+    return value
+
+
+TimeZoneName = Annotated[str, AfterValidator(_time_zone)]
+"""An options field holding an IANA time zone name (``America/Phoenix``), checked as it is read."""
+
+
+class PlatformOptions(BaseModel):
+    """Base of a platform's options model: the keys of a ``[sources.NAME]`` table beyond the
+    common ones, where an unknown key is an error (a typo is named, never ignored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class Adapter:
-    """Base of every platform adapter. Subclasses set ``platform`` and implement the rest."""
+    """Base of every platform adapter. Subclasses set ``platform`` and implement the rest;
+    ``class MyAdapter(Adapter, platform="x", options=MyOptions, spec=SPEC)`` sets the three.
+
+    Attributes:
+        options_model: the pydantic model of the source's platform keys (the one registered as
+            ``config_model``); ``self.options`` is the source's keys validated by it, once: the
+            engine validates them with the config file's name in any error and hands them in
+            as ``options``; an adapter built without them validates them here.
+        spec: the platform's HTTP declaration (:class:`~itcrosswalk.core.client.PlatformSpec`);
+            with one, ``self.http`` is the source's :class:`~itcrosswalk.core.client.HttpClient`
+            and ``self.base`` its address.
+    """
 
     platform: ClassVar[str] = ""
+    options_model: ClassVar[type[BaseModel] | None] = None
+    spec: ClassVar[Any] = None
+    http: HttpClient | None = None
 
-    def __init__(self, source: Any, secrets: Callable[..., str]) -> None:
+    def __init_subclass__(
+        cls,
+        *,
+        platform: str | None = None,
+        options: type[BaseModel] | None = None,
+        spec: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        if platform is not None:
+            cls.platform = platform
+        if options is not None:
+            cls.options_model = options
+        if spec is not None:
+            cls.spec = spec
+
+    def __init__(
+        self, source: Any, secrets: Callable[..., str], *, options: BaseModel | None = None
+    ) -> None:
         self.source = source
         self.secrets = secrets
+        if options is None and self.options_model is not None:
+            options = parse_options(source, self.options_model)
+        self.options: Any = options
+        if self.spec is not None:
+            from .client import HttpClient
+
+            self.http = HttpClient(
+                source, secrets, self.spec, options=options, hint_values=self.hint_values
+            )
+            self.base = self.http.base
+
+    def hint_values(self) -> Mapping[str, Any]:
+        """More names the spec's credential hints and error messages may use."""
+        return {}
+
+    def probes(self) -> list[Probe]:
+        """What ``check()`` tests, one probe per stream (see :func:`run_checks`)."""
+        raise NotImplementedError
+
+    def preflight(self) -> str | None:
+        """What ``check()`` asks before the probes (sign-in, who am I), in words for its first
+        line; raises for a failure (see :func:`run_checks`)."""
+        return None
 
     def check(self) -> list[CheckItem]:
-        raise NotImplementedError
+        """Reachability, auth and permissions per stream, in plain words: the probes, run by
+        :func:`run_checks`, so the same failure has the same status on every platform."""
+        return run_checks(self.probes(), preflight=self.preflight)
 
     def streams(self) -> list[Stream]:
         raise NotImplementedError
@@ -268,7 +467,7 @@ class Adapter:
     def http_session(self) -> Any:
         """The session made by :func:`itcrosswalk.core.http.build_session` that the adapter
         sends through, once it has one; its counts and telemetry are the adapter's."""
-        return None
+        return self.http.http_session if self.http is not None else None
 
     @property
     def requests_made(self) -> int:
@@ -284,6 +483,38 @@ class Adapter:
 
     def close(self) -> None:
         """Release sessions and sockets."""
+        if self.http is not None:
+            self.http.close()
+
+
+class Listing(Stream):
+    """An ad-hoc paged read (ids, reference data, related rows) driven by the core paging loop:
+    the pages ``load(token)`` returns, one request each, under ``paginator``."""
+
+    def __init__(self, name: str, load: Callable[[Any], Page], paginator: Paginator) -> None:
+        self.name = name  # type: ignore[misc]
+        self.load = load
+        self.paginator = paginator
+
+    def fetch(self, token: Any, window: Window) -> Page:
+        return self.load(token)
+
+
+def read_all(
+    name: str, load: Callable[[Any], Page], paginator: Paginator
+) -> tuple[list[dict[str, Any]], int | None]:
+    """Every row of an ad-hoc paged read (see :class:`Listing`), with the platform's count of
+    them from the first page if it tells. Paging cycles and runaway reads stop as a stream's do."""
+    rows: list[dict[str, Any]] = []
+    total: int | None = None
+    listing = Listing(name, load, paginator)
+    for number, (page, _used, _after) in enumerate(
+        paginate(listing, Window(None, None), prefetch=False)
+    ):
+        if number == 0:
+            total = page.total
+        rows.extend(page.records)
+    return rows, total
 
 
 def paginate(
