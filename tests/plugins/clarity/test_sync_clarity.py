@@ -32,6 +32,12 @@ def gets(tenant: Tenant, fragment: str) -> list[str]:
 
 
 class TestConformance(AdapterConformance):
+    expected_failures = {
+        "changed_between_pages": "a child row (a plan detail, a task) edited while its project "
+        "is unchanged is re-read only by the next full sweep: the child streams list the "
+        "children of changed projects (ChildStream's documented trade-off)"
+    }
+
     @pytest.fixture
     def conformance(
         self,
