@@ -44,6 +44,7 @@ from pydantic import Field, field_validator
 from ...core.adapter import Adapter, Capabilities, Page, PlatformOptions, Probe, Stream, Window
 from ...core.client import ErrorRule, HttpClient, PlatformSpec
 from ...core.config import SourceConfig
+from ...core.entra import app_credential
 from ...core.errors import (
     AccessDenied,
     AuthError,
@@ -333,54 +334,23 @@ class IntuneAdapter(Adapter, platform="intune", options=IntuneOptions):
         if auth.type == "bearer":
             token = self.secrets(auth.token, "auth.token")
             return sdk["BaseBearerTokenAuthenticationProvider"](_StaticToken(token, hosts, sdk))
-        common: dict[str, Any] = {
-            "authority": self.authority,
-            "transport": self._token_transport(),
-            # The transport already retries under the core policy; azure-core's own retry
-            # policy on top would multiply the attempts (and wait on TLS failures that never heal).
-            "retry_total": 0,
-        }
-        if self.authority not in {c[0] for c in CLOUDS.values()}:
-            # An authority Microsoft's instance discovery does not know (an emulator, a proxy).
-            common["disable_instance_discovery"] = True
-        if auth.type == "oauth_client_credentials":
-            from azure.identity import ClientSecretCredential
-
-            if auth.token_url:
-                raise ConfigError(
-                    f"sources.{name}.auth.token_url: not used by Intune; set `cloud` or `authority` instead"
-                )
-            secret = self.secrets(auth.client_secret, "auth.client_secret")
-            credential: Any = ClientSecretCredential(
-                self.options.tenant_id, auth.client_id, secret, **common
-            )
-        elif auth.type == "client_certificate":
-            from azure.identity import CertificateCredential
-
-            password = (
-                self.secrets(auth.certificate_password, "auth.certificate_password")
-                if auth.certificate_password
-                else None
-            )
-            try:
-                credential = CertificateCredential(
-                    self.options.tenant_id,
-                    auth.client_id,
-                    certificate_path=str(auth.certificate_path),
-                    password=password,
-                    **common,
-                )
-            except (ValueError, TypeError, OSError) as exc:
-                raise ConfigError(
-                    redact(
-                        f"sources.{name}.auth.certificate_path: cannot sign with {auth.certificate_path}: {exc}"
-                    )
-                ) from None
-        else:
+        if auth.type not in ("oauth_client_credentials", "client_certificate"):
             raise ConfigError(
                 f"sources.{name}.auth.type: {auth.type!r} is not supported by Intune "
                 "(use oauth_client_credentials, client_certificate or bearer)"
             )
+        if auth.type == "oauth_client_credentials" and auth.token_url:
+            raise ConfigError(
+                f"sources.{name}.auth.token_url: not used by Intune; set `cloud` or `authority` instead"
+            )
+        credential = app_credential(
+            auth,
+            self.secrets,
+            source=name,
+            tenant=self.options.tenant_id,
+            authority=self.authority,
+            transport=self._token_transport(),
+        )
         self._credential = credential
         return sdk["AzureIdentityAuthenticationProvider"](
             credential, scopes=[self.scope], allowed_hosts=hosts

@@ -45,6 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ...core.adapter import Adapter, Capabilities, CheckItem, Page, Probe, Stream, Window
 from ...core.client import ErrorRule, HttpClient, PlatformSpec, bearer
 from ...core.config import SourceConfig
+from ...core.entra import app_credential
 from ...core.errors import (
     AccessDenied,
     AuthError,
@@ -277,43 +278,17 @@ class PlannerPremiumAdapter(Adapter):
         auth = self.source.auth
         assert auth is not None
         name = self.source.name
-        common: dict[str, Any] = {
-            "authority": self.authority,
-            "transport": RequestsTransport(
+        tenant = str(self.options.tenant_id)
+        self._credential = app_credential(
+            auth,
+            self.secrets,
+            source=name,
+            tenant=tenant,
+            authority=self.authority,
+            transport=RequestsTransport(
                 session=client.new_session(self.authority), session_owner=False
             ),
-            "retry_total": 0,  # the core policy retries; azure-core's on top would multiply them
-        }
-        if self.authority not in CLOUDS.values():
-            common["disable_instance_discovery"] = True
-        tenant = str(self.options.tenant_id)
-        if auth.type == "oauth_client_credentials":
-            from azure.identity import ClientSecretCredential
-
-            secret = self.secrets(auth.client_secret, "auth.client_secret")
-            self._credential = ClientSecretCredential(tenant, auth.client_id, secret, **common)
-        else:
-            from azure.identity import CertificateCredential
-
-            password = (
-                self.secrets(auth.certificate_password, "auth.certificate_password")
-                if auth.certificate_password
-                else None
-            )
-            try:
-                self._credential = CertificateCredential(
-                    tenant,
-                    auth.client_id,
-                    certificate_path=str(auth.certificate_path),
-                    password=password,
-                    **common,
-                )
-            except (ValueError, TypeError, OSError) as exc:
-                raise ConfigError(
-                    redact(
-                        f"sources.{name}.auth.certificate_path: cannot sign with {auth.certificate_path}: {exc}"
-                    )
-                ) from None
+        )
         return EntraToken(
             self._credential,
             self.scope,

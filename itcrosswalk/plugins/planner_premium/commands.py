@@ -33,5 +33,5 @@ def login(obj: Any, source: str) -> None:
     finally:
         adapter.close()
     click.echo(
-        f"signed in: source {done['source']}, refresh token kept in the keyring ({done['keyring']})"
+        f"signed in: source {done['source']}, refresh token kept in the keyring ({done['keyring_entry']})"
     )

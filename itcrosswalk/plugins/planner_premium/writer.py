@@ -30,9 +30,10 @@ from urllib.parse import urlsplit
 import requests
 
 from ...core.adapter import WriteResult
-from ...core.errors import AuthError, ConfigError, CrosswalkError, PlatformError
-from ...core.http import BearerToken, RenewingBearer, send
-from ...core.secrets import REDACTOR, redact
+from ...core.entra import DeviceCodeUser
+from ...core.errors import ConfigError, CrosswalkError, PlatformError
+from ...core.http import BearerToken, send
+from ...core.secrets import redact
 from . import mapping
 from .adapter import PlannerPremiumAdapter, token_claims
 
@@ -69,94 +70,23 @@ def stamp(moment: Any) -> str | None:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class DelegatedUser(RenewingBearer):
-    """The licensed user's token from the refresh token in the keyring (MSAL public client)."""
-
-    def __init__(self, adapter: PlannerPremiumAdapter) -> None:
-        user = adapter.options.schedule_user
-        assert user is not None
-        self.adapter = adapter
-        self.user = user
-        self.source = adapter.source.name
-        self.access: str | None = None
-        self.expires_at = 0.0
-        self._app: Any = None
-
-    @property
-    def scopes(self) -> list[str]:
+def delegated_user(adapter: PlannerPremiumAdapter) -> DeviceCodeUser:
+    """The licensed user the Schedule API needs (application users cannot write plans)."""
+    user = adapter.options.schedule_user
+    assert user is not None
+    name = adapter.source.name
+    return DeviceCodeUser(
+        source=name,
+        client_id=user.client_id,
+        authority=f"{adapter.authority}/{adapter.options.tenant_id or 'organizations'}",
         # MSAL adds offline_access (the refresh token) itself and refuses it in the list.
-        return [self.adapter.scope.replace("/.default", "/user_impersonation")]
-
-    def app(self) -> Any:
-        if self._app is None:
-            import msal  # deferred: only writes need it (azure-identity brings it)
-
-            tenant = self.adapter.options.tenant_id or "organizations"
-            authority = f"{self.adapter.authority}/{tenant}"
-            session = self.adapter.http.new_session(authority)
-            known = self.adapter.authority in (
-                "https://login.microsoftonline.com",
-                "https://login.microsoftonline.us",
-                "https://login.chinacloudapi.cn",
-            )
-            self._app = (
-                msal.PublicClientApplication(
-                    self.user.client_id, authority=authority, http_client=session
-                )
-                if known
-                else msal.PublicClientApplication(
-                    self.user.client_id, oidc_authority=f"{authority}/v2.0", http_client=session
-                )
-            )
-        return self._app
-
-    def _keyring(self) -> Any:
-        import keyring
-
-        return keyring
-
-    def _accept(self, result: Mapping[str, Any]) -> str:
-        if "access_token" not in result:
-            reason = result.get("error_description") or result.get("error") or "no token"
-            raise AuthError(
-                f"authentication failed for source {self.source}: the sign-in refused the "
-                f"Schedule API user ({str(reason).splitlines()[0][:200]}); run "
-                f"`crosswalk planner-premium login {self.source}` again"
-            )
-        self.access = str(result["access_token"])
-        REDACTOR.register(self.access)
-        if result.get("refresh_token"):
-            REDACTOR.register(str(result["refresh_token"]))
-            self._keyring().set_password(
-                self.user.keyring_service, self.source, str(result["refresh_token"])
-            )
-        self.expires_at = time.monotonic() + float(result.get("expires_in", 3600)) - 60
-        return self.access
-
-    def device_login(self, prompt: Callable[[str], None]) -> dict[str, Any]:
-        app = self.app()
-        flow = app.initiate_device_flow(scopes=self.scopes)
-        if "user_code" not in flow:
-            reason = flow.get("error_description") or flow.get("error") or "no device code"
-            raise AuthError(
-                f"authentication failed for source {self.source}: the device-code sign-in could "
-                f"not start ({str(reason).splitlines()[0][:200]})"
-            )
-        prompt(str(flow.get("message") or f"{flow['verification_uri']} {flow['user_code']}"))
-        self._accept(app.acquire_token_by_device_flow(flow))
-        return {"source": self.source, "keyring": f"{self.user.keyring_service}/{self.source}"}
-
-    def token(self, *, renew: bool = False) -> str:
-        if not renew and self.access and time.monotonic() < self.expires_at:
-            return self.access
-        from ...core.secrets import resolve_secret
-
-        refresh = resolve_secret(
-            f"keyring:{self.user.keyring_service}/{self.source}",
-            key=f"sources.{self.source}.schedule_user",
-        )
-        REDACTOR.register(refresh)
-        return self._accept(self.app().acquire_token_by_refresh_token(refresh, self.scopes))
+        scopes=[adapter.scope.replace("/.default", "/user_impersonation")],
+        keyring_service=user.keyring_service,
+        session_for=adapter.http.new_session,
+        login_command=f"crosswalk planner-premium login {name}",
+        config_key=f"sources.{name}.schedule_user",
+        refused="the sign-in refused the Schedule API user",
+    )
 
 
 class PlanWriter:
@@ -193,7 +123,7 @@ class PlanWriter:
             if options.schedule_token:
                 auth = BearerToken(self.adapter.secrets(options.schedule_token, "schedule_token"))
             elif options.schedule_user:
-                auth = DelegatedUser(self.adapter)
+                auth = delegated_user(self.adapter)
             else:
                 auth = self.adapter.session.auth  # type: ignore[assignment]
             # The shared client's session under the source's policy, with the writer's own user.
@@ -562,7 +492,7 @@ def login(adapter: PlannerPremiumAdapter, prompt: Callable[[str], None]) -> dict
             f'sources.{adapter.source.name}.schedule_user: set {{ client_id = "..." }} (a public '
             "client app with Dynamics CRM user_impersonation) to sign in a licensed user"
         )
-    return DelegatedUser(adapter).device_login(prompt)
+    return delegated_user(adapter).device_login(prompt)
 
 
 __all__ = ["PlanWriter", "login", "urlsplit"]

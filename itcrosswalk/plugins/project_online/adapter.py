@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import threading
-import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, tzinfo
 from typing import Any, Literal
@@ -53,6 +51,7 @@ from ...core.adapter import (
 )
 from ...core.client import ErrorRule, HttpClient, PlatformSpec, basic, bearer
 from ...core.config import SourceConfig
+from ...core.entra import DeviceCodeUser
 from ...core.errors import (
     AccessDenied,
     AuthError,
@@ -63,7 +62,7 @@ from ...core.errors import (
     PagingLoopError,
     PlatformError,
 )
-from ...core.http import RenewingBearer, platform_message
+from ...core.http import platform_message
 from ...core.model import Record
 from ...core.paging import NextLinkPaginator
 from ...core.secrets import REDACTOR
@@ -150,149 +149,24 @@ def guid_filter(field: str, ids: list[str]) -> str:
 # -- auth ------------------------------------------------------------------------------------------
 
 
-class DelegatedAuth(RenewingBearer):
-    """A delegated access token from the refresh token kept in the keyring, renewed as it expires.
-
-    MSAL (a ``PublicClientApplication``) does the token protocol; its HTTP client is a session
-    under the core policy, so the source's CA bundle and retries apply to the sign-in too.
-    """
-
-    def __init__(self, client: HttpClient, oauth: DelegatedOAuth) -> None:
-        self.client = client
-        self.oauth = oauth
-        self.source = client.source.name
-        self.access: str | None = None
-        self.expires_at = 0.0
-        self.lock = threading.Lock()
-        self._app: Any = None
-
-    @property
-    def scopes(self) -> list[str]:
-        if self.oauth.scopes:
-            return list(self.oauth.scopes)
-        parts = urlsplit(self.client.base)
-        return [f"{parts.scheme}://{parts.netloc}/.default"]
-
-    @property
-    def keyring_user(self) -> str:
-        return self.source
-
-    def app(self) -> Any:
-        if self._app is None:
-            try:
-                import msal  # deferred: only Project Online sources need it
-            except ImportError:
-                raise ConfigError(
-                    f"sources.{self.source}.oauth: the delegated sign-in needs MSAL; "
-                    "run `pip install 'itcrosswalk[project_online]'`"
-                ) from None
-            authority = (
-                self.oauth.authority or f"https://login.microsoftonline.com/{self.oauth.tenant_id}"
-            ).rstrip("/")
-            session = self.client.new_session(authority)
-            host = (urlsplit(authority).hostname or "").lower()
-            try:
-                if host.endswith(("login.microsoftonline.com", "login.microsoftonline.us")):
-                    self._app = msal.PublicClientApplication(
-                        self.oauth.client_id, authority=authority, http_client=session
-                    )
-                else:
-                    # Any other authority (ADFS, a sovereign cloud, a test double) is reached
-                    # through its OpenID configuration at <authority>/v2.0.
-                    self._app = msal.PublicClientApplication(
-                        self.oauth.client_id,
-                        oidc_authority=f"{authority}/v2.0",
-                        http_client=session,
-                    )
-            except (ValueError, requests.RequestException) as exc:
-                raise AuthError(
-                    f"authentication failed for source {self.source}: the sign-in authority "
-                    f"{authority} could not be used ({str(exc).splitlines()[0][:200]})"
-                ) from None
-        return self._app
-
-    def _keyring(self) -> Any:
-        import keyring  # deferred: backend discovery is slow
-
-        return keyring
-
-    def stored_refresh_token(self) -> str | None:
-        try:
-            value = self._keyring().get_password(self.oauth.keyring_service, self.keyring_user)
-        except Exception as exc:  # a locked or missing backend is a setup problem
-            raise ConfigError(
-                f"sources.{self.source}.oauth: the keyring could not be read: {str(exc)[:200]}"
-            ) from None
-        if value:
-            REDACTOR.register(value)
-        return value
-
-    def store_refresh_token(self, token: str) -> None:
-        REDACTOR.register(token)
-        try:
-            self._keyring().set_password(self.oauth.keyring_service, self.keyring_user, token)
-        except Exception as exc:
-            raise ConfigError(
-                f"sources.{self.source}.oauth: the keyring could not store the refresh token: "
-                f"{str(exc)[:200]}"
-            ) from None
-
-    def _login_hint(self) -> str:
-        return f"run `crosswalk project-online login {self.source}` to sign in again"
-
-    def _accept(self, result: Mapping[str, Any]) -> str:
-        if "access_token" not in result:
-            reason = result.get("error_description") or result.get("error") or "no token"
-            raise AuthError(
-                f"authentication failed for source {self.source}: the sign-in service refused "
-                f"({str(reason).splitlines()[0][:200]}); {self._login_hint()}"
-            )
-        access = str(result["access_token"])
-        REDACTOR.register(access)
-        refresh = result.get("refresh_token")
-        if refresh:
-            self.store_refresh_token(str(refresh))
-        self.access = access
-        self.expires_at = time.monotonic() + float(result.get("expires_in", 3600)) - 60
-        return access
-
-    def device_login(self, prompt: Callable[[str], None]) -> dict[str, Any]:
-        """The device-code sign-in: show ``prompt`` the code, wait for it, keep the refresh token."""
-        app = self.app()
-        flow = app.initiate_device_flow(scopes=self.scopes)
-        if "user_code" not in flow:
-            reason = flow.get("error_description") or flow.get("error") or "no device code"
-            raise AuthError(
-                f"authentication failed for source {self.source}: the device-code sign-in could "
-                f"not start ({str(reason).splitlines()[0][:200]})"
-            )
-        prompt(str(flow.get("message") or flow["verification_uri"] + " " + flow["user_code"]))
-        result = app.acquire_token_by_device_flow(flow)
-        self._accept(result)
-        if not result.get("refresh_token"):
-            raise AuthError(
-                f"authentication failed for source {self.source}: the sign-in returned no refresh "
-                "token; ask for the offline_access permission"
-            )
-        return {"source": self.source, "scopes": self.scopes, "keyring": self.oauth.keyring_service}
-
-    def token(self, *, renew: bool = False) -> str:
-        with self.lock:
-            if not renew and self.access is not None and time.monotonic() < self.expires_at:
-                return self.access
-            refresh = self.stored_refresh_token()
-            if not refresh:
-                raise AuthError(
-                    f"authentication failed for source {self.source}: no refresh token in the "
-                    f"keyring ({self.oauth.keyring_service}/{self.keyring_user}); "
-                    f"run `crosswalk project-online login {self.source}` once"
-                )
-            return self._accept(self.app().acquire_token_by_refresh_token(refresh, self.scopes))
+def delegated_user(client: HttpClient, oauth: DelegatedOAuth) -> DeviceCodeUser:
+    """The delegated user Project Online signs in as (SharePoint refuses app-only tokens)."""
+    parts = urlsplit(client.base)
+    return DeviceCodeUser(
+        source=client.source.name,
+        client_id=oauth.client_id,
+        authority=oauth.authority or f"https://login.microsoftonline.com/{oauth.tenant_id}",
+        scopes=list(oauth.scopes or [f"{parts.scheme}://{parts.netloc}/.default"]),
+        keyring_service=oauth.keyring_service,
+        session_for=client.new_session,
+        login_command=f"crosswalk project-online login {client.source.name}",
+        config_key=f"sources.{client.source.name}.oauth",
+    )
 
 
-def _delegated(client: HttpClient) -> DelegatedAuth:
+def _delegated(client: HttpClient) -> DeviceCodeUser:
     assert client.options.oauth is not None  # ProjectOnlineAdapter._check_auth made sure
-    return DelegatedAuth(client, client.options.oauth)
+    return delegated_user(client, client.options.oauth)
 
 
 def _ntlm(client: HttpClient) -> Any:
@@ -892,4 +766,4 @@ class ProjectOnlineAdapter(
                 f"sources.{self.source.name}: `crosswalk project-online login` is for the "
                 "delegated sign-in; set `oauth = { client_id = ..., tenant_id = ... }` and no `auth`"
             )
-        return DelegatedAuth(self.http, self.options.oauth).device_login(prompt)
+        return delegated_user(self.http, self.options.oauth).device_login(prompt)

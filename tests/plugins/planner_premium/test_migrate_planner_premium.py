@@ -181,7 +181,7 @@ def test_the_sandbox_manager_signs_in_on_the_device_page_and_apply_writes_as_her
                 done = login(adapter, at_the_browser)
             finally:
                 adapter.close()
-            assert done["keyring"] == f"itcrosswalk-planner-premium/{TO}"
+            assert done["keyring_entry"] == f"itcrosswalk-planner-premium/{TO}"
             store = Store(config.store.url)
             try:
                 for name in (FROM, TO):
