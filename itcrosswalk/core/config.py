@@ -34,6 +34,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 
 from .errors import ConfigError
 from .secrets import LITERAL_NOT_ALLOWED, is_reference
+from .portfolio.settings import PortfolioConfig
 
 CONFIG_ENV = "CROSSWALK_CONFIG"
 DEFAULT_FILENAME = "crosswalk.toml"
@@ -309,6 +310,7 @@ class Config(BaseModel):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     templates: ContentConfig = Field(default_factory=ContentConfig)
     controls: ContentConfig = Field(default_factory=ContentConfig)
+    portfolio: PortfolioConfig = Field(default_factory=PortfolioConfig)
     path: Path | None = None
     """The file this configuration was read from (set by :func:`load_config`)."""
 

@@ -196,8 +196,8 @@ def test_phased_budget_capacity_exclusive_and_must_fund() -> None:
     assert {r["candidate"] for r in selection.funded} == {"s:A", "s:D"}
     reasons = {r["candidate"]: r["reason"] for r in selection.unfunded}
     assert "budget FY2028: needs 60, 40 left" in reasons["s:B"]
-    assert "exclusive: s:D is funded instead" in reasons["s:C"]
-    assert "capacity: Developer hours FY2027: needs 600 h, 500 h left" in reasons["s:C"]
+    assert "exclusive with s:D, funded instead" in reasons["s:C"]
+    assert "Developer hours FY2027: needs 600 h, 500 h left" in reasons["s:C"]
     assert [y["constraint"] for y in selection.years] == ["budget FY2027", "budget FY2028"]
 
 

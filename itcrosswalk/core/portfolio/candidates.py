@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from .economics import Economics, compute, fiscal_year, fy_label
@@ -169,7 +169,31 @@ def build(
         )
         out.candidates.append(candidate)
     out.candidates.sort(key=lambda c: c.ref)
+    _twins(out, rules)
     return out
+
+
+def _twins(out: CandidateSet, rules: Any) -> None:
+    """One investment held on two platforms (a Clarity idea mirroring a ServiceNow demand, a
+    project piloted in Clarity) is one candidate: the record with plan lines is kept, else the
+    first by name; the other is excluded as a duplicate, so no budget is spent twice."""
+    seen: dict[tuple[str, str, str], Candidate] = {}
+    keep: list[Candidate] = []
+    prefer = {p: n for n, p in enumerate(rules.prefer_platforms)}
+    ordered = sorted(out.candidates, key=lambda c: (not c.money_from.startswith("plan_lines"),
+                                                    prefer.get(c.platform, len(prefer)), c.ref))  # fmt: skip
+    for c in ordered:
+        key = (c.entity, c.name.strip().lower(), (c.department or "").strip().lower())
+        twin = seen.get(key)
+        if twin is not None and twin.platform != c.platform and c.department:
+            out.excluded.append({"candidate": c.ref, "platform": c.platform, "name": c.name,
+                                 "reason_kind": "duplicate",
+                                 "reason": f"the same investment as {twin.ref} (same name and department); "
+                                 f"{twin.ref} is the candidate"})  # fmt: skip
+            continue
+        seen.setdefault(key, c)
+        keep.append(c)
+    out.candidates = sorted(keep, key=lambda c: c.ref)
 
 
 def _fields(entity: str, row: Mapping[str, Any]) -> dict[str, Any]:
@@ -247,9 +271,7 @@ def _money(
             return ("no cost", f"no cost plan lines and no {what}: a candidate without a cost is "
                     "never taken as free")  # fmt: skip
         start = _start(candidate.fields.get("planned_start"))
-        year = fiscal_year(start, month) if start else None
-        if year is None:
-            return ("period", "no cost plan lines, and no start date to place its estimated cost")
+        year = max(fiscal_year(start, month), _budget_year(policy)) if start else _budget_year(policy)
         field_name = "estimated_cost" if candidate.entity == "demand" else "forecast_cost/budget"
         candidate.money_from = f"business case template ({field_name}, one-time)"
         yearly[year]["cost"] += float(estimate)
@@ -262,6 +284,12 @@ def _money(
         candidate.currency = policy.currency
     candidate.yearly = {y: dict(v) for y, v in yearly.items()}
     return None
+
+
+def _budget_year(policy: PortfolioConfig) -> int:
+    if policy.budget_year:
+        return int(policy.budget_year[2:])
+    return fiscal_year(datetime.now(UTC), policy.fiscal_year_start_month) + 1
 
 
 def _rate(currency: str | None, policy: PortfolioConfig) -> float | None:

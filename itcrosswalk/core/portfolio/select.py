@@ -289,39 +289,36 @@ def _closure(model: Model, i: int, funded: set[int]) -> list[int]:
     return out
 
 
-def reasons(model: Model, funded: set[int]) -> dict[int, list[str]]:
-    """Why each unfunded candidate was left out: what adding it (and what it needs) breaks."""
-    used = [sum(c * (i in funded) for i, c in row.coefs.items()) for row in model.rows]
-    out: dict[int, list[str]] = {}
+def reasons(model: Model, funded: set[int]) -> dict[int, list[tuple[str, str]]]:
+    """Why each unfunded candidate was left out, as (binding kind, words): what adding it (and
+    whatever it needs that is not funded) to the optimum breaks."""
+    used = [sum(c for i, c in row.coefs.items() if i in funded) for row in model.rows]
+    out: dict[int, list[tuple[str, str]]] = {}
     for i in range(len(model.candidates)):
         if i in funded:
             continue
-        why: list[str] = []
+        why: list[tuple[str, str]] = []
         for group in model.groups:
             if i in group:
                 taken = [model.candidates[j].ref for j in group if j in funded]
                 if taken:
-                    why.append(f"exclusive: {', '.join(taken)} is funded instead")
+                    why.append(("exclusive", f"exclusive with {', '.join(taken)}, funded instead"))
         bundle = _closure(model, i, funded)
         missing = [model.candidates[j].ref for j in bundle if j != i]
         if missing:
-            why.append(f"dependency: needs {', '.join(missing)} (not funded)")
+            why.append(("dependency", f"needs {', '.join(missing)}, not funded"))
         for row, use in zip(model.rows, used, strict=True):
             if row.kind not in ("budget", "capacity"):
                 continue
             extra = sum(row.coefs.get(j, 0.0) for j in bundle)
             if extra > 0 and use + extra > row.limit + 1e-6:
                 left = max(row.limit - use, 0.0)
-                unit = "" if row.kind == "capacity" else " "
-                if row.kind == "capacity":
-                    why.append(f"capacity: {row.label}: needs {extra:,.0f} h, {left:,.0f} h left")
-                else:
-                    why.append(f"budget: {row.label}: needs {extra:,.0f},{unit}{left:,.0f} left")
+                unit = " h" if row.kind == "capacity" else ""
+                why.append((row.kind, f"{row.label}: needs {extra:,.0f}{unit}, {left:,.0f}{unit} left"))
         if not why:
             value = sum(model.values[j] for j in bundle)
-            why.append(
-                "value: adds nothing to the objective" if value <= 0 else "value: a tie with the funded set"
-            )
+            why.append(("value", "adds nothing to the objective" if value <= 0
+                        else "an equal-value tie with the funded set"))  # fmt: skip
         out[i] = why
     return out
 
@@ -364,7 +361,8 @@ def select(
         if i in funded:
             rows_f.append(base)
         else:
-            rows_u.append({**base, "reason": "; ".join(why[i]), "binding": sorted({r.split(":")[0] for r in why[i]})})
+            rows_u.append({**base, "reason": "; ".join(text for _k, text in why[i]),
+                           "binding": sorted({kind for kind, _t in why[i]})})  # fmt: skip
     rows_f.sort(key=lambda r: -r["value"])
     rows_u.sort(key=lambda r: -r["value"])
     years, capacity = [], []

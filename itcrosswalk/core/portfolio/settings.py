@@ -132,6 +132,11 @@ class CandidateRules(BaseModel):
     )
     work_item_kinds: list[str] = Field(default_factory=lambda: ["project", "epic"])
     work_item_states: list[str] = Field(default_factory=lambda: ["proposed"])
+    prefer_platforms: list[str] = Field(
+        default_factory=lambda: ["servicenow", "project_online", "jira_align", "clarity"]
+    )
+    """When one investment is on two platforms and neither (or both) has plan lines, the
+    candidate is the record on the platform listed first."""
 
 
 class PortfolioConfig(BaseModel):
@@ -150,6 +155,9 @@ class PortfolioConfig(BaseModel):
     )
     """Currency -> how many units of ``currency`` one unit is worth; a line in a currency
     without a rate makes its candidate ineligible (never silently converted at 1)."""
+    budget_year: str | None = Field(default=None, pattern=r"^FY\d{4}$")
+    """The first fiscal year a decision can fund (a one-time estimate is placed in it when its
+    own date is earlier); unset: the fiscal year after the current one."""
     cost_plans: list[Literal["forecast", "budget"]] = Field(
         default_factory=lambda: ["forecast", "budget"]
     )

@@ -646,7 +646,9 @@ class ServiceNowAdapter(Adapter):
     # -- the adapter contract ------------------------------------------------------------------
 
     def streams(self) -> list[Stream]:
-        return [TableStream(self, table) for table in TABLES]
+        from .finance import streams as finance_streams
+
+        return [TableStream(self, table) for table in TABLES] + finance_streams(self)
 
     # -- the configured query and columns, against the table's dictionary ----------------------
 
@@ -834,6 +836,12 @@ class ServiceNowAdapter(Adapter):
     @property
     def writers(self) -> dict[str, Writer]:
         return {key: TableWriter(self, key) for key in mapping.WRITE_TABLES}
+
+    @property
+    def approvers(self) -> dict[str, Any]:
+        from .finance import approvers
+
+        return approvers(self)
 
     @property
     def resolvers(self) -> dict[str, Resolver]:

@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 from ...sandbox.emulator import Emulator
 from ...sandbox.faults import Faults
 from ...sandbox.world import World
+from .sandbox_finance import add_finance
 
 USER_TZ = ZoneInfo("America/Los_Angeles")
 FMT = "%Y-%m-%d %H:%M:%S"
@@ -828,6 +829,7 @@ class ServiceNowEmulator(Emulator):
                 d.created,
                 d.updated,
             )
+        add_finance(self)  # cost and benefit plans of the demands (sandbox_finance)
         for table, rows in self.tables.items():
             self._index[table] = {row["sys_id"]: row for row in rows}
             self._fields[table] = set().union(*(row.keys() for row in rows)) if rows else set()
