@@ -134,14 +134,16 @@ def register(cli: click.Group) -> None:
                 click.echo(f"wrote {target}", err=True)
         if output_dir:
             _write_reports(data, Path(output_dir))
+        applied = _apply(obj, data, dry_run=not yes) if apply_ else None
         if fmt == "json":
             from ..core.output import jsonable
 
-            click.echo(json.dumps(jsonable(data), indent=2))
-        else:
-            _print_selection(data)
-        if apply_:
-            _apply(obj, data, dry_run=not yes)
+            click.echo(json.dumps(jsonable({**data, "apply": applied}), indent=2))
+            return
+        _print_selection(data)
+        if applied is not None:
+            _emit(applied, "table", ["candidate", "platform", "action", "detail"],
+                  title="apply (dry run: nothing was sent; add --yes)" if not yes else "apply")  # fmt: skip
 
     def _excluded(counts: dict[str, int]) -> None:
         if counts:
@@ -185,12 +187,11 @@ def _print_selection(data: dict[str, Any]) -> None:
         click.echo("excluded: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), err=True)
 
 
-def _apply(obj: Context, data: dict[str, Any], *, dry_run: bool) -> None:
+def _apply(obj: Context, data: dict[str, Any], *, dry_run: bool) -> list[dict[str, Any]]:
     from ..core.portfolio.apply import approve
     from ..core.sync import build_adapter
 
     selection = data["selections"][0]
     note = f"Funded by itcrosswalk portfolio selection (scenario {selection['scenario']})"
-    rows = approve(selection["funded"], lambda s: build_adapter(obj.config, s, obj.pm), note=note, dry_run=dry_run)
-    _emit(rows, "table", ["candidate", "platform", "action", "detail"],
-          title="apply (dry run: nothing was sent; add --yes)" if dry_run else "apply")  # fmt: skip
+    return approve(selection["funded"], lambda s: build_adapter(obj.config, s, obj.pm), note=note,
+                   dry_run=dry_run)  # fmt: skip

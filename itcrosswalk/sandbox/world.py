@@ -1307,7 +1307,7 @@ def add_investments(world: World, *, epics: int = 3, proposals: int = 3) -> None
             item.planned_finish = item.planned_start + timedelta(days=g.rng.randrange(120, 400))
             item.actual_start = item.actual_finish = None
             item.actual_cost = item.earned_value = item.planned_value = 0.0
-            item.budget = float(g.rng.randrange(150, 1800) * 1000)
+            item.budget = float(g.rng.randrange(60, 450) * 1000)
             item.forecast_cost = item.budget
             item.created = item.updated = world.now - timedelta(days=g.rng.randrange(5, 60))
             world.work.append(item)

@@ -88,10 +88,9 @@ def rank_rows(ranking: Ranking) -> list[dict[str, Any]]:
 
 
 def _scenarios(policy: PortfolioConfig, names: Sequence[str]) -> list[tuple[str, Scenario]]:
+    """The named scenarios; none named: the one called ``default`` if configured, else none."""
     if not names:
-        return [("default", Scenario())] if not policy.scenarios else [
-            (n, s) for n, s in policy.scenarios.items()
-        ][:1]
+        return [("default", policy.scenarios.get("default", Scenario()))]
     out = []
     for name in names:
         if name not in policy.scenarios:
