@@ -1066,7 +1066,9 @@ def demo(obj: Context, directory: str, seed: int, size: str) -> None:
     click.echo(f"         crosswalk --config {config_path} evaluate")
     click.echo(f"         crosswalk --config {config_path} status")
     click.echo(f"         crosswalk --config {config_path} runs")
-    click.echo(f"         crosswalk --config {config_path} portfolio select --budget 3000000 -o portfolio")
+    click.echo(
+        f"         crosswalk --config {config_path} portfolio select --budget 3000000 -o portfolio"
+    )
     if code == EXIT_ERROR:
         sys.exit(code)
 

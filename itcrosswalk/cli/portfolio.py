@@ -28,11 +28,15 @@ def register(cli: click.Group) -> None:
     @portfolio.command("economics")
     @click.option("--source", help="Only this configured source's candidates.")
     @click.option("--by", type=click.Choice(["platform", "source", "department", "state"]))
-    @click.option("--explain", is_flag=True, help="Every input: the yearly costs, benefits, discount factors.")
+    @click.option(
+        "--explain", is_flag=True, help="Every input: the yearly costs, benefits, discount factors."
+    )
     @output_option
     @FORMAT
     @click.pass_obj
-    def economics(obj: Context, source: str | None, by: str | None, explain: bool, fmt: str) -> None:
+    def economics(
+        obj: Context, source: str | None, by: str | None, explain: bool, fmt: str
+    ) -> None:
         """NPV, IRR, payback, benefit-cost ratio and five-year TCO of every candidate."""
         from ..core.portfolio import economics_rows, explain_rows
         from ..core.portfolio.candidates import load
@@ -53,7 +57,9 @@ def register(cli: click.Group) -> None:
                            "discounted_payback_years", "bcr", "tco", "irr_note"]  # fmt: skip
                 shown = [{**r, "cost": _money(r["cost"]), "npv": _money(r["npv"]), "tco": _money(r["tco"]),
                           "irr": "-" if r["irr"] is None else f"{100 * r['irr']:.2f}%"} for r in rows]  # fmt: skip
-                _emit(shown, "table", columns, title=f"economics at {100 * policy.discount_rate:.2f}%")
+                _emit(
+                    shown, "table", columns, title=f"economics at {100 * policy.discount_rate:.2f}%"
+                )
             else:
                 _emit(rows, fmt, title="economics")
         if fmt == "table":
@@ -94,13 +100,39 @@ def register(cli: click.Group) -> None:
 
     @portfolio.command("select")
     @click.option("--budget", type=float, help="The budget of each fiscal year it constrains.")
-    @click.option("--fiscal-year", help="Only this fiscal year's costs count against the budget (FY2027).")
-    @click.option("--scenario", "scenarios", multiple=True, help="A [portfolio.scenarios] name; repeat to compare.")
-    @click.option("--objective", type=click.Choice(["score", "npv"]), help="Maximise total score (default) or NPV.")
+    @click.option(
+        "--fiscal-year", help="Only this fiscal year's costs count against the budget (FY2027)."
+    )
+    @click.option(
+        "--scenario",
+        "scenarios",
+        multiple=True,
+        help="A [portfolio.scenarios] name; repeat to compare.",
+    )
+    @click.option(
+        "--objective",
+        type=click.Choice(["score", "npv"]),
+        help="Maximise total score (default) or NPV.",
+    )
     @click.option("--source", help="Only this configured source's candidates.")
-    @click.option("--lp", "lp_file", type=click.Path(dir_okay=False), help="Write the exact model (CPLEX LP format).")
-    @click.option("-o", "--output-dir", type=click.Path(file_okay=False), help="Write portfolio.html, .xlsx and .json here.")
-    @click.option("--apply", "apply_", is_flag=True, help="Approve the funded demands on their platforms (a dry run unless --yes).")
+    @click.option(
+        "--lp",
+        "lp_file",
+        type=click.Path(dir_okay=False),
+        help="Write the exact model (CPLEX LP format).",
+    )
+    @click.option(
+        "-o",
+        "--output-dir",
+        type=click.Path(file_okay=False),
+        help="Write portfolio.html, .xlsx and .json here.",
+    )
+    @click.option(
+        "--apply",
+        "apply_",
+        is_flag=True,
+        help="Approve the funded demands on their platforms (a dry run unless --yes).",
+    )
     @click.option("--yes", is_flag=True, help="With --apply: really send the approvals.")
     @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
     @click.pass_obj
@@ -168,23 +200,35 @@ def _print_selection(data: dict[str, Any]) -> None:
         click.echo(f"scenario {s['scenario']}: total {s['objective']} {s['value']:.2f}, "
                    f"{len(s['funded'])} funded, {len(s['unfunded'])} not funded")  # fmt: skip
         for y in s["years"] + s["capacity"]:
-            click.echo(f"  {y['constraint']}: {_money(y['used'])} of {_money(y['limit'])} ({_money(y['left'])} left)")
+            click.echo(
+                f"  {y['constraint']}: {_money(y['used'])} of {_money(y['limit'])} ({_money(y['left'])} left)"
+            )
         rows = [{"candidate": r["candidate"], "platform": r["platform"], "value": round(r["value"], 2),
                  "cost": _money(r["cost"]), "per $1M": r["per_million"], "name": r["name"]} for r in s["funded"]]  # fmt: skip
-        _emit(rows, "table", ["candidate", "platform", "value", "cost", "per $1M", "name"], title="funded")
+        _emit(
+            rows,
+            "table",
+            ["candidate", "platform", "value", "cost", "per $1M", "name"],
+            title="funded",
+        )
         rows = [{"candidate": r["candidate"], "platform": r["platform"], "value": round(r["value"], 2),
                  "cost": _money(r["cost"]), "why": r["reason"]} for r in s["unfunded"]]  # fmt: skip
         _emit(rows, "table", ["candidate", "platform", "value", "cost", "why"], title="not funded")
         best = [p for p in s["frontier"] if p["value"] is not None]
         if best:
-            click.echo("  frontier: " + ", ".join(f"{_money(p['budget'])} -> {p['value']:.1f}" for p in best))
+            click.echo(
+                "  frontier: "
+                + ", ".join(f"{_money(p['budget'])} -> {p['value']:.1f}" for p in best)
+            )
     for w in data["warnings"]:
         click.echo(f"warning: {w}", err=True)
     if data["excluded"]:
         counts: dict[str, int] = {}
         for row in data["excluded"]:
             counts[row["reason_kind"]] = counts.get(row["reason_kind"], 0) + 1
-        click.echo("excluded: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), err=True)
+        click.echo(
+            "excluded: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), err=True
+        )
 
 
 def _apply(obj: Context, data: dict[str, Any], *, dry_run: bool) -> list[dict[str, Any]]:

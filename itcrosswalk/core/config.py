@@ -33,8 +33,8 @@ from pydantic import (
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from .errors import ConfigError
-from .secrets import LITERAL_NOT_ALLOWED, is_reference
 from .portfolio.settings import PortfolioConfig
+from .secrets import LITERAL_NOT_ALLOWED, is_reference
 
 CONFIG_ENV = "CROSSWALK_CONFIG"
 DEFAULT_FILENAME = "crosswalk.toml"

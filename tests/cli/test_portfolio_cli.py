@@ -57,7 +57,9 @@ def _run(city: dict[str, Any], *args: str) -> Any:
     return result
 
 
-def test_select_funds_across_platforms_and_says_why_the_rest_were_left_out(city: dict[str, Any]) -> None:
+def test_select_funds_across_platforms_and_says_why_the_rest_were_left_out(
+    city: dict[str, Any],
+) -> None:
     out = city["folder"] / "report"
     lp = city["folder"] / "model.lp"
     result = _run(city, "portfolio", "select", "--budget", "3000000", "--format", "json",
@@ -86,7 +88,9 @@ def test_select_funds_across_platforms_and_says_why_the_rest_were_left_out(city:
     from openpyxl import load_workbook
 
     book = load_workbook(out / "portfolio.xlsx")
-    assert {"Scenarios", "Funded default", "Unfunded default", "Frontier default"} <= set(book.sheetnames)
+    assert {"Scenarios", "Funded default", "Unfunded default", "Frontier default"} <= set(
+        book.sheetnames
+    )
     assert book["Unfunded default"].max_row == len(selection["unfunded"]) + 1
     text = lp.read_text()
     assert text.count("\\ x") == len(selection["funded"]) + len(selection["unfunded"])
@@ -110,19 +114,38 @@ def test_scenarios_side_by_side(city: dict[str, Any]) -> None:
 def test_economics_explain_and_by_platform(city: dict[str, Any]) -> None:
     result = _run(city, "portfolio", "economics", "--format", "json")
     rows = json.loads(result.stdout)
-    from_plans = [r for r in rows if r["platform"] == "servicenow" and r["money_from"].startswith("plan_lines")]
+    from_plans = [
+        r
+        for r in rows
+        if r["platform"] == "servicenow" and r["money_from"].startswith("plan_lines")
+    ]
     assert from_plans, "ServiceNow demands carry SPM cost and benefit plans"
-    explained = json.loads(_run(city, "portfolio", "economics", "--explain", "--format", "json").stdout)
+    explained = json.loads(
+        _run(city, "portfolio", "economics", "--explain", "--format", "json").stdout
+    )
     one = from_plans[0]["candidate"]
     years = [r for r in explained if r["candidate"] == one]
     assert years[0]["discount_factor"] == 1 and years[0]["t"] == 0
     assert sum(r["present_value"] for r in years) == pytest.approx(from_plans[0]["npv"], abs=0.05)
     world = city["world"]
     demand = next(d for d in world.demands if d.number == one.split(":")[1])
-    expected = sum(line.amount for line in world.investments if line.work_id == demand.id and line.plan != "benefit")
-    assert from_plans[0]["cost"] == pytest.approx(expected, abs=0.05)  # the task roll-up rows are not counted
-    grouped = json.loads(_run(city, "portfolio", "economics", "--by", "platform", "--format", "json").stdout)
-    assert {g["platform"] for g in grouped} == {"clarity", "jira_align", "project_online", "servicenow"}
+    expected = sum(
+        line.amount
+        for line in world.investments
+        if line.work_id == demand.id and line.plan != "benefit"
+    )
+    assert from_plans[0]["cost"] == pytest.approx(
+        expected, abs=0.05
+    )  # the task roll-up rows are not counted
+    grouped = json.loads(
+        _run(city, "portfolio", "economics", "--by", "platform", "--format", "json").stdout
+    )
+    assert {g["platform"] for g in grouped} == {
+        "clarity",
+        "jira_align",
+        "project_online",
+        "servicenow",
+    }
 
 
 def test_rank_lists_every_platform_with_the_parts(city: dict[str, Any]) -> None:

@@ -21,9 +21,13 @@ from itcrosswalk.core.portfolio.select import (
 from itcrosswalk.core.portfolio.settings import Scenario
 
 
-def _candidate(ref: str, costs: dict[int, float], *, platform: str = "servicenow", roles=None) -> Candidate:
+def _candidate(
+    ref: str, costs: dict[int, float], *, platform: str = "servicenow", roles=None
+) -> Candidate:
     source, number = ref.split(":")
-    c = Candidate(source, platform, "demand", number.lower(), number, number, "submitted", "itd", None, {})
+    c = Candidate(
+        source, platform, "demand", number.lower(), number, number, "submitted", "itd", None, {}
+    )
     c.yearly = {y: {"cost": v, "capital": v, "operating": 0.0} for y, v in costs.items()}
     c.roles = roles or {}
     return c
@@ -228,9 +232,13 @@ def test_unknown_and_excluded_names_are_errors() -> None:
 def test_lp_file_is_the_same_model() -> None:
     """The LP text, read back by a minimal LP reader and solved, gives the same optimum."""
     cands, values = _knapsack([("I1", 60, 10), ("I2", 100, 20), ("I3", 120, 30)])
-    model = build_model(cands, values, Scenario(budget=50, depends={"s:I3": ["s:I1"]}, must_fund=["s:I1"]))
+    model = build_model(
+        cands, values, Scenario(budget=50, depends={"s:I3": ["s:I1"]}, must_fund=["s:I1"])
+    )
     text = write_lp(model)
-    assert "Maximize" in text and "Subject To" in text and "Binary" in text and text.endswith("End\n")
+    assert (
+        "Maximize" in text and "Subject To" in text and "Binary" in text and text.endswith("End\n")
+    )
     assert "\\ x3 = s:I3" in text
     objective, rows = _read_lp(text)
     import numpy as np

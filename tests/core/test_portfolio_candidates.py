@@ -28,18 +28,58 @@ def _line(n: int, investment: str, plan: str, fy: int, amount: float, *, currenc
 
 def _records() -> dict[str, list]:
     demands = [
-        Demand(source="snow", platform="servicenow", source_id="d1", number="DMND1", name="Fiber",
-               state="submitted", department="ITD", priority=2, strategic_goals=["Safe city"],
-               estimated_cost=999.0),  # fmt: skip
-        Demand(source="snow", platform="servicenow", source_id="d2", number="DMND2", name="Kiosks",
-               state="screening", department="Library", priority=4, estimated_cost=50_000.0,
-               submitted_at=datetime(2025, 3, 1, tzinfo=UTC)),  # fmt: skip
-        Demand(source="snow", platform="servicenow", source_id="d3", number="DMND3", name="Nothing",
-               state="qualified", department="Parks"),  # fmt: skip
-        Demand(source="snow", platform="servicenow", source_id="d4", number="DMND4", name="Imported",
-               state="submitted", department="Water"),  # fmt: skip
-        Demand(source="snow", platform="servicenow", source_id="d5", number="DMND5", name="Done",
-               state="completed", department="Water", estimated_cost=10.0),  # fmt: skip
+        Demand(
+            source="snow",
+            platform="servicenow",
+            source_id="d1",
+            number="DMND1",
+            name="Fiber",
+            state="submitted",
+            department="ITD",
+            priority=2,
+            strategic_goals=["Safe city"],
+            estimated_cost=999.0,
+        ),  # fmt: skip
+        Demand(
+            source="snow",
+            platform="servicenow",
+            source_id="d2",
+            number="DMND2",
+            name="Kiosks",
+            state="screening",
+            department="Library",
+            priority=4,
+            estimated_cost=50_000.0,
+            submitted_at=datetime(2025, 3, 1, tzinfo=UTC),
+        ),  # fmt: skip
+        Demand(
+            source="snow",
+            platform="servicenow",
+            source_id="d3",
+            number="DMND3",
+            name="Nothing",
+            state="qualified",
+            department="Parks",
+        ),  # fmt: skip
+        Demand(
+            source="snow",
+            platform="servicenow",
+            source_id="d4",
+            number="DMND4",
+            name="Imported",
+            state="submitted",
+            department="Water",
+        ),  # fmt: skip
+        Demand(
+            source="snow",
+            platform="servicenow",
+            source_id="d5",
+            number="DMND5",
+            name="Done",
+            state="completed",
+            department="Water",
+            estimated_cost=10.0,
+        ),  # fmt: skip
     ]
     work = [WorkItem(source="pwa", platform="project_online", source_id="p1", number="MSP1",
                      kind="project", name="Permits", state="proposed", department="Planning",
@@ -47,8 +87,10 @@ def _records() -> dict[str, list]:
     lines = [
         # Brigham's Project S in thousands, from FY2028: -1000, +500, +400, +300, +100.
         _line(1, "d1", "forecast", 2028, 1_000_000),
-        _line(2, "d1", "benefit", 2029, 500_000), _line(3, "d1", "benefit", 2030, 400_000),
-        _line(4, "d1", "benefit", 2031, 300_000), _line(5, "d1", "benefit", 2032, 100_000),
+        _line(2, "d1", "benefit", 2029, 500_000),
+        _line(3, "d1", "benefit", 2030, 400_000),
+        _line(4, "d1", "benefit", 2031, 300_000),
+        _line(5, "d1", "benefit", 2032, 100_000),
         _line(6, "d1", "budget", 2028, 7_777_777),  # the forecast wins over the budget plan
         _line(7, "d4", "forecast", 2028, 100_000, currency="EUR"),
     ]
@@ -131,7 +173,10 @@ def test_ahp_weights_feed_the_ranking() -> None:
     rows = {k: [r.model_dump() for r in v] for k, v in _records().items()}
     cands = build(rows["demand"], rows["work_item"], rows["plan_line"], POLICY).candidates
     model = ScoringModel(
-        criteria=[Criterion(id="npv", field="npv"), Criterion(id="cost", field="cost", better="lower")],
+        criteria=[
+            Criterion(id="npv", field="npv"),
+            Criterion(id="cost", field="cost", better="lower"),
+        ],
         ahp=[[1, 3], [1 / 3, 1]],
     )
     ranking = rank(cands, model)

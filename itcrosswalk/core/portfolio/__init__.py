@@ -115,15 +115,19 @@ def run_selection(
     cands = load(store, policy, source=source)
     ranking = rank(cands.candidates, policy.scoring)
     score_of = {id(i.candidate): i.score for i in ranking.items}
-    excluded = {row["candidate"]: f"{row['reason_kind']}: {row['reason']}" for row in cands.excluded}
+    excluded = {
+        row["candidate"]: f"{row['reason_kind']}: {row['reason']}" for row in cands.excluded
+    }
     year = parse_fy(fiscal_year) if fiscal_year else None
     selections, models = [], []
     for name, scenario in _scenarios(policy, scenarios):
         if objective:
             scenario = scenario.model_copy(update={"objective": objective})
         if scenario.objective == "npv":
-            values = [c.economics.npv if c.economics and c.economics.npv is not None else 0.0
-                      for c in cands.candidates]
+            values = [
+                c.economics.npv if c.economics and c.economics.npv is not None else 0.0
+                for c in cands.candidates
+            ]
         else:
             values = [score_of[id(c)] for c in cands.candidates]
         model = build_model(cands.candidates, values, scenario, budget=budget, fiscal_year=year,

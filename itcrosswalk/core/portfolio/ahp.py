@@ -10,7 +10,23 @@ from dataclasses import dataclass, field
 
 # Saaty's random consistency index for n = 1..15 (Saaty 1980; Alonso and Lamata 2006 agree to
 # two decimals for n <= 10).
-RANDOM_INDEX = [0.0, 0.0, 0.58, 0.90, 1.12, 1.24, 1.32, 1.41, 1.45, 1.49, 1.51, 1.48, 1.56, 1.57, 1.59]
+RANDOM_INDEX = [
+    0.0,
+    0.0,
+    0.58,
+    0.90,
+    1.12,
+    1.24,
+    1.32,
+    1.41,
+    1.45,
+    1.49,
+    1.51,
+    1.48,
+    1.56,
+    1.57,
+    1.59,
+]
 CR_LIMIT = 0.1
 
 
@@ -57,7 +73,15 @@ def weights(matrix: Sequence[Sequence[float]], names: Sequence[str] | None = Non
         for i in range(n):
             for j in range(i + 1, n):
                 implied = float(w[i] / w[j])
-                errors.append((abs(math.log(a[i, j] / implied)), labels[i], labels[j], float(a[i, j]), implied))
+                errors.append(
+                    (
+                        abs(math.log(a[i, j] / implied)),
+                        labels[i],
+                        labels[j],
+                        float(a[i, j]),
+                        implied,
+                    )
+                )
         errors.sort(reverse=True)
         worst = [(r, c, given, implied) for _e, r, c, given, implied in errors[:3]]
         result.inconsistent = worst

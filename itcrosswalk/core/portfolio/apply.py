@@ -31,7 +31,9 @@ def approve(
             rows.append(row)
             if item["entity"] != "demand":
                 row["action"] = "skipped"
-                row["detail"] = "not a demand: a funded proposal is approved in its platform's own stage gate"
+                row["detail"] = (
+                    "not a demand: a funded proposal is approved in its platform's own stage gate"
+                )
                 continue
             source = item["source"]
             if source not in adapters:
@@ -49,7 +51,9 @@ def approve(
                 row["detail"] = str(exc)
                 continue
             row["action"] = result.action
-            row["detail"] = "; ".join(f"{r['method']} {r['url']}" for r in result.requests if r["method"] != "GET")
+            row["detail"] = "; ".join(
+                f"{r['method']} {r['url']}" for r in result.requests if r["method"] != "GET"
+            )
     finally:
         for adapter in adapters.values():
             adapter.close()

@@ -73,7 +73,9 @@ class Candidate:
             "npv": None if e is None or e.npv is None else round(e.npv, 2),
             "irr": None if e is None or e.irr is None else round(e.irr, 4),
             "irr_note": None if e is None else e.irr_note,
-            "payback_years": None if e is None or e.payback_years is None else round(e.payback_years, 2),
+            "payback_years": None
+            if e is None or e.payback_years is None
+            else round(e.payback_years, 2),
             "discounted_payback_years": None
             if e is None or e.discounted_payback_years is None
             else round(e.discounted_payback_years, 2),
@@ -158,7 +160,9 @@ def build(
             url=row.get("url"),
             fields=_fields(entity, row),
         )
-        problem = _money(candidate, row, lines_by.get((row["source"], row["source_id"]), []), policy)
+        problem = _money(
+            candidate, row, lines_by.get((row["source"], row["source_id"]), []), policy
+        )
         if problem is not None:
             kind, reason = problem
             out.excluded.append({"candidate": candidate.ref, "platform": candidate.platform,
@@ -208,7 +212,9 @@ def _fields(entity: str, row: Mapping[str, Any]) -> dict[str, Any]:
         "estimated_cost": row.get("estimated_cost")
         if entity == "demand"
         else row.get("forecast_cost") or row.get("budget"),
-        "planned_start": row.get("planned_start") if entity == "work_item" else row.get("submitted_at"),
+        "planned_start": row.get("planned_start")
+        if entity == "work_item"
+        else row.get("submitted_at"),
         "extra": extra,
     }
     for key in ("risk", "mandate", "urgency"):
@@ -247,14 +253,17 @@ def _money(
                         f"(portfolio.exchange_rates.{line.get('currency')})")  # fmt: skip
             year = _period_year(line, month)
             if year is None:
-                return ("period", f"plan line {line['source_id']} has no fiscal period or start date")
+                return (
+                    "period",
+                    f"plan line {line['source_id']} has no fiscal period or start date",
+                )
             amount = float(line["amount"]) * rate
             if line.get("plan") == "benefit":
                 yearly[year]["benefit"] += amount
             else:
                 yearly[year]["cost"] += amount
-                kind = "capital" if line.get("cost_type") == "capital" else "operating"
-                yearly[year][kind] += amount
+                nature = "capital" if line.get("cost_type") == "capital" else "operating"
+                yearly[year][nature] += amount
                 if (line.get("extra") or {}).get("role"):
                     role = str(line["extra"]["role"])
                     hours = float(line["extra"].get("hours") or 0)
@@ -271,7 +280,9 @@ def _money(
             return ("no cost", f"no cost plan lines and no {what}: a candidate without a cost is "
                     "never taken as free")  # fmt: skip
         start = _start(candidate.fields.get("planned_start"))
-        year = max(fiscal_year(start, month), _budget_year(policy)) if start else _budget_year(policy)
+        year = (
+            max(fiscal_year(start, month), _budget_year(policy)) if start else _budget_year(policy)
+        )
         field_name = "estimated_cost" if candidate.entity == "demand" else "forecast_cost/budget"
         candidate.money_from = f"business case template ({field_name}, one-time)"
         yearly[year]["cost"] += float(estimate)

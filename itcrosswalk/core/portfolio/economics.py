@@ -78,11 +78,15 @@ def irr(flows: Sequence[float]) -> IrrResult:
             roots.append(r)
     roots.sort()
     if not roots:
-        return IrrResult(None, [], f"no IRR: NPV has no real root (the sign changes {changes} times)")
+        return IrrResult(
+            None, [], f"no IRR: NPV has no real root (the sign changes {changes} times)"
+        )
     if len(roots) > 1:
         shown = ", ".join(f"{100 * r:.2f}%" for r in roots)
         return IrrResult(
-            None, roots, f"several IRRs ({shown}): the cash flow changes sign {changes} times; use NPV"
+            None,
+            roots,
+            f"several IRRs ({shown}): the cash flow changes sign {changes} times; use NPV",
         )
     note = None if changes == 1 else f"one IRR although the sign changes {changes} times"
     return IrrResult(roots[0], roots, note)
@@ -106,7 +110,9 @@ def _refine(flows: Sequence[float], r: float) -> float:
 def payback(flows: Sequence[float], rate: float | None = None) -> float | None:
     """Years until the cumulative (discounted, when ``rate`` is given) cash flow turns
     non-negative for good, interpolated inside the year; None if it never does."""
-    values = [cf / (1 + rate) ** t for t, cf in enumerate(flows)] if rate is not None else list(flows)
+    values = (
+        [cf / (1 + rate) ** t for t, cf in enumerate(flows)] if rate is not None else list(flows)
+    )
     cumulative = 0.0
     totals = []
     for cf in values:
@@ -156,13 +162,13 @@ class Economics:
         return data
 
 
-def compute(
-    yearly: dict[int, dict[str, float]], *, rate: float, horizon: int = 5
-) -> Economics:
+def compute(yearly: dict[int, dict[str, float]], *, rate: float, horizon: int = 5) -> Economics:
     """The economics of yearly amounts ``{fiscal year: {"cost", "benefit", "capital",
     "operating"}}`` (undiscounted); gaps between years are zero years."""
     if not yearly:
-        return Economics(None, [], [], [], [], [], rate, horizon, notes=["no cost or benefit lines"])
+        return Economics(
+            None, [], [], [], [], [], rate, horizon, notes=["no cost or benefit lines"]
+        )
     first, last = min(yearly), max(yearly)
     years = list(range(first, last + 1))
 

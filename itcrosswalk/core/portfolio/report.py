@@ -28,8 +28,12 @@ def frontier_chart(selections: Sequence[Mapping[str, Any]], *, salt: str = "fron
                 marker="o",
                 drawstyle="steps-post",
                 label=charts._short(str(selection["scenario"])),
-                color=[charts.COLORS["line"], charts.COLORS["ok"], charts.COLORS["unverified"],
-                       charts.COLORS["alarm"]][index % 4],  # fmt: skip
+                color=[
+                    charts.COLORS["line"],
+                    charts.COLORS["ok"],
+                    charts.COLORS["unverified"],
+                    charts.COLORS["alarm"],
+                ][index % 4],  # fmt: skip
             )
         ax.set_xlabel("budget (millions)")
         ax.set_ylabel(f"total {selections[0]['objective'] if selections else 'score'}")
@@ -48,7 +52,9 @@ def comparison(selections: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
                 row = rows.setdefault(r["candidate"], {"candidate": r["candidate"],
                                                        "platform": r["platform"], "name": r["name"]})  # fmt: skip
                 row[s["scenario"]] = verdict
-    out = sorted(rows.values(), key=lambda r: (-sum(r.get(n) == "funded" for n in names), r["candidate"]))
+    out = sorted(
+        rows.values(), key=lambda r: (-sum(r.get(n) == "funded" for n in names), r["candidate"])
+    )
     return out
 
 
@@ -57,7 +63,10 @@ def to_html(data: Mapping[str, Any], *, chart: bool = True) -> str:
 
     env = jinja2.Environment(
         loader=jinja2.ChoiceLoader(
-            [jinja2.FileSystemLoader(str(TEMPLATES)), jinja2.FileSystemLoader(str(charts.__file__).rsplit("/", 1)[0] + "/templates")]
+            [
+                jinja2.FileSystemLoader(str(TEMPLATES)),
+                jinja2.FileSystemLoader(str(charts.__file__).rsplit("/", 1)[0] + "/templates"),
+            ]
         ),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
@@ -90,10 +99,25 @@ def to_xlsx(data: Mapping[str, Any]) -> bytes:
         tag = s["scenario"][:20]
         _sheet(book, f"Funded {tag}"[:31], FUNDED, s["funded"])
         _sheet(book, f"Unfunded {tag}"[:31], UNFUNDED, s["unfunded"])
-        _sheet(book, f"Budget {tag}"[:31], ["constraint", "limit", "used", "left"], s["years"] + s["capacity"])
-        _sheet(book, f"Frontier {tag}"[:31], ["budget_factor", "budget", "value", "funded", "spend", "status"], s["frontier"])
+        _sheet(
+            book,
+            f"Budget {tag}"[:31],
+            ["constraint", "limit", "used", "left"],
+            s["years"] + s["capacity"],
+        )
+        _sheet(
+            book,
+            f"Frontier {tag}"[:31],
+            ["budget_factor", "budget", "value", "funded", "spend", "status"],
+            s["frontier"],
+        )
     if data.get("excluded"):
-        _sheet(book, "Excluded", ["candidate", "platform", "name", "reason_kind", "reason"], data["excluded"])
+        _sheet(
+            book,
+            "Excluded",
+            ["candidate", "platform", "name", "reason_kind", "reason"],
+            data["excluded"],
+        )
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()

@@ -102,10 +102,14 @@ def rank(candidates: Sequence[Candidate], model: ScoringModel) -> Ranking:
     raw_values: dict[str, list[float | None]] = {}
     statuses: list[CriterionStatus] = []
     for criterion, weight in zip(model.criteria, given, strict=True):
-        values = [_number(read(c, criterion.field), criterion.goals, criterion.values) for c in candidates]
+        values = [
+            _number(read(c, criterion.field), criterion.goals, criterion.values) for c in candidates
+        ]
         raw_values[criterion.id] = values
         filled = sum(1 for v in values if v is not None)
-        status = CriterionStatus(criterion.id, criterion.field, weight, weight, filled > 0, filled=filled)
+        status = CriterionStatus(
+            criterion.id, criterion.field, weight, weight, filled > 0, filled=filled
+        )
         if not filled:
             status.reason = (
                 f"no candidate has a value for {criterion.field!r} (no platform fills it, or "
@@ -119,11 +123,15 @@ def rank(candidates: Sequence[Candidate], model: ScoringModel) -> Ranking:
         if model.renormalize and lost < 1:
             for s in statuses:
                 s.weight = 0.0 if not s.supported else s.given_weight / (1 - lost)
-            warnings.append(f"unsupported criteria {names}: their weight {lost:.3f} was shared among the others (renormalize = true)")
+            warnings.append(
+                f"unsupported criteria {names}: their weight {lost:.3f} was shared among the others (renormalize = true)"
+            )
         else:
             for s in unsupported:
                 s.weight = 0.0
-            warnings.append(f"unsupported criteria {names}: their weight {lost:.3f} is not redistributed, so no score can exceed {100 * (1 - lost):.1f} (set renormalize = true to share it)")
+            warnings.append(
+                f"unsupported criteria {names}: their weight {lost:.3f} is not redistributed, so no score can exceed {100 * (1 - lost):.1f} (set renormalize = true to share it)"
+            )
     items = [Ranked(c, 0.0, {}) for c in candidates]
     for criterion, status in zip(model.criteria, statuses, strict=True):
         values = raw_values[criterion.id]

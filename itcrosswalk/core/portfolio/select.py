@@ -178,7 +178,9 @@ def build_model(
     rows: list[Row] = []
     for y in years:
         coefs = {i: c.cost_in(y) for i, c in enumerate(cands) if c.cost_in(y)}
-        rows.append(Row(f"budget_{fy_label(y)}", "budget", coefs, limits[y], f"budget {fy_label(y)}"))
+        rows.append(
+            Row(f"budget_{fy_label(y)}", "budget", coefs, limits[y], f"budget {fy_label(y)}")
+        )
     needs: dict[int, dict[str, dict[int, float]]] = {}
     for i, c in enumerate(cands):
         for role, per_year in c.roles.items():
@@ -191,7 +193,9 @@ def build_model(
                 needs.setdefault(i, {}).setdefault(role, {})[y] = hours
     for role, cap in sorted(scenario.capacity.items()):
         for y in years:
-            coefs = {i: r[role].get(y, 0.0) for i, r in needs.items() if role in r and r[role].get(y)}
+            coefs = {
+                i: r[role].get(y, 0.0) for i, r in needs.items() if role in r and r[role].get(y)
+            }
             if coefs:
                 rows.append(Row(_name(f"capacity_{role}_{fy_label(y)}"), "capacity", coefs, cap,
                                 f"{role} hours {fy_label(y)}"))  # fmt: skip
@@ -204,8 +208,8 @@ def build_model(
     if cycle:
         path = " -> ".join(cands[i].ref for i in cycle)
         raise SelectionError(f"dependency cycle: {path}; a candidate cannot need itself")
-    for i, needed in sorted(depends.items()):
-        for j in needed:
+    for i, wanted in sorted(depends.items()):
+        for j in wanted:
             rows.append(Row(f"needs_{i + 1}_{j + 1}", "dependency", {i: 1.0, j: -1.0}, 0.0,
                             f"{cands[i].ref} needs {cands[j].ref}"))  # fmt: skip
     groups: list[list[int]] = []
@@ -222,7 +226,9 @@ def _name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.]", "_", text)
 
 
-def solve(model: Model, *, must: set[int] | None = None, scale: float = 1.0) -> tuple[str, list[int], float]:
+def solve(
+    model: Model, *, must: set[int] | None = None, scale: float = 1.0
+) -> tuple[str, list[int], float]:
     """Solve the model (budget rows scaled by ``scale``): (status, funded indexes, value)."""
     import numpy as np
     from scipy.optimize import Bounds, LinearConstraint, milp
@@ -314,7 +320,9 @@ def reasons(model: Model, funded: set[int]) -> dict[int, list[tuple[str, str]]]:
             if extra > 0 and use + extra > row.limit + 1e-6:
                 left = max(row.limit - use, 0.0)
                 unit = " h" if row.kind == "capacity" else ""
-                why.append((row.kind, f"{row.label}: needs {extra:,.0f}{unit}, {left:,.0f}{unit} left"))
+                why.append(
+                    (row.kind, f"{row.label}: needs {extra:,.0f}{unit}, {left:,.0f}{unit} left")
+                )
         if not why:
             value = sum(model.values[j] for j in bundle)
             why.append(("value", "adds nothing to the objective" if value <= 0
@@ -342,7 +350,8 @@ def select(
     status, funded_list, value = solve(model)
     funded = set(funded_list)
     why = reasons(model, funded)
-    rows_f, rows_u = [], []
+    rows_f: list[dict[str, Any]] = []
+    rows_u: list[dict[str, Any]] = []
     for i, c in enumerate(model.candidates):
         cost = sum(c.cost_in(y) for y in model.years)
         base = {
@@ -363,8 +372,8 @@ def select(
         else:
             rows_u.append({**base, "reason": "; ".join(text for _k, text in why[i]),
                            "binding": sorted({kind for kind, _t in why[i]})})  # fmt: skip
-    rows_f.sort(key=lambda r: -r["value"])
-    rows_u.sort(key=lambda r: -r["value"])
+    rows_f.sort(key=lambda r: -float(r["value"]))
+    rows_u.sort(key=lambda r: -float(r["value"]))
     years, capacity = [], []
     for row in model.rows:
         use = sum(coef for i, coef in row.coefs.items() if i in funded)
@@ -374,7 +383,9 @@ def select(
             years.append(entry)
         elif row.kind == "capacity":
             capacity.append(entry)
-    selection = Selection(scenario, model.objective, status, value, rows_f, rows_u, years, capacity, model=model)
+    selection = Selection(
+        scenario, model.objective, status, value, rows_f, rows_u, years, capacity, model=model
+    )
     for level in frontier_levels:
         st, picked, val = solve(model, scale=level)
         spend = sum(model.candidates[i].cost_in(y) for i in picked for y in model.years)
@@ -405,7 +416,10 @@ def write_lp(model: Model, *, title: str = "itcrosswalk portfolio selection") ->
     lines.append(" obj: " + (" ".join(terms) if terms else "0 x1"))
     lines.append("Subject To")
     for row in model.rows:
-        parts = [_term(coef, model.var(i), k == 0) for k, (i, coef) in enumerate(sorted(row.coefs.items()))]
+        parts = [
+            _term(coef, model.var(i), k == 0)
+            for k, (i, coef) in enumerate(sorted(row.coefs.items()))
+        ]
         lines.append(f" {row.name}: {' '.join(parts) if parts else '0 x1'} <= {row.limit:.10g}")
     for i in sorted(model.must):
         lines.append(f" must_{model.var(i)}: 1 {model.var(i)} >= 1")

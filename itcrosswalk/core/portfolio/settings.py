@@ -139,6 +139,13 @@ class CandidateRules(BaseModel):
     candidate is the record on the platform listed first."""
 
 
+CostPlan = Literal["forecast", "budget"]
+
+
+def _cost_plans() -> list[CostPlan]:
+    return ["forecast", "budget"]
+
+
 class PortfolioConfig(BaseModel):
     """The City's investment assumptions (``[portfolio]``)."""
 
@@ -158,9 +165,7 @@ class PortfolioConfig(BaseModel):
     budget_year: str | None = Field(default=None, pattern=r"^FY\d{4}$")
     """The first fiscal year a decision can fund (a one-time estimate is placed in it when its
     own date is earlier); unset: the fiscal year after the current one."""
-    cost_plans: list[Literal["forecast", "budget"]] = Field(
-        default_factory=lambda: ["forecast", "budget"]
-    )
+    cost_plans: list[CostPlan] = Field(default_factory=_cost_plans)
     """Which cost plan a candidate's costs come from, first found wins."""
     candidates: CandidateRules = Field(default_factory=CandidateRules)
     scoring: ScoringModel = Field(default_factory=_default_criteria)

@@ -51,7 +51,9 @@ def streams(adapter: Any) -> list[Any]:
         def prepare(self, raws: list[dict[str, Any]]) -> None:
             plan_table, column, _kind = FINANCE_TABLES[self.table]
             wanted_plans = {mapping.value(r, column) for r in raws} - set(self._plans) - {""}
-            wanted_periods = {mapping.value(r, "fiscal_period") for r in raws} - set(self._periods) - {""}
+            wanted_periods = (
+                {mapping.value(r, "fiscal_period") for r in raws} - set(self._periods) - {""}
+            )
             for table, ids, into in ((plan_table, wanted_plans, self._plans),
                                      ("fiscal_period", wanted_periods, self._periods)):  # fmt: skip
                 ordered = sorted(ids)
@@ -105,7 +107,9 @@ def breakdown_line(
     period_id = mapping.value(raw, "fiscal_period")
     period = periods.get(period_id, {})
     expense = (mapping.value(raw, "expense_type") or mapping.value(plan, "expense_type")).lower()
-    cost_type = {"capex": CostType.CAPITAL, "opex": CostType.OPERATING}.get(expense, CostType.UNKNOWN)
+    cost_type = {"capex": CostType.CAPITAL, "opex": CostType.OPERATING}.get(
+        expense, CostType.UNKNOWN
+    )
     extra: dict[str, Any] = {"table": table, "breakdown_type": mapping.value(raw, "breakdown_type")}
     role = mapping.display(plan, "role") if plan else None
     if role:
@@ -127,13 +131,24 @@ def breakdown_line(
         plan_id=plan_id or None,
         plan_name=mapping.display(plan, "name") if plan else mapping.display(raw, column),
         plan_of_record=None,
-        fiscal_period=mapping.display(period, "name") if period else mapping.display(raw, "fiscal_period"),
-        period_start=mapping.parse_datetime(mapping.value(period, "fiscal_start_date_time")) if period else None,
-        period_finish=mapping.parse_datetime(mapping.value(period, "fiscal_end_date_time")) if period else None,
+        fiscal_period=mapping.display(period, "name")
+        if period
+        else mapping.display(raw, "fiscal_period"),
+        period_start=mapping.parse_datetime(mapping.value(period, "fiscal_start_date_time"))
+        if period
+        else None,
+        period_finish=mapping.parse_datetime(mapping.value(period, "fiscal_end_date_time"))
+        if period
+        else None,
         cost_type=cost_type if kind != PlanKind.BENEFIT else CostType.UNKNOWN,
         actual=False,
-        category=(mapping.display(plan, "resource_type") if kind != PlanKind.BENEFIT
-                  else mapping.display(plan, "sub_category")) if plan else None,  # fmt: skip
+        category=(
+            mapping.display(plan, "resource_type")
+            if kind != PlanKind.BENEFIT
+            else mapping.display(plan, "sub_category")
+        )
+        if plan
+        else None,  # fmt: skip
         amount=amount,
         currency=currency or None,
         extra=extra,

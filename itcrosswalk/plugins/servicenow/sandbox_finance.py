@@ -31,7 +31,11 @@ REFERENCES = {
         "start_fiscal_period": "fiscal_period",
         "end_fiscal_period": "fiscal_period",
     },
-    "cost_plan_breakdown": {"cost_plan": "cost_plan", "task": "task", "fiscal_period": "fiscal_period"},
+    "cost_plan_breakdown": {
+        "cost_plan": "cost_plan",
+        "task": "task",
+        "fiscal_period": "fiscal_period",
+    },
     "benefit_plan": {
         "task": "task",
         "start_fiscal_period": "fiscal_period",
