@@ -182,3 +182,16 @@ def test_ahp_weights_feed_the_ranking() -> None:
     ranking = rank(cands, model)
     assert [s.weight for s in ranking.criteria] == pytest.approx([0.75, 0.25])
     assert ranking.items[0].candidate.ref == "snow:DMND1"  # the only positive NPV
+
+
+def test_jira_align_epic_money_uses_its_capex_split_and_shows_its_discount_rate() -> None:
+    from itcrosswalk.core.portfolio.candidates import build
+
+    epic = WorkItem(source="ja", platform="jira_align", source_id="1206", kind="epic",
+                    name="ERP", state="proposed", forecast_cost=400_000.0,
+                    planned_start=datetime(2027, 8, 1, tzinfo=UTC),
+                    extra={"totalCapEx": 300, "totalOpEx": 100, "discountRate": 10.0})  # fmt: skip
+    (c,) = build([], [epic.model_dump()], [], POLICY).candidates
+    assert c.yearly[2028] == {"cost": 400_000.0, "capital": 300_000.0, "operating": 100_000.0}
+    assert c.describe()["platform_discount_rate"] == 10.0
+    assert c.economics is not None and c.economics.rate == 0.10  # the City's, not the epic's

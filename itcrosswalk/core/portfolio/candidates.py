@@ -82,6 +82,7 @@ class Candidate:
             "bcr": None if e is None or e.bcr is None else round(e.bcr, 3),
             "tco": None if e is None or e.tco is None else round(e.tco, 2),
             "money_from": self.money_from,
+            "platform_discount_rate": self.fields.get("platform_discount_rate"),
             "url": self.url,
         }
 
@@ -286,7 +287,9 @@ def _money(
         field_name = "estimated_cost" if candidate.entity == "demand" else "forecast_cost/budget"
         candidate.money_from = f"business case template ({field_name}, one-time)"
         yearly[year]["cost"] += float(estimate)
-        yearly[year]["operating"] += 0.0
+        capital_share = _capital_share(candidate)
+        yearly[year]["capital"] += float(estimate) * capital_share
+        yearly[year]["operating"] += float(estimate) * (1 - capital_share)
         for line in benefit_lines:
             by = _period_year(line, month)
             rate = _rate(line.get("currency"), policy)
@@ -295,6 +298,22 @@ def _money(
         candidate.currency = policy.currency
     candidate.yearly = {y: dict(v) for y, v in yearly.items()}
     return None
+
+
+def _capital_share(candidate: Candidate) -> float:
+    """The capital part of a one-time estimate, from the platform's own split where it keeps
+    one (Jira Align epics: ``totalCapEx``/``totalOpEx``, else ``capitalized``); 0 without."""
+    extra = candidate.fields.get("extra") or {}
+    if extra.get("discountRate") is not None:
+        # Jira Align keeps its own rate per epic; the City's one rate judges every platform
+        # alike, and the platform's is shown beside it.
+        candidate.fields["platform_discount_rate"] = extra["discountRate"]
+    capex, opex = extra.get("totalCapEx"), extra.get("totalOpEx")
+    if isinstance(capex, int | float) and isinstance(opex, int | float) and capex + opex > 0:
+        return float(capex) / float(capex + opex)
+    if extra.get("capitalized") in (1, True, "1", "true"):
+        return 1.0
+    return 0.0
 
 
 def _budget_year(policy: PortfolioConfig) -> int:
