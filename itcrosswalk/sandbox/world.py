@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 
 @dataclass
@@ -207,6 +208,8 @@ class World:
     """The demands the Clarity tenant holds as ideas."""
     investments: list[InvestmentLine] = field(default_factory=list)
     """Cost and benefit plan lines of the candidates for next year's funding (add_investments)."""
+    knowledge: Any = None
+    """The knowledge base, root causes and asset lifecycles (:mod:`.knowledge`)."""
 
 
 # -- the generator ------------------------------------------------------------------------------
@@ -1126,6 +1129,9 @@ def generate(
         apps=app_list,
     )
     add_clarity(world, projects=max(2, counts["projects"] // 3))
+    from .knowledge import add_knowledge  # its own random source: the rest stays as it was
+
+    add_knowledge(world)
     return world
 
 
