@@ -1317,3 +1317,22 @@ def add_investments(world: World, *, epics: int = 3, proposals: int = 3) -> None
             item.forecast_cost = item.budget
             item.created = item.updated = world.now - timedelta(days=g.rng.randrange(5, 60))
             world.work.append(item)
+            if platform == "project_online":  # its business case, in enterprise custom fields
+                fy = this_fy + 1
+                yearly_run = round(item.budget * g.rng.uniform(0.05, 0.12), -3)
+                saving = round(item.budget * g.rng.uniform(0.15, 0.4), -3)
+                benefit_years = g.rng.randrange(3, 7)
+                for plan, cost_type, category, amount, year in (
+                    ("forecast", "capital", "Capital cost", item.budget, fy),
+                    ("forecast", "operating", "Annual operating cost", yearly_run, fy + 1),
+                    *[("benefit", "operating", "Annual benefit", saving, fy + 1 + k)
+                      for k in range(benefit_years)],
+                ):
+                    world.investments.append(
+                        InvestmentLine(
+                            id=g.hex_id(), work_id=item.id, plan=plan, plan_name=item.number,
+                            period=date(year - 1, 7, 1), cost_type=cost_type, category=category,
+                            amount=amount, updated=item.updated, platform=platform,
+                            fiscal_year=year,
+                        )
+                    )  # fmt: skip

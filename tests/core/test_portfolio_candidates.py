@@ -195,3 +195,23 @@ def test_jira_align_epic_money_uses_its_capex_split_and_shows_its_discount_rate(
     assert c.yearly[2028] == {"cost": 400_000.0, "capital": 300_000.0, "operating": 100_000.0}
     assert c.describe()["platform_discount_rate"] == 10.0
     assert c.economics is not None and c.economics.rate == 0.10  # the City's, not the epic's
+
+
+def test_project_server_business_case_custom_fields() -> None:
+    """Project Server keeps no cost plans: a proposal's capital, yearly operating cost and
+    yearly benefit come from its enterprise custom fields (decimals arrive as strings)."""
+    from itcrosswalk.core.portfolio.candidates import build
+
+    project = WorkItem(source="pwa", platform="project_online", source_id="p9", kind="project",
+                       name="Permits", state="proposed", forecast_cost=1.0,
+                       planned_start=datetime(2027, 7, 15, tzinfo=UTC),
+                       extra={"CapitalCost": "1000.000000", "AnnualOperatingCost": "100.000000",
+                              "AnnualBenefit": "500.000000", "BenefitYears": "3"})  # fmt: skip
+    (c,) = build([], [project.model_dump()], [], POLICY).candidates
+    assert c.money_from == ("business case template (fields CapitalCost, AnnualOperatingCost, "
+                            "AnnualBenefit, BenefitYears)")  # fmt: skip
+    e = c.economics
+    assert e is not None and e.years == [2028, 2029, 2030, 2031, 2032]
+    assert e.costs == [1000, 100, 100, 100, 100]  # four operating years (the default)
+    assert e.benefits == [0, 500, 500, 500, 0]
+    assert e.capital == [1000, 0, 0, 0, 0]

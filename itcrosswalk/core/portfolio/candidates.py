@@ -274,6 +274,8 @@ def _money(
                 "source_id", "plan", "plan_name", "fiscal_period", "cost_type", "category",
                 "amount", "currency")} | {"fiscal_year": fy_label(year), "converted": amount})  # fmt: skip
         candidate.currency = policy.currency
+    elif _business_case(candidate, policy, yearly):
+        candidate.currency = policy.currency
     else:
         estimate = candidate.fields.get("estimated_cost")
         if estimate is None or float(estimate) <= 0:
@@ -298,6 +300,51 @@ def _money(
         candidate.currency = policy.currency
     candidate.yearly = {y: dict(v) for y, v in yearly.items()}
     return None
+
+
+def _first_number(extra: Mapping[str, Any], names: list[str]) -> tuple[str, float] | None:
+    for name in names:
+        value = extra.get(name)
+        if isinstance(value, Mapping):
+            value = value.get("value")
+        try:
+            number = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            continue
+        return name, number
+    return None
+
+
+def _business_case(
+    candidate: Candidate, policy: PortfolioConfig, yearly: dict[int, dict[str, float]]
+) -> bool:
+    """Fill yearly amounts from the business-case fields a platform keeps on the record
+    (Project Server custom fields); False when it keeps none."""
+    rules = policy.business_case
+    extra = candidate.fields.get("extra") or {}
+    capital = _first_number(extra, rules.capital)
+    operating = _first_number(extra, rules.operating_per_year)
+    if capital is None and operating is None:
+        return False
+    benefit = _first_number(extra, rules.benefit_per_year)
+    years = _first_number(extra, rules.benefit_years)
+    start = _start(candidate.fields.get("planned_start"))
+    month = policy.fiscal_year_start_month
+    first = max(fiscal_year(start, month), _budget_year(policy)) if start else _budget_year(policy)
+    if capital is not None and capital[1]:
+        yearly[first]["cost"] += capital[1]
+        yearly[first]["capital"] += capital[1]
+    if operating is not None and operating[1]:
+        for k in range(1, rules.operating_years + 1):
+            yearly[first + k]["cost"] += operating[1]
+            yearly[first + k]["operating"] += operating[1]
+    count = int(years[1]) if years is not None else rules.operating_years
+    if benefit is not None and benefit[1]:
+        for k in range(1, count + 1):
+            yearly[first + k]["benefit"] += benefit[1]
+    names = [f[0] for f in (capital, operating, benefit, years) if f is not None]
+    candidate.money_from = f"business case template (fields {', '.join(names)})"
+    return any(v.get("cost") for v in yearly.values())
 
 
 def _capital_share(candidate: Candidate) -> float:

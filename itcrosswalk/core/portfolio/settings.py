@@ -146,6 +146,20 @@ def _cost_plans() -> list[CostPlan]:
     return ["forecast", "budget"]
 
 
+class BusinessCaseFields(BaseModel):
+    """Where a platform without plan lines keeps a business case's money: native fields (kept
+    in a record's ``extra``; Project Server custom fields by their feed names) for each
+    template field. Capital falls in the first fiscal year; operating cost and benefit recur
+    yearly from the next one, for ``operating_years`` and for the benefit-years field's value."""
+
+    model_config = _STRICT
+    capital: list[str] = Field(default_factory=lambda: ["CapitalCost"])
+    operating_per_year: list[str] = Field(default_factory=lambda: ["AnnualOperatingCost"])
+    benefit_per_year: list[str] = Field(default_factory=lambda: ["AnnualBenefit"])
+    benefit_years: list[str] = Field(default_factory=lambda: ["BenefitYears"])
+    operating_years: int = Field(default=4, ge=0, le=30)
+
+
 class PortfolioConfig(BaseModel):
     """The City's investment assumptions (``[portfolio]``)."""
 
@@ -168,6 +182,7 @@ class PortfolioConfig(BaseModel):
     cost_plans: list[CostPlan] = Field(default_factory=_cost_plans)
     """Which cost plan a candidate's costs come from, first found wins."""
     candidates: CandidateRules = Field(default_factory=CandidateRules)
+    business_case: BusinessCaseFields = Field(default_factory=BusinessCaseFields)
     scoring: ScoringModel = Field(default_factory=_default_criteria)
     scenarios: dict[str, Scenario] = Field(default_factory=dict)
 
