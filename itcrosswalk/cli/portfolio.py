@@ -153,7 +153,7 @@ def register(cli: click.Group) -> None:
         source = check_source(obj, source)
         store = obj.store()
         try:
-            data = run_selection(store, obj.config.portfolio, budget=budget, fiscal_year=fiscal_year,
+            data = run_selection(store, obj.config.portfolio, config=obj.config, budget=budget, fiscal_year=fiscal_year,
                                  scenarios=scenarios, objective=objective, source=source)  # fmt: skip
         finally:
             store.close()

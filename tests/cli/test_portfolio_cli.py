@@ -30,6 +30,11 @@ budget = 2000000
 [portfolio.scenarios.generous]
 budget = 4000000
 objective = "npv"
+
+[portfolio.scenarios.staffed]
+budget = 4000000
+capacity_from_store = true
+capacity = { "Network Engineer" = 300 }
 """
 
 
@@ -109,6 +114,37 @@ def test_scenarios_side_by_side(city: dict[str, Any]) -> None:
     assert generous["objective"] == "npv"
     html = (out / "portfolio.html").read_text()
     assert "Scenarios side by side" in html
+
+
+def test_capacity_comes_from_the_capacity_model(city: dict[str, Any]) -> None:
+    """Role hours per fiscal year are the capacity model's available hours (capacity less
+    what is booked), except a role the scenario names, which keeps the hours given."""
+    from datetime import date
+
+    from itcrosswalk.core.capacity import capacity_by_role
+
+    result = _run(city, "portfolio", "select", "--scenario", "staffed", "--format", "json")
+    assert result.exit_code == 0, result.output
+    (selection,) = json.loads(result.stdout)["selections"]
+    rows = {r["constraint"]: r for r in selection["capacity"]}
+    assert rows, "the ServiceNow labor cost plans need roles"
+    config = load_config(city["path"])
+    store = Store(config.store.url)
+    try:
+        model = capacity_by_role(store, config, start=date(2026, 7, 1), end=date(2034, 7, 1))
+    finally:
+        store.close()
+    for name, row in rows.items():
+        role, fy = name.rsplit(" hours FY", 1)
+        if role == "Network Engineer":
+            assert row["limit"] == 300
+            continue
+        months = [f"{int(fy) - 1}-{m:02d}" for m in range(7, 13)] + [
+            f"{fy}-{m:02d}" for m in range(1, 7)
+        ]
+        available = sum(model.get(role, {}).get(m, {}).get("available", 0.0) for m in months)
+        assert row["limit"] == pytest.approx(max(available, 0.0), abs=0.05), name
+        assert row["used"] <= row["limit"] + 1e-6
 
 
 def test_economics_explain_and_by_platform(city: dict[str, Any]) -> None:

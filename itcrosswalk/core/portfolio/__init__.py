@@ -100,10 +100,38 @@ def _scenarios(policy: PortfolioConfig, names: Sequence[str]) -> list[tuple[str,
     return out
 
 
+def _store_capacity(store: Any, config: Any, cands: CandidateSet) -> dict[str, dict[int, float]]:
+    """Each role's available hours per fiscal year from the capacity model (monthly capacity
+    less what the platforms have booked already), over the years the candidates spend in."""
+    from datetime import date
+
+    from ..capacity import capacity_by_role
+
+    if config is None:
+        raise SelectionError("capacity_from_store needs the whole configuration (its calendar)")
+    policy: PortfolioConfig = config.portfolio
+    years = sorted({y for c in cands.candidates for y in c.yearly})
+    if not years:
+        return {}
+    month = policy.fiscal_year_start_month
+    start = date(years[0] - (1 if month > 1 else 0), month, 1)
+    end = date(years[-1] + (0 if month > 1 else 1), month, 1)
+    by_role = capacity_by_role(store, config, start=start, end=end, granularity="month")
+    out: dict[str, dict[int, float]] = {}
+    for role, periods in by_role.items():
+        for label, slot in periods.items():
+            year, mon = int(label[:4]), int(label[5:7])
+            fy = year + (1 if month > 1 and mon >= month else 0)
+            out.setdefault(role, {}).setdefault(fy, 0.0)
+            out[role][fy] += slot["available"]
+    return out
+
+
 def run_selection(
     store: Any,
     policy: PortfolioConfig,
     *,
+    config: Any = None,
     budget: float | None = None,
     fiscal_year: str | None = None,
     scenarios: Sequence[str] = (),
@@ -130,8 +158,9 @@ def run_selection(
             ]
         else:
             values = [score_of[id(c)] for c in cands.candidates]
+        hours = _store_capacity(store, config, cands) if scenario.capacity_from_store else None
         model = build_model(cands.candidates, values, scenario, budget=budget, fiscal_year=year,
-                            excluded=excluded)  # fmt: skip
+                            excluded=excluded, role_hours=hours)  # fmt: skip
         result = select(model, scenario=name)
         selections.append(result.as_json())
         models.append((name, model))

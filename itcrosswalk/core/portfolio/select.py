@@ -139,8 +139,11 @@ def build_model(
     budget: float | None = None,
     fiscal_year: int | None = None,
     excluded: Mapping[str, str] | None = None,
+    role_hours: Mapping[str, Mapping[int, float]] | None = None,
 ) -> Model:
-    """The 0-1 program for ``scenario`` (``budget``/``fiscal_year`` from the command line win)."""
+    """The 0-1 program for ``scenario`` (``budget``/``fiscal_year`` from the command line win);
+    ``role_hours`` (role -> fiscal year -> hours, from the capacity model) bounds staff hours
+    where the scenario gives no ``capacity`` of its own for the role."""
     excluded = excluded or {}
     find = _lookup(candidates, excluded)
     drop = {find(name, "exclude") for name in scenario.exclude}
@@ -191,13 +194,20 @@ def build_model(
         for role, hours in per_role.items():
             for y in active:
                 needs.setdefault(i, {}).setdefault(role, {})[y] = hours
-    for role, cap in sorted(scenario.capacity.items()):
+    limits_by_role: dict[str, dict[int, float]] = {
+        role: {y: float(hours) for y, hours in per_year.items()}
+        for role, per_year in (role_hours or {}).items()
+    }
+    for role, cap in scenario.capacity.items():
+        limits_by_role[role] = dict.fromkeys(years, float(cap))
+    for role, per_year in sorted(limits_by_role.items()):
         for y in years:
             coefs = {
                 i: r[role].get(y, 0.0) for i, r in needs.items() if role in r and r[role].get(y)
             }
             if coefs:
-                rows.append(Row(_name(f"capacity_{role}_{fy_label(y)}"), "capacity", coefs, cap,
+                limit = max(per_year.get(y, 0.0), 0.0)
+                rows.append(Row(_name(f"capacity_{role}_{fy_label(y)}"), "capacity", coefs, limit,
                                 f"{role} hours {fy_label(y)}"))  # fmt: skip
     depends: dict[int, list[int]] = {}
     for name, needed in scenario.depends.items():

@@ -119,6 +119,10 @@ class Scenario(BaseModel):
     """Groups of mutually exclusive options: at most one of each group is funded."""
     capacity: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
     """Role -> staff hours available per fiscal year."""
+    capacity_from_store: bool = False
+    """Take each role's available hours per fiscal year from the capacity model (the
+    platforms' assignments and capacity in the store: capacity minus what is booked already);
+    a role in ``capacity`` keeps the hours given there."""
     needs: dict[str, dict[str, Annotated[float, Field(ge=0)]]] = Field(default_factory=dict)
     """Candidate -> {role: hours per fiscal year it runs}, beside what its plans carry."""
 
