@@ -168,22 +168,23 @@ def approvers(adapter: Any) -> dict[str, Any]:
     writer = TableWriter(adapter, "demand")
 
     def approve(sys_id: str, *, note: str, dry_run: bool = False) -> WriteResult:
-        log_: list[dict[str, Any]] = []
-        rows = writer._rows("dmn_demand", f"sys_id={sys_id}", ["sys_id", "state", "number"], log_)
-        rows = [r for r in rows if mapping.value(r, "sys_id") == sys_id]
-        if not rows:
-            from ...core.errors import PlatformError
+        with adapter.http.recording() as made:
+            rows = writer._rows("dmn_demand", f"sys_id={sys_id}", ["sys_id", "state", "number"])
+            rows = [r for r in rows if mapping.value(r, "sys_id") == sys_id]
+            if not rows:
+                from ...core.errors import PlatformError
 
-            raise PlatformError(f"source {adapter.source.name}: no dmn_demand {sys_id}")
-        url = mapping.record_url(adapter.base, "dmn_demand", sys_id)
-        if mapping.value(rows[0], "state") == APPROVED:
-            return WriteResult("already_approved", "demand", sys_id, url, log_)
-        body = {"state": APPROVED, "work_notes": note}
-        if dry_run:
-            log_.append({"method": "PATCH", "url": writer._url("dmn_demand", sys_id), "body": body})
-            return WriteResult("dry_run", "demand", sys_id, url, log_)
-        response = writer._send("PATCH", writer._url("dmn_demand", sys_id), log_, body=body)
-        writer._check(response, "table dmn_demand", reading=False)
-        return WriteResult("approved", "demand", sys_id, url, log_)
+                raise PlatformError(f"source {adapter.source.name}: no dmn_demand {sys_id}")
+            url = mapping.record_url(adapter.base, "dmn_demand", sys_id)
+            if mapping.value(rows[0], "state") == APPROVED:
+                return WriteResult("already_approved", "demand", sys_id, url, made)
+            body = {"state": APPROVED, "work_notes": note}
+            target = writer._url("dmn_demand", sys_id)
+            if dry_run:
+                made.append({"method": "PATCH", "url": target, "body": body})
+                return WriteResult("dry_run", "demand", sys_id, url, made)
+            response = writer._send("PATCH", target, body=body)
+            adapter.http.raise_for(response, f"dmn_demand {mapping.value(rows[0], 'number')}")
+            return WriteResult("approved", "demand", sys_id, url, made)
 
     return {"demand": approve}
