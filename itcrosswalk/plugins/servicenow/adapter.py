@@ -710,6 +710,9 @@ class ServiceNowAdapter(Adapter):
             ],
             "person": ["upn", "email", "name", "department", "office", "manager", "active"],
         }
+        from .finance import PLAN_LINE_FIELDS
+
+        fields["plan_line"] = list(PLAN_LINE_FIELDS)  # SPM cost and benefit plan breakdowns
         return Capabilities(
             entities=fields,
             writes=sorted(mapping.WRITE_TABLES),

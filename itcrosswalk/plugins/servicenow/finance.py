@@ -22,6 +22,9 @@ FINANCE_TABLES: dict[str, tuple[str, str, PlanKind]] = {
     "benefit_plan_breakdown": ("benefit_plan", "benefit_plan", PlanKind.BENEFIT),
 }
 ROLES = "it_project_manager, it_demand_manager or financial_mgmt_user"
+PLAN_LINE_FIELDS = ("investment_id", "plan", "plan_id", "plan_name", "fiscal_period",
+                    "period_start", "period_finish", "cost_type", "category", "amount",
+                    "currency")  # fmt: skip
 AMOUNT = {"cost_plan_breakdown": ("cost_default_currency", "cost"),
           "benefit_plan_breakdown": ("benefit_default_currency", "entered_benefit")}  # fmt: skip
 
