@@ -55,15 +55,20 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=2000)
     parser.add_argument("--years", type=int, default=5)
     parser.add_argument("--roles", type=int, default=20)
+    parser.add_argument("--time-limit", type=float, default=None, help="solver seconds per solve")
     args = parser.parse_args()
     cands, values, scenario = _city(args.candidates, args.years, args.roles)
+    scenario.time_limit_seconds = args.time_limit
     t0 = time.process_time()
     model = build_model(cands, values, scenario)
     t1 = time.process_time()
     print(f"built {len(model.rows)} constraints in {t1 - t0:.3f} cpu s", flush=True)
     status, funded, value = solve(model)
     t2 = time.process_time()
-    print(f"solved ({status}, {len(funded)} funded) in {t2 - t1:.3f} cpu s", flush=True)
+    print(
+        f"solved ({status}, gap {model.gap}, {len(funded)} funded) in {t2 - t1:.3f} cpu s",
+        flush=True,
+    )
     why = reasons(model, set(funded))
     t3 = time.process_time()
     full = select(model)
@@ -81,7 +86,7 @@ def main() -> None:
     print(f"cpu seconds: build {t1 - t0:.3f}, solve {t2 - t1:.3f}, explain {t3 - t2:.3f}, "
           f"solve+explain+7-point frontier {t4 - t3:.3f}, LP file {t5 - t4:.3f} ({len(text) / 1e6:.1f} MB)")  # fmt: skip
     print(f"binding reasons of the unfunded: {dict(sorted(kinds.items()))}")
-    assert abs(full.value - value) < 1e-6
+    print(f"selection status {full.status}; warnings: {full.warnings}")
 
 
 if __name__ == "__main__":

@@ -214,6 +214,8 @@ def _print_selection(data: dict[str, Any]) -> None:
         rows = [{"candidate": r["candidate"], "platform": r["platform"], "value": round(r["value"], 2),
                  "cost": _money(r["cost"]), "why": r["reason"]} for r in s["unfunded"]]  # fmt: skip
         _emit(rows, "table", ["candidate", "platform", "value", "cost", "why"], title="not funded")
+        for w in s["warnings"]:
+            click.echo(f"warning: {w}", err=True)
         best = [p for p in s["frontier"] if p["value"] is not None]
         if best:
             click.echo(

@@ -52,6 +52,10 @@ class Model:
     objective: str
     depends: dict[int, list[int]] = field(default_factory=dict)
     groups: list[list[int]] = field(default_factory=list)
+    time_limit: float | None = None
+    """Seconds the solver may take; past them the best set found is reported with its gap."""
+    gap: float | None = None
+    """The relative gap of the last solve stopped by the time limit (0 when proven optimal)."""
 
     def var(self, i: int) -> str:
         return f"x{i + 1}"
@@ -229,7 +233,8 @@ def build_model(
         rows.append(Row(f"exclusive_{n}", "exclusive", dict.fromkeys(members, 1.0), 1.0,
                         "one of " + ", ".join(cands[i].ref for i in members)))  # fmt: skip
     must = {pick(name, "must_fund") for name in scenario.must_fund}
-    return Model(cands, vals, rows, must, years, scenario.objective, depends, groups)
+    return Model(cands, vals, rows, must, years, scenario.objective, depends, groups,
+                 time_limit=scenario.time_limit_seconds)  # fmt: skip
 
 
 def _name(text: str) -> str:
@@ -267,14 +272,22 @@ def solve(
         integrality=np.ones(n),
         bounds=Bounds(lower_bounds, np.ones(n)),
         constraints=constraints,
-        options={"mip_rel_gap": 0.0},
+        options={
+            "mip_rel_gap": 0.0,
+            **({"time_limit": model.time_limit} if model.time_limit else {}),
+        },
     )
     if result.status == 2:
         return ("infeasible", [], math.nan)
     if result.x is None:
         raise SelectionError(f"the solver stopped without a solution: {result.message}")
     funded = [i for i in range(n) if result.x[i] > 0.5]
-    return ("optimal", funded, float(sum(model.values[i] for i in funded)))
+    status = "optimal"
+    model.gap = 0.0
+    if result.status == 1:  # the time limit: a feasible set, not proven best
+        status = "time_limit"
+        model.gap = float(getattr(result, "mip_gap", math.nan))
+    return (status, funded, float(sum(model.values[i] for i in funded)))
 
 
 def conflicting_must_fund(model: Model) -> list[int]:
@@ -358,6 +371,7 @@ def select(
                 "capacity, dependency or exclusive rules (drop one, or raise the budget)"
             )
     status, funded_list, value = solve(model)
+    gap = model.gap
     funded = set(funded_list)
     why = reasons(model, funded)
     rows_f: list[dict[str, Any]] = []
@@ -393,9 +407,16 @@ def select(
             years.append(entry)
         elif row.kind == "capacity":
             capacity.append(entry)
+    warnings = []
+    if status == "time_limit":
+        warnings.append(
+            f"not proven optimal: the solver stopped at its {model.time_limit:g} s limit with a "
+            f"relative gap of {100 * (gap or 0):.3f}% (raise time_limit_seconds for the proof)"
+        )
     selection = Selection(
-        scenario, model.objective, status, value, rows_f, rows_u, years, capacity, model=model
-    )
+        scenario, model.objective, status, value, rows_f, rows_u, years, capacity,
+        warnings=warnings, model=model,
+    )  # fmt: skip
     for level in frontier_levels:
         st, picked, val = solve(model, scale=level)
         spend = sum(model.candidates[i].cost_in(y) for i in picked for y in model.years)

@@ -111,6 +111,9 @@ class Scenario(BaseModel):
     """The years the budget constrains; empty: the year ``--fiscal-year`` names, else every
     year a candidate spends in."""
     objective: Literal["score", "npv"] = "score"
+    time_limit_seconds: float | None = Field(default=None, gt=0)
+    """Seconds the solver may take; unset, it runs until the optimum is proven. Stopped early,
+    the report says the set is the best found, with the gap to the bound."""
     must_fund: list[str] = Field(default_factory=list)
     exclude: list[str] = Field(default_factory=list)
     depends: dict[str, list[str]] = Field(default_factory=dict)
