@@ -46,6 +46,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "itcrosswalk.plugins.project_online",
     "itcrosswalk.plugins.clarity",
     "itcrosswalk.plugins.jira",
+    "itcrosswalk.plugins.planner_premium",
 )
 """The built-in platform plugins (``ITCROSSWALK_LOAD_PLUGINS`` may leave them out)."""
 

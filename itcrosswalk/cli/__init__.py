@@ -1204,6 +1204,13 @@ def _demo_outputs(
     written.append(
         ("forecast:", write_forecast(forecast(store, config, now=now), target / "forecast")[0])
     )
+    if {"sandbox-project-online", "sandbox-planner-premium"} <= set(config.sources):
+        from ..core import migrate
+
+        moved = migrate.verify(store, "sandbox-project-online", "sandbox-planner-premium")
+        (target / "migration.html").write_text(migrate.render_html(moved), encoding="utf-8")
+        written.append(("migration:", target / "migration.html"))
+        click.echo(f"  move off Project Online: {len(moved.matched)} of {moved.projects} projects in Planner premium, {len(moved.missing)} missing, {len(moved.differences)} differences")  # fmt: skip
     return written
 
 

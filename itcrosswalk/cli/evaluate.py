@@ -51,8 +51,8 @@ def register(cli: click.Group) -> None:
         from ..core.evaluate import evaluate as run
         from ..core.evaluate import load_criteria
         from ..core.fitgap import load_requirements
-        from ..core.output import write_json
         from ..core.reports import evaluation
+        from ..core.reports.render import to_json
 
         weights = load_criteria(criteria)
         wanted = load_requirements(requirements) if requirements else None
@@ -94,7 +94,7 @@ def register(cli: click.Group) -> None:
         else:
             with _open_output(output) as handle:
                 if fmt == "json" or fmt == "table":
-                    write_json(evaluation.pack(results, weights, wanted), handle)
+                    handle.write(to_json(evaluation.pack(results, weights, wanted)))
                 elif fmt == "md":
                     handle.write(evaluation.render_markdown(results, weights, wanted))
                 else:

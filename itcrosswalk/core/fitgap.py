@@ -296,7 +296,7 @@ def fit_gap(
         candidates = [ev for ev in results if role in roles_of(ev.platform)]
         if not mine:
             continue
-        rows = []
+        rows: list[dict[str, Any]] = []
         for requirement in mine:
             cells = {ev.source: judge(requirement, ev) for ev in candidates}
             rows.append(
@@ -361,7 +361,7 @@ def sensitivity(
         leader = ranked[0]
         scores = {ev.source: ev.scores for ev in results if ev.source in totals}
         chosen = criteria_of_role(criteria, role)
-        flips = []
+        flips: list[dict[str, Any]] = []
         for name, criterion in chosen.items():
             others = {n: c.weight for n, c in chosen.items() if n != name}
 

@@ -196,14 +196,16 @@ def record_snapshot(
         for name, f in source_freshness(store).items()
     }
     with store.engine.begin() as conn:
-        snapshot_id = conn.execute(
+        inserted = conn.execute(
             snapshot_runs.insert().values(
                 taken_at=now,
                 origin=origin[:255],
                 compliance_run_id=compliance_run,
                 sources=freshness,
             )
-        ).inserted_primary_key[0]
+        ).inserted_primary_key
+        assert inserted is not None
+        snapshot_id = inserted[0]
         # A breakdown can name one key twice only through truncation; the first one is kept.
         seen: set[tuple[str, str, str]] = set()
         unique = []
@@ -257,7 +259,7 @@ def history(
         .order_by(r.c.taken_at, t.c.snapshot_id, t.c.key)
     )
     with store.engine.connect() as conn:
-        return [Point(*row) for row in conn.execute(query).all()]
+        return [Point(*tuple(row)) for row in conn.execute(query).all()]
 
 
 def known_metrics(store: Store) -> list[str]:

@@ -166,6 +166,7 @@ stream_state = sa.Table(
     sa.Column("access", sa.String(32)),
     sa.Column("message", sa.Text()),
     sa.Column("updated_at", UTCDateTime()),
+    sa.Column("change_token", sa.Text()),
 )
 
 sync_runs = sa.Table(
@@ -272,6 +273,8 @@ class StreamCursor:
     """The platform's count of the rows in the last incremental window."""
     access: str | None = None
     message: str | None = None
+    change_token: str | None = None
+    """The platform's change token (a delta link) the last completed read left."""
 
 
 @dataclass
@@ -752,6 +755,26 @@ class Store:
                     .values(deleted=True, deleted_at=_now())
                 )
         return len(gone)
+
+    @_store_errors
+    def tombstone_ids(self, *, source: str, stream: str, entity: str, ids: Sequence[str]) -> int:
+        """Mark deleted the live records of the stream with these ids (deletions the platform
+        reported itself, such as Dataverse ``$deletedEntity`` rows)."""
+        table = ENTITY_TABLES[entity]
+        gone = 0
+        with self.engine.begin() as conn:
+            for start in range(0, len(ids), 500):
+                gone += conn.execute(
+                    table.update()
+                    .where(
+                        table.c.source == source,
+                        table.c.stream == stream,
+                        table.c.deleted.is_(False),
+                        table.c.source_id.in_(list(ids[start : start + 500])),
+                    )
+                    .values(deleted=True, deleted_at=_now())
+                ).rowcount
+        return gone
 
     def count(
         self,

@@ -393,7 +393,10 @@ class SyncEngine:
             resumable_full = cursor.sweep is not None
             if not full or resumable_full:
                 window = Window(
-                    since=cursor.window_since, until=cursor.window_until, full=resumable_full
+                    since=cursor.window_since,
+                    until=cursor.window_until,
+                    full=resumable_full,
+                    change_token=None if resumable_full else cursor.change_token,
                 )
                 return window, cursor.sweep, cursor.resume_token, True
         sweep_due = False
@@ -411,7 +414,8 @@ class SyncEngine:
         if not is_full and cursor is not None and cursor.watermark is not None:
             since = cursor.watermark - timedelta(seconds=source.overlap_seconds)
         sweep = _secrets.token_hex(8) if is_full else None
-        return Window(since=since, until=now, full=is_full), sweep, None, False
+        change_token = cursor.change_token if cursor is not None and not is_full else None
+        return Window(since, now, is_full, change_token), sweep, None, False
 
     def _sync_stream(
         self,
@@ -447,7 +451,11 @@ class SyncEngine:
             remote_total_at=cursor.remote_total_at if cursor else None,
             window_total=cursor.window_total if (cursor and resuming) else None,
             access="ok",
+            change_token=cursor.change_token if cursor else None,
         )
+        # A read that ends replaces the change token with the one it was given (or none).
+        next_change_token: str | None = None
+        full_read = window.full
         previous_full_at = working.last_full_at
         # The count this read's first page gave: a resumed read keeps the one it began with.
         read_total: int | None = None
@@ -458,6 +466,13 @@ class SyncEngine:
         fresh = token is None
         for page, _used, after in paginate(stream, window, token):
             result.pages += 1
+            if page.restart and not full_read:
+                # The platform refused the change token: this read is a full one now, and what it
+                # does not return by its end is tombstoned.
+                full_read = result.full = True
+                sweep = working.sweep = _secrets.token_hex(8)
+            if page.change_token is not None:
+                next_change_token = page.change_token
             if fresh and result.pages == 1 and page.total is not None:
                 read_total = page.total
                 if window.full:
@@ -469,7 +484,7 @@ class SyncEngine:
             quarantined: list[QuarantineItem] = []
             links: list[tuple[str, str, str, str, str, str]] = []
             known: dict[str, str | None] = {}
-            if not window.full and page.records:
+            if not full_read and page.records:
                 ids = [i for i in (stream.record_id(raw) for raw in page.records) if i]
                 known = self.store.known_versions(stream.entity, source_name, ids)
             versions: dict[str, str] = {}
@@ -481,7 +496,13 @@ class SyncEngine:
                     Exception
                 ):  # a bad timestamp fails the record's mapping, which quarantines it
                     stamp = None
-                if stamp is not None and window.since is not None and stamp < window.since:
+                if (
+                    stamp is not None
+                    and window.since is not None
+                    and not full_read
+                    and window.change_token is None
+                    and stamp < window.since
+                ):
                     # The platform ignored the filter; this record is older than the window.
                     result.outside_window += 1
                     continue
@@ -534,9 +555,10 @@ class SyncEngine:
             if done:
                 working.window_since = working.window_until = None
                 working.resume_token = None
-                if window.full:
+                if full_read:
                     working.last_full_at = window.until
                 working.sweep = None
+                working.change_token = next_change_token
             if not dry_run:
                 written = self.store.write_page(
                     source=source_name,
@@ -556,11 +578,16 @@ class SyncEngine:
                 )
                 result.inserted += written.inserted
                 result.updated += written.updated
+                if page.deleted:
+                    result.tombstoned += self.store.tombstone_ids(
+                        source=source_name, stream=stream.name, entity=stream.entity,
+                        ids=page.deleted,
+                    )  # fmt: skip
             result.quarantined += len(quarantined)
             if self.progress:
                 self.progress(stream.name, result.read, read_total)
         result.remote_total = read_total
-        if window.full and not dry_run and sweep is not None:
+        if full_read and not dry_run and sweep is not None:
             seen = self.store.count_sweep(
                 source=source_name, stream=stream.name, entity=stream.entity, sweep=sweep
             ) + self._quarantined_count(source_name, stream.name)
@@ -571,10 +598,10 @@ class SyncEngine:
                 self._refuse_sweep(source_name, stream, result, read_total, seen, previous_full_at)
                 result.watermark = working.watermark.isoformat() if working.watermark else None
                 return result
-            result.tombstoned = self.store.tombstone(
+            result.tombstoned += self.store.tombstone(
                 source=source_name, stream=stream.name, entity=stream.entity, sweep=sweep
             )
-        if window.full and not dry_run:
+        if full_read and not dry_run:
             result.synced_total = self.store.count(
                 stream.entity, source=source_name, stream=stream.name
             )

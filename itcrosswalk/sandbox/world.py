@@ -208,6 +208,9 @@ class World:
     """The demands the Clarity tenant holds as ideas."""
     investments: list[InvestmentLine] = field(default_factory=list)
     """Cost and benefit plan lines of the candidates for next year's funding (add_investments)."""
+    planted: dict[str, Any] = field(default_factory=dict)
+    """What a world function planted for a check to find (the Planner premium migration's
+    missing and drifted projects), by name."""
     knowledge: Any = None
     """The knowledge base, root causes and asset lifecycles (:mod:`.knowledge`)."""
 
@@ -1132,6 +1135,7 @@ def generate(
     from .knowledge import add_knowledge  # its own random source: the rest stays as it was
 
     add_knowledge(world)
+    add_planner_premium(world, plans=max(2, counts["projects"] // 3))
     return world
 
 
@@ -1240,6 +1244,71 @@ def _plans(g: _Gen, project: Work) -> list[PlanLine]:
     return lines
 
 
+# -- the Planner premium environment (the move off Project Online) ------------------------------
+
+PLANNER_DRIFT_DAYS = 21
+"""How far the finish of a drifted plan moved when it was re-keyed by hand."""
+
+
+def add_planner_premium(world: World, *, plans: int, tasks_per_plan: int | None = None) -> None:
+    """Give ``world`` a Planner premium environment (replacing any it had).
+
+    The City is moving off Project Online: of its Project Online projects, every third one from
+    the second on has not been moved yet (missing), every third one from the third on was
+    re-keyed with its finish ``PLANNER_DRIFT_DAYS`` days later (drifted), and the rest were
+    moved exactly (same name, dates, progress and tasks). ``plans`` more are Planner premium's
+    own, each with a summary task over its work and a closing milestone. What was planted is
+    kept in ``world.planted["planner_migration"]``.
+    """
+    world.work = [w for w in world.work if w.platform != "planner_premium"]
+    g = _Gen(world.seed * 1013 + 29, world.now)
+    people = world.people
+    departments = [d.id for d in world.departments]
+    source = [w for w in world.work if w.platform == "project_online"]
+    missing: list[str] = []
+    drifted: dict[str, int] = {}
+    items: list[Work] = []
+    for i, project in enumerate(w for w in source if w.kind == "project"):
+        if i % 3 == 1:
+            missing.append(project.name)
+            continue
+        moved = Work(**{**project.__dict__, "id": g.hex_id(), "platform": "planner_premium"})
+        moved.goals = list(project.goals)
+        if i % 3 == 2 and moved.planned_finish is not None:
+            moved.planned_finish += timedelta(days=PLANNER_DRIFT_DAYS)
+            drifted[project.name] = PLANNER_DRIFT_DAYS
+        items.append(moved)
+        for task in (w for w in source if w.parent_id == project.id):
+            copy = Work(**{**task.__dict__, "id": g.hex_id(), "platform": "planner_premium"})
+            copy.goals, copy.parent_id = list(task.goals), moved.id
+            items.append(copy)
+    for i in range(plans):
+        plan = _work_item(
+            g, "project", f"PP-{i + 1:03d}", g.rng.choice(PROJECT_TOPICS), None,
+            g.rng.choice(departments), "planner_premium", people,
+        )  # fmt: skip
+        plan.name = f"{plan.name} ({plan.number})"
+        items.append(plan)
+        summary = _work_item(
+            g, "task", f"{plan.number}-S", f"{plan.name}: Delivery", plan, plan.department,
+            "planner_premium", people,
+        )  # fmt: skip
+        items.append(summary)
+        count = tasks_per_plan if tasks_per_plan is not None else g.rng.randrange(2, 5)
+        for t in range(count):
+            kind = "milestone" if t == count - 1 and count > 1 else "task"
+            items.append(
+                _work_item(
+                    g, kind, f"{plan.number}-T{t + 1:03d}",
+                    f"{plan.name}: {'Go-live' if kind == 'milestone' else 'Work item ' + str(t + 1)}",
+                    summary if kind == "task" else plan, plan.department, "planner_premium",
+                    people,
+                )
+            )  # fmt: skip
+    world.work += items
+    world.planted["planner_migration"] = {"missing": missing, "drifted": drifted}
+
+
 # -- candidates for funding (the portfolio review board's list) --------------------------------
 
 
@@ -1325,8 +1394,10 @@ def add_investments(world: World, *, epics: int = 3, proposals: int = 3) -> None
                 for plan, cost_type, category, amount, year in (
                     ("forecast", "capital", "Capital cost", item.budget, fy),
                     ("forecast", "operating", "Annual operating cost", yearly_run, fy + 1),
-                    *[("benefit", "operating", "Annual benefit", saving, fy + 1 + k)
-                      for k in range(benefit_years)],
+                    *[
+                        ("benefit", "operating", "Annual benefit", saving, fy + 1 + k)
+                        for k in range(benefit_years)
+                    ],
                 ):
                     world.investments.append(
                         InvestmentLine(

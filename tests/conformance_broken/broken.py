@@ -11,13 +11,11 @@ import dataclasses
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-import requests
 from crosswalk_helpdesk import mapping
 from crosswalk_helpdesk.adapter import MAX_PAGE, HelpdeskAdapter, Tickets
 from crosswalk_helpdesk.sandbox import HelpdeskEmulator, sandbox_source
 
 from itcrosswalk.core.adapter import Page, Stream, Window
-from itcrosswalk.core.http import BearerToken, HttpPolicy, build_session
 from itcrosswalk.core.model import Record
 from itcrosswalk.hookspecs import hookimpl
 from itcrosswalk.sandbox.emulator import Response
@@ -87,21 +85,11 @@ class StopsOnAShortPage(HelpdeskAdapter):
 class SkipsRetryAfter(HelpdeskAdapter):
     """Retries a 429 at once, whatever its ``Retry-After`` says."""
 
-    @property
-    def session(self) -> requests.Session:
-        if self._session is None:
-            assert self.source.auth is not None and self.source.auth.type == "bearer"
-            policy = dataclasses.replace(
-                HttpPolicy.from_source(self.source), sleep=lambda seconds: None
-            )
-            self._session = build_session(
-                self.source.name,
-                base_url=self.base,
-                policy=policy,
-                ca_bundle=self.source.ca_bundle,
-                auth=BearerToken(self.secrets(self.source.auth.token, "auth.token")),
-            )
-        return self._session
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        assert self.http is not None
+        # The session is built on first use, from this policy: one that never sleeps.
+        self.http.policy = dataclasses.replace(self.http.policy, sleep=lambda seconds: None)
 
 
 class WritesTheSecretIntoExtra(HelpdeskAdapter):

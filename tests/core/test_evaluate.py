@@ -129,6 +129,7 @@ platform = "servicenow"
 url = "https://new.service-now.example"
 auth = {{ type = "basic", user = "svc", password = "env:SNOW_PASSWORD" }}
 """
+    (tmp_path / "crosswalk.toml").write_text(text)  # for the CLI
     config = parse_config(text, tmp_path / "crosswalk.toml")
     store = Store(store_url)
     opened = datetime(2026, 3, 2, 9, tzinfo=UTC)
@@ -513,3 +514,32 @@ def test_a_bad_requirement_is_named(tmp_path: Path, text: str, said: str) -> Non
     path.write_text(text)
     with pytest.raises(ConfigError, match=re.escape(said)):
         load_requirements(path)
+
+
+def test_evaluate_with_requirements_from_the_command_line(
+    two_sources: tuple[Any, Store], tmp_path: Path
+) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from itcrosswalk.cli import make_cli
+
+    config, _store = two_sources
+    cli = make_cli(make_registry(entry_points_group=None))
+    path = tmp_path / "requirements.toml"
+    path.write_text(REQUIREMENTS)
+    base = ["--config", str(config.path), "evaluate", "--requirements", str(path)]
+    result = CliRunner().invoke(cli, [*base, "--format", "json"])
+    assert result.exit_code == 3, result.output  # two sources have not synced cleanly
+    pack = json.loads(result.stdout)
+    assert set(pack["roles"]) == {"ppm", "itsm", "endpoint"}
+    assert [r["id"] for r in pack["fit_gap"]["ppm"]["rows"]][0] == "PPM-02"
+    book = tmp_path / "pack.xlsx"
+    made = CliRunner().invoke(cli, [*base, "--format", "xlsx", "-o", str(book)])
+    assert made.exit_code == 3 and book.read_bytes()[:2] == b"PK"
+    no_file = CliRunner().invoke(cli, [*base, "--format", "xlsx"])
+    assert no_file.exit_code == 2 and "--format xlsx needs --output" in no_file.output
+    path.write_text('[[requirements]]\nid = "X"\ntext = "t"\nrole = "ppm"\npriority = "must"\n')
+    bad = CliRunner().invoke(cli, [*base, "--format", "json"])
+    assert bad.exit_code == 1 and "requirement X: names no evidence" in bad.output

@@ -164,6 +164,8 @@ def _kpi(
     currency = config.dashboard.currency
     value = None if result is None else result.get("value")
     why = unsupported or (None if result is None else result.get("unsupported"))
+    if why is None and value is None:
+        why = "no records in scope: nothing to judge, which is not a 0"
     limit = threshold(config, metric)
     rag = None if why or limit is None else limit.rag(value)
     previous = [p for p in trend if p.value is not None]
@@ -495,7 +497,7 @@ def charts(data: dict[str, Any]) -> dict[str, str]:
 
     out: dict[str, str] = {}
     for kpi in data["kpis"]:
-        if kpi["trend"]:
+        if any(p["value"] is not None for p in kpi["trend"]):
             colour = svg.RAG.get(kpi["rag"] or "", svg.NEUTRAL)
             out[f"trend-{kpi['id']}"] = svg.sparkline(
                 f"trend-{kpi['id']}",

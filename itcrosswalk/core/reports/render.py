@@ -426,7 +426,7 @@ def metric_charts(data: Mapping[str, Any]) -> dict[str, str]:
     figures: dict[str, str] = {}
     for metric in data["metrics"]:
         unit = metric["unit"]
-        if metric.get("trend"):
+        if any(p["value"] is not None for p in metric.get("trend") or []):
             figures[f"trend-{metric['id']}"] = svg.sparkline(
                 f"trend-{metric['id']}",
                 [p["at"][:10] for p in metric["trend"]],

@@ -135,7 +135,7 @@ def bars(
         colour = colours[index] if colours else NEUTRAL
         start, end = sorted((zero, x(float(value))))
         out.append(
-            f'<rect class="mark" data-label="{_e(label)}" data-value="{float(value):g}" '
+            f'<rect class="mark" data-label="{_e(label)}" data-value="{float(value)!r}" '
             f'x="{start:.1f}" y="{y + 4}" width="{max(end - start, 0.5):.1f}" height="{row - 8}" '
             f'fill="{colour}"><title>{_e(label)}: {_e(_label(float(value), unit))}</title></rect>'
         )
@@ -189,7 +189,7 @@ def columns(
             continue
         top_y, base = sorted((y(float(value)), y(0.0)))
         out.append(
-            f'<rect class="mark" data-label="{_e(period)}" data-value="{float(value):g}" '
+            f'<rect class="mark" data-label="{_e(period)}" data-value="{float(value)!r}" '
             f'x="{cx + step * 0.15:.1f}" y="{top_y:.1f}" width="{step * 0.7:.1f}" '
             f'height="{max(base - top_y, 0.5):.1f}" fill="{NEUTRAL}">'
             f"<title>{_e(period)}: {_e(_label(float(value), unit))}</title></rect>"
@@ -231,7 +231,7 @@ def sparkline(
         if value is None:
             continue
         out.append(
-            f'<circle class="mark" data-label="{_e(moment)}" data-value="{float(value):g}" '
+            f'<circle class="mark" data-label="{_e(moment)}" data-value="{float(value)!r}" '
             f'cx="{pad + step * i:.1f}" cy="{y(float(value)):.1f}" r="2" fill="{colour}">'
             f"<title>{_e(moment)}: {_e(_label(float(value), unit))}</title></circle>"
         )

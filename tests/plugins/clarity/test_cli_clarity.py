@@ -67,7 +67,7 @@ def test_the_demo_sandbox_syncs_clarity_and_the_evaluation_scores_it_beside_the_
         make_cli(pm), ["--config", str(path), "evaluate", "--format", "json"]
     )
     assert result.exit_code == 0, result.output
-    scored = {row["platform"]: row for row in json.loads(result.output)}
+    scored = {row["platform"]: row for row in json.loads(result.output)["sources"]}
     assert {"servicenow", "project_online", "clarity"} <= set(scored)
     clarity = scored["clarity"]
     assert clarity["status"] == "ok" and clarity["total"] is not None
