@@ -124,7 +124,7 @@ def test_candidates_from_the_store(store_url: str) -> None:
     # The business-case template's estimate, placed in the first year a decision can fund.
     kiosks = by_ref["snow:DMND2"]
     assert kiosks.money_from.startswith("business case template (estimated_cost")
-    assert kiosks.yearly == {2028: {"cost": 50_000.0, "operating": 0.0}}
+    assert kiosks.yearly == {2028: {"cost": 50_000.0, "capital": 0.0, "operating": 50_000.0}}
     assert by_ref["pwa:MSP1"].yearly[2028]["cost"] == 300_000  # September 2027 is in FY2028
     reasons = {row["candidate"]: row for row in cands.excluded}
     assert reasons["snow:DMND3"]["reason_kind"] == "no cost"
