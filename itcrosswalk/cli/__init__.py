@@ -968,9 +968,10 @@ def sandbox() -> None:
 def sandbox_serve(obj: Context, seed: int, size: str, tickets: int | None, directory: str) -> None:
     """Serve the emulators on loopback HTTPS until interrupted."""
     from ..sandbox import runner
-    from ..sandbox.world import generate, live_now
+    from ..sandbox.world import add_investments, generate, live_now
 
     world = generate(seed, size, tickets=tickets, now=live_now())
+    add_investments(world)  # next year's funding candidates (crosswalk portfolio)
     with runner.start(world, pm=obj.pm) as box:
         path = runner.write_config(box, Path(directory))
         for name, url in sorted(box.urls.items()):
@@ -1009,13 +1010,14 @@ def demo(obj: Context, directory: str, seed: int, size: str) -> None:
     from ..core.store import Store
     from ..core.sync import SyncEngine
     from ..sandbox import runner
-    from ..sandbox.world import generate, live_now
+    from ..sandbox.world import add_investments, generate, live_now
 
     target = Path(directory)
     _fresh_demo_folder(target)
     click.echo(f"generating the city (seed {seed}, size {size}) ...")
     # Dated now, so the metrics, controls and evaluation run later match what it printed.
     world = generate(seed, size, now=live_now())
+    add_investments(world)  # next year's funding candidates (crosswalk portfolio)
     code = EXIT_OK
     with runner.start(world, pm=obj.pm) as box:
         config_path = runner.write_config(box, target)
@@ -1064,6 +1066,9 @@ def demo(obj: Context, directory: str, seed: int, size: str) -> None:
     click.echo(f"         crosswalk --config {config_path} evaluate")
     click.echo(f"         crosswalk --config {config_path} status")
     click.echo(f"         crosswalk --config {config_path} runs")
+    click.echo(
+        f"         crosswalk --config {config_path} portfolio select --budget 3000000 -o portfolio"
+    )
     if code == EXIT_ERROR:
         sys.exit(code)
 

@@ -33,6 +33,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from .errors import ConfigError
+from .portfolio.settings import PortfolioConfig
 from .secrets import LITERAL_NOT_ALLOWED, is_reference
 
 CONFIG_ENV = "CROSSWALK_CONFIG"
@@ -382,6 +383,7 @@ class Config(BaseModel):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     templates: ContentConfig = Field(default_factory=ContentConfig)
     controls: ContentConfig = Field(default_factory=ContentConfig)
+    portfolio: PortfolioConfig = Field(default_factory=PortfolioConfig)
     assets: AssetsConfig = Field(default_factory=AssetsConfig)
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
     path: Path | None = None

@@ -206,6 +206,8 @@ class World:
     """Financial plan lines of the investments that carry them (the Clarity tenant's)."""
     idea_ids: list[str] = field(default_factory=list)
     """The demands the Clarity tenant holds as ideas."""
+    investments: list[InvestmentLine] = field(default_factory=list)
+    """Cost and benefit plan lines of the candidates for next year's funding (add_investments)."""
     planted: dict[str, Any] = field(default_factory=dict)
     """What a world function planted for a check to find (the Planner premium migration's
     missing and drifted projects), by name."""
@@ -1305,3 +1307,103 @@ def add_planner_premium(world: World, *, plans: int, tasks_per_plan: int | None 
             )  # fmt: skip
     world.work += items
     world.planted["planner_migration"] = {"missing": missing, "drifted": drifted}
+
+
+# -- candidates for funding (the portfolio review board's list) --------------------------------
+
+
+@dataclass
+class InvestmentLine(PlanLine):
+    """A cost or benefit line of a candidate for funding, per fiscal year; labor lines name the
+    role and the staff hours they buy."""
+
+    platform: str = "servicenow"
+    fiscal_year: int = 0
+    role: str | None = None
+    hours: float = 0.0
+
+
+_ROLES = [("Developer", 95.0), ("Business Analyst", 85.0), ("Project Manager", 110.0),
+          ("Network Engineer", 100.0)]  # fmt: skip
+
+
+def add_investments(world: World, *, epics: int = 3, proposals: int = 3) -> None:
+    """Give ``world`` next fiscal year's funding candidates on several platforms (replacing any
+    it had): cost and benefit plans for ServiceNow's pipeline demands, and proposed Jira Align
+    epics and Project Server projects, whose money sits in their own fields.
+
+    A random source of its own keeps the rest of the city as it was for the seed; Tucson's fiscal
+    year starts on 1 July, so the next one is FY(now) + 1.
+    """
+    world.investments = []
+    world.work = [w for w in world.work if not w.number.startswith(("EPIC9", "MSP9"))]
+    g = _Gen(world.seed * 7919 + 31, world.now)
+    this_fy = world.now.year + (1 if world.now.month >= 7 else 0)
+    ideas = set(world.idea_ids)
+    pipeline = [d for d in world.demands if d.state in ("submitted", "screening", "qualified")]
+    for d in pipeline:
+        if d.id in ideas:
+            continue  # the Clarity tenant holds it too: its plans live there
+        first = this_fy + 1
+        capital = round(d.estimated_cost * g.rng.uniform(0.5, 0.8), -3)
+        yearly_run = round(d.estimated_cost * g.rng.uniform(0.05, 0.15), -3)
+        role, rate = g.rng.choice(_ROLES)
+        hours = float(g.rng.randrange(2, 16) * 100)
+        labor = round(hours * rate, 2)
+        lines = [("forecast", "capital", "Hardware" if g.rng.random() < 0.5 else "Software", first, capital, None, 0.0),
+                 ("forecast", "operating", "Labor", first, labor, role, hours)]  # fmt: skip
+        for k in range(1, 5):
+            lines.append(("forecast", "operating", "Services", first + k, yearly_run, None, 0.0))
+        saving = round((capital + labor) * g.rng.uniform(0.1, 0.45), -3)
+        for k in range(1, 6):
+            lines.append(("benefit", "operating", "Cost savings", first + k, saving, None, 0.0))
+        for plan, cost_type, category, fy, amount, who, h in lines:
+            world.investments.append(
+                InvestmentLine(
+                    id=g.hex_id(), work_id=d.id, plan=plan,
+                    plan_name=f"{d.number} {'Benefits' if plan == 'benefit' else category}",
+                    period=date(fy - 1, 7, 1), cost_type=cost_type, category=category,
+                    amount=amount, updated=d.updated, platform="servicenow", fiscal_year=fy,
+                    role=who, hours=h,
+                )
+            )  # fmt: skip
+    programs = [w for w in world.work if w.platform == "jira_align" and w.kind == "program"]
+    departments = [d.id for d in world.departments]
+    start = datetime(this_fy, 7, 1, 15, 0, tzinfo=UTC)  # the next fiscal year's first day
+    for kind, platform, count, prefix, parent in (
+        ("epic", "jira_align", epics, "EPIC9", programs[0] if programs else None),
+        ("project", "project_online", proposals, "MSP9", None),
+    ):
+        for n in range(count):
+            item = _work_item(g, kind, f"{prefix}{n + 1:03d}", g.rng.choice(PROJECT_TOPICS),
+                              parent, g.rng.choice(departments), platform, world.people)  # fmt: skip
+            item.state, item.phase, item.percent_complete = "proposed", "initiating", 0.0
+            item.planned_start = start + timedelta(days=30 * g.rng.randrange(0, 6))
+            item.planned_finish = item.planned_start + timedelta(days=g.rng.randrange(120, 400))
+            item.actual_start = item.actual_finish = None
+            item.actual_cost = item.earned_value = item.planned_value = 0.0
+            item.budget = float(g.rng.randrange(60, 450) * 1000)
+            item.forecast_cost = item.budget
+            item.created = item.updated = world.now - timedelta(days=g.rng.randrange(5, 60))
+            world.work.append(item)
+            if platform == "project_online":  # its business case, in enterprise custom fields
+                fy = this_fy + 1
+                yearly_run = round(item.budget * g.rng.uniform(0.05, 0.12), -3)
+                saving = round(item.budget * g.rng.uniform(0.15, 0.4), -3)
+                benefit_years = g.rng.randrange(3, 7)
+                for plan, cost_type, category, amount, year in (
+                    ("forecast", "capital", "Capital cost", item.budget, fy),
+                    ("forecast", "operating", "Annual operating cost", yearly_run, fy + 1),
+                    *[
+                        ("benefit", "operating", "Annual benefit", saving, fy + 1 + k)
+                        for k in range(benefit_years)
+                    ],
+                ):
+                    world.investments.append(
+                        InvestmentLine(
+                            id=g.hex_id(), work_id=item.id, plan=plan, plan_name=item.number,
+                            period=date(year - 1, 7, 1), cost_type=cost_type, category=category,
+                            amount=amount, updated=item.updated, platform=platform,
+                            fiscal_year=year,
+                        )
+                    )  # fmt: skip

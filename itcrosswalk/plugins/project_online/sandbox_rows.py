@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ...sandbox.world import World
+from .sandbox_finance import business_case
 from .sandbox_schema import (
     CUSTOM_FIELDS,
     HEALTH_WORDS,
@@ -148,6 +149,7 @@ class ReportingRows:
                 "Annéefiscale": f"FY{(project.planned_start or self.world.now).year + 1}",
                 "BusinessCaseApproved": "Yes" if project.business_case_approved else "No",
             }
+            row.update(business_case(self.world, project))  # sandbox_finance: custom fields
             self.sets["Projects"].append(row)
             self.server_projects[pid] = ServerProject(
                 id=pid,

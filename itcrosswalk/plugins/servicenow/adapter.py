@@ -526,8 +526,10 @@ class ServiceNowAdapter(Adapter, platform="servicenow", options=ServiceNowOption
 
     def streams(self) -> list[Stream]:
         from . import knowledge  # knowledge base, problem state model, hardware assets
+        from .finance import streams as finance_streams
 
-        return knowledge.streams(self, [TableStream(self, table) for table in TABLES])
+        tables = [TableStream(self, table) for table in TABLES]
+        return knowledge.streams(self, tables) + finance_streams(self)
 
     # -- the configured query and columns, against the table's dictionary ----------------------
 
@@ -645,6 +647,9 @@ class ServiceNowAdapter(Adapter, platform="servicenow", options=ServiceNowOption
             ).split(),
             "person": ["upn", "email", "name", "department", "office", "manager", "active"],
         }
+        from .finance import PLAN_LINE_FIELDS
+
+        fields["plan_line"] = list(PLAN_LINE_FIELDS)  # SPM cost and benefit plan breakdowns
         from .knowledge import FIELDS as KNOWLEDGE_FIELDS
 
         return Capabilities(
@@ -657,6 +662,12 @@ class ServiceNowAdapter(Adapter, platform="servicenow", options=ServiceNowOption
     @property
     def writers(self) -> dict[str, Writer]:
         return {key: TableWriter(self, key) for key in mapping.WRITE_TABLES}
+
+    @property
+    def approvers(self) -> dict[str, Any]:
+        from .finance import approvers
+
+        return approvers(self)
 
     @property
     def resolvers(self) -> dict[str, Resolver]:

@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 from ...sandbox.emulator import Emulator, Response
 from ...sandbox.faults import Faults
 from ...sandbox.world import World
+from .sandbox_finance import add_finance
 
 USER_TZ = ZoneInfo("America/Los_Angeles")
 FMT = "%Y-%m-%d %H:%M:%S"
@@ -830,6 +831,7 @@ class ServiceNowEmulator(Emulator):
         from .sandbox_knowledge import render as render_knowledge
 
         render_knowledge(self)  # knowledge base, root causes, asset lifecycle, sys_choice
+        add_finance(self)  # cost and benefit plans of the demands (sandbox_finance)
         for table, rows in self.tables.items():
             self._index[table] = {row["sys_id"]: row for row in rows}
             self._fields[table] = set().union(*(row.keys() for row in rows)) if rows else set()
