@@ -102,6 +102,8 @@ RESOURCES: dict[str, tuple[str, str]] = {
     "resources": ("resources", "Resource - Navigate"),
     "costPlans": ("costplandetails", "Financial Plan - View"),
     "benefitPlans": ("benefitplandetails", "Benefit Plan - View"),
+    "teams": ("projects", "Project - View Management"),
+    "teamAllocations": ("projects", "Project - View Management"),
 }
 
 
@@ -872,6 +874,7 @@ class ClarityAdapter(Adapter):
             Resources(self),
             CostPlans(self),
             BenefitPlans(self),
+            *_allocation_streams(self),
         ]
 
     def check(self) -> list[CheckItem]:
@@ -1272,3 +1275,9 @@ class ClarityWriter:
                 f"{outcome.error}{code}; nothing was created"
             )
         return outcome.result
+
+
+def _allocation_streams(adapter: ClarityAdapter) -> list[Stream]:
+    from .allocations import allocation_streams
+
+    return allocation_streams(adapter)

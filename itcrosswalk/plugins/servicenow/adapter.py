@@ -646,7 +646,9 @@ class ServiceNowAdapter(Adapter):
     # -- the adapter contract ------------------------------------------------------------------
 
     def streams(self) -> list[Stream]:
-        return [TableStream(self, table) for table in TABLES]
+        from .resources import resource_streams
+
+        return [TableStream(self, table) for table in TABLES] + resource_streams(self)
 
     # -- the configured query and columns, against the table's dictionary ----------------------
 

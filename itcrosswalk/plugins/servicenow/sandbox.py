@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 from ...sandbox.emulator import Emulator
 from ...sandbox.faults import Faults
 from ...sandbox.world import World
+from .resource_tables import render_resource_tables
 
 USER_TZ = ZoneInfo("America/Los_Angeles")
 FMT = "%Y-%m-%d %H:%M:%S"
@@ -828,6 +829,7 @@ class ServiceNowEmulator(Emulator):
                 d.created,
                 d.updated,
             )
+        render_resource_tables(self._add, w, _sid, _ts, REFERENCES)
         for table, rows in self.tables.items():
             self._index[table] = {row["sys_id"]: row for row in rows}
             self._fields[table] = set().union(*(row.keys() for row in rows)) if rows else set()
