@@ -1313,7 +1313,8 @@ def add_bookings(world: World) -> None:
                 id=g.hex_id(), platform=platform, work_id=work.id,
                 person_id=None if person is None else person.id, role=role,
                 months={m: round(share * FULL_MONTH_HOURS, 1) for m in span},
-                booking="hard" if g.rng.random() < 0.7 else "soft", updated=world.now,
+                booking="hard" if g.rng.random() < 0.7 else "soft",
+                updated=(world.now - timedelta(days=g.rng.uniform(3, 90))).replace(microsecond=0),
             )
         )  # fmt: skip
 
@@ -1332,4 +1333,4 @@ def add_bookings(world: World) -> None:
         book(platform, person, g.rng.choice([0.3, 0.4, 0.5, 0.6]), months[first : first + 3],
              g.rng.choice(BOOKING_ROLES))  # fmt: skip
     book("servicenow", None, 0.5, months[1:3], "DBA")
-    book("clarity", None, 1.0, months[2:4], "Network Engineer")
+    book("servicenow", None, 1.0, months[2:4], "Network Engineer")

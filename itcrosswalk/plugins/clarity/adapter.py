@@ -1042,6 +1042,7 @@ class ClarityAdapter(Adapter):
                     "amount",
                     "currency",
                 ],
+                **_allocation_fields(),
             },  # fmt: skip
             writes=["demand", "work_item:project"],
             auth_types=["bearer", "basic"],
@@ -1281,3 +1282,9 @@ def _allocation_streams(adapter: ClarityAdapter) -> list[Stream]:
     from .allocations import allocation_streams
 
     return allocation_streams(adapter)
+
+
+def _allocation_fields() -> dict[str, list[str]]:
+    from .allocations import ALLOCATION_FIELDS
+
+    return ALLOCATION_FIELDS

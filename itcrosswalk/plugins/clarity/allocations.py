@@ -18,6 +18,14 @@ from ...core.model import Assignment, AssignmentPeriod, Record
 from . import mapping
 from .adapter import CHILD_CAP, TSV_PERIODS, ChildStream
 
+ALLOCATION_FIELDS: dict[str, list[str]] = {
+    "assignment": ["work_item_id", "project_id", "resource_id", "person_upn", "person_name",
+                   "role", "generic", "start", "finish", "planned_hours", "granularity",
+                   "booking"],
+    "assignment_period": ["assignment_id", "period_start", "period_finish", "granularity",
+                          "planned_hours"],
+}  # fmt: skip
+
 
 def _float(value: Any) -> float | None:
     return None if value in (None, "") else float(value)

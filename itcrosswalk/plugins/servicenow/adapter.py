@@ -826,6 +826,9 @@ class ServiceNowAdapter(Adapter):
             ],
             "person": ["upn", "email", "name", "department", "office", "manager", "active"],
         }
+        from .resources import RESOURCE_FIELDS
+
+        fields.update(RESOURCE_FIELDS)
         return Capabilities(
             entities=fields,
             writes=sorted(mapping.WRITE_TABLES),

@@ -23,6 +23,13 @@ RESOURCE_TABLES: dict[str, tuple[str, str]] = {
     "resource_plan": ("assignment", "resource_user or resource_manager"),
     "resource_allocation": ("assignment_period", "resource_user or resource_manager"),
 }
+RESOURCE_FIELDS: dict[str, list[str]] = {
+    "assignment": ["work_item_id", "project_id", "work_item_name", "resource_id",
+                   "person_name", "role", "generic", "team", "start", "finish",
+                   "planned_hours", "booking", "active"],
+    "assignment_period": ["assignment_id", "period_start", "period_finish", "granularity",
+                          "planned_hours"],
+}  # fmt: skip
 PLAN_STATES = {"1": "planning", "2": "requested", "3": "confirmed", "4": "allocated",
                "5": "cancelled", "6": "rejected", "7": "completed"}  # fmt: skip
 BOOKING_TYPES = {"1": "hard", "2": "soft"}
