@@ -1171,6 +1171,11 @@ def _demo_outputs(
         click.echo(
             f"  {result.rank}. {result.source} ({result.platform}): {total} [{result.status}]"
         )
+    from ..core.assets.forecast import forecast, write  # knowledge, problems, the refresh plan
+
+    kb = [m.as_json() for m in metrics if m.id.startswith(("kb.", "problem."))]
+    _emit(kb, "table", ["id", "value", "unit", "n", "unsupported"], title="knowledge and problems")
+    written.append(("forecast:", write(forecast(store, config, now=now), target / "forecast")[0]))
     return written
 
 

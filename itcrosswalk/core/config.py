@@ -286,6 +286,45 @@ class MetricsConfig(BaseModel):
     """A device that has not checked in for this many days is stale."""
     supported_os: dict[str, str] = Field(default_factory=dict)
     """OS name -> the oldest supported version (``Windows = "10.0.19045"``); empty: built-in list."""
+    fiscal_year_start: int = Field(default=7, ge=1, le=12)
+    """The month the City's fiscal year begins (7: July, Tucson's); a fiscal year is named by
+    the calendar year it ends in (FY2027 runs July 2026 to June 2027)."""
+    kb_review_days: int = Field(default=365, ge=1)
+    """A published knowledge article not reviewed (republished) for this many days is overdue."""
+    kb_unused_days: int = Field(default=90, ge=1)
+    """A published article nobody viewed or attached to a task for this many days is unused."""
+
+
+class AssetsConfig(BaseModel):
+    """The City's hardware refresh policy (``[assets]``), for ``crosswalk assets forecast``."""
+
+    model_config = _STRICT
+    refresh_years: dict[str, Annotated[int, Field(ge=1, le=20)]] = Field(
+        default_factory=lambda: {
+            "Laptop": 4,
+            "Rugged laptop": 5,
+            "Desktop": 5,
+            "Phone": 3,
+            "Tablet": 3,
+        }
+    )
+    """Model category -> the age in years at which a device is refreshed."""
+    default_refresh_years: int = Field(default=4, ge=1, le=20)
+    """The refresh age of a category ``refresh_years`` does not name."""
+    prices: dict[str, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=lambda: {
+            "Laptop": 1450.0,
+            "Rugged laptop": 3900.0,
+            "Desktop": 1100.0,
+            "Phone": 650.0,
+            "Tablet": 520.0,
+        }
+    )
+    """Model category -> a replacement's unit price today (the price list)."""
+    inflation: float = Field(default=0.03, ge=0, le=1)
+    """Yearly price increase applied per fiscal year after the current one."""
+    idle_days: int = Field(default=60, ge=1)
+    """An asset in use that the device manager has not seen for this many days is idle."""
 
 
 class ContentConfig(BaseModel):
@@ -309,6 +348,7 @@ class Config(BaseModel):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     templates: ContentConfig = Field(default_factory=ContentConfig)
     controls: ContentConfig = Field(default_factory=ContentConfig)
+    assets: AssetsConfig = Field(default_factory=AssetsConfig)
     path: Path | None = None
     """The file this configuration was read from (set by :func:`load_config`)."""
 

@@ -46,6 +46,12 @@ TABLE_NAMES: dict[str, str] = {
     "assignment": "assignments",
     "assignment_period": "assignment_periods",
     "capacity": "capacities",
+    "knowledge_article": "knowledge_articles",
+    "knowledge_use": "knowledge_uses",
+    "knowledge_feedback": "knowledge_feedback",
+    "knowledge_link": "knowledge_links",
+    "choice": "choices",
+    "asset": "assets",
 }
 
 
@@ -134,6 +140,8 @@ sa.Index(
     ENTITY_TABLES["assignment_period"].c.source,
     ENTITY_TABLES["assignment_period"].c.assignment_id,
 )
+sa.Index("ix_assets_serial_key", ENTITY_TABLES["asset"].c.serial_key)
+sa.Index("ix_knowledge_articles_number", ENTITY_TABLES["knowledge_article"].c.number)
 
 schema_version = sa.Table(
     "schema_version", metadata, sa.Column("version", sa.Integer, primary_key=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 
 @dataclass
@@ -209,6 +210,8 @@ class World:
     """People (or roles) booked on work, by platform and month (see :func:`add_bookings`)."""
     double_booked: list[str] = field(default_factory=list)
     """The ids of the people whose bookings on several platforms pass their capacity."""
+    knowledge: Any = None
+    """The knowledge base, root causes and asset lifecycles (:mod:`.knowledge`)."""
 
 
 # -- the generator ------------------------------------------------------------------------------
@@ -1129,6 +1132,9 @@ def generate(
     )
     add_clarity(world, projects=max(2, counts["projects"] // 3))
     add_bookings(world)
+    from .knowledge import add_knowledge  # its own random source: the rest stays as it was
+
+    add_knowledge(world)
     return world
 
 

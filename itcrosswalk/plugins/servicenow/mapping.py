@@ -23,6 +23,7 @@ from ...core.model import (
     normalize_email,
     parse_priority,
 )
+from .root_cause import problem_fields
 
 PLATFORM = "servicenow"
 
@@ -401,6 +402,7 @@ def map_ticket(raw: Mapping[str, Any], *, source: str, table: str, base: str) ->
         device_name=display(raw, "cmdb_ci"),
         reassignment_count=parse_int(value(raw, "reassignment_count")),
         reopen_count=parse_int(value(raw, "reopen_count")),
+        **problem_fields(raw, table, extra),  # root cause; an incident's problem
         extra=extra,
     )
 

@@ -830,6 +830,9 @@ class ServiceNowEmulator(Emulator):
                 d.updated,
             )
         render_resource_tables(self._add, w, _sid, _ts, REFERENCES)
+        from .sandbox_knowledge import render as render_knowledge
+
+        render_knowledge(self)  # knowledge base, root causes, asset lifecycle, sys_choice
         for table, rows in self.tables.items():
             self._index[table] = {row["sys_id"]: row for row in rows}
             self._fields[table] = set().union(*(row.keys() for row in rows)) if rows else set()
@@ -1220,8 +1223,9 @@ class ServiceNowEmulator(Emulator):
         return ",".join(links)
 
     def _display(self, table: str, field: str, value: str) -> str | None:
+        choices = getattr(self, "choices", CHOICES)  # the instance's own, where it has them
         if value == "":
-            labels = CHOICES.get(table, {}).get(field)
+            labels = choices.get(table, {}).get(field)
             return None if labels else ""
         ref = REFERENCES.get(table, {}).get(field)
         if ref is not None:
@@ -1234,7 +1238,7 @@ class ServiceNowEmulator(Emulator):
                 or target.get("name", "")
             )
             return shown
-        labels = CHOICES.get(table, {}).get(field)
+        labels = choices.get(table, {}).get(field)
         if labels is not None:
             return labels.get(value, value)
         if field in CURRENCY.get(table, set()):
