@@ -54,6 +54,8 @@ def capacity_parameters(
                 "run": len(runs.get(key, [])),
                 "months": ", ".join(runs.get(key, [])),
                 "peak_percent": round(100 * peak, 1),
+                # As text made here: the two stores print a float each their own way.
+                "peak_text": f"{100 * peak:.1f}",
                 "hidden": 1 if key in hidden else 0,
                 "skip": 0,
             }
