@@ -1294,11 +1294,14 @@ def add_bookings(world: World) -> None:
         platform: [w for w in world.work if w.kind == "project" and w.platform == platform]
         for platform in ("servicenow", "project_online", "clarity")
     }
-    clarity_projects = projects["clarity"]
-    # The Clarity emulator staffs project n with people (n*7 + k*13) mod len(people), k < 2+n%2.
+    investments = [
+        w for w in world.work if w.platform == "clarity" and w.kind in ("program", "project")
+    ]
+    # The Clarity emulator staffs investment n (programs and projects) with the people
+    # (n*7 + k*13) mod len(people), k < 2 + n%2.
     teamed = {
         world.people[(n * 7 + k * 13) % len(world.people)].id
-        for n in range(len(clarity_projects))
+        for n in range(len(investments))
         for k in range(2 + n % 2)
     }
     pool = [p for p in world.people if p.active and p.id not in teamed]
