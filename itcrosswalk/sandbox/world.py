@@ -210,6 +210,8 @@ class World:
     """People (or roles) booked on work, by platform and month (see :func:`add_bookings`)."""
     double_booked: list[str] = field(default_factory=list)
     """The ids of the people whose bookings on several platforms pass their capacity."""
+    part_time: dict[str, float] = field(default_factory=dict)
+    """Person id -> the share of a full day they work (Project Server's calendar keeps it)."""
     knowledge: Any = None
     """The knowledge base, root causes and asset lifecycles (:mod:`.knowledge`)."""
 
@@ -1288,7 +1290,7 @@ def add_bookings(world: World) -> None:
     hours are that team's), so the double-booked are exactly the three.
     """
     g = _Gen(world.seed * 2003 + 29, world.now)
-    world.bookings, world.double_booked = [], []
+    world.bookings, world.double_booked, world.part_time = [], [], {}
     months = _months_from(world.now, 6)
     projects = {
         platform: [w for w in world.work if w.kind == "project" and w.platform == platform]
@@ -1341,5 +1343,8 @@ def add_bookings(world: World) -> None:
         first = g.rng.randrange(0, 3)
         book(platform, person, g.rng.choice([0.3, 0.4, 0.5, 0.6]), months[first : first + 3],
              g.rng.choice(BOOKING_ROLES))  # fmt: skip
+    on_project = singles[1::3]  # the Project Server singles
+    if on_project:
+        world.part_time = {on_project[0].id: 0.6}
     book("servicenow", None, 0.5, months[1:3], "DBA")
     book("servicenow", None, 1.0, months[2:4], "Network Engineer")

@@ -25,7 +25,7 @@ from itcrosswalk.sandbox.world import World, generate
 from tests.core.test_metrics_stores import postgres_url  # noqa: F401 - a fixture
 from tests.core.test_reports_chromium import _browse, _chromium
 
-PLATFORMS = ["servicenow", "clarity"]
+PLATFORMS = ["servicenow", "clarity", "project_online"]
 
 
 def _window(world: World) -> tuple[date, date]:
@@ -112,6 +112,30 @@ def test_each_platforms_hours_land_in_the_month_they_are_booked(
     for (person, platform, month), hours in booked.items():
         cell = result.person_cells[person][month]
         assert cell.by_platform[platform] == pytest.approx(hours), (person, platform, month)
+
+
+def test_project_servers_part_time_calendar_is_the_capacity(
+    city: tuple[World, Path, Any],
+) -> None:
+    world, path, _pm = city
+    config = load_config(path)
+    start, end = _window(world)
+    store = Store(config.store.url)
+    try:
+        result = plan(store, config, start=start, end=end)
+    finally:
+        store.close()
+    [(person_id, share)] = world.part_time.items()
+    upn = next(p.upn for p in world.people if p.id == person_id)
+    assert result.capacity_basis[upn] == "platform"
+    months = sorted(m for b in world.bookings if b.person_id == person_id for m in b.months)
+    for month in months:
+        following = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+        weekdays = sum(
+            1 for n in range((following - month).days) if (month.toordinal() + n) % 7 not in (0, 6)
+        )  # date.toordinal() % 7: 0 is Sunday, 6 Saturday
+        # Project's calendar: 8 h x 60 % on every weekday (it keeps no City holiday).
+        assert result.person_cells[upn][month].capacity == pytest.approx(8 * share * weekdays)
 
 
 def test_the_heatmap_shows_them_in_chromium(city: tuple[World, Path, Any], tmp_path: Path) -> None:

@@ -891,7 +891,17 @@ class ProjectOnlineAdapter(Adapter):
     # -- the adapter contract ----------------------------------------------------------------------
 
     def streams(self) -> list[Stream]:
-        return [Projects(self), Tasks(self), Resources(self)]
+        from .capacity import capacity_streams
+
+        return [Projects(self), Tasks(self), Resources(self), *capacity_streams(self)]
+
+    def generic_resources(self) -> set[str]:
+        """The generic resources' ids (roles, not people), read once per adapter."""
+        if getattr(self, "_generic", None) is None:
+            from .capacity import read_generic_resources
+
+            self._generic: set[str] | None = read_generic_resources(self)
+        return self._generic or set()
 
     def check(self) -> list[CheckItem]:
         items: list[CheckItem] = []
@@ -962,6 +972,7 @@ class ProjectOnlineAdapter(Adapter):
             entities={
                 "work_item": work,
                 "person": ["upn", "email", "name", "department", "active"],
+                **_capacity_fields(),
             },
             writes=["work_item:project"],
             auth_types=["ntlm", "kerberos", "oauth_device_code", "bearer", "basic"],
@@ -985,3 +996,9 @@ class ProjectOnlineAdapter(Adapter):
                 "delegated sign-in; set `oauth = { client_id = ..., tenant_id = ... }` and no `auth`"
             )
         return DelegatedAuth(self, self.options.oauth).device_login(prompt)
+
+
+def _capacity_fields() -> dict[str, list[str]]:
+    from .capacity import CAPACITY_FIELDS
+
+    return CAPACITY_FIELDS
