@@ -14,13 +14,15 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Union
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Protocol, Union
+
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
 from .errors import ConfigError, CrosswalkError, MalformedResponse, PagingLoopError
 from .model import Record
 
 if TYPE_CHECKING:
-    from pydantic import BaseModel
+    from .client import HttpClient
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,9 @@ class Stream:
         id_sweep: True for incremental streams small enough to list by id on every sync:
             after each incremental read the engine asks :meth:`live_ids` and tombstones the
             records the platform no longer has (deletions no update-time filter can see).
+        linked: the cross-system links a record carries, as ``(relation, target_entity,
+            attribute)``: each attribute the record fills is one link (``("parent",
+            "work_item", "parent_id")``); :meth:`links` reads them.
     """
 
     name: ClassVar[str] = ""
@@ -89,6 +94,7 @@ class Stream:
     fallback_cursor_field: ClassVar[str | None] = None
     incremental: ClassVar[bool] = True
     id_sweep: ClassVar[bool] = False
+    linked: ClassVar[tuple[tuple[str, str, str], ...]] = ()
 
     paginator: Paginator
 
@@ -117,19 +123,36 @@ class Stream:
         return [f for f in (self.cursor_field, self.fallback_cursor_field) if f]
 
     def record_id(self, raw: Mapping[str, Any]) -> str | None:
-        """The native id of a raw record (used to quarantine one that fails to map)."""
+        """The id a raw record is stored under (:meth:`source_id` of its ``key``), also used to
+        quarantine one that fails to map; None when the platform sent none it could read."""
         value = raw.get(self.key)
         if isinstance(value, Mapping):
             value = value.get("value")
-        return str(value) if value not in (None, "") else None
+        if value in (None, ""):
+            return None
+        try:
+            return self.source_id(value)
+        except (TypeError, ValueError):
+            return None
+
+    def source_id(self, value: Any) -> str:
+        """The stored id of the record whose native id is ``value`` (a platform that prefixes
+        its ids, ``epic-1200``, says so here; a value it cannot read raises ValueError)."""
+        return str(value)
 
     def cursor_value(self, raw: Mapping[str, Any]) -> datetime | None:
         """The record's update time, for the watermark and the client-side window check."""
         return None
 
     def links(self, record: Record) -> list[tuple[str, str, str]]:
-        """Cross-system links found on a record: ``(relation, target_entity, target_ref)``."""
-        return []
+        """Cross-system links found on a record: ``(relation, target_entity, target_ref)``;
+        by default those ``linked`` declares."""
+        out = []
+        for relation, target, attribute in self.linked:
+            ref = getattr(record, attribute, None)
+            if ref:
+                out.append((relation, target, str(ref)))
+        return out
 
     def version(self, raw: Mapping[str, Any]) -> str:
         """What tells one version of a record from the next: the platform's change counter
@@ -265,6 +288,13 @@ class WriteResult:
     requests: list[dict[str, Any]] = field(default_factory=list)
 
 
+def described(fields: Mapping[str, Any], notes: list[str]) -> str:
+    """The description a writer sends: the fields' own ``description``, and below it the notes
+    on the model fields the platform has no place for (written down rather than dropped)."""
+    description = str(fields.get("description") or "").strip()
+    return "\n\n".join(p for p in (description, "\n".join(notes)) if p)
+
+
 class Writer(Protocol):
     """Creates one record on the platform from common-model field values.
 
@@ -326,18 +356,61 @@ def takes_options(adapter_class: Any) -> bool:
     return any(p.name == "options" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
 
 
+def _time_zone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not an IANA time zone (America/Phoenix)") from None
+    return value
+
+
+TimeZoneName = Annotated[str, AfterValidator(_time_zone)]
+"""An options field holding an IANA time zone name (``America/Phoenix``), checked as it is read."""
+
+
+class PlatformOptions(BaseModel):
+    """Base of a platform's options model: the keys of a ``[sources.NAME]`` table beyond the
+    common ones, where an unknown key is an error (a typo is named, never ignored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class Adapter:
-    """Base of every platform adapter. Subclasses set ``platform`` and implement the rest.
+    """Base of every platform adapter. Subclasses set ``platform`` and implement the rest;
+    ``class MyAdapter(Adapter, platform="x", options=MyOptions, spec=SPEC)`` sets the three.
 
     Attributes:
         options_model: the pydantic model of the source's platform keys (the one registered as
             ``config_model``); ``self.options`` is the source's keys validated by it, once: the
             engine validates them with the config file's name in any error and hands them in
             as ``options``; an adapter built without them validates them here.
+        spec: the platform's HTTP declaration (:class:`~itcrosswalk.core.client.PlatformSpec`);
+            with one, ``self.http`` is the source's :class:`~itcrosswalk.core.client.HttpClient`
+            and ``self.base`` its address.
     """
 
     platform: ClassVar[str] = ""
     options_model: ClassVar[type[BaseModel] | None] = None
+    spec: ClassVar[Any] = None
+    http: HttpClient | None = None
+
+    def __init_subclass__(
+        cls,
+        *,
+        platform: str | None = None,
+        options: type[BaseModel] | None = None,
+        spec: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        if platform is not None:
+            cls.platform = platform
+        if options is not None:
+            cls.options_model = options
+        if spec is not None:
+            cls.spec = spec
 
     def __init__(
         self, source: Any, secrets: Callable[..., str], *, options: BaseModel | None = None
@@ -347,6 +420,17 @@ class Adapter:
         if options is None and self.options_model is not None:
             options = parse_options(source, self.options_model)
         self.options: Any = options
+        if self.spec is not None:
+            from .client import HttpClient
+
+            self.http = HttpClient(
+                source, secrets, self.spec, options=options, hint_values=self.hint_values
+            )
+            self.base = self.http.base
+
+    def hint_values(self) -> Mapping[str, Any]:
+        """More names the spec's credential hints and error messages may use."""
+        return {}
 
     def probes(self) -> list[Probe]:
         """What ``check()`` tests, one probe per stream (see :func:`run_checks`)."""
@@ -383,7 +467,7 @@ class Adapter:
     def http_session(self) -> Any:
         """The session made by :func:`itcrosswalk.core.http.build_session` that the adapter
         sends through, once it has one; its counts and telemetry are the adapter's."""
-        return None
+        return self.http.http_session if self.http is not None else None
 
     @property
     def requests_made(self) -> int:
@@ -399,6 +483,8 @@ class Adapter:
 
     def close(self) -> None:
         """Release sessions and sockets."""
+        if self.http is not None:
+            self.http.close()
 
 
 class Listing(Stream):

@@ -15,19 +15,15 @@ the rest the same way for all. How a new adapter uses it::
         ),
     )
 
-    class HelpdeskAdapter(Adapter):
-        options_model = HelpdeskOptions                   # validated once, as self.options
-
-        def __init__(self, source, secrets, **kwargs):
-            super().__init__(source, secrets, **kwargs)
-            self.http = HttpClient(source, secrets, SPEC)  # checks and normalizes source.url
-
-        @property
-        def http_session(self):
-            return self.http.http_session
+    class HelpdeskAdapter(Adapter, platform="helpdesk", options=HelpdeskOptions, spec=SPEC):
+        # options: a PlatformOptions model, validated once, as self.options;
+        # spec: self.http is this source's HttpClient, self.base its checked url.
 
         def probes(self):                                 # Adapter.check() runs them
             return [Probe("tickets", lambda: f"{self.count('tickets')} rows")]
+
+        def count(self, what):
+            return self.http.get(f"{self.base}/api/{what}", {"limit": 1}, what=what)["total"]
 
 Requests go through :meth:`HttpClient.send` (the connection failure read into the error tree,
 the request logged while :meth:`HttpClient.recording` is on) and :meth:`HttpClient.raise_for`
@@ -281,7 +277,8 @@ class PlatformSpec:
         https_only: refuse ``http://`` even to loopback (PySNC speaks HTTPS only).
         api_suffixes: API roots a user may paste as the url; cut off to get the site's.
         auth: ``auth.type`` -> how to build it (:func:`basic`, :func:`bearer`, :func:`oauth`,
-            or the platform's own); the keys are the types the platform takes.
+            or the platform's own); the keys are the types the platform takes, and ``""`` the
+            sign-in of a source without an ``auth`` key (its hint is ``hints[""]``).
         auth_example: the ``auth = {...}`` line the message for a missing auth shows.
         hints: ``auth.type`` -> what to check when the credentials are refused, a template
             over the auth fields (``{user}``, ``{password}``, ``{token}``, ...) and the
@@ -359,6 +356,7 @@ class HttpClient:
         self._session: requests.Session | None = None
         self._lock = threading.RLock()
         self._recording = threading.local()
+        self._answers = threading.local()
 
     # -- auth ----------------------------------------------------------------------------------
 
@@ -367,7 +365,9 @@ class HttpClient:
         the platform takes)."""
         auth = self.source.auth
         name = self.source.name
-        kinds = ", ".join(self.spec.auth)
+        kinds = ", ".join(k for k in self.spec.auth if k)
+        if auth is None and "" in self.spec.auth:
+            return self.spec.auth[""](self)  # the platform's own sign-in, without an `auth` key
         if auth is None:
             example = f": {self.spec.auth_example}" if self.spec.auth_example else f" ({kinds})"
             raise ConfigError(f"sources.{name}.auth: {self.spec.title} needs credentials{example}")
@@ -424,7 +424,29 @@ class HttpClient:
                 auth=self.auth,
                 session=session,
             )
+            self._session.hooks["response"].append(self._remember)
             return self._session
+
+    def _remember(self, response: requests.Response, **_: Any) -> None:
+        self._answers.last = response
+
+    @property
+    def last(self) -> requests.Response | None:
+        """The last answer this thread received (a client library may keep it from its caller)."""
+        return getattr(self._answers, "last", None)
+
+    def not_json(self, what: str) -> CrosswalkError:
+        """What an answer a client library could not parse means: the last answer read as the
+        error table reads it (an HTML sign-in page is an AuthError), else a malformed body."""
+        last = self.last
+        if last is not None:
+            try:
+                self.raise_for(last, what)
+            except CrosswalkError as exc:
+                return exc
+        return MalformedResponse(
+            f"source {self.source.name}: {what} answered with a body that is not JSON"
+        )
 
     @property
     def session(self) -> requests.Session:
@@ -486,6 +508,28 @@ class HttpClient:
         except requests.RequestException as exc:
             raise self.connection_error(exc, url) from None
 
+    def send_dropping(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any],
+        drop: tuple[str, ...],
+        refused: Callable[[str, Any, requests.Response], None],
+        **kwargs: Any,
+    ) -> requests.Response:
+        """:meth:`send`, for a query whose keys in ``drop`` (``$filter``, ``$select``) the
+        platform may refuse with HTTP 400 (a property this instance lacks): each refused key is
+        told to ``refused(key, value, response)`` and the request sent again without it. The
+        caller re-checks on the client what the server no longer filters."""
+        query = dict(params)
+        response = self.send(method, url, params=query, **kwargs)
+        for key in drop:
+            if response.status_code == 400 and key in query:
+                refused(key, query.pop(key), response)
+                response = self.send(method, url, params=query, **kwargs)
+        return response
+
     def connection_error(self, exc: Exception, url: str | None = None) -> CrosswalkError:
         """The error tree's reading of a request that got no answer."""
         return connection_error(
@@ -494,12 +538,16 @@ class HttpClient:
 
     def failure(self, response: Any) -> Failure:
         """What a failed answer said, for the error table."""
-        request = getattr(response, "request", None)
+        try:
+            request = response.request
+            url = str(response.url or "")
+        except (AttributeError, RuntimeError):  # an httpx answer made up, not received
+            request, url = None, ""
         return Failure(
             status=response.status_code,
             message=platform_message(response),
             code=error_code(response, self.spec.code_field),
-            url=str(getattr(response, "url", "") or ""),
+            url=url,
             method=str(getattr(request, "method", "") or "").upper(),
             diagnostics=response.headers.get("x-ms-diagnostics", ""),
         )

@@ -339,6 +339,40 @@ class ContentConfig(BaseModel):
         return [_resolve_path(folder, info) for folder in value]
 
 
+class ThresholdConfig(BaseModel):
+    """Where a headline KPI turns amber and red (``[dashboard.thresholds."itsm.sla_attainment"]``).
+
+    ``better = "higher"``: green at or above ``green``, amber at or above ``amber``, else red;
+    ``"lower"``: green at or below ``green``, amber at or below ``amber``, else red.
+    """
+
+    model_config = _STRICT
+    green: float
+    amber: float
+    better: Literal["higher", "lower"] = "higher"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ThresholdConfig:
+        if (self.better == "higher" and self.green < self.amber) or (
+            self.better == "lower" and self.green > self.amber
+        ):
+            raise ValueError(
+                f"green {self.green:g} must be {'at or above' if self.better == 'higher' else 'at or below'} "
+                f"amber {self.amber:g} when {self.better} is better"
+            )
+        return self
+
+
+class DashboardConfig(BaseModel):
+    """The executive dashboards (``[dashboard]``): the City's currency and the KPI thresholds
+    that set each tile's red, amber or green (the built-in ones apply where none is given)."""
+
+    model_config = _STRICT
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    """An ISO 4217 code: amounts read ``-$194,983`` in USD."""
+    thresholds: dict[str, ThresholdConfig] = Field(default_factory=dict)
+
+
 class Config(BaseModel):
     """The whole ``crosswalk.toml``."""
 
@@ -349,6 +383,7 @@ class Config(BaseModel):
     templates: ContentConfig = Field(default_factory=ContentConfig)
     controls: ContentConfig = Field(default_factory=ContentConfig)
     assets: AssetsConfig = Field(default_factory=AssetsConfig)
+    dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
     path: Path | None = None
     """The file this configuration was read from (set by :func:`load_config`)."""
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import email.utils
 import ipaddress
+import json
 import logging
 import os
 import random
@@ -772,6 +773,15 @@ def _is_html(response: requests.Response) -> bool:
 
 def _text(value: Any) -> str:
     if isinstance(value, str):
+        if value.lstrip().startswith("{"):
+            # A service's own error serialized into the message (Intune behind Graph,
+            # graph-explorer-v4#3157): its message is the one to show.
+            try:
+                inner = json.loads(value)
+            except ValueError:
+                return value
+            if isinstance(inner, dict):
+                return _text(inner.get("Message") or inner.get("message")) or value
         return value
     if isinstance(value, dict):  # OData: {"lang": "en-US", "value": "..."}
         return _text(value.get("value") or value.get("message"))

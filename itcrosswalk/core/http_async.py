@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .errors import ConfigError, RetriableError
+from .errors import ConfigError, ConnectError, CrosswalkError, RetriableError
 from .http import (
     IDEMPOTENT_METHODS,
     REFUSED_STATUSES,
@@ -38,6 +38,7 @@ from .http import (
     ssl_context,
     unsendable_header,
 )
+from .secrets import redact
 
 log = logging.getLogger("itcrosswalk.http")
 
@@ -234,3 +235,32 @@ def _words(error: BaseException) -> str:
     if isinstance(error, httpx.ConnectError):
         return "cannot connect"
     return type(error).__name__
+
+
+def transport_error(
+    exc: httpx.HTTPError, *, source: str, url: str, ca_bundle: str | Path | None
+) -> CrosswalkError:
+    """The error tree's reading of an httpx request that got no answer, in the words
+    :func:`~itcrosswalk.core.http.connection_error` gives a requests one: a timeout first (its
+    chain may hold a TLS want-read), then TLS trust, then an unreachable host."""
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    if isinstance(exc, httpx.TimeoutException):
+        return RetriableError(
+            f"source {source} did not answer in time; the platform may be slow or overloaded; "
+            f"try again later, or raise timeout in [sources.{source}]"
+        )
+    if _is_tls_failure(exc):
+        store = str(ca_bundle) if ca_bundle else "the default CA store"
+        return ConnectError(
+            f"TLS verification failed for source {source} ({host}): the server's certificate is "
+            f"not trusted by {store}; if the City uses an internal CA or a TLS-inspecting proxy, "
+            f'set ca_bundle = "/path/ca.pem" in [sources.{source}]'
+        )
+    return ConnectError(
+        redact(
+            f"cannot reach source {source} at {host}:{parts.port or 443}: "
+            f"{type(exc).__name__} {exc}"[:300]
+            + "; check the url and the network"
+        )
+    )

@@ -226,6 +226,32 @@ locks = sa.Table(
     sa.Column("pid_started", sa.String(64)),
 )
 
+# Metric history: one row per snapshot (a scheduled job's run, or `metrics --record`), one per
+# metric, breakdown key and compliance figure in it, so a report can draw a trend.
+snapshot_runs = sa.Table(
+    "snapshot_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("taken_at", UTCDateTime(), nullable=False, index=True),
+    sa.Column("origin", sa.String(255), nullable=False),
+    sa.Column("compliance_run_id", sa.Integer),
+    sa.Column("sources", sa.JSON()),
+)
+
+metric_snapshots = sa.Table(
+    "metric_snapshots",
+    metadata,
+    sa.Column("snapshot_id", sa.Integer, primary_key=True),
+    sa.Column("metric", sa.String(128), primary_key=True),
+    sa.Column("dimension", sa.String(64), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("unit", sa.String(32), nullable=False),
+    sa.Column("value", sa.Float()),
+    sa.Column("n", sa.Integer),
+    sa.Column("unsupported", sa.Text()),
+    sa.Index("ix_metric_snapshots_metric", "metric", "dimension"),
+)
+
 
 @dataclass
 class StreamCursor:

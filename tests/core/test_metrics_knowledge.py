@@ -209,7 +209,7 @@ def test_live_share_judges_the_latest_version_and_the_valid_to_date(store_url: s
         )
         review, _ = compute(store, "kb.review_overdue")
         # Published latest: KB1 (reviewed 2026-03-01), KB2 (2024-05-01 > 365 days), KB3 (2026-10-01).
-        assert review.value == 1.0 and review.excluded == {"reviewed within 365 days": 2}
+        assert review.value == 1.0 and review.n == 3 and review.excluded == {}
     finally:
         store.close()
 
@@ -219,9 +219,8 @@ def test_unused_articles_count_every_version_s_views_and_need_the_view_log(store
     try:
         result, explained = compute(store, "kb.unused_articles")
         assert result.value == 2.0, "KB2 (viewed 200 days ago) and KB3 (never)"
-        counted = sorted(e.source_id for e in explained if e.counted)
-        assert counted == ["a2", "a3"]
-        assert result.excluded == {"viewed or used within 90 days": 1}
+        unused = sorted(e.source_id for e in explained if e.value == 1.0)
+        assert unused == ["a2", "a3"] and result.n == 3 and result.excluded == {}
         assert result.detail["view_count_means"] == {"rolling_30d": 2, "(none)": 1}
     finally:
         store.close()
@@ -244,7 +243,7 @@ def test_flagged_open_counts_articles_with_an_unresolved_flag_on_any_version(
     try:
         result, _ = compute(store, "kb.flagged_open")
         assert result.value == 1.0  # KB1, flagged on its old version
-        assert result.excluded == {"retired": 1, "no open flag": 3}
+        assert result.n == 4 and result.excluded == {"retired": 1}
         assert result.detail["open_over_30_days"] == 1
     finally:
         store.close()
@@ -365,7 +364,8 @@ def test_rca_completion_known_errors_and_repeat_incidents(store_url: str) -> Non
         assert known.excluded == {"cancelled": 1}
         repeat, explained = compute(store, "problem.repeat_incidents")
         assert repeat.value == 2.0
-        assert sorted(e.source_id for e in explained if e.counted) == ["i1", "i2"]
+        assert sorted(e.source_id for e in explained if e.value == 1.0) == ["i1", "i2"]
+        assert repeat.n == 4
         assert repeat.detail["share"] == 50.0
         coverage, _ = compute(store, "kb.incident_coverage", by=("assignment_group",))
         # resolved or closed incidents: i1 (article attached), i2, i3
@@ -450,11 +450,8 @@ def test_age_mix_and_warranty_expiring_by_fiscal_quarter(store_url: str) -> None
             "FY2027 Q4": 0,
             "FY2028 Q1": 1,
         }
-        assert warranty.excluded == {
-            "warranty already ended": 1,
-            "warranty ends later": 1,
-            "no warranty date": 1,
-        }
+        assert warranty.n == 4 and warranty.excluded == {"no warranty date": 1}
+        assert warranty.detail["already_expired"] == 1
     finally:
         store.close()
 

@@ -37,7 +37,12 @@ def test_the_report_is_the_metrics_engine_s_answer(store: Any, kind: str) -> Non
         r.as_json()
         for r in compute_metrics(store, config, domain=kind, by=["department"], now=NOW, pm=pm)
     ]
-    assert [{k: v for k, v in m.items() if k != "definition"} for m in data["metrics"]] == expected
+    # the engine's answer, with the definition and the recorded trend beside it
+    shown = [
+        {k: v for k, v in m.items() if k not in ("definition", "trend")} for m in data["metrics"]
+    ]
+    assert shown == expected
+    assert all(m["trend"] == [] for m in data["metrics"]), "no snapshot is kept yet"
     assert data["title"] == f"{kind.title()} report" and data["filters"]["by"] == "department"
     assert all(m["definition"] for m in data["metrics"])
     page = render.render(data, "html").decode()

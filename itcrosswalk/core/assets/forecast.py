@@ -132,7 +132,7 @@ def forecast(
     result = Forecast(as_of=today, moment=moment, by=by, years=span)
     a = ENTITY_TABLES["asset"]
     d = ENTITY_TABLES["device"]
-    where = [a.c.deleted.is_(False), a.c.state.in_(IN_SERVICE)]
+    where: list[Any] = [a.c.deleted.is_(False), a.c.state.in_(IN_SERVICE)]
     if source:
         where.append(a.c.source == source)
     managed = [d.c.platform == "intune", d.c.deleted.is_(False)]

@@ -73,6 +73,11 @@ def unread_reason(ctx: MetricContext, entity: str, what: str) -> str | None:
     )
 
 
+def flag(condition: Any) -> Any:
+    """1 for a record meeting ``condition``, else 0: a count whose ``n`` is every record judged."""
+    return sa.case((condition, 1), else_=0)
+
+
 class _Articles(SqlMetric):
     """Articles, each by its latest version."""
 
@@ -148,18 +153,22 @@ class ReviewOverdue(_Articles):
     definition = (
         "Published knowledge articles (latest version) whose last review, the publication of "
         "that version, is more than [metrics] kb_review_days (default 365) before the moment "
-        "of reading. Excluded and counted: reviewed within the period, no publication date."
+        "of reading; n is the published articles judged. Excluded and counted: no publication "
+        "date."
     )
 
     def scope(self, t: sa.Table, ctx: MetricContext) -> list[Any]:
         return [t.c.latest.is_(True), t.c.state == "published"]
 
+    measure = Measure(
+        "sum",
+        expr=lambda t, ctx: flag(
+            t.c.reviewed_on < (ctx.as_of - timedelta(days=ctx.policy.kb_review_days)).date()
+        ),
+    )
+
     def exclusions(self, t: sa.Table, ctx: MetricContext) -> list[tuple[str, Any]]:
-        cutoff = (ctx.as_of - timedelta(days=ctx.policy.kb_review_days)).date()
-        return [
-            ("no publication date", t.c.reviewed_on.is_(None)),
-            (f"reviewed within {ctx.policy.kb_review_days} days", t.c.reviewed_on >= cutoff),
-        ]
+        return [("no publication date", t.c.reviewed_on.is_(None))]
 
     def explain_columns(self, t: sa.Table, ctx: MetricContext) -> dict[str, Any]:
         return {"number": t.c.number, "version": t.c.version, "reviewed_on": t.c.reviewed_on}
@@ -193,7 +202,7 @@ class UnusedArticles(_Articles):
         "the platform's view log (ServiceNow kb_use) over every version of the article. The "
         "article's own view count is not used: its meaning differs by instance (a rolling "
         "window or a lifetime count, detail says which). Unsupported where no view log was "
-        "read. Excluded and counted: viewed or used in the period."
+        "read. n is the published articles judged."
     )
 
     def scope(self, t: sa.Table, ctx: MetricContext) -> list[Any]:
@@ -204,8 +213,7 @@ class UnusedArticles(_Articles):
             ctx, "knowledge_use", "a knowledge view log (kb_use)"
         )
 
-    def exclusions(self, t: sa.Table, ctx: MetricContext) -> list[tuple[str, Any]]:
-        return [(f"viewed or used within {ctx.policy.kb_unused_days} days", _used_since(t, ctx))]
+    measure = Measure("sum", expr=lambda t, ctx: flag(sa.not_(_used_since(t, ctx))))
 
     def finish(
         self, ctx: MetricContext, result: MetricResult, scope: list[Any], by: Sequence[str]
@@ -244,8 +252,8 @@ class FlaggedOpen(_Articles):
         "Knowledge articles (latest version; retired ones aside) with at least one flag in "
         "their feedback (any version's) not yet resolved; detail gives how many of them have "
         "a flag open for more than 30 days. Unsupported where no feedback was read (a "
-        "knowledge base that never had feedback is not one whose feedback is good). Excluded "
-        "and counted: no open flag, retired."
+        "knowledge base that never had feedback is not one whose feedback is good). n is the "
+        "articles judged. Excluded and counted: retired."
     )
 
     def coverage_reason(self, ctx: MetricContext) -> str | None:
@@ -253,8 +261,10 @@ class FlaggedOpen(_Articles):
             ctx, "knowledge_feedback", "knowledge feedback (kb_feedback)"
         )
 
+    measure = Measure("sum", expr=lambda t, ctx: flag(_open_flag(t, ctx)))
+
     def exclusions(self, t: sa.Table, ctx: MetricContext) -> list[tuple[str, Any]]:
-        return [("retired", t.c.state == "retired"), ("no open flag", sa.not_(_open_flag(t, ctx)))]
+        return [("retired", t.c.state == "retired")]
 
     def finish(
         self, ctx: MetricContext, result: MetricResult, scope: list[Any], by: Sequence[str]
@@ -428,21 +438,20 @@ class RepeatIncidents(SqlMetric):
         "Incidents opened in the period on a configuration item (the device the ticket "
         "concerns) or in a category for which a problem, opened no later than the incident, "
         "is open at the moment of reading (state new, in progress or on hold); detail gives "
-        "their share of the period's incidents. Excluded and counted: no open problem on its "
-        "CI or category."
+        "their share of the period's incidents; n is the incidents judged."
     )
 
     def scope(self, t: sa.Table, ctx: MetricContext) -> list[Any]:
         return [t.c.kind == "incident"]
 
-    def exclusions(self, t: sa.Table, ctx: MetricContext) -> list[tuple[str, Any]]:
-        return [("no open problem on its CI or category", sa.not_(_open_problem_on(t, ctx)))]
+    measure = Measure("sum", expr=lambda t, ctx: flag(_open_problem_on(t, ctx)))
 
     def finish(
         self, ctx: MetricContext, result: MetricResult, scope: list[Any], by: Sequence[str]
     ) -> None:
-        total = result.n + sum(result.excluded.values())
-        result.detail["share"] = round(100.0 * result.n / total, 4) if total else None
+        result.detail["share"] = (
+            round(100.0 * float(result.value or 0) / result.n, 4) if result.n else None
+        )
 
 
 class _Assets(SqlMetric):
@@ -518,22 +527,28 @@ class WarrantyExpiring(_Assets):
         "Hardware assets in service whose warranty ends from the moment of reading to the end "
         "of the fourth fiscal quarter from now (this quarter and the next three; [metrics] "
         "fiscal_year_start, default July); detail gives them by fiscal quarter, and how many "
-        "in service are already out of warranty. Excluded and counted: no warranty date, "
-        "warranty already ended, warranty ends later."
+        "in service are already out of warranty; n is the assets judged. Excluded and counted: "
+        "no warranty date."
     )
 
-    def horizon(self, ctx: MetricContext) -> tuple[date, date]:
+    @staticmethod
+    def horizon(ctx: MetricContext) -> tuple[date, date]:
         today = ctx.as_of.date()
         start = quarter_start(today, ctx.policy.fiscal_year_start)
         return today, add_months(start, 12)
 
+    measure = Measure(
+        "sum",
+        expr=lambda t, ctx: flag(
+            sa.and_(
+                t.c.warranty_expiration >= WarrantyExpiring.horizon(ctx)[0],
+                t.c.warranty_expiration < WarrantyExpiring.horizon(ctx)[1],
+            )
+        ),
+    )
+
     def exclusions(self, t: sa.Table, ctx: MetricContext) -> list[tuple[str, Any]]:
-        today, end = self.horizon(ctx)
-        return [
-            ("no warranty date", t.c.warranty_expiration.is_(None)),
-            ("warranty already ended", t.c.warranty_expiration < today),
-            ("warranty ends later", t.c.warranty_expiration >= end),
-        ]
+        return [("no warranty date", t.c.warranty_expiration.is_(None))]
 
     def finish(
         self, ctx: MetricContext, result: MetricResult, scope: list[Any], by: Sequence[str]
@@ -555,7 +570,11 @@ class WarrantyExpiring(_Assets):
             for day in days:
                 quarters[fiscal_quarter(day, start_month)] += 1
         result.detail["by_fiscal_quarter"] = quarters
-        result.detail["already_expired"] = result.excluded.get("warranty already ended", 0)
+        with ctx.store.engine.connect() as conn:
+            expired = conn.execute(
+                sa.select(sa.func.count()).where(*scope, t.c.warranty_expiration < today)
+            ).scalar()
+        result.detail["already_expired"] = int(expired or 0)
 
 
 KNOWLEDGE: list[SqlMetric] = [

@@ -40,6 +40,13 @@ def _figure(width: float, height: float) -> Any:
     return Figure(figsize=(width, height), dpi=96)
 
 
+def _whole_numbers(axis: Any) -> None:
+    """Counts tick at whole numbers (never 0.5 of a finding)."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _short(text: str, limit: int = 38) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -61,6 +68,7 @@ def stacked_bars(
         ax.set_yticks(positions, [_short(label) for label in labels])
         ax.set_title(title, loc="left", fontsize=10)
         ax.set_xlabel("findings")
+        _whole_numbers(ax.xaxis)
         if labels:
             ax.legend(loc="lower right", frameon=False, fontsize=8)
         return _svg(fig, salt)
@@ -77,6 +85,7 @@ def trend(points: Sequence[dict[str, Any]], *, salt: str) -> str:
         names = [str(p["at"])[:10] for p in points]
         ax.bar(xs, [p["alarm"] for p in points], color=COLORS["alarm"], alpha=0.45, label="alarms")
         ax.set_ylabel("alarms")
+        _whole_numbers(ax.yaxis)
         ax.set_xlim(-1, max(len(points), 2))
         ax.set_xticks(xs, names, rotation=30, ha="right")
         right = ax.twinx()

@@ -58,7 +58,8 @@ def _fmt_value(value: Any) -> str:
 def _money(value: Any) -> str:
     if value is None:
         return "—"
-    return f"${float(value):,.0f}"
+    amount = float(value)  # -$194,983: the sign before the currency, as a reader writes it
+    return f"{'-' if amount < 0 else ''}${abs(amount):,.0f}"
 
 
 def _percent(value: Any) -> str:
@@ -214,12 +215,16 @@ def status_context(
     for row in rows:
         health[row["health"] or "unknown"] = health.get(row["health"] or "unknown", 0) + 1
 
+    # Cancelled work is listed, but no part of the totals; the report says how much was left out.
+    counted = [r for r in rows if r["state"] != "cancelled"]
+
     def total(name: str) -> float | None:
-        values = [r[name] for r in rows if r[name] is not None]
+        values = [r[name] for r in counted if r[name] is not None]
         return sum(values) if values else None
 
     summary = {
-        "count": len(rows),
+        "count": len(counted),
+        "cancelled": len(rows) - len(counted),
         "health": dict(sorted(health.items())),
         "budget": total("budget"),
         "actual_cost": total("actual_cost"),

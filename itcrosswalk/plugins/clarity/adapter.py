@@ -42,22 +42,24 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import requests
-from pydantic import BaseModel, ConfigDict, field_validator
 
 from ...core.adapter import (
     Adapter,
     Capabilities,
     CheckItem,
     Page,
+    PlatformOptions,
     Probe,
     Stream,
+    TimeZoneName,
     Window,
     Writer,
     WriteResult,
-    paginate,
+    described,
+    read_all,
 )
 from ...core.client import ErrorRule, HttpClient, PlatformSpec, basic
 from ...core.config import SourceConfig
@@ -99,10 +101,9 @@ RESOURCES: dict[str, tuple[str, str]] = {
 }
 
 
-class ClarityOptions(BaseModel):
-    """Keys of a ``[sources.NAME]`` table with ``platform = "clarity"`` beyond the common ones."""
-
-    model_config = ConfigDict(extra="forbid")
+class ClarityOptions(PlatformOptions):
+    """A Clarity source's keys: single sign-on, the API client and key expiry, the server's zone,
+    custom attributes."""
 
     sso: bool = False
     """The tenant sits behind single sign-on: use ``/tokens/rest/v1`` and an API key."""
@@ -110,7 +111,7 @@ class ClarityOptions(BaseModel):
     """The API client (Administration > Authentication & Keys > Clients) the key belongs to."""
     session: bool = False
     """With basic auth: log in once (``auth/login``) and send the session token instead."""
-    server_timezone: str = "UTC"
+    server_timezone: TimeZoneName = "UTC"
     """The zone the Clarity server writes and compares its naive datetimes in."""
     custom_fields: dict[str, str] = {}
     """Common-model field (or any name, kept in extra) -> custom attribute API id."""
@@ -118,15 +119,6 @@ class ClarityOptions(BaseModel):
     """The API-enabled custom string attribute write-back stores its correlation id in."""
     key_expires: date | None = None
     """When the API key expires (shown once, with the key); ``check`` warns before it does."""
-
-    @field_validator("server_timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{value!r} is not an IANA time zone (America/Phoenix)") from None
-        return value
 
 
 class ApiKey(requests.auth.AuthBase):
@@ -265,24 +257,6 @@ SPEC = PlatformSpec(
 RIGHTS = {resource: right for resource, right in reversed(RESOURCES.values())}
 
 
-class _Listing(Stream):
-    """An ad-hoc paged read (ids, reference data) driven by the core paging loop."""
-
-    def __init__(self, adapter: ClarityAdapter, path: str, params: Mapping[str, Any]) -> None:
-        self.adapter = adapter
-        self.name = path  # type: ignore[misc]
-        self.path = path
-        self.params = dict(params)
-        self.paginator = OffsetPaginator(PARENT_CAP)
-        self.total: int | None = None
-
-    def fetch(self, token: Any, window: Window) -> Page:
-        page = self.adapter.page(self.path, {**self.params, "offset": int(token)}, PARENT_CAP)
-        if self.total is None:
-            self.total = page.total
-        return page
-
-
 class ClarityStream(Stream):
     """A top-level Clarity collection (projects, ideas, resources) read with offset paging."""
 
@@ -313,11 +287,8 @@ class ClarityStream(Stream):
         page.records = self.adapter.unseen(page.records, self._seen)
         return page
 
-    def record_id(self, raw: Mapping[str, Any]) -> str | None:
-        try:
-            return mapping.source_id(self.kind, raw.get("_internalId"))
-        except (TypeError, ValueError):
-            return None
+    def source_id(self, value: Any) -> str:
+        return mapping.source_id(self.kind, value)
 
     def cursor_value(self, raw: Mapping[str, Any]) -> datetime | None:
         return mapping.parse_local(raw.get("lastUpdatedDate"), self.adapter.zone)
@@ -358,9 +329,6 @@ class Projects(ClarityStream):
             teams=raw.get("_team"),
         )
 
-    def links(self, record: Record) -> list[tuple[str, str, str]]:
-        return []
-
 
 class Ideas(ClarityStream):
     """Ideas: the intake, as demands."""
@@ -369,6 +337,7 @@ class Ideas(ClarityStream):
     entity = "demand"
     kind = "idea"
     id_sweep = True
+    linked = (("project", "work_item", "project_id"),)
 
     def prepare(self, raws: list[dict[str, Any]]) -> None:
         self.adapter.load_references(labels=False)
@@ -383,10 +352,6 @@ class Ideas(ClarityStream):
             emails=a.emails,
             custom_fields=a.options.custom_fields,
         )
-
-    def links(self, record: Record) -> list[tuple[str, str, str]]:
-        project = getattr(record, "project_id", None)
-        return [("project", "work_item", project)] if project else []
 
 
 class Resources(ClarityStream):
@@ -492,17 +457,15 @@ class Tasks(ChildStream):
 
     name = "tasks"
     entity = "work_item"
+    linked = (("parent", "work_item", "parent_id"),)
 
     def request(self, parent: int, part: str, offset: int) -> Page:
         return self.adapter.page(
             f"projects/{parent}/tasks", {"offset": offset, "sort": "_internalId"}, CHILD_CAP
         )
 
-    def record_id(self, raw: Mapping[str, Any]) -> str | None:
-        try:
-            return mapping.source_id("task", raw.get("_internalId"))
-        except (TypeError, ValueError):
-            return None
+    def source_id(self, value: Any) -> str:
+        return mapping.source_id("task", value)
 
     def prepare(self, raws: list[dict[str, Any]]) -> None:
         self.adapter.load_references(labels=False)
@@ -518,10 +481,6 @@ class Tasks(ChildStream):
             emails=a.emails,
         )
 
-    def links(self, record: Record) -> list[tuple[str, str, str]]:
-        parent = getattr(record, "parent_id", None)
-        return [("parent", "work_item", parent)] if parent else []
-
 
 class PlanStream(ChildStream):
     """Plan detail rows of each investment, one record per row and fiscal period."""
@@ -529,6 +488,7 @@ class PlanStream(ChildStream):
     entity = "plan_line"
     detail_resource = ""
     plan_of_part: dict[str, str] = {}
+    linked = (("investment", "work_item", "investment_id"),)
 
     def request(self, parent: int, part: str, offset: int) -> Page:
         condition = f"(investmentId = {parent})"
@@ -588,10 +548,6 @@ class PlanStream(ChildStream):
         )
         return line
 
-    def links(self, record: Record) -> list[tuple[str, str, str]]:
-        investment = getattr(record, "investment_id", None)
-        return [("investment", "work_item", investment)] if investment else []
-
 
 class CostPlans(PlanStream):
     """Budget and forecast cost plans (``planType`` BUDGET and FORECAST, both filters mandatory)."""
@@ -616,24 +572,11 @@ def _join(clauses: list[str]) -> str:
     return clauses[0] if len(clauses) == 1 else "(" + " and ".join(clauses) + ")"
 
 
-class ClarityAdapter(Adapter):
+class ClarityAdapter(Adapter, platform="clarity", options=ClarityOptions, spec=SPEC):
     """A Clarity PPM tenant, read (and written) through the public REST API."""
-
-    platform = "clarity"
-
-    options_model = ClarityOptions
-    options: ClarityOptions
 
     def __init__(self, source: SourceConfig, secrets: Any, **kwargs: Any) -> None:
         super().__init__(source, secrets, **kwargs)
-        self.http = HttpClient(
-            source,
-            secrets,
-            SPEC,
-            options=self.options,
-            hint_values=lambda: {"client_id": self.options.client_id, "right": "the right"},
-        )
-        self.base = self.http.base
         self.api = self.base + (TOKENS if self.options.sso else PUBLIC)
         self.zone = ZoneInfo(self.options.server_timezone)
         self._lock = threading.RLock()
@@ -644,6 +587,9 @@ class ClarityAdapter(Adapter):
         self._offered: set[str] = set()
 
     # -- HTTP --------------------------------------------------------------------------------
+
+    def hint_values(self) -> dict[str, Any]:
+        return {"client_id": self.options.client_id, "right": "the right"}
 
     @property
     def session(self) -> requests.Session:
@@ -694,12 +640,12 @@ class ClarityAdapter(Adapter):
         self, path: str, params: Mapping[str, Any]
     ) -> tuple[list[dict[str, Any]], int | None]:
         """Every row of a collection (small fields), through the core paging loop."""
-        listing = _Listing(self, path, params)
-        rows: list[dict[str, Any]] = []
-        seen: set[str] = set()
-        for page, _used, _after in paginate(listing, Window(None, None), prefetch=False):
-            rows.extend(self.unseen(page.records, seen))
-        return rows, listing.total
+        rows, total = read_all(
+            path,
+            lambda offset: self.page(path, {**params, "offset": int(offset)}, PARENT_CAP),
+            OffsetPaginator(PARENT_CAP),
+        )
+        return self.unseen(rows, set()), total
 
     @staticmethod
     def unseen(
@@ -927,57 +873,21 @@ class ClarityAdapter(Adapter):
     def capabilities(self) -> Capabilities:
         return Capabilities(
             entities={
-                "work_item": [
-                    "kind",
-                    "number",
-                    "name",
-                    "parent_id",
-                    "state",
-                    "phase",
-                    "health",
-                    "manager",
-                    "department",
-                    "priority",
-                    "business_case_approved",
-                    "planned_start",
-                    "planned_finish",
-                    "baseline_start",
-                    "baseline_finish",
-                    "actual_start",
-                    "actual_finish",
-                    "percent_complete",
-                    "budget",
-                    "forecast_cost",
-                ],
-                "demand": [
-                    "number",
-                    "name",
-                    "state",
-                    "requester",
-                    "department",
-                    "priority",
-                    "business_case_approved",
-                    "submitted_at",
-                    "decided_at",
-                    "estimated_cost",
-                    "project_id",
-                ],
+                "work_item": (
+                    "kind number name parent_id state phase health manager department priority "
+                    "business_case_approved planned_start planned_finish baseline_start "
+                    "baseline_finish actual_start actual_finish percent_complete budget "
+                    "forecast_cost"
+                ).split(),
+                "demand": (
+                    "number name state requester department priority business_case_approved "
+                    "submitted_at decided_at estimated_cost project_id"
+                ).split(),
                 "person": ["upn", "email", "name", "department", "office", "active"],
-                "plan_line": [
-                    "investment_id",
-                    "plan",
-                    "plan_id",
-                    "plan_name",
-                    "plan_of_record",
-                    "fiscal_period",
-                    "period_start",
-                    "period_finish",
-                    "cost_type",
-                    "actual",
-                    "category",
-                    "amount",
-                    "currency",
-                ],
+                "plan_line": (
+                    "investment_id plan plan_id plan_name plan_of_record fiscal_period "
+                    "period_start period_finish cost_type actual category amount currency"
+                ).split(),
                 **_allocation_fields(),
             },  # fmt: skip
             writes=["demand", "work_item:project"],
@@ -1087,9 +997,7 @@ class ClarityWriter:
                 body["manager" if key == "manager" else "originatingRequestor"] = match
             else:
                 notes.append(f"{key.replace('_', ' ').capitalize()}: {value}")
-        description = str(fields.get("description") or "").strip()
-        if notes:
-            description = "\n\n".join(p for p in (description, "\n".join(notes)) if p)
+        description = described(fields, notes)
         if description:
             body["description"] = description
         return body

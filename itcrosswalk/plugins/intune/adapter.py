@@ -30,7 +30,6 @@ import asyncio
 import importlib
 import json
 import logging
-import ssl
 import threading
 import urllib.request
 import warnings
@@ -40,9 +39,10 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from ...core.adapter import Adapter, Capabilities, CheckItem, Page, Stream, Window, check_status
+from ...core.adapter import Adapter, Capabilities, Page, PlatformOptions, Probe, Stream, Window
+from ...core.client import ErrorRule, HttpClient, PlatformSpec
 from ...core.config import SourceConfig
 from ...core.errors import (
     AccessDenied,
@@ -55,8 +55,8 @@ from ...core.errors import (
     PlatformError,
     RetriableError,
 )
-from ...core.http import HttpPolicy, build_session, is_loopback, parse_retry_after
-from ...core.http_async import PolicyTransport
+from ...core.http import is_loopback, parse_retry_after
+from ...core.http_async import PolicyTransport, transport_error
 from ...core.model import Record, normalize_serial
 from ...core.paging import NextLinkPaginator
 from ...core.secrets import redact
@@ -118,10 +118,9 @@ USER_SELECT = [
 ]
 
 
-class IntuneOptions(BaseModel):
-    """Keys of a ``[sources.NAME]`` table with ``platform = "intune"`` beyond the common ones."""
-
-    model_config = ConfigDict(extra="forbid")
+class IntuneOptions(PlatformOptions):
+    """An Intune source's keys: the tenant, the cloud and its login host, the systems read, app
+    devices."""
 
     tenant_id: str = Field(min_length=1)
     """The Entra ID tenant (directory) id or its primary domain."""
@@ -226,39 +225,53 @@ class _StaticToken:
         return self.validator
 
 
-def _graph_message(response: httpx.Response) -> str:
-    """Graph's ``error.code: error.message``, unwrapping Intune's JSON-in-a-string messages."""
-    try:
-        body = json.loads(response.content)
-    except ValueError:
-        text = response.text.strip().splitlines()
-        return redact(text[0][:200]) if text else ""
-    error = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(error, dict):
-        return ""
-    code = str(error.get("code") or "")
-    message = str(error.get("message") or "")
-    if message.lstrip().startswith("{"):
-        # Intune's own error, serialized into Graph's message (graph-explorer-v4#3157).
-        try:
-            inner = json.loads(message)
-            message = str(inner.get("Message") or inner.get("message") or message)
-        except ValueError:
-            pass
-    message = " ".join(message.split())
-    if len(message) > 240:
-        message = message[:237] + "..."
-    return redact(f"{code}: {message}" if code and message else code or message)
+# The plumbing, as data: what to check when Entra ID or Graph refuse the app, and how Graph's
+# refusals read (the auth itself is azure-identity's, behind kiota's provider).
+SPEC = PlatformSpec(
+    title="Intune",
+    throttle_backoff=GRAPH_THROTTLE_BACKOFF,
+    hints={
+        "bearer": "the bearer token that `{token}` points to was refused (expired, or for "
+        "another tenant than {tenant}?)",
+        "oauth_client_credentials": "check the client secret that `{client_secret}` points to "
+        "(app {client_id} in tenant {tenant}; secrets expire)",
+        "client_certificate": "check the certificate {certificate_path} registered for app "
+        "{client_id} in tenant {tenant}",
+    },
+    errors=(
+        ErrorRule(
+            401,
+            AuthError,
+            "authentication failed for source {source} (HTTP 401 from Graph{said}); {hint}",
+        ),
+        ErrorRule(
+            403,
+            AccessDenied,
+            "source {source} may not read {what} (HTTP 403{said}): missing Microsoft Graph "
+            "application permission {permission}: grant it to the app registration and have an "
+            "admin consent",
+        ),
+        ErrorRule(
+            404,
+            NotFound,
+            "source {source}: {what} was not found (HTTP 404{said}); is Intune licensed in "
+            "this tenant?",
+        ),
+        ErrorRule(
+            (429, *range(500, 600)),
+            RetriableError,
+            "source {source}: {what} still failed with HTTP {status}{retry_after} after the "
+            "SDK's retries{said}; Graph may be throttling or down; try again later",
+        ),
+    ),
+)
 
 
-class IntuneAdapter(Adapter):
+class IntuneAdapter(Adapter, platform="intune", options=IntuneOptions):
     """One Entra ID tenant's Intune and directory, read through Microsoft Graph."""
 
-    platform = "intune"
-
-    def __init__(self, source: SourceConfig, secrets: Any) -> None:
-        super().__init__(source, secrets)
-        self.options = IntuneOptions.model_validate(source.platform_options())
+    def __init__(self, source: SourceConfig, secrets: Any, **kwargs: Any) -> None:
+        super().__init__(source, secrets, **kwargs)
         login, graph_root, self.portal = CLOUDS[self.options.cloud]
         base = (source.url or f"{graph_root}/v1.0").rstrip("/")
         parts = urlsplit(base)
@@ -285,7 +298,10 @@ class IntuneAdapter(Adapter):
                 f"sources.{source.name}.auth: Intune takes type {', '.join(AUTH_TYPES)}"
                 + (f", not {auth.type!r}" if auth is not None else "")
             )
-        self.policy = HttpPolicy.from_source(source, throttle_backoff=GRAPH_THROTTLE_BACKOFF)
+        self.http = HttpClient(
+            source, secrets, SPEC, base=base, hint_values=lambda: {"tenant": self.options.tenant_id}
+        )
+        self.policy = self.http.policy
         self._sdk: dict[str, Any] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -304,22 +320,6 @@ class IntuneAdapter(Adapter):
         if self._sdk is None:
             self._sdk = _import_sdk()
         return self._sdk
-
-    def _credential_hint(self) -> str:
-        auth = self.source.auth
-        tenant = self.options.tenant_id
-        if auth is None:
-            return "no auth is configured"
-        if auth.type == "bearer":
-            return f"the bearer token that `{auth.token}` points to was refused (expired, or for another tenant than {tenant}?)"
-        if auth.type == "oauth_client_credentials":
-            return (
-                f"check the client secret that `{auth.client_secret}` points to (app {auth.client_id} in tenant "
-                f"{tenant}; secrets expire)"
-            )
-        if auth.type == "client_certificate":
-            return f"check the certificate {auth.certificate_path} registered for app {auth.client_id} in tenant {tenant}"
-        return ""
 
     def _auth_provider(self) -> Any:
         sdk = self.sdk
@@ -388,12 +388,7 @@ class IntuneAdapter(Adapter):
 
     def _token_transport(self) -> Any:
         # Token requests go through the core HTTP policy: the CA bundle, timeouts, retries.
-        session = build_session(
-            self.source.name,
-            base_url=self.authority,
-            policy=self.policy,
-            ca_bundle=self.source.ca_bundle,
-        )
+        session = self.http.new_session(self.authority)
         self._token_session = session
         return self.sdk["RequestsTransport"](session=session, session_owner=False)
 
@@ -507,8 +502,10 @@ class IntuneAdapter(Adapter):
         except (sdk["ClientAuthenticationError"], sdk["ServiceRequestError"]) as exc:
             raise self._login_error(exc) from None
         except httpx.HTTPError as exc:
-            raise self._transport_error(exc) from None
-        self._raise_for(response, what=what, permission=permission)
+            raise transport_error(
+                exc, source=self.source.name, url=self.base, ca_bundle=self.source.ca_bundle
+            ) from None
+        self.http.raise_for(response, what, permission=permission)
         try:
             body = json.loads(response.content)
         except ValueError:
@@ -580,65 +577,9 @@ class IntuneAdapter(Adapter):
         return AuthError(
             redact(
                 f"authentication failed for source {self.source.name}: Entra ID tenant {self.options.tenant_id} "
-                f"refused app {app} ({said}); {self._credential_hint()}"
+                f"refused app {app} ({said}); {self.http.credential_hint()}"
             )
         )
-
-    def _transport_error(self, exc: httpx.HTTPError) -> CrosswalkError:
-        name = self.source.name
-        cause: BaseException | None = exc
-        while cause is not None and not isinstance(cause, ssl.SSLError):
-            cause = cause.__cause__ or cause.__context__
-        if isinstance(cause, ssl.SSLError) or "CERTIFICATE_VERIFY_FAILED" in str(exc):
-            store = str(self.source.ca_bundle) if self.source.ca_bundle else "the default CA store"
-            return ConnectError(
-                f"TLS verification failed for source {name} ({self.host}): the certificate is not trusted by "
-                f'{store}; for an internal CA or a TLS-inspecting proxy set ca_bundle = "/path/ca.pem" in [sources.{name}]'
-            )
-        if isinstance(exc, httpx.TimeoutException):
-            return RetriableError(
-                f"source {name} did not answer in time; try again later, or raise timeout in [sources.{name}]"
-            )
-        return ConnectError(
-            redact(f"cannot reach source {name} at {self.host}: {type(exc).__name__} {exc}"[:300])
-        )
-
-    def _raise_for(self, response: httpx.Response, *, what: str, permission: str) -> None:
-        status = response.status_code
-        if status < 400:
-            return
-        name = self.source.name
-        message = _graph_message(response)
-        said = f": {message}" if message else ""
-        if status == 401:
-            raise AuthError(
-                redact(
-                    f"authentication failed for source {name} (HTTP 401 from Graph{said}); {self._credential_hint()}"
-                )
-            )
-        if status == 403:
-            raise AccessDenied(
-                redact(
-                    f"source {name} may not read {what} (HTTP 403{said}): the app lacks the Microsoft Graph "
-                    f"application permission {permission}; grant it and an admin's consent"
-                )
-            )
-        if status == 404:
-            raise NotFound(
-                redact(
-                    f"source {name}: {what} was not found (HTTP 404{said}); is Intune licensed in this tenant?"
-                )
-            )
-        if status == 429 or status >= 500:
-            after = response.headers.get("Retry-After")
-            wait = f" (Retry-After {after}s)" if after else ""
-            raise RetriableError(
-                redact(
-                    f"source {name}: {what} still failed with HTTP {status}{wait} after the SDK's retries{said}; "
-                    "Graph may be throttling or down; try again later"
-                )
-            )
-        raise PlatformError(redact(f"source {name}: {what} failed with HTTP {status}{said}"))
 
     # -- $batch -------------------------------------------------------------------------------
 
@@ -697,7 +638,7 @@ class IntuneAdapter(Adapter):
                     content=json.dumps(content).encode() if content is not None else b"",
                 )
                 try:
-                    self._raise_for(fake, what=what, permission=permission)
+                    self.http.raise_for(fake, what, permission=permission)
                     raise MalformedResponse(
                         f"source {self.source.name}: $batch item for {what} has no JSON body"
                     )
@@ -728,7 +669,7 @@ class IntuneAdapter(Adapter):
     def streams(self) -> list[Stream]:
         return [ManagedDevices(self), DeviceStatuses(self), DetectedApps(self), Users(self)]
 
-    def check(self) -> list[CheckItem]:
+    def probes(self) -> list[Probe]:
         checks = [
             ("managedDevices", DEVICES_READ, lambda: ManagedDevices(self).first_request(top=1)),
             (
@@ -739,59 +680,24 @@ class IntuneAdapter(Adapter):
             ("detectedApps", DEVICES_READ, lambda: DetectedApps(self).first_request()),
             ("users", USERS_READ, lambda: Users(self).first_request(top=1)),
         ]
-        items: list[CheckItem] = []
-        for name, permission, build in checks:
-            try:
-                self.client  # noqa: B018 - builds the credential, so config errors surface here
-                records, link = self.list_page(build(), what=name, permission=permission)
-            except AuthError as exc:
-                items.append(CheckItem(name, False, str(exc), status="auth"))
-                break
-            except AccessDenied:
-                items.append(
-                    CheckItem(
-                        name,
-                        False,
-                        f"missing Microsoft Graph application permission {permission}: grant it to the "
-                        "app registration and have an admin consent",
-                        status="no_access",
-                    )
-                )
-                continue
-            except CrosswalkError as exc:
-                items.append(CheckItem(name, False, str(exc), status=check_status(exc)))
-                if isinstance(exc, ConnectError):
-                    break
-                continue
-            detail = f"readable with {permission}" + (" (more pages)" if link else "")
-            items.append(CheckItem(name, True, detail, status="ok"))
-        return items
+        return [
+            Probe(name, lambda n=name, p=permission, b=build: self._probe(n, p, b))
+            for name, permission, build in checks
+        ]
+
+    def _probe(self, name: str, permission: str, build: Any) -> str:
+        self.client  # noqa: B018 - builds the credential, so config errors surface here
+        _records, link = self.list_page(build(), what=name, permission=permission)
+        return f"readable with {permission}" + (" (more pages)" if link else "")
 
     def capabilities(self) -> Capabilities:
         return Capabilities(
             entities={
-                "device": [
-                    "name",
-                    "serial",
-                    "os",
-                    "os_version",
-                    "owner",
-                    "enrolled_at",
-                    "last_seen_at",
-                    "compliance",
-                    "encrypted",
-                    "manufacturer",
-                    "model",
-                    "management_agent",
-                    "ownership",
-                ],
-                "device_compliance": [
-                    "device_id",
-                    "policy_id",
-                    "policy_name",
-                    "state",
-                    "last_reported_at",
-                ],
+                "device": (
+                    "name serial os os_version owner enrolled_at last_seen_at compliance "
+                    "encrypted manufacturer model management_agent ownership"
+                ).split(),
+                "device_compliance": "device_id policy_id policy_name state last_reported_at".split(),
                 "installed_app": ["name", "version", "publisher", "device_count", "device_ids"],
                 "person": ["upn", "email", "name", "department", "office", "manager", "active"],
             },
@@ -946,6 +852,7 @@ class DeviceStatuses(Stream):
     key = "id"
     incremental = False
     what = "compliance policies (/deviceManagement/deviceCompliancePolicies)"
+    linked = (("evaluates", "device", "device_id"),)
 
     def __init__(self, adapter: IntuneAdapter) -> None:
         self.adapter = adapter
@@ -993,10 +900,6 @@ class DeviceStatuses(Stream):
         return mapping.map_device_status(
             raw, source=self.adapter.source.name, portal=self.adapter.portal
         )
-
-    def links(self, record: Record) -> list[tuple[str, str, str]]:
-        device_id = getattr(record, "device_id", None)
-        return [("evaluates", "device", device_id)] if device_id else []
 
 
 class DetectedApps(GraphStream):

@@ -32,7 +32,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from ...sandbox.emulator import Emulator
 from ...sandbox.entra import Entra
@@ -346,6 +346,18 @@ class GraphEmulator(Emulator):
             for policy_id, rows in self.statuses.items():
                 self.statuses[policy_id] = [r for r in rows if not r["id"].endswith(device_id)]
 
+    def has(self, native_id: str) -> bool:
+        with self.lock:
+            kinds = (self.devices, self.users_, self.policies, self.apps)
+            return any(r.get("id") == native_id for rows in kinds for r in rows)
+
+    def forget(self, native_id: str) -> bool:
+        with self.lock:
+            if not any(d["id"] == native_id for d in self.devices):
+                return False
+        self.retire(native_id)
+        return True
+
     def add_device(self, **fields: Any) -> dict[str, Any]:
         """Enrol a device with exactly these fields (tests use it for odd records)."""
         with self.lock:
@@ -355,26 +367,30 @@ class GraphEmulator(Emulator):
 
     # -- HTTP ---------------------------------------------------------------------------------
 
-    def _json(
-        self, status: str, payload: Any, extra: list[tuple[str, str]] | None = None
+    content_type = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
+
+    def json(
+        self, status: str | int, payload: Any, extra: list[tuple[str, str]] | None = None
     ) -> Response:
-        return (
-            status,
-            [
-                (
-                    "Content-Type",
-                    "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8",
-                ),
-                ("request-id", str(uuid.uuid4())),
-                *(extra or []),
-            ],
-            json.dumps(payload).encode(),
+        return super().json(status, payload, [("request-id", str(uuid.uuid4())), *(extra or [])])
+
+    def throttled(self, wait: int) -> Response:
+        return self._fail(
+            "429 Too Many Requests",
+            "TooManyRequests",
+            "Too many requests from Identifier:" + self.tenant + " under category:throttled.",
+            [("Retry-After", str(wait))],
+        )
+
+    def unavailable(self) -> Response:
+        return self._fail(
+            "503 Service Unavailable", "ServiceUnavailable", "Service is unavailable, retry later."
         )
 
     def _fail(
         self, status: str, code: str, message: str, extra: list[tuple[str, str]] | None = None
     ) -> Response:
-        return self._json(status, _error(code, message), extra)
+        return self.json(status, _error(code, message), extra)
 
     def _origin(self, environ: dict[str, Any]) -> str:
         return f"https://{environ.get('HTTP_HOST') or environ.get('SERVER_NAME', '127.0.0.1')}"
@@ -382,21 +398,9 @@ class GraphEmulator(Emulator):
     def dispatch(self, environ: dict[str, Any], method: str, path: str, query: str) -> Response:
         if self.entra.handles(path):
             return self.entra.serve(environ, method, path)
-        fault = self.faults.take(listing=method == "GET")
-        if fault == "throttle":
-            wait = int(self.faults.retry_after)
-            return self._fail(
-                "429 Too Many Requests",
-                "TooManyRequests",
-                "Too many requests from Identifier:" + self.tenant + " under category:throttled.",
-                [("Retry-After", str(wait))],
-            )
-        if fault == "error":
-            return self._fail(
-                "503 Service Unavailable",
-                "ServiceUnavailable",
-                "Service is unavailable, retry later.",
-            )
+        fault, answer = self.fault(listing=method == "GET")
+        if answer:
+            return answer
         client = self._client(environ)
         if client is None:
             header = environ.get("HTTP_AUTHORIZATION", "")
@@ -441,7 +445,7 @@ class GraphEmulator(Emulator):
         if not path.startswith("/v1.0/"):
             return self._fail("400 Bad Request", "BadRequest", "Invalid version.")
         resource = path[len("/v1.0") :]
-        params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
+        params = self.params(query)
         if method == "POST" and resource == "/$batch":
             return self._batch(environ, client)
         if method != "GET":
@@ -452,7 +456,7 @@ class GraphEmulator(Emulator):
             )
         status, headers, body = self._get(environ, client, resource, params)
         if fault == "malformed" and status.startswith("200"):
-            body = body[: len(body) // 2]
+            return self.cut((status, headers, body))
         return status, headers, body
 
     def _client(self, environ: dict[str, Any]) -> str | None:
@@ -497,7 +501,7 @@ class GraphEmulator(Emulator):
                 found = next((d for d in self.devices if d["id"] == rest[1]), None)
                 if found is None:
                     return self._fail("404 Not Found", "ResourceNotFound", "Resource not found")
-                return self._json("200 OK", self._shape(found, params.get("$select")))
+                return self.json("200 OK", self._shape(found, params.get("$select")))
             if rest == ["deviceCompliancePolicies"]:
                 return self._page(environ, resource, params, self.policies, 100)
             if (
@@ -541,7 +545,7 @@ class GraphEmulator(Emulator):
                         "Request_ResourceNotFound",
                         "Resource 'manager' does not exist or one of its queried reference-property objects are not present.",
                     )
-                return self._json(
+                return self.json(
                     "200 OK", {"@odata.type": "#microsoft.graph.user", **self._user(manager, None)}
                 )
         return self._fail(
@@ -568,7 +572,10 @@ class GraphEmulator(Emulator):
         default: int,
         maximum: int | None = None,
         shape: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        edit: Callable[[dict[str, Any]], None] | None = None,
     ) -> Response:
+        """One page of ``rows``; ``edit`` is how a row the read has not reached yet changes
+        while it pages (``faults.mutate_between_pages``)."""
         token = params.get("$skiptoken")
         if token is not None and self.break_next_links:
             return self._intune_500(environ, resource)
@@ -602,7 +609,10 @@ class GraphEmulator(Emulator):
             body["@odata.nextLink"] = f"{self._origin(environ)}/v1.0{resource}?" + urlencode(
                 kept, quote_via=quote, safe="$,()=' "
             )
-        return self._json("200 OK", body)
+        ahead = rows[offset + size :][::-1] if edit else []  # the last ones check in first
+        with self.lock:
+            self.page_served(ahead, edit or (lambda row: None))
+        return self.json("200 OK", body)
 
     def _intune_500(self, environ: dict[str, Any], resource: str) -> Response:
         inner = json.dumps(
@@ -640,19 +650,12 @@ class GraphEmulator(Emulator):
                         else [r for r in rows if (r.get(name) or NEVER) < bound]
                     )
             # Any other filter is silently ignored: every device comes back.
-        answer = self._page(environ, resource, params, rows, DEVICE_PAGE)
-        changes = self.faults.mutate_between_pages
-        if changes and answer[0].startswith("200"):
-            body = json.loads(answer[2])
-            if "@odata.nextLink" in body:
-                # Devices the read has not reached yet check in while it pages.
-                seen = {d.get("id") for d in body["value"]}
-                ahead = [r for r in rows if r.get("id") not in seen][-changes:]
-                now = _ts(datetime.now(UTC), fraction=True)
-                with self.lock:
-                    for row in ahead:
-                        row["lastSyncDateTime"] = now
-        return answer
+        # Devices the read has not reached yet check in while it pages.
+        return self._page(environ, resource, params, rows, DEVICE_PAGE, edit=self._checked_in)
+
+    @staticmethod
+    def _checked_in(row: dict[str, Any]) -> None:
+        row["lastSyncDateTime"] = _ts(datetime.now(UTC), fraction=True)
 
     def _user(self, raw: dict[str, Any], select: str | None) -> dict[str, Any]:
         if select:
@@ -688,8 +691,7 @@ class GraphEmulator(Emulator):
 
     def _batch(self, environ: dict[str, Any], client: str) -> Response:
         try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            payload = json.loads(environ["wsgi.input"].read(length) or b"{}")
+            payload = self.json_body(environ, {})
             requests = payload["requests"]
             assert isinstance(requests, list)
         except (ValueError, KeyError, AssertionError):
@@ -721,9 +723,7 @@ class GraphEmulator(Emulator):
                         else [("Retry-After", str(int(self.faults.retry_after)))],
                     )
                 else:
-                    params = {
-                        k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()
-                    }
+                    params = self.params(split.query)
                     status, headers, body = self._get(environ, client, split.path, params)
             answers.append(
                 {
@@ -736,7 +736,7 @@ class GraphEmulator(Emulator):
                     "body": json.loads(body) if body else None,
                 }
             )
-        return self._json("200 OK", {"responses": answers})
+        return self.json("200 OK", {"responses": answers})
 
 
 def create_app(world: World, faults: Faults | None = None, **kwargs: Any) -> GraphEmulator:

@@ -36,20 +36,22 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field, field_validator
 
 from ...core.adapter import (
     Adapter,
     Capabilities,
     CheckItem,
     Page,
+    PlatformOptions,
+    Probe,
     Resolver,
     Stream,
     Window,
     Writer,
     WriteResult,
-    check_status,
 )
+from ...core.client import ErrorRule, PlatformSpec, basic, bearer
 from ...core.config import SourceConfig
 from ...core.errors import (
     AccessDenied,
@@ -60,14 +62,6 @@ from ...core.errors import (
     MalformedResponse,
     NotFound,
     PlatformError,
-)
-from ...core.http import (
-    BearerToken,
-    HttpPolicy,
-    build_session,
-    check_response,
-    connection_error,
-    platform_message,
 )
 from ...core.model import Record
 from ...core.paging import NextTokenPaginator, OffsetPaginator
@@ -86,10 +80,9 @@ TicketKind = Literal["incident", "request", "problem", "change"]
 TicketStateName = Literal["new", "in_progress", "on_hold", "resolved", "closed", "cancelled"]
 
 
-class JiraOptions(BaseModel):
-    """Keys of a ``[sources.NAME]`` table with ``platform = "jira"`` beyond the common ones."""
-
-    model_config = ConfigDict(extra="forbid")
+class JiraOptions(PlatformOptions):
+    """A Jira source's keys: the projects read, the ticket, priority and status tables, the fields
+    a site names."""
 
     projects: list[str] | None = None
     """Project keys to read; default every project the account can browse (service desks for
@@ -123,6 +116,53 @@ class JiraOptions(BaseModel):
     """The project key new epics go to when the fields name no parent."""
     resolution: str = "Done"
     """The resolution a resolve sets."""
+
+    @field_validator("priorities")
+    @classmethod
+    def _one_to_five(cls, value: dict[str, int]) -> dict[str, int]:
+        wrong = [f"{name} = {p}" for name, p in value.items() if not 1 <= p <= 5]
+        if wrong:
+            raise ValueError(f"{', '.join(wrong)}: a priority is from 1 to 5")
+        return value
+
+
+# The HTTP plumbing, as data: the auth choices (basic: an e-mail and an API token; bearer: a
+# Data Center personal access token) and how Jira's refusals read.
+SPEC = PlatformSpec(
+    title="Jira",
+    url_example="https://NAME.atlassian.net",
+    auth={"basic": basic, "bearer": bearer},
+    auth_example='auth = { type = "basic", user = "svc@city.gov", password = '
+    '"env:JIRA_API_TOKEN" }',
+    hints={
+        "basic": "check the e-mail {user} and the API token that `{password}` points to "
+        "(tokens are revoked at id.atlassian.com, and expire)",
+        "bearer": "check the personal access token that `{token}` points to",
+    },
+    errors=(
+        ErrorRule(
+            (400, 409, 422),
+            PlatformError,
+            "source {source}: Jira refused {what} (HTTP {status}): {errors}; nothing was changed",
+            writes=True,
+        ),
+        ErrorRule(
+            401,
+            AuthError,
+            "authentication failed for source {source} (HTTP 401): {hint}; Jira says: {message}",
+            needs_message=True,
+        ),
+        ErrorRule(401, AuthError, "authentication failed for source {source} (HTTP 401): {hint}"),
+        ErrorRule(
+            410,
+            PlatformError,
+            "source {source}: {what}: Jira removed this API (HTTP 410): {message}",
+        ),
+        ErrorRule(
+            400, PlatformError, "source {source}: Jira rejected {what} (HTTP 400): {message}"
+        ),
+    ),
+)
 
 
 def _jql_key(key: str) -> str:
@@ -235,6 +275,8 @@ class RequestStream(IssueStream):
 class SlaStream(IssueStream):
     """Each SLA field's cycles of the JSM issues -> SlaRecords (one per cycle)."""
 
+    linked = (("measures", "ticket", "ticket_id"),)
+
     def __init__(self, adapter: JiraAdapter) -> None:
         super().__init__(adapter, "slas", "sla_record")
 
@@ -269,13 +311,11 @@ class SlaStream(IssueStream):
     def sweep_key(self, source_id: str) -> str:
         return source_id.split(":", 1)[0]
 
-    def links(self, record: Record) -> list[tuple[str, str, str]]:
-        ticket_id = getattr(record, "ticket_id", None)
-        return [("measures", "ticket", ticket_id)] if ticket_id else []
-
 
 class EpicStream(IssueStream):
     """Epics and the levels above them (Jira Software, Premium plans) -> WorkItems."""
+
+    linked = (("parent", "work_item", "parent_id"),)
 
     def __init__(self, adapter: JiraAdapter) -> None:
         super().__init__(adapter, "epics", "work_item")
@@ -298,10 +338,6 @@ class EpicStream(IssueStream):
             site=adapter.site,
             start_field=adapter.options.start_date_field,
         )
-
-    def links(self, record: Record) -> list[tuple[str, str, str]]:
-        parent = getattr(record, "parent_id", None)
-        return [("parent", "work_item", parent)] if parent else []
 
 
 class UserStream(Stream):
@@ -342,24 +378,11 @@ WORK_FIELDS = [
 ]  # fmt: skip
 
 
-class JiraAdapter(Adapter):
+class JiraAdapter(Adapter, platform="jira", options=JiraOptions, spec=SPEC):
     """A Jira Cloud site, read and written through the ``jira`` package."""
 
-    platform = "jira"
-
-    def __init__(self, source: SourceConfig, secrets: Any) -> None:
-        super().__init__(source, secrets)
-        if not source.url:
-            raise ConfigError(
-                f"sources.{source.name}.url: the site URL is required (https://NAME.atlassian.net)"
-            )
-        self.base = source.url.rstrip("/")
-        self.options = JiraOptions.model_validate(source.platform_options())
-        for name, value in self.options.priorities.items():
-            if not 1 <= value <= 5:
-                raise ConfigError(
-                    f"sources.{source.name}.priorities.{name}: {value} is not a priority from 1 to 5"
-                )
+    def __init__(self, source: SourceConfig, secrets: Any, **kwargs: Any) -> None:
+        super().__init__(source, secrets, **kwargs)
         self.rules = mapping.TicketRules(
             kinds={**mapping.DEFAULT_TICKET_KINDS, **self.options.ticket_kinds},
             # A site's own priority scheme replaces the default one whole.
@@ -367,9 +390,7 @@ class JiraAdapter(Adapter):
             states={**mapping.DEFAULT_STATUS_STATES, **self.options.statuses},
             first_response_sla=tuple(self.options.first_response_sla),
         )
-        self.policy = HttpPolicy.from_source(source)
         self._client: Any = None
-        self._session: requests.Session | None = None
         self._lock = threading.RLock()
         self._site: mapping.SiteFields | None = None
         self._projects: list[dict[str, Any]] | None = None
@@ -382,45 +403,12 @@ class JiraAdapter(Adapter):
 
     # -- the client ---------------------------------------------------------------------------
 
-    def _credential_hint(self) -> str:
-        auth = self.source.auth
-        if auth is None:
-            return "the source has no auth configured"
-        if auth.type == "basic":
-            return (
-                f"check the e-mail {auth.user} and the API token that `{auth.password}` points to "
-                "(tokens are revoked at id.atlassian.com, and expire)"
-            )
-        if auth.type == "bearer":
-            return f"check the personal access token that `{auth.token}` points to"
-        return ""
-
-    def _auth(self) -> requests.auth.AuthBase:
-        auth = self.source.auth
-        name = self.source.name
-        if auth is None:
-            raise ConfigError(
-                f'sources.{name}.auth: Jira needs an e-mail and API token: auth = {{ type = "basic", '
-                'user = "svc@city.gov", password = "env:JIRA_API_TOKEN" }'
-            )
-        if auth.type == "basic":
-            return requests.auth.HTTPBasicAuth(
-                auth.user, self.secrets(auth.password, "auth.password")
-            )
-        if auth.type == "bearer":  # a Data Center personal access token
-            return BearerToken(self.secrets(auth.token, "auth.token"))
-        raise ConfigError(
-            f"sources.{name}.auth.type: {auth.type!r} is not supported by Jira (basic: e-mail and "
-            "API token; bearer: a Data Center personal access token)"
-        )
-
     @property
     def client(self) -> Any:
         with self._lock:
             if self._client is None:
                 from jira import JIRA  # deferred: `crosswalk --help` must not import it
 
-                auth = self._auth()
                 client = JIRA(
                     self.base,
                     # REST 2 answers on Cloud and Data Center alike; Cloud moves to 3 below.
@@ -429,17 +417,9 @@ class JiraAdapter(Adapter):
                     max_retries=0,  # the core policy retries, honouring Retry-After
                     logging=False,
                 )
-                session = build_session(
-                    self.source.name,
-                    base_url=self.base,
-                    policy=self.policy,
-                    ca_bundle=self.source.ca_bundle,
-                    auth=auth,
-                    session=client._session,
-                )
+                session = self.http.adopt(client._session)
                 # The jira package's own retry count (it must not retry on its own schedule).
                 session.max_retries = 0  # type: ignore[attr-defined]
-                self._session = session
                 info = self._call(client.server_info, what="serverInfo")
                 if not isinstance(info, Mapping) or "versionNumbers" not in info:
                     raise PlatformError(
@@ -457,14 +437,6 @@ class JiraAdapter(Adapter):
                 self._client = client
             return self._client
 
-    @property
-    def http_session(self) -> Any:
-        return self._session
-
-    def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
-
     def _call(self, func: Any, *args: Any, what: str, **kwargs: Any) -> Any:
         """One call into the jira package, its failures read into the error tree."""
         from jira.exceptions import JIRAError
@@ -477,44 +449,17 @@ class JiraAdapter(Adapter):
                 raise PlatformError(
                     redact(f"source {self.source.name}: {what} failed: {exc.text or exc}")
                 ) from None
-            self._raise(response, what)
-            raise AssertionError("unreachable") from None
+            self.http.raise_for(response, what)
+            raise PlatformError(
+                redact(f"source {self.source.name}: {what}: HTTP {response.status_code}")
+            ) from None
         except requests.JSONDecodeError:
             # Before RequestException, which it also is: a torn body is not a network fault.
-            raise MalformedResponse(
-                f"source {self.source.name}: {what} answered with a body that is not JSON"
-            ) from None
+            raise self.http.not_json(what) from None
         except requests.RequestException as exc:
-            raise connection_error(
-                exc, source=self.source.name, url=self.base, ca_bundle=self.source.ca_bundle
-            ) from None
+            raise self.http.connection_error(exc) from None
         except ValueError:
-            raise MalformedResponse(
-                f"source {self.source.name}: {what} answered with a body that is not JSON"
-            ) from None
-
-    def _raise(self, response: requests.Response, what: str) -> None:
-        status = response.status_code
-        message = platform_message(response)
-        name = self.source.name
-        if status == 401:
-            said = f"; Jira says: {message}" if message else ""
-            raise AuthError(
-                redact(
-                    f"authentication failed for source {name} (HTTP 401): "
-                    f"{self._credential_hint()}{said}"
-                )
-            )
-        if status == 410:
-            raise PlatformError(
-                redact(f"source {name}: {what}: Jira removed this API (HTTP 410): {message}")
-            )
-        if status == 400:
-            raise PlatformError(
-                redact(f"source {name}: Jira rejected {what} (HTTP 400): {message or 'no message'}")
-            )
-        check_response(response, source=name, what=what, credential_hint=self._credential_hint())
-        raise PlatformError(redact(f"source {name}: {what}: HTTP {status} {message}"))
+            raise self.http.not_json(what) from None
 
     def url(self, path: str) -> str:
         return f"{self.base}/rest/api/{'2' if self.cloud is False else '3'}/{path}"
@@ -805,16 +750,11 @@ class JiraAdapter(Adapter):
                 log.info("source %s: %s", self.source.name, exc)
                 return
 
-    def check(self) -> list[CheckItem]:
-        """One line per stream, as a sync names them; what stops every stream (the token, the
-        Browse projects permission) is said on each."""
-        names = list(STREAM_NAMES)
-        try:
-            self.client  # noqa: B018 - connects: serverInfo
-            me = self.get("myself", what="the account (myself)")
-        except CrosswalkError as exc:
-            status = "error" if isinstance(exc, AccessDenied | NotFound) else check_status(exc)
-            return [CheckItem(n, False, str(exc), status=status) for n in names]
+    def preflight(self) -> str:
+        """The site (serverInfo), the account, and the Browse projects permission every
+        stream needs (without it every search comes back empty)."""
+        self.client  # noqa: B018 - connects: serverInfo
+        me = self.get("myself", what="the account (myself)")
         try:
             granted = self.get(
                 "mypermissions", {"permissions": "BROWSE_PROJECTS"}, what="the permissions"
@@ -828,99 +768,57 @@ class JiraAdapter(Adapter):
             browse = False
             log.info("source %s: mypermissions: %s", self.source.name, exc)
         if not browse:
-            message = (
+            raise AccessDenied(
                 f"source {self.source.name}: the account lacks the Browse projects permission, "
                 "so every search comes back empty; grant it in the projects' permission scheme"
             )
-            return [CheckItem(n, False, message, status="no_access") for n in names]
         info = self.server
-        whoami = (
+        return (
             f"Jira {info.get('deploymentType') or 'Data Center'} {info.get('version')} as "
             f"{me.get('emailAddress') or me.get('accountId')}, profile time zone "
             f"{me.get('timeZone')} (incremental reads use epoch milliseconds: it shifts nothing)"
         )
-        items = [self._check_stream(stream) for stream in self.streams()]
-        if items:
-            items[0].detail = f"{items[0].detail}; {whoami}"
-        return items
 
-    def _check_stream(self, stream: Stream) -> CheckItem:
-        try:
-            if isinstance(stream, IssueStream):
-                jql = stream.jql(None)
-                body = self.search(
-                    jql, fields=stream.fields(), size=1, token=None, what=stream.name
-                )
-                if isinstance(stream, SlaStream):
-                    issues = body.get("issues") or []
-                    if issues and not set(self.site.sla) & set(issues[0].get("fields") or {}):
-                        return CheckItem(
-                            stream.name, False, self.not_agent_message(), status="no_access"
-                        )
-                count = None
-                if getattr(self.client, "_is_cloud", False):
-                    count = self._call(
-                        self.client.approximate_issue_count, jql, what=f"a count of {stream.name}"
-                    )
-                detail = f"about {count} issues" if count is not None else "readable"
-                estimate = max(1, -(-int(count) // SEARCH_PAGE)) + 1 if count is not None else None
-                return CheckItem(stream.name, True, detail, estimate_requests=estimate, status="ok")
+    def probes(self) -> list[Probe]:
+        # Named up front: building the streams reads the site, which the preflight tests.
+        return [Probe(name, lambda n=name: self._check_stream(n)) for name in STREAM_NAMES]
+
+    def _check_stream(self, name: str) -> CheckItem | tuple[str, int | None]:
+        stream = next(s for s in self.streams() if s.name == name)
+        if not isinstance(stream, IssueStream):
             stream.fetch(stream.paginator.first(Window(None, None)), Window(None, None))
-            return CheckItem(stream.name, True, "readable", status="ok")
-        except AccessDenied as exc:
-            return CheckItem(stream.name, False, str(exc), status="no_access")
-        except NotFound as exc:
-            return CheckItem(stream.name, False, str(exc), status="missing")
-        except CrosswalkError as exc:
-            return CheckItem(stream.name, False, str(exc), status="error")
+            return "readable", None
+        jql = stream.jql(None)
+        body = self.search(jql, fields=stream.fields(), size=1, token=None, what=stream.name)
+        if isinstance(stream, SlaStream):
+            issues = body.get("issues") or []
+            if issues and not set(self.site.sla) & set(issues[0].get("fields") or {}):
+                return CheckItem(stream.name, False, self.not_agent_message(), status="no_access")
+        count = None
+        if getattr(self.client, "_is_cloud", False):
+            count = self._call(
+                self.client.approximate_issue_count, jql, what=f"a count of {stream.name}"
+            )
+        detail = f"about {count} issues" if count is not None else "readable"
+        estimate = max(1, -(-int(count) // SEARCH_PAGE)) + 1 if count is not None else None
+        return detail, estimate
 
     def capabilities(self) -> Capabilities:
         return Capabilities(
             entities={
-                "ticket": [
-                    "kind",
-                    "number",
-                    "title",
-                    "priority",
-                    "state",
-                    "opened_at",
-                    "responded_at",
-                    "resolved_at",
-                    "closed_at",
-                    "assignment_group",
-                    "assignee",
-                    "requester",
-                    "department",
-                    "category",
-                    "reassignment_count",
-                    "reopen_count",
-                ],
-                "sla_record": [
-                    "ticket_id",
-                    "sla_name",
-                    "stage",
-                    "has_breached",
-                    "start_at",
-                    "end_at",
-                    "planned_end_at",
-                    "business_elapsed_seconds",
-                    "business_elapsed_percent",
-                ],
-                "work_item": [
-                    "kind",
-                    "number",
-                    "name",
-                    "parent_id",
-                    "state",
-                    "phase",
-                    "manager",
-                    "sponsor",
-                    "department",
-                    "priority",
-                    "planned_start",
-                    "planned_finish",
-                    "actual_finish",
-                ],
+                "ticket": (
+                    "kind number title priority state opened_at responded_at resolved_at "
+                    "closed_at assignment_group assignee requester department category "
+                    "reassignment_count reopen_count"
+                ).split(),
+                "sla_record": (
+                    "ticket_id sla_name stage has_breached start_at end_at planned_end_at "
+                    "business_elapsed_seconds business_elapsed_percent"
+                ).split(),
+                "work_item": (
+                    "kind number name parent_id state phase manager sponsor department priority "
+                    "planned_start planned_finish actual_finish"
+                ).split(),
                 "person": ["upn", "email", "name", "active"],
             },  # fmt: skip
             writes=sorted(WRITERS),
@@ -983,7 +881,7 @@ class JiraAdapter(Adapter):
         )
 
     def create(self, fields: dict[str, Any], what: str) -> dict[str, Any]:
-        response = self._raw("POST", "issue", {"fields": fields}, what=what)
+        response = self.write("POST", "issue", {"fields": fields}, what=what)
         try:
             created = response.json()
             issue_id = str(created["id"])
@@ -994,46 +892,12 @@ class JiraAdapter(Adapter):
         self.recent_writes.append(issue_id)
         return created
 
-    def _raw(self, method: str, path: str, body: Any, *, what: str) -> requests.Response:
+    def write(self, method: str, path: str, body: Any, *, what: str) -> requests.Response:
         """A write through the client's session; a refusal raises with Jira's own words."""
-        from jira.exceptions import JIRAError
-
         client = self.client
-        try:
-            return client._session.request(method, self.url(path), data=json.dumps(body))
-        except JIRAError as exc:
-            response = exc.response
-            if response is not None and response.status_code in (400, 409, 422):
-                raise PlatformError(
-                    redact(
-                        f"source {self.source.name}: Jira refused {what} (HTTP "
-                        f"{response.status_code}): {_error_words(response)}; nothing was changed"
-                    )
-                ) from None
-            if response is None:
-                raise PlatformError(f"source {self.source.name}: {what} failed: {exc}") from None
-            self._raise(response, what)
-            raise AssertionError("unreachable") from None
-        except requests.JSONDecodeError:
-            # Before RequestException, which it also is: a torn body is not a network fault.
-            raise MalformedResponse(
-                f"source {self.source.name}: {what} answered with a body that is not JSON"
-            ) from None
-        except requests.RequestException as exc:
-            raise connection_error(
-                exc, source=self.source.name, url=self.base, ca_bundle=self.source.ca_bundle
-            ) from None
-
-
-def _error_words(response: requests.Response) -> str:
-    """An error envelope's messages and per-field errors, spelt out."""
-    try:
-        body = response.json()
-    except ValueError:
-        return platform_message(response) or f"HTTP {response.status_code}"
-    parts = [str(m) for m in body.get("errorMessages") or []]
-    parts += [f"{k}: {v}" for k, v in (body.get("errors") or {}).items()]
-    return redact("; ".join(parts)) or f"HTTP {response.status_code}"
+        return self._call(
+            client._session.request, method, self.url(path), data=json.dumps(body), what=what
+        )
 
 
 def _adf(text: str) -> dict[str, Any]:
@@ -1139,7 +1003,7 @@ class RequestWriter:
                 "body": prop,
             }
         )
-        adapter._raw("PUT", f"issue/{issue_id}/properties/{PROPERTY}", prop, what=f"marking {key}")
+        adapter.write("PUT", f"issue/{issue_id}/properties/{PROPERTY}", prop, what=f"marking {key}")
         return WriteResult("created", "ticket", issue_id, f"{adapter.base}/browse/{key}", made)
 
 
@@ -1202,8 +1066,8 @@ class RequestResolver:
         made += planned
         if dry_run:
             return WriteResult("dry_run", "ticket", issue_id, url, made)
-        adapter._raw("POST", f"issue/{issue_id}/comment", comment, what=f"commenting on {key}")
-        adapter._raw("POST", f"issue/{issue_id}/transitions", transition, what=f"resolving {key}")
+        adapter.write("POST", f"issue/{issue_id}/comment", comment, what=f"commenting on {key}")
+        adapter.write("POST", f"issue/{issue_id}/transitions", transition, what=f"resolving {key}")
         adapter.recent_writes.append(issue_id)
         return WriteResult("resolved", "ticket", issue_id, url, made)
 

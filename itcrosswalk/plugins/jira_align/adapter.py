@@ -31,20 +31,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import requests
-from pydantic import BaseModel, ConfigDict
 
 from ...core.adapter import (
     Adapter,
     Capabilities,
     Page,
+    PlatformOptions,
     Probe,
     Stream,
     Window,
     Writer,
     WriteResult,
+    described,
     read_all,
 )
-from ...core.client import ErrorRule, HttpClient, PlatformSpec, basic, bearer
+from ...core.client import ErrorRule, PlatformSpec, basic, bearer
 from ...core.config import SourceConfig
 from ...core.errors import (
     AuthError,
@@ -126,10 +127,9 @@ def window_condition(fields: list[str], day: str) -> str:
     return " or ".join(f"{field} ge '{day}'" for field in fields)
 
 
-class JiraAlignOptions(BaseModel):
-    """Keys of a ``[sources.NAME]`` table with ``platform = "jira_align"`` beyond the common ones."""
-
-    model_config = ConfigDict(extra="forbid")
+class JiraAlignOptions(PlatformOptions):
+    """A Jira Align source's keys: the feature hierarchy, the department field, owners, the program
+    to write to."""
 
     feature_parent: Literal["epics", "capabilities"] = "epics"
     """What a feature's ``parentId`` points to on this site: epics, or capabilities where the
@@ -173,11 +173,8 @@ class ResourceStream(Stream):
         )
         return Page(records=records, requested=size)
 
-    def record_id(self, raw: Mapping[str, Any]) -> str | None:
-        try:
-            return mapping.source_id(self.resource, raw.get("id"))
-        except (TypeError, ValueError):
-            return None
+    def source_id(self, value: Any) -> str:
+        return mapping.source_id(self.resource, value)
 
     def cursor_value(self, raw: Mapping[str, Any]) -> datetime | None:
         stamp = mapping.parse_datetime(raw.get("lastUpdatedDate"))
@@ -234,18 +231,11 @@ class ResourceStream(Stream):
         return out
 
 
-class JiraAlignAdapter(Adapter):
+class JiraAlignAdapter(Adapter, platform="jira_align", options=JiraAlignOptions, spec=SPEC):
     """A Jira Align site, read (and written) through REST API 2.0."""
-
-    platform = "jira_align"
-
-    options_model = JiraAlignOptions
-    options: JiraAlignOptions
 
     def __init__(self, source: SourceConfig, secrets: Any, **kwargs: Any) -> None:
         super().__init__(source, secrets, **kwargs)
-        self.http = HttpClient(source, secrets, SPEC)
-        self.base = self.http.base
         if source.page_size and source.page_size > MAX_PAGE:
             log.warning(
                 "source %s: page_size %d is more than Jira Align serves; using %d",
@@ -265,13 +255,6 @@ class JiraAlignAdapter(Adapter):
 
     # -- HTTP --------------------------------------------------------------------------------
 
-    @property
-    def http_session(self) -> Any:
-        return self.http.http_session
-
-    def close(self) -> None:
-        self.http.close()
-
     def fetch_page(
         self, resource: str, params: Mapping[str, Any], *, condition: str | None = None
     ) -> list[dict[str, Any]]:
@@ -285,17 +268,13 @@ class JiraAlignAdapter(Adapter):
         query = dict(params)
         if condition and resource not in self._unfiltered:
             query["$filter"] = condition
-        response = self.http.send("GET", url, params=query)
-        if response.status_code == 400 and "$filter" in query:
-            self._refused(resource, condition or "", response)
-            query.pop("$filter")
-            response = self.http.send("GET", url, params=query)
-        if response.status_code == 400 and "$select" in query:
-            log.info(
-                "source %s: %s refused $select=%s (%s); reading whole items",
-                self.source.name, resource, query.pop("$select"), platform_message(response),
-            )  # fmt: skip
-            response = self.http.send("GET", url, params=query)
+        response = self.http.send_dropping(
+            "GET",
+            url,
+            params=query,
+            drop=("$filter", "$select"),
+            refused=lambda key, value, answer: self._refused(resource, key, value, answer),
+        )
         self.http.raise_for(response, what)
         body = self.http.json(response, what)
         if not isinstance(body, list) or not all(isinstance(item, dict) for item in body):
@@ -304,7 +283,14 @@ class JiraAlignAdapter(Adapter):
             )
         return body
 
-    def _refused(self, resource: str, condition: str, response: requests.Response) -> None:
+    def _refused(self, resource: str, key: str, value: Any, response: requests.Response) -> None:
+        said = platform_message(response) or "HTTP 400"
+        if key == "$select":
+            log.info(
+                "source %s: %s refused $select=%s (%s); reading whole items",
+                self.source.name, resource, value, said,
+            )  # fmt: skip
+            return
         with self._lock:
             first = resource not in self._unfiltered
             self._unfiltered.add(resource)
@@ -312,12 +298,8 @@ class JiraAlignAdapter(Adapter):
             log.warning(
                 "source %s: the site refused $filter=%s on %s (%s); reading %s in full instead, "
                 "filtered on the client",
-                self.source.name,
-                condition,
-                resource,
-                platform_message(response) or "HTTP 400",
-                resource,
-            )
+                self.source.name, value, resource, said, resource,
+            )  # fmt: skip
 
     def get_item(self, resource: str, native_id: int) -> dict[str, Any] | None:
         """One item by id, or None when the site has no such item."""
@@ -500,27 +482,11 @@ class JiraAlignAdapter(Adapter):
     def capabilities(self) -> Capabilities:
         return Capabilities(
             entities={
-                "work_item": [
-                    "kind",
-                    "number",
-                    "name",
-                    "parent_id",
-                    "state",
-                    "phase",
-                    "health",
-                    "manager",
-                    "department",
-                    "strategic_goals",
-                    "score",
-                    "planned_start",
-                    "planned_finish",
-                    "actual_start",
-                    "actual_finish",
-                    "budget",
-                    "actual_cost",
-                    "forecast_cost",
-                    "external_ref",
-                ]
+                "work_item": (
+                    "kind number name parent_id state phase health manager department "
+                    "strategic_goals score planned_start planned_finish actual_start "
+                    "actual_finish budget actual_cost forecast_cost external_ref"
+                ).split()
             },
             writes=sorted(WRITERS),
             auth_types=["bearer", "basic"],
@@ -662,9 +628,7 @@ class ItemWriter:
             else:
                 label = key.replace("_", " ").capitalize()
                 notes.append(f"{label}: {_wire(value)}")
-        description = str(fields.get("description") or "").strip()
-        if notes:
-            description = "\n\n".join(p for p in (description, "\n".join(notes)) if p)
+        description = described(fields, notes)
         if description:
             body["description"] = description
         return body

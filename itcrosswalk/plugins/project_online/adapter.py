@@ -34,7 +34,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, tzinfo
 from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import requests
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -42,35 +42,28 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ...core.adapter import (
     Adapter,
     Capabilities,
-    CheckItem,
     Page,
+    PlatformOptions,
+    Probe,
     Stream,
+    TimeZoneName,
     Window,
     Writer,
-    check_status,
     paginate,
 )
+from ...core.client import ErrorRule, HttpClient, PlatformSpec, basic, bearer
 from ...core.config import SourceConfig
 from ...core.errors import (
     AccessDenied,
     AuthError,
     ConfigError,
-    ConnectError,
     CrosswalkError,
     MalformedResponse,
     NotFound,
     PagingLoopError,
     PlatformError,
 )
-from ...core.http import (
-    BearerToken,
-    HttpPolicy,
-    RenewingBearer,
-    build_session,
-    check_response,
-    connection_error,
-    platform_message,
-)
+from ...core.http import RenewingBearer, platform_message
 from ...core.model import Record
 from ...core.paging import NextLinkPaginator
 from ...core.secrets import REDACTOR
@@ -108,16 +101,15 @@ class DelegatedOAuth(BaseModel):
     keyring_service: str = KEYRING_SERVICE
 
 
-class ProjectOnlineOptions(BaseModel):
-    """Keys of a ``[sources.NAME]`` table with ``platform = "project_online"`` beyond the common ones."""
-
-    model_config = ConfigDict(extra="forbid")
+class ProjectOnlineOptions(PlatformOptions):
+    """A Project Online / Server source's keys: the JSON format, custom fields, the zone,
+    enrichment, sign-in."""
 
     json_format: Literal["verbose", "light"] = "verbose"
     """``verbose`` works on every Project Server; ``light`` is smaller where supported."""
     custom_fields: dict[str, str] = Field(default_factory=dict)
     """model field -> custom field display name (or feed property), e.g. department = "Department"."""
-    timezone: str = "UTC"
+    timezone: TimeZoneName = "UTC"
     """The server's time zone: the feed's dates carry no offset."""
     enrich: list[str] = Field(default_factory=lambda: list(ENRICHMENTS))
     """Related sets read to enrich pages: ProjectBaselines, TaskBaselines, Assignments, Issues, Risks."""
@@ -144,24 +136,11 @@ class ProjectOnlineOptions(BaseModel):
             raise ValueError(f"enrich: unknown set(s) {', '.join(unknown)}")
         return value
 
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"timezone: {value!r} is not an IANA time zone") from None
-        return value
-
 
 def odata_datetime(moment: datetime, zone: tzinfo) -> str:
     """An OData v3 ``datetime'...'`` literal in the server's wall-clock time."""
     local = moment.astimezone(zone).replace(tzinfo=None, microsecond=0)
     return f"datetime'{local.isoformat()}'"
-
-
-def odata_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def guid_filter(field: str, ids: list[str]) -> str:
@@ -178,10 +157,10 @@ class DelegatedAuth(RenewingBearer):
     under the core policy, so the source's CA bundle and retries apply to the sign-in too.
     """
 
-    def __init__(self, adapter: ProjectOnlineAdapter, oauth: DelegatedOAuth) -> None:
-        self.adapter = adapter
+    def __init__(self, client: HttpClient, oauth: DelegatedOAuth) -> None:
+        self.client = client
         self.oauth = oauth
-        self.source = adapter.source.name
+        self.source = client.source.name
         self.access: str | None = None
         self.expires_at = 0.0
         self.lock = threading.Lock()
@@ -191,7 +170,7 @@ class DelegatedAuth(RenewingBearer):
     def scopes(self) -> list[str]:
         if self.oauth.scopes:
             return list(self.oauth.scopes)
-        parts = urlsplit(self.adapter.base)
+        parts = urlsplit(self.client.base)
         return [f"{parts.scheme}://{parts.netloc}/.default"]
 
     @property
@@ -210,12 +189,7 @@ class DelegatedAuth(RenewingBearer):
             authority = (
                 self.oauth.authority or f"https://login.microsoftonline.com/{self.oauth.tenant_id}"
             ).rstrip("/")
-            session = build_session(
-                self.source,
-                base_url=authority,
-                policy=self.adapter.policy,
-                ca_bundle=self.adapter.source.ca_bundle,
-            )
+            session = self.client.new_session(authority)
             host = (urlsplit(authority).hostname or "").lower()
             try:
                 if host.endswith(("login.microsoftonline.com", "login.microsoftonline.us")):
@@ -316,6 +290,102 @@ class DelegatedAuth(RenewingBearer):
             return self._accept(self.app().acquire_token_by_refresh_token(refresh, self.scopes))
 
 
+def _delegated(client: HttpClient) -> DelegatedAuth:
+    assert client.options.oauth is not None  # ProjectOnlineAdapter._check_auth made sure
+    return DelegatedAuth(client, client.options.oauth)
+
+
+def _ntlm(client: HttpClient) -> Any:
+    try:
+        from requests_ntlm import HttpNtlmAuth  # deferred: an optional extra
+    except ImportError:
+        raise ConfigError(
+            f"sources.{client.source.name}.auth: NTLM needs requests-ntlm; "
+            "run `pip install 'itcrosswalk[ntlm]'`"
+        ) from None
+    auth = client.source.auth
+    password = client.secrets(auth.password, "auth.password")
+    REDACTOR.register_basic(auth.user, password)
+    return HttpNtlmAuth(auth.user, password)
+
+
+def _kerberos(client: HttpClient) -> Any:
+    try:
+        from requests_kerberos import OPTIONAL, HTTPKerberosAuth
+    except ImportError:
+        raise ConfigError(
+            f"sources.{client.source.name}.auth: Kerberos needs requests-kerberos; "
+            "run `pip install 'itcrosswalk[kerberos]'`"
+        ) from None
+    return HTTPKerberosAuth(mutual_authentication=OPTIONAL)
+
+
+# The HTTP plumbing, as data: the auth choices (no ``auth`` key: the delegated sign-in), what to
+# check when they are refused, and how SharePoint and Project Server refuse.
+SPEC = PlatformSpec(
+    title="Project Online / Server",
+    url_example="https://city.sharepoint.com/sites/pwa or https://projects.city.gov/pwa",
+    auth={
+        "": _delegated,
+        "ntlm": _ntlm,
+        "kerberos": _kerberos,
+        "bearer": bearer,
+        "basic": basic,
+    },
+    hints={
+        "": "sign in again with `crosswalk project-online login {source}`",
+        "ntlm": "check the user and the password that `{password}` points to",
+        "basic": "check the user and the password that `{password}` points to",
+        "bearer": "check the user and the token that `{token}` points to",
+        "kerberos": "check the Kerberos ticket of the account running crosswalk (klist)",
+    },
+    errors=(
+        ErrorRule(
+            range(300, 400),
+            AuthError,
+            "authentication failed for source {source}: asking for {what}, the server "
+            "redirected (HTTP {status}) to {location}, SharePoint's sign-in page; {hint}",
+        ),
+        ErrorRule(
+            401,
+            AuthError,
+            "authentication failed for source {source} (HTTP 401): Project Online refuses "
+            "app-only tokens; use the delegated `oauth` sign-in (`crosswalk project-online "
+            "login {source}`)",
+            contains=("app only",),
+        ),
+        ErrorRule(
+            403,
+            AccessDenied,
+            "source {source} may not read {what} (HTTP 403{said}); grant the account the "
+            f"'{READ_PERMISSION}' permission (Portfolio Viewers or above)",
+            url=FEED,
+        ),
+        ErrorRule(
+            403,
+            AccessDenied,
+            "source {source} may not change {what} (HTTP 403{said}); the account needs New "
+            "Project, Save Project and Publish Project",
+        ),
+        ErrorRule(
+            400,
+            QueryRejected,
+            "source {source}: {what} refused the query (HTTP 400){said}",
+            url=f"/{FEED}/",
+        ),
+        # A PJClientCallableException (CICOCheckedOutToOtherUser, ProjectNameAlreadyExists) is
+        # the server refusing the operation, not the server being down.
+        ErrorRule(
+            500,
+            PlatformError,
+            "source {source}: Project Server refused {what} (HTTP 500): {message}",
+            url=f"/{SERVER}/",
+            needs_message=True,
+        ),
+    ),
+)
+
+
 # -- streams ---------------------------------------------------------------------------------------
 
 
@@ -325,6 +395,7 @@ class FeedStream(Stream):
     set_name: str = ""
     base_filter: str | None = None
     select: tuple[str, ...] = ()
+    linked = (("parent", "work_item", "parent_id"),)
 
     def __init__(self, adapter: ProjectOnlineAdapter) -> None:
         self.adapter = adapter
@@ -346,22 +417,10 @@ class FeedStream(Stream):
     def fetch(self, token: Any, window: Window) -> Page:
         url = token.get("url")
         if url is None:
+            # An instance without one of the filtered properties is read whole: the rows are
+            # re-checked here and the window by the core, so nothing extra lands.
             params = self.first_params(window)
-            try:
-                rows, link = self.adapter.feed(self.set_name, params)
-            except QueryRejected as exc:
-                if "$filter" not in params:
-                    raise
-                # An instance without one of the filtered properties: read the set whole; the
-                # rows are re-checked here and the window by the core, so nothing extra lands.
-                log.warning(
-                    "source %s: %s; reading %s without a server-side filter",
-                    self.adapter.source.name,
-                    exc,
-                    self.set_name,
-                )
-                params.pop("$filter")
-                rows, link = self.adapter.feed(self.set_name, params)
+            rows, link = self.adapter.feed(self.set_name, params, drop=("$filter",))
         else:
             rows, link = self.adapter.feed_link(url, self.set_name)
         return Page(records=[r for r in rows if self.keep(r)], next_hint=link)
@@ -377,10 +436,6 @@ class FeedStream(Stream):
         if value in (None, "") and self.fallback_cursor_field:
             value = raw.get(self.fallback_cursor_field)
         return mapping.parse_datetime(value, self.adapter.zone)
-
-    def links(self, record: Record) -> list[tuple[str, str, str]]:
-        parent = getattr(record, "parent_id", None)
-        return [("parent", "work_item", parent)] if parent else []
 
 
 class Projects(FeedStream):
@@ -497,6 +552,7 @@ class Resources(FeedStream):
     key = "ResourceId"
     cursor_field = "ResourceModifiedDate"
     fallback_cursor_field = "ResourceCreatedDate"
+    linked = ()  # a person carries no parent
 
     def keep(self, raw: Mapping[str, Any]) -> bool:
         # Generic resources ("Business Analyst") are roles, not people.
@@ -506,9 +562,6 @@ class Resources(FeedStream):
         return mapping.map_resource(
             raw, source=self.adapter.source.name, base=self.adapter.base, zone=self.adapter.zone
         )
-
-    def links(self, record: Record) -> list[tuple[str, str, str]]:
-        return []
 
 
 class _RelatedRead(Stream):
@@ -572,42 +625,19 @@ _BOOKKEEPING = {"ProjectId", "TaskId", "BaselineNumber", "__metadata"}
 # -- the adapter -----------------------------------------------------------------------------------
 
 
-class ProjectOnlineAdapter(Adapter):
+class ProjectOnlineAdapter(
+    Adapter, platform="project_online", options=ProjectOnlineOptions, spec=SPEC
+):
     """A Project Web App (Project Online or Project Server), read through ProjectData."""
 
-    platform = "project_online"
-
-    def __init__(self, source: SourceConfig, secrets: Any) -> None:
-        super().__init__(source, secrets)
-        if not source.url:
-            raise ConfigError(
-                f"sources.{source.name}.url: the PWA URL is required "
-                "(https://city.sharepoint.com/sites/pwa or https://projects.city.gov/pwa)"
-            )
-        self.base = source.url.rstrip("/")
-        self.options = ProjectOnlineOptions.model_validate(source.platform_options())
+    def __init__(self, source: SourceConfig, secrets: Any, **kwargs: Any) -> None:
+        super().__init__(source, secrets, **kwargs)
         self.zone = ZoneInfo(self.options.timezone)
-        self.policy = HttpPolicy.from_source(source)
-        self._session: requests.Session | None = None
-        self._auth: Any = None
-        self._lock = threading.Lock()
         self._related: dict[str, dict[str, list[dict[str, Any]]]] = {n: {} for n in RELATED}
         self._absent: set[str] = set()
         self._check_auth()
 
     # -- the client -------------------------------------------------------------------------------
-
-    def _credential_hint(self) -> str:
-        auth = self.source.auth
-        if auth is None:
-            if self.options.oauth is not None:
-                return f"sign in again with `crosswalk project-online login {self.source.name}`"
-            return "the source has no auth configured"
-        field = {"bearer": "token"}.get(auth.type, "password")
-        ref = getattr(auth, field, None)
-        if auth.type == "kerberos":
-            return "check the Kerberos ticket of the account running crosswalk (klist)"
-        return f"check the user and the {field} that `{ref}` points to" if ref else ""
 
     def _check_auth(self) -> None:
         """Refuse what cannot work before any request: app-only grants, a missing extra."""
@@ -642,64 +672,9 @@ class ProjectOnlineAdapter(Adapter):
                 "Server (ntlm, kerberos, bearer, basic, or the delegated `oauth` sign-in)"
             )
 
-    def build_auth(self) -> Any:
-        auth = self.source.auth
-        name = self.source.name
-        if auth is None:
-            assert self.options.oauth is not None  # _check_auth made sure
-            return DelegatedAuth(self, self.options.oauth)
-        if auth.type == "ntlm":
-            try:
-                from requests_ntlm import HttpNtlmAuth  # deferred: an optional extra
-            except ImportError:
-                raise ConfigError(
-                    f"sources.{name}.auth: NTLM needs requests-ntlm; "
-                    "run `pip install 'itcrosswalk[ntlm]'`"
-                ) from None
-            password = self.secrets(auth.password, "auth.password")
-            REDACTOR.register_basic(auth.user, password)
-            return HttpNtlmAuth(auth.user, password)
-        if auth.type == "kerberos":
-            try:
-                from requests_kerberos import OPTIONAL, HTTPKerberosAuth
-            except ImportError:
-                raise ConfigError(
-                    f"sources.{name}.auth: Kerberos needs requests-kerberos; "
-                    "run `pip install 'itcrosswalk[kerberos]'`"
-                ) from None
-            return HTTPKerberosAuth(mutual_authentication=OPTIONAL)
-        if auth.type == "bearer":
-            return BearerToken(self.secrets(auth.token, "auth.token"))
-        if auth.type == "basic":
-            password = self.secrets(auth.password, "auth.password")
-            REDACTOR.register_basic(auth.user, password)
-            return requests.auth.HTTPBasicAuth(auth.user, password)
-        raise ConfigError(
-            f"sources.{name}.auth.type: {auth.type!r} is not supported by Project Online / Server "
-            "(ntlm, kerberos, bearer, basic, or the delegated `oauth` sign-in)"
-        )
-
     @property
     def session(self) -> requests.Session:
-        with self._lock:
-            if self._session is None:
-                self._auth = self.build_auth()
-                self._session = build_session(
-                    self.source.name,
-                    base_url=self.base,
-                    policy=self.policy,
-                    ca_bundle=self.source.ca_bundle,
-                    auth=self._auth,
-                )
-            return self._session
-
-    @property
-    def http_session(self) -> Any:
-        return self._session
-
-    def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
+        return self.http.session
 
     # -- one request -----------------------------------------------------------------------------
 
@@ -713,67 +688,30 @@ class ProjectOnlineAdapter(Adapter):
         json: Any = None,
         headers: Mapping[str, str] | None = None,
         accept: str | None = None,
+        drop: tuple[str, ...] = (),
     ) -> requests.Response:
-        """One request, its failure turned into the error tree; returns a usable response."""
+        """One request, its failure turned into the error tree; returns a usable response.
+        A query key in ``drop`` the server refuses (HTTP 400) is dropped and said."""
         sent = {"Accept": accept or ACCEPT[self.options.json_format], **(headers or {})}
-        try:
-            response = self.session.request(
-                method,
-                url,
-                params=dict(params) if params else None,
-                json=json,
-                headers=sent,
-                allow_redirects=False,  # a redirect here is a sign-in page; never follow it with credentials
-            )
-        except requests.RequestException as exc:
-            raise connection_error(
-                exc, source=self.source.name, url=url, ca_bundle=self.source.ca_bundle
-            ) from None
-        self._raise_for(response, what)
+        response = self.http.send_dropping(
+            method,
+            url,
+            params=dict(params or {}),
+            drop=drop,
+            refused=lambda key, value, answer: self._refused(what, key, value, answer),
+            json=json,
+            headers=sent,
+            allow_redirects=False,  # a redirect here is a sign-in page; never follow it with credentials
+        )
+        where = urlsplit(urljoin(response.url, response.headers.get("Location", "")))
+        self.http.raise_for(response, what, location=f"{where.netloc}{where.path}")
         return response
 
-    def _raise_for(self, response: requests.Response, what: str) -> None:
-        name = self.source.name
-        status = response.status_code
-        if 300 <= status < 400:
-            where = urlsplit(urljoin(response.url, response.headers.get("Location", "")))
-            raise AuthError(
-                f"authentication failed for source {name}: asking for {what}, the server redirected "
-                f"(HTTP {status}) to {where.netloc}{where.path}, SharePoint's sign-in page; "
-                f"{self._credential_hint()}"
-            )
-        if status == 401:
-            message = platform_message(response)
-            diagnostics = response.headers.get("x-ms-diagnostics", "")
-            if "app only" in f"{message} {diagnostics}".lower():
-                raise AuthError(
-                    f"authentication failed for source {name} (HTTP 401): Project Online refuses "
-                    "app-only tokens; use the delegated `oauth` sign-in "
-                    f"(`crosswalk project-online login {name}`)"
-                )
-        if status == 403:
-            message = platform_message(response)
-            raise AccessDenied(
-                f"source {name} may not read {what} (HTTP 403{': ' + message if message else ''}); "
-                f"grant the account the '{READ_PERMISSION}' permission (Portfolio Viewers or above)"
-                if FEED in (response.url or "")
-                else f"source {name} may not change {what} (HTTP 403{': ' + message if message else ''}); "
-                "the account needs New Project, Save Project and Publish Project"
-            )
-        if status == 400 and f"/{FEED}/" in (response.url or ""):
-            message = platform_message(response)
-            raise QueryRejected(
-                f"source {name}: {what} refused the query (HTTP 400){': ' + message if message else ''}"
-            )
-        if status == 500 and f"/{SERVER}/" in (response.url or ""):
-            message = platform_message(response)
-            if message:
-                # A PJClientCallableException (CICOCheckedOutToOtherUser, ProjectNameAlreadyExists)
-                # is the server refusing the operation, not the server being down.
-                raise PlatformError(
-                    f"source {name}: Project Server refused {what} (HTTP 500): {message}"
-                )
-        check_response(response, source=name, what=what, credential_hint=self._credential_hint())
+    def _refused(self, what: str, key: str, value: Any, response: requests.Response) -> None:
+        log.warning(
+            "source %s: %s refused %s=%s (HTTP 400: %s); reading it without a server-side filter",
+            self.source.name, what, key, value, platform_message(response) or "no message",
+        )  # fmt: skip
 
     def json_body(self, response: requests.Response, what: str) -> Any:
         """The response's JSON; a body that is not JSON is a malformed response."""
@@ -791,11 +729,13 @@ class ProjectOnlineAdapter(Adapter):
             ) from None
 
     def feed(
-        self, set_name: str, params: Mapping[str, str]
+        self, set_name: str, params: Mapping[str, str], *, drop: tuple[str, ...] = ()
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """The first page of a ProjectData entity set: its rows and the next link."""
+        """The first page of a ProjectData entity set: its rows and the next link (``drop``:
+        the query keys read without, should the instance refuse them)."""
         url = f"{self.base}/{FEED}/{set_name}"
-        response = self.request("GET", url, what=f"ProjectData {set_name}", params=params)
+        what = f"ProjectData {set_name}"
+        response = self.request("GET", url, what=what, params=params, drop=drop)
         return self._rows(response, set_name)
 
     def feed_link(self, link: str, set_name: str) -> tuple[list[dict[str, Any]], str | None]:
@@ -903,36 +843,22 @@ class ProjectOnlineAdapter(Adapter):
             self._generic: set[str] | None = read_generic_resources(self)
         return self._generic or set()
 
-    def check(self) -> list[CheckItem]:
-        items: list[CheckItem] = []
-        for stream in self.streams():
-            assert isinstance(stream, FeedStream)
-            try:
-                rows, link = self.feed(
-                    stream.set_name,
-                    {**stream.first_params(Window(None, None)), "$select": stream.key},
-                )
-            except QueryRejected:
-                rows, link = [], None  # the read falls back to no server filter; still readable
-            except AuthError as exc:
-                items.append(CheckItem(stream.name, False, str(exc), status="auth"))
-                break
-            except CrosswalkError as exc:
-                items.append(CheckItem(stream.name, False, str(exc), status=check_status(exc)))
-                if isinstance(exc, ConnectError):
-                    break
-                continue
-            count = self._count(stream.set_name)
-            per_page = max(len(rows), 1)
-            if count is None:
-                detail, estimate = f"readable, {per_page} rows per page", None
-            else:
-                detail = f"{count} rows, {per_page} per page"
-                estimate = max(1, -(-count // per_page)) if link else 1
-            items.append(
-                CheckItem(stream.name, True, detail, estimate_requests=estimate, status="ok")
+    def probes(self) -> list[Probe]:
+        return [Probe(s.name, lambda s=s: self._probe(s)) for s in self.streams()]
+
+    def _probe(self, stream: Stream) -> tuple[str, int | None]:
+        assert isinstance(stream, FeedStream)
+        try:
+            rows, link = self.feed(
+                stream.set_name, {**stream.first_params(Window(None, None)), "$select": stream.key}
             )
-        return items
+        except QueryRejected:
+            rows, link = [], None  # the read falls back to no server filter; still readable
+        count = self._count(stream.set_name)
+        per_page = max(len(rows), 1)
+        if count is None:
+            return f"readable, {per_page} rows per page", None
+        return f"{count} rows, {per_page} per page", max(1, -(-count // per_page)) if link else 1
 
     def _count(self, set_name: str) -> int | None:
         """``<Set>/$count``, where the service offers it."""
@@ -945,29 +871,11 @@ class ProjectOnlineAdapter(Adapter):
             return None
 
     def capabilities(self) -> Capabilities:
-        work = [
-            "kind",
-            "number",
-            "name",
-            "parent_id",
-            "state",
-            "phase",
-            "health",
-            "manager",
-            "department",
-            "strategic_goals",
-            "priority",
-            "planned_start",
-            "planned_finish",
-            "actual_start",
-            "actual_finish",
-            "percent_complete",
-            "budget",
-            "actual_cost",
-            "forecast_cost",
-            "planned_value",
-            "earned_value",
-        ]
+        work = (
+            "kind number name parent_id state phase health manager department strategic_goals "
+            "priority planned_start planned_finish actual_start actual_finish percent_complete "
+            "budget actual_cost forecast_cost planned_value earned_value"
+        ).split()
         return Capabilities(
             entities={
                 "work_item": work,
@@ -995,7 +903,7 @@ class ProjectOnlineAdapter(Adapter):
                 f"sources.{self.source.name}: `crosswalk project-online login` is for the "
                 "delegated sign-in; set `oauth = { client_id = ..., tenant_id = ... }` and no `auth`"
             )
-        return DelegatedAuth(self, self.options.oauth).device_login(prompt)
+        return DelegatedAuth(self.http, self.options.oauth).device_login(prompt)
 
 
 def _capacity_fields() -> dict[str, list[str]]:

@@ -207,6 +207,11 @@ _MS_DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
 # -- values ---------------------------------------------------------------------------------------
 
 
+def odata_string(value: str) -> str:
+    """An OData string literal: quoted, its quotes doubled."""
+    return "'" + value.replace("'", "''") + "'"
+
+
 def property_name(display_name: str) -> str:
     """The feed property of a custom field: its display name without spaces and special
     characters (letters and digits of any script stay, as ProjectData keeps them)."""

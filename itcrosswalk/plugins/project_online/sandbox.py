@@ -37,12 +37,13 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
+from ...sandbox.emulator import Emulator, Response
 from ...sandbox.entra import Entra
 from ...sandbox.faults import Faults
 from ...sandbox.world import World
@@ -51,7 +52,15 @@ from .sandbox_ntlm import NtlmAcceptor
 from .sandbox_odata import ODataError, ProjectDataFeed
 from .sandbox_projectserver import ProjectServerApi
 from .sandbox_rows import ReportingRows, ServerProject
-from .sandbox_schema import CUSTOM_FIELDS, DEMO_CUSTOM_FIELDS, MODIFIED, PAGE_LIMITS, SCHEMA, guid
+from .sandbox_schema import (
+    CUSTOM_FIELDS,
+    DEMO_CUSTOM_FIELDS,
+    KEYS,
+    MODIFIED,
+    PAGE_LIMITS,
+    SCHEMA,
+    guid,
+)
 
 __all__ = ["DEMO_CUSTOM_FIELDS", "ProjectServerEmulator", "create_app", "demo_source"]
 
@@ -64,7 +73,9 @@ def demo_source(user: str, secret_ref: str) -> dict[str, Any]:
     }
 
 
-class ProjectServerEmulator(ReportingRows, ProjectDataFeed, ProjectServerApi, PwaAuthentication):
+class ProjectServerEmulator(
+    ReportingRows, ProjectDataFeed, ProjectServerApi, PwaAuthentication, Emulator
+):
     """The WSGI app. ``sets`` holds the ProjectData rows, typed (datetimes aware, decimals float)."""
 
     def __init__(
@@ -120,6 +131,7 @@ class ProjectServerEmulator(ReportingRows, ProjectDataFeed, ProjectServerApi, Pw
         self.fail_actions: dict[str, str] = {}
         """Draft action -> the PJClientCallableException it answers with (a test's switch)."""
         self.requests_seen: list[str] = []
+        self.requests: list[tuple[str, str]] = []
         self._build()
 
     # -- helpers for tests ---------------------------------------------------------------------------
@@ -147,14 +159,45 @@ class ProjectServerEmulator(ReportingRows, ProjectDataFeed, ProjectServerApi, Pw
 
     # -- WSGI --------------------------------------------------------------------------------------
 
-    def __call__(
-        self, environ: dict[str, Any], start_response: Callable[..., Any]
-    ) -> Iterable[bytes]:
+    def dispatch(self, environ: dict[str, Any], method: str, path: str, query: str) -> Response:
         try:
-            status, headers, body = self.handle(environ)
+            return self.handle(environ)
         except ODataError as exc:
-            status, headers, body = self._error(exc, self._verbose(environ))
-        return self.faults.respond(environ["REQUEST_METHOD"], status, headers, body, start_response)
+            return self._error(exc, self._verbose(environ))
+
+    def throttled(self, wait: int) -> Response:
+        error = {
+            "code": "-2147024860, Microsoft.SharePoint.SPQueryThrottledException",
+            "message": {
+                "lang": "en-US",
+                "value": "The request has been throttled. Try again later.",
+            },
+        }
+        headers = [("Content-Type", "application/json;odata=verbose;charset=utf-8")]
+        return (
+            "429 Too Many Requests",
+            [*headers, ("Retry-After", str(wait))],
+            json.dumps({"error": error}).encode(),
+        )
+
+    def unavailable(self) -> Response:
+        page = b"<html><head><title>Service Unavailable</title></head><body><h2>HTTP Error 503. The service is unavailable.</h2></body></html>"
+        return "503 Service Unavailable", [("Content-Type", "text/html")], page
+
+    def has(self, native_id: str) -> bool:
+        with self.lock:
+            return any(
+                native_id in (str(r.get(k)) for k in KEYS[name])
+                for name, rows in self.sets.items()
+                for r in rows
+            )
+
+    def forget(self, native_id: str) -> bool:
+        with self.lock:
+            known = native_id in self.server_projects
+        if known:
+            self.delete_project(native_id)
+        return known
 
     def handle(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
         path = environ.get("PATH_INFO", "")
@@ -172,32 +215,9 @@ class ProjectServerEmulator(ReportingRows, ProjectDataFeed, ProjectServerApi, Pw
             )
         prefix, _, rest = path.partition("/_api/")
         base += prefix
-        fault = self.faults.take(listing=rest.startswith("ProjectData/"))
-        if fault == "throttle":
-            return (
-                "429 Too Many Requests",
-                [
-                    ("Content-Type", "application/json;odata=verbose;charset=utf-8"),
-                    ("Retry-After", str(int(self.faults.retry_after))),
-                ],
-                json.dumps(
-                    {
-                        "error": {
-                            "code": "-2147024860, Microsoft.SharePoint.SPQueryThrottledException",
-                            "message": {
-                                "lang": "en-US",
-                                "value": "The request has been throttled. Try again later.",
-                            },
-                        }
-                    }
-                ).encode(),
-            )
-        if fault == "error":
-            return (
-                "503 Service Unavailable",
-                [("Content-Type", "text/html")],
-                b"<html><head><title>Service Unavailable</title></head><body><h2>HTTP Error 503. The service is unavailable.</h2></body></html>",
-            )
+        fault, answer = self.fault(listing=rest.startswith("ProjectData/"))
+        if answer:
+            return answer
         user, extra_headers, refusal = self._authenticate(environ, base)
         if refusal is not None:
             return refusal

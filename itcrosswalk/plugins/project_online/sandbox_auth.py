@@ -12,6 +12,7 @@ import threading
 from typing import Any
 from urllib.parse import quote
 
+from ...sandbox.emulator import Emulator
 from ...sandbox.entra import Entra
 from .sandbox_ntlm import NtlmAcceptor
 
@@ -33,7 +34,6 @@ class PwaAuthentication:
     def _authenticate(
         self, environ: dict[str, Any], base: str
     ) -> tuple[str | None, list[tuple[str, str]], tuple[str, list[tuple[str, str]], bytes] | None]:
-        header = environ.get("HTTP_AUTHORIZATION", "")
         cookies = dict(
             part.strip().split("=", 1)
             for part in environ.get("HTTP_COOKIE", "").split(";")
@@ -41,14 +41,10 @@ class PwaAuthentication:
         )
         with self.lock:
             session_user = self.sessions.get(cookies.get("FedAuth", ""))
-        scheme, _, credential = header.partition(" ")
-        scheme = scheme.lower()
+        given = Emulator.credentials(environ)
+        scheme, credential, password = given.scheme, given.secret, given.secret
         if scheme == "basic":
-            try:
-                user, _, password = base64.b64decode(credential).decode().partition(":")
-            except ValueError:
-                user, password = "", ""
-            short = user.split("\\")[-1].lower()
+            short = given.user.split("\\")[-1].lower()
             if {k.split("\\")[-1].lower(): v for k, v in self.users.items()}.get(
                 short
             ) == password and password:
@@ -161,11 +157,3 @@ class PwaAuthentication:
         if self.ntlm is not None:
             headers += [("WWW-Authenticate", "NTLM"), ("WWW-Authenticate", "Negotiate")]
         return None, [], ("401 Unauthorized", headers, b"401 UNAUTHORIZED")
-
-    @staticmethod
-    def _body(environ: dict[str, Any]) -> bytes:
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        return environ["wsgi.input"].read(length) if length > 0 else b""

@@ -211,6 +211,8 @@ class ProjectDataFeed:
     zone: tzinfo
     lock: threading.RLock
     faults: Any
+    page_served: Callable[..., int]
+    cut: Callable[[Response], Response]
 
     # -- rendering ---------------------------------------------------------------------------------
 
@@ -371,11 +373,13 @@ class ProjectDataFeed:
                 else base
             )
             link = f"{link_base}/_api/ProjectData/{set_name}?{encoded}"
-        if MODIFIED.get(set_name) and self.faults.mutate_between_pages and page:
+        if page:
             with self.lock:
-                later = rows[len(page) : len(page) + self.faults.mutate_between_pages]
-                for row in later:
-                    row[MODIFIED[set_name]] = datetime.now(UTC).replace(microsecond=0)
+                modified = MODIFIED.get(set_name)
+                self.page_served(
+                    rows[len(page) :] if modified else [],
+                    lambda row: row.update({modified: datetime.now(UTC).replace(microsecond=0)}),
+                )
         if "json" not in accept:
             xml = f'<?xml version="1.0" encoding="utf-8"?><feed xml:base="{base}/_api/ProjectData/" xmlns="http://www.w3.org/2005/Atom"><title type="text">{set_name}</title></feed>'
             return (
@@ -406,9 +410,8 @@ class ProjectDataFeed:
                 + ";streaming=true;charset=utf-8"
             )
         body = json.dumps(payload, ensure_ascii=False).encode()
-        if fault == "malformed":
-            body = body[: len(body) // 2]
-        return "200 OK", [("Content-Type", content_type)], body
+        answer = "200 OK", [("Content-Type", content_type)], body
+        return self.cut(answer) if fault == "malformed" else answer
 
     def _metadata(self) -> bytes:
         """The CSDL of the served sets: where a client reads which properties exist."""

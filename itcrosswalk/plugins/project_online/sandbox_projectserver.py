@@ -14,11 +14,13 @@ import uuid
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
+from ...sandbox.emulator import Environ, Response
 from .sandbox_odata import FilterParser, ODataError
 from .sandbox_rows import ServerProject
 from .sandbox_schema import CUSTOM_FIELDS, JOB_SUCCESS, PROJECT_TYPES, SCHEMA, B, G, S, guid
 
-Response = tuple[str, list[tuple[str, str]], bytes]
+Query = dict[str, list[str]]
+"""A parsed query string: each parameter's values."""
 
 
 class ProjectServerApi:
@@ -115,13 +117,8 @@ class ProjectServerApi:
         return row
 
     def _server(
-        self,
-        environ: dict[str, Any],
-        rest: str,
-        method: str,
-        query: dict[str, list[str]],
-        user: str,
-    ) -> tuple[str, list[tuple[str, str]], bytes]:
+        self, environ: Environ, rest: str, method: str, query: Query, user: str
+    ) -> Response:
         select = [s.strip() for s in query.get("$select", [""])[0].split(",") if s.strip()] or None
         if method == "POST":
             digest = environ.get("HTTP_X_REQUESTDIGEST", "")
@@ -196,7 +193,7 @@ class ProjectServerApi:
 
     def _add(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
         try:
-            payload = json.loads(self._body(environ) or b"{}")
+            payload = json.loads(self.body(environ) or b"{}")
             info = payload["parameters"]
             name = str(info["Name"]).strip()
         except (ValueError, KeyError, TypeError):
@@ -357,7 +354,7 @@ class ProjectServerApi:
             raise self._pj_error(self.fail_actions[verb], f"project = {project.name}", 11000)
         if verb == "SetCustomFieldValue":
             try:
-                payload = json.loads(self._body(environ) or b"{}")
+                payload = json.loads(self.body(environ) or b"{}")
                 field_name, value = str(payload["FieldName"]), payload["Value"]
             except (ValueError, KeyError, TypeError):
                 raise ODataError(
@@ -371,7 +368,7 @@ class ProjectServerApi:
             return "204 No Content", [], b""
         if verb == "Tasks/Add":
             try:
-                info = json.loads(self._body(environ) or b"{}")["parameters"]
+                info = json.loads(self.body(environ) or b"{}")["parameters"]
                 name = str(info["Name"])
                 start = datetime.fromisoformat(str(info["Start"]).replace("Z", "+00:00"))
             except (ValueError, KeyError, TypeError):

@@ -25,16 +25,15 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
+
+import requests
 
 from ...core.adapter import WriteResult
 from ...core.errors import ConfigError, CrosswalkError, NotFound, PlatformError
 from ...core.secrets import REDACTOR
 from . import mapping
-from .adapter import odata_string
-
-if TYPE_CHECKING:
-    from .adapter import ProjectOnlineAdapter
+from .mapping import odata_string
 
 log = logging.getLogger("itcrosswalk.project_online")
 
@@ -70,12 +69,24 @@ def custom_value(target: str, value: Any) -> str:
     return str(value)
 
 
+class Site(Protocol):
+    """What the writer needs of its adapter (which it does not import: the adapter imports it)."""
+
+    base: str
+    source: Any
+    options: Any
+
+    def request(self, method: str, url: str, *, what: str, **kwargs: Any) -> requests.Response: ...
+
+    def json_body(self, response: requests.Response, what: str) -> Any: ...
+
+
 class ProjectWriter:
     """The ``work_item:project`` writer of a Project Online / Project Server source."""
 
     entity = "work_item"
 
-    def __init__(self, adapter: ProjectOnlineAdapter) -> None:
+    def __init__(self, adapter: Site) -> None:
         self.adapter = adapter
         self.server = f"{adapter.base}/_api/ProjectServer"
         self.contextinfo = f"{adapter.base}/_api/contextinfo"

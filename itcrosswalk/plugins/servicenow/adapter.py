@@ -23,13 +23,14 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from ...core.adapter import (
     Adapter,
     Capabilities,
     CheckItem,
     Page,
+    PlatformOptions,
     Probe,
     Resolver,
     Stream,
@@ -37,10 +38,10 @@ from ...core.adapter import (
     Writer,
     WriteResult,
 )
-from ...core.client import ErrorRule, HttpClient, PlatformSpec, basic, bearer, oauth
+from ...core.client import ErrorRule, PlatformSpec, basic, bearer, oauth
 from ...core.config import SourceConfig
 from ...core.errors import AccessDenied, ConfigError, MalformedResponse, NotFound, PlatformError
-from ...core.http import platform_message
+from ...core.http import is_html, platform_message
 from ...core.model import Record, parse_priority
 from . import mapping
 
@@ -66,10 +67,9 @@ TABLES: dict[str, tuple[str, str]] = {
 }
 
 
-class ServiceNowOptions(BaseModel):
-    """Keys of a ``[sources.NAME]`` table with ``platform = "servicenow"`` beyond the common ones."""
-
-    model_config = ConfigDict(extra="forbid")
+class ServiceNowOptions(PlatformOptions):
+    """A ServiceNow source's keys: custom columns and extra queries per table, the asset read, the
+    close code."""
 
     columns: dict[str, dict[str, str]] = Field(default_factory=dict)
     """table -> {model field: native column}, for instances with custom (``u_*``) columns."""
@@ -403,18 +403,11 @@ class TableStream(Stream):
         return out
 
 
-class ServiceNowAdapter(Adapter):
+class ServiceNowAdapter(Adapter, platform="servicenow", options=ServiceNowOptions, spec=SPEC):
     """A ServiceNow instance, read through the Table API."""
-
-    platform = "servicenow"
-
-    options_model = ServiceNowOptions
-    options: ServiceNowOptions
 
     def __init__(self, source: SourceConfig, secrets: Any, **kwargs: Any) -> None:
         super().__init__(source, secrets, **kwargs)
-        self.http = HttpClient(source, secrets, SPEC)
-        self.base = self.http.base
         self.page_size = source.page_size or DEFAULT_PAGE_SIZE
         self._client: Any = None
         self._lock = threading.Lock()
@@ -444,13 +437,6 @@ class ServiceNowAdapter(Adapter):
     @property
     def _last(self) -> requests.Response | None:
         return getattr(self._local, "last", None)
-
-    @property
-    def http_session(self) -> Any:
-        return self.http.http_session
-
-    def close(self) -> None:
-        self.http.close()
 
     # -- one request ------------------------------------------------------------------------
 
@@ -490,6 +476,8 @@ class ServiceNowAdapter(Adapter):
             if not isinstance(records, list):
                 raise TypeError("result is not a list")
         except (ValueError, KeyError, TypeError) as exc:
+            if is_html(response):  # a sign-in page where the Table API was due
+                self.http.raise_for(response, f"table {table}")
             raise MalformedResponse(
                 f"source {self.source.name}: table {table} answered with a body that is not a Table API result ({type(exc).__name__})"
             ) from None
@@ -623,7 +611,9 @@ class ServiceNowAdapter(Adapter):
             raise ConfigError(problem)
 
     def probes(self) -> list[Probe]:
-        return [Probe(table, lambda table=table: self._probe(table)) for table in TABLES]
+        # Every table a sync reads, the knowledge and asset streams' included.
+        tables = [stream.name for stream in self.streams()]
+        return [Probe(table, lambda table=table: self._probe(table)) for table in tables]
 
     def _probe(self, table: str) -> CheckItem | tuple[str, int | None]:
         problem = self.options_problem(table)
@@ -637,82 +627,32 @@ class ServiceNowAdapter(Adapter):
 
     def capabilities(self) -> Capabilities:
         fields = {
-            "ticket": [
-                "number",
-                "title",
-                "priority",
-                "state",
-                "opened_at",
-                "resolved_at",
-                "closed_at",
-                "assignment_group",
-                "assignee",
-                "requester",
-                "category",
-                "device_name",
-                "reassignment_count",
-                "reopen_count",
-            ],
-            "sla_record": [
-                "ticket_id",
-                "sla_name",
-                "stage",
-                "has_breached",
-                "start_at",
-                "end_at",
-                "planned_end_at",
-                "elapsed_seconds",
-                "business_elapsed_seconds",
-                "elapsed_percent",
-                "business_elapsed_percent",
-            ],
-            "work_item": [
-                "name",
-                "parent_id",
-                "state",
-                "phase",
-                "health",
-                "manager",
-                "department",
-                "planned_start",
-                "planned_finish",
-                "actual_start",
-                "actual_finish",
-                "percent_complete",
-                "budget",
-                "actual_cost",
-            ],
-            "demand": [
-                "name",
-                "state",
-                "requester",
-                "department",
-                "priority",
-                "score",
-                "submitted_at",
-            ],
-            "device": [
-                "name",
-                "serial",
-                "asset_tag",
-                "os",
-                "os_version",
-                "owner",
-                "department",
-                "last_seen_at",
-                "manufacturer",
-                "model",
-                "install_status",
-                "purchase_date",
-                "warranty_expiration",
-            ],
+            "ticket": (
+                "number title priority state opened_at resolved_at closed_at assignment_group "
+                "assignee requester category device_name reassignment_count reopen_count"
+            ).split(),
+            "sla_record": (
+                "ticket_id sla_name stage has_breached start_at end_at planned_end_at "
+                "elapsed_seconds business_elapsed_seconds elapsed_percent "
+                "business_elapsed_percent"
+            ).split(),
+            "work_item": (
+                "name parent_id state phase health manager department planned_start "
+                "planned_finish actual_start actual_finish percent_complete budget actual_cost"
+            ).split(),
+            "demand": "name state requester department priority score submitted_at".split(),
+            "device": (
+                "name serial asset_tag os os_version owner department last_seen_at manufacturer "
+                "model install_status purchase_date warranty_expiration"
+            ).split(),
             "person": ["upn", "email", "name", "department", "office", "manager", "active"],
         }
+        from .knowledge import FIELDS as KNOWLEDGE_FIELDS
         from .resources import RESOURCE_FIELDS
 
         fields.update(RESOURCE_FIELDS)
         return Capabilities(
-            entities=fields,
+            entities={**fields, **KNOWLEDGE_FIELDS},
             writes=sorted(mapping.WRITE_TABLES),
             auth_types=["basic", "oauth_password", "oauth_client_credentials", "bearer"],
             permissions=sorted({f"{t}: {roles}" for t, (_e, roles) in TABLES.items()}),

@@ -93,6 +93,26 @@ CHOICE_LISTS = (
 VIEW_AGE_PROPERTY = "glide.knowman.view_age.days"
 
 
+# What the knowledge, choice and asset streams fill, for ``capabilities()`` (evaluation reads it).
+FIELDS: dict[str, list[str]] = {
+    "knowledge_article": [
+        "number", "version", "latest", "title", "knowledge_base", "category", "state", "author",
+        "owner_group", "published_on", "valid_to", "reviewed_on", "active", "view_count",
+        "view_count_kind", "use_count", "rating", "flagged",
+    ],
+    "knowledge_use": ["article_id", "user", "viewed", "used", "times_viewed"],
+    "knowledge_feedback": ["article_id", "user", "rating", "useful", "flagged", "comment", "resolved"],
+    "knowledge_link": ["article_id", "task_id", "task_number"],
+    "choice": ["table_name", "element", "value", "label", "sequence", "inactive", "dependent_value"],
+    "asset": [
+        "asset_tag", "name", "serial", "model", "model_category", "state", "substate",
+        "state_code", "purchase_date", "warranty_expiration", "planned_retirement", "retired_on",
+        "cost", "currency", "depreciation", "salvage_value", "depreciated_amount",
+        "assigned_to", "department", "location", "ci_id",
+    ],
+}  # fmt: skip
+
+
 def describe() -> dict[str, Any]:
     """The knowledge, problem and asset crosswalk tables (``crosswalk plugins show``)."""
     return {

@@ -377,5 +377,7 @@ def _sys_choice(emu: ServiceNowEmulator, kw: KnowledgeWorld) -> None:
                         "language": "en",
                     }
                 )
-    for row in rows:
-        emu._add("sys_choice", row, emu.world.now - timedelta(days=2000))
+    # Choice lists grow over the instance's life: one row every few days, never all at once.
+    first = emu.world.now - timedelta(days=2000)
+    for i, row in enumerate(rows):
+        emu._add("sys_choice", row, first + timedelta(days=5 * i, seconds=37 * i))

@@ -480,15 +480,13 @@ def test_a_token_revoked_mid_read_is_replaced_through_the_claims_challenge(
     config = make_http_config(tenant, extra='streams = ["managedDevices"]')
     store = open_store(config)
     served: list[int] = []
-    original = tenant.app._page
 
-    def revoke_after_first_page(*args: Any, **kwargs: Any) -> Any:
+    def revoke_after_first_page() -> None:
         served.append(1)
         if len(served) == 1:
             tenant.app.entra.revoke_tokens()
-        return original(*args, **kwargs)
 
-    tenant.app._page = revoke_after_first_page  # type: ignore[method-assign]
+    tenant.app.after_page(revoke_after_first_page)
     result = SyncEngine(config, store, pm=pm).sync("intune")
     outcome = _by_stream(result)["managedDevices"]
     assert outcome.status == "ok" and outcome.read == len(tenant.app.devices)

@@ -1,10 +1,11 @@
 """The Helpdesk adapter: one stream of tickets over the Helpdesk REST API.
 
-Every request goes through the core's HTTP policy (``build_session``: retries with
-``Retry-After``, timeouts, TLS, request counts); every failed response becomes the core's error
-tree (``check_response``); the core's sync engine owns the paging loop, the watermark, the
-quarantine and the store. What is left here is what only this platform knows: its URL shape,
-its filter and its page.
+The core's client (``itcrosswalk.core.client``) does the plumbing from what ``SPEC`` declares:
+the session under the HTTP policy (retries with ``Retry-After``, timeouts, TLS, request counts),
+the auth, the credential hint and the error table; ``Adapter.check()`` runs the probes with the
+same statuses as every platform's. The core's sync engine owns the paging loop, the watermark,
+the quarantine and the store. What is left here is what only this platform knows: its URL
+shape, its filter and its page.
 """
 
 from __future__ import annotations
@@ -12,27 +13,18 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import requests
-from pydantic import BaseModel, ConfigDict
-
-from itcrosswalk.core.adapter import Adapter, Capabilities, CheckItem, Page, Stream, Window
+from itcrosswalk.core.adapter import (
+    Adapter,
+    Capabilities,
+    Page,
+    PlatformOptions,
+    Probe,
+    Stream,
+    Window,
+)
+from itcrosswalk.core.client import PlatformSpec, bearer
 from itcrosswalk.core.config import SourceConfig
-from itcrosswalk.core.errors import (
-    AccessDenied,
-    AuthError,
-    ConfigError,
-    ConnectError,
-    CrosswalkError,
-    MalformedResponse,
-    NotFound,
-)
-from itcrosswalk.core.http import (
-    BearerToken,
-    HttpPolicy,
-    build_session,
-    check_response,
-    connection_error,
-)
+from itcrosswalk.core.errors import MalformedResponse
 from itcrosswalk.core.model import Record
 from itcrosswalk.core.paging import OffsetPaginator
 
@@ -41,11 +33,17 @@ from . import mapping
 API = "/api/v1"
 MAX_PAGE = 100
 
+SPEC = PlatformSpec(
+    title="Helpdesk",
+    url_example="https://helpdesk.city.gov",
+    auth={"bearer": bearer},
+    auth_example='auth = { type = "bearer", token = "env:HELPDESK_TOKEN" }',
+    hints={"bearer": "check the API token that `{token}` points to"},
+)
 
-class HelpdeskOptions(BaseModel):
+
+class HelpdeskOptions(PlatformOptions):
     """Keys of a ``[sources.NAME]`` table with ``platform = "helpdesk"`` beyond the common ones."""
-
-    model_config = ConfigDict(extra="forbid")
 
     group: str | None = None
     """Read only this group's tickets (the whole desk when unset)."""
@@ -84,85 +82,29 @@ class Tickets(Stream):
         return mapping.map_ticket(raw, source=self.adapter.source.name, base=self.adapter.base)
 
 
-STATUS_OF: list[tuple[type[CrosswalkError], str]] = [
-    (AuthError, "auth"),
-    (AccessDenied, "no_access"),
-    (NotFound, "missing"),
-    (ConnectError, "unreachable"),
-]
-
-
-class HelpdeskAdapter(Adapter):
+class HelpdeskAdapter(Adapter, platform="helpdesk", options=HelpdeskOptions, spec=SPEC):
     """A Helpdesk site, read with an API token."""
 
-    platform = "helpdesk"
-
-    def __init__(self, source: SourceConfig, secrets: Any) -> None:
-        super().__init__(source, secrets)
-        if not source.url:
-            raise ConfigError(f"sources.{source.name}.url: the Helpdesk site URL is required")
-        if source.auth is None or source.auth.type != "bearer":
-            raise ConfigError(
-                f'sources.{source.name}.auth: Helpdesk takes an API token: auth = {{ type = "bearer", token = "env:HELPDESK_TOKEN" }}'
-            )
-        self.base = source.url.rstrip("/")
-        self.options = HelpdeskOptions.model_validate(source.platform_options())
+    def __init__(self, source: SourceConfig, secrets: Any, **kwargs: Any) -> None:
+        super().__init__(source, secrets, **kwargs)
         self.page_size = min(source.page_size or MAX_PAGE, MAX_PAGE)
-        self._session: requests.Session | None = None
-
-    @property
-    def session(self) -> requests.Session:
-        if self._session is None:
-            assert self.source.auth is not None and self.source.auth.type == "bearer"
-            self._session = build_session(
-                self.source.name,
-                base_url=self.base,
-                policy=HttpPolicy.from_source(self.source),
-                ca_bundle=self.source.ca_bundle,
-                auth=BearerToken(self.secrets(self.source.auth.token, "auth.token")),
-            )
-        return self._session
-
-    @property
-    def http_session(self) -> Any:
-        return self._session
 
     def get(self, path: str, params: dict[str, Any], *, what: str) -> dict[str, Any]:
         """One GET of the API, its JSON body, or the core's error for what went wrong."""
-        url = f"{self.base}{API}{path}"
-        try:
-            response = self.session.get(url, params=params)
-        except requests.RequestException as exc:
-            raise connection_error(
-                exc, source=self.source.name, url=url, ca_bundle=self.source.ca_bundle
-            ) from None
-        check_response(
-            response,
-            source=self.source.name,
-            what=what,
-            credential_hint="check the API token that the source's auth.token points to",
-        )
-        try:
-            body = response.json()
-        except ValueError:
-            raise MalformedResponse(
-                f"source {self.source.name}: {what} answered with a body that is not JSON"
-            ) from None
+        body = self.http.get(f"{self.base}{API}{path}", params, what=what)
         if not isinstance(body, dict):
             raise MalformedResponse(f"source {self.source.name}: {what} is not a JSON object")
         return body
 
-    def check(self) -> list[CheckItem]:
-        try:
-            self.get("/me", {}, what="the signed-in user")
-            total = self.get("/tickets", {"limit": 1}, what="tickets").get("total") or 0
-        except CrosswalkError as exc:
-            status = next((s for kind, s in STATUS_OF if isinstance(exc, kind)), "error")
-            return [CheckItem("tickets", False, str(exc), status=status)]
-        pages = max(1, math.ceil(total / self.page_size))
-        return [
-            CheckItem("tickets", True, f"{total} tickets", estimate_requests=pages, status="ok")
-        ]
+    def preflight(self) -> None:
+        self.get("/me", {}, what="the signed-in user")  # the token, before any stream
+
+    def probes(self) -> list[Probe]:
+        return [Probe("tickets", self._tickets)]
+
+    def _tickets(self) -> tuple[str, int]:
+        total = self.get("/tickets", {"limit": 1}, what="tickets").get("total") or 0
+        return f"{total} tickets", max(1, math.ceil(total / self.page_size))
 
     def streams(self) -> list[Stream]:
         return [Tickets(self)]
@@ -185,7 +127,3 @@ class HelpdeskAdapter(Adapter):
             auth_types=["bearer"],
             permissions=["tickets: read"],
         )
-
-    def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
