@@ -36,6 +36,9 @@ class TeamAssignments(ChildStream):
 
     name = "teams"
     entity = "assignment"
+    # A team row edited on a project that did not change is listed under no changed project:
+    # teams are read whole on every sync (one request per project), and what left is tombstoned.
+    incremental = False
 
     def request(self, parent: int, part: str, offset: int) -> Page:
         return self.adapter.page(
@@ -90,6 +93,7 @@ class TeamAllocationPeriods(ChildStream):
 
     name = "teamAllocations"
     entity = "assignment_period"
+    incremental = False
 
     def request(self, parent: int, part: str, offset: int) -> Page:
         page = self.adapter.page(
