@@ -3,6 +3,7 @@ people, with the heatmap in HTML and XLSX."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 
@@ -70,7 +71,7 @@ def register(cli: click.Group) -> None:
         from ..core.capacity import plan
         from ..core.capacity.engine import default_window
         from ..core.capacity.report import report_data, write
-        from ..core.output import write_json
+        from ..core.output import jsonable
 
         first, after = default_window(date.today())
         start = start or first
@@ -88,9 +89,7 @@ def register(cli: click.Group) -> None:
             for path in write(data, folder):
                 click.echo(f"wrote {path}", err=True)
         if fmt == "json":
-            import sys
-
-            write_json(data, sys.stdout)
+            click.echo(json.dumps(jsonable(data), indent=2, sort_keys=True))
             return
         if not result.sources_with_assignments:
             click.echo(

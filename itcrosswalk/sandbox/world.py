@@ -211,6 +211,12 @@ class World:
     planted: dict[str, Any] = field(default_factory=dict)
     """What a world function planted for a check to find (the Planner premium migration's
     missing and drifted projects), by name."""
+    bookings: list[Booking] = field(default_factory=list)
+    """People (or roles) booked on work, by platform and month (see :func:`add_bookings`)."""
+    double_booked: list[str] = field(default_factory=list)
+    """The ids of the people whose bookings on several platforms pass their capacity."""
+    part_time: dict[str, float] = field(default_factory=dict)
+    """Person id -> the share of a full day they work (Project Server's calendar keeps it)."""
     knowledge: Any = None
     """The knowledge base, root causes and asset lifecycles (:mod:`.knowledge`)."""
 
@@ -1132,6 +1138,7 @@ def generate(
         apps=app_list,
     )
     add_clarity(world, projects=max(2, counts["projects"] // 3))
+    add_bookings(world)
     from .knowledge import add_knowledge  # its own random source: the rest stays as it was
 
     add_knowledge(world)
@@ -1407,3 +1414,108 @@ def add_investments(world: World, *, epics: int = 3, proposals: int = 3) -> None
                             fiscal_year=year,
                         )
                     )  # fmt: skip
+
+
+# -- resource bookings ----------------------------------------------------------------------------
+
+
+@dataclass
+class Booking:
+    """One booking of a person (or of a role nobody fills: ``person_id`` None) on a project,
+    with its planned hours per month (the month's first day -> hours)."""
+
+    id: str
+    platform: str  # servicenow, project_online, clarity
+    work_id: str  # the project (a Work of that platform)
+    person_id: str | None
+    role: str
+    months: dict[date, float]
+    booking: str  # hard, soft
+    updated: datetime
+
+
+BOOKING_ROLES = ["Developer", "Business Analyst", "Project Manager", "Network Engineer", "DBA"]
+FULL_MONTH_HOURS = 168.0
+"""The hours a booking's share is of: 21 working days of 8 hours."""
+
+
+def _months_from(now: datetime, count: int) -> list[date]:
+    month = date(now.year, now.month, 1)
+    out = []
+    for _ in range(count):
+        out.append(month)
+        month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+    return out
+
+
+def add_bookings(world: World) -> None:
+    """Book people on the projects of ServiceNow, Project Server and Clarity over the six
+    months from ``now`` (replacing any bookings the world had).
+
+    Most people are booked on one platform at 30-60 % of a month. Three are booked on two
+    platforms at once, 80 % on ServiceNow and 70 % on Clarity for the
+    months 1-3: no platform sees more than 80 %, the sum is 150 %, over capacity on any
+    calendar of 8 or 9 hours a day (``world.double_booked`` names them). One more person is
+    booked on two platforms at 30 % each, which is no over-allocation. A few bookings are of a
+    role with nobody named. People already on a Clarity project's team are left out (their
+    hours are that team's), so the double-booked are exactly the three.
+    """
+    g = _Gen(world.seed * 2003 + 29, world.now)
+    world.bookings, world.double_booked, world.part_time = [], [], {}
+    months = _months_from(world.now, 6)
+    projects = {
+        platform: [w for w in world.work if w.kind == "project" and w.platform == platform]
+        for platform in ("servicenow", "project_online", "clarity")
+    }
+    investments = [
+        w for w in world.work if w.platform == "clarity" and w.kind in ("program", "project")
+    ]
+    # The Clarity emulator staffs investment n (programs and projects) with the people
+    # (n*7 + k*13) mod len(people), k < 2 + n%2.
+    teamed = {
+        world.people[(n * 7 + k * 13) % len(world.people)].id
+        for n in range(len(investments))
+        for k in range(2 + n % 2)
+    }
+    pool = [p for p in world.people if p.active and p.id not in teamed]
+    g.rng.shuffle(pool)
+
+    def book(
+        platform: str, person: Person | None, share: float, span: list[date], role: str
+    ) -> None:
+        if not projects[platform]:
+            return
+        # A project still running through the booking, where the platform has one.
+        running = [
+            w for w in projects[platform] if (w.planned_finish or world.now).date() >= span[-1]
+        ]
+        work = g.rng.choice(running or projects[platform])
+        world.bookings.append(
+            Booking(
+                id=g.hex_id(), platform=platform, work_id=work.id,
+                person_id=None if person is None else person.id, role=role,
+                months={m: round(share * FULL_MONTH_HOURS, 1) for m in span},
+                booking="hard" if g.rng.random() < 0.7 else "soft",
+                updated=(world.now - timedelta(days=g.rng.uniform(3, 90))).replace(microsecond=0),
+            )
+        )  # fmt: skip
+
+    twice = [p for p in pool[:3]]
+    for i, person in enumerate(twice):
+        second = "clarity"
+        book("servicenow", person, 0.8, months[1:4], BOOKING_ROLES[i % len(BOOKING_ROLES)])
+        book(second, person, 0.7, months[1:4], BOOKING_ROLES[i % len(BOOKING_ROLES)])
+        world.double_booked.append(person.id)
+    book("servicenow", pool[3], 0.3, months[0:4], "Business Analyst")
+    book("clarity", pool[3], 0.3, months[0:4], "Business Analyst")
+    singles = pool[4 : 4 + 3 * 6]
+    for i, person in enumerate(singles):
+        platform = ("servicenow", "project_online", "clarity")[i % 3]
+        first = g.rng.randrange(0, 3)
+        book(platform, person, g.rng.choice([0.3, 0.4, 0.5, 0.6]), months[first : first + 3],
+             g.rng.choice(BOOKING_ROLES))  # fmt: skip
+    on_project = singles[1::3]  # the Project Server singles
+    if on_project:
+        world.part_time = {on_project[0].id: 0.6}
+    book("servicenow", None, 0.5, months[1:3], "DBA")
+    book("servicenow", None, 1.0, months[2:4], "Network Engineer")

@@ -566,6 +566,9 @@ EXPECTED: dict[str, dict[str, str]] = {
     "endpoint.asset_seen": {"hardware assets": "unverified"},
     "endpoint.device_asset": {f"intune/i{n}": "unverified" for n in range(1, 7)},
     "endpoint.asset_retirement": {"hardware assets": "unverified"},
+    # Nor assignments: nobody's bookings can be judged (hand-worked verdicts: test_capacity_controls).
+    "capacity.over_allocated": {"(assignments)": "skip"},
+    "capacity.unstaffed": {},  # no approved project here starts within 60 days of NOW
 }
 
 

@@ -406,6 +406,9 @@ def run_controls(
     history.ensure_tables(engine)
     sources = source_health(engine, config)
     params = parameters(config, now)
+    from ..capacity.controls import capacity_parameters
+
+    params.update(capacity_parameters(store, config, now, controls))
     results = [run_control(engine, control, params, sources) for control in controls]
     run_id = None
     if record:

@@ -96,6 +96,8 @@ RESOURCES: dict[str, tuple[str, str]] = {
     "resources": ("resources", "Resource - Navigate"),
     "costPlans": ("costplandetails", "Financial Plan - View"),
     "benefitPlans": ("benefitplandetails", "Benefit Plan - View"),
+    "teams": ("projects", "Project - View Management"),
+    "teamAllocations": ("projects", "Project - View Management"),
 }
 
 
@@ -762,6 +764,7 @@ class ClarityAdapter(Adapter, platform="clarity", options=ClarityOptions, spec=S
             Resources(self),
             CostPlans(self),
             BenefitPlans(self),
+            *_allocation_streams(self),
         ]
 
     def preflight(self) -> str:
@@ -885,6 +888,7 @@ class ClarityAdapter(Adapter, platform="clarity", options=ClarityOptions, spec=S
                     "investment_id plan plan_id plan_name plan_of_record fiscal_period "
                     "period_start period_finish cost_type actual category amount currency"
                 ).split(),
+                **_allocation_fields(),
             },  # fmt: skip
             writes=["demand", "work_item:project"],
             auth_types=["bearer", "basic"],
@@ -1108,3 +1112,15 @@ class ClarityWriter:
                 f"{outcome.error}{code}; nothing was created"
             )
         return outcome.result
+
+
+def _allocation_streams(adapter: ClarityAdapter) -> list[Stream]:
+    from .allocations import allocation_streams
+
+    return allocation_streams(adapter)
+
+
+def _allocation_fields() -> dict[str, list[str]]:
+    from .allocations import ALLOCATION_FIELDS
+
+    return ALLOCATION_FIELDS

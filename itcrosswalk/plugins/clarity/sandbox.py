@@ -44,6 +44,7 @@ from ...sandbox.emulator import Emulator, Response
 from ...sandbox.faults import Faults
 from ...sandbox.filters import compare
 from ...sandbox.world import World
+from .allocation_tables import render_team_allocations, shape_allocation
 
 PUBLIC = "/ppm/rest/v1"
 TOKENS = "/tokens/rest/v1"
@@ -531,6 +532,7 @@ class ClarityEmulator(Emulator):
                         "lastUpdatedDate": self.local(w.now - timedelta(days=10 + n % 30)),
                     }
                 )
+        render_team_allocations(self, w, resource_ids, project_ids, lookup)
         plans: dict[tuple[str, str], dict[str, Any]] = {}
         for line in w.plans:
             if line.work_id not in project_ids:
@@ -899,6 +901,7 @@ class ClarityEmulator(Emulator):
             attribute = "cost" if collection == "costplandetails" else "benefit"
             if fields is None or attribute in fields:
                 out[attribute] = self._tsv(row["_segments"], params.get("tsvParams"))
+        shape_allocation(self, collection, row, fields, params, out)
         return out
 
     def _tsv(self, segments: list[tuple[date, float]], tsv_params: str | None) -> dict[str, Any]:

@@ -705,7 +705,17 @@ class ProjectOnlineAdapter(
     # -- the adapter contract ----------------------------------------------------------------------
 
     def streams(self) -> list[Stream]:
-        return [Projects(self), Tasks(self), Resources(self)]
+        from .capacity import capacity_streams
+
+        return [Projects(self), Tasks(self), Resources(self), *capacity_streams(self)]
+
+    def generic_resources(self) -> set[str]:
+        """The generic resources' ids (roles, not people), read once per adapter."""
+        if getattr(self, "_generic", None) is None:
+            from .capacity import read_generic_resources
+
+            self._generic: set[str] | None = read_generic_resources(self)
+        return self._generic or set()
 
     def probes(self) -> list[Probe]:
         return [Probe(s.name, lambda s=s: self._probe(s)) for s in self.streams()]
@@ -744,6 +754,7 @@ class ProjectOnlineAdapter(
             entities={
                 "work_item": work,
                 "person": ["upn", "email", "name", "department", "active"],
+                **_capacity_fields(),
             },
             writes=["work_item:project"],
             auth_types=["ntlm", "kerberos", "oauth_device_code", "bearer", "basic"],
@@ -767,3 +778,9 @@ class ProjectOnlineAdapter(
                 "delegated sign-in; set `oauth = { client_id = ..., tenant_id = ... }` and no `auth`"
             )
         return delegated_user(self.http, self.options.oauth).device_login(prompt)
+
+
+def _capacity_fields() -> dict[str, list[str]]:
+    from .capacity import CAPACITY_FIELDS
+
+    return CAPACITY_FIELDS

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ...sandbox.world import World
+from .sandbox_capacity import render_capacity
 from .sandbox_finance import business_case
 from .sandbox_schema import (
     CUSTOM_FIELDS,
@@ -189,6 +190,7 @@ class ReportingRows:
                 )
             self._tasks(project, pid, work, resources)
             self._logs(project, pid)
+        render_capacity(self)  # bookings, timephased work and capacity (sandbox_capacity)
 
     def _task_row(self, pid: str, project_name: str, task_id: str, **values: Any) -> dict[str, Any]:
         row: dict[str, Any] = {name: None for name in SCHEMA["Tasks"]}

@@ -23,6 +23,8 @@ PAGE_LIMITS: dict[str, int] = {
     "TaskBaselines": 300,
     "Issues": 200,
     "Risks": 200,
+    "AssignmentTimephasedDataSet": 300,
+    "ResourceTimephasedDataSet": 300,
 }
 KEYS: dict[str, tuple[str, ...]] = {
     "Projects": ("ProjectId",),
@@ -33,6 +35,8 @@ KEYS: dict[str, tuple[str, ...]] = {
     "TaskBaselines": ("ProjectId", "TaskId", "BaselineNumber"),
     "Issues": ("ProjectId", "IssueId"),
     "Risks": ("ProjectId", "RiskId"),
+    "AssignmentTimephasedDataSet": ("AssignmentId", "TimeByDay"),
+    "ResourceTimephasedDataSet": ("ResourceId", "TimeByDay"),
 }
 TYPES: dict[str, str] = {
     "Projects": "Project",
@@ -43,6 +47,8 @@ TYPES: dict[str, str] = {
     "TaskBaselines": "TaskBaseline",
     "Issues": "Issue",
     "Risks": "Risk",
+    "AssignmentTimephasedDataSet": "AssignmentTimephasedData",
+    "ResourceTimephasedDataSet": "ResourceTimephasedData",
 }
 MODIFIED: dict[str, str] = {
     "Projects": "ProjectModifiedDate",
@@ -190,6 +196,25 @@ SCHEMA: dict[str, dict[str, str]] = {
         "Cost": D,
         "DueDate": T,
         "ModifiedDate": T,
+    },
+    # Capacity (sandbox_capacity): timephased work per assignment and capacity per resource, by day.
+    "AssignmentTimephasedDataSet": {
+        "AssignmentId": G,
+        "ProjectId": G,
+        "TaskId": G,
+        "ResourceId": G,
+        "TimeByDay": T,
+        "AssignmentWork": D,
+        "AssignmentActualWork": D,
+        "ProjectName": S,
+        "TaskName": S,
+    },
+    "ResourceTimephasedDataSet": {
+        "ResourceId": G,
+        "TimeByDay": T,
+        "Capacity": D,
+        "BaseCapacity": D,
+        "ResourceName": S,
     },
 }
 

@@ -527,9 +527,10 @@ class ServiceNowAdapter(Adapter, platform="servicenow", options=ServiceNowOption
     def streams(self) -> list[Stream]:
         from . import knowledge  # knowledge base, problem state model, hardware assets
         from .finance import streams as finance_streams
+        from .resources import resource_streams
 
         tables = [TableStream(self, table) for table in TABLES]
-        return knowledge.streams(self, tables) + finance_streams(self)
+        return knowledge.streams(self, tables) + finance_streams(self) + resource_streams(self)
 
     # -- the configured query and columns, against the table's dictionary ----------------------
 
@@ -651,7 +652,9 @@ class ServiceNowAdapter(Adapter, platform="servicenow", options=ServiceNowOption
 
         fields["plan_line"] = list(PLAN_LINE_FIELDS)  # SPM cost and benefit plan breakdowns
         from .knowledge import FIELDS as KNOWLEDGE_FIELDS
+        from .resources import RESOURCE_FIELDS
 
+        fields.update(RESOURCE_FIELDS)
         return Capabilities(
             entities={**fields, **KNOWLEDGE_FIELDS},
             writes=sorted(mapping.WRITE_TABLES),

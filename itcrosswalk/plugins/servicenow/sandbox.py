@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 from ...sandbox.emulator import Emulator, Response
 from ...sandbox.faults import Faults
 from ...sandbox.world import World
+from .resource_tables import render_resource_tables
 from .sandbox_finance import add_finance
 
 USER_TZ = ZoneInfo("America/Los_Angeles")
@@ -828,6 +829,7 @@ class ServiceNowEmulator(Emulator):
                 d.created,
                 d.updated,
             )
+        render_resource_tables(self._add, w, _sid, _ts, REFERENCES)
         from .sandbox_knowledge import render as render_knowledge
 
         render_knowledge(self)  # knowledge base, root causes, asset lifecycle, sys_choice

@@ -19,6 +19,10 @@ def register_metrics(register: Any) -> None:
 
     for metric in KNOWLEDGE:
         register(metric)
+    from ...core.metrics.capacity import CAPACITY
+
+    for metric in CAPACITY:
+        register(metric)
 
 
 @hookimpl

@@ -31,7 +31,10 @@ def test_check_tests_every_stream_and_sync_never_prints_the_key(
     result = run(pm, config, "check", "--format", "json")
     assert result.exit_code == 0, result.output
     rows = {row["stream"]: row for row in json.loads(result.stdout)}
-    assert set(rows) == {"projects", "tasks", "ideas", "resources", "costPlans", "benefitPlans"}
+    assert set(rows) == {
+        "projects", "tasks", "ideas", "resources", "costPlans", "benefitPlans", "teams",
+        "teamAllocations",
+    }  # fmt: skip
     assert "signed in as svc_crosswalk" in rows["projects"]["detail"]
     assert rows["projects"]["first_sync_requests"] == 1
     synced = run(pm, config, "--debug", "sync", "--format", "json")
