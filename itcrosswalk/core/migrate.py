@@ -231,6 +231,21 @@ def verify(
             counts[key] = counts.get(key, 0) + 1
         booked[side] = counts
     keeps_assignments = {side: bool(counts) for side, counts in booked.items()}
+    # Assignments on work a source does not sync (Project Server books leaf tasks the crosswalk
+    # does not read) cannot be counted per task: that side's per-task count is not earned.
+    held = {"from": {r["source_id"] for r in old}, "to": {r["source_id"] for r in new}}
+    elsewhere = {
+        side: sum(n for key, n in counts.items() if key not in held[side])
+        for side, counts in booked.items()
+    }
+    for side, name in (("from", source_from), ("to", source_to)):
+        if keeps_assignments[side] and elsewhere[side]:
+            keeps_assignments[side] = False
+            total = sum(booked[side].values())
+            report.unverified.append(
+                f"assignments: {elsewhere[side]} of {name}'s {total} assignments are on tasks it "
+                "does not sync, so assignments were not compared task by task"
+            )
     for project, target, how in match(old_projects, new_projects, mapping):
         summary = {
             "name": project["name"],
@@ -251,15 +266,16 @@ def verify(
     if not (keeps_assignments["from"] and keeps_assignments["to"]):
         lacking = [
             s
-            for s, kept in (
-                (source_from, keeps_assignments["from"]),
-                (source_to, keeps_assignments["to"]),
+            for s, kept, side in (
+                (source_from, keeps_assignments["from"], "from"),
+                (source_to, keeps_assignments["to"], "to"),
             )
-            if not kept
+            if not kept and not elsewhere[side]
         ]
-        report.unverified.append(
-            f"assignments: {', '.join(lacking)} holds no assignments, so they were not compared"
-        )
+        if lacking:
+            report.unverified.append(
+                f"assignments: {', '.join(lacking)} holds no assignments, so they were not compared"
+            )
     report.cannot_hold = _cannot_hold(old_projects, new_projects, old)
     return report
 
