@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import operator
 import os
 import re
 import types
@@ -415,6 +416,7 @@ class _Upsert:
         positions = getattr(compiled, "positiontup", None)
         self.names = list(positions) if positions else list(compiled.binds)
         self.named = not positions
+        self._pick = operator.itemgetter(*self.names)
         # The bind names are the column names (no column of ours is named like a keyword).
         self.json: list[int] = []
         self.datetimes: list[int] = []
@@ -433,7 +435,10 @@ class _Upsert:
 
     def values(self, row: dict[str, Any]) -> tuple[list[Any], bool]:
         """The row's parameters, and whether their text may hold an unstorable character."""
-        values = [row.get(name) for name in self.names]
+        try:
+            values = list(self._pick(row))
+        except KeyError:  # a row without some column: NULL there, as SQLAlchemy binds it
+            values = [row.get(name) for name in self.names]
         for i in self.json:
             values[i] = json.dumps(values[i])
         sqlite = self.sqlite
@@ -456,9 +461,12 @@ class _Upsert:
             if text is not None and type(text) is not str:
                 values[i] = text.value if isinstance(text, Enum) else text
         texts = "".join([v for v in values if type(v) is str])
-        suspect = _UNSTORABLE.search(texts) is not None or (
-            "\\u" in texts and _UNSTORABLE_ESCAPE.search(texts) is not None
-        )
+        if texts.isascii():  # most rows: no surrogate can be there, and NUL is one memchr
+            suspect = "\x00" in texts
+        else:
+            suspect = _UNSTORABLE.search(texts) is not None
+        if not suspect and "\\u" in texts:
+            suspect = _UNSTORABLE_ESCAPE.search(texts) is not None
         return values, suspect
 
     def run(self, conn: Any, rows: Sequence[dict[str, Any]], batch: int = 1000) -> None:
@@ -476,6 +484,43 @@ class _Upsert:
             params.append(dict(zip(self.names, values, strict=True)) if self.named else tuple(values))
         for start in range(0, len(params), batch):
             conn.exec_driver_sql(self.sql, params[start : start + batch])
+
+
+@dataclass(frozen=True)
+class _PageStatements:
+    """The statements a page write runs on an entity's table, made once: their id lists are
+    expanding parameters, so a page's ids are bound, not turned into clauses one by one."""
+
+    existing: Any
+    unquarantine: Any
+    unlink: Any
+    versions: Any
+
+
+@functools.cache
+def _page_statements(entity: str) -> _PageStatements:
+    table = ENTITY_TABLES[entity]
+    ids = sa.bindparam("ids", expanding=True)
+    return _PageStatements(
+        existing=sa.select(table.c.source_id).where(
+            table.c.source == sa.bindparam("source"), table.c.source_id.in_(ids)
+        ),
+        unquarantine=quarantine.delete().where(
+            quarantine.c.source == sa.bindparam("source"),
+            quarantine.c.stream == sa.bindparam("stream"),
+            quarantine.c.source_id.in_(ids),
+        ),
+        unlink=links_table.delete().where(
+            links_table.c.source == sa.bindparam("source"),
+            links_table.c.entity == sa.bindparam("entity"),
+            links_table.c.source_id.in_(ids),
+        ),
+        versions=sa.select(table.c.source_id, table.c.content_hash).where(
+            table.c.source == sa.bindparam("source"),
+            table.c.source_id.in_(ids),
+            table.c.deleted.is_(False),
+        ),
+    )
 
 
 def process_started(pid: int) -> str | None:
@@ -623,19 +668,21 @@ class Store:
             row["content_hash"] = versions.get(record.source_id)
             # Unstorable text is cleaned as the rows are written (_Upsert.run), where it is
             # found at the cost of one search per row.
-            rows[storable(row["source_id"])[0]] = row  # a key repeated: the last one wins
+            key = row["source_id"]
+            if not (key.isascii() and "\x00" not in key):
+                key = storable(key)[0]
+            rows[key] = row  # a key repeated within a page: the last one wins
         result = WriteResult(quarantined=len(quarantined))
         with self.engine.begin() as conn:
             if rows:
                 existing: set[str] = set()
                 ids = list(rows)
+                statements = _page_statements(entity)
                 for start in range(0, len(ids), 500):
                     chunk = ids[start : start + 500]
                     existing.update(
                         conn.execute(
-                            sa.select(table.c.source_id).where(
-                                table.c.source == source, table.c.source_id.in_(chunk)
-                            )
+                            statements.existing, {"source": source, "ids": chunk}
                         ).scalars()
                     )
                 result.inserted = len(rows) - len(existing)
@@ -644,18 +691,10 @@ class Store:
                 for start in range(0, len(ids), 500):
                     chunk = ids[start : start + 500]
                     conn.execute(
-                        quarantine.delete().where(
-                            quarantine.c.source == source,
-                            quarantine.c.stream == stream,
-                            quarantine.c.source_id.in_(chunk),
-                        )
+                        statements.unquarantine, {"source": source, "stream": stream, "ids": chunk}
                     )
                     conn.execute(
-                        links_table.delete().where(
-                            links_table.c.source == source,
-                            links_table.c.entity == entity,
-                            links_table.c.source_id.in_(chunk),
-                        )
+                        statements.unlink, {"source": source, "entity": entity, "ids": chunk}
                     )
             for item in quarantined:
                 # The payload must be storable too, or the quarantine itself blocks the stream.
@@ -735,14 +774,11 @@ class Store:
         table = ENTITY_TABLES[entity]
         found: dict[str, str | None] = {}
         with self.engine.connect() as conn:
+            query = _page_statements(entity).versions
             for start in range(0, len(ids), 500):
                 chunk = list(ids[start : start + 500])
-                query = sa.select(table.c.source_id, table.c.content_hash).where(
-                    table.c.source == source,
-                    table.c.source_id.in_(chunk),
-                    table.c.deleted.is_(False),
-                )
-                found.update({row.source_id: row.content_hash for row in conn.execute(query)})
+                rows = conn.execute(query, {"source": source, "ids": chunk})
+                found.update({row.source_id: row.content_hash for row in rows})
         return found
 
     def count_sweep(self, *, source: str, stream: str, entity: str, sweep: str) -> int:
