@@ -42,7 +42,9 @@ def best_of(repeat: int, run: Any) -> float:
     return best
 
 
-def measure(stream: Any, raws: list[dict[str, Any]], store: Store, source: str, repeat: int) -> dict:
+def measure(
+    stream: Any, raws: list[dict[str, Any]], store: Store, source: str, repeat: int
+) -> dict:
     def engine() -> None:
         for raw in raws:
             try:
@@ -127,7 +129,12 @@ def main() -> None:
                         flush=True,
                     )
                     results.append(
-                        {"platform": source.platform, "stream": stream.name, "records": len(raws), **r}
+                        {
+                            "platform": source.platform,
+                            "stream": stream.name,
+                            "records": len(raws),
+                            **r,
+                        }
                     )
             finally:
                 adapter.close()

@@ -313,7 +313,9 @@ def serve(total: int, ca_path: Path, user: str, password: str) -> Double:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--incidents", type=int, default=100_000)
-    parser.add_argument("--ca", type=Path, default=Path(tempfile.gettempdir()) / "snow-double-ca.pem")
+    parser.add_argument(
+        "--ca", type=Path, default=Path(tempfile.gettempdir()) / "snow-double-ca.pem"
+    )
     parser.add_argument("--user", default="bench")
     parser.add_argument("--password", default="bench-password")
     args = parser.parse_args()

@@ -238,9 +238,16 @@ def main() -> None:
     parser.add_argument("--pg-server", default="127.0.0.1:5432", help="user@host:port of it")
     parser.add_argument("--no-dlt", action="store_true", help="skip dlt even if installed")
     parser.add_argument(
-        "--repeat", type=int, default=1, help="bare download and SQLite sync this many times, alternated; the best of each"  # fmt: skip
+        "--repeat",
+        type=int,
+        default=1,
+        help="bare download and SQLite sync this many times, alternated; the best of each",  # fmt: skip
     )
     parser.add_argument("--profile", help="write a cProfile of the SQLite sync to this file")
+    parser.add_argument(
+        "--baseline",
+        help="a checkout of another version of itcrosswalk: its SQLite sync runs too, for a before/after in one run",  # fmt: skip
+    )
     parser.add_argument(
         "--memory",
         help="comma-separated sizes: only the SQLite sync's peak memory at each (flat in N?)",
@@ -266,7 +273,14 @@ def main() -> None:
                 # Alternated, so a change in the machine's load falls on both alike.
                 bares.append(
                     run_json(
-                        [sys.executable, "-c", BARE, double.url, str(double.ca), str(args.page_size)]  # fmt: skip
+                        [
+                            sys.executable,
+                            "-c",
+                            BARE,
+                            double.url,
+                            str(double.ca),
+                            str(args.page_size),
+                        ]  # fmt: skip
                     )
                 )
                 db = work / "bench.db"
@@ -278,6 +292,15 @@ def main() -> None:
                 check_store(firsts[-1], n, "SQLite sync")
             rows.append(("bare download (JSON decoded, nothing kept)", best(bares)))
             rows.append(("itcrosswalk `sync` (incident stream only), SQLite", best(firsts)))
+            if args.baseline:
+                for stale in work.glob("bench.db*"):
+                    stale.unlink()
+                before = sync_run(config, {**env, "PYTHONPATH": args.baseline})
+                check_store(before, n, "baseline sync")
+                rows.append(("itcrosswalk `sync`, SQLite, the baseline version", before))
+                for stale in work.glob("bench.db*"):
+                    stale.unlink()
+                sync_run(config, env)  # the store again as this version leaves it
             again = sync_run(config, env)
             notes.append(
                 f"unchanged re-sync (SQLite): {again['requests']} request(s), {again['read']} "
@@ -305,7 +328,15 @@ def main() -> None:
                 import dlt
 
                 dl = run_json(
-                    [sys.executable, "-c", DLT, double.url, str(double.ca), str(args.page_size), tmp],
+                    [
+                        sys.executable,
+                        "-c",
+                        DLT,
+                        double.url,
+                        str(double.ca),
+                        str(args.page_size),
+                        tmp,
+                    ],
                     {**env, "REQUESTS_CA_BUNDLE": str(double.ca)},  # dlt's own session reads it
                 )
                 rows.append((f"dlt {dlt.__version__} `rest_api` → DuckDB", dl))
@@ -313,7 +344,9 @@ def main() -> None:
             double.close()
     print_table(n, args.page_size, rows, notes)
     (out / "sync_bench.json").write_text(
-        json.dumps({"incidents": n, "page_size": args.page_size, "rows": rows, "notes": notes}, indent=2)  # fmt: skip
+        json.dumps(
+            {"incidents": n, "page_size": args.page_size, "rows": rows, "notes": notes}, indent=2
+        )  # fmt: skip
     )
 
 
@@ -342,7 +375,7 @@ def print_table(n: int, page: int, rows: list[tuple[str, dict]], notes: list[str
             f"| {label} | {r['seconds']:.1f} | {r['seconds'] / bare:.2f} | {cpu_us(r):.0f} | "
             f"{cpu_us(r) - bare_cpu:.0f} | {r['peak_mib']:.0f} |"
         )
-    sync = next((r for label, r in rows if "SQLite" in label), None)
+    sync = next((r for label, r in rows if label.endswith("SQLite")), None)
     dl = next((r for label, r in rows if label.startswith("dlt")), None)
     pg = next((r for label, r in rows if "PostgreSQL" in label), None)
     print()

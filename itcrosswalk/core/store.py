@@ -481,7 +481,9 @@ class _Upsert:
                 raise sa.exc.StatementError(
                     f"{type(exc).__name__}: {exc}", self.sql, None, exc
                 ) from None
-            params.append(dict(zip(self.names, values, strict=True)) if self.named else tuple(values))
+            params.append(
+                dict(zip(self.names, values, strict=True)) if self.named else tuple(values)
+            )
         for start in range(0, len(params), batch):
             conn.exec_driver_sql(self.sql, params[start : start + batch])
 
@@ -500,7 +502,7 @@ class _PageStatements:
 @functools.cache
 def _page_statements(entity: str) -> _PageStatements:
     table = ENTITY_TABLES[entity]
-    ids = sa.bindparam("ids", expanding=True)
+    ids: Any = sa.bindparam("ids", expanding=True)
     return _PageStatements(
         existing=sa.select(table.c.source_id).where(
             table.c.source == sa.bindparam("source"), table.c.source_id.in_(ids)
@@ -771,7 +773,6 @@ class Store:
     def known_versions(self, entity: str, source: str, ids: Sequence[str]) -> dict[str, str | None]:
         """``source_id -> content_hash`` (the version stored with the record) of the live (not
         tombstoned) records among ``ids``."""
-        table = ENTITY_TABLES[entity]
         found: dict[str, str | None] = {}
         with self.engine.connect() as conn:
             query = _page_statements(entity).versions
