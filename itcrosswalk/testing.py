@@ -11,7 +11,8 @@ Where the plugin registers an emulator, the suite starts it itself (as singer_sd
 WSGI entry rather than through the adapter: more than one page read and every record once;
 429s with and without ``Retry-After`` and a 503 ridden out; a malformed body a clear error;
 ``check()`` with a wrong secret an ``auth`` status; a second sync bounded by what changed; the
-secret in no table, store file or output. Each check is also a plain ``check_*`` function, so
+secret in no table, store file or output; records edited between two pages of a read neither
+lost nor read twice; a record deleted before a full sync tombstoned, and nothing else. Each check is also a plain ``check_*`` function, so
 a test can run it against a plugin broken on purpose.
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -375,6 +377,128 @@ def check_second_sync_bounded(emulated: EmulatedSource) -> None:
         store.close()
 
 
+def _updated(store_url: str, source: str) -> dict[tuple[str, str], Any]:
+    """Each stored record's ``updated_at`` (of the entities that have one), by entity and id."""
+    store = Store(store_url)
+    try:
+        return {
+            (entity, str(row["source_id"])): row.get("updated_at")
+            for entity, model in ENTITIES.items()
+            if "updated_at" in model.model_fields
+            for row in store.export(entity, source=source)
+        }
+    finally:
+        store.close()
+
+
+def check_records_changed_between_pages(emulated: EmulatedSource) -> None:
+    """Records the platform edits while a multi-page read is under way
+    (``faults.mutate_between_pages``): the read loses none and reads none twice, and after the
+    next incremental sync the store holds what a fresh read of the platform holds."""
+    emulated.faults.reset()
+    whole, reference = _sync(emulated, emulated.config(page_size=None))
+    assert not _failed(whole), f"a sync with no faults failed: {_failed(whole)}"
+    counts = {s.stream: s.read for s in whole.streams}
+    config = emulated.config()
+    emulated.faults.mutate_between_pages = 2
+    try:
+        edited, ids = _sync(emulated, config)
+    finally:
+        emulated.faults.reset()
+    for entity, wanted in reference.items():
+        lost = wanted - ids.get(entity, set())
+        assert not lost, (
+            f"{entity}: {len(lost)} of {len(wanted)} records were lost by a read during which "
+            f"the platform edited records (e.g. {sorted(lost)[:3]}): the paging skipped them"
+        )
+    for outcome in edited.streams:
+        platform = counts.get(outcome.stream)
+        assert platform is None or outcome.read <= platform, (
+            f"{outcome.stream}: {outcome.read} records read while records were edited between "
+            f"pages, {platform} without edits: records were read twice"
+        )
+    assert not _failed(edited), f"records edited between pages failed the sync: {_failed(edited)}"
+    store = Store(config.store.url)
+    try:
+        second = SyncEngine(config, store, pm=emulated.registry).sync(emulated.source)
+    finally:
+        store.close()
+    assert not _failed(second), f"the sync after the edits failed: {_failed(second)}"
+    fresh = emulated.config(page_size=None)
+    _sync(emulated, fresh)
+    now, kept = (
+        _updated(fresh.store.url, emulated.source),
+        _updated(config.store.url, emulated.source),
+    )
+    stale = sorted(
+        f"{e} {i}" for (e, i), at in now.items() if (e, i) in kept and kept[(e, i)] != at
+    )
+    assert not stale, (
+        f"{len(stale)} records edited during a read still hold their old version after the "
+        f"next sync (e.g. {stale[:3]}): the watermark passed over the edits"
+    )
+
+
+def _native(source_id: str) -> list[str]:
+    """The ids a platform may know a stored record by: its source id, and the source id's last
+    segment (a mapping's ``epic-1200`` or ``project:5000001`` is the platform's ``1200``)."""
+    tail = re.split(r"[-:/]", source_id)[-1]
+    return [source_id] if tail in ("", source_id) else [source_id, tail]
+
+
+def check_deletion_before_full_sync(emulated: EmulatedSource) -> None:
+    """A record deleted on the platform after a sync (the emulator's ``forget`` switch) is
+    tombstoned by the next full sync, and nothing the platform still has is."""
+    config = emulated.config()
+    store = Store(config.store.url)
+    try:
+        engine = SyncEngine(config, store, pm=emulated.registry)
+        first = engine.sync(emulated.source)
+        assert not _failed(first), f"the first sync failed: {_failed(first)}"
+        stored = [
+            (entity, str(row["source_id"]))
+            for entity in ENTITIES
+            for row in store.export(entity, source=emulated.source)
+        ]
+        forgotten: tuple[str, str] | None = None
+        try:
+            for entity, source_id in stored:
+                native = next((n for n in _native(source_id) if emulated.app.has(n)), None)
+                if native is not None and emulated.app.forget(native):
+                    forgotten = (entity, source_id)
+                    break
+        except NotImplementedError as exc:
+            pytest.skip(f"the emulator cannot delete a record or say what it holds: {exc}")
+        assert forgotten is not None, (
+            "the emulator's forget() knew none of the stored ids: the store's source ids are "
+            "not the platform's ids"
+        )
+        assert not any(emulated.app.has(n) for n in _native(forgotten[1])), (
+            "the emulator still holds what it forgot"
+        )
+        full = engine.sync(emulated.source, full=True)
+        assert not _failed(full), f"the full sync after a deletion failed: {_failed(full)}"
+        tombstoned = {
+            (entity, str(row["source_id"]))
+            for entity in ENTITIES
+            for row in store.export(entity, source=emulated.source, include_deleted=True)
+            if row.get("deleted")
+        }
+    finally:
+        store.close()
+    assert forgotten in tombstoned, (
+        f"{forgotten[0]} {forgotten[1]}, deleted on the platform, is still live after a full "
+        "sync: a full read does not tombstone what the platform no longer has"
+    )
+    # The platform's word, not the adapter's: a broken adapter cannot vouch for itself.
+    held = emulated.app.has
+    wrongly = sorted(f"{e} {i}" for e, i in tombstoned if any(held(n) for n in _native(i)))
+    assert not wrongly, (
+        f"a full sync tombstoned {len(wrongly)} records the platform still has "
+        f"(e.g. {wrongly[:3]}): the full read did not read everything"
+    )
+
+
 def _encodings(secret: str) -> list[str]:
     raw = secret.encode()
     return [
@@ -498,7 +622,8 @@ class AdapterConformance:
 
     expected_failures: dict[str, str] = {}
     """Check name (``pages``, ``faults``, ``malformed``, ``wrong_secret``, ``second_sync``,
-    ``secret``) -> why this plugin is known to fail it; the check then runs as an xfail."""
+    ``secret``, ``changed_between_pages``, ``deletion``) -> why this plugin is known to fail
+    it; the check then runs as an xfail."""
 
     @pytest.fixture
     def emulated(self, conformance: ConformanceSetup, tmp_path: Path) -> Iterator[EmulatedSource]:
@@ -546,6 +671,18 @@ class AdapterConformance:
     ) -> None:
         self._expect("second_sync")
         check_second_sync_bounded(emulated)
+
+    def test_records_edited_between_pages_are_neither_lost_nor_doubled(
+        self, emulated: EmulatedSource
+    ) -> None:
+        self._expect("changed_between_pages")
+        check_records_changed_between_pages(emulated)
+
+    def test_a_record_deleted_before_a_full_sync_is_tombstoned(
+        self, emulated: EmulatedSource
+    ) -> None:
+        self._expect("deletion")
+        check_deletion_before_full_sync(emulated)
 
     def test_the_secret_is_never_stored_or_printed(
         self,

@@ -1166,11 +1166,39 @@ def _demo_outputs(
     html = target / "evaluation.html"
     html.write_text(render_html(results), encoding="utf-8")
     written.append(("evaluation:", html))
-    for result in results:
-        total = "-" if result.total is None else f"{result.total:.1f}"
-        click.echo(
-            f"  {result.rank}. {result.source} ({result.platform}): {total} [{result.status}]"
+    from ..core.history import record_snapshot
+    from ..core.reports import dashboard
+    from ..core.reports.render import write
+
+    record_snapshot(store, config, pm=pm, origin="demo", now=now)
+    for audience in dashboard.AUDIENCES:
+        data = dashboard.build(store, config, audience, pm=pm, now=now)
+        page = write(data, "html", target / "dashboards" / f"dashboard-{audience}.html")
+        write(data, "json", target / "dashboards" / f"dashboard-{audience}.json")
+        if audience == "cio":
+            written.append(("dashboards:", page.parent))
+    from ..core.evaluate import ROLES
+
+    for role, info in ROLES.items():
+        members = sorted(
+            (r for r in results if role in r.roles), key=lambda r: r.roles[role]["rank"]
         )
+        if members:
+            click.echo(f"  {info.title}:")
+        for result in members:
+            mine = result.roles[role]
+            total = "-" if mine["total"] is None else f"{mine['total']:.1f}"
+            click.echo(
+                f"    {mine['rank']}. {result.source} ({result.platform}): {total} [{result.status}]"
+            )
+    from ..core.assets.forecast import forecast  # the refresh plan
+    from ..core.assets.forecast import write as write_forecast
+
+    kb = [m.as_json() for m in metrics if m.id.startswith(("kb.", "problem."))]
+    _emit(kb, "table", ["id", "value", "unit", "n", "unsupported"], title="knowledge and problems")
+    written.append(
+        ("forecast:", write_forecast(forecast(store, config, now=now), target / "forecast")[0])
+    )
     return written
 
 

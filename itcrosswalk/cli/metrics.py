@@ -167,6 +167,29 @@ def register(cli: click.Group) -> None:
         help="End of the period (exclusive), in the City's calendar zone.",
     )
     @click.option("--metric", "ids", multiple=True, help="Only this metric (repeatable).")
+    @click.option(
+        "--record",
+        is_flag=True,
+        help="Also keep every metric and the compliance summary in the metric history.",
+    )
+    @click.option(
+        "--history",
+        "history_of",
+        metavar="METRIC",
+        help="Show the metric's recorded values over time instead (with --by: one breakdown).",
+    )
+    @click.option(
+        "--from",
+        "from_",
+        type=click.DateTime(),
+        help="With --history: snapshots taken at or after this moment (City's calendar zone).",
+    )
+    @click.option(
+        "--to",
+        "to",
+        type=click.DateTime(),
+        help="With --history: snapshots taken before this moment (City's calendar zone).",
+    )
     @output_option
     @click.option(
         "--format",
@@ -184,6 +207,10 @@ def register(cli: click.Group) -> None:
         since: datetime | None,
         until: datetime | None,
         ids: tuple[str, ...],
+        record: bool,
+        history_of: str | None,
+        from_: datetime | None,
+        to: datetime | None,
         fmt: str,
     ) -> None:
         """Compute the standard metrics the same way for every platform's records."""
@@ -192,6 +219,11 @@ def register(cli: click.Group) -> None:
         from ..core.metrics import all_metrics, compute_metrics
 
         obj: Context = ctx.obj
+        if history_of is not None:
+            _show_history(obj, history_of, by, _moment(from_, obj), _moment(to, obj), fmt)
+            return
+        if from_ is not None or to is not None:
+            raise click.UsageError("--from and --to go with --history METRIC")
         source = check_source(obj, source)
         check_names("metric", ids, all_metrics(obj.pm), param="--metric")
         store = obj.store()
@@ -207,6 +239,16 @@ def register(cli: click.Group) -> None:
                 until=_moment(until, obj),
                 pm=obj.pm,
             )
+            if record:
+                from ..core.history import record_snapshot
+
+                if ids or domain or source or since or until:
+                    raise click.UsageError(
+                        "--record keeps the whole picture: every metric over every source, "
+                        "now; drop --metric, --domain, --source, --since and --until"
+                    )
+                snapshot = record_snapshot(store, obj.config, pm=obj.pm, origin="metrics --record")
+                click.echo(f"recorded snapshot {snapshot} in the metric history", err=True)
         finally:
             store.close()
         if fmt == "json":
@@ -216,6 +258,52 @@ def register(cli: click.Group) -> None:
         else:
             rows, columns = _table_rows(results, by)
             _emit(rows, "table", columns, title="metrics")
+
+    def _show_history(
+        obj: Context,
+        metric: str,
+        by: tuple[str, ...],
+        since: datetime | None,
+        until: datetime | None,
+        fmt: str,
+    ) -> None:
+        from ..core.history import COMPLIANCE, history, known_metrics
+        from ..core.metrics import all_metrics
+
+        if len(by) > 1:
+            raise click.UsageError("--history shows one breakdown at a time: give one --by")
+        store = obj.store()
+        try:
+            recorded = known_metrics(store)
+            names = set(all_metrics(obj.pm)) | set(recorded)
+            if not any(n.startswith(COMPLIANCE + ".") for n in names):
+                names |= {f"{COMPLIANCE}.pass_rate", f"{COMPLIANCE}.controls_failed"}
+            check_name("metric", metric, names, param="--history")
+            points = history(
+                store, metric, since=since, until=until, dimension=by[0] if by else None
+            )
+        finally:
+            store.close()
+        if not points:
+            click.echo(
+                f"no snapshot holds {metric} yet"
+                + (" in that period" if since or until else "")
+                + ": scheduled jobs and `crosswalk metrics --record` keep them",
+                err=True,
+            )
+        rows = [p.as_json() for p in points]
+        if fmt == "table":
+            for row, point in zip(rows, points, strict=True):
+                row["taken_at"] = point.taken_at.strftime("%Y-%m-%d %H:%M UTC")
+                row["value"] = (
+                    "unsupported" if row["unsupported"] else _number(row["value"], row["unit"])
+                )
+            columns = ["taken_at", "origin", "value", "unit", "n", "unsupported"]
+            if by:
+                columns.insert(2, "key")
+            _emit(rows, "table", columns, title=f"{metric}: history")
+        else:
+            _emit(rows, fmt)
 
     @metrics.command("list")
     @output_option

@@ -14,10 +14,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Union
 
-from .errors import MalformedResponse, PagingLoopError
+from .errors import ConfigError, CrosswalkError, MalformedResponse, PagingLoopError
 from .model import Record
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,10 @@ class CheckItem:
     (:func:`check_status` names the failures)."""
 
 
+STOPPING = frozenset({"auth", "unreachable", "config"})
+"""Check statuses that end a preflight: every further probe would only meet them again."""
+
+
 def check_status(exc: BaseException) -> str:
     """A preflight line's status for the error that stopped it, the same on every platform:
     a missing secret or a bad key is ``config`` whichever adapter met it."""
@@ -182,6 +189,64 @@ def check_status(exc: BaseException) -> str:
         if isinstance(exc, kind):
             return status
     return "error"
+
+
+ProbeResult = Union["CheckItem", str, tuple[str, int | None]]
+"""What a probe found when it succeeded: the line's detail, with the request estimate of a first
+sync when it knows one, or a whole :class:`CheckItem` (a probe that found a problem itself)."""
+
+
+@dataclass
+class Probe:
+    """One line of ``check()``: the stream it speaks for and the one cheap request that tests it.
+
+    ``run`` returns a :data:`ProbeResult` or raises the error tree's exception for what it met;
+    :func:`run_checks` turns that into the line's status, the same on every platform.
+    """
+
+    name: str
+    run: Callable[[], ProbeResult]
+
+
+def run_checks(
+    probes: Iterable[Probe], *, preflight: Callable[[], str | None] | None = None
+) -> list[CheckItem]:
+    """The preflight every adapter's ``check()`` is: one line per probe, in order.
+
+    ``preflight`` (sign-in, who am I) runs first; the words it returns lead the first line. A
+    failure whose status is in :data:`STOPPING` (auth, unreachable, config), in the preflight or
+    in a probe, is said once, on the line of the probe it stopped, and ends the check; a
+    preflight failure of another kind (a permission every read needs) is said on every line.
+    """
+    probes = list(probes)
+    intro = None
+    if preflight is not None:
+        try:
+            intro = preflight()
+        except CrosswalkError as exc:
+            status = check_status(exc)
+            hit = probes[:1] if status in STOPPING else probes
+            return [CheckItem(p.name, False, str(exc), status=status) for p in hit]
+    items: list[CheckItem] = []
+    for probe in probes:
+        try:
+            found = probe.run()
+        except CrosswalkError as exc:
+            status = check_status(exc)
+            items.append(CheckItem(probe.name, False, str(exc), status=status))
+            if status in STOPPING:
+                break
+            continue
+        if isinstance(found, CheckItem):
+            item = found
+        elif isinstance(found, tuple):
+            item = CheckItem(probe.name, True, found[0], estimate_requests=found[1], status="ok")
+        else:
+            item = CheckItem(probe.name, True, found, status="ok")
+        items.append(item)
+    if intro and items:
+        items[0].detail = f"{intro}; {items[0].detail}" if items[0].detail else intro
+    return items
 
 
 @dataclass
@@ -235,17 +300,67 @@ class Capabilities:
     permissions: list[str] = field(default_factory=list)
 
 
+def parse_options(source: Any, model: type[BaseModel]) -> BaseModel:
+    """A source's platform keys validated by ``model``; a problem is a ConfigError naming them."""
+    from pydantic import ValidationError
+
+    from .config import SourceConfig, render_errors
+
+    try:
+        return model.model_validate(source.platform_options())
+    except ValidationError as exc:
+        common = tuple(name for name in SourceConfig.model_fields if name != "name")
+        raise ConfigError(
+            render_errors(exc, root=model, prefix=("sources", source.name), beside=common)
+        ) from None
+
+
+def takes_options(adapter_class: Any) -> bool:
+    """Whether an adapter class accepts its validated options (``options=``) when built."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(adapter_class).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "options" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
 class Adapter:
-    """Base of every platform adapter. Subclasses set ``platform`` and implement the rest."""
+    """Base of every platform adapter. Subclasses set ``platform`` and implement the rest.
+
+    Attributes:
+        options_model: the pydantic model of the source's platform keys (the one registered as
+            ``config_model``); ``self.options`` is the source's keys validated by it, once: the
+            engine validates them with the config file's name in any error and hands them in
+            as ``options``; an adapter built without them validates them here.
+    """
 
     platform: ClassVar[str] = ""
+    options_model: ClassVar[type[BaseModel] | None] = None
 
-    def __init__(self, source: Any, secrets: Callable[..., str]) -> None:
+    def __init__(
+        self, source: Any, secrets: Callable[..., str], *, options: BaseModel | None = None
+    ) -> None:
         self.source = source
         self.secrets = secrets
+        if options is None and self.options_model is not None:
+            options = parse_options(source, self.options_model)
+        self.options: Any = options
+
+    def probes(self) -> list[Probe]:
+        """What ``check()`` tests, one probe per stream (see :func:`run_checks`)."""
+        raise NotImplementedError
+
+    def preflight(self) -> str | None:
+        """What ``check()`` asks before the probes (sign-in, who am I), in words for its first
+        line; raises for a failure (see :func:`run_checks`)."""
+        return None
 
     def check(self) -> list[CheckItem]:
-        raise NotImplementedError
+        """Reachability, auth and permissions per stream, in plain words: the probes, run by
+        :func:`run_checks`, so the same failure has the same status on every platform."""
+        return run_checks(self.probes(), preflight=self.preflight)
 
     def streams(self) -> list[Stream]:
         raise NotImplementedError
@@ -284,6 +399,36 @@ class Adapter:
 
     def close(self) -> None:
         """Release sessions and sockets."""
+
+
+class Listing(Stream):
+    """An ad-hoc paged read (ids, reference data, related rows) driven by the core paging loop:
+    the pages ``load(token)`` returns, one request each, under ``paginator``."""
+
+    def __init__(self, name: str, load: Callable[[Any], Page], paginator: Paginator) -> None:
+        self.name = name  # type: ignore[misc]
+        self.load = load
+        self.paginator = paginator
+
+    def fetch(self, token: Any, window: Window) -> Page:
+        return self.load(token)
+
+
+def read_all(
+    name: str, load: Callable[[Any], Page], paginator: Paginator
+) -> tuple[list[dict[str, Any]], int | None]:
+    """Every row of an ad-hoc paged read (see :class:`Listing`), with the platform's count of
+    them from the first page if it tells. Paging cycles and runaway reads stop as a stream's do."""
+    rows: list[dict[str, Any]] = []
+    total: int | None = None
+    listing = Listing(name, load, paginator)
+    for number, (page, _used, _after) in enumerate(
+        paginate(listing, Window(None, None), prefetch=False)
+    ):
+        if number == 0:
+            total = page.total
+        rows.extend(page.records)
+    return rows, total
 
 
 def paginate(

@@ -286,6 +286,45 @@ class MetricsConfig(BaseModel):
     """A device that has not checked in for this many days is stale."""
     supported_os: dict[str, str] = Field(default_factory=dict)
     """OS name -> the oldest supported version (``Windows = "10.0.19045"``); empty: built-in list."""
+    fiscal_year_start: int = Field(default=7, ge=1, le=12)
+    """The month the City's fiscal year begins (7: July, Tucson's); a fiscal year is named by
+    the calendar year it ends in (FY2027 runs July 2026 to June 2027)."""
+    kb_review_days: int = Field(default=365, ge=1)
+    """A published knowledge article not reviewed (republished) for this many days is overdue."""
+    kb_unused_days: int = Field(default=90, ge=1)
+    """A published article nobody viewed or attached to a task for this many days is unused."""
+
+
+class AssetsConfig(BaseModel):
+    """The City's hardware refresh policy (``[assets]``), for ``crosswalk assets forecast``."""
+
+    model_config = _STRICT
+    refresh_years: dict[str, Annotated[int, Field(ge=1, le=20)]] = Field(
+        default_factory=lambda: {
+            "Laptop": 4,
+            "Rugged laptop": 5,
+            "Desktop": 5,
+            "Phone": 3,
+            "Tablet": 3,
+        }
+    )
+    """Model category -> the age in years at which a device is refreshed."""
+    default_refresh_years: int = Field(default=4, ge=1, le=20)
+    """The refresh age of a category ``refresh_years`` does not name."""
+    prices: dict[str, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=lambda: {
+            "Laptop": 1450.0,
+            "Rugged laptop": 3900.0,
+            "Desktop": 1100.0,
+            "Phone": 650.0,
+            "Tablet": 520.0,
+        }
+    )
+    """Model category -> a replacement's unit price today (the price list)."""
+    inflation: float = Field(default=0.03, ge=0, le=1)
+    """Yearly price increase applied per fiscal year after the current one."""
+    idle_days: int = Field(default=60, ge=1)
+    """An asset in use that the device manager has not seen for this many days is idle."""
 
 
 class ContentConfig(BaseModel):
@@ -300,6 +339,40 @@ class ContentConfig(BaseModel):
         return [_resolve_path(folder, info) for folder in value]
 
 
+class ThresholdConfig(BaseModel):
+    """Where a headline KPI turns amber and red (``[dashboard.thresholds."itsm.sla_attainment"]``).
+
+    ``better = "higher"``: green at or above ``green``, amber at or above ``amber``, else red;
+    ``"lower"``: green at or below ``green``, amber at or below ``amber``, else red.
+    """
+
+    model_config = _STRICT
+    green: float
+    amber: float
+    better: Literal["higher", "lower"] = "higher"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ThresholdConfig:
+        if (self.better == "higher" and self.green < self.amber) or (
+            self.better == "lower" and self.green > self.amber
+        ):
+            raise ValueError(
+                f"green {self.green:g} must be {'at or above' if self.better == 'higher' else 'at or below'} "
+                f"amber {self.amber:g} when {self.better} is better"
+            )
+        return self
+
+
+class DashboardConfig(BaseModel):
+    """The executive dashboards (``[dashboard]``): the City's currency and the KPI thresholds
+    that set each tile's red, amber or green (the built-in ones apply where none is given)."""
+
+    model_config = _STRICT
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    """An ISO 4217 code: amounts read ``-$194,983`` in USD."""
+    thresholds: dict[str, ThresholdConfig] = Field(default_factory=dict)
+
+
 class Config(BaseModel):
     """The whole ``crosswalk.toml``."""
 
@@ -309,6 +382,8 @@ class Config(BaseModel):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     templates: ContentConfig = Field(default_factory=ContentConfig)
     controls: ContentConfig = Field(default_factory=ContentConfig)
+    assets: AssetsConfig = Field(default_factory=AssetsConfig)
+    dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
     path: Path | None = None
     """The file this configuration was read from (set by :func:`load_config`)."""
 

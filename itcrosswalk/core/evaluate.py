@@ -5,6 +5,12 @@ synced: model coverage field by field (absent where the platform does not provid
 never 0 %), the standard metrics it supports, data quality, the API's behaviour in recent
 syncs, and the integration effort. A criteria file weights what the City cares about; each
 score is the mean of measured components and carries the evidence behind it.
+
+A platform is judged only within the roles it can fill (:data:`ROLES`: portfolio management,
+service management, endpoints and CMDB): a criterion of another role is n/a for it, never 0,
+and sources are ranked within each role, never across roles (an endpoint manager is no better
+or worse a PPM tool). A criterion's fields are measured over the records of the kinds it
+concerns (financial tracking over projects, not over their tasks and portfolios).
 """
 
 from __future__ import annotations
@@ -49,6 +55,57 @@ DERIVED: dict[tuple[str, str], str] = {("device", "serial_key"): "serial"}
 WRITE_KINDS = ("demand", "work_item:project", "work_item:epic", "ticket:incident")
 
 
+@dataclass(frozen=True)
+class Role:
+    """A part a platform can play for the City, and the platforms that can play it."""
+
+    title: str
+    platforms: tuple[str, ...]
+
+
+ROLES: dict[str, Role] = {
+    "ppm": Role(
+        "Portfolio and project management",
+        ("servicenow", "jira_align", "project_online", "planner_premium", "clarity"),
+    ),
+    "itsm": Role("IT service management", ("servicenow", "jira")),
+    "endpoint": Role("Endpoint management and CMDB", ("intune", "servicenow")),
+}
+"""ServiceNow fills all three (SPM, ITSM, CMDB); Project Online covers Project Server too;
+``jira`` is Jira Service Management."""
+
+KIND_ENTITIES = ("work_item", "ticket")
+"""Entities with a ``kind``: a criterion may narrow their denominators to some kinds."""
+
+NOUNS = {
+    "project": "projects",
+    "incident": "incidents",
+    "request": "requests",
+    "epic": "epics",
+    "work_item": "work items",
+    "ticket": "tickets",
+    "sla_record": "SLA records",
+    "demand": "demands",
+    "device": "devices",
+    "device_compliance": "policy states",
+    "installed_app": "installed apps",
+    "person": "people",
+    "plan_line": "plan lines",
+}
+
+
+def roles_of(platform: str) -> list[str]:
+    """The roles a platform can fill, in :data:`ROLES` order."""
+    return [name for name, role in ROLES.items() if platform in role.platforms]
+
+
+def noun(entity: str, kinds: list[str] | tuple[str, ...] = ()) -> str:
+    """``projects``, ``incidents``, ``work items``: what a denominator counts, in words."""
+    if kinds:
+        return " and ".join(NOUNS.get(k, f"{k}s") for k in kinds)
+    return NOUNS.get(entity, entity.replace("_", " ") + "s")
+
+
 class Criterion(BaseModel):
     """One thing the City weighs: its weight and the measured components that make it up."""
 
@@ -63,6 +120,10 @@ class Criterion(BaseModel):
     """Write-back operations (``demand``, ``work_item:project``): 100 when offered."""
     api: list[str] = Field(default_factory=list)
     """``auth_choices``, ``no_throttling``, ``no_errors``, ``latency``, ``writes``."""
+    role: str | None = None
+    """The role it belongs to (``ppm``, ``itsm``, ``endpoint``); none: every role."""
+    kinds: dict[str, list[str]] = Field(default_factory=dict)
+    """Entity -> the kinds its fields are measured over (``work_item = ["project"]``)."""
 
 
 class Criteria(BaseModel):
@@ -74,6 +135,7 @@ DEFAULT_CRITERIA = """\
 # What the PMO and the service desk need of a platform; weights are relative.
 [criteria.project_intake]
 title = "Project intake"
+role = "ppm"
 weight = 3
 fields = ["demand.name", "demand.state", "demand.requester", "demand.department",
           "demand.submitted_at", "demand.decided_at", "demand.score", "demand.business_case_approved"]
@@ -82,13 +144,17 @@ writes = ["demand"]
 
 [criteria.resource_planning]
 title = "Resource planning"
+role = "ppm"
 weight = 2
+kinds = { work_item = ["project"] }
 fields = ["person.name", "person.department", "person.manager", "work_item.manager",
           "work_item.planned_start", "work_item.planned_finish", "work_item.percent_complete"]
 
 [criteria.financial_tracking]
 title = "Financial tracking"
+role = "ppm"
 weight = 3
+kinds = { work_item = ["project"] }
 fields = ["work_item.budget", "work_item.actual_cost", "work_item.forecast_cost",
           "work_item.planned_value", "work_item.earned_value",
           "plan_line.amount", "plan_line.fiscal_period", "plan_line.cost_type"]
@@ -96,7 +162,9 @@ metrics = ["ppm.budget_variance", "ppm.cpi", "ppm.spi", "ppm.eac"]
 
 [criteria.executive_reporting]
 title = "Executive reporting"
+role = "ppm"
 weight = 2
+kinds = { work_item = ["project"] }
 fields = ["work_item.state", "work_item.phase", "work_item.health", "work_item.department",
           "work_item.strategic_goals"]
 metrics = ["ppm.count_by_state", "ppm.health_mix", "ppm.on_time_rate"]
@@ -104,7 +172,9 @@ writes = ["work_item:project"]
 
 [criteria.service_desk_slas]
 title = "Service desk SLAs"
+role = "itsm"
 weight = 3
+kinds = { ticket = ["incident"] }
 fields = ["ticket.priority", "ticket.opened_at", "ticket.resolved_at", "ticket.assignment_group",
           "ticket.reassignment_count", "sla_record.has_breached"]
 metrics = ["itsm.sla_attainment", "itsm.mttr_hours", "itsm.fcr_rate", "itsm.platform_sla_attainment"]
@@ -112,6 +182,7 @@ writes = ["ticket:incident"]
 
 [criteria.endpoint_compliance]
 title = "Endpoint compliance"
+role = "endpoint"
 weight = 3
 fields = ["device.serial_key", "device.compliance", "device.encrypted", "device.last_seen_at",
           "device.os_version", "device_compliance.state"]
@@ -121,6 +192,7 @@ metrics = ["endpoint.compliance_rate", "endpoint.encryption_rate", "endpoint.sta
 [criteria.api_openness]
 title = "API openness"
 weight = 1
+# no role: weighed within every role
 api = ["writes", "auth_choices", "no_throttling", "no_errors", "latency"]
 """
 
@@ -143,6 +215,24 @@ def load_criteria(path: Path | None) -> dict[str, Criterion]:
                 raise ConfigError(
                     f"{path or 'default criteria'}: criteria.{name}.fields: {ref!r} is not a "
                     "field of the common model (entity.field, e.g. ticket.priority)"
+                )
+        where = f"{path or 'default criteria'}: criteria.{name}"
+        if criterion.role is not None and criterion.role not in ROLES:
+            raise ConfigError(
+                f"{where}.role: unknown role {criterion.role!r}; choose from {', '.join(ROLES)}"
+            )
+        for entity, kinds in criterion.kinds.items():
+            if entity not in KIND_ENTITIES:
+                raise ConfigError(
+                    f"{where}.kinds: {entity!r} has no kinds; only {', '.join(KIND_ENTITIES)} do"
+                )
+            annotation = ENTITIES[entity].model_fields["kind"].annotation
+            allowed = [k.value for k in annotation] if isinstance(annotation, type) else []
+            bad = [k for k in kinds if allowed and k not in allowed]
+            if bad or not kinds:
+                raise ConfigError(
+                    f"{where}.kinds.{entity}: {bad or 'empty'} is not a list of "
+                    f"{entity.replace('_', ' ')} kinds ({', '.join(allowed)})"
                 )
         unknown_api = set(criterion.api) - set(_API_MEASURES)
         if unknown_api:
@@ -174,7 +264,12 @@ class SourceEvaluation:
     api: dict[str, Any] = field(default_factory=dict)
     integration: dict[str, Any] = field(default_factory=dict)
     scores: dict[str, Any] = field(default_factory=dict)
+    kind_coverage: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """``entity:kind+kind`` -> records of those kinds and each field's filled count."""
+    roles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Role -> its weighted total over the role's criteria and the rank within the role."""
     total: float | None = None
+    """Not a ranking across roles: the weighted total of its first role, for one-line views."""
     rank: int | None = None
 
     def as_json(self) -> dict[str, Any]:
@@ -184,8 +279,10 @@ class SourceEvaluation:
             "status": self.status,
             "rank": self.rank,
             "total": None if self.total is None else round(self.total, 1),
+            "roles": self.roles,
             "scores": self.scores,
             "coverage": self.coverage,
+            "kind_coverage": self.kind_coverage,
             "metrics": self.metrics,
             "quality": self.quality,
             "api": self.api,
@@ -230,6 +327,7 @@ def _coverage(
             declared = set(provided.get(entity, ()))
             declared |= {f for (e, f), base in DERIVED.items() if e == entity and base in declared}
             fields: dict[str, Any] = {}
+            counts: dict[str, int] = {}
             for name in names:
                 if entity not in provided or (
                     name not in declared and name not in ("url", "updated_at")
@@ -237,13 +335,63 @@ def _coverage(
                     fields[name] = None  # absent: the platform does not provide it
                 else:
                     filled = int(row._mapping[name] or 0)
+                    counts[name] = filled
                     fields[name] = round(100.0 * filled / total, 1) if total else 0.0
             out[entity] = {
                 "provided": entity in provided,
                 "records": total,
                 "fields": fields,
+                "filled": counts,
             }
     return out
+
+
+def kind_key(entity: str, kinds: list[str] | tuple[str, ...]) -> str:
+    return f"{entity}:{'+'.join(kinds)}"
+
+
+def _kind_coverage(
+    store: Store, source: str, entity: str, kinds: list[str], coverage: dict[str, Any]
+) -> dict[str, Any]:
+    """The fields of ``entity`` filled over its records of ``kinds`` only (a platform's
+    stand-ins included: Jira Align's epics are its projects)."""
+    from .metrics import kind_condition
+
+    table = ENTITY_TABLES[entity]
+    model = ENTITIES[entity]
+    shares = coverage.get(entity, {}).get("fields", {})
+    names = [n for n, share in shares.items() if share is not None]
+    sums = [sa.func.count().label("total")] + [
+        sa.func.sum(
+            sa.case((_present(table.c[n], model.model_fields[n].annotation), 1), else_=0)
+        ).label(n)
+        for n in names
+    ]
+    with store.engine.connect() as conn:
+        row = conn.execute(
+            sa.select(*sums).where(
+                table.c.source == source,
+                table.c.deleted.is_(False),
+                kind_condition(table, kinds),
+            )
+        ).one()
+    total = int(row.total or 0)
+    filled = {n: int(row._mapping[n] or 0) for n in names}
+    return {
+        "kinds": kinds,
+        "records": total,
+        "fields": {
+            n: (
+                None
+                if shares.get(n) is None
+                else round(100.0 * filled[n] / total, 1)
+                if total
+                else 0.0
+            )
+            for n in shares
+        },
+        "filled": filled,
+    }
 
 
 def _quality(store: Store, source: str, coverage: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -409,35 +557,87 @@ def _api_score(name: str, ev: SourceEvaluation) -> tuple[float, str]:
 _API_MEASURES = ("writes", "auth_choices", "no_throttling", "no_errors", "latency")
 
 
+WRITE_WORDS = {
+    "demand": "create a demand",
+    "work_item:project": "create a project from a template",
+    "work_item:epic": "create an epic",
+    "ticket:incident": "open an incident",
+}
+
+
+def field_evidence(
+    ev: SourceEvaluation, ref: str, kinds: dict[str, list[str]]
+) -> tuple[float, str, int, int]:
+    """A field's score (its filled share) with the words behind it, and (filled, records)."""
+    entity, _, field_name = ref.partition(".")
+    wanted = kinds.get(entity, [])
+    cover = ev.kind_coverage.get(kind_key(entity, wanted)) if wanted else ev.coverage.get(entity)
+    what = field_name.replace("_", " ")
+    share = (cover or {}).get("fields", {}).get(field_name)
+    if share is None:
+        if not ev.coverage.get(entity, {}).get("provided"):
+            return 0.0, f"{what}: the platform keeps no {noun(entity)} it could come from", 0, 0
+        return 0.0, f"{what}: the platform does not provide it for {noun(entity, wanted)}", 0, 0
+    records = int(cover.get("records", 0)) if cover else 0
+    filled = int((cover or {}).get("filled", {}).get(field_name, round(share * records / 100)))
+    counted = noun(entity, wanted)
+    if not records:
+        return 0.0, f"{what}: provided, but no {counted} are synced to measure it on", 0, 0
+    return float(share), f"{what} filled on {filled} of {records} {counted}", filled, records
+
+
+def metric_evidence(ev: SourceEvaluation, metric_id: str) -> tuple[float, str]:
+    info = ev.metrics.get(metric_id, {})
+    if info.get("supported"):
+        return 100.0, f"{metric_id} can be computed (over {info.get('n', 0)} records)"
+    return 0.0, f"{metric_id} cannot be computed: {info.get('why') or 'no data'}"
+
+
+def write_evidence(ev: SourceEvaluation, write: str) -> tuple[float, str]:
+    what = WRITE_WORDS.get(write, write)
+    if write in ev.integration.get("writes", []):
+        return 100.0, f"can {what} through its API"
+    return 0.0, f"cannot {what} through its API (the adapter offers no such write)"
+
+
+def criteria_of_role(criteria: dict[str, Criterion], role: str) -> dict[str, Criterion]:
+    """The criteria weighed within ``role``: its own and those of every role."""
+    return {n: c for n, c in criteria.items() if c.role in (None, role)}
+
+
 def score(ev: SourceEvaluation, criteria: dict[str, Criterion]) -> None:
-    """Each criterion's score (the mean of its components, 0-100) with its evidence, and the
-    weighted total."""
-    weighted = weights = 0.0
+    """Each criterion's score (the mean of its components, 0-100) with its evidence in plain
+    words, n/a for a criterion outside every role the platform fills; and the weighted total
+    of each role it fills."""
+    mine = roles_of(ev.platform) or list(ROLES)
     for name, criterion in criteria.items():
+        if criterion.role is not None and criterion.role not in mine:
+            ev.scores[name] = {
+                "title": criterion.title,
+                "weight": criterion.weight,
+                "role": criterion.role,
+                "score": None,
+                "applies": False,
+                "evidence": [
+                    {
+                        "measure": "role",
+                        "score": None,
+                        "why": f"n/a: {ev.platform} is not a candidate for "
+                        f"{ROLES[criterion.role].title} (role {criterion.role})",
+                    }
+                ],
+            }
+            continue
         components: list[tuple[str, float, str]] = []
         for ref in criterion.fields:
-            entity, _, field_name = ref.partition(".")
-            share = ev.coverage.get(entity, {}).get("fields", {}).get(field_name)
-            if share is None:
-                components.append((ref, 0.0, "absent: the platform does not provide it"))
-            else:
-                records = ev.coverage[entity]["records"]
-                components.append((ref, float(share), f"filled in {share}% of {records} records"))
+            value, why, _filled, _records = field_evidence(ev, ref, criterion.kinds)
+            components.append((ref, value, why))
         for metric_id in criterion.metrics:
-            info = ev.metrics.get(metric_id, {})
-            supported = info.get("supported", False)
-            components.append(
-                (metric_id, 100.0 if supported else 0.0, info.get("why") or "supported")
-            )
+            value, why = metric_evidence(ev, metric_id)
+            components.append((metric_id, value, why))
         for write in criterion.writes:
-            offered = write in ev.integration.get("writes", [])
-            components.append(
-                (
-                    f"write {write}",
-                    100.0 if offered else 0.0,
-                    "offered" if offered else "not offered",
-                )
-            )
+            value, why = write_evidence(ev, write)
+            components.append((f"write {write}", value, why))
         for measure in criterion.api:
             value, why = _api_score(measure, ev)
             components.append((f"api {measure}", value, why))
@@ -445,12 +645,57 @@ def score(ev: SourceEvaluation, criteria: dict[str, Criterion]) -> None:
         ev.scores[name] = {
             "title": criterion.title,
             "weight": criterion.weight,
+            "role": criterion.role,
             "score": round(value, 1),
+            "applies": True,
             "evidence": [{"measure": m, "score": round(s, 1), "why": w} for m, s, w in components],
         }
-        weighted += criterion.weight * value
-        weights += criterion.weight
-    ev.total = weighted / weights if weights else None
+    ev.roles = {}
+    for role in roles_of(ev.platform):
+        weighted = weights = 0.0
+        for name, criterion in criteria_of_role(criteria, role).items():
+            weighted += criterion.weight * float(ev.scores[name]["score"])
+            weights += criterion.weight
+        ev.roles[role] = {
+            "title": ROLES[role].title,
+            "total": round(weighted / weights, 1) if weights else None,
+            "rank": None,
+        }
+    first = next(iter(ev.roles.values()), None)
+    ev.total = None if first is None else first["total"]
+
+
+def role_totals(
+    results: list[SourceEvaluation],
+    criteria: dict[str, Criterion],
+    role: str,
+    weights: dict[str, float] | None = None,
+) -> dict[str, float | None]:
+    """Each source's weighted total within ``role`` (other ``weights`` for a what-if)."""
+    chosen = criteria_of_role(criteria, role)
+    out: dict[str, float | None] = {}
+    for ev in results:
+        if role not in roles_of(ev.platform):
+            continue
+        top = bottom = 0.0
+        for name, criterion in chosen.items():
+            weight = (weights or {}).get(name, criterion.weight)
+            top += weight * float(ev.scores[name]["score"])
+            bottom += weight
+        out[ev.source] = top / bottom if bottom else None
+    return out
+
+
+def rank_roles(results: list[SourceEvaluation]) -> None:
+    """Rank the sources within each role, best first; a source's ``rank`` is its first role's."""
+    for role in ROLES:
+        members = [ev for ev in results if role in ev.roles]
+        members.sort(key=lambda e: (-(e.roles[role]["total"] or 0.0), e.source))
+        for position, ev in enumerate(members, start=1):
+            ev.roles[role]["rank"] = position
+    for ev in results:
+        first = next(iter(ev.roles.values()), None)
+        ev.rank = None if first is None else first["rank"]
 
 
 def evaluate(
@@ -499,6 +744,11 @@ def evaluate(
         if not ev.status.startswith("error"):
             ev.status = sync_status
         ev.coverage = _coverage(store, name, provided)
+        for criterion in criteria.values():
+            for entity, kinds in criterion.kinds.items():
+                key = kind_key(entity, kinds)
+                if key not in ev.kind_coverage:
+                    ev.kind_coverage[key] = _kind_coverage(store, name, entity, kinds, ev.coverage)
         ev.quality = _quality(store, name, ev.coverage)
         for result in compute_metrics(
             store, config, source=name, now=now or datetime.now(UTC), pm=pm
@@ -511,7 +761,13 @@ def evaluate(
             }
         score(ev, criteria)
         results.append(ev)
-    ranked = sorted(results, key=lambda e: -(e.total or 0.0))
-    for position, ev in enumerate(ranked, start=1):
-        ev.rank = position
-    return ranked
+    rank_roles(results)
+    order = {role: i for i, role in enumerate(ROLES)}
+    return sorted(
+        results,
+        key=lambda e: (
+            min((order[r] for r in e.roles), default=len(order)),
+            e.rank or 0,
+            e.source,
+        ),
+    )

@@ -469,6 +469,7 @@ def run_job(
         try:
             _sync(job, config, store, pm, outcome)
             rendered = _render(job, config, store, pm, outcome, now or datetime.now(UTC))
+            _snapshot(job, config, store, pm, outcome, now or datetime.now(UTC))
             _deliver(job, rendered, outcome, now or datetime.now(UTC))
         finally:
             store.release_lock(lock, holder)
@@ -565,6 +566,21 @@ def _render(
         )
     outcome.summary = "; ".join(summaries)
     return rendered
+
+
+def _snapshot(
+    job: Job, config: Any, store: Any, pm: Registry, outcome: JobOutcome, now: datetime
+) -> None:
+    """Keep every metric and the compliance summary of this run in the metric history, so
+    reports and dashboards can draw a trend; a failure here spoils no report."""
+    from .history import record_snapshot
+
+    try:
+        record_snapshot(store, config, pm=pm, origin=f"job {job.name}", now=now)
+    except CrosswalkError as exc:
+        outcome.fail(f"the metric snapshot was not kept: {exc}")
+    except Exception as exc:  # the reports are made already; say what went wrong, go on
+        outcome.fail(f"the metric snapshot was not kept: {type(exc).__name__}: {exc}")
 
 
 # -- delivery ------------------------------------------------------------------------------------

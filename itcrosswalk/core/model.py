@@ -241,6 +241,21 @@ class Ticket(Record):
     device_name: str | None = None
     reassignment_count: int | None = None
     reopen_count: int | None = None
+    # Root cause (problems) and the problem an incident is linked to; None: not recorded.
+    problem_state_model: str | None = None
+    """``madrid`` (101-107) or ``legacy`` (1-4): the instance's problem states, from its choices."""
+    cause_notes: str | None = None
+    """The root cause as text (HTML reduced); ``""`` where the field exists but is empty."""
+    fix_notes: str | None = None
+    workaround: str | None = None
+    known_error: bool | None = None
+    resolution_code: str | None = None
+    duplicate_of: str | None = None
+    fix_change: str | None = None
+    """The change that fixed the problem (its number, else its id)."""
+    related_incidents: int | None = None
+    problem_id: str | None = None
+    """On an incident: the source id of the problem record it is linked to."""
 
 
 class SlaRecord(Record):
@@ -360,6 +375,253 @@ class FinancePlanLine(Record):
     currency: str | None = None
 
 
+class TimeGrain(StrEnum):
+    """The length of one timephased bucket."""
+
+    DAY = "day"
+    WEEK = "week"
+    """A week starting on Monday."""
+    MONTH = "month"
+    """A calendar month starting on its first day."""
+
+
+class Assignment(Record):
+    """One booking of a person (or of a named role nobody fills yet) on a work item.
+
+    Who: ``person_upn`` is the join key (UPN or e-mail, :func:`normalize_email`) that makes one
+    person's bookings on several platforms one sum; a platform that names the person only by
+    display name leaves it None and sets ``person_name`` (the capacity engine matches that name
+    to a Person only when exactly one person carries it). A demand for a role, not a person
+    (Project's generic resources, ServiceNow's role-based resource plans, Clarity's
+    ``requirementName``), sets ``generic = True`` and ``role``.
+
+    What and when: ``work_item_id`` is the source id of the work item in the same source (a
+    task or the project itself), ``project_id`` that of the project it rolls up to; ``start``
+    and ``finish`` bound the booking; ``planned_hours`` and ``actual_hours`` are its totals, in
+    hours whatever unit the platform keeps (None where the platform keeps no actuals).
+
+    By period: where the platform keeps the booking timephased, the buckets are
+    :class:`AssignmentPeriod` rows (one per assignment and period, keyed by ``assignment_id``)
+    and ``granularity`` says their grain; None means the platform keeps only the totals, which
+    the capacity engine spreads over the working days between ``start`` and ``finish``.
+    """
+
+    ENTITY: ClassVar[str] = "assignment"
+
+    work_item_id: str | None = None
+    project_id: str | None = None
+    work_item_name: str | None = None
+    resource_id: str | None = None
+    """The platform's own id of the resource (user, enterprise resource, team member)."""
+    person_upn: str | None = None
+    person_name: str | None = None
+    role: str | None = None
+    generic: bool = False
+    team: str | None = None
+    department: str | None = None
+    start: datetime | None = None
+    finish: datetime | None = None
+    planned_hours: float | None = None
+    actual_hours: float | None = None
+    remaining_hours: float | None = None
+    granularity: TimeGrain | None = None
+    booking: str | None = None
+    """How firm the booking is, as the platform says it (``hard``, ``soft``, ``planned``,
+    ``allocated``, ``committed``)."""
+    active: bool | None = None
+    """False where the platform marks the booking (or the resource on it) inactive."""
+
+
+class AssignmentPeriod(Record):
+    """One timephased bucket of an assignment: the hours it plans (and records) in a period.
+
+    ``source_id`` is the assignment's id and the period's start (``<assignment>:<YYYY-MM-DD>``);
+    ``period_finish`` is the first day *after* the period, so a day bucket of 1 March runs
+    1 March to 2 March and buckets of one series tile without overlap. A day the platform keeps
+    no row for is no booking that day (a gap), never an error.
+    """
+
+    ENTITY: ClassVar[str] = "assignment_period"
+
+    assignment_id: str
+    period_start: date
+    period_finish: date
+    granularity: TimeGrain
+    planned_hours: float | None = None
+    actual_hours: float | None = None
+
+
+class Capacity(Record):
+    """A person's (or a role's) available working hours in one period, as a platform keeps them.
+
+    Platforms that keep availability (Project's ``ResourceTimephasedDataSet.Capacity``, a
+    ServiceNow resource's aggregate capacity, Clarity's resource availability) give these rows;
+    where none does, the capacity engine computes them from the City's working calendar
+    (``[metrics.calendar]``) less holidays instead of storing them. ``period_finish`` is the
+    first day after the period, as on :class:`AssignmentPeriod`; ``hours`` is 0 on a period
+    the person is not available (a holiday, leave), never None.
+    """
+
+    ENTITY: ClassVar[str] = "capacity"
+
+    resource_id: str | None = None
+    person_upn: str | None = None
+    person_name: str | None = None
+    role: str | None = None
+    team: str | None = None
+    period_start: date
+    period_finish: date
+    granularity: TimeGrain
+    hours: float
+    calendar: str | None = None
+    """The platform calendar the hours come from, where it names one (``Standard``,
+    ``Part-time 60%``)."""
+
+
+class ArticleState(StrEnum):
+    """Where a knowledge article version stands in its workflow."""
+
+    DRAFT = "draft"
+    REVIEW = "review"
+    SCHEDULED = "scheduled"
+    PUBLISHED = "published"
+    PENDING_RETIREMENT = "pending_retirement"
+    RETIRED = "retired"
+    OUTDATED = "outdated"
+    UNKNOWN = "unknown"
+
+
+class KnowledgeArticle(Record):
+    """One version of a knowledge article; ``latest`` marks the one the article is judged by.
+
+    Counts carried over between versions (views, uses) are the platform's and are never summed
+    across versions. ``view_count_kind`` says what ``view_count`` means on this instance
+    (``rolling_30d``, ``lifetime``, or ``unknown``).
+    """
+
+    ENTITY: ClassVar[str] = "knowledge_article"
+
+    number: str | None = None
+    version: str | None = None
+    latest: bool | None = None
+    title: str | None = None
+    knowledge_base: str | None = None
+    category: str | None = None
+    state: ArticleState = ArticleState.UNKNOWN
+    author: str | None = None
+    owner_group: str | None = None
+    published_on: date | None = None
+    valid_to: date | None = None
+    reviewed_on: date | None = None
+    """The last review: the latest version's publication (a new version is a review)."""
+    active: bool | None = None
+    view_count: int | None = None
+    view_count_kind: str | None = None
+    use_count: int | None = None
+    rating: float | None = None
+    flagged: bool | None = None
+
+
+class KnowledgeUse(Record):
+    """One row of the platform's view log: an article viewed, or attached to a task."""
+
+    ENTITY: ClassVar[str] = "knowledge_use"
+
+    article_id: str
+    user: str | None = None
+    viewed: bool | None = None
+    used: bool | None = None
+    times_viewed: int | None = None
+
+
+class KnowledgeFeedback(Record):
+    """A rating, a helpful vote, a comment or a flag on an article."""
+
+    ENTITY: ClassVar[str] = "knowledge_feedback"
+
+    article_id: str
+    user: str | None = None
+    rating: int | None = None
+    useful: bool | None = None
+    flagged: bool | None = None
+    comment: str | None = None
+    reason: str | None = None
+    resolved: bool | None = None
+
+
+class KnowledgeLink(Record):
+    """An article attached to a task (an incident, a problem)."""
+
+    ENTITY: ClassVar[str] = "knowledge_link"
+
+    article_id: str
+    task_id: str
+    task_number: str | None = None
+
+
+class Choice(Record):
+    """One value of a platform's choice list (ServiceNow ``sys_choice``)."""
+
+    ENTITY: ClassVar[str] = "choice"
+
+    table_name: str
+    element: str
+    value: str
+    label: str | None = None
+    sequence: int | None = None
+    inactive: bool | None = None
+    dependent_value: str | None = None
+
+
+class AssetState(StrEnum):
+    """A hardware asset's lifecycle state."""
+
+    ON_ORDER = "on_order"
+    IN_STOCK = "in_stock"
+    IN_TRANSIT = "in_transit"
+    IN_USE = "in_use"
+    IN_MAINTENANCE = "in_maintenance"
+    RETIRED = "retired"
+    MISSING = "missing"
+    CONSUMED = "consumed"
+    UNKNOWN = "unknown"
+
+
+class Asset(Record):
+    """A hardware asset: its lifecycle, money and who holds it. ``ci_id`` is the CMDB computer
+    it is; Intune's device joins on ``serial_key``."""
+
+    ENTITY: ClassVar[str] = "asset"
+
+    asset_tag: str | None = None
+    name: str | None = None
+    serial: str | None = None
+    serial_key: str | None = None
+    model: str | None = None
+    model_category: str | None = None
+    state: AssetState = AssetState.UNKNOWN
+    substate: str | None = None
+    state_code: str | None = None
+    purchase_date: date | None = None
+    warranty_expiration: date | None = None
+    planned_retirement: date | None = None
+    retired_on: date | None = None
+    cost: float | None = None
+    currency: str | None = None
+    depreciation: str | None = None
+    salvage_value: float | None = None
+    depreciated_amount: float | None = None
+    residual_value: float | None = None
+    assigned_to: str | None = None
+    department: str | None = None
+    location: str | None = None
+    ci_id: str | None = None
+
+    def model_post_init(self, __context: Any) -> None:
+        if self.serial_key is None:
+            self.serial_key = normalize_serial(self.serial)
+
+
 ENTITIES: dict[str, type[Record]] = {
     cls.ENTITY: cls
     for cls in (
@@ -372,6 +634,15 @@ ENTITIES: dict[str, type[Record]] = {
         InstalledApp,
         Person,
         FinancePlanLine,
+        Assignment,
+        AssignmentPeriod,
+        Capacity,
+        KnowledgeArticle,
+        KnowledgeUse,
+        KnowledgeFeedback,
+        KnowledgeLink,
+        Choice,
+        Asset,
     )
 }
 
@@ -386,6 +657,15 @@ EXPORT_NAMES: dict[str, str] = {
     "apps": "installed_app",
     "people": "person",
     "plan-lines": "plan_line",
+    "assignments": "assignment",
+    "assignment-periods": "assignment_period",
+    "capacity": "capacity",
+    "articles": "knowledge_article",
+    "article-uses": "knowledge_use",
+    "article-feedback": "knowledge_feedback",
+    "article-links": "knowledge_link",
+    "choices": "choice",
+    "assets": "asset",
 }
 
 

@@ -44,6 +44,15 @@ TABLE_NAMES: dict[str, str] = {
     "installed_app": "installed_apps",
     "person": "people",
     "plan_line": "plan_lines",
+    "assignment": "assignments",
+    "assignment_period": "assignment_periods",
+    "capacity": "capacities",
+    "knowledge_article": "knowledge_articles",
+    "knowledge_use": "knowledge_uses",
+    "knowledge_feedback": "knowledge_feedback",
+    "knowledge_link": "knowledge_links",
+    "choice": "choices",
+    "asset": "assets",
 }
 
 
@@ -127,6 +136,13 @@ for _entity, _model in ENTITIES.items():
     ENTITY_TABLES[_entity] = _table
 sa.Index("ix_devices_serial_key", ENTITY_TABLES["device"].c.serial_key)
 sa.Index("ix_people_upn", ENTITY_TABLES["person"].c.upn)
+sa.Index(
+    "ix_assignment_periods_assignment",
+    ENTITY_TABLES["assignment_period"].c.source,
+    ENTITY_TABLES["assignment_period"].c.assignment_id,
+)
+sa.Index("ix_assets_serial_key", ENTITY_TABLES["asset"].c.serial_key)
+sa.Index("ix_knowledge_articles_number", ENTITY_TABLES["knowledge_article"].c.number)
 
 schema_version = sa.Table(
     "schema_version", metadata, sa.Column("version", sa.Integer, primary_key=True)
@@ -209,6 +225,32 @@ locks = sa.Table(
     # When the holder's process started: a PID reused by another process after a kill has
     # another start time, so the lock is known stale although the PID is alive.
     sa.Column("pid_started", sa.String(64)),
+)
+
+# Metric history: one row per snapshot (a scheduled job's run, or `metrics --record`), one per
+# metric, breakdown key and compliance figure in it, so a report can draw a trend.
+snapshot_runs = sa.Table(
+    "snapshot_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("taken_at", UTCDateTime(), nullable=False, index=True),
+    sa.Column("origin", sa.String(255), nullable=False),
+    sa.Column("compliance_run_id", sa.Integer),
+    sa.Column("sources", sa.JSON()),
+)
+
+metric_snapshots = sa.Table(
+    "metric_snapshots",
+    metadata,
+    sa.Column("snapshot_id", sa.Integer, primary_key=True),
+    sa.Column("metric", sa.String(128), primary_key=True),
+    sa.Column("dimension", sa.String(64), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("unit", sa.String(32), nullable=False),
+    sa.Column("value", sa.Float()),
+    sa.Column("n", sa.Integer),
+    sa.Column("unsupported", sa.Text()),
+    sa.Index("ix_metric_snapshots_metric", "metric", "dimension"),
 )
 
 

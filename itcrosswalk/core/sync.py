@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .adapter import Adapter, Stream, Window, paginate
+from .adapter import Adapter, Stream, Window, paginate, takes_options
 from .config import Config, SourceConfig, config_digest, platform_options
 from .contract import Registry
 from .derive import derive_departments
@@ -141,8 +141,11 @@ def build_adapter(config: Config, source_name: str, pm: Registry) -> Adapter:
             f"sources.{source_name}.platform: no plugin provides platform {source.platform!r} "
             f"(installed: {', '.join(sorted(platforms)) or 'none'}){hint}"
         )
-    if info.config_model is not None:
-        platform_options(config, source, info.config_model)
+    if info.config_model is None:
+        return info.adapter(source, secret_resolver(source_name))
+    options = platform_options(config, source, info.config_model)
+    if takes_options(info.adapter):  # validated once: the adapter gets these, not the keys
+        return info.adapter(source, secret_resolver(source_name), options=options)
     return info.adapter(source, secret_resolver(source_name))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 
 @dataclass
@@ -205,6 +206,8 @@ class World:
     """Financial plan lines of the investments that carry them (the Clarity tenant's)."""
     idea_ids: list[str] = field(default_factory=list)
     """The demands the Clarity tenant holds as ideas."""
+    knowledge: Any = None
+    """The knowledge base, root causes and asset lifecycles (:mod:`.knowledge`)."""
 
 
 # -- the generator ------------------------------------------------------------------------------
@@ -1124,6 +1127,9 @@ def generate(
         apps=app_list,
     )
     add_clarity(world, projects=max(2, counts["projects"] // 3))
+    from .knowledge import add_knowledge  # its own random source: the rest stays as it was
+
+    add_knowledge(world)
     return world
 
 

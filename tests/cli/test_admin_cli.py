@@ -80,7 +80,7 @@ def test_status_is_one_line_per_source_at_the_terminal_width(site: Site, width: 
     streams = invoke(site, "status", "sandbox-servicenow", width=width)
     body = table_body(assert_fits(streams.output, width))
     names = [line.split()[0] for line in body]
-    assert len(names) == 12 and "incident" in names and "cmdb_ci_computer" in names
+    assert len(names) == 18 and "incident" in names and "kb_knowledge" in names
 
 
 @pytest.mark.parametrize("width", WIDTHS)
@@ -95,7 +95,7 @@ def test_sync_summary_fits_and_logs_one_greppable_line_per_stream(site: Site, wi
     assert len(incident) == 1
     assert incident[0].startswith("sync source=sandbox-servicenow stream=incident status=ok read=")
     assert re.search(r" full=no\b", incident[0])
-    assert "outcome=ok exit_code=0 streams=12" in logged.stdout
+    assert "outcome=ok exit_code=0 streams=18" in logged.stdout
 
 
 @pytest.mark.parametrize("width", WIDTHS)

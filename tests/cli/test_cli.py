@@ -269,7 +269,7 @@ def test_the_demo_ends_with_an_evaluation_of_every_sandbox_platform(
     config = str(directory / "crosswalk.toml")
     result = CliRunner().invoke(cli, ["--config", config, "evaluate", "--format", "json"])
     assert result.exit_code == 0, result.output
-    entries = json.loads(result.output)
+    entries = json.loads(result.output)["sources"]
     sources = {e["source"] for e in entries}
     assert sources == set(json.loads((directory / "evaluation.json").read_text()) and sources)
     assert "sandbox-servicenow" in sources
@@ -281,7 +281,10 @@ def test_the_demo_ends_with_an_evaluation_of_every_sandbox_platform(
         for coverage in entry["coverage"].values():
             if not coverage["provided"]:
                 assert set(coverage["fields"].values()) == {None}
-        assert f"{entry['rank']}. {entry['source']}" in output
+        # Ranked within each role it fills, never across roles.
+        assert entry["roles"], entry["source"]
+        for role in entry["roles"].values():
+            assert f"{role['rank']}. {entry['source']}" in output
 
 
 def test_the_commands_the_demo_suggests_give_the_numbers_it_printed(

@@ -14,9 +14,11 @@ import pytest
 from itcrosswalk.registry import PluginRegistry, make_registry
 from itcrosswalk.testing import (
     EmulatedSource,
+    check_deletion_before_full_sync,
     check_every_page_read_once,
     check_faults_are_ridden_out,
     check_malformed_body_is_a_clear_error,
+    check_records_changed_between_pages,
     check_second_sync_bounded,
     check_secret_never_kept,
     check_wrong_secret_is_an_auth_status,
@@ -31,6 +33,8 @@ CHECKS: list[Callable[[EmulatedSource], Any]] = [
     check_wrong_secret_is_an_auth_status,
     check_second_sync_bounded,
     check_secret_never_kept,
+    check_records_changed_between_pages,
+    check_deletion_before_full_sync,
 ]
 
 
@@ -62,6 +66,8 @@ def registry_for(plugin: object) -> PluginRegistry:
         ("StopsOnAShortPage", check_every_page_read_once, "paging stopped early"),
         ("SkipsRetryAfter", check_faults_are_ridden_out, "Retry-After was skipped"),
         ("WritesTheSecretIntoExtra", check_secret_never_kept, "secret is stored in the tickets"),
+        ("ReadsNewestFirst", check_records_changed_between_pages, "were lost by a read during"),
+        ("KeepsItsOwnWatermark", check_deletion_before_full_sync, "tombstoned .* records the"),
     ],
 )
 def test_a_broken_plugin_fails_the_check_for_its_fault(

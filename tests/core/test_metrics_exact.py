@@ -450,21 +450,21 @@ PROJECT_METRICS = (
 
 
 def test_project_metrics_on_a_source_without_projects_say_why(store: Store) -> None:
-    # A Jira Align source keeps epics and programs, no project: nothing to count or judge.
+    # A Jira Software source keeps epics and programs, no project: nothing to count or judge.
     kinds = ["epic", "epic", "epic", "program"]
     fill(
         store,
         [
-            project(n, source="ja", platform="jira_align", kind=kind, budget=100.0)
+            project(n, source="js", platform="jira", kind=kind, budget=100.0)
             for n, kind in enumerate(kinds)
         ]
         + [project(9, budget=100.0, forecast_cost=110.0)],
     )
     said = (
-        "source ja holds no project work items (epic 3, program 1): "
+        "source js holds no project work items (epic 3, program 1): "
         "there is nothing to judge, which is not a 0"
     )
-    r = compute(store, *PROJECT_METRICS, source="ja")
+    r = compute(store, *PROJECT_METRICS, source="js")
     for metric_id in PROJECT_METRICS:
         assert (r[metric_id].value, r[metric_id].unsupported) == (None, said), metric_id
     # The source that keeps projects is judged as before.
@@ -476,8 +476,48 @@ def test_project_metrics_on_a_source_without_projects_say_why(store: Store) -> N
     assert counted["ppm.budget_variance"].value == pytest.approx(10.0)
 
 
+def test_jira_align_epics_are_its_projects(store: Store) -> None:
+    # Jira Align keeps no projects: its epics are the funded work a PMO tracks as projects.
+    fill(
+        store,
+        [
+            project(
+                1,
+                source="ja",
+                platform="jira_align",
+                kind="epic",
+                budget=100.0,
+                forecast_cost=120.0,
+            ),
+            project(
+                2,
+                source="ja",
+                platform="jira_align",
+                kind="epic",
+                budget=100.0,
+                forecast_cost=100.0,
+            ),
+            project(
+                3,
+                source="ja",
+                platform="jira_align",
+                kind="program",
+                budget=900.0,
+                forecast_cost=100.0,
+            ),
+            project(4, source="ja", platform="jira_align", kind="feature"),
+            project(9, budget=100.0, forecast_cost=110.0),
+        ],
+    )
+    r = compute(store, "ppm.count_by_state", "ppm.budget_variance", source="ja")
+    assert (r["ppm.count_by_state"].value, r["ppm.count_by_state"].unsupported) == (2.0, None)
+    assert r["ppm.budget_variance"].value == pytest.approx(10.0)  # (220 - 200) / 200
+    every = compute(store, "ppm.count_by_state", by=["platform"])["ppm.count_by_state"]
+    assert every.breakdown["platform"] == {"jira_align": 2.0, "project_online": 1.0}
+
+
 def test_project_metrics_on_a_store_without_projects_say_why(store: Store) -> None:
-    fill(store, [project(1, source="ja", platform="jira_align", kind="epic")])
+    fill(store, [project(1, source="js", platform="jira", kind="epic")])
     r = compute(store, "ppm.count_by_state")["ppm.count_by_state"]
     assert r.value is None
     assert r.unsupported == (

@@ -7,7 +7,7 @@ data (``requires``) is ``skip`` where that data is absent and ``unverified`` whe
 not be read; a control that judges ``every_source`` gets a finding for each source it
 returned no row for (a configured source that never synced). Queries are plain SQL for
 SQLite and PostgreSQL, with a few macros for the spots where the two differ (``{{ seconds_between('a', 'b') }}``), and a handful of bound
-parameters: ``:now``, ``:now_minus_7d``/``30d``/``90d``, ``:stale_before``, ``:stale_days`` and ``:sla_p1_seconds`` ..
+parameters: ``:now``, ``:today`` (a date), ``:now_minus_7d``/``30d``/``90d``, ``:stale_before``, ``:stale_days`` and ``:sla_p1_seconds`` ..
 ``:sla_p5_seconds`` (a clock target in seconds, or -1 where the policy is in business time).
 """
 
@@ -223,6 +223,7 @@ def parameters(config: Any, now: datetime) -> dict[str, Any]:
         "now_minus_7d": now - timedelta(days=7),
         "now_minus_30d": now - timedelta(days=30),
         "now_minus_90d": now - timedelta(days=90),
+        "today": now.date(),  # for date columns (valid-to, retirement): compared as dates
     }
     for priority in range(1, 6):
         target = targets.get(str(priority))
@@ -299,7 +300,11 @@ def run_control(
             sa.bindparam(
                 name,
                 params[name],
-                type_=UTCDateTime() if isinstance(params[name], datetime) else None,
+                type_=UTCDateTime()
+                if isinstance(params[name], datetime)
+                else sa.Date()
+                if isinstance(params[name], date)
+                else None,
             )
             for name in sorted(wanted)
         ]

@@ -64,6 +64,22 @@ _DIMENSION_COLUMNS: dict[str, dict[str, str]] = {
 }
 
 
+KIND_STAND_INS: dict[str, dict[str, tuple[str, ...]]] = {"project": {"jira_align": ("epic",)}}
+"""Kinds a platform keeps under another name, per kind and platform. Jira Align has no
+projects: its epics are the funded, scheduled, budgeted work a PMO tracks as projects (the
+level its portfolio room and the status report plan), so a portfolio metric about projects
+counts a Jira Align source's epics. A Jira Software epic is a backlog item, not a project."""
+
+
+def kind_condition(t: sa.Table, kinds: Sequence[str]) -> Any:
+    """Records of ``kinds``, or of a platform's stand-in for one (see :data:`KIND_STAND_INS`)."""
+    conditions: list[Any] = [t.c.kind.in_(list(kinds))]
+    for kind in kinds:
+        for platform, stand_ins in KIND_STAND_INS.get(kind, {}).items():
+            conditions.append(sa.and_(t.c.platform == platform, t.c.kind.in_(stand_ins)))
+    return sa.or_(*conditions)
+
+
 @dataclass
 class MetricContext:
     """What one computation runs against: the store, the policy, the filters, the moment."""
@@ -365,6 +381,10 @@ class Metric:
     """The kinds of the entity the metric is about (projects among work items, incidents among
     tickets): a source holding the entity but none of these kinds has nothing to judge."""
 
+    def kind_condition(self, t: sa.Table) -> Any:
+        """The records of the metric's kinds, a platform's stand-ins included."""
+        return kind_condition(t, self.kinds)
+
     def coverage_reason(self, ctx: MetricContext) -> str | None:
         """Why the metric has nothing to judge before its scope is even drawn: no record of the
         entity at all (a platform without demands has no demand backlog, not a backlog of 0),
@@ -385,9 +405,13 @@ class Metric:
                 kinds = conn.execute(
                     sa.select(t.c.kind, sa.func.count()).where(*where).group_by(t.c.kind)
                 ).all()
-                if kinds and not any(kind in self.kinds for kind, _n in kinds):
+                wanted = self.kind_condition(t)
+                if (
+                    kinds
+                    and not conn.execute(sa.select(sa.func.count()).where(*where, wanted)).scalar()
+                ):
                     return self._no_kind_reason(ctx, noun, kinds)
-                where.append(t.c.kind.in_(self.kinds))
+                where.append(wanted)
             row = conn.execute(sa.select(sa.func.count().label("total"), *sums).where(*where)).one()
         if not row.total:
             if self.absent_reason:

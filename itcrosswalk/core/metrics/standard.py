@@ -639,7 +639,7 @@ class _Projects(SqlMetric):
     kinds = ("project",)
 
     def scope(self, t: sa.Table, ctx: MetricContext) -> list[Any]:
-        return [t.c.kind == "project"]
+        return [self.kind_condition(t)]
 
 
 class ProjectsByState(_Projects):
@@ -649,10 +649,14 @@ class ProjectsByState(_Projects):
     fields = ("state",)
     unknown_is_missing = ("state",)
     definition = (
-        "The number of projects (work items of kind project) on every platform; the breakdown "
-        "always includes their normalized state (proposed, approved, in progress, on hold, "
+        "The number of projects (work items of kind project; a Jira Align source's epics) on "
+        "every platform, cancelled ones left out of the count and counted apart; the breakdown "
+        "always includes every normalized state (proposed, approved, in progress, on hold, "
         "done, cancelled, unknown)."
     )
+
+    def exclusions(self, t: sa.Table, ctx: MetricContext) -> list[tuple[str, Any]]:
+        return [("cancelled", t.c.state == "cancelled")]
 
     def finish(
         self, ctx: MetricContext, result: MetricResult, scope: list[Any], by: Sequence[str]
@@ -723,7 +727,7 @@ class OnTimeRate(JudgedMetric):
 
     def scope(self, ctx: MetricContext) -> list[Any]:
         t = self.table
-        return [*self.base_where(ctx), t.c.kind == "project", t.c.state == "done"]
+        return [*self.base_where(ctx), self.kind_condition(t), t.c.state == "done"]
 
     def reading(self, ctx: MetricContext) -> tuple[Any, list[Any]]:
         t = self.table

@@ -123,6 +123,7 @@ def prepare(engine: sa.Engine, where: str, *, location: Path = HERE) -> None:
 
 def _prepare(conn: sa.Connection, where: str, target: str, location: Path) -> None:
     from ..store import SCHEMA_VERSION, metadata, schema_version
+    from ..views import drop_views, ensure_views
 
     revision = current(conn)  # again, under the lock: another process may have done it
     if revision == target:
@@ -147,11 +148,14 @@ def _prepare(conn: sa.Connection, where: str, target: str, location: Path) -> No
             metadata.create_all(conn)
             conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
             command.stamp(config, target)
+            ensure_views(conn)
             return
     if not _known(revision, location):
         raise _newer(where, revision, target)
     log.info("store %s: migrating the schema from %s to %s", where, revision, target)
+    drop_views(conn)  # a table rebuilt under a view would break it
     command.upgrade(config, target)
+    ensure_views(conn)
 
 
 def new_revision(message: str) -> Path:

@@ -48,6 +48,17 @@ def _environment() -> Any:
     env.filters["percent"] = _percent
     env.filters["refs"] = _refs
     env.filters["num"] = _value
+    from . import formats
+
+    env.filters["when"] = formats.moment
+    env.filters["day"] = formats.day
+    env.filters["money"] = formats.money
+    env.filters["count"] = lambda n: formats.value(n, "count")
+    env.filters["pct"] = lambda n: formats.value(n, "%")
+    env.filters["unit_value"] = formats.value
+    env.filters["delta"] = lambda n, unit, currency="USD": formats.value(
+        abs(n) if unit != "%" else abs(n), unit, currency
+    ).replace("%", " points")
     return env
 
 
@@ -92,12 +103,52 @@ def _compliance_charts(data: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
+EXAMPLES = 10
+"""Findings shown per group in the HTML; every one of them is in the CSV, XLSX and JSON."""
+
+
+def finding_groups(data: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Per control, its findings that need attention grouped by status and reason, the largest
+    group first, each with a few examples: a thousand findings read as a dozen lines."""
+    groups: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
+    for f in data["findings"]:
+        if f["status"] not in ("alarm", "unverified"):
+            continue
+        key = (f["status"], str(f["reason"] or ""))
+        group = groups.setdefault(f["control_id"], {}).setdefault(
+            key,
+            {
+                "status": f["status"],
+                "reason": f["reason"],
+                "count": 0,
+                "new": 0,
+                "departments": {},
+                "examples": [],
+            },
+        )
+        group["count"] += 1
+        group["new"] += 1 if f["new"] else 0
+        department = f["department"] or "(none)"
+        group["departments"][department] = group["departments"].get(department, 0) + 1
+        if len(group["examples"]) < EXAMPLES:
+            group["examples"].append(f)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for control, found in groups.items():
+        ordered = sorted(found.values(), key=lambda g: (g["status"] != "alarm", -g["count"]))
+        for group in ordered:
+            top = sorted(group["departments"].items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+            group["top_departments"] = ", ".join(f"{d} {n}" for d, n in top)
+        out[control] = ordered
+    return out
+
+
 def compliance_html(data: Mapping[str, Any], *, charts: bool = True) -> str:
     template = _environment().get_template("compliance.html.j2")
     return template.render(
         data=data,
         charts=_compliance_charts(data) if charts else {},
-        attention=[f for f in data["findings"] if f["status"] in ("alarm", "unverified")],
+        groups=finding_groups(data),
+        zone="UTC",
     )
 
 
@@ -362,25 +413,67 @@ def to_json(data: Mapping[str, Any]) -> str:
 # -- metric reports (portfolio, service) ------------------------------------------------------
 
 
-def metrics_html(data: Mapping[str, Any], *, charts: bool = True) -> str:
-    from . import charts as charting
+SIGNED_SHARES = {"ppm.budget_variance"}
+"""Percentages that deviate either way (over or under budget): not drawn on 0-100."""
+
+
+def metric_charts(data: Mapping[str, Any]) -> dict[str, str]:
+    """Each metric's breakdowns as charts: months as columns (time runs left to right), other
+    keys as bars; shares on 0-100, counts on whole numbers, health in its colours; and each
+    metric's recorded trend."""
+    from . import svg
 
     figures: dict[str, str] = {}
-    if charts:
-        for index, metric in enumerate(data["metrics"]):
-            for dimension, values in (metric.get("breakdown") or {}).items():
-                numeric = {
-                    str(k): float(v) for k, v in values.items() if isinstance(v, int | float)
-                }
-                if numeric:
-                    items = list(numeric.items())[:20]
-                    figures[metric["id"]] = charting.metric_bars(
-                        [k for k, _ in items],
-                        [v for _, v in items],
-                        title=f"{metric['title']} by {dimension}",
-                        salt=f"m{index}",
-                    )
-                    break
+    for metric in data["metrics"]:
+        unit = metric["unit"]
+        if metric.get("trend"):
+            figures[f"trend-{metric['id']}"] = svg.sparkline(
+                f"trend-{metric['id']}",
+                [p["at"][:10] for p in metric["trend"]],
+                [p["value"] for p in metric["trend"]],
+                unit=unit,
+                width=130,
+            )
+        if metric.get("unsupported"):
+            continue
+        for dimension, values in (metric.get("breakdown") or {}).items():
+            numeric = {str(k): v for k, v in values.items() if isinstance(v, int | float)}
+            if not numeric:
+                continue
+            key = f"m-{metric['id']}-{dimension}"
+            shown_unit = "count" if dimension == "state" and unit == "count" else unit
+            if dimension == "health" and unit == "%":
+                shown_unit = "%"
+            title = f"{metric['title']} by {dimension}"
+            if dimension == "month":
+                months = sorted(numeric)
+                figures[key] = svg.columns(
+                    key, months, [numeric[m] for m in months], unit=shown_unit, title=title
+                )
+                continue
+            items = list(numeric.items())[:20]
+            domain = None
+            if metric["id"] in SIGNED_SHARES:
+                # a deviation, not a share: its own axis from zero, not 0-100
+                ticks = svg.nice_ticks(min(v for _, v in items), max(v for _, v in items))
+                domain = (ticks[0], ticks[-1])
+            colours = None
+            if dimension == "health":
+                colours = [svg.HEALTH_COLOURS.get(k, svg.MUTED) for k, _ in items]
+            figures[key] = svg.bars(
+                key,
+                [k for k, _ in items],
+                [float(v) for _, v in items],
+                unit=shown_unit,
+                title=title,
+                colours=colours,
+                domain=domain,
+            )
+    return figures
+
+
+def metrics_html(data: Mapping[str, Any], *, charts: bool = True) -> str:
+    figures = metric_charts(data) if charts else {}
     return _environment().get_template("metrics.html.j2").render(data=data, charts=figures)
 
 
@@ -467,6 +560,16 @@ def metrics_xlsx(data: Mapping[str, Any]) -> bytes:
     return out.getvalue()
 
 
+# -- dashboards -------------------------------------------------------------------------------
+
+
+def dashboard_html(data: Mapping[str, Any]) -> str:
+    from .dashboard import charts
+
+    template = _environment().get_template("dashboard.html.j2")
+    return template.render(data=data, charts=charts(dict(data)))
+
+
 # -- one entry point --------------------------------------------------------------------------
 
 
@@ -476,6 +579,10 @@ def render(data: Mapping[str, Any], fmt: str) -> bytes:
         raise ValueError(f"unknown report format {fmt!r}; one of {', '.join(FORMATS)}")
     if fmt == "json":
         return to_json(data).encode("utf-8")
+    if data.get("report") == "dashboard":
+        if fmt != "html":
+            raise ValueError("a dashboard renders as html or json")
+        return dashboard_html(data).encode("utf-8")
     compliance = data.get("report") == "compliance"
     if fmt == "xlsx":
         return compliance_xlsx(data) if compliance else metrics_xlsx(data)

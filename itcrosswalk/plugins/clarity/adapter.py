@@ -52,33 +52,25 @@ from ...core.adapter import (
     Capabilities,
     CheckItem,
     Page,
+    Probe,
     Stream,
     Window,
     Writer,
     WriteResult,
-    check_status,
     paginate,
 )
+from ...core.client import ErrorRule, HttpClient, PlatformSpec, basic
 from ...core.config import SourceConfig
 from ...core.errors import (
     AccessDenied,
     AuthError,
     ConfigError,
-    ConnectError,
     CrosswalkError,
     MalformedResponse,
     NotFound,
     PlatformError,
 )
-from ...core.http import (
-    BearerToken,
-    HttpPolicy,
-    RenewingBearer,
-    build_session,
-    check_response,
-    is_html,
-    send,
-)
+from ...core.http import BearerToken, RenewingBearer, is_html
 from ...core.model import Demand, Record, WorkItem
 from ...core.paging import ChildOffsetPaginator, OffsetPaginator
 from ...core.secrets import REDACTOR, redact
@@ -153,8 +145,9 @@ class SessionToken(RenewingBearer):
     header = "authToken"
     scheme = ""
 
-    def __init__(self, adapter: ClarityAdapter, user: str, password: str) -> None:
-        self.adapter = adapter
+    def __init__(self, client: HttpClient, login: str, user: str, password: str) -> None:
+        self.client = client
+        self.login = login
         self.basic = requests.auth.HTTPBasicAuth(user, password)
         self._token: str | None = None
         self._lock = threading.Lock()
@@ -166,15 +159,14 @@ class SessionToken(RenewingBearer):
     def token(self, *, renew: bool = False) -> str:
         with self._lock:
             if self._token is None or renew:
-                response = self.adapter._send(
-                    "POST", f"{self.adapter.api}/auth/login", auth=self.basic
+                response = self.client.request(
+                    "POST", self.login, what="Clarity sign-in", auth=self.basic
                 )
-                self.adapter._check(response, "Clarity sign-in")
-                body = self.adapter._json(response, "Clarity sign-in")
+                body = self.client.json(response, "Clarity sign-in")
                 token = body.get("authToken") if isinstance(body, dict) else None
                 if not token:
                     raise MalformedResponse(
-                        f"source {self.adapter.source.name}: auth/login answered without an authToken"
+                        f"source {self.client.source.name}: auth/login answered without an authToken"
                     )
                 self._token = str(token)
                 # The session token is as good as the password for its lifetime: mask it
@@ -188,16 +180,87 @@ class SessionToken(RenewingBearer):
         return self._token
 
 
-def error_text(response: requests.Response) -> tuple[str, str]:
-    """A Clarity error body's message and ``errorCode`` (messages are localized: the code is
-    what callers decide on)."""
-    try:
-        body = response.json()
-    except ValueError:
-        return "", ""
-    if not isinstance(body, dict):
-        return "", ""
-    return str(body.get("errorMessage") or ""), str(body.get("errorCode") or "")
+def _api_key(client: HttpClient) -> requests.auth.AuthBase:
+    options = client.options
+    if not options.client_id:
+        raise ConfigError(
+            f"sources.{client.source.name}.client_id: an API key is sent with its client's id "
+            "(x-api-ppm-client); set client_id"
+        )
+    return ApiKey(options.client_id, client.secrets(client.source.auth.token, "auth.token"))
+
+
+def _basic(client: HttpClient) -> requests.auth.AuthBase:
+    auth, options = client.source.auth, client.options
+    if options.sso:
+        raise ConfigError(
+            f"sources.{client.source.name}.auth: single sign-on tenants accept only an API key "
+            'over REST; use auth = { type = "bearer", ... } with client_id'
+        )
+    if options.session:
+        password = client.secrets(auth.password, "auth.password")
+        return SessionToken(client, f"{client.base}{PUBLIC}/auth/login", auth.user, password)
+    return basic(client)
+
+
+# The HTTP plumbing, as data. Clarity's error bodies carry an ``errorCode`` callers decide on
+# (the messages are localized); it answers 401, not 403, for a functional right the user lacks.
+SPEC = PlatformSpec(
+    title="Clarity",
+    url_example="https://ppm.city.gov",
+    api_suffixes=(PUBLIC, TOKENS),  # the API's own address pasted as the url
+    auth={"bearer": _api_key, "basic": _basic},
+    auth_example='auth = { type = "bearer", token = "env:CLARITY_API_KEY" }, with client_id = '
+    '"<the API client>"',
+    hints={
+        "bearer": "check the API key that `{token}` points to and client_id; keys stop working "
+        "when they expire (90 days at most), when the client is deactivated or after a SaaS "
+        "environment refresh",
+        "basic": "check the user {user} and the password that `{password}` points to",
+    },
+    code_field="errorCode",
+    errors=(
+        ErrorRule(
+            401,
+            AccessDenied,
+            "source {source} may not read {what} (HTTP 401, {code}): {message}; grant the user "
+            "{right} in Clarity",
+            code="api.accessDenied",
+        ),
+        ErrorRule(
+            401,
+            AuthError,
+            "authentication failed for source {source} (HTTP 401, {code}): the API key has "
+            "expired (Clarity keys last at most 90 days): generate a new one under avatar > API "
+            "Keys and update what `{token}` points to",
+            code="api.apiKeyExpired",
+        ),
+        ErrorRule(
+            401,
+            AuthError,
+            "authentication failed for source {source} (HTTP 401, {code}): the user lacks the "
+            "API - Access right: ask a Clarity administrator to grant it",
+            code="api.noApiAccess",
+        ),
+        ErrorRule(
+            401,
+            AuthError,
+            "authentication failed for source {source} (HTTP 401, {code}): the client "
+            "{client_id!r} is unknown or inactive (Administration > Authentication & Keys > "
+            "Clients)",
+            code="api.invalidClient",
+        ),
+        ErrorRule(
+            tuple(s for s in range(400, 500) if s not in (401, 403, 404, 429)),
+            PlatformError,
+            "source {source}: {what} failed with HTTP {status}: {message}{code_note}",
+            needs_message=True,
+        ),
+    ),
+)
+
+# resource -> the functional right reading it needs, for the messages of refused reads
+RIGHTS = {resource: right for resource, right in reversed(RESOURCES.values())}
 
 
 class _Listing(Stream):
@@ -556,174 +619,55 @@ class ClarityAdapter(Adapter):
 
     platform = "clarity"
 
-    def __init__(self, source: SourceConfig, secrets: Any) -> None:
-        super().__init__(source, secrets)
-        if not source.url:
-            raise ConfigError(
-                f"sources.{source.name}.url: the Clarity address is required (https://ppm.city.gov)"
-            )
-        base = source.url.rstrip("/")
-        for suffix in (PUBLIC, TOKENS):
-            if base.lower().endswith(suffix):  # the API's own address pasted as the url
-                base = base[: -len(suffix)]
-        self.base = base
-        self.options = ClarityOptions.model_validate(source.platform_options())
-        self.api = base + (TOKENS if self.options.sso else PUBLIC)
+    options_model = ClarityOptions
+    options: ClarityOptions
+
+    def __init__(self, source: SourceConfig, secrets: Any, **kwargs: Any) -> None:
+        super().__init__(source, secrets, **kwargs)
+        self.http = HttpClient(
+            source,
+            secrets,
+            SPEC,
+            options=self.options,
+            hint_values=lambda: {"client_id": self.options.client_id, "right": "the right"},
+        )
+        self.base = self.http.base
+        self.api = self.base + (TOKENS if self.options.sso else PUBLIC)
         self.zone = ZoneInfo(self.options.server_timezone)
-        self.policy = HttpPolicy.from_source(source)
-        self._session: requests.Session | None = None
-        self._session_token: SessionToken | None = None
         self._lock = threading.RLock()
         self.labels: dict[str, dict[str, str]] = {}
         self.emails: dict[str, str] = {}
         self._references: set[str] = set()
         self._describe: dict[str, set[str] | None] = {}
-        self._recording: list[dict[str, Any]] | None = None
+        self._offered: set[str] = set()
 
     # -- HTTP --------------------------------------------------------------------------------
 
-    def _credential_hint(self, code: str = "") -> str:
-        auth = self.source.auth
-        if code == "api.apiKeyExpired":
-            return (
-                "the API key has expired (Clarity keys last at most 90 days): generate a new "
-                f"one under avatar > API Keys and update what `{getattr(auth, 'token', '')}` points to"
-            )
-        if code == "api.noApiAccess":
-            return "the user lacks the API - Access right: ask a Clarity administrator to grant it"
-        if code == "api.invalidClient":
-            return (
-                f"the client {self.options.client_id!r} is unknown or inactive "
-                "(Administration > Authentication & Keys > Clients)"
-            )
-        if code == "api.accessDenied":
-            return "the user lacks a functional right this read needs (Clarity answers 401 for it)"
-        if auth is None:
-            return "the source has no auth configured"
-        if auth.type == "bearer":
-            return (
-                f"check the API key that `{auth.token}` points to and client_id; keys stop "
-                "working when they expire (90 days at most), when the client is deactivated "
-                "or after a SaaS environment refresh"
-            )
-        if auth.type == "basic":
-            return f"check the user {auth.user} and the password that `{auth.password}` points to"
-        return ""
-
-    def _auth(self) -> requests.auth.AuthBase:
-        auth = self.source.auth
-        name = self.source.name
-        if auth is None:
-            raise ConfigError(
-                f'sources.{name}.auth: Clarity needs an API key: auth = {{ type = "bearer", '
-                'token = "env:CLARITY_API_KEY" }, with client_id = "<the API client>"'
-            )
-        if auth.type == "bearer":
-            if not self.options.client_id:
-                raise ConfigError(
-                    f"sources.{name}.client_id: an API key is sent with its client's id "
-                    "(x-api-ppm-client); set client_id"
-                )
-            return ApiKey(self.options.client_id, self.secrets(auth.token, "auth.token"))
-        if auth.type == "basic":
-            if self.options.sso:
-                raise ConfigError(
-                    f"sources.{name}.auth: single sign-on tenants accept only an API key over "
-                    'REST; use auth = { type = "bearer", ... } with client_id'
-                )
-            password = self.secrets(auth.password, "auth.password")
-            if self.options.session:
-                self._session_token = SessionToken(self, auth.user, password)
-                return self._session_token
-            return requests.auth.HTTPBasicAuth(auth.user, password)
-        raise ConfigError(
-            f"sources.{name}.auth.type: {auth.type!r} is not supported by Clarity "
-            "(bearer for an API key, or basic)"
-        )
-
     @property
     def session(self) -> requests.Session:
-        with self._lock:
-            if self._session is None:
-                session = build_session(
-                    self.source.name,
-                    base_url=self.base,
-                    policy=self.policy,
-                    ca_bundle=self.source.ca_bundle,
-                )
-                self._session = session
-                session.auth = self._auth()
-            return self._session
+        return self.http.session
 
     @property
     def http_session(self) -> Any:
-        return self._session
+        return self.http.http_session
 
     def close(self) -> None:
-        if self._session is None:
-            return
-        token = self._session_token.active if self._session_token else None
-        if token:
+        session, auth = self.http.http_session, self.http.auth
+        token = auth.active if isinstance(auth, SessionToken) else None
+        if session is not None and token:
             try:
-                self._session.delete(
+                session.delete(
                     f"{self.api}/auth/logout", headers={"authToken": token}, auth=lambda r: r
                 )
             except requests.RequestException:
                 pass  # the session times out on its own
-        self._session.close()
-
-    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        return send(
-            self.session, method, url, source=self.source, recording=self._recording, **kwargs
-        )
-
-    def _check(self, response: requests.Response, what: str) -> None:
-        status = response.status_code
-        message, code = error_text(response)
-        if status == 401 and code == "api.accessDenied":
-            # Clarity answers 401, not 403, for a functional right the user lacks: the
-            # credentials hold, this resource is closed to them.
-            raise AccessDenied(
-                redact(
-                    f"source {self.source.name} may not read {what} (HTTP 401, {code}): "
-                    f"{message}; grant the user the functional right in Clarity"
-                )
-            )
-        if status == 401:
-            raise AuthError(
-                redact(
-                    f"authentication failed for source {self.source.name} (HTTP 401"
-                    f"{', ' + code if code else ''}): {self._credential_hint(code)}"
-                )
-            )
-        if 400 <= status < 500 and status not in (403, 404, 429) and (message or code):
-            raise PlatformError(
-                redact(
-                    f"source {self.source.name}: {what} failed with HTTP {status}: "
-                    f"{message}{' (' + code + ')' if code else ''}"
-                )
-            )
-        check_response(
-            response,
-            source=self.source.name,
-            what=what,
-            credential_hint=self._credential_hint(code),
-        )
-
-    def _json(self, response: requests.Response, what: str) -> Any:
-        try:
-            return response.json()
-        except ValueError:
-            raise MalformedResponse(
-                f"source {self.source.name}: {what} answered with a body that is not JSON"
-            ) from None
+        self.http.close()
 
     def get(self, path: str, params: Mapping[str, Any] | None = None, *, what: str = "") -> Any:
         """GET one API path (relative to the API root) and return its JSON body."""
         what = what or f"Clarity {path.split('?')[0]}"
-        response = self._send("GET", f"{self.api}/{path}", params=dict(params or {}))
-        self._check(response, what)
-        return self._json(response, what)
+        right = RIGHTS.get(path.split("/", 1)[0], "the functional right this read needs")
+        return self.http.get(f"{self.api}/{path}", params, what=what, context={"right": right})
 
     def page(self, path: str, params: Mapping[str, Any], cap: int) -> Page:
         """One page of a collection at the hard cap (or the smaller configured ``page_size``);
@@ -874,32 +818,36 @@ class ClarityAdapter(Adapter):
             BenefitPlans(self),
         ]
 
-    def check(self) -> list[CheckItem]:
-        """One line per stream, as sync names them. The sign-in, the API key's expiry (on the
-        first stream's line) and custom attributes that are not API-enabled (on the line of the
-        stream they belong to) are said where they matter."""
-        names = list(RESOURCES)
-        try:
-            profile = self.get("virtual/userProfile", what="the signed-in user's profile")
-        except (AuthError, ConnectError, ConfigError) as exc:
-            return [CheckItem(names[0], False, str(exc), status=check_status(exc))]
+    def preflight(self) -> str:
+        """The sign-in (the user's profile), and the resources ``/describe`` offers."""
+        profile = self.get("virtual/userProfile", what="the signed-in user's profile")
         user = profile.get("userName") if isinstance(profile, dict) else None
         try:
             listed = self.get("describe")
-            offered = {
+            self._offered = {
                 str(r.get("resourceName"))
                 for r in (listed.get("_results") or [])
                 if isinstance(r, dict)
             }
         except CrosswalkError as exc:
             log.warning("source %s: /describe unreadable: %s", self.source.name, exc)
-            offered = set()
-        items = {
-            stream: self._stream_check(stream, resource, right, offered)
+            self._offered = set()
+        return f"signed in as {user} (API - Access granted)"
+
+    def probes(self) -> list[Probe]:
+        return [
+            Probe(stream, lambda s=stream, r=resource, g=right: self._stream_check(s, r, g))
             for stream, (resource, right) in RESOURCES.items()
-        }
-        first = items[names[0]]
-        first.detail = f"signed in as {user} (API - Access granted); {first.detail}"
+        ]
+
+    def check(self) -> list[CheckItem]:
+        """One line per stream, as sync names them. The sign-in, the API key's expiry (on the
+        first stream's line) and custom attributes that are not API-enabled (on the line of the
+        stream they belong to) are said where they matter."""
+        items = {item.name: item for item in super().check()}
+        first = next(iter(items.values()))
+        if len(items) < len(RESOURCES):  # a failure stopped the check
+            return list(items.values())
         auth = self.source.auth
         if auth is not None and auth.type == "bearer":
             ok, status, words = self._key_check()
@@ -941,8 +889,8 @@ class ClarityAdapter(Adapter):
             )
         return True, "ok", f"expires on {expires} (in {left} days)"
 
-    def _stream_check(self, stream: str, resource: str, right: str, offered: set[str]) -> CheckItem:
-        if offered and resource not in offered:
+    def _stream_check(self, stream: str, resource: str, right: str) -> CheckItem:
+        if self._offered and resource not in self._offered:
             return CheckItem(
                 stream,
                 False,
@@ -957,21 +905,9 @@ class ClarityAdapter(Adapter):
             params["filter"] = "(investmentId = 0)"
         elif resource == "projects":
             params["filter"] = Projects.condition
-        try:
-            body = self.get(resource, params)
-        except AccessDenied as exc:
-            return CheckItem(
-                stream, False, f"the user lacks the {right} right ({exc})", status="no_access"
-            )
-        except CrosswalkError as exc:
-            status = (
-                "no_access"
-                if isinstance(exc, AccessDenied)
-                else "missing"
-                if isinstance(exc, NotFound)
-                else "error"
-            )
-            return CheckItem(stream, False, str(exc), status=status)
+        body = self.http.get(
+            f"{self.api}/{resource}", params, what=f"Clarity {resource}", context={"right": right}
+        )
         total = body.get("_totalCount") if isinstance(body, dict) else None
         if stream in ("tasks", "costPlans", "benefitPlans"):
             return CheckItem(stream, True, "readable, per project", status="ok")
@@ -1059,10 +995,6 @@ class ClarityAdapter(Adapter):
             "demand": ClarityWriter(self, "ideas", "demand"),
             "work_item:project": ClarityWriter(self, "projects", "work_item"),
         }
-
-    def recording(self, log_: list[dict[str, Any]] | None) -> None:
-        """Log every request sent from now on into ``log_`` (None stops): a write reports them."""
-        self._recording = log_
 
 
 @dataclass
@@ -1182,11 +1114,9 @@ class ClarityWriter:
     ) -> list[BulkOutcome]:
         """Create several records in one bulk request: one outcome per ``(fields, correlation)``."""
         adapter = self.adapter
-        made: list[dict[str, Any]] = []
-        adapter.recording(made)
         outcomes: dict[str, BulkOutcome] = {}
         pending: list[tuple[str, dict[str, Any]]] = []
-        try:
+        with adapter.http.recording() as made:
             attribute = self._attribute()
             for fields, correlation_id in items:
                 if not correlation_id or not correlation_id.strip() or len(correlation_id) > 240:
@@ -1210,7 +1140,7 @@ class ClarityWriter:
                     )
                 pending = []
             response = (
-                adapter._send(
+                adapter.http.send(
                     "POST",
                     url,
                     json={"d": [b for _c, b in pending]},
@@ -1219,11 +1149,9 @@ class ClarityWriter:
                 if pending
                 else None
             )
-        finally:
-            adapter.recording(None)
         if response is not None:
-            adapter._check(response, f"creating Clarity {self.collection}")
-            body = adapter._json(response, f"creating Clarity {self.collection}")
+            adapter.http.raise_for(response, f"creating Clarity {self.collection}")
+            body = adapter.http.json(response, f"creating Clarity {self.collection}")
             if not isinstance(body, dict):
                 raise MalformedResponse(
                     f"source {adapter.source.name}: the bulk create answered without _results"

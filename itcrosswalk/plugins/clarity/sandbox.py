@@ -31,19 +31,18 @@ inferred, and named so in the notes' spirit: they are hypotheses about a real te
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 import secrets
 import threading
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from ...sandbox.emulator import Emulator, Response
 from ...sandbox.faults import Faults
+from ...sandbox.filters import compare
 from ...sandbox.world import World
 
 PUBLIC = "/ppm/rest/v1"
@@ -250,30 +249,10 @@ def _scalar(value: Any) -> Any:
 
 
 def _compare(op: str, left: Any, right: Any) -> bool:
-    if left is None or right is None:
-        return (op == "=" and left is right) or (op == "!=" and (left is None) != (right is None))
-    if isinstance(right, bool) or isinstance(left, bool):
-        left, right = bool(left), bool(right)
-    elif isinstance(right, int | float) and not isinstance(left, int | float):
-        try:
-            left = float(left)
-        except (TypeError, ValueError):
-            return False
-    elif isinstance(right, str):
-        left = str(left)
+    if isinstance(right, str) and not isinstance(left, bool | None):
         if re.match(r"^\d{4}-\d{2}-\d{2}$", right):
             right += "T00:00:00"  # a date literal is midnight, local time
-    try:
-        return {
-            "=": left == right,
-            "!=": left != right,
-            ">": left > right,
-            ">=": left >= right,
-            "<": left < right,
-            "<=": left <= right,
-        }[op]
-    except TypeError:
-        return False
+    return compare(op, left, right)
 
 
 def _sort_key(value: Any) -> tuple[int, float, str]:
@@ -648,39 +627,45 @@ class ClarityEmulator(Emulator):
                         r for r in self.data[child] if r.get("_projectId") != native_id
                     ]
 
+    def has(self, native_id: str) -> bool:
+        with self.lock:
+            rows = (r for found in self.data.values() for r in found)
+            return any(str(r.get("_internalId")) == native_id for r in rows)
+
+    def forget(self, native_id: str) -> bool:
+        with self.lock:
+            for collection, rows in self.data.items():
+                if any(str(r.get("_internalId")) == native_id for r in rows):
+                    self.delete(collection, int(native_id))
+                    return True
+        return False
+
     # -- HTTP ----------------------------------------------------------------------------------
 
-    def _json(
-        self, status: str, payload: Any, extra: list[tuple[str, str]] | None = None
-    ) -> Response:
-        body = json.dumps(payload).replace("https://{host}", f"https://{self.host}")
-        return status, [("Content-Type", "application/json"), *(extra or [])], body.encode()
+    content_type = "application/json"
 
     def _error(
         self, status: int, message: str, code: str, resource_id: Any = None, extra: Any = None
     ) -> Response:
-        reasons = {
-            400: "Bad Request",
-            401: "Unauthorized",
-            403: "Forbidden",
-            404: "Not Found",
-            405: "Method Not Allowed",
-            429: "Too Many Requests",
-            503: "Service Unavailable",
-        }
         payload = {
             "resourceId": resource_id,
             "httpStatus": str(status),
             "errorMessage": message,
             "errorCode": code,
         }
-        return self._json(f"{status} {reasons.get(status, 'Error')}", payload, extra)
+        return self.json(status, payload, extra)
+
+    def throttled(self, wait: int) -> Response:
+        return self._error(
+            429, "Too many requests.", "api.tooManyRequests", extra=[("Retry-After", str(wait))]
+        )
+
+    def unavailable(self) -> Response:
+        return self._error(503, "Service unavailable.", "api.serviceUnavailable")
 
     def _who(self, environ: dict[str, Any], prefix: str) -> tuple[str | None, Response | None]:
         """The authenticated user, or the answer that refuses the request."""
-        header = environ.get("HTTP_AUTHORIZATION", "")
-        scheme, _, credential = header.partition(" ")
-        credential = credential.strip()
+        given = self.credentials(environ)
         token = environ.get("HTTP_AUTHTOKEN")
         with self.lock:
             users = dict(self.users)
@@ -691,13 +676,13 @@ class ClarityEmulator(Emulator):
                 return None, ("200 OK", [("Content-Type", "text/html; charset=utf-8")], LOGIN_PAGE)
             user = sessions.get(token)
             return (user, None) if user else (None, refused)
-        if scheme.lower() == "bearer":
+        if given.scheme == "bearer":
             client = environ.get("HTTP_X_API_PPM_CLIENT")
             if client not in self.clients:
                 return None, self._error(
                     401, "API-1020 : The client is not valid or is inactive.", "api.invalidClient"
                 )
-            user = next((u for u, secret in users.items() if secret == credential), None)
+            user = next((u for u, secret in users.items() if secret == given.secret), None)
             if user is None:
                 return None, refused
             if self.key_expires is not None and datetime.now(UTC) >= self.key_expires:
@@ -705,14 +690,11 @@ class ClarityEmulator(Emulator):
                     401, "API-1021 : The API key has expired.", "api.apiKeyExpired"
                 )
             return user, None
-        if scheme.lower() == "basic":
+        if given.scheme == "basic":
             if prefix == TOKENS:  # the SSO path forces token auth
                 return None, refused
-            try:
-                user, _, password = base64.b64decode(credential).decode().partition(":")
-            except ValueError:
-                return None, refused
-            return (user, None) if users.get(user) == password else (None, refused)
+            ok = given.user and users.get(given.user) == given.secret
+            return (given.user, None) if ok else (None, refused)
         return None, refused
 
     def dispatch(self, environ: dict[str, Any], method: str, path: str, query: str) -> Response:
@@ -725,16 +707,9 @@ class ClarityEmulator(Emulator):
         listing = (
             method == "GET" and len(parts) in (1, 3) and parts[0] not in ("describe", "lookups")
         )
-        fault = self.faults.take(listing=listing)
-        if fault == "throttle":
-            return self._error(
-                429,
-                "Too many requests.",
-                "api.tooManyRequests",
-                extra=[("Retry-After", str(int(self.faults.retry_after)))],
-            )
-        if fault == "error":
-            return self._error(503, "Service unavailable.", "api.serviceUnavailable")
+        fault, answer = self.fault(listing=listing)
+        if answer:
+            return answer
         if parts == ["auth", "login"] and method == "POST" and prefix == PUBLIC:
             user, refusal = self._who(
                 {"HTTP_AUTHORIZATION": environ.get("HTTP_AUTHORIZATION", "")}, prefix
@@ -744,7 +719,7 @@ class ClarityEmulator(Emulator):
             token = f"{5_096_019}__{secrets.token_hex(16).upper()}"
             with self.lock:
                 self.sessions[token] = user
-            return self._json(
+            return self.json(
                 "200 OK", {"authToken": token, "_self": f"https://{self.host}{PUBLIC}/auth/login"}
             )
         user, refusal = self._who(environ, prefix)
@@ -754,14 +729,14 @@ class ClarityEmulator(Emulator):
         if parts == ["auth", "logout"] and method == "DELETE":
             with self.lock:
                 self.sessions.pop(environ.get("HTTP_AUTHTOKEN", ""), None)
-            return self._json("200 OK", {})
+            return self.json("200 OK", {})
         if "API - Access" in self.missing_rights:
             return self._error(
                 401, "API-1005 : The user does not have the API - Access right.", "api.noApiAccess"
             )
         if not parts:
             return self._error(404, "API-1004 : Not found.", "api.invalidResourceId")
-        params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
+        params = self.params(query)
         head = parts[0]
         if head not in RIGHTS:
             return self._error(
@@ -780,7 +755,7 @@ class ClarityEmulator(Emulator):
         if head == "describe":
             return self._describe(parts[1] if len(parts) > 1 else None)
         if head == "virtual" and parts[1:] == ["userProfile"]:
-            return self._json(
+            return self.json(
                 "200 OK",
                 {
                     "_internalId": 1,
@@ -832,7 +807,7 @@ class ClarityEmulator(Emulator):
                     "api.invalidResourceId",
                     parts[1],
                 )
-            return self._json("200 OK", self._shape(head, row, None, params))
+            return self.json("200 OK", self._shape(head, row, None, params))
         if len(parts) == 1 and head in self.data:
             with self.lock:
                 rows = list(self.data[head])
@@ -864,7 +839,7 @@ class ClarityEmulator(Emulator):
     def _describe(self, alias: str | None) -> Response:
         visible = [r for r in self.data if not (RIGHTS.get(r) and RIGHTS[r] in self.missing_rights)]
         if alias is None:
-            return self._json(
+            return self.json(
                 "200 OK",
                 {
                     "_results": [
@@ -890,7 +865,7 @@ class ClarityEmulator(Emulator):
             for name in self.attributes(alias)
         ]
         methods = ["GET", "POST", "PATCH", "PUT"] if alias in ("projects", "ideas") else ["GET"]
-        return self._json(
+        return self.json(
             "200 OK",
             {
                 "resourceName": alias,
@@ -1067,11 +1042,9 @@ class ClarityEmulator(Emulator):
                 self._shape(collection, r, fields, params) if collection else dict(r)
                 for r in chosen
             ]
-            if self.faults.mutate_between_pages and collection:
-                reached = {r["_internalId"] for r in rows[: offset + size]}
-                ahead = [r for r in self.data[collection] if r["_internalId"] not in reached]
-                for row in ahead[: self.faults.mutate_between_pages]:
-                    row["lastUpdatedDate"] = self.now()
+            reached = {r["_internalId"] for r in rows[: offset + size]}
+            ahead = (r for r in self.data.get(collection, ()) if r["_internalId"] not in reached)
+            self.page_served(ahead, lambda row: row.update(lastUpdatedDate=self.now()))
         base = f"https://{self.host}{path}"
         envelope: dict[str, Any] = {
             "_pageSize": size,
@@ -1096,17 +1069,14 @@ class ClarityEmulator(Emulator):
             )
         envelope["_results"] = shaped
         envelope["_recordsReturned"] = len(shaped)
-        status, headers, body = self._json("200 OK", envelope)
-        if corrupt:
-            body = body[: max(1, len(body) // 2)]
-        return status, headers, body
+        answer = self.json("200 OK", envelope)
+        return self.cut(answer) if corrupt else answer
 
     # -- writing -------------------------------------------------------------------------------
 
     def _create(self, environ: dict[str, Any], collection: str) -> Response:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
         try:
-            body = json.loads(environ["wsgi.input"].read(length) or b"null")
+            body = self.json_body(environ)
         except ValueError:
             return self._error(
                 400, "API-1002 : The request body cannot be parsed.", "api.parseError"
@@ -1194,10 +1164,10 @@ class ClarityEmulator(Emulator):
                     400, errors[0]["errorMessage"], errors[0]["errorCode"], errors[0]["resourceId"]
                 )
             only = results[0]
-            return self._json(
+            return self.json(
                 "200 OK", {"_internalId": int(only["_internalId"]), "_self": only["_self"]}
             )
-        return self._json(
+        return self.json(
             "200 OK",
             {
                 "_self": f"https://{self.host}{PUBLIC}/{collection}",

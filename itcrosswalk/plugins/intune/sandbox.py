@@ -32,9 +32,10 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from ...sandbox.emulator import Emulator
+from ...sandbox.entra import Entra
 from ...sandbox.faults import Faults
 from ...sandbox.world import World
 
@@ -125,6 +126,7 @@ class GraphEmulator(Emulator):
         certificates: client id -> PEM certificate whose key signs that app's assertions.
         permissions: client id -> Graph application permissions granted (default: all three).
         status_page: rows per page of ``deviceStatuses`` (Graph's own page size varies).
+        cloud: the national cloud (``global``, ``usgov``, ``dod``, ``china``) the sign-in says it is in.
     """
 
     def __init__(
@@ -138,21 +140,22 @@ class GraphEmulator(Emulator):
         permissions: dict[str, set[str]] | None = None,
         status_page: int = 1000,
         app_page: int = 50,
+        cloud: str = "global",
     ) -> None:
         self.world = world
         self.faults = faults or Faults()
-        self.secrets = dict(users or {})
         self.tenant = tenant
-        self.certificates = dict(certificates or {})
+        self.entra = Entra(
+            tenant=tenant, apps=users or {}, certificates=certificates or {}, cloud=cloud
+        )
+        """The Entra ID sign-in (``entra.issue_token``, ``expire_tokens``, ``revoke_tokens``,
+        ``expired_secrets`` are the tests' switches)."""
         self.permissions = {k: set(v) for k, v in (permissions or {}).items()}
-        self.expired_secrets: set[str] = set()
         self.status_page = status_page
         self.app_page = app_page
         self.break_next_links = False
         """When set, every request carrying a ``$skiptoken`` answers Intune's 500."""
         self.lock = threading.Lock()
-        self.tokens: dict[str, tuple[str, float]] = {}  # token -> (client id, expiry)
-        self.revoked: set[str] = set()
         self.requests: list[tuple[str, str]] = []
         self.devices: list[dict[str, Any]] = []
         self.policies: list[dict[str, Any]] = []
@@ -343,6 +346,18 @@ class GraphEmulator(Emulator):
             for policy_id, rows in self.statuses.items():
                 self.statuses[policy_id] = [r for r in rows if not r["id"].endswith(device_id)]
 
+    def has(self, native_id: str) -> bool:
+        with self.lock:
+            kinds = (self.devices, self.users_, self.policies, self.apps)
+            return any(r.get("id") == native_id for rows in kinds for r in rows)
+
+    def forget(self, native_id: str) -> bool:
+        with self.lock:
+            if not any(d["id"] == native_id for d in self.devices):
+                return False
+        self.retire(native_id)
+        return True
+
     def add_device(self, **fields: Any) -> dict[str, Any]:
         """Enrol a device with exactly these fields (tests use it for odd records)."""
         with self.lock:
@@ -350,72 +365,46 @@ class GraphEmulator(Emulator):
             self.devices.append(raw)
             return raw
 
-    def issue_token(self, client_id: str, lifetime: float = 3600) -> str:
-        """An access token for ``client_id``, as if obtained elsewhere (a bearer-auth source)."""
-        token = "eyJ0eXAiOiJKV1QiLCJhbGciOiJub25lIn0." + secrets.token_urlsafe(24)
-        with self.lock:
-            self.tokens[token] = (client_id, time.time() + lifetime)
-        return token
-
-    def expire_tokens(self) -> None:
-        with self.lock:
-            self.tokens.clear()
-
-    def revoke_tokens(self) -> None:
-        """Continuous access evaluation revokes every token before its lifetime ends (a password
-        reset, a disabled app): Graph answers 401 with a claims challenge."""
-        with self.lock:
-            self.revoked.update(self.tokens)
-            self.tokens.clear()
-
     # -- HTTP ---------------------------------------------------------------------------------
 
-    def _json(
-        self, status: str, payload: Any, extra: list[tuple[str, str]] | None = None
+    content_type = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
+
+    def json(
+        self, status: str | int, payload: Any, extra: list[tuple[str, str]] | None = None
     ) -> Response:
-        return (
-            status,
-            [
-                (
-                    "Content-Type",
-                    "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8",
-                ),
-                ("request-id", str(uuid.uuid4())),
-                *(extra or []),
-            ],
-            json.dumps(payload).encode(),
+        return super().json(status, payload, [("request-id", str(uuid.uuid4())), *(extra or [])])
+
+    def throttled(self, wait: int) -> Response:
+        return self._fail(
+            "429 Too Many Requests",
+            "TooManyRequests",
+            "Too many requests from Identifier:" + self.tenant + " under category:throttled.",
+            [("Retry-After", str(wait))],
+        )
+
+    def unavailable(self) -> Response:
+        return self._fail(
+            "503 Service Unavailable", "ServiceUnavailable", "Service is unavailable, retry later."
         )
 
     def _fail(
         self, status: str, code: str, message: str, extra: list[tuple[str, str]] | None = None
     ) -> Response:
-        return self._json(status, _error(code, message), extra)
+        return self.json(status, _error(code, message), extra)
 
     def _origin(self, environ: dict[str, Any]) -> str:
         return f"https://{environ.get('HTTP_HOST') or environ.get('SERVER_NAME', '127.0.0.1')}"
 
     def dispatch(self, environ: dict[str, Any], method: str, path: str, query: str) -> Response:
-        if path.startswith(f"/{self.tenant}/") or re.match(r"^/[^/]+/(oauth2|v2\.0)/", path):
-            return self._login(environ, method, path)
-        fault = self.faults.take(listing=method == "GET")
-        if fault == "throttle":
-            wait = int(self.faults.retry_after)
-            return self._fail(
-                "429 Too Many Requests",
-                "TooManyRequests",
-                "Too many requests from Identifier:" + self.tenant + " under category:throttled.",
-                [("Retry-After", str(wait))],
-            )
-        if fault == "error":
-            return self._fail(
-                "503 Service Unavailable",
-                "ServiceUnavailable",
-                "Service is unavailable, retry later.",
-            )
+        if self.entra.handles(path):
+            return self.entra.serve(environ, method, path)
+        fault, answer = self.fault(listing=method == "GET")
+        if answer:
+            return answer
         client = self._client(environ)
         if client is None:
             header = environ.get("HTTP_AUTHORIZATION", "")
-            if header[7:] in self.revoked:
+            if self.entra.revoked(environ):
                 claims = base64.b64encode(
                     json.dumps(
                         {
@@ -456,7 +445,7 @@ class GraphEmulator(Emulator):
         if not path.startswith("/v1.0/"):
             return self._fail("400 Bad Request", "BadRequest", "Invalid version.")
         resource = path[len("/v1.0") :]
-        params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
+        params = self.params(query)
         if method == "POST" and resource == "/$batch":
             return self._batch(environ, client)
         if method != "GET":
@@ -467,18 +456,12 @@ class GraphEmulator(Emulator):
             )
         status, headers, body = self._get(environ, client, resource, params)
         if fault == "malformed" and status.startswith("200"):
-            body = body[: len(body) // 2]
+            return self.cut((status, headers, body))
         return status, headers, body
 
     def _client(self, environ: dict[str, Any]) -> str | None:
-        header = environ.get("HTTP_AUTHORIZATION", "")
-        if not header.startswith("Bearer "):
-            return None
-        with self.lock:
-            entry = self.tokens.get(header[7:])
-        if entry is None or entry[1] < time.time():
-            return None
-        return entry[0]
+        grant = self.entra.bearer(environ)
+        return None if grant is None or grant.expired else grant.client_id
 
     def _allowed(self, client: str, permission: str) -> bool:
         granted = self.permissions.get(client)
@@ -518,7 +501,7 @@ class GraphEmulator(Emulator):
                 found = next((d for d in self.devices if d["id"] == rest[1]), None)
                 if found is None:
                     return self._fail("404 Not Found", "ResourceNotFound", "Resource not found")
-                return self._json("200 OK", self._shape(found, params.get("$select")))
+                return self.json("200 OK", self._shape(found, params.get("$select")))
             if rest == ["deviceCompliancePolicies"]:
                 return self._page(environ, resource, params, self.policies, 100)
             if (
@@ -562,7 +545,7 @@ class GraphEmulator(Emulator):
                         "Request_ResourceNotFound",
                         "Resource 'manager' does not exist or one of its queried reference-property objects are not present.",
                     )
-                return self._json(
+                return self.json(
                     "200 OK", {"@odata.type": "#microsoft.graph.user", **self._user(manager, None)}
                 )
         return self._fail(
@@ -589,7 +572,10 @@ class GraphEmulator(Emulator):
         default: int,
         maximum: int | None = None,
         shape: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        edit: Callable[[dict[str, Any]], None] | None = None,
     ) -> Response:
+        """One page of ``rows``; ``edit`` is how a row the read has not reached yet changes
+        while it pages (``faults.mutate_between_pages``)."""
         token = params.get("$skiptoken")
         if token is not None and self.break_next_links:
             return self._intune_500(environ, resource)
@@ -623,7 +609,10 @@ class GraphEmulator(Emulator):
             body["@odata.nextLink"] = f"{self._origin(environ)}/v1.0{resource}?" + urlencode(
                 kept, quote_via=quote, safe="$,()=' "
             )
-        return self._json("200 OK", body)
+        ahead = rows[offset + size :][::-1] if edit else []  # the last ones check in first
+        with self.lock:
+            self.page_served(ahead, edit or (lambda row: None))
+        return self.json("200 OK", body)
 
     def _intune_500(self, environ: dict[str, Any], resource: str) -> Response:
         inner = json.dumps(
@@ -661,19 +650,12 @@ class GraphEmulator(Emulator):
                         else [r for r in rows if (r.get(name) or NEVER) < bound]
                     )
             # Any other filter is silently ignored: every device comes back.
-        answer = self._page(environ, resource, params, rows, DEVICE_PAGE)
-        changes = self.faults.mutate_between_pages
-        if changes and answer[0].startswith("200"):
-            body = json.loads(answer[2])
-            if "@odata.nextLink" in body:
-                # Devices the read has not reached yet check in while it pages.
-                seen = {d.get("id") for d in body["value"]}
-                ahead = [r for r in rows if r.get("id") not in seen][-changes:]
-                now = _ts(datetime.now(UTC), fraction=True)
-                with self.lock:
-                    for row in ahead:
-                        row["lastSyncDateTime"] = now
-        return answer
+        # Devices the read has not reached yet check in while it pages.
+        return self._page(environ, resource, params, rows, DEVICE_PAGE, edit=self._checked_in)
+
+    @staticmethod
+    def _checked_in(row: dict[str, Any]) -> None:
+        row["lastSyncDateTime"] = _ts(datetime.now(UTC), fraction=True)
 
     def _user(self, raw: dict[str, Any], select: str | None) -> dict[str, Any]:
         if select:
@@ -709,8 +691,7 @@ class GraphEmulator(Emulator):
 
     def _batch(self, environ: dict[str, Any], client: str) -> Response:
         try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            payload = json.loads(environ["wsgi.input"].read(length) or b"{}")
+            payload = self.json_body(environ, {})
             requests = payload["requests"]
             assert isinstance(requests, list)
         except (ValueError, KeyError, AssertionError):
@@ -742,9 +723,7 @@ class GraphEmulator(Emulator):
                         else [("Retry-After", str(int(self.faults.retry_after)))],
                     )
                 else:
-                    params = {
-                        k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()
-                    }
+                    params = self.params(split.query)
                     status, headers, body = self._get(environ, client, split.path, params)
             answers.append(
                 {
@@ -757,183 +736,7 @@ class GraphEmulator(Emulator):
                     "body": json.loads(body) if body else None,
                 }
             )
-        return self._json("200 OK", {"responses": answers})
-
-    # -- Entra ID -----------------------------------------------------------------------------
-
-    def _login(self, environ: dict[str, Any], method: str, path: str) -> Response:
-        origin = self._origin(environ)
-        tenant = path.split("/")[1]
-        if tenant != self.tenant:
-            return self._oauth_error(
-                "400 Bad Request",
-                "invalid_tenant" if path.endswith("/token") else "invalid_tenant",
-                90002,
-                f"AADSTS90002: Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.",
-            )
-        if method == "GET" and path.endswith("/.well-known/openid-configuration"):
-            base = f"{origin}/{tenant}"
-            return self._json(
-                "200 OK",
-                {
-                    "token_endpoint": f"{base}/oauth2/v2.0/token",
-                    "token_endpoint_auth_methods_supported": [
-                        "client_secret_post",
-                        "private_key_jwt",
-                        "client_secret_basic",
-                    ],
-                    "jwks_uri": f"{origin}/{tenant}/discovery/v2.0/keys",
-                    "response_modes_supported": ["query", "fragment", "form_post"],
-                    "subject_types_supported": ["pairwise"],
-                    "id_token_signing_alg_values_supported": ["RS256"],
-                    "response_types_supported": [
-                        "code",
-                        "id_token",
-                        "code id_token",
-                        "id_token token",
-                    ],
-                    "scopes_supported": ["openid", "profile", "email", "offline_access"],
-                    "issuer": f"{origin}/{tenant}/v2.0",
-                    "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
-                    "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
-                    "end_session_endpoint": f"{base}/oauth2/v2.0/logout",
-                    "tenant_region_scope": "NA",
-                },
-            )
-        if method == "POST" and path.endswith("/oauth2/v2.0/token"):
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            form = {
-                k: v[-1] for k, v in parse_qs(environ["wsgi.input"].read(length).decode()).items()
-            }
-            return self._token(form, origin)
-        return self._oauth_error(
-            "404 Not Found",
-            "invalid_request",
-            900561,
-            "AADSTS900561: The endpoint only accepts POST requests.",
-        )
-
-    def _oauth_error(self, status: str, error: str, code: int, description: str) -> Response:
-        trace = str(uuid.uuid4())
-        return self._json(
-            status,
-            {
-                "error": error,
-                "error_description": f"{description} Trace ID: {trace} Correlation ID: {uuid.uuid4()} Timestamp: {datetime.now(UTC):%Y-%m-%d %H:%M:%SZ}",
-                "error_codes": [code],
-                "timestamp": f"{datetime.now(UTC):%Y-%m-%d %H:%M:%SZ}",
-                "trace_id": trace,
-                "correlation_id": str(uuid.uuid4()),
-                "error_uri": f"https://login.microsoftonline.com/error?code={code}",
-            },
-        )
-
-    def _token(self, form: dict[str, str], origin: str) -> Response:
-        if form.get("grant_type") != "client_credentials":
-            return self._oauth_error(
-                "400 Bad Request",
-                "unsupported_grant_type",
-                70003,
-                "AADSTS70003: The app requested an unsupported grant type.",
-            )
-        client = form.get("client_id", "")
-        known = client in self.secrets or client in self.certificates
-        if not known:
-            return self._oauth_error(
-                "400 Bad Request",
-                "unauthorized_client",
-                700016,
-                f"AADSTS700016: Application with identifier '{client}' was not found in the directory '{self.tenant}'. This can happen if the application has not been installed by the administrator of the tenant.",
-            )
-        if "client_assertion" in form:
-            problem = self._check_assertion(client, form, origin)
-            if problem:
-                return self._oauth_error(
-                    "401 Unauthorized", "invalid_client", 700027, f"AADSTS700027: {problem}"
-                )
-        else:
-            if client in self.expired_secrets:
-                return self._oauth_error(
-                    "401 Unauthorized",
-                    "invalid_client",
-                    7000222,
-                    f"AADSTS7000222: The provided client secret keys for app '{client}' are expired.",
-                )
-            if not secrets.compare_digest(
-                form.get("client_secret", ""), self.secrets.get(client, "\0")
-            ):
-                return self._oauth_error(
-                    "401 Unauthorized",
-                    "invalid_client",
-                    7000215,
-                    f"AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client}'.",
-                )
-        scope = form.get("scope", "")
-        if not scope.endswith("/.default"):
-            return self._oauth_error(
-                "400 Bad Request",
-                "invalid_scope",
-                1002012,
-                f"AADSTS1002012: The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier.",
-            )
-        token = self.issue_token(client)
-        return self._json(
-            "200 OK",
-            {
-                "token_type": "Bearer",
-                "expires_in": 3599,
-                "ext_expires_in": 3599,
-                "access_token": token,
-            },
-        )
-
-    def _check_assertion(self, client: str, form: dict[str, str], origin: str) -> str | None:
-        """Verify a certificate assertion (RFC 7523) against the certificate registered for the app."""
-        from cryptography import x509
-        from cryptography.exceptions import InvalidSignature
-        from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.asymmetric import padding, rsa
-
-        if (
-            form.get("client_assertion_type")
-            != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-        ):
-            return "client_assertion_type is not jwt-bearer."
-        pem = self.certificates.get(client)
-        if pem is None:
-            return f"Client assertion contains an invalid signature. No certificate is registered for app '{client}'."
-        try:
-            head, claims, signature = form["client_assertion"].split(".")
-            header = json.loads(base64.urlsafe_b64decode(head + "=="))
-            body = json.loads(base64.urlsafe_b64decode(claims + "=="))
-            sig = base64.urlsafe_b64decode(signature + "==")
-        except (ValueError, KeyError):
-            return "Client assertion is not a valid JWT."
-        cert = x509.load_pem_x509_certificate(pem)
-        key = cert.public_key()
-        if not isinstance(key, rsa.RSAPublicKey):
-            return "The certificate registered for the app has no RSA key."
-        data = f"{head}.{claims}".encode()
-        alg = header.get("alg")
-        try:
-            if alg == "RS256":
-                key.verify(sig, data, padding.PKCS1v15(), hashes.SHA256())
-            elif alg == "PS256":
-                key.verify(
-                    sig,
-                    data,
-                    padding.PSS(padding.MGF1(hashes.SHA256()), padding.PSS.DIGEST_LENGTH),
-                    hashes.SHA256(),
-                )
-            else:
-                return f"Unsupported assertion algorithm {alg}."
-        except InvalidSignature:
-            return f"Client assertion contains an invalid signature. [Reason - The key was not found., Thumbprint of key used by client: '{header.get('x5t', '')}']"
-        if body.get("iss") != client or body.get("sub") != client:
-            return "Client assertion iss and sub must be the client id."
-        if float(body.get("exp", 0)) < time.time():
-            return "Client assertion has expired."
-        return None
+        return self.json("200 OK", {"responses": answers})
 
 
 def create_app(world: World, faults: Faults | None = None, **kwargs: Any) -> GraphEmulator:

@@ -1067,13 +1067,6 @@ class JiraSite(Emulator):
 
     # -- HTTP ---------------------------------------------------------------------------------
 
-    def _json(self, status: str, body: Any, extra: list[tuple[str, str]] | None = None) -> Response:
-        return (
-            status,
-            [("Content-Type", "application/json;charset=UTF-8"), *(extra or [])],
-            json.dumps(body).encode(),
-        )
-
     def _error(
         self,
         status: int,
@@ -1081,32 +1074,19 @@ class JiraSite(Emulator):
         errors: dict[str, str] | None = None,
         extra: list[tuple[str, str]] | None = None,
     ) -> Response:
-        reasons = {
-            400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-            405: "Method Not Allowed", 410: "Gone", 429: "Too Many Requests", 503: "Service Unavailable",
-        }  # fmt: skip
-        return self._json(
-            f"{status} {reasons.get(status, 'Error')}",
-            {"errorMessages": messages, "errors": errors or {}},
-            extra,
-        )
+        return self.json(status, {"errorMessages": messages, "errors": errors or {}}, extra)
 
     def _account(self, environ: dict[str, Any]) -> Account | None:
-        header = environ.get("HTTP_AUTHORIZATION", "")
-        scheme, _, credential = header.partition(" ")
-        credential = credential.strip()
+        given = self.credentials(environ)
         with self.lock:
-            if scheme.lower() == "bearer":
+            if given.scheme == "bearer":
                 return next(
-                    (a for a in self.accounts.values() if a.secret and a.secret == credential), None
+                    (a for a in self.accounts.values() if a.secret and a.secret == given.secret),
+                    None,
                 )
-            if scheme.lower() == "basic":
-                try:
-                    user, _, token = base64.b64decode(credential).decode().partition(":")
-                except ValueError:
-                    return None
-                account = self.accounts.get(user)
-                return account if account and account.secret == token else None
+            if given.scheme == "basic":
+                account = self.accounts.get(given.user)
+                return account if account and account.secret == given.secret else None
         return None
 
     def revoke(self, user: str) -> None:
@@ -1115,13 +1095,14 @@ class JiraSite(Emulator):
             self.version += 1
             self.accounts[user].secret = None
 
-    def _throttled(self) -> Response:
-        now = time.monotonic()
-        wait = max(1, int(self.faults.retry_after))
-        if now < self.penalty_until:
-            # Retrying before Retry-After "returns the same or longer wait".
-            wait = int(self.penalty_until - now) + wait
-        self.penalty_until = now + wait
+    def throttled(self, wait: int) -> Response:
+        with self.lock:
+            now = time.monotonic()
+            wait = max(1, wait)
+            if now < self.penalty_until:
+                # Retrying before Retry-After "returns the same or longer wait".
+                wait = int(self.penalty_until - now) + wait
+            self.penalty_until = now + wait
         reset = (datetime.now(UTC) + timedelta(seconds=wait)).strftime("%Y-%m-%dT%H:%MZ")
         return self._error(
             429,
@@ -1135,16 +1116,14 @@ class JiraSite(Emulator):
             ],
         )
 
+    def unavailable(self) -> Response:
+        return self._error(
+            503, ["Service unavailable, please try again later."], extra=[("Retry-After", "1")]
+        )
+
     def _body(self, environ: dict[str, Any]) -> Any:
         try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        raw = environ["wsgi.input"].read(length) if length else b""
-        if not raw:
-            return {}
-        try:
-            return json.loads(raw)
+            return self.json_body(environ, {})
         except ValueError:
             return None
 
@@ -1153,19 +1132,20 @@ class JiraSite(Emulator):
         searching = bool(re.fullmatch(rf"{API}/search/jql/?", path))
         with self.lock:
             early = time.monotonic() < self.penalty_until
-        fault = self.faults.take(listing=searching)
+        fault, answer = self.fault(listing=searching)
         if fault == "throttle" or early:
-            with self.lock:
-                return self._throttled()
+            return (
+                answer
+                if fault == "throttle" and answer
+                else self.throttled(int(self.faults.retry_after))
+            )
         if searching:
             with self.lock:
                 self.searches += 1
                 if self.searches == self.fail_search:
                     fault = "error"
         if fault == "error":
-            return self._error(
-                503, ["Service unavailable, please try again later."], extra=[("Retry-After", "1")]
-            )
+            return self.unavailable()
         account = self._account(environ)
         if account is None:
             return self._error(
@@ -1206,7 +1186,7 @@ class JiraSite(Emulator):
         ):
             return self._error(404, ["null for uri: " + path])
         if re.fullmatch(rf"{API}/serverInfo/?", path):
-            return self._json(
+            return self.json(
                 "200 OK",
                 {
                     "baseUrl": self.base(),
@@ -1222,7 +1202,7 @@ class JiraSite(Emulator):
                 },
             )
         if re.fullmatch(rf"{API}/myself/?", path):
-            return self._json(
+            return self.json(
                 "200 OK",
                 {
                     **(self._user(account.account_id, account) or {}),
@@ -1237,7 +1217,7 @@ class JiraSite(Emulator):
                 "CREATE_ISSUES": account.browse,
                 "TRANSITION_ISSUES": account.browse,
             }
-            return self._json(
+            return self.json(
                 "200 OK",
                 {
                     "permissions": {
@@ -1246,13 +1226,13 @@ class JiraSite(Emulator):
                 },
             )
         if re.fullmatch(rf"{API}/field/?", path):
-            return self._json("200 OK", FIELDS)
+            return self.json("200 OK", FIELDS)
         if re.fullmatch(rf"{API}/(?:status|statuses)/?", path):
-            return self._json("200 OK", [self._status(s) for s in STATUSES])
+            return self.json("200 OK", [self._status(s) for s in STATUSES])
         if re.fullmatch(rf"{API}/issuetype/?", path):
-            return self._json("200 OK", [self._issue_type(t) for t in ISSUE_TYPES])
+            return self.json("200 OK", [self._issue_type(t) for t in ISSUE_TYPES])
         if re.fullmatch(rf"{API}/project/?", path):
-            return self._json(
+            return self.json(
                 "200 OK", [self._project(k) for k in PROJECTS] if account.browse else []
             )
         if re.fullmatch(rf"{API}/search/?", path):
@@ -1272,7 +1252,7 @@ class JiraSite(Emulator):
                 return self._error(400, [str(exc)])
             if not bounded:
                 return self._error(400, [UNBOUNDED])
-            return self._json(
+            return self.json(
                 "200 OK", {"count": sum(1 for i in self.issues.values() if predicate(i))}
             )
         if re.fullmatch(rf"{API}/changelog/bulkfetch/?", path) and method == "POST":
@@ -1302,7 +1282,7 @@ class JiraSite(Emulator):
                 return self._error(
                     404, [f"The property with key '{match.group(2)}' does not exist."]
                 )
-            return self._json(
+            return self.json(
                 "200 OK", {"key": match.group(2), "value": issue.properties[match.group(2)]}
             )
         match = re.fullmatch(rf"{API}/issue/([^/]+)/transitions/?", path)
@@ -1311,7 +1291,7 @@ class JiraSite(Emulator):
             if issue is None:
                 return self._issue_missing()
             if method == "GET":
-                return self._json(
+                return self.json(
                     "200 OK", {"expand": "transitions", "transitions": self._transitions(issue)}
                 )
             return self._transition(issue, body)
@@ -1323,7 +1303,7 @@ class JiraSite(Emulator):
             if not isinstance(body.get("body"), dict) and "/api/3/" in path:
                 return self._error(400, [], {"comment": "Comment body is not valid!"})
             self._touch(issue)
-            return self._json(
+            return self.json(
                 "201 Created", {"id": str(len(issue.histories) + 1), "body": body.get("body")}
             )
         match = re.fullmatch(rf"{API}/issue/([^/]+)/?", path)
@@ -1332,13 +1312,13 @@ class JiraSite(Emulator):
             if issue is None:
                 return self._issue_missing()
             wanted = [f for v in params.get("fields", ["*all"]) for f in v.split(",") if f]
-            return self._json("200 OK", self.render(issue, account, wanted, one("expand")))
+            return self.json("200 OK", self.render(issue, account, wanted, one("expand")))
         if re.fullmatch(rf"{API}/issue/?", path) and method == "POST":
             return self._create(body, account)
         if re.fullmatch(r"/rest/servicedeskapi/servicedesk/?", path):
             if not account.agent:
                 return self._error(403, ["You do not have permission to view service desks."])
-            return self._json(
+            return self.json(
                 "200 OK",
                 {
                     "size": 1,
@@ -1360,7 +1340,7 @@ class JiraSite(Emulator):
             values = [
                 v for f in SLA_FIELDS if (v := self._sla_value(issue, f, account)) is not None
             ]
-            return self._json(
+            return self.json(
                 "200 OK",
                 {
                     "size": len(values),
@@ -1489,13 +1469,9 @@ class JiraSite(Emulator):
             if self.last_token == "null":
                 out["nextPageToken"] = None
             out["isLast"] = True
-        status, headers, payload = self._json("200 OK", out)
-        if corrupt:
-            payload = payload[: len(payload) // 2]
-        if page and self.faults.mutate_between_pages and rest:
-            for issue in rest[: self.faults.mutate_between_pages]:
-                self._touch(issue)
-        return status, headers, payload
+        answer = self.json("200 OK", out)
+        self.page_served(rest if page else [], self._touch)
+        return self.cut(answer) if corrupt else answer
 
     def _classic_search(
         self, args: dict[str, Any], query_string: bool, account: Account
@@ -1527,7 +1503,7 @@ class JiraSite(Emulator):
             key=self._sort_key(order),
         )
         page = matched[start : start + size]
-        return self._json(
+        return self.json(
             "200 OK",
             {
                 "expand": "schema,names",
@@ -1541,7 +1517,7 @@ class JiraSite(Emulator):
     def _changelog(self, issue: Issue, start: int, size: int, account: Account) -> Response:
         size = max(1, min(size, 100))
         histories = issue.histories[start : start + size]
-        return self._json(
+        return self.json(
             "200 OK",
             {
                 "self": f"{self.base()}/rest/api/3/issue/{issue.key}/changelog?maxResults={size}&startAt={start}",
@@ -1594,13 +1570,13 @@ class JiraSite(Emulator):
             out["nextPageToken"] = base64.urlsafe_b64encode(
                 json.dumps({"q": binding, "o": offset + size}).encode()
             ).decode()
-        return self._json("200 OK", out)
+        return self.json("200 OK", out)
 
     def _users(self, start: int, size: int, viewer: Account) -> Response:
         size = max(1, min(size, 1000))
         people = [a for a in self.accounts.values() if a.person]
         people.sort(key=lambda a: a.account_id)
-        return self._json(
+        return self.json(
             "200 OK", [self._user(a.account_id, viewer) for a in people[start : start + size]]
         )
 
@@ -1628,6 +1604,18 @@ class JiraSite(Emulator):
             self.version += 1
             issue_id = self.keys.pop(key)
             del self.issues[issue_id]
+
+    def has(self, native_id: str) -> bool:
+        with self.lock:
+            return native_id.upper() in self.keys or native_id in map(str, self.keys.values())
+
+    def forget(self, native_id: str) -> bool:
+        with self.lock:
+            key = next((k for k, i in self.keys.items() if native_id in (k, str(i))), None)
+        if key is None:
+            return False
+        self.delete(key)
+        return True
 
     def move(self, key: str, project: str) -> Issue:
         """Move an issue to another project: a new key, the same id, ``updated`` now."""
@@ -1727,7 +1715,7 @@ class JiraSite(Emulator):
             description=str(description or ""),
         )
         issue.written_at = time.monotonic()
-        return self._json(
+        return self.json(
             "201 Created",
             {
                 "id": str(issue.id),

@@ -36,14 +36,15 @@ from pydantic import BaseModel, ConfigDict
 from ...core.adapter import (
     Adapter,
     Capabilities,
-    CheckItem,
     Page,
+    Probe,
     Stream,
     Window,
     Writer,
     WriteResult,
-    check_status,
+    read_all,
 )
+from ...core.client import ErrorRule, HttpClient, PlatformSpec, basic, bearer
 from ...core.config import SourceConfig
 from ...core.errors import (
     AuthError,
@@ -54,17 +55,9 @@ from ...core.errors import (
     PagingLoopError,
     PlatformError,
 )
-from ...core.http import (
-    BearerToken,
-    HttpPolicy,
-    build_session,
-    check_response,
-    platform_message,
-    send,
-)
+from ...core.http import platform_message
 from ...core.model import Record, WorkItem
 from ...core.paging import OffsetPaginator
-from ...core.secrets import redact
 from . import mapping
 
 log = logging.getLogger("itcrosswalk.jira_align")
@@ -99,6 +92,32 @@ ID_FIELDS: dict[str, str] = {
     "Capabilities": "id,isRecycled",
     "Features": "id,isRecycled",
 }
+
+
+# The HTTP plumbing, as data. Errors come as RFC 7807 problem details (the core reads them); a
+# refused create spells out the validation problem's per-field errors.
+SPEC = PlatformSpec(
+    title="Jira Align",
+    url_example="https://NAME.jiraalign.com",
+    api_suffixes=(API,),  # the API's own address pasted as the site URL
+    # basic: Atlassian Guard sites, an e-mail and an Atlassian API token
+    auth={"bearer": bearer, "basic": basic},
+    auth_example='auth = { type = "bearer", token = "env:JIRA_ALIGN_TOKEN" }',
+    hints={
+        "bearer": "check the API token that `{token}` points to; a Jira Align token stops "
+        "working when its user regenerates it or the account is deactivated",
+        "basic": "check the user and the API token that `{password}` points to",
+    },
+    errors=(
+        ErrorRule(
+            (400, 409, 422),
+            PlatformError,
+            "source {source}: Jira Align refused to create the {kind} (HTTP {status}): {errors}; "
+            "nothing was created",
+            writes=True,
+        ),
+    ),
+)
 
 
 def window_condition(fields: list[str], day: str) -> str:
@@ -220,16 +239,13 @@ class JiraAlignAdapter(Adapter):
 
     platform = "jira_align"
 
-    def __init__(self, source: SourceConfig, secrets: Any) -> None:
-        super().__init__(source, secrets)
-        if not source.url:
-            raise ConfigError(
-                f"sources.{source.name}.url: the site URL is required (https://NAME.jiraalign.com)"
-            )
-        self.base = source.url.rstrip("/")
-        if self.base.lower().endswith(API):  # the API's own address pasted as the site URL
-            self.base = self.base[: -len(API)]
-        self.options = JiraAlignOptions.model_validate(source.platform_options())
+    options_model = JiraAlignOptions
+    options: JiraAlignOptions
+
+    def __init__(self, source: SourceConfig, secrets: Any, **kwargs: Any) -> None:
+        super().__init__(source, secrets, **kwargs)
+        self.http = HttpClient(source, secrets, SPEC)
+        self.base = self.http.base
         if source.page_size and source.page_size > MAX_PAGE:
             log.warning(
                 "source %s: page_size %d is more than Jira Align serves; using %d",
@@ -238,8 +254,6 @@ class JiraAlignAdapter(Adapter):
                 MAX_PAGE,
             )
         self.page_size = min(source.page_size or MAX_PAGE, MAX_PAGE)
-        self.policy = HttpPolicy.from_source(source)
-        self._session: requests.Session | None = None
         self._lock = threading.RLock()
         self._unfiltered: set[str] = set()
         self._owners: dict[str, str] | None = None
@@ -248,79 +262,15 @@ class JiraAlignAdapter(Adapter):
         self._named: set[str] = set()
         self._seen: dict[str, bool] = {}
         self._listed: set[str] = set()
-        self._recording: list[dict[str, Any]] | None = None
 
     # -- HTTP --------------------------------------------------------------------------------
 
-    def _credential_hint(self) -> str:
-        auth = self.source.auth
-        if auth is None:
-            return "the source has no auth configured"
-        if auth.type == "bearer":
-            return (
-                f"check the API token that `{auth.token}` points to; a Jira Align token stops "
-                "working when its user regenerates it or the account is deactivated"
-            )
-        if auth.type == "basic":
-            return f"check the user and the API token that `{auth.password}` points to"
-        return ""
-
-    def _auth(self) -> requests.auth.AuthBase:
-        auth = self.source.auth
-        name = self.source.name
-        if auth is None:
-            raise ConfigError(
-                f'sources.{name}.auth: Jira Align needs an API token: auth = {{ type = "bearer", token = "env:JIRA_ALIGN_TOKEN" }}'
-            )
-        if auth.type == "bearer":
-            return BearerToken(self.secrets(auth.token, "auth.token"))
-        if auth.type == "basic":  # Atlassian Guard sites: an e-mail and an Atlassian API token
-            return requests.auth.HTTPBasicAuth(
-                auth.user, self.secrets(auth.password, "auth.password")
-            )
-        raise ConfigError(
-            f"sources.{name}.auth.type: {auth.type!r} is not supported by Jira Align (bearer, or basic on Atlassian Guard sites)"
-        )
-
-    @property
-    def session(self) -> requests.Session:
-        with self._lock:
-            if self._session is None:
-                session = build_session(
-                    self.source.name,
-                    base_url=self.base,
-                    policy=self.policy,
-                    ca_bundle=self.source.ca_bundle,
-                )
-                session.auth = self._auth()
-                self._session = session
-            return self._session
-
     @property
     def http_session(self) -> Any:
-        return self._session
+        return self.http.http_session
 
     def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
-
-    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        return send(
-            self.session, method, url, source=self.source, recording=self._recording, **kwargs
-        )
-
-    def _check(self, response: requests.Response, what: str) -> None:
-        check_response(
-            response, source=self.source.name, what=what, credential_hint=self._credential_hint()
-        )
-
-    def _json(self, response: requests.Response, what: str) -> Any:
-        try:
-            return response.json()
-        except ValueError:
-            raise MalformedResponse(
-                f"source {self.source.name}: {what} answered with a body that is not JSON"
-            ) from None
+        self.http.close()
 
     def fetch_page(
         self, resource: str, params: Mapping[str, Any], *, condition: str | None = None
@@ -335,19 +285,19 @@ class JiraAlignAdapter(Adapter):
         query = dict(params)
         if condition and resource not in self._unfiltered:
             query["$filter"] = condition
-        response = self._send("GET", url, params=query)
+        response = self.http.send("GET", url, params=query)
         if response.status_code == 400 and "$filter" in query:
             self._refused(resource, condition or "", response)
             query.pop("$filter")
-            response = self._send("GET", url, params=query)
+            response = self.http.send("GET", url, params=query)
         if response.status_code == 400 and "$select" in query:
             log.info(
                 "source %s: %s refused $select=%s (%s); reading whole items",
                 self.source.name, resource, query.pop("$select"), platform_message(response),
             )  # fmt: skip
-            response = self._send("GET", url, params=query)
-        self._check(response, what)
-        body = self._json(response, what)
+            response = self.http.send("GET", url, params=query)
+        self.http.raise_for(response, what)
+        body = self.http.json(response, what)
         if not isinstance(body, list) or not all(isinstance(item, dict) for item in body):
             raise MalformedResponse(
                 f"source {self.source.name}: {what} answered with {type(body).__name__}, not the array of items the API returns"
@@ -372,11 +322,11 @@ class JiraAlignAdapter(Adapter):
     def get_item(self, resource: str, native_id: int) -> dict[str, Any] | None:
         """One item by id, or None when the site has no such item."""
         what = f"Jira Align {resource} {native_id}"
-        response = self._send("GET", f"{self.base}{API}/{resource}/{native_id}")
+        response = self.http.send("GET", f"{self.base}{API}/{resource}/{native_id}")
         if response.status_code == 404:
             return None
-        self._check(response, what)
-        body = self._json(response, what)
+        self.http.raise_for(response, what)
+        body = self.http.json(response, what)
         if not isinstance(body, dict):
             raise MalformedResponse(f"source {self.source.name}: {what} is not a JSON object")
         return body
@@ -385,13 +335,12 @@ class JiraAlignAdapter(Adapter):
         self, resource: str, select: str, *, condition: str | None = None
     ) -> list[dict[str, Any]]:
         """Every item of a resource, ``$select``-ed small, paged until a short page."""
-        out: list[dict[str, Any]] = []
         firsts: set[Any] = set()
-        skip = 0
-        while True:
+
+        def load(skip: Any) -> Page:
             page = self.fetch_page(
                 resource,
-                {"$top": self.page_size, "$skip": skip, "$select": select},
+                {"$top": self.page_size, "$skip": int(skip), "$select": select},
                 condition=condition,
             )
             if page and page[0].get("id") in firsts:
@@ -400,10 +349,9 @@ class JiraAlignAdapter(Adapter):
                     "answered a page read before); the site ignores $skip?"
                 )
             firsts.update(p.get("id") for p in page[:1])
-            out.extend(page)
-            if len(page) < self.page_size:
-                return out
-            skip += self.page_size
+            return Page(records=page, requested=self.page_size)
+
+        return read_all(resource, load, OffsetPaginator(self.page_size))[0]
 
     # -- reference data ------------------------------------------------------------------------
 
@@ -528,32 +476,26 @@ class JiraAlignAdapter(Adapter):
     def streams(self) -> list[Stream]:
         return [ResourceStream(self, name) for name in STREAMS]
 
-    def check(self) -> list[CheckItem]:
-        items: list[CheckItem] = []
+    def probes(self) -> list[Probe]:
+        return [
+            Probe(name, lambda r=resource, i=incremental: self._probe(r, i))
+            for name, (resource, incremental) in STREAMS.items()
+        ]
+
+    def _probe(self, resource: str, incremental: bool) -> tuple[str, int]:
+        # Incremental streams try their filter too, so a refusal shows before the first sync.
         today = datetime.now(UTC).date().isoformat()
-        for name, (resource, incremental) in STREAMS.items():
-            # Incremental streams try their filter too, so a refusal shows before the first sync.
-            fields = ["lastUpdatedDate", "createDate"]
-            condition = window_condition(fields, today) if incremental else None
-            try:
-                self.fetch_page(resource, {"$top": 1, "$select": "id"}, condition=condition)
-            except AuthError as exc:
-                items.append(CheckItem(name, False, str(exc), status="auth"))
-                break
-            except CrosswalkError as exc:
-                items.append(CheckItem(name, False, str(exc), status=check_status(exc)))
-                if isinstance(exc, ConnectError):
-                    break
-                continue
-            detail = "readable"
-            if resource in self._unfiltered:
-                detail += (
-                    "; the site refuses $filter on lastUpdatedDate/createDate: every sync "
-                    "reads it in full"
-                )
-            # Lists carry no count: the first sync costs at least one request per resource.
-            items.append(CheckItem(name, True, detail, estimate_requests=1, status="ok"))
-        return items
+        fields = ["lastUpdatedDate", "createDate"]
+        condition = window_condition(fields, today) if incremental else None
+        self.fetch_page(resource, {"$top": 1, "$select": "id"}, condition=condition)
+        detail = "readable"
+        if resource in self._unfiltered:
+            detail += (
+                "; the site refuses $filter on lastUpdatedDate/createDate: every sync reads it "
+                "in full"
+            )
+        # Lists carry no count: the first sync costs at least one request per resource.
+        return detail, 1
 
     def capabilities(self) -> Capabilities:
         return Capabilities(
@@ -594,10 +536,6 @@ class JiraAlignAdapter(Adapter):
     def writers(self) -> dict[str, Writer]:
         return {key: ItemWriter(self, resource) for key, resource in WRITERS.items()}
 
-    def recording(self, log_: list[dict[str, Any]] | None) -> None:
-        """Log every request sent from now on into ``log_`` (None stops): a write reports them."""
-        self._recording = log_
-
     def find_by_external_id(self, resource: str, external_id: str) -> dict[str, Any] | None:
         """The item of ``resource`` whose ``externalId`` is ``external_id``, if any."""
         literal = external_id.replace("'", "''")
@@ -605,24 +543,6 @@ class JiraAlignAdapter(Adapter):
         # A site that refused the filter answered with everything: match on the client.
         matches = [i for i in items if str(i.get("externalId") or "") == external_id]
         return min(matches, key=lambda i: int(i["id"])) if matches else None
-
-
-def problem_message(response: requests.Response) -> str:
-    """An RFC 7807 body's title and detail, with a validation problem's ``errors`` spelt out."""
-    message = platform_message(response)
-    try:
-        body = response.json()
-    except ValueError:
-        return message or f"HTTP {response.status_code}"
-    errors = body.get("errors") if isinstance(body, dict) else None
-    if isinstance(errors, Mapping):
-        parts = []
-        for key, texts in errors.items():
-            joined = "; ".join(str(t) for t in texts) if isinstance(texts, list) else str(texts)
-            parts.append(f"{key}: {joined}")
-        if parts:
-            message = f"{message} {' '.join(parts)}".strip()
-    return message or f"HTTP {response.status_code}"
 
 
 def _created_id(response: requests.Response) -> int | None:
@@ -758,9 +678,7 @@ class ItemWriter:
             )
         adapter = self.adapter
         url = f"{adapter.base}{API}/{self.resource}"
-        made: list[dict[str, Any]] = []
-        adapter.recording(made)
-        try:
+        with adapter.http.recording() as made:
             existing = adapter.find_by_external_id(self.resource, correlation_id)
             if existing is not None:
                 native = int(existing["id"])
@@ -776,17 +694,8 @@ class ItemWriter:
             if dry_run:
                 made.append({"method": "POST", "url": url, "body": body})
                 return WriteResult(action="dry_run", entity="work_item", requests=made)
-            response = adapter._send("POST", url, json=body)
-        finally:
-            adapter.recording(None)
-        if response.status_code in (400, 409, 422):
-            raise PlatformError(
-                redact(
-                    f"source {adapter.source.name}: Jira Align refused to create the {self.kind} "
-                    f"(HTTP {response.status_code}): {problem_message(response)}; nothing was created"
-                )
-            )
-        adapter._check(response, f"creating a Jira Align {self.kind}")
+            response = adapter.http.send("POST", url, json=body)
+        adapter.http.raise_for(response, f"creating a Jira Align {self.kind}", kind=self.kind)
         made_id = _created_id(response)
         if made_id is None:
             found = adapter.find_by_external_id(self.resource, correlation_id)

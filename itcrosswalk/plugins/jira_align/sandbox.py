@@ -16,18 +16,17 @@ support is refused with 400, as the real one refuses what its query parser does 
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 import secrets
 import threading
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import unquote
 
-from ...sandbox.emulator import Emulator
+from ...sandbox.emulator import Emulator, Response
 from ...sandbox.faults import Faults
+from ...sandbox.filters import compare
 from ...sandbox.world import Work, World
 
 API = "/rest/align/api/2"
@@ -165,30 +164,9 @@ def _is_date(text: str) -> bool:
 
 
 def _compare(op: str, left: Any, right: Any) -> bool:
-    if left is None or right is None:
-        return (op == "eq" and left is right) or (op == "ne" and (left is None) != (right is None))
     if isinstance(right, str) and isinstance(left, str) and _is_date(right) and _is_date(left):
         left, right = left[:10], right[:10]  # dates compare by the date only
-    elif isinstance(left, bool) or isinstance(right, bool):
-        left, right = bool(left), bool(right)
-    elif isinstance(right, int | float) and not isinstance(left, int | float):
-        try:
-            left = float(left)
-        except (TypeError, ValueError):
-            return False
-    elif isinstance(right, str):
-        left = str(left)
-    try:
-        return {
-            "eq": left == right,
-            "ne": left != right,
-            "gt": left > right,
-            "ge": left >= right,
-            "lt": left < right,
-            "le": left <= right,
-        }[op]
-    except TypeError:
-        return False
+    return compare(op, left, right)
 
 
 def parse_filter(text: str, fields: set[str]) -> Callable[[dict[str, Any]], bool]:
@@ -257,7 +235,11 @@ class JiraAlignEmulator(Emulator):
         users: user name -> API token; a token authenticates as ``bearer``, and Basic
             ``user:token`` works too (Atlassian Guard sites).
         unfilterable: resources whose ``$filter`` the site refuses (older sites, some resources).
+        fields: resource -> the fields its DTO has (``$select``-able), over :data:`FIELDS`
+            (an older site lacks some).
     """
+
+    content_type = "application/json; charset=utf-8"
 
     def __init__(
         self,
@@ -266,11 +248,13 @@ class JiraAlignEmulator(Emulator):
         *,
         users: dict[str, str] | None = None,
         unfilterable: Iterable[str] = (),
+        fields: dict[str, list[str]] | None = None,
     ) -> None:
         self.world = world
         self.faults = faults or Faults()
         self.users = dict(users) if users is not None else {"admin": "admin-api-token"}
         self.unfilterable = {r.lower() for r in unfilterable}
+        self.fields = {name: list(names) for name, names in {**FIELDS, **(fields or {})}.items()}
         self.lock = threading.RLock()
         self.requests: list[tuple[str, str]] = []
         self.host = "localhost"
@@ -659,7 +643,7 @@ class JiraAlignEmulator(Emulator):
             resource = resource.lower()
             native = max((r["id"] for r in self.data[resource]), default=0) + 1
             template = dict(self.data[resource][-1]) if self.data[resource] else {}
-            row: dict[str, Any] = {f: template.get(f) for f in FIELDS[resource]}
+            row: dict[str, Any] = {f: template.get(f) for f in self.fields[resource]}
             row.update(fields)
             row.update(id=native, createDate=_now(), lastUpdatedDate=None)
             return self._add(resource, row)
@@ -670,6 +654,18 @@ class JiraAlignEmulator(Emulator):
             rows = self.data[resource.lower()]
             rows[:] = [r for r in rows if r["id"] != native_id]
 
+    def has(self, native_id: str) -> bool:
+        with self.lock:
+            return any(str(r["id"]) == native_id for rows in self.data.values() for r in rows)
+
+    def forget(self, native_id: str) -> bool:
+        with self.lock:
+            for resource, rows in self.data.items():
+                if any(str(r["id"]) == native_id for r in rows):
+                    self.delete(resource, int(native_id))
+                    return True
+        return False
+
     def regenerate_tokens(self) -> None:
         """Every user regenerates their API token: the old ones stop working."""
         with self.lock:
@@ -679,16 +675,6 @@ class JiraAlignEmulator(Emulator):
 
     def logged_query(self, query: str) -> str:
         return unquote(query)
-
-    def _json(
-        self, status: str, payload: Any, extra: list[tuple[str, str]] | None = None
-    ) -> tuple[str, list[tuple[str, str]], bytes]:
-        body = json.dumps(payload).replace("https://{host}", f"https://{self.host}")
-        return (
-            status,
-            [("Content-Type", "application/json; charset=utf-8"), *(extra or [])],
-            body.encode(),
-        )
 
     def _problem(
         self,
@@ -720,37 +706,26 @@ class JiraAlignEmulator(Emulator):
         if errors is not None:
             payload["errors"] = errors
         payload["traceId"] = f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-00"
-        reasons = {
-            400: "Bad Request",
-            401: "Unauthorized",
-            403: "Forbidden",
-            404: "Not Found",
-            405: "Method Not Allowed",
-            429: "Too Many Requests",
-            503: "Service Unavailable",
-        }
-        return (
-            f"{status} {reasons.get(status, 'Error')}",
-            [("Content-Type", PROBLEM), *(extra or [])],
-            json.dumps(payload).encode(),
+        line, headers, body = self.json(status, payload, extra)
+        return line, [("Content-Type", PROBLEM), *headers[1:]], body
+
+    def throttled(self, wait: int) -> Response:
+        return self._problem(
+            429,
+            "Too Many Requests",
+            "API rate limit exceeded. Try again later.",
+            extra=[("Retry-After", str(wait))],
         )
 
+    def unavailable(self) -> Response:
+        return self._problem(503, "Service Unavailable", "The service is temporarily unavailable.")
+
     def _authenticated(self, environ: dict[str, Any]) -> bool:
-        header = environ.get("HTTP_AUTHORIZATION", "")
-        scheme, _, credential = header.partition(" ")
-        credential = credential.strip()
+        given = self.credentials(environ)
         with self.lock:
-            tokens = set(self.users.values())
-            users = dict(self.users)
-        if scheme.lower() == "bearer":
-            return credential in tokens
-        if scheme.lower() == "basic":
-            try:
-                user, _, token = base64.b64decode(credential).decode().partition(":")
-            except ValueError:
-                return False
-            return users.get(user) == token
-        return False
+            if given.scheme == "bearer":
+                return given.secret in set(self.users.values())
+            return given.scheme == "basic" and self.users.get(given.user) == given.secret
 
     def dispatch(
         self, environ: dict[str, Any], method: str, path: str, query: str
@@ -758,27 +733,16 @@ class JiraAlignEmulator(Emulator):
         self.host = environ.get("HTTP_HOST", self.host)
         match = re.fullmatch(rf"{API}/([A-Za-z]+)(?:/(\d+))?/?", path, re.IGNORECASE)
         listing = method == "GET" and bool(match) and match.group(2) is None  # type: ignore[union-attr]
-        fault = self.faults.take(listing=listing)
-        if fault == "throttle":
-            wait = int(self.faults.retry_after)
-            return self._problem(
-                429,
-                "Too Many Requests",
-                "API rate limit exceeded. Try again later.",
-                instance=path,
-                extra=[("Retry-After", str(wait))],
-            )
-        if fault == "error":
-            return self._problem(
-                503, "Service Unavailable", "The service is temporarily unavailable."
-            )
+        fault, answer = self.fault(listing=listing)
+        if answer:
+            return answer
         if not self._authenticated(environ):
             return self._problem(401, "Unauthorized", extra=[("WWW-Authenticate", "Bearer")])
         if match is None or match.group(1).lower() not in RESOURCES:
             return self._problem(404, "Not Found", instance=path)
         resource = match.group(1).lower()
         native_id = int(match.group(2)) if match.group(2) else None
-        params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
+        params = self.params(query)
         if method == "GET" and native_id is None:
             return self._list(resource, params, path, corrupt=fault == "malformed")
         if method == "GET":
@@ -787,7 +751,7 @@ class JiraAlignEmulator(Emulator):
                 return self._problem(
                     404, "Not Found", f"No {resource[:-1]} with id {native_id}.", instance=path
                 )
-            return self._json("200 OK", self._select(row, params, resource))
+            return self.json("200 OK", self._select(row, params, resource))
         if method == "POST" and native_id is None and resource in ("epics", "features"):
             return self._create(environ, resource, path)
         return self._problem(405, "Method Not Allowed", instance=path)
@@ -801,7 +765,7 @@ class JiraAlignEmulator(Emulator):
     def _list(
         self, resource: str, params: dict[str, str], path: str, *, corrupt: bool
     ) -> tuple[str, list[tuple[str, str]], bytes]:
-        fields = set(FIELDS[resource])
+        fields = set(self.fields[resource])
         try:
             top = int(params.get("$top", "100"))
             skip = int(params.get("$skip", "0"))
@@ -854,21 +818,16 @@ class JiraAlignEmulator(Emulator):
             rows = sorted(rows, key=lambda r: r["id"])
             page = [self._select(r, params, resource) for r in rows[skip : skip + top]]
             reached = {r["id"] for r in rows[: skip + top]}
-            if self.faults.mutate_between_pages:
-                ahead = [r for r in self.data[resource] if r["id"] not in reached]
-                for row in ahead[: self.faults.mutate_between_pages]:
-                    row["lastUpdatedDate"] = _now()
-        status, headers, body = self._json("200 OK", page)
-        if corrupt:
-            body = body[: max(1, len(body) // 2)]
-        return status, headers, body
+            ahead = (r for r in self.data[resource] if r["id"] not in reached)
+            self.page_served(ahead, lambda row: row.update(lastUpdatedDate=_now()))
+        answer = self.json("200 OK", page)
+        return self.cut(answer) if corrupt else answer
 
     def _create(
         self, environ: dict[str, Any], resource: str, path: str
     ) -> tuple[str, list[tuple[str, str]], bytes]:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
         try:
-            body = json.loads(environ["wsgi.input"].read(length) or b"null")
+            body = self.json_body(environ)
         except ValueError:
             body = None
         if not isinstance(body, dict):
@@ -907,8 +866,8 @@ class JiraAlignEmulator(Emulator):
         with self.lock:
             native = max((r["id"] for r in self.data[resource]), default=0) + 1
             created = _now()
-            row: dict[str, Any] = {f: None for f in FIELDS[resource]}
-            row.update({k: v for k, v in body.items() if k in FIELDS[resource] and k != "id"})
+            row: dict[str, Any] = {f: None for f in self.fields[resource]}
+            row.update({k: v for k, v in body.items() if k in self.fields[resource] and k != "id"})
             row.update(
                 id=native,
                 state=body.get("state") or 1,
@@ -928,7 +887,7 @@ class JiraAlignEmulator(Emulator):
                     row[key] = []
             self._add(resource, row)
         location = f"https://{self.host}{API}/{resource}/{native}"
-        return self._json("201 Created", row, [("Location", location)])
+        return self.json("201 Created", row, [("Location", location)])
 
 
 def create_app(world: World, faults: Faults | None = None, **kwargs: Any) -> JiraAlignEmulator:

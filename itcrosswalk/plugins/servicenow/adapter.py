@@ -18,7 +18,6 @@ import logging
 import math
 import re
 import threading
-import time
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
@@ -31,35 +30,18 @@ from ...core.adapter import (
     Capabilities,
     CheckItem,
     Page,
+    Probe,
     Resolver,
     Stream,
     Window,
     Writer,
     WriteResult,
-    check_status,
 )
+from ...core.client import ErrorRule, HttpClient, PlatformSpec, basic, bearer, oauth
 from ...core.config import SourceConfig
-from ...core.errors import (
-    AccessDenied,
-    AuthError,
-    ConfigError,
-    ConnectError,
-    CrosswalkError,
-    MalformedResponse,
-    NotFound,
-    PlatformError,
-)
-from ...core.http import (
-    BearerToken,
-    HttpPolicy,
-    RenewingBearer,
-    build_session,
-    check_response,
-    connection_error,
-    platform_message,
-)
+from ...core.errors import AccessDenied, ConfigError, MalformedResponse, NotFound, PlatformError
+from ...core.http import platform_message
 from ...core.model import Record, parse_priority
-from ...core.secrets import REDACTOR
 from . import mapping
 
 log = logging.getLogger("itcrosswalk.servicenow")
@@ -198,71 +180,56 @@ class KeysetPaginator:
         return {"mode": "ge", "t": last_t, "seen": seen, "id": None, "offset": 0}
 
 
-class _OAuth(RenewingBearer):
-    """OAuth 2 against ``/oauth_token.do`` (password or client-credentials grant), refreshed as
-    tokens expire or are revoked. PySNC's own flows post with a bare ``requests.post`` that
-    ignores the source's CA bundle and retry policy, so the token requests go through ours."""
-
-    def __init__(
-        self, token_url: str, session: requests.Session, form: dict[str, str], source: str
-    ) -> None:
-        self.token_url = token_url
-        self.session = session
-        self.form = form
-        self.source = source
-        self.access: str | None = None
-        self.refresh: str | None = None
-        self.expires_at = 0.0
-        self.lock = threading.Lock()
-
-    def _grant(self, form: dict[str, str]) -> None:
-        try:
-            response = self.session.post(
-                self.token_url, data=form, headers={"Accept": "application/json"}
+# The HTTP plumbing, as data: the auth choices, what to check when credentials are refused,
+# and how the Table API's refusals read.
+SPEC = PlatformSpec(
+    title="ServiceNow",
+    url_example="https://NAME.service-now.com",
+    https_only=True,  # instances (and PySNC) speak HTTPS only
+    auth={
+        "basic": basic,
+        "oauth_password": oauth("/oauth_token.do"),
+        "oauth_client_credentials": oauth("/oauth_token.do"),
+        "bearer": bearer,
+    },
+    hints={
+        "basic": "check the password that `{password}` points to",
+        "bearer": "check the token that `{token}` points to",
+        "oauth_password": "check the client secret that `{client_secret}` points to",
+        "oauth_client_credentials": "check the client secret that `{client_secret}` points to",
+    },
+    errors=(
+        ErrorRule(
+            403,
+            AccessDenied,
+            "source {source} refused to create records in {what} (HTTP 403: {message}); a "
+            "data policy, business rule or ACL stopped it: fix what the message names, or "
+            "grant the account the role",
+            writes=True,
+        ),
+        ErrorRule(
+            (400, 404, 409, 422),
+            PlatformError,
+            "source {source} refused to create a record in {what} (HTTP {status}: {message})",
+            writes=True,
+        ),
+        *(
+            ErrorRule(
+                400,
+                NotFound,
+                "{what} does not exist on source {source} (plugin not active or not licensed?)",
+                contains=("table", words),
             )
-        except requests.RequestException as exc:
-            raise connection_error(
-                exc, source=self.source, url=self.token_url, ca_bundle=None
-            ) from None
-        if response.status_code in (400, 401):
-            raise AuthError(
-                f"authentication failed for source {self.source} (OAuth token request, HTTP {response.status_code}: "
-                f"{platform_message(response) or 'refused'}): check the client id, client secret and user credentials"
-            )
-        check_response(response, source=self.source, what="the OAuth token endpoint")
-        try:
-            body = response.json()
-            self.access = body["access_token"]
-        except (ValueError, KeyError):
-            raise AuthError(
-                f"authentication failed for source {self.source}: the OAuth token endpoint answered without an access token"
-            ) from None
-        self.refresh = body.get("refresh_token") or self.refresh
-        self.expires_at = time.monotonic() + float(body.get("expires_in", 1800)) - 60
-        REDACTOR.register(self.access)
-        if self.refresh:
-            REDACTOR.register(self.refresh)
-
-    def token(self, *, renew: bool = False) -> str:
-        with self.lock:
-            if renew or self.access is None or time.monotonic() >= self.expires_at:
-                if self.refresh and self.access is not None:
-                    try:
-                        self._grant(
-                            {
-                                "grant_type": "refresh_token",
-                                "refresh_token": self.refresh,
-                                "client_id": self.form["client_id"],
-                                "client_secret": self.form["client_secret"],
-                            }
-                        )
-                    except AuthError:
-                        self.refresh = None
-                        self._grant(self.form)
-                else:
-                    self._grant(self.form)
-            assert self.access is not None
-            return self.access
+            for words in ("invalid", "not exist")
+        ),
+        ErrorRule(
+            403,
+            AccessDenied,
+            "source {source} may not read {what} (HTTP 403: {message}): grant the account "
+            "{roles}, or the read ACL on {what}",
+        ),
+    ),
+)
 
 
 # Tables few enough to list every sync: the Table API reports no deletions, so their ids are
@@ -444,22 +411,16 @@ class ServiceNowAdapter(Adapter):
 
     platform = "servicenow"
 
-    def __init__(self, source: SourceConfig, secrets: Any) -> None:
-        super().__init__(source, secrets)
-        if not source.url:
-            raise ConfigError(
-                f"sources.{source.name}.url: the instance URL is required (https://NAME.service-now.com)"
-            )
-        if not source.url.startswith("https://"):
-            raise ConfigError(
-                f"sources.{source.name}.url: ServiceNow instances (and PySNC) speak HTTPS only; use https://"
-            )
-        self.base = source.url.rstrip("/")
-        self.options = ServiceNowOptions.model_validate(source.platform_options())
+    options_model = ServiceNowOptions
+    options: ServiceNowOptions
+
+    def __init__(self, source: SourceConfig, secrets: Any, **kwargs: Any) -> None:
+        super().__init__(source, secrets, **kwargs)
+        self.http = HttpClient(source, secrets, SPEC)
+        self.base = self.http.base
         self.page_size = source.page_size or DEFAULT_PAGE_SIZE
-        self.policy = HttpPolicy.from_source(source)
         self._client: Any = None
-        self._session: requests.Session | None = None
+        self._lock = threading.Lock()
         self._local = threading.local()  # the last response, per thread (pages are prefetched)
         self._assets: dict[str, dict[str, Any] | None] = {}
         self._assets_denied = False
@@ -468,65 +429,17 @@ class ServiceNowAdapter(Adapter):
 
     # -- the client -------------------------------------------------------------------------
 
-    def _credential_hint(self) -> str:
-        auth = self.source.auth
-        if auth is None:
-            return "the source has no auth configured"
-        field = {"basic": "password", "bearer": "token"}.get(auth.type, "client_secret")
-        ref = getattr(auth, field, None)
-        return f"check the {field.replace('_', ' ')} that `{ref}` points to" if ref else ""
-
-    def _auth(self) -> Any:
-        auth = self.source.auth
-        name = self.source.name
-        if auth is None:
-            raise ConfigError(
-                f"sources.{name}.auth: ServiceNow needs credentials (type basic, oauth_password, oauth_client_credentials or bearer)"
-            )
-        if auth.type == "basic":
-            return requests.auth.HTTPBasicAuth(
-                auth.user, self.secrets(auth.password, "auth.password")
-            )
-        if auth.type == "bearer":
-            token = self.secrets(auth.token, "auth.token")
-            return BearerToken(token)
-        if auth.type in ("oauth_password", "oauth_client_credentials"):
-            form = {
-                "client_id": auth.client_id,
-                "client_secret": self.secrets(auth.client_secret, "auth.client_secret"),
-            }
-            if auth.type == "oauth_password":
-                form.update(
-                    grant_type="password",
-                    username=auth.user,
-                    password=self.secrets(auth.password, "auth.password"),
-                )
-            else:
-                form["grant_type"] = "client_credentials"
-            token_session = build_session(
-                name, base_url=self.base, policy=self.policy, ca_bundle=self.source.ca_bundle
-            )
-            return _OAuth(
-                auth.token_url or f"{self.base}/oauth_token.do", token_session, form, name
-            )
-        raise ConfigError(f"sources.{name}.auth.type: {auth.type!r} is not supported by ServiceNow")
-
     @property
     def client(self) -> Any:
-        if self._client is None:
-            from pysnc import ServiceNowClient  # deferred: `crosswalk --help` must not import it
+        with self._lock:
+            if self._client is None:
+                # deferred: `crosswalk --help` must not import it
+                from pysnc import ServiceNowClient
 
-            session = build_session(
-                self.source.name,
-                base_url=self.base,
-                policy=self.policy,
-                ca_bundle=self.source.ca_bundle,
-            )
-            session.auth = self._auth()
-            session.hooks["response"].append(self._remember)
-            self._session = session
-            self._client = ServiceNowClient(self.base, session, auto_retry=False)
-        return self._client
+                session = self.http.adopt(requests.Session())
+                session.hooks["response"].append(self._remember)
+                self._client = ServiceNowClient(self.base, session, auto_retry=False)
+            return self._client
 
     def _remember(self, response: requests.Response, **_: Any) -> None:
         self._local.last = response
@@ -537,11 +450,10 @@ class ServiceNowAdapter(Adapter):
 
     @property
     def http_session(self) -> Any:
-        return self._session
+        return self.http.http_session
 
     def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
+        self.http.close()
 
     # -- one request ------------------------------------------------------------------------
 
@@ -563,9 +475,7 @@ class ServiceNowAdapter(Adapter):
         try:
             response = client.table_api.list(record)
         except requests.RequestException as exc:
-            raise connection_error(
-                exc, source=self.source.name, url=self.base, ca_bundle=self.source.ca_bundle
-            ) from None
+            raise self.http.connection_error(exc) from None
         except NotFoundException:
             # v1 answers an empty match with 404 "No Record found"; a missing table is a 400.
             if self._last is not None and "no record" in platform_message(self._last).lower():
@@ -591,30 +501,11 @@ class ServiceNowAdapter(Adapter):
     def _raise(self, table: str) -> None:
         response = self._last
         assert response is not None
-        message = platform_message(response)
-        lowered = message.lower()
-        if (
-            response.status_code == 400
-            and "table" in lowered
-            and ("invalid" in lowered or "not exist" in lowered)
-        ):
-            raise NotFound(
-                f"table {table} does not exist on source {self.source.name} (plugin not active or not licensed?)"
-            )
-        if response.status_code == 403:
-            roles = TABLES.get(table, ("", "a role that can read it"))[1]
-            raise AccessDenied(
-                f"source {self.source.name} may not read table {table} (HTTP 403: {message or 'ACL'}): "
-                f"grant the account {roles}, or the read ACL on {table}"
-            )
-        check_response(
-            response,
-            source=self.source.name,
-            what=f"table {table}",
-            credential_hint=self._credential_hint(),
-        )
+        roles = TABLES.get(table, ("", "a role that can read it"))[1]
+        self.http.raise_for(response, f"table {table}", roles=roles)
         raise PlatformError(
-            f"source {self.source.name}: table {table}: HTTP {response.status_code} {message}"
+            f"source {self.source.name}: table {table}: HTTP {response.status_code} "
+            f"{platform_message(response)}"
         )
 
     # -- assets ------------------------------------------------------------------------------
@@ -649,7 +540,9 @@ class ServiceNowAdapter(Adapter):
     # -- the adapter contract ------------------------------------------------------------------
 
     def streams(self) -> list[Stream]:
-        return [TableStream(self, table) for table in TABLES]
+        from . import knowledge  # knowledge base, problem state model, hardware assets
+
+        return knowledge.streams(self, [TableStream(self, table) for table in TABLES])
 
     # -- the configured query and columns, against the table's dictionary ----------------------
 
@@ -730,29 +623,20 @@ class ServiceNowAdapter(Adapter):
         if problem:
             raise ConfigError(problem)
 
-    def check(self) -> list[CheckItem]:
-        items: list[CheckItem] = []
-        for table in TABLES:
-            try:
-                problem = self.options_problem(table)
-                if problem:
-                    items.append(CheckItem(table, False, problem, status="error"))
-                    continue
-                _records, headers = self.list(table, query="", limit=1, fields=["sys_id"])
-            except AuthError as exc:
-                items.append(CheckItem(table, False, str(exc), status="auth"))
-                break
-            except CrosswalkError as exc:
-                items.append(CheckItem(table, False, str(exc), status=check_status(exc)))
-                if isinstance(exc, ConnectError):
-                    break
-                continue
-            total = headers.get("X-Total-Count")
-            count = int(total) if total and total.isdigit() else None
-            estimate = max(1, math.ceil(count / self.page_size)) if count is not None else None
-            detail = f"{count} rows" if count is not None else "readable"
-            items.append(CheckItem(table, True, detail, estimate_requests=estimate, status="ok"))
-        return items
+    def probes(self) -> list[Probe]:
+        # Every table a sync reads, the knowledge and asset streams' included.
+        tables = [stream.name for stream in self.streams()]
+        return [Probe(table, lambda table=table: self._probe(table)) for table in tables]
+
+    def _probe(self, table: str) -> CheckItem | tuple[str, int | None]:
+        problem = self.options_problem(table)
+        if problem:
+            return CheckItem(table, False, problem, status="config")
+        _records, headers = self.list(table, query="", limit=1, fields=["sys_id"])
+        total = headers.get("X-Total-Count")
+        count = int(total) if total and total.isdigit() else None
+        estimate = max(1, math.ceil(count / self.page_size)) if count is not None else None
+        return (f"{count} rows" if count is not None else "readable"), estimate
 
     def capabilities(self) -> Capabilities:
         fields = {
@@ -897,35 +781,20 @@ class TableWriter:
         self,
         method: str,
         url: str,
-        log_: list[dict[str, Any]],
         *,
         params: dict[str, str] | None = None,
         body: dict[str, Any] | None = None,
     ) -> requests.Response:
-        self.adapter.client  # noqa: B018 - builds the session with the source's auth
-        session = self.adapter._session
-        assert session is not None
-        prepared = requests.Request(method, url, params=params).prepare()
-        log_.append({"method": method, "url": prepared.url, "body": body})
-        try:
-            return session.request(
-                method,
-                url,
-                params=params,
-                json=body,
-                headers={"Content-Type": "application/json"} if body is not None else None,
-            )
-        except requests.RequestException as exc:
-            raise connection_error(
-                exc,
-                source=self.adapter.source.name,
-                url=self.adapter.base,
-                ca_bundle=self.adapter.source.ca_bundle,
-            ) from None
+        self.adapter.client  # noqa: B018 - builds PySNC's session with the source's auth
+        return self.adapter.http.send(
+            method,
+            url,
+            params=params,
+            json=body,
+            headers={"Content-Type": "application/json"} if body is not None else None,
+        )
 
-    def _rows(
-        self, table: str, query: str, fields: list[str], log_: list[dict[str, Any]]
-    ) -> list[dict[str, Any]]:
+    def _rows(self, table: str, query: str, fields: list[str]) -> list[dict[str, Any]]:
         params = {
             "sysparm_query": query,
             "sysparm_fields": ",".join(fields),
@@ -934,10 +803,10 @@ class TableWriter:
             "sysparm_limit": "10",
             "sysparm_exclude_reference_link": "true",
         }
-        response = self._send("GET", self._url(table), log_, params=params)
+        response = self._send("GET", self._url(table), params=params)
         if response.status_code == 404 and "no record" in platform_message(response).lower():
             return []  # v1 answers an empty match with 404
-        self._check(response, f"table {table}", reading=True)
+        self.adapter.http.raise_for(response, f"table {table}", roles="the role that reads it")
         try:
             rows = response.json()["result"]
         except (ValueError, KeyError):
@@ -946,29 +815,9 @@ class TableWriter:
             ) from None
         return rows if isinstance(rows, list) else []
 
-    def _check(self, response: requests.Response, what: str, *, reading: bool) -> None:
-        status = response.status_code
-        name = self.adapter.source.name
-        if status < 400:
-            return
-        message = platform_message(response) or "no message"
-        if status == 403:
-            verb = "read" if reading else "create records in"
-            raise AccessDenied(
-                f"source {name} refused to {verb} {what} (HTTP 403: {message}); a data policy, "
-                f"business rule or ACL stopped it: fix what the message names, or grant the account the role"
-            )
-        if status in (400, 404, 409, 422) and not reading:
-            raise PlatformError(
-                f"source {name} refused to create a record in {what} (HTTP {status}: {message})"
-            )
-        check_response(
-            response, source=name, what=what, credential_hint=self.adapter._credential_hint()
-        )
-
     # -- the payload -------------------------------------------------------------------------
 
-    def _resolve(self, column: str, value: str, log_: list[dict[str, Any]]) -> str:
+    def _resolve(self, column: str, value: str) -> str:
         table, keys = mapping.REFERENCE_LOOKUPS[column]
         text = value.strip()
         if len(text) == 32 and all(c in "0123456789abcdef" for c in text):
@@ -978,7 +827,7 @@ class TableWriter:
                 f"{column}: {value!r} holds '^', which an encoded query cannot match"
             )
         query = "^OR".join(f"{key}={text}" for key in keys)
-        rows = self._rows(table, query, ["sys_id", *keys], log_)
+        rows = self._rows(table, query, ["sys_id", *keys])
         # A condition on a column the instance lacks is ignored by the platform: check here.
         rows = [r for r in rows if any(mapping.value(r, k).lower() == text.lower() for k in keys)]
         if not rows:
@@ -993,7 +842,7 @@ class TableWriter:
             )
         return mapping.value(rows[0], "sys_id")
 
-    def payload(self, fields: Mapping[str, Any], log_: list[dict[str, Any]]) -> dict[str, str]:
+    def payload(self, fields: Mapping[str, Any]) -> dict[str, str]:
         """The native body for ``fields``; references resolved (which reads the platform)."""
         columns = self.adapter._write_columns(self.key)
         allowed = set(columns) | ({"priority"} if self.entity == "ticket" else set())
@@ -1032,7 +881,7 @@ class TableWriter:
                 continue
             column = columns[name]
             if column in mapping.REFERENCE_LOOKUPS:
-                body[column] = self._resolve(column, str(raw), log_)
+                body[column] = self._resolve(column, str(raw))
             else:
                 body[column] = _native(raw)
         return body
@@ -1046,14 +895,22 @@ class TableWriter:
             raise PlatformError(
                 "correlation id: give 1-100 characters without '^' (ServiceNow's correlation_id is a string(100))"
             )
-        made: list[dict[str, Any]] = []
+        with self.adapter.http.recording() as made:
+            return self._create(fields, correlation_id, dry_run, made)
+
+    def _create(
+        self,
+        fields: Mapping[str, Any],
+        correlation_id: str,
+        dry_run: bool,
+        made: list[dict[str, Any]],
+    ) -> WriteResult:
         found = [
             r
             for r in self._rows(
                 self.table,
                 f"correlation_id={correlation_id}",
                 ["sys_id", "number", "correlation_id"],
-                made,
             )
             if mapping.value(r, "correlation_id") == correlation_id
         ]
@@ -1066,7 +923,7 @@ class TableWriter:
                 url=mapping.record_url(self.adapter.base, self.table, sys_id),
                 requests=made,
             )
-        body = self.payload(fields, made)
+        body = self.payload(fields)
         body["correlation_id"] = correlation_id
         body["correlation_display"] = self.CORRELATION_DISPLAY
         if dry_run:
@@ -1075,11 +932,10 @@ class TableWriter:
         response = self._send(
             "POST",
             self._url(self.table),
-            made,
             params={"sysparm_exclude_reference_link": "true"},
             body=body,
         )
-        self._check(response, f"table {self.table}", reading=False)
+        self.adapter.http.raise_for(response, f"table {self.table}")
         try:
             created = response.json()["result"]
             sys_id = mapping.value(created, "sys_id")
@@ -1117,14 +973,18 @@ class TicketResolver(TableWriter):
     def __call__(  # type: ignore[override]
         self, correlation_id: str, *, note: str, dry_run: bool = False
     ) -> WriteResult:
-        made: list[dict[str, Any]] = []
+        with self.adapter.http.recording() as made:
+            return self._resolve_ticket(correlation_id, note, dry_run, made)
+
+    def _resolve_ticket(
+        self, correlation_id: str, note: str, dry_run: bool, made: list[dict[str, Any]]
+    ) -> WriteResult:
         found = [
             r
             for r in self._rows(
                 self.table,
                 f"correlation_id={correlation_id}",
                 ["sys_id", "number", "state", "correlation_id"],
-                made,
             )
             if mapping.value(r, "correlation_id") == correlation_id
         ]
@@ -1140,8 +1000,8 @@ class TicketResolver(TableWriter):
         if dry_run:
             made.append({"method": "PATCH", "url": self._url(self.table, sys_id), "body": body})
             return WriteResult("dry_run", self.entity, sys_id, url, made)
-        response = self._send("PATCH", self._url(self.table, sys_id), made, body=body)
-        self._check(response, f"{self.table} {mapping.value(found[0], 'number')}", reading=False)
+        response = self._send("PATCH", self._url(self.table, sys_id), body=body)
+        self.adapter.http.raise_for(response, f"{self.table} {mapping.value(found[0], 'number')}")
         return WriteResult("resolved", self.entity, sys_id, url, made)
 
 

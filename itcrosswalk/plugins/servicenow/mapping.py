@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
+from pydantic_core import PydanticUndefined
+
 from ...core.model import (
     Demand,
     Device,
@@ -23,6 +25,7 @@ from ...core.model import (
     normalize_email,
     parse_priority,
 )
+from .root_cause import problem_fields
 
 PLATFORM = "servicenow"
 _M = TypeVar("_M", bound=Ticket)
@@ -412,7 +415,6 @@ def map_ticket(raw: Mapping[str, Any], *, source: str, table: str, base: str) ->
         "priority": priority,
         "state": _choice(raw, "state", TICKET_STATES.get(table, {}), TICKET_STATE_LABELS, extra),
         "opened_at": parse_datetime(value(raw, "opened_at")),
-        "responded_at": None,
         "resolved_at": parse_datetime(value(raw, "resolved_at")),
         "closed_at": parse_datetime(value(raw, "closed_at")),
         "assignment_group": display(raw, "assignment_group"),
@@ -420,25 +422,42 @@ def map_ticket(raw: Mapping[str, Any], *, source: str, table: str, base: str) ->
         "requester": display(raw, requester_field) or display(raw, "opened_by"),
         "department": display(raw, "department") or display(raw, "u_department"),
         "category": display(raw, "category"),
-        "device_serial": None,
         "device_name": display(raw, "cmdb_ci"),
         "reassignment_count": parse_int(value(raw, "reassignment_count")),
         "reopen_count": parse_int(value(raw, "reopen_count")),
     }
+    fields.update(problem_fields(raw, table, extra))  # root cause; an incident's problem
     return _built(Ticket, fields)
 
 
 def _built(model: type[_M], fields: dict[str, Any]) -> _M:
-    """A model of ``fields`` (every one of the model's, in its order, each already of its
-    type), made as ``model_construct`` makes it but without its per-field work."""
+    """A model of ``fields`` (each already of its field's type; the others take their
+    defaults), made as ``model_construct`` makes it but without its per-field work."""
+    known = _DEFAULTS.get(model)
+    if known is None:
+        every = {name: info.default for name, info in model.model_fields.items()}
+        # Fields without a plain default (required, or made by a factory) must be given.
+        needed = frozenset(n for n, d in every.items() if d is PydanticUndefined)
+        known = _DEFAULTS[model] = (every, needed)
+    defaults, needed = known
+    if not (needed <= fields.keys() <= defaults.keys()):
+        raise TypeError(
+            f"{model.__name__}: fields {sorted(fields.keys() - defaults.keys())} unknown, "
+            f"{sorted(needed - fields.keys())} missing"
+        )
     record = _new(model)
-    _set(record, "__dict__", fields)
+    _set(
+        record,
+        "__dict__",
+        {name: fields[name] if name in fields else d for name, d in defaults.items()},
+    )
     _set(record, "__pydantic_fields_set__", set(fields))
     _set(record, "__pydantic_extra__", None)
     _set(record, "__pydantic_private__", None)
     return record
 
 
+_DEFAULTS: dict[type, tuple[dict[str, Any], frozenset[str]]] = {}
 _new = object.__new__
 _set = object.__setattr__
 

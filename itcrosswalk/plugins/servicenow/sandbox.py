@@ -15,7 +15,6 @@ pages) come from :class:`itcrosswalk.sandbox.faults.Faults`.
 
 from __future__ import annotations
 
-import base64
 import bisect
 import hashlib
 import json
@@ -26,10 +25,10 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from ...sandbox.emulator import Emulator
+from ...sandbox.emulator import Emulator, Response
 from ...sandbox.faults import Faults
 from ...sandbox.world import World
 
@@ -828,6 +827,9 @@ class ServiceNowEmulator(Emulator):
                 d.created,
                 d.updated,
             )
+        from .sandbox_knowledge import render as render_knowledge
+
+        render_knowledge(self)  # knowledge base, root causes, asset lifecycle, sys_choice
         for table, rows in self.tables.items():
             self._index[table] = {row["sys_id"]: row for row in rows}
             self._fields[table] = set().union(*(row.keys() for row in rows)) if rows else set()
@@ -923,13 +925,11 @@ class ServiceNowEmulator(Emulator):
 
     def _user(self, environ: dict[str, Any]) -> str:
         """The sys_id of the authenticated user, when a sys_user row has that user name."""
-        header = environ.get("HTTP_AUTHORIZATION", "")
-        name = ""
-        if header.startswith("Basic "):
-            name = base64.b64decode(header[6:]).decode().partition(":")[0]
-        elif header.startswith("Bearer "):
+        given = self.credentials(environ)
+        name = given.user
+        if given.scheme == "bearer":
             with self.lock:
-                name = self.tokens.get(header[7:], ("", 0.0))[0]
+                name = self.tokens.get(given.secret, ("", 0.0))[0]
         for row in self.tables.get("sys_user", []):
             if row.get("user_name") == name:
                 return row["sys_id"]
@@ -960,6 +960,34 @@ class ServiceNowEmulator(Emulator):
             self.tables[table].remove(row)
             self._changed(table)
 
+    def _edited(self, row: dict[str, str]) -> None:
+        """A row edited while a read is under way (``faults.mutate_between_pages``)."""
+        row["sys_updated_on"] = datetime.now(UTC).strftime(FMT)
+        row["sys_mod_count"] = str(int(row.get("sys_mod_count") or 0) + 1)
+
+    def row(self, table: str, sys_id: str) -> dict[str, str] | None:
+        """The stored row (as the instance holds it, every field a string)."""
+        with self.lock:
+            return self._index.get(table, {}).get(sys_id)
+
+    def drop_column(self, table: str, column: str) -> None:
+        """The table no longer has ``column`` (an older release, a dictionary change): queries
+        naming it are refused and inserts drop it."""
+        with self.lock:
+            self._fields[table].discard(column)
+
+    def has(self, native_id: str) -> bool:
+        with self.lock:
+            return any(native_id in rows for rows in self._index.values())
+
+    def forget(self, native_id: str) -> bool:
+        with self.lock:
+            table = next((t for t, rows in self._index.items() if native_id in rows), None)
+        if table is None:
+            return False
+        self.delete(table, native_id)
+        return True
+
     def expire_tokens(self) -> None:
         """Every issued access token stops working (refresh tokens still do)."""
         with self.lock:
@@ -967,50 +995,42 @@ class ServiceNowEmulator(Emulator):
 
     # -- HTTP ---------------------------------------------------------------------------------
 
-    def _json(
-        self, status: str, payload: Any, extra: list[tuple[str, str]] | None = None
-    ) -> tuple[str, list[tuple[str, str]], bytes]:
-        return (
-            status,
-            [("Content-Type", "application/json;charset=UTF-8"), *(extra or [])],
-            json.dumps(payload).encode(),
-        )
-
     def _fail(
         self,
         status: str,
         message: str,
         detail: str | None,
         extra: list[tuple[str, str]] | None = None,
-    ) -> tuple[str, list[tuple[str, str]], bytes]:
+    ) -> Response:
         return (
             status,
-            [("Content-Type", "application/json;charset=UTF-8"), *(extra or [])],
+            [("Content-Type", self.content_type), *(extra or [])],
             _error(message, detail),
         )
 
-    def dispatch(
-        self, environ: dict[str, Any], method: str, path: str, query: str
-    ) -> tuple[str, list[tuple[str, str]], bytes]:
+    def throttled(self, wait: int) -> Response:
+        reset = int(time.time()) + max(wait, 1)
+        return self._fail(
+            "429 Too Many Requests",
+            "Rate limit exceeded",
+            "Rate limit of 1000 requests per hour for Table API exceeded",
+            [
+                ("Retry-After", str(wait)),
+                ("X-RateLimit-Limit", "1000"),
+                ("X-RateLimit-Reset", str(reset)),
+                ("X-RateLimit-Rule", "crosswalk-sandbox"),
+            ],
+        )
+
+    def unavailable(self) -> Response:
+        page = b"<html><head><title>Service Unavailable</title></head><body><h1>Service Unavailable</h1><p>The instance is temporarily unavailable.</p></body></html>"
+        return "503 Service Unavailable", [("Content-Type", "text/html")], page
+
+    def dispatch(self, environ: dict[str, Any], method: str, path: str, query: str) -> Response:
         listing = method == "GET" and bool(re.fullmatch(r"/api/now/(v\d/)?table/[^/]+", path))
-        fault = self.faults.take(listing=listing)
-        if fault == "throttle":
-            wait = int(self.faults.retry_after)
-            reset = int(time.time()) + max(wait, 1)
-            return self._fail(
-                "429 Too Many Requests",
-                "Rate limit exceeded",
-                "Rate limit of 1000 requests per hour for Table API exceeded",
-                [
-                    ("Retry-After", str(wait)),
-                    ("X-RateLimit-Limit", "1000"),
-                    ("X-RateLimit-Reset", str(reset)),
-                    ("X-RateLimit-Rule", "crosswalk-sandbox"),
-                ],
-            )
-        if fault == "error":
-            page = b"<html><head><title>Service Unavailable</title></head><body><h1>Service Unavailable</h1><p>The instance is temporarily unavailable.</p></body></html>"
-            return "503 Service Unavailable", [("Content-Type", "text/html")], page
+        fault, answer = self.fault(listing=listing)
+        if answer:
+            return answer
         if path == "/oauth_token.do" and method == "POST":
             return self._token(environ)
         if not self._authenticated(environ):
@@ -1039,7 +1059,7 @@ class ServiceNowEmulator(Emulator):
                 "User Not Authorized",
                 "Not authorized to access the requested resource. ACL restricts the record retrieval.",
             )
-        params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
+        params = self.params(query)
         if method == "GET" and sys_id is None:
             return self._list(environ, version, table, params, corrupt=fault == "malformed")
         if method == "GET":
@@ -1050,26 +1070,21 @@ class ServiceNowEmulator(Emulator):
                     "No Record found",
                     "Record doesn't exist or ACL restricts the record retrieval",
                 )
-            return self._json("200 OK", {"result": self._render_row(environ, table, row, params)})
-        return self._write(environ, method, table, sys_id, params)
+            return self.json("200 OK", {"result": self._render_row(environ, table, row, params)})
+        return self._write(environ, method, table, sys_id, params=params)
 
     def _authenticated(self, environ: dict[str, Any]) -> bool:
-        header = environ.get("HTTP_AUTHORIZATION", "")
-        if header.startswith("Basic "):
-            try:
-                user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-            except ValueError:
-                return False
-            return self.users.get(user) == password
-        if header.startswith("Bearer "):
+        given = self.credentials(environ)
+        if given.scheme == "basic":
+            return self.users.get(given.user) == given.secret
+        if given.scheme == "bearer":
             with self.lock:
-                entry = self.tokens.get(header[7:])
+                entry = self.tokens.get(given.secret)
             return entry is not None and entry[1] > time.time()
         return False
 
     def _token(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        form = {k: v[-1] for k, v in parse_qs(environ["wsgi.input"].read(length).decode()).items()}
+        form = self.form(environ)
         grant = form.get("grant_type")
         client_ok = self.oauth_clients.get(form.get("client_id", "")) == form.get("client_secret")
         user = None
@@ -1085,14 +1100,14 @@ class ServiceNowEmulator(Emulator):
             with self.lock:
                 user = self.refresh_tokens.get(form.get("refresh_token", ""))
         if user is None:
-            return self._json(
+            return self.json(
                 "401 Unauthorized", {"error": "access_denied", "error_description": "access_denied"}
             )
         access, refresh = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
         with self.lock:
             self.tokens[access] = (user, time.time() + self.token_ttl)
             self.refresh_tokens[refresh] = user
-        return self._json(
+        return self.json(
             "200 OK",
             {
                 "access_token": access,
@@ -1155,7 +1170,7 @@ class ServiceNowEmulator(Emulator):
         params: dict[str, str],
         *,
         corrupt: bool,
-    ) -> tuple[str, list[tuple[str, str]], bytes]:
+    ) -> Response:
         try:
             limit = int(params.get("sysparm_limit") or self.page_limit_default)
             offset = int(params.get("sysparm_offset") or 0)
@@ -1168,10 +1183,7 @@ class ServiceNowEmulator(Emulator):
             hidden = self.acl_hidden.get(table, set())
             visible = [row for row in window if row["sys_id"] not in hidden]
             body_rows = [self._render_row(environ, table, row, params) for row in visible]
-            if self.faults.mutate_between_pages and offset + limit < total:
-                for row in rows[offset + limit : offset + limit + self.faults.mutate_between_pages]:
-                    row["sys_updated_on"] = datetime.now(UTC).strftime(FMT)
-                    row["sys_mod_count"] = str(int(row.get("sys_mod_count") or 0) + 1)
+            if self.page_served(rows[offset + limit :], self._edited):
                 self._changed(table)
         headers: list[tuple[str, str]] = []
         if params.get("sysparm_no_count", "false") != "true":
@@ -1185,10 +1197,8 @@ class ServiceNowEmulator(Emulator):
                 "Records matching query not found. Check query parameter or offset parameter",
                 headers,
             )
-        status, base_headers, body = self._json("200 OK", {"result": body_rows}, headers)
-        if corrupt:
-            body = body[: max(1, len(body) // 2)]
-        return status, base_headers, body
+        answer = self.json("200 OK", {"result": body_rows}, headers)
+        return self.cut(answer) if corrupt else answer
 
     def _links(
         self,
@@ -1218,8 +1228,9 @@ class ServiceNowEmulator(Emulator):
         return ",".join(links)
 
     def _display(self, table: str, field: str, value: str) -> str | None:
+        choices = getattr(self, "choices", CHOICES)  # the instance's own, where it has them
         if value == "":
-            labels = CHOICES.get(table, {}).get(field)
+            labels = choices.get(table, {}).get(field)
             return None if labels else ""
         ref = REFERENCES.get(table, {}).get(field)
         if ref is not None:
@@ -1232,7 +1243,7 @@ class ServiceNowEmulator(Emulator):
                 or target.get("name", "")
             )
             return shown
-        labels = CHOICES.get(table, {}).get(field)
+        labels = choices.get(table, {}).get(field)
         if labels is not None:
             return labels.get(value, value)
         if field in CURRENCY.get(table, set()):
@@ -1303,8 +1314,9 @@ class ServiceNowEmulator(Emulator):
         method: str,
         table: str,
         sys_id: str | None,
+        *,
         params: dict[str, str],
-    ) -> tuple[str, list[tuple[str, str]], bytes]:
+    ) -> Response:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         try:
             body = (
@@ -1335,7 +1347,7 @@ class ServiceNowEmulator(Emulator):
                     f"Data Policy Exception: \n\tThe following fields are mandatory: {labels}\n",
                 )
             row = self.insert(table, values)
-            return self._json(
+            return self.json(
                 "201 Created",
                 {"result": self._render_row(environ, table, row, params)},
                 [
@@ -1353,7 +1365,7 @@ class ServiceNowEmulator(Emulator):
             )
         if method in ("PUT", "PATCH"):
             self.touch(table, sys_id, **{k: str(v) for k, v in body.items()})
-            return self._json(
+            return self.json(
                 "200 OK",
                 {"result": self._render_row(environ, table, self._index[table][sys_id], params)},
             )

@@ -15,6 +15,10 @@ def register_metrics(register: Any) -> None:
 
     for metric in STANDARD:
         register(metric)
+    from ...core.metrics.knowledge import KNOWLEDGE
+
+    for metric in KNOWLEDGE:
+        register(metric)
 
 
 @hookimpl

@@ -128,7 +128,7 @@ def test_a_bearer_token_with_a_trailing_newline_is_named_not_quoted(
     pm: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    token = tenant.app.issue_token(CLIENT_ID)
+    token = tenant.app.entra.issue_token(CLIENT_ID)
     monkeypatch.setenv("GRAPH_TOKEN", token + "\n")
     config = make_http_config(
         tenant, auth='{ type = "bearer", token = "env:GRAPH_TOKEN" }', extra='streams = ["users"]'

@@ -137,7 +137,7 @@ def test_a_bearer_token_obtained_elsewhere(
     pm: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    token = tenant.app.issue_token(CLIENT_ID)
+    token = tenant.app.entra.issue_token(CLIENT_ID)
     monkeypatch.setenv("GRAPH_TOKEN", token)
     config = make_http_config(
         tenant, auth='{ type = "bearer", token = "env:GRAPH_TOKEN" }', extra='streams = ["users"]'
@@ -145,7 +145,7 @@ def test_a_bearer_token_obtained_elsewhere(
     result = SyncEngine(config, open_store(config), pm=pm).sync("intune")
     assert _by_stream(result)["users"].read == len(tenant.world.people)
 
-    tenant.app.expire_tokens()
+    tenant.app.entra.expire_tokens()
     with pytest.raises(AuthError, match=r"source intune \(HTTP 401 .*env:GRAPH_TOKEN") as caught:
         SyncEngine(config, open_store(config), pm=pm).sync("intune")
     assert token not in str(caught.value)
@@ -175,7 +175,7 @@ def test_a_wrong_secret_names_tenant_and_app_never_the_secret(
 def test_an_expired_secret_says_so(
     tenant: Tenant, make_http_config: MakeConfig, open_store: Any, pm: Any
 ) -> None:
-    tenant.app.expired_secrets.add(CLIENT_ID)
+    tenant.app.entra.expired_secrets.add(CLIENT_ID)
     config = make_http_config(tenant)
     with pytest.raises(
         AuthError, match=r"AADSTS7000222: The provided client secret keys .* expired"
@@ -480,15 +480,13 @@ def test_a_token_revoked_mid_read_is_replaced_through_the_claims_challenge(
     config = make_http_config(tenant, extra='streams = ["managedDevices"]')
     store = open_store(config)
     served: list[int] = []
-    original = tenant.app._page
 
-    def revoke_after_first_page(*args: Any, **kwargs: Any) -> Any:
+    def revoke_after_first_page() -> None:
         served.append(1)
         if len(served) == 1:
-            tenant.app.revoke_tokens()
-        return original(*args, **kwargs)
+            tenant.app.entra.revoke_tokens()
 
-    tenant.app._page = revoke_after_first_page  # type: ignore[method-assign]
+    tenant.app.after_page(revoke_after_first_page)
     result = SyncEngine(config, store, pm=pm).sync("intune")
     outcome = _by_stream(result)["managedDevices"]
     assert outcome.status == "ok" and outcome.read == len(tenant.app.devices)
@@ -546,5 +544,5 @@ def test_debug_logs_of_a_whole_sync_hold_neither_secret_nor_token(
     assert result.exit_code == 0
     assert caplog.text  # the SDK and azure-identity did log
     assert SECRET not in caplog.text
-    for token in tenant.app.tokens:
+    for token in tenant.app.entra.tokens:
         assert token not in caplog.text

@@ -525,17 +525,13 @@ def test_a_feature_without_dates_of_its_own_is_planned_by_its_program_increment(
 
 
 def test_a_site_that_refuses_select_still_resolves_owners_and_names(
-    site: Site,
+    site_factory: Callable[..., Site],
     make_config: Callable[..., Config],
     open_store: Any,
     pm: Any,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import itcrosswalk.plugins.jira_align.sandbox as emulator
-
     # This site's Users and Themes DTOs lack uid and title as selectable fields.
-    narrow = {**emulator.FIELDS, "users": ["id", "email"], "themes": ["id"]}
-    monkeypatch.setattr(emulator, "FIELDS", narrow)
+    site = site_factory(fields={"users": ["id", "email"], "themes": ["id"]})
     config = make_config(site, extra='streams = ["epics"]')
     store = open_store(config)
     assert sync(config, store, pm).exit_code == 0

@@ -88,7 +88,7 @@ def test_an_expired_access_token_is_renewed_from_the_refresh_token_mid_read(
         adapter.device_login(lambda message: approve(instance, message))
     finally:
         adapter.close()
-    instance.app.token_lifetime = 3600
+    instance.app.entra.token_lifetime = 3600
     result = SyncEngine(config, open_store(config), pm=pm).sync("pwa", streams=["Resources"])
     assert result.exit_code == 0, result.streams[0].message
 
@@ -138,10 +138,9 @@ def test_login_through_the_cli_hook_waits_for_the_person_and_keeps_the_token(
     thread = threading.Thread(target=run)
     thread.start()
     for _ in range(100):
-        with instance.app.lock:
-            pending = [d for d in instance.app.device_codes.values() if d["user"] is None]
+        pending = instance.app.entra.pending()
         if pending:
-            pending[0]["user"] = USER
+            instance.app.entra.approve(pending[0].user_code, USER)
             break
         time.sleep(0.05)
     thread.join(timeout=30)

@@ -162,9 +162,10 @@ def test_without_credentials_the_server_offers_ntlm_and_an_ntlm_type1_gets_a_cha
     )
     assert anonymous.status_code == 401
     assert "NTLM" in anonymous.headers["WWW-Authenticate"]
-    from spnego._ntlm_raw.messages import Negotiate, NegotiateFlags
+    import spnego
 
-    type1 = Negotiate(NegotiateFlags.unicode | NegotiateFlags.ntlm).pack()
+    type1 = spnego.client("svc_crosswalk", "any", protocol="ntlm").step()
+    assert type1 is not None
     challenged = requests.get(
         f"{instance.url}/_api/ProjectData/Projects",
         headers={"Authorization": "NTLM " + base64.b64encode(type1).decode()},
@@ -190,3 +191,17 @@ def test_metadata_lists_the_sets_and_the_custom_field_properties(instance_factor
     assert 'Name="Annéefiscale" Type="Edm.String"' in xml
     assert 'Name="ProjectCost" Type="Edm.Decimal"' in xml
     assert 'EntitySet Name="Risks"' not in xml
+
+
+def test_the_ntlm_acceptor_proves_a_password_through_pyspnegos_public_client() -> None:
+    import spnego
+
+    from itcrosswalk.plugins.project_online.sandbox_ntlm import NtlmAcceptor, md4
+
+    assert md4(b"abc").hex() == "a448017aaf21d8525fc10ae87aa6729d"  # RFC 1320's test suite
+    acceptor = NtlmAcceptor({"CITY\\svc_crosswalk": "right-password"})
+    for password, proven in (("right-password", "svc_crosswalk"), ("wrong", None)):
+        client = spnego.client("CITY\\svc_crosswalk", password, protocol="ntlm")
+        header, key = acceptor.challenge(client.step() or b"")
+        answer = client.step(base64.b64decode(header.split()[1]))
+        assert acceptor.authenticate(answer or b"", key) == proven

@@ -186,7 +186,7 @@ def test_app_only_credentials_are_refused_before_any_request(
 
 
 def test_an_app_only_token_is_named_as_such(
-    instance: Instance,
+    instance_factory: Callable[..., Instance],
     make_config: Callable[..., Config],
     open_store: Any,
     pm: Any,
@@ -194,9 +194,15 @@ def test_an_app_only_token_is_named_as_such(
 ) -> None:
     import requests
 
+    instance = instance_factory(apps={"app": "app-secret"})
     answer = requests.post(
         f"{instance.root}/city/oauth2/v2.0/token",
-        data={"grant_type": "client_credentials", "client_id": "app", "scope": "x/.default"},
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "app",
+            "client_secret": "app-secret",
+            "scope": f"{instance.root}/.default",
+        },
         verify=str(instance.ca),
         timeout=10,
     ).json()

@@ -157,7 +157,8 @@ def test_an_incident_per_alarm_syncs_back_as_the_same_ticket(
         )
     finally:
         adapter.close()
-    row = instance.app._index["incident"][created.source_id]
+    row = instance.app.row("incident", created.source_id)
+    assert row is not None
     assert (row["impact"], row["urgency"], row["priority"]) == ("1", "2", "2")
     assert row["cmdb_ci"] == device.id
     store: Store = open_store(config)
@@ -260,7 +261,7 @@ def test_a_correlation_filter_the_instance_ignores_does_not_pass_for_a_match(
 ) -> None:
     # Strip the column from the emulator's dictionary: the query condition is then ignored
     # and every row comes back, as the real Table API does with an unknown field.
-    instance.app._fields["problem"].discard("correlation_id")
+    instance.app.drop_column("problem", "correlation_id")
     result = snow.writers["ticket:problem"](
         {"title": "Recurring mail outages"}, correlation_id="cw:rca:1", dry_run=True
     )

@@ -1,0 +1,1 @@
+"""Hardware lifecycle planning over the store: the refresh forecast (:mod:`.forecast`)."""

@@ -1,0 +1,572 @@
+"""Knowledge-base quality, root-cause quality and hardware lifecycle metrics.
+
+An article is judged by its latest version (``latest``); counts the platform carries over from
+version to version are never summed. Views and uses come from the view log (``kb_use``), where a
+source keeps one; a source whose log was not read gives no answer rather than a 0. Assets are in
+service when in use, in stock, in maintenance or in transit; ages and warranty quarters are
+judged at the moment of reading, in the City's fiscal year (``[metrics] fiscal_year_start``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..store import ENTITY_TABLES, stream_state
+from . import Measure, MetricContext, MetricResult, SqlMetric, epoch, epoch_of, key_text
+
+OPEN = ("new", "in_progress", "on_hold")
+DONE = ("resolved", "closed")
+IN_SERVICE = ("in_use", "in_stock", "in_maintenance", "in_transit")
+DAY = 86400.0
+
+
+def fiscal_year(day: date, start_month: int) -> int:
+    """The fiscal year ``day`` falls in, named by the calendar year it ends in."""
+    if start_month == 1:
+        return day.year
+    return day.year + 1 if day.month >= start_month else day.year
+
+
+def fiscal_quarter(day: date, start_month: int) -> str:
+    """``FY2027 Q1`` for 2026-07-15 when the fiscal year starts in July."""
+    quarter = ((day.month - start_month) % 12) // 3 + 1
+    return f"FY{fiscal_year(day, start_month)} Q{quarter}"
+
+
+def quarter_start(day: date, start_month: int) -> date:
+    """The first day of the fiscal quarter ``day`` falls in."""
+    offset = ((day.month - start_month) % 12) // 3 * 3
+    month = (start_month - 1 + offset) % 12 + 1
+    year = day.year if month <= day.month else day.year - 1
+    return date(year, month, 1)
+
+
+def add_months(day: date, months: int) -> date:
+    index = day.month - 1 + months
+    return date(day.year + index // 12, index % 12 + 1, 1)
+
+
+def unread_reason(ctx: MetricContext, entity: str, what: str) -> str | None:
+    """Why the store cannot say anything from ``entity``: no stream of the source(s) read it
+    completely. None when one did (its rows, even none, are then an answer)."""
+    query = sa.select(stream_state.c.source, stream_state.c.access, stream_state.c.message).where(
+        stream_state.c.entity == entity
+    )
+    if ctx.source:
+        query = query.where(stream_state.c.source == ctx.source)
+    with ctx.store.engine.connect() as conn:
+        rows = conn.execute(query).all()
+    if any(r.access in (None, "ok") for r in rows):
+        return None
+    if rows:
+        problems = "; ".join(f"{r.source}: {r.access} {r.message or ''}".strip() for r in rows)
+        return f"{what} could not be read ({problems}), so nothing can be said, which is not a 0"
+    who = f"source {ctx.source}" if ctx.source else "no synced source"
+    return (
+        f"{who} keeps {what}"
+        + (" none" if ctx.source else "")
+        + ": nothing to judge, which is not a 0"
+    )
+
+
+class _Articles(SqlMetric):
+    """Articles, each by its latest version."""
+
+    domain = "service"
+    entity = "knowledge_article"
+    scope_fields = ("state",)
+    unknown_is_missing = ("state",)
+
+    def scope(self, t: sa.Table, ctx: MetricContext) -> list[Any]:
+        return [t.c.latest.is_(True)]
+
+    def dimensions(self) -> list[str]:
+        return ["source", "platform", "kind", "assignment_group"]
+
+    def dimension_expr(self, dimension: str, ctx: MetricContext) -> Any:
+        column = {
+            "source": "source",
+            "platform": "platform",
+            "kind": "knowledge_base",
+            "assignment_group": "owner_group",
+        }.get(dimension)
+        return None if column is None else self.table.c[column]
+
+
+def _versions_of(t: sa.Table) -> Any:
+    """Every version of ``t``'s article (the same number in the same source)."""
+    v = ENTITY_TABLES["knowledge_article"].alias("v")
+    return v, sa.and_(
+        v.c.source == t.c.source,
+        v.c.number == t.c.number,
+        v.c.deleted.is_(False),
+    )
+
+
+def _live(t: sa.Table, ctx: MetricContext) -> Any:
+    return sa.and_(
+        t.c.state == "published",
+        t.c.valid_to >= ctx.as_of.date(),
+        sa.func.coalesce(t.c.active, True).is_(True),
+    )
+
+
+class LiveShare(_Articles):
+    id = "kb.live_share"
+    title = "Knowledge articles live"
+    unit = "%"
+    fields = ("state",)
+    measure = Measure("share", condition=_live)
+    definition = (
+        "Of knowledge articles (each judged by its latest version; retired ones aside), the "
+        "share live as the platform itself decides it: published, valid-to date today or later "
+        "(a blank valid-to hides an article too) and active. Counts of earlier versions are "
+        "never added. Excluded and counted: retired articles."
+    )
+
+    def exclusions(self, t: sa.Table, ctx: MetricContext) -> list[tuple[str, Any]]:
+        return [("retired", t.c.state == "retired")]
+
+    def explain_columns(self, t: sa.Table, ctx: MetricContext) -> dict[str, Any]:
+        return {
+            "number": t.c.number,
+            "version": t.c.version,
+            "state": t.c.state,
+            "valid_to": t.c.valid_to,
+        }
+
+
+class ReviewOverdue(_Articles):
+    id = "kb.review_overdue"
+    title = "Knowledge articles overdue for review"
+    unit = "count"
+    fields = ("state",)
+    definition = (
+        "Published knowledge articles (latest version) whose last review, the publication of "
+        "that version, is more than [metrics] kb_review_days (default 365) before the moment "
+        "of reading. Excluded and counted: reviewed within the period, no publication date."
+    )
+
+    def scope(self, t: sa.Table, ctx: MetricContext) -> list[Any]:
+        return [t.c.latest.is_(True), t.c.state == "published"]
+
+    def exclusions(self, t: sa.Table, ctx: MetricContext) -> list[tuple[str, Any]]:
+        cutoff = (ctx.as_of - timedelta(days=ctx.policy.kb_review_days)).date()
+        return [
+            ("no publication date", t.c.reviewed_on.is_(None)),
+            (f"reviewed within {ctx.policy.kb_review_days} days", t.c.reviewed_on >= cutoff),
+        ]
+
+    def explain_columns(self, t: sa.Table, ctx: MetricContext) -> dict[str, Any]:
+        return {"number": t.c.number, "version": t.c.version, "reviewed_on": t.c.reviewed_on}
+
+
+def _used_since(t: sa.Table, ctx: MetricContext) -> Any:
+    u = ENTITY_TABLES["knowledge_use"].alias("u")
+    v, same_article = _versions_of(t)
+    cutoff = ctx.as_of - timedelta(days=ctx.policy.kb_unused_days)
+    return (
+        sa.exists()
+        .where(
+            u.c.source == t.c.source,
+            u.c.deleted.is_(False),
+            u.c.created_at >= cutoff,
+            u.c.created_at <= ctx.as_of,
+            u.c.article_id == v.c.source_id,
+        )
+        .where(same_article)
+    )
+
+
+class UnusedArticles(_Articles):
+    id = "kb.unused_articles"
+    title = "Knowledge articles unused"
+    unit = "count"
+    fields = ("state",)
+    definition = (
+        "Published knowledge articles (latest version) nobody viewed or attached to a task in "
+        "the [metrics] kb_unused_days (default 90) before the moment of reading, counted from "
+        "the platform's view log (ServiceNow kb_use) over every version of the article. The "
+        "article's own view count is not used: its meaning differs by instance (a rolling "
+        "window or a lifetime count, detail says which). Unsupported where no view log was "
+        "read. Excluded and counted: viewed or used in the period."
+    )
+
+    def scope(self, t: sa.Table, ctx: MetricContext) -> list[Any]:
+        return [t.c.latest.is_(True), t.c.state == "published"]
+
+    def coverage_reason(self, ctx: MetricContext) -> str | None:
+        return super().coverage_reason(ctx) or unread_reason(
+            ctx, "knowledge_use", "a knowledge view log (kb_use)"
+        )
+
+    def exclusions(self, t: sa.Table, ctx: MetricContext) -> list[tuple[str, Any]]:
+        return [(f"viewed or used within {ctx.policy.kb_unused_days} days", _used_since(t, ctx))]
+
+    def finish(
+        self, ctx: MetricContext, result: MetricResult, scope: list[Any], by: Sequence[str]
+    ) -> None:
+        t = self.table
+        with ctx.store.engine.connect() as conn:
+            kinds = conn.execute(
+                sa.select(t.c.view_count_kind, sa.func.count())
+                .where(*scope)
+                .group_by(t.c.view_count_kind)
+            ).all()
+        result.detail["view_count_means"] = {key_text(k): int(n) for k, n in kinds}
+
+
+def _open_flag(t: sa.Table, ctx: MetricContext, older_than: int = 0) -> Any:
+    f = ENTITY_TABLES["knowledge_feedback"].alias("f")
+    v, same_article = _versions_of(t)
+    where = [
+        f.c.source == t.c.source,
+        f.c.deleted.is_(False),
+        f.c.flagged.is_(True),
+        sa.func.coalesce(f.c.resolved, False).is_(False),
+        f.c.article_id == v.c.source_id,
+    ]
+    if older_than:
+        where.append(f.c.created_at < ctx.as_of - timedelta(days=older_than))
+    return sa.exists().where(*where).where(same_article)
+
+
+class FlaggedOpen(_Articles):
+    id = "kb.flagged_open"
+    title = "Knowledge articles with open flags"
+    unit = "count"
+    fields = ("state",)
+    definition = (
+        "Knowledge articles (latest version; retired ones aside) with at least one flag in "
+        "their feedback (any version's) not yet resolved; detail gives how many of them have "
+        "a flag open for more than 30 days. Unsupported where no feedback was read (a "
+        "knowledge base that never had feedback is not one whose feedback is good). Excluded "
+        "and counted: no open flag, retired."
+    )
+
+    def coverage_reason(self, ctx: MetricContext) -> str | None:
+        return super().coverage_reason(ctx) or unread_reason(
+            ctx, "knowledge_feedback", "knowledge feedback (kb_feedback)"
+        )
+
+    def exclusions(self, t: sa.Table, ctx: MetricContext) -> list[tuple[str, Any]]:
+        return [("retired", t.c.state == "retired"), ("no open flag", sa.not_(_open_flag(t, ctx)))]
+
+    def finish(
+        self, ctx: MetricContext, result: MetricResult, scope: list[Any], by: Sequence[str]
+    ) -> None:
+        t = self.table
+        with ctx.store.engine.connect() as conn:
+            old = conn.execute(
+                sa.select(sa.func.count()).where(
+                    *scope, t.c.state != "retired", _open_flag(t, ctx, 30)
+                )
+            ).scalar()
+        result.detail["open_over_30_days"] = int(old or 0)
+
+
+def _has_article(t: sa.Table, ctx: MetricContext) -> Any:
+    link = ENTITY_TABLES["knowledge_link"].alias("l")
+    return sa.exists().where(
+        link.c.source == t.c.source, link.c.task_id == t.c.source_id, link.c.deleted.is_(False)
+    )
+
+
+class IncidentCoverage(SqlMetric):
+    id = "kb.incident_coverage"
+    title = "Resolved incidents with an article"
+    domain = "service"
+    unit = "%"
+    entity = "ticket"
+    kinds = ("incident",)
+    fields = ("state",)
+    scope_fields = ("state",)
+    date_field = "opened_at"
+    measure = Measure("share", condition=_has_article)
+    definition = (
+        "Of incidents opened in the period and resolved or closed, the share with a knowledge "
+        "article attached (ServiceNow m2m_kb_task); breakdown by assignment group, detail by "
+        "category. Unsupported where no task-article links were read. Excluded and counted: "
+        "incidents of a source that keeps no task-article links."
+    )
+
+    def scope(self, t: sa.Table, ctx: MetricContext) -> list[Any]:
+        return [t.c.kind == "incident", t.c.state.in_(DONE)]
+
+    def coverage_reason(self, ctx: MetricContext) -> str | None:
+        return super().coverage_reason(ctx) or unread_reason(
+            ctx, "knowledge_link", "articles attached to tasks (m2m_kb_task)"
+        )
+
+    def exclusions(self, t: sa.Table, ctx: MetricContext) -> list[tuple[str, Any]]:
+        # A source that keeps no task-article links (Jira's knowledge is in Confluence) has
+        # incidents whose coverage is unknown, not 0.
+        linked = sa.select(stream_state.c.source).where(
+            stream_state.c.entity == "knowledge_link",
+            sa.func.coalesce(stream_state.c.access, "ok") == "ok",
+        )
+        return [("its source keeps no task-article links", t.c.source.not_in(linked))]
+
+    def finish(
+        self, ctx: MetricContext, result: MetricResult, scope: list[Any], by: Sequence[str]
+    ) -> None:
+        t = self.table
+        scope = [*scope, *[sa.not_(c) for _r, c in self.exclusions(t, ctx)]]
+        hit = sa.func.sum(sa.case((_has_article(t, ctx), 1), else_=0))
+        for name, column in (("by_category", t.c.category), ("by_group", t.c.assignment_group)):
+            with ctx.store.engine.connect() as conn:
+                rows = conn.execute(
+                    sa.select(column.label("k"), sa.func.count().label("n"), hit.label("a"))
+                    .where(*scope)
+                    .group_by(column)
+                ).all()
+            result.detail[name] = {
+                key_text(r.k): round(100.0 * float(r.a or 0) / r.n, 4) for r in rows if r.n
+            }
+
+
+def _has_text(column: Any) -> Any:
+    return sa.and_(column.is_not(None), column != "")
+
+
+class _Problems(SqlMetric):
+    domain = "service"
+    entity = "ticket"
+    kinds = ("problem",)
+    scope_fields = ("state",)
+    date_field = "opened_at"
+
+
+def _rca_done(t: sa.Table, ctx: MetricContext) -> Any:
+    return sa.and_(
+        _has_text(t.c.cause_notes),
+        sa.or_(_has_text(t.c.fix_notes), t.c.resolution_code == "risk_accepted"),
+    )
+
+
+class RcaCompletion(_Problems):
+    id = "problem.rca_completion"
+    title = "Closed problems with root cause and fix"
+    unit = "%"
+    fields = ("cause_notes", "fix_notes")
+    measure = Measure("share", condition=_rca_done)
+    definition = (
+        "Of problems opened in the period and resolved or closed, the share with a root cause "
+        "(cause notes, as text once HTML is removed) and a fix (fix notes; a problem closed as "
+        "risk accepted needs no fix). Unsupported where the platform keeps no such fields "
+        "(ServiceNow's legacy problem states). Excluded and counted: closed as duplicate, "
+        "canceled, a problem whose platform keeps no cause or fix notes."
+    )
+
+    def scope(self, t: sa.Table, ctx: MetricContext) -> list[Any]:
+        return [t.c.kind == "problem", t.c.state.in_(DONE)]
+
+    def exclusions(self, t: sa.Table, ctx: MetricContext) -> list[tuple[str, Any]]:
+        return [
+            ("closed as duplicate", t.c.resolution_code == "duplicate"),
+            ("canceled", t.c.resolution_code == "canceled"),
+            (
+                "the platform keeps no cause or fix notes",
+                sa.and_(t.c.cause_notes.is_(None), t.c.fix_notes.is_(None)),
+            ),
+        ]
+
+
+class KnownErrorRate(_Problems):
+    id = "problem.known_error_rate"
+    title = "Problems that are known errors"
+    unit = "%"
+    fields = ("known_error",)
+    measure = Measure("share", condition=lambda t, ctx: t.c.known_error.is_(True))
+    definition = (
+        "Of problems opened in the period (cancelled ones aside), the share marked a known "
+        "error (ServiceNow's known_error flag; on the legacy state model, the Known Error "
+        "state). Excluded and counted: cancelled, known error not recorded."
+    )
+
+    def scope(self, t: sa.Table, ctx: MetricContext) -> list[Any]:
+        return [t.c.kind == "problem"]
+
+    def exclusions(self, t: sa.Table, ctx: MetricContext) -> list[tuple[str, Any]]:
+        return [
+            ("cancelled", t.c.state == "cancelled"),
+            ("known error not recorded", t.c.known_error.is_(None)),
+        ]
+
+
+def _open_problem_on(t: sa.Table, ctx: MetricContext) -> Any:
+    p = ENTITY_TABLES["ticket"].alias("p")
+    same = sa.or_(
+        sa.and_(p.c.device_name.is_not(None), p.c.device_name == t.c.device_name),
+        sa.and_(p.c.category.is_not(None), p.c.category == t.c.category),
+    )
+    return sa.exists().where(
+        p.c.source == t.c.source,
+        p.c.kind == "problem",
+        p.c.deleted.is_(False),
+        p.c.state.in_(OPEN),
+        p.c.opened_at <= t.c.opened_at,
+        same,
+    )
+
+
+class RepeatIncidents(SqlMetric):
+    id = "problem.repeat_incidents"
+    title = "Incidents on a CI or category with an open problem"
+    domain = "service"
+    unit = "count"
+    entity = "ticket"
+    kinds = ("incident",)
+    fields = ("opened_at",)
+    scope_fields = ("state",)
+    date_field = "opened_at"
+    definition = (
+        "Incidents opened in the period on a configuration item (the device the ticket "
+        "concerns) or in a category for which a problem, opened no later than the incident, "
+        "is open at the moment of reading (state new, in progress or on hold); detail gives "
+        "their share of the period's incidents. Excluded and counted: no open problem on its "
+        "CI or category."
+    )
+
+    def scope(self, t: sa.Table, ctx: MetricContext) -> list[Any]:
+        return [t.c.kind == "incident"]
+
+    def exclusions(self, t: sa.Table, ctx: MetricContext) -> list[tuple[str, Any]]:
+        return [("no open problem on its CI or category", sa.not_(_open_problem_on(t, ctx)))]
+
+    def finish(
+        self, ctx: MetricContext, result: MetricResult, scope: list[Any], by: Sequence[str]
+    ) -> None:
+        total = result.n + sum(result.excluded.values())
+        result.detail["share"] = round(100.0 * result.n / total, 4) if total else None
+
+
+class _Assets(SqlMetric):
+    domain = "endpoint"
+    entity = "asset"
+    scope_fields = ("state",)
+    unknown_is_missing = ("state",)
+
+    def scope(self, t: sa.Table, ctx: MetricContext) -> list[Any]:
+        return [t.c.state.in_(IN_SERVICE)]
+
+    def dimensions(self) -> list[str]:
+        return ["source", "platform", "department", "kind"]
+
+    def dimension_expr(self, dimension: str, ctx: MetricContext) -> Any:
+        column = {
+            "source": "source",
+            "platform": "platform",
+            "department": "department",
+            "kind": "model_category",
+        }.get(dimension)
+        return None if column is None else self.table.c[column]
+
+
+def _age_days(t: sa.Table, ctx: MetricContext) -> Any:
+    # Whole days: a date against the day of reading (its UTC midnight), as a purchase date is.
+    today = datetime.combine(ctx.as_of.date(), time(0), UTC)
+    return (sa.literal(epoch_of(today)) - epoch(t.c.purchase_date, ctx.dialect)) / DAY
+
+
+class AgeMix(_Assets):
+    id = "asset.age_mix"
+    title = "Hardware age"
+    unit = "years"
+    fields = ("purchase_date",)
+    measure = Measure("mean", expr=lambda t, ctx: _age_days(t, ctx), scale=1 / 365.25)
+    definition = (
+        "Of hardware assets in service (in use, in stock, in maintenance, in transit), the mean "
+        "age in years since purchase at the moment of reading; detail gives them in bands "
+        "(under 1, 1-2, 2-3, 3-4, 4-5, 5 years and over). Breakdown 'kind' is the model "
+        "category. Excluded and counted: no purchase date."
+    )
+    BANDS = (("<1", 1), ("1-2", 2), ("2-3", 3), ("3-4", 4), ("4-5", 5))
+
+    def exclusions(self, t: sa.Table, ctx: MetricContext) -> list[tuple[str, Any]]:
+        return [("no purchase date", t.c.purchase_date.is_(None))]
+
+    def finish(
+        self, ctx: MetricContext, result: MetricResult, scope: list[Any], by: Sequence[str]
+    ) -> None:
+        t = self.table
+        age = _age_days(t, ctx) / 365.25
+        band = sa.case(*[(age < limit, name) for name, limit in self.BANDS], else_="5+").label(
+            "band"
+        )
+        with ctx.store.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(band, sa.func.count().label("n"))
+                .where(*scope, t.c.purchase_date.is_not(None))
+                .group_by(band)
+            ).all()
+        counts = {name: 0 for name, _ in self.BANDS} | {"5+": 0}
+        counts.update({row.band: int(row.n) for row in rows})
+        result.detail["age_bands"] = counts
+
+
+class WarrantyExpiring(_Assets):
+    id = "asset.warranty_expiring"
+    title = "Warranties ending in the next four fiscal quarters"
+    unit = "count"
+    fields = ("warranty_expiration",)
+    definition = (
+        "Hardware assets in service whose warranty ends from the moment of reading to the end "
+        "of the fourth fiscal quarter from now (this quarter and the next three; [metrics] "
+        "fiscal_year_start, default July); detail gives them by fiscal quarter, and how many "
+        "in service are already out of warranty. Excluded and counted: no warranty date, "
+        "warranty already ended, warranty ends later."
+    )
+
+    def horizon(self, ctx: MetricContext) -> tuple[date, date]:
+        today = ctx.as_of.date()
+        start = quarter_start(today, ctx.policy.fiscal_year_start)
+        return today, add_months(start, 12)
+
+    def exclusions(self, t: sa.Table, ctx: MetricContext) -> list[tuple[str, Any]]:
+        today, end = self.horizon(ctx)
+        return [
+            ("no warranty date", t.c.warranty_expiration.is_(None)),
+            ("warranty already ended", t.c.warranty_expiration < today),
+            ("warranty ends later", t.c.warranty_expiration >= end),
+        ]
+
+    def finish(
+        self, ctx: MetricContext, result: MetricResult, scope: list[Any], by: Sequence[str]
+    ) -> None:
+        t = self.table
+        today, end = self.horizon(ctx)
+        start_month = ctx.policy.fiscal_year_start
+        quarters: dict[str, int] = {}
+        moment = quarter_start(today, start_month)
+        while moment < end:
+            quarters[fiscal_quarter(moment, start_month)] = 0
+            moment = add_months(moment, 3)
+        with ctx.store.engine.connect() as conn:
+            days = conn.execute(
+                sa.select(t.c.warranty_expiration).where(
+                    *scope, t.c.warranty_expiration >= today, t.c.warranty_expiration < end
+                )
+            ).scalars()
+            for day in days:
+                quarters[fiscal_quarter(day, start_month)] += 1
+        result.detail["by_fiscal_quarter"] = quarters
+        result.detail["already_expired"] = result.excluded.get("warranty already ended", 0)
+
+
+KNOWLEDGE: list[SqlMetric] = [
+    LiveShare(),
+    ReviewOverdue(),
+    UnusedArticles(),
+    FlaggedOpen(),
+    IncidentCoverage(),
+    RcaCompletion(),
+    KnownErrorRate(),
+    RepeatIncidents(),
+    AgeMix(),
+    WarrantyExpiring(),
+]
