@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import operator
 import os
 import re
 import types
@@ -439,6 +440,136 @@ def _payload_hash(payload: Any) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
+# In JSON as ``json.dumps`` writes it (ASCII, the rest escaped), an unstorable character is a
+# ``\u0000`` or ``\udXXX`` escape; a real astral character (a surrogate pair) matches too,
+# which only sends its row the exact way.
+_UNSTORABLE_ESCAPE = re.compile(r"\\u(?:0000|d[89a-f])")
+
+
+class _Upsert:
+    """A table's upsert run at the driver (one prepared statement, ``executemany``), its values
+    converted here as the column types would (SQLAlchemy's per-parameter processing costs more
+    than the rest of a sync). Rows are written exactly as the SQLAlchemy statement writes them;
+    a row with unstorable text is cleaned by :func:`_storable_row` first, and a page whose
+    values this cannot convert (a value JSON cannot hold) goes through SQLAlchemy instead."""
+
+    def __init__(self, engine: sa.Engine, statement: Any, table: sa.Table) -> None:
+        dialect = engine.dialect
+        compiled = statement.compile(dialect=dialect)
+        self.sql = str(compiled)
+        self.sqlite = dialect.name == "sqlite"
+        positions = getattr(compiled, "positiontup", None)
+        self.names = list(positions) if positions else list(compiled.binds)
+        self.named = not positions
+        self._pick = operator.itemgetter(*self.names)
+        # The bind names are the column names (no column of ours is named like a keyword).
+        self.json: list[int] = []
+        self.datetimes: list[int] = []
+        self.dates: list[int] = []
+        self.texts: list[int] = []
+        for index, name in enumerate(self.names):
+            kind = table.c[name].type
+            if isinstance(kind, sa.JSON):
+                self.json.append(index)
+            elif isinstance(kind, UTCDateTime):
+                self.datetimes.append(index)
+            elif isinstance(kind, sa.Date):
+                self.dates.append(index)
+            elif isinstance(kind, sa.String):
+                self.texts.append(index)
+
+    def values(self, row: dict[str, Any]) -> tuple[list[Any], bool]:
+        """The row's parameters, and whether their text may hold an unstorable character."""
+        try:
+            values = list(self._pick(row))
+        except KeyError:  # a row without some column: NULL there, as SQLAlchemy binds it
+            values = [row.get(name) for name in self.names]
+        for i in self.json:
+            values[i] = json.dumps(values[i])
+        sqlite = self.sqlite
+        for i in self.datetimes:
+            moment = values[i]
+            if moment is not None:
+                if moment.tzinfo is None:
+                    moment = moment.replace(tzinfo=UTC)
+                elif moment.tzinfo is not UTC:
+                    moment = moment.astimezone(UTC)
+                values[i] = (
+                    moment.replace(tzinfo=None).isoformat(" ", "microseconds") if sqlite else moment
+                )
+        if sqlite:
+            for i in self.dates:
+                if values[i] is not None:
+                    values[i] = values[i].isoformat()
+        for i in self.texts:
+            text = values[i]
+            if text is not None and type(text) is not str:
+                values[i] = text.value if isinstance(text, Enum) else text
+        texts = "".join([v for v in values if type(v) is str])
+        if texts.isascii():  # most rows: no surrogate can be there, and NUL is one memchr
+            suspect = "\x00" in texts
+        else:
+            suspect = _UNSTORABLE.search(texts) is not None
+        if not suspect and "\\u" in texts:
+            suspect = _UNSTORABLE_ESCAPE.search(texts) is not None
+        return values, suspect
+
+    def run(self, conn: Any, rows: Sequence[dict[str, Any]], batch: int = 1000) -> None:
+        """Write ``rows`` (dicts by column name), cleaning the text of those that need it."""
+        params: list[Any] = []
+        for row in rows:
+            try:
+                values, suspect = self.values(row)
+                if suspect:
+                    values, _suspect = self.values(_storable_row(row))
+            except (TypeError, ValueError) as exc:  # as SQLAlchemy's own processing fails
+                raise sa.exc.StatementError(
+                    f"{type(exc).__name__}: {exc}", self.sql, None, exc
+                ) from None
+            params.append(
+                dict(zip(self.names, values, strict=True)) if self.named else tuple(values)
+            )
+        for start in range(0, len(params), batch):
+            conn.exec_driver_sql(self.sql, params[start : start + batch])
+
+
+@dataclass(frozen=True)
+class _PageStatements:
+    """The statements a page write runs on an entity's table, made once: their id lists are
+    expanding parameters, so a page's ids are bound, not turned into clauses one by one."""
+
+    existing: Any
+    unquarantine: Any
+    unlink: Any
+    versions: Any
+
+
+@functools.cache
+def _page_statements(entity: str) -> _PageStatements:
+    table = ENTITY_TABLES[entity]
+    ids: Any = sa.bindparam("ids", expanding=True)
+    return _PageStatements(
+        existing=sa.select(table.c.source_id).where(
+            table.c.source == sa.bindparam("source"), table.c.source_id.in_(ids)
+        ),
+        unquarantine=quarantine.delete().where(
+            quarantine.c.source == sa.bindparam("source"),
+            quarantine.c.stream == sa.bindparam("stream"),
+            quarantine.c.source_id.in_(ids),
+        ),
+        unlink=links_table.delete().where(
+            links_table.c.source == sa.bindparam("source"),
+            links_table.c.entity == sa.bindparam("entity"),
+            links_table.c.source_id.in_(ids),
+        ),
+        versions=sa.select(table.c.source_id, table.c.content_hash).where(
+            table.c.source == sa.bindparam("source"),
+            table.c.source_id.in_(ids),
+            table.c.deleted.is_(False),
+        ),
+    )
+
+
 def process_started(pid: int) -> str | None:
     """When process ``pid`` started, as the kernel counts it (Linux: clock ticks since boot,
     field 22 of ``/proc/PID/stat``); None where it cannot be told (no such process, no /proc)."""
@@ -499,6 +630,7 @@ class Store:
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self.dialect = self.engine.dialect.name
+        self._upserts: dict[Any, _Upsert] = {}
         try:
             self._create_schema()
         except BaseException:
@@ -525,6 +657,31 @@ class Store:
 
         return postgresql.insert(table) if self.dialect == "postgresql" else sqlite.insert(table)
 
+    def _upsert(self, entity: str, *, keep_sweep: bool) -> _Upsert:
+        """The driver-level upsert of an entity's table (built once per store): every column
+        but the key is updated, ``sweep`` kept as stored when ``keep_sweep``."""
+        key = (entity, keep_sweep)
+        upsert = self._upserts.get(key)
+        if upsert is None:
+            table = ENTITY_TABLES[entity]
+            statement = self._insert(table)
+            names = [c.name for c in table.columns if c.name not in ("source", "source_id")]
+            if keep_sweep:
+                names.remove("sweep")
+            statement = statement.on_conflict_do_update(
+                index_elements=[table.c.source, table.c.source_id],
+                set_={name: statement.excluded[name] for name in names},
+            )
+            upsert = self._upserts[key] = _Upsert(self.engine, statement, table)
+        return upsert
+
+    def _link_insert(self) -> _Upsert:
+        upsert = self._upserts.get("links")
+        if upsert is None:
+            statement = self._insert(links_table).on_conflict_do_nothing()
+            upsert = self._upserts["links"] = _Upsert(self.engine, statement, links_table)
+        return upsert
+
     # -- records -------------------------------------------------------------------------------
 
     @_store_errors
@@ -549,58 +706,42 @@ class Store:
         table = ENTITY_TABLES[entity]
         now = _now()
         rows: dict[str, dict[str, Any]] = {}
+        versions = versions or {}
         for record in records:
-            row = record.model_dump()
+            # The fields as the model holds them (what model_dump copies, without the copy).
+            row = dict(record.__dict__)
             row.update(stream=stream, deleted=False, deleted_at=None, synced_at=now, run_id=run_id)
-            if sweep is not None:
-                row["sweep"] = sweep
-            row["content_hash"] = (versions or {}).get(record.source_id)
-            row = _storable_row(row)
-            rows[row["source_id"]] = row  # a key repeated within a page: the last one wins
+            row["sweep"] = sweep
+            row["content_hash"] = versions.get(record.source_id)
+            # Unstorable text is cleaned as the rows are written (_Upsert.run), where it is
+            # found at the cost of one search per row.
+            key = row["source_id"]
+            if not (key.isascii() and "\x00" not in key):
+                key = storable(key)[0]
+            rows[key] = row  # a key repeated within a page: the last one wins
         result = WriteResult(quarantined=len(quarantined))
         with self.engine.begin() as conn:
             if rows:
                 existing: set[str] = set()
                 ids = list(rows)
+                statements = _page_statements(entity)
                 for start in range(0, len(ids), 500):
                     chunk = ids[start : start + 500]
                     existing.update(
                         conn.execute(
-                            sa.select(table.c.source_id).where(
-                                table.c.source == source, table.c.source_id.in_(chunk)
-                            )
+                            statements.existing, {"source": source, "ids": chunk}
                         ).scalars()
                     )
                 result.inserted = len(rows) - len(existing)
                 result.updated = len(existing)
-                statement = self._insert(table)
-                names = [c.name for c in table.columns if c.name not in ("source", "source_id")]
-                if sweep is None:
-                    names.remove("sweep")
-                    for row in rows.values():
-                        row.setdefault("sweep", None)
-                statement = statement.on_conflict_do_update(
-                    index_elements=[table.c.source, table.c.source_id],
-                    set_={name: statement.excluded[name] for name in names},
-                )
-                values = list(rows.values())
-                for start in range(0, len(values), 1000):
-                    conn.execute(statement, values[start : start + 1000])
+                self._upsert(entity, keep_sweep=sweep is None).run(conn, list(rows.values()))
                 for start in range(0, len(ids), 500):
                     chunk = ids[start : start + 500]
                     conn.execute(
-                        quarantine.delete().where(
-                            quarantine.c.source == source,
-                            quarantine.c.stream == stream,
-                            quarantine.c.source_id.in_(chunk),
-                        )
+                        statements.unquarantine, {"source": source, "stream": stream, "ids": chunk}
                     )
                     conn.execute(
-                        links_table.delete().where(
-                            links_table.c.source == source,
-                            links_table.c.entity == entity,
-                            links_table.c.source_id.in_(chunk),
-                        )
+                        statements.unlink, {"source": source, "entity": entity, "ids": chunk}
                     )
             for item in quarantined:
                 # The payload must be storable too, or the quarantine itself blocks the stream.
@@ -648,8 +789,8 @@ class Store:
                     )
             if links:
                 unique = {tuple(storable(part)[0] for part in link): None for link in links}
-                conn.execute(
-                    self._insert(links_table).on_conflict_do_nothing(),
+                self._link_insert().run(
+                    conn,
                     [
                         dict(
                             zip(
@@ -677,17 +818,13 @@ class Store:
     def known_versions(self, entity: str, source: str, ids: Sequence[str]) -> dict[str, str | None]:
         """``source_id -> content_hash`` (the version stored with the record) of the live (not
         tombstoned) records among ``ids``."""
-        table = ENTITY_TABLES[entity]
         found: dict[str, str | None] = {}
         with self.engine.connect() as conn:
+            query = _page_statements(entity).versions
             for start in range(0, len(ids), 500):
                 chunk = list(ids[start : start + 500])
-                query = sa.select(table.c.source_id, table.c.content_hash).where(
-                    table.c.source == source,
-                    table.c.source_id.in_(chunk),
-                    table.c.deleted.is_(False),
-                )
-                found.update({row.source_id: row.content_hash for row in conn.execute(query)})
+                rows = conn.execute(query, {"source": source, "ids": chunk})
+                found.update({row.source_id: row.content_hash for row in rows})
         return found
 
     def count_sweep(self, *, source: str, stream: str, entity: str, sweep: str) -> int:

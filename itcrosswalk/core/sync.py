@@ -488,7 +488,7 @@ class SyncEngine:
                 ids = [i for i in (stream.record_id(raw) for raw in page.records) if i]
                 known = self.store.known_versions(stream.entity, source_name, ids)
             versions: dict[str, str] = {}
-            to_map: list[tuple[dict[str, Any], datetime | None]] = []
+            to_map: list[tuple[dict[str, Any], str | None]] = []
             for raw in page.records:
                 try:
                     stamp = stream.cursor_value(raw)
@@ -511,10 +511,10 @@ class SyncEngine:
                 # watermark stops at the ceiling: data written just before it may be in flight.
                 if stamp is not None and window.until is not None:
                     stamp = min(stamp, window.until)
+                record_id = stream.record_id(raw)
                 if stamp is not None and (working.watermark is None or stamp > working.watermark):
                     working.watermark = stamp
-                    working.watermark_key = stream.record_id(raw)
-                record_id = stream.record_id(raw)
+                    working.watermark_key = record_id
                 version = stream.version(raw)
                 if record_id is not None and known.get(record_id) == version:
                     # Re-read in the overlap window, and the same version as stored (its change
@@ -523,17 +523,15 @@ class SyncEngine:
                     continue
                 if record_id is not None:
                     versions[record_id] = version
-                to_map.append((raw, stamp))
+                to_map.append((raw, record_id))
             if to_map:
-                stream.prepare([raw for raw, _stamp in to_map])
-            for raw, _stamp in to_map:
+                stream.prepare([raw for raw, _id in to_map])
+            for raw, record_id in to_map:
                 try:
                     record = stream.map(raw)
                 except Exception as exc:  # any mapping failure quarantines the one record
                     quarantined.append(
-                        QuarantineItem(
-                            stream.record_id(raw), f"{type(exc).__name__}: {exc}", dict(raw)
-                        )
+                        QuarantineItem(record_id, f"{type(exc).__name__}: {exc}", dict(raw))
                     )
                     continue
                 records.append(record)

@@ -253,7 +253,13 @@ def read_only(engine: sa.Engine) -> Iterator[sa.Connection]:
                 conn.rollback()
 
 
+_AS_IS = frozenset({str, int, float, bool, type(None)})
+"""The types a query's values mostly have, which need no conversion (one set lookup)."""
+
+
 def _plain(value: Any) -> Any:
+    if type(value) in _AS_IS:
+        return value
     if isinstance(value, datetime):
         return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
     if isinstance(value, date):
@@ -266,6 +272,8 @@ def _plain(value: Any) -> Any:
 
 
 def _text(value: Any) -> str | None:
+    if type(value) is str:
+        return value
     value = _plain(value)
     return None if value is None else str(value)
 
@@ -306,7 +314,7 @@ def run_control(
             missing = [c for c in REQUIRED_COLUMNS if c not in columns]
             if missing:
                 raise ValueError(f"the query returns no column {', '.join(missing)}")
-            rows = [dict(zip(columns, row, strict=True)) for row in cursor]
+            rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
     except Exception as exc:
         result.error = _one_line(exc)
         log.warning("control %s failed: %s", control.id, result.error)
@@ -315,8 +323,11 @@ def run_control(
     needs = [
         (req, *_requirement(sources, req.platform, req.entity, present)) for req in control.requires
     ]
+    dimensions = [c for c in columns if c not in _KNOWN]
+    unread: dict[str | None, str | None] = {}  # per source: why its data is not complete
     for row in rows:
-        status = str(row["status"] or "").strip().lower()
+        status = row["status"]
+        status = (status if type(status) is str else str(status or "")).strip().lower()
         if status not in STATUSES:
             result.error = (
                 f"a row has status {status!r}; a control returns one of {', '.join(STATUSES)}"
@@ -326,7 +337,9 @@ def run_control(
         reason = _text(row["reason"]) or ""
         source = _text(row.get("source"))
         if control.entity and status == "ok":
-            why = _unread(sources, source, control.entity)
+            if source not in unread:
+                unread[source] = _unread(sources, source, control.entity)
+            why = unread[source]
             if why:
                 status, reason = (
                     "unverified",
@@ -349,7 +362,7 @@ def run_control(
                 source=source,
                 department=_text(row.get("department")),
                 url=_text(row.get("url")),
-                dimensions={k: _plain(v) for k, v in row.items() if k not in _KNOWN},
+                dimensions={k: _plain(row[k]) for k in dimensions},
             )
         )
     if control.every_source:

@@ -311,6 +311,9 @@ class TableStream(Stream):
         raw, headers = self.adapter.list(
             self.table, query=self.query(window, token), limit=size, offset=token["offset"]
         )
+        # The response (its body, megabytes at display_value=all) is kept for error reports
+        # until the next request; this one succeeded, so its body need not live on.
+        self.adapter._local.last = None
         stamps = [mapping.value(r, "sys_updated_on") for r in raw]
         self._check_order(token, stamps)
         seen = set(token.get("seen") or ())

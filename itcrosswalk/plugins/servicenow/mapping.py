@@ -11,7 +11,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic_core import PydanticUndefined
 
 from ...core.model import (
     Demand,
@@ -26,6 +28,7 @@ from ...core.model import (
 from .root_cause import problem_fields
 
 PLATFORM = "servicenow"
+_M = TypeVar("_M", bound=Ticket)
 
 # table -> stored state value -> normalized TicketState
 TICKET_STATES: dict[str, dict[str, str]] = {
@@ -309,11 +312,16 @@ def _choice(
     return "unknown"
 
 
-def _extra(raw: Mapping[str, Any], used: set[str]) -> dict[str, Any]:
+_UNSET_FIELD = {"display_value": "", "value": ""}
+
+
+def _extra(raw: Mapping[str, Any], used: set[str] | frozenset[str]) -> dict[str, Any]:
     """Native fields the model does not name, kept compactly (empty values carry nothing)."""
     out: dict[str, Any] = {}
+    system = _SYSTEM
+    unset = _UNSET_FIELD  # most columns of a record are unset: one comparison skips them
     for key, item in raw.items():
-        if key in used or key in _SYSTEM:
+        if item == unset or key in used or key in system:
             continue
         if type(item) is dict:
             stored = item.get("value")
@@ -384,27 +392,74 @@ def map_ticket(raw: Mapping[str, Any], *, source: str, table: str, base: str) ->
         if table == "sc_req_item"
         else "opened_by"
     )
-    return Ticket(
-        **_provenance(raw, source=source, table=table, base=base),
-        kind=TICKET_KINDS[table],
-        number=value(raw, "number") or None,
-        title=value(raw, "short_description") or None,
-        priority=priority,
-        state=_choice(raw, "state", TICKET_STATES.get(table, {}), TICKET_STATE_LABELS, extra),
-        opened_at=parse_datetime(value(raw, "opened_at")),
-        resolved_at=parse_datetime(value(raw, "resolved_at")),
-        closed_at=parse_datetime(value(raw, "closed_at")),
-        assignment_group=display(raw, "assignment_group"),
-        assignee=display(raw, "assigned_to"),
-        requester=display(raw, requester_field) or display(raw, "opened_by"),
-        department=display(raw, "department") or display(raw, "u_department"),
-        category=display(raw, "category"),
-        device_name=display(raw, "cmdb_ci"),
-        reassignment_count=parse_int(value(raw, "reassignment_count")),
-        reopen_count=parse_int(value(raw, "reopen_count")),
-        **problem_fields(raw, table, extra),  # root cause; an incident's problem
-        extra=extra,
+    sys_id = value(raw, "sys_id")
+    if not sys_id:
+        raise ValueError("record has no sys_id")
+    # The model's fields in its order, each of its type by construction: text from
+    # ``value``/``display``, aware UTC times from ``parse_datetime`` (which raises on anything
+    # else, quarantining the record), a priority 1-5 or None, a kind and state of the
+    # enumerations, a non-empty sys_id. So the model is built without validating it again
+    # (validation costs as much as the rest of the mapping); test_mapping_fast.py holds the
+    # result equal to the validated model and bad records quarantined.
+    fields = {
+        "source": source,
+        "platform": PLATFORM,
+        "source_id": sys_id,
+        "url": record_url(base, table, sys_id),
+        "updated_at": parse_datetime(value(raw, "sys_updated_on")),
+        "created_at": parse_datetime(value(raw, "sys_created_on")),
+        "extra": extra,
+        "kind": TICKET_KINDS[table],
+        "number": value(raw, "number") or None,
+        "title": value(raw, "short_description") or None,
+        "priority": priority,
+        "state": _choice(raw, "state", TICKET_STATES.get(table, {}), TICKET_STATE_LABELS, extra),
+        "opened_at": parse_datetime(value(raw, "opened_at")),
+        "resolved_at": parse_datetime(value(raw, "resolved_at")),
+        "closed_at": parse_datetime(value(raw, "closed_at")),
+        "assignment_group": display(raw, "assignment_group"),
+        "assignee": display(raw, "assigned_to"),
+        "requester": display(raw, requester_field) or display(raw, "opened_by"),
+        "department": display(raw, "department") or display(raw, "u_department"),
+        "category": display(raw, "category"),
+        "device_name": display(raw, "cmdb_ci"),
+        "reassignment_count": parse_int(value(raw, "reassignment_count")),
+        "reopen_count": parse_int(value(raw, "reopen_count")),
+    }
+    fields.update(problem_fields(raw, table, extra))  # root cause; an incident's problem
+    return _built(Ticket, fields)
+
+
+def _built(model: type[_M], fields: dict[str, Any]) -> _M:
+    """A model of ``fields`` (each already of its field's type; the others take their
+    defaults), made as ``model_construct`` makes it but without its per-field work."""
+    known = _DEFAULTS.get(model)
+    if known is None:
+        every = {name: info.default for name, info in model.model_fields.items()}
+        # Fields without a plain default (required, or made by a factory) must be given.
+        needed = frozenset(n for n, d in every.items() if d is PydanticUndefined)
+        known = _DEFAULTS[model] = (every, needed)
+    defaults, needed = known
+    if not (needed <= fields.keys() <= defaults.keys()):
+        raise TypeError(
+            f"{model.__name__}: fields {sorted(fields.keys() - defaults.keys())} unknown, "
+            f"{sorted(needed - fields.keys())} missing"
+        )
+    record = _new(model)
+    _set(
+        record,
+        "__dict__",
+        {name: fields[name] if name in fields else d for name, d in defaults.items()},
     )
+    _set(record, "__pydantic_fields_set__", set(fields))
+    _set(record, "__pydantic_extra__", None)
+    _set(record, "__pydantic_private__", None)
+    return record
+
+
+_DEFAULTS: dict[type, tuple[dict[str, Any], frozenset[str]]] = {}
+_new = object.__new__
+_set = object.__setattr__
 
 
 _SLA_USED = {
