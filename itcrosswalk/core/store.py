@@ -143,6 +143,17 @@ sa.Index(
 )
 sa.Index("ix_assets_serial_key", ENTITY_TABLES["asset"].c.serial_key)
 sa.Index("ix_knowledge_articles_number", ENTITY_TABLES["knowledge_article"].c.number)
+# Problems on a CI or in a category (problem.repeat_incidents looks them up per incident).
+sa.Index(
+    "ix_tickets_kind_device",
+    ENTITY_TABLES["ticket"].c.kind,
+    ENTITY_TABLES["ticket"].c.device_name,
+)
+sa.Index(
+    "ix_tickets_kind_category",
+    ENTITY_TABLES["ticket"].c.kind,
+    ENTITY_TABLES["ticket"].c.category,
+)
 
 schema_version = sa.Table(
     "schema_version", metadata, sa.Column("version", sa.Integer, primary_key=True)
