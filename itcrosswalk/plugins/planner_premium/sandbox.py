@@ -758,6 +758,18 @@ class DataverseEmulator(Emulator):
                             ]:
                                 self.delete(child.logical, cid)
 
+    def has(self, native_id: str) -> bool:
+        with self.lock:
+            return any(native_id in table.rows for table in self.tables.values())
+
+    def forget(self, native_id: str) -> bool:
+        with self.lock:
+            logical = next((n for n, t in self.tables.items() if native_id in t.rows), None)
+        if logical is None:
+            return False
+        self.delete(logical, native_id)
+        return True
+
     def expire_change_tokens(self) -> None:
         """Every delta token handed out so far has expired (older than the org's retention)."""
         with self.lock:
