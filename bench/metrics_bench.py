@@ -256,6 +256,7 @@ def run_metrics(store: Store, args: argparse.Namespace) -> None:
 
 
 def run_compliance(store: Store, args: argparse.Namespace) -> None:
+    from itcrosswalk.core.capacity.controls import capacity_parameters
     from itcrosswalk.core.compliance import controls_for, run_controls, select
     from itcrosswalk.core.compliance.engine import parameters, run_control, source_health
 
@@ -272,6 +273,7 @@ def run_compliance(store: Store, args: argparse.Namespace) -> None:
     )
     sources = source_health(store.engine, config)
     params = parameters(config, NOW)
+    params.update(capacity_parameters(store, config, NOW, chosen))
     timings = []
     for control in chosen:
         started = time.perf_counter()
