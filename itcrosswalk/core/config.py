@@ -258,6 +258,9 @@ class CalendarConfig(BaseModel):
     start: str = Field(default="08:00", pattern=_HHMM)
     end: str = Field(default="17:00", pattern=_HHMM)
     holidays: list[date] = Field(default_factory=list)
+    hours_per_day: float | None = Field(default=None, gt=0, le=24)
+    """The hours a person gives a working day, for capacity (``8`` with an unpaid lunch hour
+    in 08:00-17:00); default ``end - start``."""
 
     @field_validator("timezone")
     @classmethod

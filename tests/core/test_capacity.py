@@ -266,3 +266,17 @@ def test_generic_role_demand_is_shown_apart(store: Store) -> None:
     assert capacity_by_role(store, CONFIG, start=MARCH, end=APRIL)["DBA"]["2026-03"] == {
         "capacity": 0.0, "demand": 21.0, "available": -21.0,
     }  # fmt: skip
+
+
+def test_hours_per_day_sets_a_working_day_apart_from_the_business_hours(store: Store) -> None:
+    # 08:00-17:00 business hours with an unpaid lunch hour: a person gives 8 hours, not 9.
+    put(store, dana_records())
+    nine = compute(load(store), CalendarConfig(start="08:00", end="17:00"), start=MARCH, end=APRIL)
+    eight = compute(
+        load(store),
+        CalendarConfig(start="08:00", end="17:00", hours_per_day=8),
+        start=MARCH,
+        end=APRIL,
+    )
+    assert nine.person_cells["eli.ward@city.example.gov"][MARCH].capacity == 198.0  # 22 x 9
+    assert eight.person_cells["eli.ward@city.example.gov"][MARCH].capacity == 176.0  # 22 x 8

@@ -93,7 +93,8 @@ class WorkCalendar:
 
     @classmethod
     def from_config(cls, config: CalendarConfig) -> WorkCalendar:
-        """The City's calendar: its workdays, ``end - start`` hours a day, its holidays."""
+        """The City's calendar: its workdays, ``hours_per_day`` (default ``end - start``) hours
+        a day, its holidays."""
 
         def minutes(text: str) -> int:
             hours, mins = (int(part) for part in text.split(":"))
@@ -102,7 +103,7 @@ class WorkCalendar:
         span = max(0, minutes(config.end) - minutes(config.start)) / 60
         return cls(
             workdays=frozenset(config.workdays),
-            hours_per_day=span,
+            hours_per_day=config.hours_per_day or span,
             holidays=frozenset(config.holidays),
             zone=ZoneInfo(config.timezone),
         )
