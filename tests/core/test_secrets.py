@@ -6,53 +6,24 @@ import base64
 import io
 import logging
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
 import keyring
 import pytest
-from keyring.backend import KeyringBackend
 from keyring.errors import KeyringLocked
 
 from itcrosswalk.core.errors import ConfigError, PlatformError
 from itcrosswalk.core.secrets import REDACTOR, Redactor, is_reference, redact, resolve_secret
+from tests.keyrings import MemoryKeyring
 from tests.leaks import encodings, leaks, store_text
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
 
 
-class MemoryKeyring(KeyringBackend):
-    """A keyring that lives in a dict, for one test."""
-
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.passwords: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.passwords.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.passwords[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.passwords.pop((service, username), None)
-
-
 class LockedKeyring(MemoryKeyring):
     def get_password(self, service: str, username: str) -> str | None:
         raise KeyringLocked("the login keyring is locked\nsecond line")
-
-
-@pytest.fixture
-def memory_keyring() -> Iterator[MemoryKeyring]:
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
 
 
 def test_env_reference(monkeypatch: pytest.MonkeyPatch) -> None:

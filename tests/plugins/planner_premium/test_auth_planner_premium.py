@@ -3,52 +3,23 @@ Schedule API user by device code once, its refresh token in the (in-memory) keyr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import keyring
 import pytest
 import trustme
 from click.testing import CliRunner
-from keyring.backend import KeyringBackend
 
 from itcrosswalk.cli import make_cli
 from itcrosswalk.core.config import Config
 from itcrosswalk.core.errors import AuthError
 from itcrosswalk.core.sync import SyncEngine, build_adapter
 from itcrosswalk.plugins.planner_premium.sandbox import SANDBOX_PUBLIC_CLIENT, SANDBOX_TENANT
+from tests.keyrings import MemoryKeyring
 
 from .conftest import USER, Env
-
-
-class MemoryKeyring(KeyringBackend):
-    """A keyring that lives in memory, so tests never touch the machine's own."""
-
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.values: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.values.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.values[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.values.pop((service, username), None)
-
-
-@pytest.fixture
-def memory_keyring() -> Iterator[MemoryKeyring]:
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
 
 
 def test_an_application_user_signs_in_with_a_certificate(

@@ -3,14 +3,12 @@ and an in-memory keyring standing in for the OS keyring."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import keyring
 import pytest
-from keyring.backend import KeyringBackend
 
 from itcrosswalk.core.config import Config, load_config
 from itcrosswalk.plugins.project_online.sandbox import DEMO_CUSTOM_FIELDS, create_app
@@ -112,34 +110,6 @@ def make_config(tmp_path: Path, pwa_env: None) -> Callable[..., Config]:
         return load_config(path)
 
     return build
-
-
-class MemoryKeyring(KeyringBackend):
-    """A keyring that lives in memory, so tests never touch the machine's own."""
-
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.values: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.values.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.values[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.values.pop((service, username), None)
-
-
-@pytest.fixture
-def memory_keyring() -> Iterator[MemoryKeyring]:
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
 
 
 def project_rows(world: World) -> list[Any]:

@@ -16,8 +16,9 @@ from itcrosswalk.cli import make_cli
 from itcrosswalk.core.config import Config
 from itcrosswalk.core.errors import AuthError, ConfigError
 from itcrosswalk.core.sync import SyncEngine, build_adapter
+from tests.keyrings import MemoryKeyring
 
-from .conftest import PASSWORD, USER, Instance, MemoryKeyring
+from .conftest import PASSWORD, USER, Instance
 
 
 def delegated(instance: Instance) -> str:
