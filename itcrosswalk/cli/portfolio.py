@@ -16,6 +16,18 @@ FORMAT = click.option(
 )  # fmt: skip
 
 
+def _candidates(obj: Context, source: str | None) -> Any:
+    """The funding candidates in the store, of one checked source or of all."""
+    from ..core.portfolio.candidates import load
+
+    source = check_source(obj, source)
+    store = obj.store()
+    try:
+        return load(store, obj.config.portfolio, source=source)
+    finally:
+        store.close()
+
+
 def _money(value: Any) -> str:
     return "-" if value is None else f"{value:,.0f}"
 
@@ -39,15 +51,9 @@ def register(cli: click.Group) -> None:
     ) -> None:
         """NPV, IRR, payback, benefit-cost ratio and five-year TCO of every candidate."""
         from ..core.portfolio import economics_rows, explain_rows
-        from ..core.portfolio.candidates import load
 
-        source = check_source(obj, source)
         policy = obj.config.portfolio
-        store = obj.store()
-        try:
-            cands = load(store, policy, source=source)
-        finally:
-            store.close()
+        cands = _candidates(obj, source)
         if explain:
             _emit(explain_rows(cands, policy.discount_rate), fmt, title="economics: every input")
         else:
@@ -73,16 +79,10 @@ def register(cli: click.Group) -> None:
     def rank_(obj: Context, source: str | None, fmt: str) -> None:
         """One ranked list of candidates across all platforms, each score with its parts."""
         from ..core.portfolio import rank_rows
-        from ..core.portfolio.candidates import load
         from ..core.portfolio.scoring import rank
 
-        source = check_source(obj, source)
         policy = obj.config.portfolio
-        store = obj.store()
-        try:
-            cands = load(store, policy, source=source)
-        finally:
-            store.close()
+        cands = _candidates(obj, source)
         ranking = rank(cands.candidates, policy.scoring)
         _emit(rank_rows(ranking), fmt, title="ranking")
         for status in ranking.criteria:

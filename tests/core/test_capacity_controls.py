@@ -143,3 +143,19 @@ def test_the_metrics_and_their_explanations(store: Store) -> None:
         "clarity": 100.0, "servicenow": 100.0,
     }  # fmt: skip
     assert rows["eli.ward@city.example.gov"].detail["over_allocated_months"] == []
+
+
+def test_a_person_with_no_working_hours_in_the_window_is_explained_not_divided_by(
+    store: Store,
+) -> None:
+    # A weekend window: nobody has a working hour in it, so no one's utilization is a number.
+    put(store, city())
+    pm = make_registry(builtins=(), entry_points_group=None)
+    metric = all_metrics(pm)["capacity.utilization"]
+    since, until = datetime(2026, 3, 7, tzinfo=UTC), datetime(2026, 3, 9, tzinfo=UTC)
+    ctx = MetricContext(store=store, policy=CONFIG.metrics, since=since, until=until, now=NOW)
+    rows = list(metric.explain(ctx))
+    assert rows, "the people booked are still listed"
+    for row in rows:
+        assert (row.counted, row.value) == (False, None), row
+        assert row.reason == "no working hours in the window (capacity 0)"

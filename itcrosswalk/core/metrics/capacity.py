@@ -79,14 +79,14 @@ class CapacityMetric(Metric):
                 for label, c in zip(result.period_labels(), cells.values(), strict=True)
             }
             counted = capacity > 0
-            value = self.person_value(demand, capacity, key in over)
+            value = self.person_value(demand, capacity, key in over) if counted else None
             yield Explanation(
                 source=",".join(sorted(info.platforms)) or "(capacity only)",
                 source_id=key,
                 label=info.name,
                 counted=counted,
                 reason=None if counted else "no working hours in the window (capacity 0)",
-                value=value if counted else None,
+                value=value,
                 detail={
                     "capacity_basis": result.capacity_basis.get(key),
                     "demand_hours": round(demand, 2),
@@ -127,8 +127,8 @@ class Utilization(CapacityMetric):
         "Hours booked on named people across every platform, summed per person (a person "
         "booked on two platforms counts once, with both bookings), over those people's "
         "capacity in the window, in %. Capacity is the platform's calendar where one keeps it, "
-        "else the City's working calendar ([metrics.calendar]: workdays, end - start hours a "
-        "day, less holidays). Window: --since/--until, else six months from this month's first. "
+        "else the City's working calendar ([metrics.calendar]: workdays, hours_per_day or "
+        "end - start hours a day, less holidays). Window: --since/--until, else six months from this month's first. "
         "Demand for roles nobody is named on, and bookings whose person cannot be told, are "
         "left out (crosswalk capacity shows them apart)."
     )
