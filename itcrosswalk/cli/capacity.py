@@ -4,12 +4,14 @@ people, with the heatmap in HTML and XLSX."""
 from __future__ import annotations
 
 import json
+import sys
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import click
 
-from . import Context, _emit
+from . import EXIT_ATTENTION, Context, _emit
 
 
 def _day(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
@@ -90,31 +92,37 @@ def register(cli: click.Group) -> None:
                 click.echo(f"wrote {path}", err=True)
         if fmt == "json":
             click.echo(json.dumps(jsonable(data), indent=2, sort_keys=True))
-            return
+        else:
+            _print(data, by)
         if not result.sources_with_assignments:
+            # An empty plan is not "nobody is over-allocated": say so and exit 3.
             click.echo(
                 "no synced source keeps assignments: there is no demand to set against capacity",
                 err=True,
             )
-        rows = []
-        for row in data["heat"]:
-            line: dict[str, str] = {by: row["label"]}
-            for c in row["cells"]:
-                u = c["utilization"]
-                line[c["period"]] = "—" if u is None else f"{100 * u:.0f}%"
-            rows.append(line)
-        _emit(rows, "table", [by, *data["periods"]], title=f"utilization by {by}")
-        for f in data["findings"]:
-            parts = " + ".join(f"{k} {v:g} h" for k, v in f["by_platform"].items())
-            click.echo(
-                f"booked on several platforms: {f['name'] or f['person']} in {f['period']}: "
-                f"{parts} = {f['demand_hours']:g} h of {f['capacity_hours']:g} h"
-                + (" (no platform alone shows it)" if f["hidden"] else "")
-            )
-        for person, months in data["over_allocated"].items():
-            click.echo(f"over-allocated: {person} above 110% in {', '.join(months)}")
-        for role, cells in data["generic"].items():
-            total = sum(c["demand_hours"] for c in cells.values())
-            click.echo(f"demand for role {role} with nobody named: {total:g} h")
-        for p in data["problems"]:
-            click.echo(f"reported: {p['message']}", err=True)
+            sys.exit(EXIT_ATTENTION)
+
+
+def _print(data: dict[str, Any], by: str) -> None:
+    rows = []
+    for row in data["heat"]:
+        line: dict[str, str] = {by: row["label"]}
+        for c in row["cells"]:
+            u = c["utilization"]
+            line[c["period"]] = "—" if u is None else f"{100 * u:.0f}%"
+        rows.append(line)
+    _emit(rows, "table", [by, *data["periods"]], title=f"utilization by {by}")
+    for f in data["findings"]:
+        parts = " + ".join(f"{k} {v:g} h" for k, v in f["by_platform"].items())
+        click.echo(
+            f"booked on several platforms: {f['name'] or f['person']} in {f['period']}: "
+            f"{parts} = {f['demand_hours']:g} h of {f['capacity_hours']:g} h"
+            + (" (no platform alone shows it)" if f["hidden"] else "")
+        )
+    for person, months in data["over_allocated"].items():
+        click.echo(f"over-allocated: {person} above 110% in {', '.join(months)}")
+    for role, cells in data["generic"].items():
+        total = sum(c["demand_hours"] for c in cells.values())
+        click.echo(f"demand for role {role} with nobody named: {total:g} h")
+    for p in data["problems"]:
+        click.echo(f"reported: {p['message']}", err=True)

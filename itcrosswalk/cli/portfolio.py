@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from . import Context, _emit, check_source, infer_format, output_option
+from . import EXIT_ATTENTION, Context, _emit, check_source, infer_format, output_option
 
 FORMAT = click.option(
     "--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
@@ -26,6 +27,18 @@ def _candidates(obj: Context, source: str | None) -> Any:
         return load(store, obj.config.portfolio, source=source)
     finally:
         store.close()
+
+
+def _none_to_judge(count: int, excluded: Any) -> None:
+    """With no candidate to judge, say so and exit 3: an empty list is not an answer."""
+    if count:
+        return
+    click.echo(
+        f"no funding candidates in the store ({len(excluded)} excluded): sync a source that "
+        "keeps demands, proposals, epics or ideas with their costs first",
+        err=True,
+    )
+    sys.exit(EXIT_ATTENTION)
 
 
 def _money(value: Any) -> str:
@@ -70,6 +83,7 @@ def register(cli: click.Group) -> None:
                 _emit(rows, fmt, title="economics")
         if fmt == "table":
             _excluded(cands.excluded_counts)
+        _none_to_judge(len(cands.candidates), cands.excluded)
 
     @portfolio.command("rank")
     @click.option("--source", help="Only this configured source's candidates.")
@@ -88,6 +102,7 @@ def register(cli: click.Group) -> None:
         for status in ranking.criteria:
             if not status.supported:
                 click.echo(f"criterion {status.id}: unsupported: {status.reason}", err=True)
+        _none_to_judge(len(cands.candidates), cands.excluded)
         if ranking.ahp is not None:
             weights = ", ".join(f"{c.id} {c.given_weight:.3f}" for c in ranking.criteria)
             cr = ranking.ahp.cr
@@ -158,6 +173,7 @@ def register(cli: click.Group) -> None:
         finally:
             store.close()
         models = data.pop("_models")
+        _none_to_judge(data["candidates"], data["excluded"])
         if lp_file:
             path = Path(lp_file)
             for index, (name, model) in enumerate(models):

@@ -90,8 +90,9 @@ class MigrationReport:
 
     @property
     def exit_code(self) -> int:
-        """3 when any project is missing from the target (the move is not complete), else 0."""
-        return 3 if self.missing else 0
+        """3 when any project is missing from the target (the move is not complete), or when
+        the source holds no project at all (nothing was verified), else 0."""
+        return 3 if self.missing or not self.projects else 0
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -276,6 +277,11 @@ def verify(
             report.unverified.append(
                 f"assignments: {', '.join(lacking)} holds no assignments, so they were not compared"
             )
+    if not old_projects:
+        report.unverified.append(
+            f"projects: {source_from} holds no projects in the store, so nothing was verified "
+            "(sync it first)"
+        )
     report.cannot_hold = _cannot_hold(old_projects, new_projects, old)
     return report
 

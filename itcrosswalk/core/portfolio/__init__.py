@@ -170,6 +170,7 @@ def run_selection(
         "currency": policy.currency,
         "discount_rate": policy.discount_rate,
         "fiscal_year_start_month": policy.fiscal_year_start_month,
+        "candidates": len(cands.candidates),
         "selections": selections,
         "excluded": cands.excluded,
         "warnings": ranking.warnings,
