@@ -14,8 +14,10 @@ parameters: ``:now``, ``:today`` (a date), ``:now_minus_7d``/``30d``/``90d``, ``
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import re
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -278,6 +280,50 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+def _fetch(
+    engine: sa.Engine, control: Control, params: dict[str, Any]
+) -> tuple[list[str], list[Sequence[Any]]]:
+    """The control's column names and rows, as the driver returns them (plain tuples: a
+    benchmark over a large store returns hundreds of thousands, and the engine reads each
+    value once)."""
+    sql = render_query(control, engine.dialect.name)
+    statement = sa.text(sql)
+    wanted = set(statement._bindparams)  # the names the query actually uses
+    unknown = wanted - set(params)
+    if unknown:
+        raise ValueError(
+            f"unknown parameter(s) {', '.join(sorted(':' + u for u in unknown))}; "
+            f"known: {', '.join(':' + p for p in sorted(params))}"
+        )
+    binds = [
+        sa.bindparam(
+            name,
+            params[name],
+            type_=UTCDateTime()
+            if isinstance(params[name], datetime)
+            else sa.Date()
+            if isinstance(params[name], date)
+            else None,
+        )
+        for name in sorted(wanted)
+    ]
+    with read_only(engine) as conn:
+        result = conn.execute(statement.bindparams(*binds))
+        columns = list(result.keys())
+        missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+        if missing:
+            result.close()
+            raise ValueError(f"the query returns no column {', '.join(missing)}")
+        # A textual query's values pass through SQLAlchemy unconverted: the driver's own rows
+        # hold the same values, without a Row object each.
+        rows = result.cursor.fetchall() if result.cursor is not None else []
+        result.close()
+    return columns, rows
+
+
+_STATUS_SET = frozenset(STATUSES)
+
+
 def run_control(
     engine: sa.Engine,
     control: Control,
@@ -285,60 +331,79 @@ def run_control(
     sources: dict[str, dict[str, Any]],
 ) -> ControlResult:
     """Run one control; a query that fails is the control's error, not the run's."""
-    result = ControlResult(control)
+    return _judge(control, _fetched(engine, control, params), sources)
+
+
+_Fetched = tuple[list[str], list[Sequence[Any]]] | BaseException
+
+
+def _fetched(engine: sa.Engine, control: Control, params: dict[str, Any]) -> _Fetched:
+    """The control's columns and rows, or what stopped its query."""
     try:
-        sql = render_query(control, engine.dialect.name)
-        statement = sa.text(sql)
-        wanted = set(statement._bindparams)  # the names the query actually uses
-        unknown = wanted - set(params)
-        if unknown:
-            raise ValueError(
-                f"unknown parameter(s) {', '.join(sorted(':' + u for u in unknown))}; "
-                f"known: {', '.join(':' + p for p in sorted(params))}"
-            )
-        binds = [
-            sa.bindparam(
-                name,
-                params[name],
-                type_=UTCDateTime()
-                if isinstance(params[name], datetime)
-                else sa.Date()
-                if isinstance(params[name], date)
-                else None,
-            )
-            for name in sorted(wanted)
-        ]
-        with read_only(engine) as conn:
-            cursor = conn.execute(statement.bindparams(*binds))
-            columns = list(cursor.keys())
-            missing = [c for c in REQUIRED_COLUMNS if c not in columns]
-            if missing:
-                raise ValueError(f"the query returns no column {', '.join(missing)}")
-            rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        return _fetch(engine, control, params)
     except Exception as exc:
-        result.error = _one_line(exc)
+        return exc
+
+
+def _judge(
+    control: Control, fetched: _Fetched, sources: dict[str, dict[str, Any]]
+) -> ControlResult:
+    """The control's rows as findings, with the engine's verdict on what could be read."""
+    result = ControlResult(control)
+    if isinstance(fetched, BaseException):
+        result.error = _one_line(fetched)
         log.warning("control %s failed: %s", control.id, result.error)
         return result
-    present = {str(r.get("source")) for r in rows if r.get("source")}
+    columns, rows = fetched
+    # Where each named column is; a name returned twice is read from its last column, as a
+    # mapping of the row would.
+    where = {name: i for i, name in enumerate(columns)}
+    at_status, at_resource, at_reason = (where[c] for c in REQUIRED_COLUMNS)
+    at_source, at_department, at_url = (where.get(c) for c in ("source", "department", "url"))
+    names = tuple(c for c in dict.fromkeys(columns) if c not in _KNOWN)
+    picks = tuple(where[c] for c in names)
+    present = (
+        {str(row[at_source]) for row in rows if row[at_source]} if at_source is not None else set()
+    )
     needs = [
         (req, *_requirement(sources, req.platform, req.entity, present)) for req in control.requires
     ]
-    dimensions = [c for c in columns if c not in _KNOWN]
     unread: dict[str | None, str | None] = {}  # per source: why its data is not complete
+    entity, control_id, severity = control.entity, control.id, control.severity
+    as_is, text = _AS_IS, _text
+    findings: list[Finding] = []
+    add = findings.append
     for row in rows:
-        status = row["status"]
-        status = (status if type(status) is str else str(status or "")).strip().lower()
-        if status not in STATUSES:
-            result.error = (
-                f"a row has status {status!r}; a control returns one of {', '.join(STATUSES)}"
-            )
-            result.findings = []
-            return result
-        reason = _text(row["reason"]) or ""
-        source = _text(row.get("source"))
-        if control.entity and status == "ok":
+        status = row[at_status]
+        if type(status) is not str or status not in _STATUS_SET:
+            status = (status if type(status) is str else str(status or "")).strip().lower()
+            if status not in _STATUS_SET:
+                result.error = (
+                    f"a row has status {status!r}; a control returns one of {', '.join(STATUSES)}"
+                )
+                return result
+        reason = row[at_reason]
+        if type(reason) is not str:
+            reason = text(reason) or ""
+        resource = row[at_resource]
+        if type(resource) is not str or not resource:
+            resource = text(resource) or "(unnamed)"
+        source = department = url = None
+        if at_source is not None:
+            source = row[at_source]
+            if type(source) is not str and source is not None:
+                source = text(source)
+        if at_department is not None:
+            department = row[at_department]
+            if type(department) is not str and department is not None:
+                department = text(department)
+        if at_url is not None:
+            url = row[at_url]
+            if type(url) is not str and url is not None:
+                url = text(url)
+        if entity and status == "ok":
             if source not in unread:
-                unread[source] = _unread(sources, source, control.entity)
+                unread[source] = _unread(sources, source, entity)
             why = unread[source]
             if why:
                 status, reason = (
@@ -352,22 +417,53 @@ def run_control(
                 status, reason = "skip", why
             elif verdict == "unread":
                 status, reason = "unverified", f"{reason} — but {why}"
-        result.findings.append(
+        values = [row[i] for i in picks]
+        if not as_is.issuperset(map(type, values)):
+            values = [_plain(v) for v in values]
+        add(
             Finding(
-                control_id=control.id,
-                resource=_text(row["resource"]) or "(unnamed)",
-                status=status,
-                reason=reason,
-                severity=control.severity,
-                source=source,
-                department=_text(row.get("department")),
-                url=_text(row.get("url")),
-                dimensions={k: _plain(row[k]) for k in dimensions},
+                control_id,
+                resource,
+                status,
+                reason,
+                severity,
+                source,
+                department,
+                url,
+                dict(zip(names, values, strict=True)),
             )
         )
+    result.findings = findings
     if control.every_source:
         result.findings.extend(_unjudged_sources(control, sources, result.findings))
     return result
+
+
+def _one_by_one(
+    engine: sa.Engine, controls: Sequence[Control], params: dict[str, Any]
+) -> Iterator[tuple[Control, _Fetched]]:
+    """Each control with its rows, in order; the next control's query runs (in the database,
+    or in SQLite's C code without the interpreter lock) while the engine judges the rows of
+    the one before."""
+    pool = engine.pool
+    if len(controls) < 2 or isinstance(pool, sa.pool.SingletonThreadPool | sa.pool.StaticPool):
+        # One connection per thread or one for all: an in-memory SQLite database, which a
+        # second thread would not see (or would share mid-query).
+        for control in controls:
+            yield control, _fetched(engine, control, params)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crosswalk-controls")
+    try:
+        pending = worker.submit(_fetched, engine, controls[0], params)
+        for index, control in enumerate(controls):
+            fetched = pending.result()
+            if index + 1 < len(controls):
+                pending = worker.submit(_fetched, engine, controls[index + 1], params)
+            yield control, fetched
+    finally:
+        worker.shutdown(wait=True, cancel_futures=True)
 
 
 def _unjudged_sources(
@@ -403,6 +499,21 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}".strip()
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused: the engine makes a few objects per row, none in a
+    cycle, and over a large store its passes over hundreds of thousands of them cost a
+    quarter of the run. Nothing is left for it to find afterwards that it would have freed."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def run_controls(
     store: Any,
     controls: Sequence[Control],
@@ -422,24 +533,28 @@ def run_controls(
     from ..capacity.controls import capacity_parameters
 
     params.update(capacity_parameters(store, config, now, controls))
-    results = [run_control(engine, control, params, sources) for control in controls]
-    run_id = None
-    if record:
-        described = {
-            r.control.id: {
-                **r.control.summary(),
-                "error": r.error,
-                "counts": {status: r.count(status) for status in STATUSES},
-            }
-            for r in results
-        }
-        run_id = history.record_run(
-            engine,
-            started_at=started,
-            as_of=now,
-            benchmark=benchmark,
-            controls=described,
-            sources=sources,
-            found=[f for r in results for f in r.findings],
-        )
+    with _collector_paused():
+        results = [
+            _judge(control, fetched, sources)
+            for control, fetched in _one_by_one(engine, controls, params)
+        ]
+        run_id = None
+        if record:
+            described = {}
+            for r in results:
+                counts = Counter(f.status for f in r.findings)
+                described[r.control.id] = {
+                    **r.control.summary(),
+                    "error": r.error,
+                    "counts": {status: counts[status] for status in STATUSES},
+                }
+            run_id = history.record_run(
+                engine,
+                started_at=started,
+                as_of=now,
+                benchmark=benchmark,
+                controls=described,
+                sources=sources,
+                found=[f for r in results for f in r.findings],
+            )
     return ComplianceRun(run_id, now, benchmark, results, sources)
