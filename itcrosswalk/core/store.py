@@ -154,6 +154,13 @@ sa.Index(
     ENTITY_TABLES["ticket"].c.kind,
     ENTITY_TABLES["ticket"].c.category,
 )
+# A ticket's SLA records (service.p1_within_sla and service.open_sla_breached look them up
+# per ticket: without it, each lookup reads every SLA record of the source).
+sa.Index(
+    "ix_sla_records_ticket",
+    ENTITY_TABLES["sla_record"].c.source,
+    ENTITY_TABLES["sla_record"].c.ticket_id,
+)
 
 schema_version = sa.Table(
     "schema_version", metadata, sa.Column("version", sa.Integer, primary_key=True)

@@ -22,6 +22,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -361,7 +362,14 @@ def _judge(
     at_status, at_resource, at_reason = (where[c] for c in REQUIRED_COLUMNS)
     at_source, at_department, at_url = (where.get(c) for c in ("source", "department", "url"))
     names = tuple(c for c in dict.fromkeys(columns) if c not in _KNOWN)
-    picks = tuple(where[c] for c in names)
+    picks = [where[c] for c in names]
+    pick = (
+        itemgetter(*picks)
+        if len(picks) > 1
+        else (lambda row, i=picks[0]: (row[i],))
+        if picks
+        else (lambda row: ())
+    )
     present = (
         {str(row[at_source]) for row in rows if row[at_source]} if at_source is not None else set()
     )
@@ -417,9 +425,9 @@ def _judge(
                 status, reason = "skip", why
             elif verdict == "unread":
                 status, reason = "unverified", f"{reason} — but {why}"
-        values = [row[i] for i in picks]
+        values = pick(row)
         if not as_is.issuperset(map(type, values)):
-            values = [_plain(v) for v in values]
+            values = tuple(map(_plain, values))
         add(
             Finding(
                 control_id,
