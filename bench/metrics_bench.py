@@ -257,30 +257,59 @@ def run_metrics(store: Store, args: argparse.Namespace) -> None:
 
 def run_compliance(store: Store, args: argparse.Namespace) -> None:
     from itcrosswalk.core.capacity.controls import capacity_parameters
-    from itcrosswalk.core.compliance import controls_for, run_controls, select
-    from itcrosswalk.core.compliance.engine import parameters, run_control, source_health
+    from itcrosswalk.core.compliance import controls_for, history, run_controls, select
+    from itcrosswalk.core.compliance.engine import (
+        _collector_paused,
+        _fetched,
+        _judge,
+        parameters,
+        source_health,
+    )
 
     config = Config()
     registry = make_registry()
     chosen = select(controls_for(config, registry))
-    run, seconds, cpu = timed(
-        lambda: run_controls(store, chosen, config=config, benchmark="bench", now=NOW)
-    )
+    recording: list[tuple[float, float]] = []
+    record_run = history.record_run
+
+    def timed_record(*a: object, **k: object) -> int:
+        out, seconds, cpu = timed(lambda: record_run(*a, **k))  # type: ignore[arg-type]
+        recording.append((seconds, cpu))
+        return out  # type: ignore[return-value]
+
+    history.record_run = timed_record  # type: ignore[assignment]
+    try:
+        run, seconds, cpu = timed(
+            lambda: run_controls(store, chosen, config=config, benchmark="bench", now=NOW)
+        )
+    finally:
+        history.record_run = record_run  # type: ignore[assignment]
     found = sum(len(r.findings) for r in run.results)  # type: ignore[attr-defined]
+    kept = sum(1 for r in run.results for f in r.findings if f.status != "ok")  # type: ignore[attr-defined]
     print(
         f"{store.dialect}: {args.tickets} tickets, {args.devices} devices: {len(chosen)} controls "
-        f"in {seconds:.2f}s, {cpu:.2f}s CPU here ({found} findings recorded)"
+        f"in {seconds:.2f}s, {cpu:.2f}s CPU here ({found} findings, {kept} not ok recorded "
+        f"in {recording[0][0]:.2f}s, {recording[0][1]:.2f}s CPU)"
     )
+    # Each control again, one at a time: its query (with the rows fetched) and the engine's
+    # verdict on them, apart.
     sources = source_health(store.engine, config)
     params = parameters(config, NOW)
     params.update(capacity_parameters(store, config, NOW, chosen))
     timings = []
-    for control in chosen:
-        started = time.perf_counter()
-        run_control(store.engine, control, params, sources)
-        timings.append((time.perf_counter() - started, control.id))
-    for seconds, name in sorted(timings, reverse=True)[:6]:
-        print(f"  {name:32} {seconds:6.2f}s")
+    with _collector_paused():  # as in the run
+        for control in chosen:
+            fetched, query_s, _ = timed(lambda c=control: _fetched(store.engine, c, params))
+            result, judge_s, _ = timed(lambda c=control, f=fetched: _judge(c, f, sources))  # type: ignore[misc]
+            rows = len(result.findings)  # type: ignore[attr-defined]
+            timings.append((query_s + judge_s, query_s, judge_s, rows, control.id))
+    print(f"  {'control':32} {'total':>6} {'query':>6} {'judge':>6} {'rows':>7}")
+    for total, query_s, judge_s, rows, name in sorted(timings, reverse=True)[:8]:
+        print(f"  {name:32} {total:6.2f} {query_s:6.2f} {judge_s:6.2f} {rows:7}")
+    print(
+        f"  all {len(timings)} controls: queries {sum(t[1] for t in timings):.2f}s, "
+        f"judging {sum(t[2] for t in timings):.2f}s"
+    )
 
 
 if __name__ == "__main__":

@@ -510,8 +510,8 @@ def _one_line(exc: BaseException) -> str:
 @contextlib.contextmanager
 def _collector_paused() -> Iterator[None]:
     """The cyclic garbage collector paused: the engine makes a few objects per row, none in a
-    cycle, and over a large store its passes over hundreds of thousands of them cost a
-    quarter of the run. Nothing is left for it to find afterwards that it would have freed."""
+    cycle, and over a large store the collector's passes over hundreds of thousands of them
+    cost a quarter of the run, to free nothing."""
     if not gc.isenabled():
         yield
         return
@@ -519,6 +519,12 @@ def _collector_paused() -> Iterator[None]:
     try:
         yield
     finally:
+        if not gc.get_freeze_count():
+            # What the run made joins the oldest generation at once (freeze, then unfreeze),
+            # instead of one pass of the youngest over all of it; left alone when the process
+            # froze objects of its own.
+            gc.freeze()
+            gc.unfreeze()
         gc.enable()
 
 

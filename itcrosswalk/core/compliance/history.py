@@ -12,6 +12,7 @@ report shows them as counts, so what it shows is exactly what the history holds.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -224,10 +225,10 @@ def record_run(
     """Keep one run and its findings in one transaction; returns the run's id."""
     counts: dict[str, Any] = {}
     departments: dict[str, dict[str, int]] = {}
-    for f in found:
-        counts[f.status] = counts.get(f.status, 0) + 1
-        mine = departments.setdefault(f.department or "(none)", {})
-        mine[f.status] = mine.get(f.status, 0) + 1
+    for (department, status), n in Counter((f.department, f.status) for f in found).items():
+        counts[status] = counts.get(status, 0) + n
+        mine = departments.setdefault(department or "(none)", {})
+        mine[status] = mine.get(status, 0) + n
     counts["by_department"] = departments
     with engine.begin() as conn:
         key = conn.execute(
