@@ -317,7 +317,7 @@ def _fetch(
             raise ValueError(f"the query returns no column {', '.join(missing)}")
         # A textual query's values pass through SQLAlchemy unconverted: the driver's own rows
         # hold the same values, without a Row object each.
-        rows = result.cursor.fetchall() if result.cursor is not None else []
+        rows = list(result.cursor.fetchall()) if result.cursor is not None else []
         result.close()
     return columns, rows
 
