@@ -2,7 +2,7 @@
 
 Run by hand, never by the test suite:
 
-    .venv/bin/python bench/hotpath_bench.py [--size small] [--budget 50] [--pages 10,1000]
+    .venv/bin/python bench/hotpath_bench.py [--size small] [--budget 50] [--pages 10,1000] [--only jira,...]
 
 The built-in emulators serve one generated city on loopback HTTPS (in this process); each
 stream of each platform is read once through its real client, untimed, then what a sync does
@@ -138,7 +138,9 @@ def main() -> None:
     parser.add_argument(
         "--pages", default="10,1000", help="the two page sizes the slope is taken between"
     )
+    parser.add_argument("--only", default="", help="platforms to run, comma-separated (all)")
     args = parser.parse_args()
+    only = {p for p in args.only.split(",") if p}
     small, large = (int(n) for n in args.pages.split(","))
     pm = make_registry()
     world = generate(11, args.size, tickets=args.tickets, devices=args.devices)
@@ -152,6 +154,8 @@ def main() -> None:
         )
         print("|---|---|---:|---:|---:|---:|---:|---:|---|")
         for source_name, source in sorted(config.sources.items()):
+            if only and source.platform not in only:
+                continue
             adapter = build_adapter(config, source_name, pm)
             try:
                 for stream in adapter.streams():
