@@ -197,7 +197,7 @@ def health(raw: Mapping[str, Any], labels: Mapping[str, str] | None) -> tuple[st
 
 
 def _custom(
-    raw: Mapping[str, Any], custom_fields: Mapping[str, str], model_fields: set[str]
+    raw: Mapping[str, Any], custom_fields: Mapping[str, str], model_fields: frozenset[str]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Configured custom attributes: model fields they fill, and the rest for ``extra``."""
     filled: dict[str, Any] = {}
@@ -214,6 +214,10 @@ def _custom(
     return filled, extra
 
 
+_WORK_ITEM_FIELDS = frozenset(WorkItem.model_fields)
+_DEMAND_FIELDS = frozenset(Demand.model_fields)
+
+
 def map_project(
     raw: Mapping[str, Any],
     *,
@@ -228,7 +232,7 @@ def map_project(
     native = int(str(raw["_internalId"]))
     state, state_extra = work_state(raw)
     colour, health_extra = health(raw, labels.get("statusIndicator"))
-    filled, custom_extra = _custom(raw, custom_fields, set(WorkItem.model_fields))
+    filled, custom_extra = _custom(raw, custom_fields, _WORK_ITEM_FIELDS)
     progress = lookup_id(raw.get("progress"))
     schedule_start = parse_local(raw.get("scheduleStart"), zone)
     schedule_finish = parse_local(raw.get("scheduleFinish"), zone)
@@ -377,7 +381,7 @@ def map_idea(
 ) -> Demand:
     native = int(str(raw["_internalId"]))
     state, state_extra = idea_state(raw)
-    filled, custom_extra = _custom(raw, custom_fields, set(Demand.model_fields))
+    filled, custom_extra = _custom(raw, custom_fields, _DEMAND_FIELDS)
     requester = lookup_id(raw.get("originatingRequestor"))
     converted = lookup_id(raw.get("convertedProject"))
     decided = raw.get("conversionDate") or raw.get("approvedDate")

@@ -286,19 +286,20 @@ def map_ticket(
     if priority_name and priority_name not in rules.priorities:
         extra["native_priority"] = priority_name
     stamp = parse_datetime(fields.get("updated"))
+    created = parse_datetime(fields.get("created"))
     return Ticket(
         source=source,
         platform=PLATFORM,
         source_id=str(raw["id"]),
         url=f"{base}/browse/{key}" if key else None,
         updated_at=stamp,
-        created_at=parse_datetime(fields.get("created")),
+        created_at=created,
         kind=ticket_kind(fields, rules, site),  # type: ignore[arg-type]
         number=key or None,
         title=fields.get("summary"),
         priority=rules.priorities.get(priority_name),
         state=state,  # type: ignore[arg-type]
-        opened_at=parse_datetime(fields.get("created")),
+        opened_at=created,
         responded_at=first_response(fields, site, rules),
         resolved_at=parse_datetime(fields.get("resolutiondate")),
         closed_at=parse_datetime(fields.get("statuscategorychangedate"))

@@ -309,8 +309,12 @@ def _lookup(table: Mapping[str, str], value: str | None) -> str | None:
     key = value.strip().lower()
     if key in table:
         return table[key]
-    stripped = re.sub(r"^\(?\d+\)?[\s.-]*", "", key)
+    stripped = _SORT_PREFIX.sub("", key)
     return table.get(stripped)
+
+
+_SORT_PREFIX = re.compile(r"^\(?\d+\)?[\s.-]*")
+_GOAL_SEPARATORS = re.compile(r"[;,]")
 
 
 def goals_list(value: Any) -> list[str]:
@@ -320,7 +324,7 @@ def goals_list(value: Any) -> list[str]:
         return [str(v).strip() for v in value if str(v).strip()]
     if isinstance(value, Mapping) and isinstance(value.get("results"), list):  # verbose collections
         return goals_list(value["results"])
-    parts = re.split(r"[;,]", str(value))
+    parts = _GOAL_SEPARATORS.split(str(value))
     return [p.strip() for p in parts if p.strip()]
 
 
@@ -344,6 +348,9 @@ def resolve_custom_fields(
     return out
 
 
+_ENUM_TABLES: dict[str, dict[str, str]] = {"state": WORK_STATES, "phase": PHASES, "health": HEALTH}
+
+
 def _apply_custom(
     kwargs: dict[str, Any],
     extra: dict[str, Any],
@@ -352,8 +359,8 @@ def _apply_custom(
     for target, (prop, value) in found.items():
         if value is None or value == "":
             continue
-        if target in ("state", "phase", "health"):
-            table = {"state": WORK_STATES, "phase": PHASES, "health": HEALTH}[target]
+        table = _ENUM_TABLES.get(target)
+        if table is not None:
             normalized = _lookup(table, text(value))
             kwargs[target] = normalized or "unknown"
             if normalized is None:
