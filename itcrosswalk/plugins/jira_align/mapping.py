@@ -209,7 +209,10 @@ def parse_int(value: Any) -> int | None:
 def step_name(raw: Mapping[str, Any]) -> str:
     """The Kanban step without its id prefix: ``"84 - Implementing MVP"`` -> ``Implementing MVP``."""
     text = raw.get("processStepName") or ""
-    return re.sub(r"^\s*\d+\s*-\s*", "", str(text)).strip()
+    return _STEP_PREFIX.sub("", str(text)).strip()
+
+
+_STEP_PREFIX = re.compile(r"^\s*\d+\s*-\s*")
 
 
 def work_state(resource: str, raw: Mapping[str, Any], extra: dict[str, Any]) -> str:

@@ -133,7 +133,11 @@ def wall_time(value: Any) -> str | None:
         return None
     if not isinstance(value, str):
         raise ValueError(f"not a date-time: {value!r}")
-    return re.sub(r"(Z|[+-]\d\d:\d\d)$", "", value)
+    return _ZONE_SUFFIX.sub("", value)
+
+
+_ZONE_SUFFIX = re.compile(r"(Z|[+-]\d\d:\d\d)$")
+_MS_DATE = re.compile(r"/Date\((-?\d+)\)/")
 
 
 def fraction_percent(value: Any) -> float | None:
@@ -267,7 +271,7 @@ def planned_work(value: Any) -> list[dict[str, Any]]:
     for item in items or []:
         slot: dict[str, Any] = {"hours": item.get("Hours")}
         for key in ("Start", "End"):
-            found = re.match(r"/Date\((-?\d+)\)/", str(item.get(key) or ""))
+            found = _MS_DATE.match(str(item.get(key) or ""))
             slot[key.lower()] = (
                 datetime.fromtimestamp(int(found.group(1)) / 1000, UTC).isoformat()
                 if found
