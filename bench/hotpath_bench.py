@@ -190,6 +190,11 @@ def main() -> None:
             finally:
                 adapter.close()
         store.close()
+    within = [r for r in results if r["marginal"] <= args.budget]
+    print(
+        f"\n{len(within)} of {len(results)} streams within {args.budget:.0f} µs per record "
+        f"(marginal, pages of {small} and {large})"
+    )
     out = HERE / "results"
     out.mkdir(exist_ok=True)
     (out / "hotpath_bench.json").write_text(json.dumps(results, indent=2))
