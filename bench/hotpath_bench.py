@@ -15,9 +15,11 @@ sync. Each figure is the best of ``--repeat`` passes.
 
 A budget per record is a marginal cost, and many streams hold a handful of records (one Jira
 Align portfolio, six Project Online projects), whose page's fixed costs (its transaction, its
-queries) divided by a few records say little. So each stream is timed at two page sizes
+queries) divided by a few records say little, and a larger city does not grow them all (Jira
+Align has one portfolio and one program at any ``--size``). So each stream is timed at two page sizes
 (``--pages``, 10 and 1000 records), made of its real records repeated, each copy written under
-a key of its own (``<id>~<n>``), and the table gives the slope between them (µs per added record,
+a key of its own (``<id>~<n>``; the passes after the first upsert the same keys again, as a
+re-read does), and the table gives the slope between them (µs per added record,
 what the budget judges) beside the intercept (µs a page costs whatever it holds, almost all of
 it the write's). A mapping that memoized by value would look cheaper on repeated records than
 on a real page: none does.
