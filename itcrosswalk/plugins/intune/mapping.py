@@ -135,14 +135,23 @@ def clean_serial(value: Any) -> str | None:
     text = clean(value)
     if text is None or normalize_serial(text) is None:
         return None
-    folded = text.casefold()
-    if any(folded == p.casefold() for p in PLACEHOLDER_SERIALS):
+    if text.casefold() in _PLACEHOLDERS_FOLDED:
         return None
     return text
 
 
-def _extra(raw: Mapping[str, Any], named: tuple[str, ...]) -> dict[str, Any]:
-    return {k: v for k, v in raw.items() if k not in named and k != "@odata.type"}
+_PLACEHOLDERS_FOLDED = frozenset(p.casefold() for p in PLACEHOLDER_SERIALS)
+
+
+def _extra(raw: Mapping[str, Any], named: frozenset[str]) -> dict[str, Any]:
+    return {k: v for k, v in raw.items() if k not in named}
+
+
+# What each mapping reads (a set, tested once per native field), and Graph's type annotation.
+_DEVICE_NAMED = frozenset((*DEVICE_FIELDS, "@odata.type"))
+_STATUS_NAMED = frozenset((*STATUS_FIELDS, POLICY_ID, POLICY_NAME, "@odata.type"))
+_APP_NAMED = frozenset((*APP_FIELDS, APP_DEVICES, "@odata.type"))
+_USER_NAMED = frozenset((*USER_FIELDS, "@odata.type"))
 
 
 def _required_id(raw: Mapping[str, Any], what: str) -> str:
@@ -172,7 +181,7 @@ def device_url(portal: str, device_id: str) -> str:
 def map_device(raw: Mapping[str, Any], *, source: str, portal: str) -> Device:
     """A ``managedDevice`` as a :class:`Device`."""
     device_id = _required_id(raw, "managed device")
-    extra = _extra(raw, DEVICE_FIELDS)
+    extra = _extra(raw, _DEVICE_NAMED)
     serial = clean_serial(raw.get("serialNumber"))
     if serial is None and raw.get("serialNumber") not in (None, ""):
         extra["serialNumber"] = raw.get("serialNumber")  # the placeholder, for the record
@@ -232,7 +241,7 @@ def map_device_status(raw: Mapping[str, Any], *, source: str, portal: str) -> De
         raise ValueError(
             f"device status {status_id!r} does not name its device (expected user_policy_device)"
         )
-    extra = _extra(raw, (*STATUS_FIELDS, POLICY_ID, POLICY_NAME))
+    extra = _extra(raw, _STATUS_NAMED)
     state = _enum(POLICY_STATUS, raw.get("status"), "status", extra)
     reported = parse_datetime(raw.get("lastReportedDateTime"))
     return DeviceCompliance(
@@ -258,7 +267,7 @@ def map_detected_app(raw: Mapping[str, Any], *, source: str, portal: str) -> Ins
         raise ValueError(f"detected app {app_id} has no displayName")
     count = raw.get("deviceCount")
     devices = raw.get(APP_DEVICES)
-    extra = _extra(raw, (*APP_FIELDS, APP_DEVICES))
+    extra = _extra(raw, _APP_NAMED)
     return InstalledApp(
         source=source,
         platform=PLATFORM,
@@ -296,7 +305,7 @@ def map_user(raw: Mapping[str, Any], *, source: str, portal: str) -> Person:
         office=clean(raw.get("officeLocation")),
         manager=manager_upn,
         active=enabled if isinstance(enabled, bool) else None,
-        extra=_extra(raw, USER_FIELDS),
+        extra=_extra(raw, _USER_NAMED),
     )
 
 
