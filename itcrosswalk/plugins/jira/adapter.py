@@ -28,10 +28,8 @@ the ``slas`` stream stops with that reason.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import marshal
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -52,7 +50,6 @@ from ...core.adapter import (
     Window,
     Writer,
     WriteResult,
-    content_hash,
 )
 from ...core.client import ErrorRule, PlatformSpec, basic, bearer
 from ...core.config import SourceConfig
@@ -172,22 +169,6 @@ def _jql_key(key: str) -> str:
     return '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def issue_version(raw: Mapping[str, Any]) -> str:
-    """What tells one version of an issue (or of an SLA row made from one) from the next.
-
-    Jira keeps no change counter, so it is a hash of the content; an issue is large (its SLA
-    fields alone are kilobytes), and encoding it as sorted JSON for ``content_hash`` cost more
-    than the rest of the engine's work on it. The marshal format 2 bytes of the same values are a
-    third of the cost and as exact: a changed value, key or type changes them. They follow the
-    keys' order as the site sent them, so a site that reordered its fields would make its issues
-    look changed once (mapped and written again, which is idempotent), never hide a change.
-    """
-    try:
-        return "m2:" + hashlib.sha256(marshal.dumps(raw, 2)).hexdigest()
-    except ValueError:  # something other than JSON's values (marshal refuses it)
-        return content_hash(raw)
-
-
 class IssueStream(Stream):
     """Issues of one JQL query, read in ``updated`` order with token paging."""
 
@@ -254,9 +235,6 @@ class IssueStream(Stream):
 
     def cursor_value(self, raw: Mapping[str, Any]) -> datetime | None:
         return mapping.parse_datetime((raw.get("fields") or {}).get("updated"))
-
-    def version(self, raw: Mapping[str, Any]) -> str:
-        return issue_version(raw)
 
     def live_ids(self) -> tuple[Iterable[str], int | None]:
         # The enhanced search gives no total, so nothing to hold the listing against.

@@ -1,6 +1,6 @@
-"""An issue's version is hashed from its marshal bytes, not its sorted JSON (a third of the
-cost): it must still change with any change of content, stay the same for the same content
-read again, and let an edit that keeps the update time land."""
+"""An issue's version is the core's content hash (of its marshal bytes, not its sorted JSON: a
+third of the cost): it must still change with any change of content, stay the same for the
+same content read again, and let an edit that keeps the update time land."""
 
 from __future__ import annotations
 
@@ -9,10 +9,9 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from itcrosswalk.core.adapter import Window, content_hash, paginate
+from itcrosswalk.core.adapter import Window, content_hash, paginate, sorted_json_hash
 from itcrosswalk.core.config import Config
 from itcrosswalk.core.sync import SyncEngine, build_adapter
-from itcrosswalk.plugins.jira.adapter import issue_version
 
 from .conftest import Site
 
@@ -21,7 +20,9 @@ def _issues(site: Site, make_config: Callable[..., Config], pm: Any, stream: str
     adapter = build_adapter(make_config(site), "jsm", pm)
     try:
         (found,) = [s for s in adapter.streams() if s.name == stream]
-        return [raw for page, _u, _a in paginate(found, Window(None, None, True)) for raw in page.records]  # fmt: skip
+        raws = [raw for page, _u, _a in paginate(found, Window(None, None, True)) for raw in page.records]  # fmt: skip
+        assert all(found.version(raw) == content_hash(raw) for raw in raws)
+        return raws
     finally:
         adapter.close()
 
@@ -66,24 +67,24 @@ def test_any_change_of_an_issue_or_sla_row_changes_its_version(
         raws = _issues(site, make_config, pm, stream)[:4]
         assert raws, stream
         for raw in raws:
-            version = issue_version(raw)
+            version = content_hash(raw)
             assert version.startswith("m2:")
             # The same content decoded again (the next sync's read) is the same version.
-            assert issue_version(json.loads(json.dumps(raw))) == version
+            assert content_hash(json.loads(json.dumps(raw))) == version
             for path in _leaves(raw):
                 current = raw
                 for step in path:
                     current = current[step]
                 for changed in _other(current):
-                    assert issue_version(_with(raw, path, changed)) != version, (path, changed)
+                    assert content_hash(_with(raw, path, changed)) != version, (path, changed)
             renamed = dict(raw)
             renamed["renamed"] = renamed.pop("key", None)
-            assert issue_version(renamed) != version
+            assert content_hash(renamed) != version
 
 
-def test_a_value_marshal_cannot_write_falls_back_to_the_content_hash() -> None:
+def test_a_value_marshal_cannot_write_falls_back_to_the_sorted_json_hash() -> None:
     raw = {"id": "1", "fields": {"updated": datetime(2026, 1, 2, tzinfo=UTC)}}
-    assert issue_version(raw) == content_hash(raw)
+    assert content_hash(raw) == sorted_json_hash(raw)
 
 
 def test_an_edit_within_the_stored_update_time_still_lands(
