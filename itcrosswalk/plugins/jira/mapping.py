@@ -16,7 +16,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ...core.model import Person, SlaRecord, Ticket, WorkItem
+from ...core.model import (
+    Person,
+    SlaRecord,
+    Ticket,
+    TicketKind,
+    TicketState,
+    WorkItem,
+    as_text,
+    built,
+)
 
 PLATFORM = "jira"
 
@@ -146,6 +155,15 @@ class TicketRules:
     priorities: dict[str, int]
     states: dict[str, str]
     first_response_sla: tuple[str, ...] = ("Time to first response",)
+
+    def __post_init__(self) -> None:
+        # Tickets are built from these without validation: each is its field's plain value.
+        self.kinds = {name: TicketKind(kind).value for name, kind in self.kinds.items()}
+        self.states = {name: TicketState(state).value for name, state in self.states.items()}
+        for name, number in self.priorities.items():
+            if not isinstance(number, int) or not 1 <= number <= 5:
+                raise ValueError(f"priority {name} = {number!r}: a priority is from 1 to 5")
+        self.priorities = {name: int(number) for name, number in self.priorities.items()}
 
 
 def ticket_kind(fields: Mapping[str, Any], rules: TicketRules, site: SiteFields) -> str:
@@ -287,18 +305,26 @@ def map_ticket(
         extra["native_priority"] = priority_name
     stamp = parse_datetime(fields.get("updated"))
     created = parse_datetime(fields.get("created"))
-    return Ticket(
+    ident = str(raw["id"])
+    if not ident:
+        raise ValueError("issue has no id")
+    # Each value is its field's type by construction (text, aware UTC times that
+    # parse_datetime raises on anything else for, a kind, state and priority of the rules,
+    # which hold them checked), so the model is built without validating it again;
+    # test_mapping_fast_jira.py holds it to the validated model and bad issues quarantined.
+    return built(
+        Ticket,
         source=source,
         platform=PLATFORM,
-        source_id=str(raw["id"]),
+        source_id=ident,
         url=f"{base}/browse/{key}" if key else None,
         updated_at=stamp,
         created_at=created,
-        kind=ticket_kind(fields, rules, site),  # type: ignore[arg-type]
+        kind=ticket_kind(fields, rules, site),
         number=key or None,
-        title=fields.get("summary"),
+        title=as_text(fields.get("summary")),
         priority=rules.priorities.get(priority_name),
-        state=state,  # type: ignore[arg-type]
+        state=state,
         opened_at=created,
         responded_at=first_response(fields, site, rules),
         resolved_at=parse_datetime(fields.get("resolutiondate")),
