@@ -20,7 +20,14 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
-from ...core.model import Person, WorkItem, WorkItemKind, normalize_email, parse_priority
+from ...core.model import (
+    Person,
+    WorkItem,
+    WorkItemKind,
+    built,
+    normalize_email,
+    parse_priority,
+)
 
 PLATFORM = "project_online"
 
@@ -502,12 +509,18 @@ def map_project(
             extra["native_phase"] = stage
     kwargs["number"] = text(raw.get("ProjectIdentifier"))
     _finish(raw, kwargs, extra, used, custom_fields)
-    return WorkItem(
+    # Each value is its field's type by construction (text from ``text``, floats from
+    # ``parse_decimal`` and aware UTC times from ``parse_datetime``, which raise on anything
+    # else; the enumerations' values from the tables; a priority 1-5), so the model is built
+    # without validating it again: test_mapping_fast_project_online.py holds it to the
+    # validated model and bad rows quarantined.
+    return built(
+        WorkItem,
         source=source,
         platform=PLATFORM,
         source_id=project_id,
         url=_url(base, f"project%20detail%20pages/schedule.aspx?projuid={project_id}"),
-        kind=WorkItemKind.PROJECT,
+        kind=WorkItemKind.PROJECT.value,
         extra=extra,
         **kwargs,
     )
@@ -538,12 +551,13 @@ def map_task(
     milestone = raw.get("TaskIsMilestone") is True
     kwargs["number"] = text(raw.get("TaskWBS"))
     _finish(raw, kwargs, extra, used, custom_fields)
-    return WorkItem(
+    return built(  # as a project is (see map_project)
+        WorkItem,
         source=source,
         platform=PLATFORM,
         source_id=task_id,
         url=_url(base, f"project%20detail%20pages/schedule.aspx?projuid={project_id}"),
-        kind=WorkItemKind.MILESTONE if milestone else WorkItemKind.TASK,
+        kind=(WorkItemKind.MILESTONE if milestone else WorkItemKind.TASK).value,
         parent_id=parent,
         extra=extra,
         **kwargs,

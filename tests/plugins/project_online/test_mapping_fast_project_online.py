@@ -1,6 +1,7 @@
 """The mapping's shortcuts (the common value types first, UTC dates without a conversion, a
-custom field's property name worked out once, a task's baseline found by its id) give what the
-general path gives, and what it refused is still refused, so the record is quarantined."""
+custom field's property name worked out once, a task's baseline found by its id, the work item
+built without validating it again) give what the general path gives, and what it refused is
+still refused, so the record is quarantined."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from itcrosswalk.core.adapter import Window, paginate
 from itcrosswalk.core.config import Config
-from itcrosswalk.core.sync import build_adapter
+from itcrosswalk.core.model import Health, Phase, WorkState, unlike_validated
+from itcrosswalk.core.sync import SyncEngine, build_adapter
 from itcrosswalk.plugins.project_online import mapping
 
-from .conftest import Instance
+from .conftest import Instance, project_rows
 
 
 def _general(value: str, zone: tzinfo) -> datetime:
@@ -130,3 +133,66 @@ def test_each_task_finds_its_own_baseline_and_a_new_read_replaces_the_old(
         assert adapter.related_row("TaskBaselines", "p1", "t2") == {}
     finally:
         adapter.close()
+
+
+@pytest.mark.parametrize("fmt", ["light", "verbose"])
+def test_every_mapped_project_and_task_is_the_work_item_validation_would_build(
+    instance: Instance, make_config: Callable[..., Config], pm: Any, fmt: str
+) -> None:
+    adapter = build_adapter(make_config(instance, fmt=fmt), "pwa", pm)
+    seen: dict[str, int] = {}
+    try:
+        for stream in adapter.streams():
+            if stream.name not in ("Projects", "Tasks"):
+                continue
+            for page, _used, _after in paginate(stream, Window(None, None, True)):
+                stream.prepare(page.records)
+                for raw in page.records:
+                    assert unlike_validated(stream.map(raw)) == [], raw
+                    seen[stream.name] = seen.get(stream.name, 0) + 1
+    finally:
+        adapter.close()
+    assert seen["Projects"] == len(project_rows(instance.world)) and seen["Tasks"] > 0
+
+
+def test_the_tables_hold_only_the_enumerations_values() -> None:
+    for table, kind in ((mapping.WORK_STATES, WorkState), (mapping.PHASES, Phase), (mapping.HEALTH, Health)):  # fmt: skip
+        assert set(table.values()) <= {member.value for member in kind}
+
+
+def test_bad_values_are_still_caught_and_each_bad_row_quarantined_with_its_payload(
+    instance_factory: Callable[..., Instance],
+    small_world: Any,
+    make_config: Callable[..., Config],
+    open_store: Any,
+    pm: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    instance = instance_factory(world=small_world)
+    rows = instance.app.sets["Projects"]
+    bad = {
+        rows[0]["ProjectId"]: ("ProjectStartDate", "31/12/2026"),
+        rows[1]["ProjectId"]: ("ProjectCost", "a lot"),
+        rows[2]["ProjectId"]: ("ProjectPercentCompleted", True),
+        rows[3]["ProjectId"]: ("ProjectModifiedDate", 20260101),
+    }
+    render = instance.app._render
+
+    def served(set_name: str, row: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        out = render(set_name, row, *args, **kwargs)
+        if set_name == "Projects" and row["ProjectId"] in bad:
+            field, value = bad[row["ProjectId"]]
+            out[field] = value  # what a server (or a proxy) that garbles a value sends
+        return out
+
+    monkeypatch.setattr(instance.app, "_render", served)
+    config = make_config(instance, extra='streams = ["Projects"]')
+    store = open_store(config)
+    result = SyncEngine(config, store, pm=pm).sync("pwa")
+    assert result.streams[0].quarantined == len(bad) and result.exit_code == 3
+    quarantined = {r["source_id"]: r for r in store.quarantine_rows("pwa", "Projects")}
+    assert set(quarantined) == set(bad)
+    for ident, (field, value) in bad.items():
+        assert quarantined[ident]["payload"][field] == value
+        assert quarantined[ident]["error"].startswith("ValueError")
+    assert store.count("work_item", source="pwa") == len(project_rows(small_world)) - len(bad)
