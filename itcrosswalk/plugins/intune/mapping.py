@@ -20,6 +20,7 @@ from ...core.model import (
     DeviceCompliance,
     InstalledApp,
     Person,
+    built,
     normalize_email,
     normalize_serial,
 )
@@ -192,7 +193,12 @@ def map_device(raw: Mapping[str, Any], *, source: str, portal: str) -> Device:
         extra["managedDeviceOwnerType"] = owner_type
     encrypted = raw.get("isEncrypted")
     last_seen = parse_datetime(raw.get("lastSyncDateTime"))
-    return Device(
+    # Each value is its field's type by construction (text or None from ``clean``, aware UTC
+    # times or None from ``parse_datetime``, a compliance state's value, a bool, an id that
+    # ``_required_id`` checked), as in every mapping here: the records are built without
+    # validating them again (test_mapping_fast_intune.py holds them to the validated models).
+    return built(
+        Device,
         source=source,
         platform=PLATFORM,
         source_id=device_id,
@@ -206,7 +212,7 @@ def map_device(raw: Mapping[str, Any], *, source: str, portal: str) -> Device:
         owner=normalize_email(clean(raw.get("userPrincipalName"))),
         enrolled_at=parse_datetime(raw.get("enrolledDateTime")),
         last_seen_at=last_seen,
-        compliance=compliance,
+        compliance=compliance.value,
         encrypted=encrypted if isinstance(encrypted, bool) else None,
         manufacturer=clean(raw.get("manufacturer")),
         model=clean(raw.get("model")),
@@ -244,7 +250,8 @@ def map_device_status(raw: Mapping[str, Any], *, source: str, portal: str) -> De
     extra = _extra(raw, _STATUS_NAMED)
     state = _enum(POLICY_STATUS, raw.get("status"), "status", extra)
     reported = parse_datetime(raw.get("lastReportedDateTime"))
-    return DeviceCompliance(
+    return built(
+        DeviceCompliance,
         source=source,
         platform=PLATFORM,
         source_id=status_id,
@@ -253,7 +260,7 @@ def map_device_status(raw: Mapping[str, Any], *, source: str, portal: str) -> De
         device_id=device_id,
         policy_id=policy_id,
         policy_name=clean(raw.get(POLICY_NAME)),
-        state=state,
+        state=state.value,
         last_reported_at=reported,
         extra=extra,
     )
@@ -268,7 +275,8 @@ def map_detected_app(raw: Mapping[str, Any], *, source: str, portal: str) -> Ins
     count = raw.get("deviceCount")
     devices = raw.get(APP_DEVICES)
     extra = _extra(raw, _APP_NAMED)
-    return InstalledApp(
+    return built(
+        InstalledApp,
         source=source,
         platform=PLATFORM,
         source_id=app_id,
@@ -292,7 +300,8 @@ def map_user(raw: Mapping[str, Any], *, source: str, portal: str) -> Person:
             clean(manager.get("userPrincipalName")) or clean(manager.get("mail"))
         )
     enabled = raw.get("accountEnabled")
-    return Person(
+    return built(
+        Person,
         source=source,
         platform=PLATFORM,
         source_id=user_id,
