@@ -382,7 +382,11 @@ def map_sla(row: Mapping[str, Any], *, source: str, base: str, now: datetime) ->
     elapsed, goal = millis(cycle.get("elapsedTime")), millis(cycle.get("goalDuration"))
     percent = round(100 * elapsed / goal, 2) if elapsed is not None and goal else None
     key = (row.get("issue") or {}).get("key")
-    return SlaRecord(
+    # Each value is its field's type by construction (aware UTC times from epoch_millis,
+    # floats from millis, a stage of the enumeration, a bool), as a ticket's: built, not
+    # validated again.
+    return built(
+        SlaRecord,
         source=source,
         platform=PLATFORM,
         source_id=str(row["id"]),
@@ -390,7 +394,7 @@ def map_sla(row: Mapping[str, Any], *, source: str, base: str, now: datetime) ->
         updated_at=parse_datetime(row.get("updated")),
         ticket_id=str(row["issue"]["id"]),
         sla_name=str(row.get("name") or row["field"]),
-        stage=stage,  # type: ignore[arg-type]
+        stage=stage,
         has_breached=breached,
         start_at=epoch_millis(cycle.get("startTime")),
         end_at=epoch_millis(cycle.get("stopTime")),
@@ -438,19 +442,23 @@ def map_work(
     }
     if state == "unknown":
         extra["native_state"] = status.get("name")
-    return WorkItem(
+    ident = str(raw["id"])
+    if not ident:
+        raise ValueError("issue has no id")
+    return built(  # each value its field's type by construction, as a ticket's
+        WorkItem,
         source=source,
         platform=PLATFORM,
-        source_id=str(raw["id"]),
+        source_id=ident,
         url=f"{base}/browse/{key}" if key else None,
         updated_at=parse_datetime(fields.get("updated")),
         created_at=parse_datetime(fields.get("created")),
-        kind=levels.get(level, "epic"),  # type: ignore[arg-type]
+        kind=levels.get(level, "epic"),
         number=key or None,
         name=str(fields.get("summary") or key),
         parent_id=str(parent["id"]) if parent.get("id") else None,
-        state=state,  # type: ignore[arg-type]
-        phase=PHASE_BY_STATE.get(state, "unknown"),  # type: ignore[arg-type]
+        state=state,
+        phase=PHASE_BY_STATE.get(state, "unknown"),
         manager=person_ref(fields.get("assignee")),
         sponsor=person_ref(fields.get("reporter")),
         department=option_value(fields.get(site.department)) if site.department else None,

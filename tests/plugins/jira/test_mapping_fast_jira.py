@@ -1,4 +1,4 @@
-"""A request's Ticket is built without pydantic's validation (``core.model.built``): what the
+"""A request's Ticket (an SLA cycle's record, an epic's work item) is built without pydantic's validation (``core.model.built``): what the
 mapping builds must be what validation would have built, and a bad issue must still be
 quarantined with its payload, the read going on."""
 
@@ -18,21 +18,24 @@ from itcrosswalk.plugins.jira import mapping
 from .conftest import Site
 
 
-def test_every_mapped_request_is_the_ticket_validation_would_build(
+def test_every_mapped_request_sla_and_epic_is_the_model_validation_would_build(
     site: Site, make_config: Callable[..., Config], pm: Any
 ) -> None:
     adapter = build_adapter(make_config(site), "jsm", pm)
-    seen = 0
+    seen: dict[str, int] = {}
     try:
-        (stream,) = [s for s in adapter.streams() if s.name == "requests"]
-        for page, _used, _after in paginate(stream, Window(None, None, True)):
-            stream.prepare(page.records)
-            for raw in page.records:
-                assert unlike_validated(stream.map(raw)) == [], raw
-                seen += 1
+        for stream in adapter.streams():
+            if stream.name not in ("requests", "slas", "epics"):
+                continue
+            for page, _used, _after in paginate(stream, Window(None, None, True)):
+                stream.prepare(page.records)
+                for raw in page.records:
+                    assert unlike_validated(stream.map(raw)) == [], raw
+                    seen[stream.name] = seen.get(stream.name, 0) + 1
     finally:
         adapter.close()
-    assert seen == sum(1 for t in site.world.tickets if t.platform == "jira")
+    assert seen["requests"] == sum(1 for t in site.world.tickets if t.platform == "jira")
+    assert seen["slas"] > 0 and seen["epics"] > 0
 
 
 def test_bad_values_are_still_caught_and_each_bad_issue_quarantined_with_its_payload(
