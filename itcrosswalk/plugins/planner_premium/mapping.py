@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ...core.model import Assignment, Person, WorkItem, WorkItemKind, normalize_email
+from ...core.model import Assignment, Person, WorkItem, WorkItemKind, built, normalize_email
 
 PLATFORM = "planner_premium"
 FORMATTED = "@OData.Community.Display.V1.FormattedValue"
@@ -243,14 +243,18 @@ def map_project(
     if absent:
         extra["absent_columns"] = sorted(absent)
     manager = raw.get("_msdyn_projectmanager_value")
-    return WorkItem(
+    # Each value is its field's type by construction (text, floats, aware times that
+    # parse_instant raises on anything else for, the enumerations' values from the word
+    # tables), so the model is built without validating it again; as is a task's.
+    return built(
+        WorkItem,
         source=source,
         platform=PLATFORM,
         source_id=project_id,
         url=record_url(base, "msdyn_project", project_id),
         updated_at=parse_instant(raw.get("modifiedon")),
         created_at=parse_instant(raw.get("createdon")),
-        kind=WorkItemKind.PROJECT,
+        kind=WorkItemKind.PROJECT.value,
         name=name.strip(),
         state=project_state(raw, labels, percent),
         manager=emails.get(str(manager)) if manager else None,
@@ -370,14 +374,15 @@ def map_task(
     priority_label = label(raw, "msdyn_priority", labels)
     if priority_label:
         extra["priority_label"] = priority_label
-    return WorkItem(
+    return built(
+        WorkItem,
         source=source,
         platform=PLATFORM,
         source_id=task_id,
         url=record_url(base, "msdyn_projecttask", task_id),
         updated_at=parse_instant(raw.get("modifiedon")),
         created_at=parse_instant(raw.get("createdon")),
-        kind=WorkItemKind.MILESTONE if raw.get("msdyn_ismilestone") else WorkItemKind.TASK,
+        kind=(WorkItemKind.MILESTONE if raw.get("msdyn_ismilestone") else WorkItemKind.TASK).value,
         name=name.strip(),
         parent_id=str(raw.get("_msdyn_parenttask_value") or project_id),
         planned_start=parse_instant(raw.get("msdyn_scheduledstart")),
