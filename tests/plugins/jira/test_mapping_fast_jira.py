@@ -1,6 +1,6 @@
-"""A request's Ticket (an SLA cycle's record, an epic's work item) is built without pydantic's validation (``core.model.built``): what the
-mapping builds must be what validation would have built, and a bad issue must still be
-quarantined with its payload, the read going on."""
+"""A request's Ticket (an SLA cycle's record, an epic's work item) is built without pydantic's
+validation (``core.model.built``): what the mapping builds must be what validation would have
+built, and a bad issue must still be quarantined with its payload, the read going on."""
 
 from __future__ import annotations
 
