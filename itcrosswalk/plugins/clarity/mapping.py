@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, tzinfo
-from typing import Any
+from typing import Any, TypeVar
 
 from ...core.model import (
     CostType,
@@ -19,7 +19,10 @@ from ...core.model import (
     FinancePlanLine,
     Person,
     PlanKind,
+    Record,
     WorkItem,
+    as_text,
+    built,
     normalize_email,
 )
 
@@ -197,7 +200,7 @@ def health(raw: Mapping[str, Any], labels: Mapping[str, str] | None) -> tuple[st
 
 
 def _custom(
-    raw: Mapping[str, Any], custom_fields: Mapping[str, str], model_fields: set[str]
+    raw: Mapping[str, Any], custom_fields: Mapping[str, str], model_fields: frozenset[str]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Configured custom attributes: model fields they fill, and the rest for ``extra``."""
     filled: dict[str, Any] = {}
@@ -214,6 +217,37 @@ def _custom(
     return filled, extra
 
 
+_WORK_ITEM_FIELDS = frozenset(WorkItem.model_fields)
+_DEMAND_FIELDS = frozenset(Demand.model_fields)
+
+
+def _text_fields(model: type[Record]) -> frozenset[str]:
+    return frozenset(
+        name
+        for name, info in model.model_fields.items()
+        if info.annotation == str | None and not info.metadata
+    )
+
+
+# A custom attribute fills a field with text or None: an optional text field's value as
+# validation would make it; any other field (a number, a date, an enumeration, a required name)
+# is left to validation to convert or refuse.
+_WORK_ITEM_TEXT = _text_fields(WorkItem)
+_DEMAND_TEXT = _text_fields(Demand)
+
+
+R = TypeVar("R", bound=Record)
+
+
+def _make(model: type[R], filled: Mapping[str, Any], text: frozenset[str], **values: Any) -> R:
+    """The record, built without validation (each value is its field's type by construction:
+    text, floats, aware UTC times, the enumerations' values, a priority 1-5) unless a custom
+    attribute filled a field that is not text."""
+    if filled.keys() <= text:
+        return built(model, **values)
+    return model(**values)
+
+
 def map_project(
     raw: Mapping[str, Any],
     *,
@@ -228,7 +262,7 @@ def map_project(
     native = int(str(raw["_internalId"]))
     state, state_extra = work_state(raw)
     colour, health_extra = health(raw, labels.get("statusIndicator"))
-    filled, custom_extra = _custom(raw, custom_fields, set(WorkItem.model_fields))
+    filled, custom_extra = _custom(raw, custom_fields, _WORK_ITEM_FIELDS)
     progress = lookup_id(raw.get("progress"))
     schedule_start = parse_local(raw.get("scheduleStart"), zone)
     schedule_finish = parse_local(raw.get("scheduleFinish"), zone)
@@ -254,7 +288,7 @@ def map_project(
         extra["team"] = teams
     values: dict[str, Any] = {
         "kind": "program" if raw.get("isProgram") else "project",
-        "number": raw.get("code"),
+        "number": as_text(raw.get("code")),
         "name": str(raw.get("name") or raw.get("code") or native),
         "state": state,
         "phase": PHASE_BY_STATE.get(state, "unknown"),
@@ -277,7 +311,10 @@ def map_project(
         else None,
     }
     values.update(filled)
-    return WorkItem(
+    return _make(
+        WorkItem,
+        filled,
+        _WORK_ITEM_TEXT,
         source=source,
         platform="clarity",
         source_id=source_id("project", native),
@@ -322,14 +359,15 @@ def map_task(
     }
     if state == "unknown" and status is not None:
         extra["native_status"] = status
-    return WorkItem(
+    return built(  # each value its field's type by construction, as a project's (see _make)
+        WorkItem,
         source=source,
         platform="clarity",
         source_id=source_id("task", native),
         url=f"{base}/niku/nu#action:projmgr.editTask&id={native}&projectId={project}",
         updated_at=parse_local(raw.get("lastUpdatedDate"), zone),
         kind="milestone" if raw.get("isMilestone") else "task",
-        number=raw.get("code"),
+        number=as_text(raw.get("code")),
         name=str(raw.get("name") or raw.get("code") or native),
         parent_id=task_parent(raw, project),
         state=state,
@@ -377,12 +415,12 @@ def map_idea(
 ) -> Demand:
     native = int(str(raw["_internalId"]))
     state, state_extra = idea_state(raw)
-    filled, custom_extra = _custom(raw, custom_fields, set(Demand.model_fields))
+    filled, custom_extra = _custom(raw, custom_fields, _DEMAND_FIELDS)
     requester = lookup_id(raw.get("originatingRequestor"))
     converted = lookup_id(raw.get("convertedProject"))
     decided = raw.get("conversionDate") or raw.get("approvedDate")
     values: dict[str, Any] = {
-        "number": raw.get("code"),
+        "number": as_text(raw.get("code")),
         "name": str(raw.get("name") or raw.get("code") or native),
         "state": state,
         "requester": emails.get(requester or "") if requester else None,
@@ -397,7 +435,10 @@ def map_idea(
     }
     values.update(filled)
     benefit = parse_money(raw.get("estimatedBenefit"))
-    return Demand(
+    return _make(
+        Demand,
+        filled,
+        _DEMAND_TEXT,
         source=source,
         platform="clarity",
         source_id=source_id("idea", native),
@@ -465,25 +506,28 @@ def plan_lines(
         finish = parse_local(segment.get("finish"), zone)
         period = str(segment.get("start") or "")[:7]
         lines.append(
-            FinancePlanLine(
+            # Each value is its field's type by construction (text, a float, aware UTC times,
+            # the enumerations' values), so the line is built without validating it again.
+            built(
+                FinancePlanLine,
                 source=source,
                 platform="clarity",
                 source_id=f"plan-{native}-{period}",
                 url=f"{base}/pm/#/investment/{int(str(detail['investmentId']))}/financials",
                 updated_at=parse_local(detail.get("lastUpdatedDate"), zone),
                 investment_id=investment,
-                plan=PlanKind(plan),
+                plan=PlanKind(plan).value,
                 plan_id=str(detail.get("planId")) if detail.get("planId") is not None else None,
-                plan_name=detail.get("planName"),
+                plan_name=as_text(detail.get("planName")),
                 plan_of_record=detail.get("isPlanOfRecord")
                 if isinstance(detail.get("isPlanOfRecord"), bool)
                 else None,
                 fiscal_period=period or None,
                 period_start=start,
                 period_finish=finish,
-                cost_type=CostType(COST_TYPES.get(kind or "", "unknown"))
+                cost_type=CostType(COST_TYPES.get(kind or "", "unknown")).value
                 if plan != "benefit"
-                else CostType.UNKNOWN,
+                else CostType.UNKNOWN.value,
                 actual=False,
                 category=lookup_label(category),
                 amount=float(segment.get("value") or 0),

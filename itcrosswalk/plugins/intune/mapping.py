@@ -20,6 +20,7 @@ from ...core.model import (
     DeviceCompliance,
     InstalledApp,
     Person,
+    built,
     normalize_email,
     normalize_serial,
 )
@@ -135,14 +136,23 @@ def clean_serial(value: Any) -> str | None:
     text = clean(value)
     if text is None or normalize_serial(text) is None:
         return None
-    folded = text.casefold()
-    if any(folded == p.casefold() for p in PLACEHOLDER_SERIALS):
+    if text.casefold() in _PLACEHOLDERS_FOLDED:
         return None
     return text
 
 
-def _extra(raw: Mapping[str, Any], named: tuple[str, ...]) -> dict[str, Any]:
-    return {k: v for k, v in raw.items() if k not in named and k != "@odata.type"}
+_PLACEHOLDERS_FOLDED = frozenset(p.casefold() for p in PLACEHOLDER_SERIALS)
+
+
+def _extra(raw: Mapping[str, Any], named: frozenset[str]) -> dict[str, Any]:
+    return {k: v for k, v in raw.items() if k not in named}
+
+
+# What each mapping reads (a set, tested once per native field), and Graph's type annotation.
+_DEVICE_NAMED = frozenset((*DEVICE_FIELDS, "@odata.type"))
+_STATUS_NAMED = frozenset((*STATUS_FIELDS, POLICY_ID, POLICY_NAME, "@odata.type"))
+_APP_NAMED = frozenset((*APP_FIELDS, APP_DEVICES, "@odata.type"))
+_USER_NAMED = frozenset((*USER_FIELDS, "@odata.type"))
 
 
 def _required_id(raw: Mapping[str, Any], what: str) -> str:
@@ -172,7 +182,7 @@ def device_url(portal: str, device_id: str) -> str:
 def map_device(raw: Mapping[str, Any], *, source: str, portal: str) -> Device:
     """A ``managedDevice`` as a :class:`Device`."""
     device_id = _required_id(raw, "managed device")
-    extra = _extra(raw, DEVICE_FIELDS)
+    extra = _extra(raw, _DEVICE_NAMED)
     serial = clean_serial(raw.get("serialNumber"))
     if serial is None and raw.get("serialNumber") not in (None, ""):
         extra["serialNumber"] = raw.get("serialNumber")  # the placeholder, for the record
@@ -183,7 +193,12 @@ def map_device(raw: Mapping[str, Any], *, source: str, portal: str) -> Device:
         extra["managedDeviceOwnerType"] = owner_type
     encrypted = raw.get("isEncrypted")
     last_seen = parse_datetime(raw.get("lastSyncDateTime"))
-    return Device(
+    # Each value is its field's type by construction (text or None from ``clean``, aware UTC
+    # times or None from ``parse_datetime``, a compliance state's value, a bool, an id that
+    # ``_required_id`` checked), as in every mapping here: the records are built without
+    # validating them again (test_mapping_fast_intune.py holds them to the validated models).
+    return built(
+        Device,
         source=source,
         platform=PLATFORM,
         source_id=device_id,
@@ -197,7 +212,7 @@ def map_device(raw: Mapping[str, Any], *, source: str, portal: str) -> Device:
         owner=normalize_email(clean(raw.get("userPrincipalName"))),
         enrolled_at=parse_datetime(raw.get("enrolledDateTime")),
         last_seen_at=last_seen,
-        compliance=compliance,
+        compliance=compliance.value,
         encrypted=encrypted if isinstance(encrypted, bool) else None,
         manufacturer=clean(raw.get("manufacturer")),
         model=clean(raw.get("model")),
@@ -232,10 +247,11 @@ def map_device_status(raw: Mapping[str, Any], *, source: str, portal: str) -> De
         raise ValueError(
             f"device status {status_id!r} does not name its device (expected user_policy_device)"
         )
-    extra = _extra(raw, (*STATUS_FIELDS, POLICY_ID, POLICY_NAME))
+    extra = _extra(raw, _STATUS_NAMED)
     state = _enum(POLICY_STATUS, raw.get("status"), "status", extra)
     reported = parse_datetime(raw.get("lastReportedDateTime"))
-    return DeviceCompliance(
+    return built(
+        DeviceCompliance,
         source=source,
         platform=PLATFORM,
         source_id=status_id,
@@ -244,7 +260,7 @@ def map_device_status(raw: Mapping[str, Any], *, source: str, portal: str) -> De
         device_id=device_id,
         policy_id=policy_id,
         policy_name=clean(raw.get(POLICY_NAME)),
-        state=state,
+        state=state.value,
         last_reported_at=reported,
         extra=extra,
     )
@@ -258,8 +274,9 @@ def map_detected_app(raw: Mapping[str, Any], *, source: str, portal: str) -> Ins
         raise ValueError(f"detected app {app_id} has no displayName")
     count = raw.get("deviceCount")
     devices = raw.get(APP_DEVICES)
-    extra = _extra(raw, (*APP_FIELDS, APP_DEVICES))
-    return InstalledApp(
+    extra = _extra(raw, _APP_NAMED)
+    return built(
+        InstalledApp,
         source=source,
         platform=PLATFORM,
         source_id=app_id,
@@ -283,7 +300,8 @@ def map_user(raw: Mapping[str, Any], *, source: str, portal: str) -> Person:
             clean(manager.get("userPrincipalName")) or clean(manager.get("mail"))
         )
     enabled = raw.get("accountEnabled")
-    return Person(
+    return built(
+        Person,
         source=source,
         platform=PLATFORM,
         source_id=user_id,
@@ -296,7 +314,7 @@ def map_user(raw: Mapping[str, Any], *, source: str, portal: str) -> Person:
         office=clean(raw.get("officeLocation")),
         manager=manager_upn,
         active=enabled if isinstance(enabled, bool) else None,
-        extra=_extra(raw, USER_FIELDS),
+        extra=_extra(raw, _USER_NAMED),
     )
 
 

@@ -16,7 +16,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ...core.model import Person, SlaRecord, Ticket, WorkItem
+from ...core.model import (
+    Person,
+    SlaRecord,
+    Ticket,
+    TicketKind,
+    TicketState,
+    WorkItem,
+    as_text,
+    built,
+)
 
 PLATFORM = "jira"
 
@@ -146,6 +155,15 @@ class TicketRules:
     priorities: dict[str, int]
     states: dict[str, str]
     first_response_sla: tuple[str, ...] = ("Time to first response",)
+
+    def __post_init__(self) -> None:
+        # Tickets are built from these without validation: each is its field's plain value.
+        self.kinds = {name: TicketKind(kind).value for name, kind in self.kinds.items()}
+        self.states = {name: TicketState(state).value for name, state in self.states.items()}
+        for name, number in self.priorities.items():
+            if not isinstance(number, int) or not 1 <= number <= 5:
+                raise ValueError(f"priority {name} = {number!r}: a priority is from 1 to 5")
+        self.priorities = {name: int(number) for name, number in self.priorities.items()}
 
 
 def ticket_kind(fields: Mapping[str, Any], rules: TicketRules, site: SiteFields) -> str:
@@ -286,19 +304,28 @@ def map_ticket(
     if priority_name and priority_name not in rules.priorities:
         extra["native_priority"] = priority_name
     stamp = parse_datetime(fields.get("updated"))
-    return Ticket(
+    created = parse_datetime(fields.get("created"))
+    ident = str(raw["id"])
+    if not ident:
+        raise ValueError("issue has no id")
+    # Each value is its field's type by construction (text, aware UTC times that
+    # parse_datetime raises on anything else for, a kind, state and priority of the rules,
+    # which hold them checked), so the model is built without validating it again;
+    # test_mapping_fast_jira.py holds it to the validated model and bad issues quarantined.
+    return built(
+        Ticket,
         source=source,
         platform=PLATFORM,
-        source_id=str(raw["id"]),
+        source_id=ident,
         url=f"{base}/browse/{key}" if key else None,
         updated_at=stamp,
-        created_at=parse_datetime(fields.get("created")),
-        kind=ticket_kind(fields, rules, site),  # type: ignore[arg-type]
+        created_at=created,
+        kind=ticket_kind(fields, rules, site),
         number=key or None,
-        title=fields.get("summary"),
+        title=as_text(fields.get("summary")),
         priority=rules.priorities.get(priority_name),
-        state=state,  # type: ignore[arg-type]
-        opened_at=parse_datetime(fields.get("created")),
+        state=state,
+        opened_at=created,
         responded_at=first_response(fields, site, rules),
         resolved_at=parse_datetime(fields.get("resolutiondate")),
         closed_at=parse_datetime(fields.get("statuscategorychangedate"))
@@ -355,7 +382,11 @@ def map_sla(row: Mapping[str, Any], *, source: str, base: str, now: datetime) ->
     elapsed, goal = millis(cycle.get("elapsedTime")), millis(cycle.get("goalDuration"))
     percent = round(100 * elapsed / goal, 2) if elapsed is not None and goal else None
     key = (row.get("issue") or {}).get("key")
-    return SlaRecord(
+    # Each value is its field's type by construction (aware UTC times from epoch_millis,
+    # floats from millis, a stage of the enumeration, a bool), as a ticket's: built, not
+    # validated again.
+    return built(
+        SlaRecord,
         source=source,
         platform=PLATFORM,
         source_id=str(row["id"]),
@@ -363,7 +394,7 @@ def map_sla(row: Mapping[str, Any], *, source: str, base: str, now: datetime) ->
         updated_at=parse_datetime(row.get("updated")),
         ticket_id=str(row["issue"]["id"]),
         sla_name=str(row.get("name") or row["field"]),
-        stage=stage,  # type: ignore[arg-type]
+        stage=stage,
         has_breached=breached,
         start_at=epoch_millis(cycle.get("startTime")),
         end_at=epoch_millis(cycle.get("stopTime")),
@@ -411,19 +442,23 @@ def map_work(
     }
     if state == "unknown":
         extra["native_state"] = status.get("name")
-    return WorkItem(
+    ident = str(raw["id"])
+    if not ident:
+        raise ValueError("issue has no id")
+    return built(  # each value its field's type by construction, as a ticket's
+        WorkItem,
         source=source,
         platform=PLATFORM,
-        source_id=str(raw["id"]),
+        source_id=ident,
         url=f"{base}/browse/{key}" if key else None,
         updated_at=parse_datetime(fields.get("updated")),
         created_at=parse_datetime(fields.get("created")),
-        kind=levels.get(level, "epic"),  # type: ignore[arg-type]
+        kind=levels.get(level, "epic"),
         number=key or None,
         name=str(fields.get("summary") or key),
         parent_id=str(parent["id"]) if parent.get("id") else None,
-        state=state,  # type: ignore[arg-type]
-        phase=PHASE_BY_STATE.get(state, "unknown"),  # type: ignore[arg-type]
+        state=state,
+        phase=PHASE_BY_STATE.get(state, "unknown"),
         manager=person_ref(fields.get("assignee")),
         sponsor=person_ref(fields.get("reporter")),
         department=option_value(fields.get(site.department)) if site.department else None,

@@ -19,7 +19,15 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ...core.model import Health, Phase, WorkItem, WorkItemKind, WorkState, parse_priority
+from ...core.model import (
+    Health,
+    Phase,
+    WorkItem,
+    WorkItemKind,
+    WorkState,
+    built,
+    parse_priority,
+)
 
 PLATFORM = "jira_align"
 
@@ -209,7 +217,10 @@ def parse_int(value: Any) -> int | None:
 def step_name(raw: Mapping[str, Any]) -> str:
     """The Kanban step without its id prefix: ``"84 - Implementing MVP"`` -> ``Implementing MVP``."""
     text = raw.get("processStepName") or ""
-    return re.sub(r"^\s*\d+\s*-\s*", "", str(text)).strip()
+    return _STEP_PREFIX.sub("", str(text)).strip()
+
+
+_STEP_PREFIX = re.compile(r"^\s*\d+\s*-\s*")
 
 
 def work_state(resource: str, raw: Mapping[str, Any], extra: dict[str, Any]) -> str:
@@ -386,7 +397,7 @@ def map_work(
         extra["estimates"] = estimates
     program = raw.get("primaryProgramId")
     if program not in (None, "", 0):
-        extra["program"] = names.get(source_id("Programs", program), str(program))
+        extra["program"] = str(names.get(source_id("Programs", program), program))
     release_ids = raw.get("releaseIds") or (
         [raw["releaseId"]] if raw.get("releaseId") not in (None, "", 0) else []
     )
@@ -397,7 +408,7 @@ def map_work(
     goals: list[str] = []
     theme = raw.get("themeId")
     if theme not in (None, "", 0):
-        goals.append(names.get(source_id("Themes", theme), str(theme)))
+        goals.append(str(names.get(source_id("Themes", theme), theme)))
     department = None
     if department_field:
         department = (extra.get("customFields") or {}).get(department_field) or raw.get(
@@ -407,20 +418,25 @@ def map_work(
     score_value = score.get("score") if isinstance(score, Mapping) else score
     priority = raw.get("priority")
     budget_field = "plannedBudget" if resource == "Themes" else "budget"
-    return WorkItem(
+    # Each value is its field's type by construction (text; aware UTC times and finite numbers
+    # that parse_datetime and parse_number raise on anything else for; the enumerations'
+    # values, which raise on a name they lack; a priority 1-5), so the model is built without
+    # validating it again: test_mapping_fast_jira_align.py holds it to the validated model.
+    return built(
+        WorkItem,
         source=source,
         platform=PLATFORM,
         source_id=source_id(resource, native_id),
         url=str(raw.get("self") or f"{base}/rest/align/api/2/{resource}/{int(native_id)}"),
         updated_at=parse_datetime(raw.get("lastUpdatedDate")),
         created_at=parse_datetime(raw.get("createDate")),
-        kind=WorkItemKind(kind),
+        kind=WorkItemKind(kind).value,
         number=str(native_id),
         name=str(raw.get("title") or "").strip() or f"{prefix} {native_id}",
         parent_id=parent_ref(resource, raw, feature_parent),
-        state=WorkState(state),
-        phase=Phase(work_phase(resource, raw, state)),
-        health=Health(health(raw, extra)),
+        state=WorkState(state).value,
+        phase=Phase(work_phase(resource, raw, state)).value,
+        health=Health(health(raw, extra)).value,
         manager=_owner(raw, owners),
         department=str(department) if department not in (None, "") else None,
         strategic_goals=goals,

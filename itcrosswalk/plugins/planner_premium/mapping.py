@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ...core.model import Assignment, Person, WorkItem, WorkItemKind, normalize_email
+from ...core.model import Assignment, Person, WorkItem, WorkItemKind, built, normalize_email
 
 PLATFORM = "planner_premium"
 FORMATTED = "@OData.Community.Display.V1.FormattedValue"
@@ -133,7 +133,11 @@ def wall_time(value: Any) -> str | None:
         return None
     if not isinstance(value, str):
         raise ValueError(f"not a date-time: {value!r}")
-    return re.sub(r"(Z|[+-]\d\d:\d\d)$", "", value)
+    return _ZONE_SUFFIX.sub("", value)
+
+
+_ZONE_SUFFIX = re.compile(r"(Z|[+-]\d\d:\d\d)$")
+_MS_DATE = re.compile(r"/Date\((-?\d+)\)/")
 
 
 def fraction_percent(value: Any) -> float | None:
@@ -239,14 +243,18 @@ def map_project(
     if absent:
         extra["absent_columns"] = sorted(absent)
     manager = raw.get("_msdyn_projectmanager_value")
-    return WorkItem(
+    # Each value is its field's type by construction (text, floats, aware times that
+    # parse_instant raises on anything else for, the enumerations' values from the word
+    # tables), so the model is built without validating it again; as is a task's.
+    return built(
+        WorkItem,
         source=source,
         platform=PLATFORM,
         source_id=project_id,
         url=record_url(base, "msdyn_project", project_id),
         updated_at=parse_instant(raw.get("modifiedon")),
         created_at=parse_instant(raw.get("createdon")),
-        kind=WorkItemKind.PROJECT,
+        kind=WorkItemKind.PROJECT.value,
         name=name.strip(),
         state=project_state(raw, labels, percent),
         manager=emails.get(str(manager)) if manager else None,
@@ -267,7 +275,7 @@ def planned_work(value: Any) -> list[dict[str, Any]]:
     for item in items or []:
         slot: dict[str, Any] = {"hours": item.get("Hours")}
         for key in ("Start", "End"):
-            found = re.match(r"/Date\((-?\d+)\)/", str(item.get(key) or ""))
+            found = _MS_DATE.match(str(item.get(key) or ""))
             slot[key.lower()] = (
                 datetime.fromtimestamp(int(found.group(1)) / 1000, UTC).isoformat()
                 if found
@@ -366,14 +374,15 @@ def map_task(
     priority_label = label(raw, "msdyn_priority", labels)
     if priority_label:
         extra["priority_label"] = priority_label
-    return WorkItem(
+    return built(
+        WorkItem,
         source=source,
         platform=PLATFORM,
         source_id=task_id,
         url=record_url(base, "msdyn_projecttask", task_id),
         updated_at=parse_instant(raw.get("modifiedon")),
         created_at=parse_instant(raw.get("createdon")),
-        kind=WorkItemKind.MILESTONE if raw.get("msdyn_ismilestone") else WorkItemKind.TASK,
+        kind=(WorkItemKind.MILESTONE if raw.get("msdyn_ismilestone") else WorkItemKind.TASK).value,
         name=name.strip(),
         parent_id=str(raw.get("_msdyn_parenttask_value") or project_id),
         planned_start=parse_instant(raw.get("msdyn_scheduledstart")),

@@ -508,6 +508,8 @@ class ProjectOnlineAdapter(
         super().__init__(source, secrets, **kwargs)
         self.zone = ZoneInfo(self.options.timezone)
         self._related: dict[str, dict[str, list[dict[str, Any]]]] = {n: {} for n in RELATED}
+        # (set, project) -> (its rows, those rows by TaskId): a task finds its row at once
+        self._by_task: dict[tuple[str, str], tuple[list[dict[str, Any]], dict[str, Any]]] = {}
         self._absent: set[str] = set()
         self._check_auth()
 
@@ -688,6 +690,8 @@ class ProjectOnlineAdapter(
                 log.warning("source %s: no %s enrichment: %s", self.source.name, set_name, exc)
                 return
             store.update(found)
+        for key in [k for k in self._by_task if k[0] == set_name and k[1] not in store]:
+            del self._by_task[key]
 
     def related_rows(self, set_name: str, project_id: str) -> list[dict[str, Any]] | None:
         """The rows read for a project, or None when the set was not read for it."""
@@ -697,10 +701,19 @@ class ProjectOnlineAdapter(
         self, set_name: str, project_id: str, task_id: str | None = None
     ) -> dict[str, Any]:
         rows = self._related[set_name].get(project_id) or []
-        for row in rows:
-            if task_id is None or str(row.get("TaskId")) == task_id:
-                return {k: v for k, v in row.items() if k not in _BOOKKEEPING}
-        return {}
+        if task_id is None:
+            row = rows[0] if rows else None
+        else:
+            index = self._by_task.get((set_name, project_id))
+            if index is None or index[0] is not rows:
+                by_task: dict[str, Any] = {}
+                for candidate in rows:
+                    by_task.setdefault(str(candidate.get("TaskId")), candidate)
+                index = self._by_task[(set_name, project_id)] = (rows, by_task)
+            row = index[1].get(task_id)
+        if row is None:
+            return {}
+        return {k: v for k, v in row.items() if k not in _BOOKKEEPING}
 
     # -- the adapter contract ----------------------------------------------------------------------
 

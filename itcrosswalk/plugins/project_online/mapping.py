@@ -20,7 +20,14 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
-from ...core.model import Person, WorkItem, WorkItemKind, normalize_email, parse_priority
+from ...core.model import (
+    Person,
+    WorkItem,
+    WorkItemKind,
+    built,
+    normalize_email,
+    parse_priority,
+)
 
 PLATFORM = "project_online"
 
@@ -215,8 +222,16 @@ def odata_string(value: str) -> str:
 def property_name(display_name: str) -> str:
     """The feed property of a custom field: its display name without spaces and special
     characters (letters and digits of any script stay, as ProjectData keeps them)."""
-    text = unicodedata.normalize("NFC", display_name)
-    return "".join(ch for ch in text if ch.isalnum() or ch == "_")
+    known = _PROPERTY_NAMES.get(display_name)
+    if known is None:
+        text = unicodedata.normalize("NFC", display_name)
+        known = "".join(ch for ch in text if ch.isalnum() or ch == "_")
+        if len(_PROPERTY_NAMES) < 4096:  # names come from a source's configuration: a few
+            _PROPERTY_NAMES[display_name] = known
+    return known
+
+
+_PROPERTY_NAMES: dict[str, str] = {}
 
 
 def parse_datetime(value: Any, zone: tzinfo = UTC) -> datetime | None:
@@ -227,13 +242,13 @@ def parse_datetime(value: Any, zone: tzinfo = UTC) -> datetime | None:
         return None
     if not isinstance(value, str):
         raise ValueError(f"not a date: {value!r}")
-    match = _MS_DATE.match(value)
+    match = _MS_DATE.match(value) if value[:1] == "/" else None
     if match:
         # Edm.DateTime ticks are the wall-clock time written as if it were UTC (the server's
         # local time here); Edm.DateTimeOffset carries an offset and its ticks are UTC.
-        moment = datetime(1970, 1, 1) + timedelta(milliseconds=int(match.group(1)))
-        if match.group(2):
-            return moment.replace(tzinfo=UTC)
+        moment = _EPOCH + timedelta(milliseconds=int(match.group(1)))
+        if match.group(2) or zone is UTC:
+            return moment
         return moment.replace(tzinfo=zone).astimezone(UTC)
     text = value.strip()
     if text.endswith("Z"):
@@ -241,13 +256,21 @@ def parse_datetime(value: Any, zone: tzinfo = UTC) -> datetime | None:
     parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=zone)
-    return parsed.astimezone(UTC)
+    return parsed if parsed.tzinfo is UTC else parsed.astimezone(UTC)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def parse_decimal(value: Any) -> float | None:
     """Edm.Decimal arrives as a string (``"2400.000000"``), Edm.Double and integers as numbers."""
     if value is None or value == "":
         return None
+    kind = type(value)
+    if kind is str:  # the common cases first: the feed's decimals, then its numbers
+        return float(value.strip())
+    if kind is int or kind is float:
+        return float(value)
     if isinstance(value, bool):
         raise ValueError(f"not a number: {value!r}")
     if isinstance(value, int | float):
@@ -293,8 +316,12 @@ def _lookup(table: Mapping[str, str], value: str | None) -> str | None:
     key = value.strip().lower()
     if key in table:
         return table[key]
-    stripped = re.sub(r"^\(?\d+\)?[\s.-]*", "", key)
+    stripped = _SORT_PREFIX.sub("", key)
     return table.get(stripped)
+
+
+_SORT_PREFIX = re.compile(r"^\(?\d+\)?[\s.-]*")
+_GOAL_SEPARATORS = re.compile(r"[;,]")
 
 
 def goals_list(value: Any) -> list[str]:
@@ -304,7 +331,7 @@ def goals_list(value: Any) -> list[str]:
         return [str(v).strip() for v in value if str(v).strip()]
     if isinstance(value, Mapping) and isinstance(value.get("results"), list):  # verbose collections
         return goals_list(value["results"])
-    parts = re.split(r"[;,]", str(value))
+    parts = _GOAL_SEPARATORS.split(str(value))
     return [p.strip() for p in parts if p.strip()]
 
 
@@ -328,6 +355,9 @@ def resolve_custom_fields(
     return out
 
 
+_ENUM_TABLES: dict[str, dict[str, str]] = {"state": WORK_STATES, "phase": PHASES, "health": HEALTH}
+
+
 def _apply_custom(
     kwargs: dict[str, Any],
     extra: dict[str, Any],
@@ -336,8 +366,8 @@ def _apply_custom(
     for target, (prop, value) in found.items():
         if value is None or value == "":
             continue
-        if target in ("state", "phase", "health"):
-            table = {"state": WORK_STATES, "phase": PHASES, "health": HEALTH}[target]
+        table = _ENUM_TABLES.get(target)
+        if table is not None:
             normalized = _lookup(table, text(value))
             kwargs[target] = normalized or "unknown"
             if normalized is None:
@@ -370,33 +400,23 @@ def _common(
     fields: Mapping[str, tuple[str, ...]],
     named_extra: Mapping[str, str],
     zone: tzinfo,
+    read: frozenset[str],
 ) -> tuple[dict[str, Any], dict[str, Any], set[str]]:
     kwargs: dict[str, Any] = {}
-    used: set[str] = set()
+    used = set(read)
     for target, names in fields.items():
         value = _first(raw, names)
-        used.update(names)
         if value is None:
             continue
-        if target in (
-            "planned_start",
-            "planned_finish",
-            "baseline_start",
-            "baseline_finish",
-            "actual_start",
-            "actual_finish",
-            "updated_at",
-            "created_at",
-        ):
+        if target in _DATE_TARGETS:
             kwargs[target] = parse_datetime(value, zone)
-        elif target in ("name", "manager", "department"):
+        elif target in _TEXT_TARGETS:
             kwargs[target] = text(value)
         else:
             kwargs[target] = parse_decimal(value)
     extra: dict[str, Any] = {}
     for native, name in named_extra.items():
         value = raw.get(native)
-        used.add(native)
         if value is None or value == "":
             continue
         if native in _DATE_EXTRAS:
@@ -409,14 +429,36 @@ def _common(
     return kwargs, extra, used
 
 
+_DATE_TARGETS = frozenset(
+    {
+        "planned_start",
+        "planned_finish",
+        "baseline_start",
+        "baseline_finish",
+        "actual_start",
+        "actual_finish",
+        "updated_at",
+        "created_at",
+    }
+)
+_TEXT_TARGETS = frozenset({"name", "manager", "department"})
+
+
+def _read_by(
+    fields: Mapping[str, tuple[str, ...]], named_extra: Mapping[str, str]
+) -> frozenset[str]:
+    """The properties a field table and an extra table read."""
+    return frozenset([name for names in fields.values() for name in names] + list(named_extra))
+
+
 def _keep_rest(raw: Mapping[str, Any], used: set[str], extra: dict[str, Any]) -> None:
     for key, value in raw.items():
-        if key in used or key in _META or key.startswith("__") or key.startswith("odata."):
+        if value is None or value == "" or key in used or key in _META:
             continue
-        if isinstance(value, Mapping) and "__deferred" in value:
+        if key.startswith(("__", "odata.")):
+            continue
+        if type(value) is not str and isinstance(value, Mapping) and "__deferred" in value:
             continue  # a navigation link, not data
-        if value is None or value == "":
-            continue
         extra.setdefault(key, value)
 
 
@@ -437,6 +479,10 @@ def _finish(
     _keep_rest(raw, used, extra)
 
 
+_PROJECT_READ = _read_by(PROJECT_FIELDS, PROJECT_EXTRA)
+_TASK_READ = _read_by(TASK_FIELDS, TASK_EXTRA)
+
+
 def map_project(
     raw: Mapping[str, Any],
     *,
@@ -449,7 +495,7 @@ def map_project(
     project_id = text(raw.get("ProjectId"))
     if not project_id:
         raise ValueError("row has no ProjectId")
-    kwargs, extra, used = _common(raw, PROJECT_FIELDS, PROJECT_EXTRA, zone)
+    kwargs, extra, used = _common(raw, PROJECT_FIELDS, PROJECT_EXTRA, zone, _PROJECT_READ)
     used |= {"ProjectId", "ProjectIdentifier"}
     if not kwargs.get("name"):
         raise ValueError("project has no ProjectName")
@@ -463,12 +509,18 @@ def map_project(
             extra["native_phase"] = stage
     kwargs["number"] = text(raw.get("ProjectIdentifier"))
     _finish(raw, kwargs, extra, used, custom_fields)
-    return WorkItem(
+    # Each value is its field's type by construction (text from ``text``, floats from
+    # ``parse_decimal`` and aware UTC times from ``parse_datetime``, which raise on anything
+    # else; the enumerations' values from the tables; a priority 1-5), so the model is built
+    # without validating it again: test_mapping_fast_project_online.py holds it to the
+    # validated model and bad rows quarantined.
+    return built(
+        WorkItem,
         source=source,
         platform=PLATFORM,
         source_id=project_id,
         url=_url(base, f"project%20detail%20pages/schedule.aspx?projuid={project_id}"),
-        kind=WorkItemKind.PROJECT,
+        kind=WorkItemKind.PROJECT.value,
         extra=extra,
         **kwargs,
     )
@@ -487,7 +539,7 @@ def map_task(
     project_id = text(raw.get("ProjectId"))
     if not task_id or not project_id:
         raise ValueError("row has no TaskId or ProjectId")
-    kwargs, extra, used = _common(raw, TASK_FIELDS, TASK_EXTRA, zone)
+    kwargs, extra, used = _common(raw, TASK_FIELDS, TASK_EXTRA, zone, _TASK_READ)
     used |= {"TaskId", "TaskParentTaskId", "TaskIsMilestone", "TaskWBS"}
     if not kwargs.get("name"):
         raise ValueError("task has no TaskName")
@@ -499,12 +551,13 @@ def map_task(
     milestone = raw.get("TaskIsMilestone") is True
     kwargs["number"] = text(raw.get("TaskWBS"))
     _finish(raw, kwargs, extra, used, custom_fields)
-    return WorkItem(
+    return built(  # as a project is (see map_project)
+        WorkItem,
         source=source,
         platform=PLATFORM,
         source_id=task_id,
         url=_url(base, f"project%20detail%20pages/schedule.aspx?projuid={project_id}"),
-        kind=WorkItemKind.MILESTONE if milestone else WorkItemKind.TASK,
+        kind=(WorkItemKind.MILESTONE if milestone else WorkItemKind.TASK).value,
         parent_id=parent,
         extra=extra,
         **kwargs,

@@ -1,0 +1,82 @@
+"""Intune's devices, device statuses, detected apps and users are built without pydantic's
+validation (``core.model.built``): what the mapping builds must be what validation would have
+built (a device's serial key included), a value of the wrong type must still become None as
+the mapping cleans it, and a record without a usable id must still be quarantined with its
+payload, the read going on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from itcrosswalk.core.adapter import Window, paginate
+from itcrosswalk.core.config import Config
+from itcrosswalk.core.model import unlike_validated
+from itcrosswalk.core.sync import SyncEngine, build_adapter
+from itcrosswalk.plugins.intune import mapping
+
+from .conftest import Tenant
+
+PORTAL = "https://intune.example"
+
+
+def test_every_mapped_record_is_the_model_validation_would_build(
+    tenant: Tenant, make_config: Callable[..., Config], pm: Any
+) -> None:
+    adapter = build_adapter(make_config(tenant), "intune", pm)
+    seen: dict[str, int] = {}
+    try:
+        for stream in adapter.streams():
+            for page, _used, _after in paginate(stream, Window(None, None, True)):
+                stream.prepare(page.records)
+                for raw in page.records:
+                    assert unlike_validated(stream.map(raw)) == [], raw
+                    seen[stream.name] = seen.get(stream.name, 0) + 1
+    finally:
+        adapter.close()
+    assert {"managedDevices", "deviceStatuses", "detectedApps", "users"} <= set(seen)
+
+
+def test_values_of_the_wrong_type_are_cleaned_to_none_as_validation_would_never_see_them() -> None:
+    odd = {
+        "id": "d-1",
+        "deviceName": 42,
+        "serialNumber": ["5CG1"],
+        "operatingSystem": {"name": "Windows"},
+        "enrolledDateTime": 20260101,
+        "lastSyncDateTime": "yesterday",
+        "complianceState": 3,
+        "isEncrypted": "yes",
+        "managedDeviceOwnerType": None,
+    }
+    device = mapping.map_device(odd, source="intune", portal=PORTAL)
+    assert unlike_validated(device) == []
+    assert (device.name, device.serial, device.serial_key, device.os) == (None, None, None, None)
+    assert device.enrolled_at is None and device.last_seen_at is None and device.encrypted is None
+    assert device.compliance == "unknown" and type(device.compliance) is str
+    app = mapping.map_detected_app(
+        {"id": "a-1", "displayName": "Zoom", "deviceCount": True, mapping.APP_DEVICES: ["d-1", 7]},
+        source="intune",
+        portal=PORTAL,
+    )
+    assert unlike_validated(app) == [] and app.device_count is None and app.device_ids == ["d-1"]
+    placeholder = mapping.map_device({"id": "d-2", "serialNumber": "To be filled by O.E.M."}, source="intune", portal=PORTAL)  # fmt: skip
+    assert placeholder.serial is None and placeholder.serial_key is None
+    serial = mapping.map_device({"id": "d-3", "serialNumber": " 5cg 12 "}, source="intune", portal=PORTAL)  # fmt: skip
+    assert serial.serial_key == "5CG12" and unlike_validated(serial) == []
+
+
+def test_devices_without_a_usable_id_are_still_quarantined_with_their_payload(
+    tenant: Tenant, make_config: Callable[..., Config], open_store: Any, pm: Any
+) -> None:
+    for name, ident in (("NUMBER-ID", 1234), ("BLANK-ID", "   "), ("LIST-ID", ["x"])):
+        tenant.app.add_device(id=ident, deviceName=name)
+    config = make_config(tenant, extra='streams = ["managedDevices"]')
+    store = open_store(config)
+    result = SyncEngine(config, store, pm=pm).sync("intune")
+    (outcome,) = result.streams
+    assert outcome.quarantined == 3 and result.exit_code == 3
+    rows = store.quarantine_rows("intune", "managedDevices")
+    assert sorted(r["payload"]["deviceName"] for r in rows) == ["BLANK-ID", "LIST-ID", "NUMBER-ID"]
+    assert all(r["error"] == "ValueError: managed device has no id" for r in rows)
+    assert store.count("device", source="intune") == outcome.read - 3 > 0

@@ -1,0 +1,74 @@
+"""A request's Ticket (an SLA cycle's record, an epic's work item) is built without pydantic's
+validation (``core.model.built``): what the mapping builds must be what validation would have
+built, and a bad issue must still be quarantined with its payload, the read going on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from itcrosswalk.core.adapter import Window, paginate
+from itcrosswalk.core.config import Config
+from itcrosswalk.core.model import unlike_validated
+from itcrosswalk.core.sync import SyncEngine, build_adapter
+from itcrosswalk.plugins.jira import mapping
+
+from .conftest import Site
+
+
+def test_every_mapped_request_sla_and_epic_is_the_model_validation_would_build(
+    site: Site, make_config: Callable[..., Config], pm: Any
+) -> None:
+    adapter = build_adapter(make_config(site), "jsm", pm)
+    seen: dict[str, int] = {}
+    try:
+        for stream in adapter.streams():
+            if stream.name not in ("requests", "slas", "epics"):
+                continue
+            for page, _used, _after in paginate(stream, Window(None, None, True)):
+                stream.prepare(page.records)
+                for raw in page.records:
+                    assert unlike_validated(stream.map(raw)) == [], raw
+                    seen[stream.name] = seen.get(stream.name, 0) + 1
+    finally:
+        adapter.close()
+    assert seen["requests"] == sum(1 for t in site.world.tickets if t.platform == "jira")
+    assert seen["slas"] > 0 and seen["epics"] > 0
+
+
+def test_bad_values_are_still_caught_and_each_bad_issue_quarantined_with_its_payload(
+    site: Site, make_config: Callable[..., Config], open_store: Any, pm: Any
+) -> None:
+    keys = sorted(site.app.keys)[:3]
+    bad = dict(zip(keys, (1234, {"text": "a summary"}, ["a", "summary"]), strict=True))
+    for key, summary in bad.items():
+        site.app.touch(key, summary=summary)
+    config = make_config(site, extra='streams = ["requests"]')
+    store = open_store(config)
+    result = SyncEngine(config, store, pm=pm).sync("jsm")
+    assert result.exit_code == 3
+    quarantined = {r["source_id"]: r for r in store.quarantine_rows("jsm")}
+    ids = {str(site.app.keys[key]): summary for key, summary in bad.items()}
+    assert set(quarantined) == set(ids)
+    for ident, summary in ids.items():
+        assert quarantined[ident]["payload"]["fields"]["summary"] == summary
+        assert quarantined[ident]["error"].startswith("ValueError: not text")
+    total = sum(1 for t in site.world.tickets if t.platform == "jira")
+    assert store.count("ticket", source="jsm") == total - len(bad)
+    assert result.streams[0].quarantined == len(bad)
+
+
+def test_the_rules_a_ticket_is_built_from_hold_only_the_model_s_values() -> None:
+    rules = mapping.TicketRules(
+        kinds={"Bug": "incident"}, priorities={"P1": 1}, states={"Parked": "on_hold"}
+    )
+    assert type(rules.kinds["Bug"]) is str and type(rules.states["Parked"]) is str
+    with pytest.raises(ValueError, match="outage"):
+        mapping.TicketRules(kinds={"Bug": "outage"}, priorities={}, states={})
+    with pytest.raises(ValueError, match="parked"):
+        mapping.TicketRules(kinds={}, priorities={}, states={"Parked": "parked"})
+    for wrong in (0, 6, "2", 2.0):
+        with pytest.raises(ValueError, match="from 1 to 5"):
+            mapping.TicketRules(kinds={}, priorities={"P": wrong}, states={})  # type: ignore[dict-item]
