@@ -233,3 +233,43 @@ def test_judged_metrics_are_what_their_explanations_add_up_to(store: Store) -> N
         assert result.excluded == dict(Counter(e.reason for e in rows if not e.counted))
         expected = sum(counted) / len(counted) if counted else None
         assert result.value == pytest.approx(expected), metric.id
+
+
+def test_judging_each_distinct_value_once_gives_the_record_by_record_answer(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pm = make_registry(entry_points_group=None)
+    grouped = [m for m in all_metrics(pm).values() if getattr(m, "same_values_same_verdict", 0)]
+    assert grouped, "some judged metric reads its records grouped by their values"
+    ids = [m.id for m in grouped]
+    config = Config(metrics=POLICY)
+    by = list(DIMENSIONS)
+    once = [r.as_json() for r in compute_metrics(store, config, ids, by=by, now=NOW, pm=pm)]
+    for metric in grouped:
+        monkeypatch.setattr(metric, "same_values_same_verdict", False)
+    each = [r.as_json() for r in compute_metrics(store, config, ids, by=by, now=NOW, pm=pm)]
+    assert once == each
+    assert all(r["n"] and r["breakdown"]["platform"] for r in once)
+
+
+@pytest.mark.parametrize(
+    "calendar",
+    [
+        POLICY.calendar,
+        CalendarConfig(timezone="Australia/Lord_Howe", workdays=[0, 1, 2, 3, 4, 5], start="07:30"),
+        CalendarConfig(timezone="UTC", start="00:00", end="24:00"),
+    ],
+    ids=["new-york-holiday", "half-hour-dst", "whole-days"],
+)
+def test_sla_clock_in_sql_gives_the_python_verdicts(store: Store, calendar: CalendarConfig) -> None:
+    from itcrosswalk.core.metrics.standard import SlaAttainment
+
+    policy = POLICY.model_copy(update={"calendar": calendar})
+    metric = SlaAttainment()
+    for window in ({}, {"until": NOW - timedelta(days=20)}, {"source": "snow2"}):
+        ctx = MetricContext(store=store, policy=policy, now=NOW, **window)
+        in_sql = metric.compute(ctx, list(DIMENSIONS)).as_json()
+        in_python = JudgedMetric.compute(metric, ctx, list(DIMENSIONS)).as_json()
+        in_python["detail"]["targets"] = dict(policy.sla_targets)
+        assert in_sql == in_python, window
+        assert in_sql["n"] and in_sql["excluded"], window

@@ -12,6 +12,7 @@ The standard pack lives in :mod:`.standard`; plugins add theirs through ``regist
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
 
 from ..config import Config, MetricsConfig
 from ..derive import DERIVED_KEY, PERSON_FIELDS
@@ -198,6 +200,34 @@ class Explanation:
 # -- dialect helpers --------------------------------------------------------------------------
 
 
+class in_table_order(sa.sql.expression.FunctionElement[bool]):
+    """``WHERE`` conditions of a query that reads most of a table, kept from choosing an index.
+
+    A store is never analyzed, so SQLite's planner takes an equality on an indexed column (a
+    ticket's kind) for a selective one, and would read most of a million tickets through the
+    index, one table lookup each, instead of in one walk. ``+(...)`` is SQLite's way to say "no
+    index for this term"; PostgreSQL has statistics and reads the condition as it is."""
+
+    type = sa.Boolean()
+    name = "in_table_order"
+    inherit_cache = True
+
+
+@compiles(in_table_order)
+def _in_table_order(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(in_table_order, "sqlite")
+def _in_table_order_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"+({compiler.process(element.clauses, **kw)})"
+
+
+def whole_table(conditions: Sequence[Any]) -> list[Any]:
+    """``conditions`` for a pass that reads most of its table (see :class:`in_table_order`)."""
+    return [in_table_order(sa.and_(*conditions))] if conditions else []
+
+
 def epoch(column: Any, dialect: str) -> Any:
     """Whole seconds since 1970 of a stored UTC timestamp, as an integer, on SQLite and
     PostgreSQL alike.
@@ -208,8 +238,16 @@ def epoch(column: Any, dialect: str) -> Any:
     (no platform's target is finer than a second).
     """
     if dialect == "sqlite":
+        if _UNIXEPOCH:
+            # The same arithmetic as strftime('%s') in SQLite's source, without making text of
+            # it and reading it back: half the cost, over a million tickets.
+            return sa.func.unixepoch(column, type_=sa.BigInteger)
         return sa.cast(sa.func.strftime("%s", column), sa.BigInteger)
     return sa.cast(sa.func.floor(sa.extract("epoch", column)), sa.BigInteger)
+
+
+_UNIXEPOCH = sqlite3.sqlite_version_info >= (3, 38, 0)
+"""Whether the SQLite the store runs on has ``unixepoch()`` (3.38, 2022)."""
 
 
 def epoch_of(moment: datetime) -> int:

@@ -28,6 +28,12 @@ if TYPE_CHECKING:
     from . import Metric, MetricContext, SqlMetric
 
 
+def whole_table(conditions: Sequence[Any]) -> list[Any]:
+    from . import whole_table as unindexed
+
+    return unindexed(conditions)
+
+
 @dataclass
 class Census:
     """An entity's live records (of the source asked for) by kind and platform, with how many
@@ -280,7 +286,7 @@ class _EntityScan:
             *codes,
             *([key.label("dim_key")] if key is not None else []),
             *raw.values(),
-        ).where(*_common_where(t, ctx))
+        ).where(*whole_table(_common_where(t, ctx)))
         sub = inner.offset(0).subquery("shared")
         adapt = ClauseAdapter(sub).traverse
         sums: list[Any] = []

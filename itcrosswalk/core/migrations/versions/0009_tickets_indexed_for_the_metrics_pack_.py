@@ -1,0 +1,32 @@
+"""tickets indexed for the metrics pack: census, opened time, SLA records
+
+Revision ID: 0009
+Revises: 0008
+Create Date: 2026-12-01 15:27:48.491193
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+revision: str = "0009"
+down_revision: str | None = "0008"
+branch_labels: str | None = None
+depends_on: str | None = None
+
+
+def upgrade() -> None:
+    op.create_index(
+        "ix_tickets_census",
+        "tickets",
+        ["kind", "platform", "source", "state", "deleted"],
+        unique=False,
+    )
+    op.create_index("ix_tickets_opened_at", "tickets", ["opened_at"], unique=False)
+    op.create_index("ix_sla_records_ticket", "sla_records", ["source", "ticket_id"], unique=False)
+
+
+def downgrade() -> None:
+    op.drop_index("ix_sla_records_ticket", table_name="sla_records")
+    op.drop_index("ix_tickets_opened_at", table_name="tickets")
+    op.drop_index("ix_tickets_census", table_name="tickets")
