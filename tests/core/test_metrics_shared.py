@@ -80,6 +80,20 @@ def seeded(seed: int = 5) -> list[Record]:
                 ),  # fmt: skip
             )
         )
+    for i in range(40):
+        # A source whose platform keeps no reassignment or reopen counts, nor resolution times.
+        opened = NOW - timedelta(days=rng.randrange(0, 100))
+        records.append(
+            Ticket(
+                source="bare",
+                platform="jira",
+                source_id=f"b{i}",
+                kind="incident",
+                state=rng.choice(["new", "closed", "resolved"]),
+                priority=rng.randint(1, 4),
+                opened_at=opened,
+            )  # fmt: skip
+        )
     for i in range(300):
         source = rng.choice(["snow", "snow2"])
         start = NOW - timedelta(minutes=rng.randrange(0, 100 * 1440))
@@ -199,6 +213,7 @@ def _shared(store: Store, pm: Any, by: list[str], **kw: Any) -> dict[str, Any]:
             {"since": NOW - timedelta(days=90), "until": NOW - timedelta(days=3)},
         ),
         (["department", "source"], {"source": "snow"}),
+        (["platform"], {"source": "bare"}),
     ],
 )
 def test_shared_passes_give_each_metric_its_own_answer(
@@ -209,6 +224,8 @@ def test_shared_passes_give_each_metric_its_own_answer(
     assert alone.keys() == shared.keys()
     for metric_id, result in alone.items():
         assert shared[metric_id] == result, metric_id
+    if window.get("source") == "bare":
+        assert shared["itsm.reopen_rate"]["unsupported"] and shared["itsm.fcr_rate"]["unsupported"]
     counted = {i for i, r in shared.items() if r["n"]}
     excluded = {i for i, r in shared.items() if r["excluded"]}
     if not window:

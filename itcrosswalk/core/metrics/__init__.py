@@ -733,6 +733,27 @@ class SqlMetric(Metric):
     ) -> None:
         """Add details beyond the sums (a median, bands); nothing by default."""
 
+    def tallied(self, t: sa.Table, ctx: MetricContext) -> tuple[Any, int] | None:
+        """An integer expression (0 .. n - 1) over the records in scope whose counts the detail
+        gives (age bands), and n; None when there is none. A pack's shared pass counts it too."""
+        return None
+
+    def tally(self, ctx: MetricContext, scope: list[Any]) -> list[int]:
+        """How many records in scope have each value of :meth:`tallied`."""
+        tallied = self.tallied(self.table, ctx)
+        if tallied is None:
+            return []
+        scan = ctx.shared.scan(self) if ctx.shared is not None else None
+        if scan is not None:
+            return scan.tally(self)
+        expr, n = tallied
+        # One pass counting value by value, not grouped (a sort of every record in scope).
+        values = sa.select(expr.label("v")).where(*whole_table(scope)).offset(0).subquery()
+        counts = [sa.func.count(sa.case((values.c.v == i, 1), else_=sa.null())) for i in range(n)]
+        with ctx.store.engine.connect() as conn:
+            row = conn.execute(sa.select(*counts)).one()
+        return [int(c or 0) for c in row]
+
     def row_value(self, t: sa.Table, ctx: MetricContext) -> Any:
         m = self.measure
         if m.kind == "share":

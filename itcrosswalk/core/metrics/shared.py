@@ -194,6 +194,7 @@ class _EntityScan:
         self._folded: str | None = None
         self._grouped: dict[tuple[int, str], list[Row]] = {}
         self._done: set[str] = set()
+        self._tallies: dict[int, list[int]] = {}
 
     def dims(self, metric: SqlMetric) -> list[str]:
         return [d for d in self.shared.by if self.shared.dimension(metric, d) is not None]
@@ -217,6 +218,12 @@ class _EntityScan:
             self._run_main()
         assert self._main is not None
         return self._main[id(metric)], self._folded
+
+    def tally(self, metric: SqlMetric) -> list[int]:
+        """The counts of the metric's :meth:`~.SqlMetric.tallied` values over its scope."""
+        if self._main is None:
+            self._run_main()
+        return self._tallies[id(metric)]
 
     def grouped(self, metric: SqlMetric, dimension: str) -> list[Row]:
         """The metric's counted rows by ``dimension``."""
@@ -260,6 +267,21 @@ class _EntityScan:
             return measure.numerator(t, ctx), measure.denominator(t, ctx)
         return None, None
 
+    def _carried(self, m: SqlMetric) -> dict[str, int]:
+        """Per needed field, 1 when a record in the metric's scope carries it, else 0.
+
+        A metric only asks whether any record carries a field (none means the platform does not
+        provide it), so each is one lookup that stops at the first such record, not a sum over
+        every record in the pass."""
+        t, ctx = self.table, self.ctx
+        scope = m.base_where(ctx) + m.scope(t, ctx)
+        carried = {}
+        with ctx.store.engine.connect() as conn:
+            for name in m.fields:
+                query = sa.select(sa.literal(1)).where(*scope, self._present(m, name)).limit(1)
+                carried[name] = 1 if conn.execute(query).first() else 0
+        return carried
+
     def _present(self, m: SqlMetric, name: str) -> Any:
         column = self.table.c[name]
         present: Any = column.is_not(None)
@@ -269,21 +291,27 @@ class _EntityScan:
 
     def _pass(self, members: list[SqlMetric], key: Any, *, counted_only: bool) -> list[Any]:
         """One pass over the table: per member, the records by code (all codes, or the counted
-        ones only), its measure's sums over the counted ones, and (all codes) how many in scope
-        carry each needed field; grouped by ``key`` when given."""
+        ones only) and its measure's sums over the counted ones; grouped by ``key`` if given."""
         t, ctx = self.table, self.ctx
         codes, reasons = self._codes(members)
         raw: dict[str, Any] = {}
         terms: list[Any] = [key] if key is not None else []
         for m in members:
             terms.extend(x for x in self._terms(m) if x is not None)
-            terms.extend(self._present(m, name) for name in m.fields)
         for term in terms:
             for element in iterate(term):
                 if isinstance(element, sa.Column) and element.table is t:
                     raw[element.name] = element
+        tallies = []
+        for i, m in enumerate(members):
+            tallied = m.tallied(t, ctx) if not counted_only else None
+            if tallied is not None:
+                scope = m.base_where(ctx)[len(_common_where(t, ctx)) :] + m.scope(t, ctx)
+                value = sa.case((sa.and_(*scope), tallied[0])) if scope else tallied[0]
+                tallies.append(value.label(f"tally_{i}"))
         inner = sa.select(
             *codes,
+            *tallies,
             *([key.label("dim_key")] if key is not None else []),
             *raw.values(),
         ).where(*whole_table(_common_where(t, ctx)))
@@ -297,10 +325,13 @@ class _EntityScan:
             for term in self._terms(m):
                 if term is not None:
                     sums.append(sa.func.sum(sa.case((code == 0, adapt(term)))))
-            if not counted_only:
-                for name in m.fields:
-                    present = sa.and_(code.is_not(None), adapt(self._present(m, name)))
-                    sums.append(sa.func.sum(sa.case((present, 1), else_=0)))
+            tallied = m.tallied(t, ctx) if not counted_only else None
+            if tallied is not None:
+                value = sub.c[f"tally_{i}"]
+                sums.extend(
+                    sa.func.count(sa.case((value == v, 1), else_=sa.null()))
+                    for v in range(tallied[1])
+                )
         query = sa.select(*sums).select_from(sub)
         if key is not None:
             query = sa.select(*sums, sub.c.dim_key).select_from(sub).group_by(sub.c.dim_key)
@@ -320,7 +351,10 @@ class _EntityScan:
         position = 0
         for i, m in enumerate(self.members):
             a_term, b_term = self._terms(m)
-            width = len(reasons[i]) + (a_term is not None) + (b_term is not None) + len(m.fields)
+            tallied = m.tallied(self.table, self.ctx)
+            tally = tallied[1] if tallied is not None else 0
+            width = len(reasons[i]) + (a_term is not None) + (b_term is not None) + tally
+            self._tallies[id(m)] = [0] * tally
             out: list[Row] = []
             for row in rows:
                 values = list(row[position : position + width])
@@ -328,7 +362,8 @@ class _EntityScan:
                 counts = [int(values.pop(0) or 0) for _reason in reasons[i]]
                 a = values.pop(0) if a_term is not None else None
                 b = values.pop(0) if b_term is not None else None
-                present = {name: int(values.pop(0) or 0) for name in m.fields}
+                for v in range(tally):
+                    self._tallies[id(m)][v] += int(values.pop(0) or 0)
                 by_reason: dict[str | None, int] = {}
                 for reason, n in zip(reasons[i], counts, strict=True):
                     if n:
@@ -336,9 +371,8 @@ class _EntityScan:
                 for reason, n in by_reason.items():
                     counted = reason is None
                     out.append(Row(reason, k, n, a if counted else None, b if counted else None))
-                if out and by_reason:
-                    # Presence is of the group's records in scope, whatever their reason.
-                    out[-len(by_reason)].has = present
+            if out:
+                out[0].has = self._carried(m)
             position += width
             main[id(m)] = out
         self._main, self._folded = main, folded

@@ -129,28 +129,25 @@ class TicketBacklog(SqlMetric):
     def scope(self, t: sa.Table, ctx: MetricContext) -> list[Any]:
         return [t.c.state.in_(OPEN_TICKET)]
 
-    def finish(
-        self, ctx: MetricContext, result: MetricResult, scope: list[Any], by: Sequence[str]
-    ) -> None:
-        t = self.table
+    NAMES = ("unknown age", *[name for name, _limit in BANDS], ">90")
+
+    def tallied(self, t: sa.Table, ctx: MetricContext) -> tuple[Any, int] | None:
         # The states are the ones synced last, so the ages are measured now: --until does not
         # turn today's backlog into the one of a past day.
         age = (sa.literal(epoch_of(ctx.now)) - epoch(t.c.opened_at, ctx.dialect)) / DAY
-        names = ["unknown age", *[name for name, _limit in self.BANDS], ">90"]
         band = sa.case(
             (t.c.opened_at.is_(None), 0),
             *[(age < limit + 1, i + 1) for i, (_name, limit) in enumerate(self.BANDS)],
-            else_=len(names) - 1,
+            else_=len(self.NAMES) - 1,
         )
-        # Counted band by band in one pass over the open tickets, not grouped (a sort of them).
-        ages = sa.select(band.label("band")).where(*whole_table(scope)).offset(0).subquery()
-        counts_in_sql = [
-            sa.func.count(sa.case((ages.c.band == i, 1), else_=sa.null()))
-            for i in range(len(names))
-        ]
-        row = fetch_plain(ctx, sa.select(*counts_in_sql))[0]
+        return band, len(self.NAMES)
+
+    def finish(
+        self, ctx: MetricContext, result: MetricResult, scope: list[Any], by: Sequence[str]
+    ) -> None:
         counts = {name: 0 for name, _ in self.BANDS} | {">90": 0}
-        counts.update({name: int(n) for name, n in zip(names, row, strict=True) if n})
+        tally = self.tally(ctx, scope)
+        counts.update({name: n for name, n in zip(self.NAMES, tally, strict=True) if n})
         result.detail["age_bands"] = counts
 
 
@@ -836,23 +833,24 @@ class SlaAttainment(JudgedMetric):
         starts = [int(day[0]) for day in days]
 
         def number(value: int) -> Any:
-            # Literals, not parameters: a calendar of years is thousands of them.
             return sa.literal_column(str(value), sa.BigInteger)
 
-        def position(moment: Any, lo: int, hi: int) -> Any:
+        def position(moment: str, lo: int, hi: int) -> str:
             """Working seconds before ``moment`` (a moment of days[lo:hi]), as ``bisect`` finds
-            its day in :meth:`BusinessCalendar.seconds_between`."""
+            its day in :meth:`BusinessCalendar.seconds_between`: SQL text of integer literals, as
+            a calendar of years is thousands of them (parameters, or an expression tree to
+            compile, would cost more than the pass)."""
             if hi - lo == 1:
                 _start, opens, closes, before = (int(v) for v in days[lo])
-                return sa.case(
-                    (moment <= number(opens), number(before)),
-                    (moment >= number(closes), number(before + closes - opens)),
-                    else_=moment - number(opens) + number(before),
+                return (
+                    f"CASE WHEN {moment} <= {opens} THEN {before} "
+                    f"WHEN {moment} >= {closes} THEN {before + closes - opens} "
+                    f"ELSE {moment} - {opens} + {before} END"
                 )
             mid = (lo + hi) // 2
-            return sa.case(
-                (moment < number(starts[mid]), position(moment, lo, mid)),
-                else_=position(moment, mid, hi),
+            return (
+                f"CASE WHEN {moment} < {starts[mid]} THEN {position(moment, lo, mid)} "
+                f"ELSE {position(moment, mid, hi)} END"
             )
 
         business = [p for p, (_text, _target, on_business) in targets.items() if on_business]
@@ -881,14 +879,17 @@ class SlaAttainment(JudgedMetric):
         carried = [priority, opened, resolved, *[read.c[d.name] for d in dims]]
         if reading:
             carried += [read.c.state, read.c.source, read.c.source_id]
-        sorting = sa.select(*carried, end.label("end"), before_clock.label("pre"))
-        sorted_ = sorting.offset(0).subquery("sorted")
-        opened, end = sorted_.c.opened, sorted_.c.end
+        sorting = sa.select(*carried, end.label("end_epoch"), before_clock.label("pre"))
+        sorted_ = sorting.offset(0).subquery("clock_in")
+        opened, end = sorted_.c.opened, sorted_.c.end_epoch
         elapsed_business: Any = number(0)
         if days and business:
-            elapsed_business = sa.case(
-                (end <= opened, number(0)),
-                else_=position(end, 0, len(days) - 1) - position(opened, 0, len(days) - 1),
+            last = len(days) - 1
+            elapsed_business = sa.literal_column(
+                "CASE WHEN clock_in.end_epoch <= clock_in.opened THEN 0 ELSE "
+                f"({position('clock_in.end_epoch', 0, last)}) - "
+                f"({position('clock_in.opened', 0, last)}) END",
+                sa.BigInteger,
             )
         met = sa.case(
             *[
@@ -907,7 +908,7 @@ class SlaAttainment(JudgedMetric):
             else_=self._MISSED,
         )
         no_target = sa.case((sorted_.c.pre == 3, sorted_.c.priority), else_=sa.null())
-        kept = [c for c in sorted_.c if c.name not in ("end", "pre")]
+        kept = [c for c in sorted_.c if c.name not in ("end_epoch", "pre")]
         judged = sa.select(*kept, code.label("code"), no_target.label("no_target"))
         return judged.offset(0).subquery("judged")
 
