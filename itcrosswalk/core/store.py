@@ -156,7 +156,7 @@ sa.Index(
 )
 # The metrics pack's census of tickets (live records by kind and platform, which carry a state),
 # read from the index alone instead of a walk of the table; the opened time's span (the months,
-# the business calendar an SLA clock runs on); a ticket's platform SLA records.
+# the business calendar an SLA clock runs on).
 sa.Index(
     "ix_tickets_census",
     *[
@@ -165,11 +165,6 @@ sa.Index(
     ],
 )
 sa.Index("ix_tickets_opened_at", ENTITY_TABLES["ticket"].c.opened_at)
-sa.Index(
-    "ix_sla_records_ticket",
-    ENTITY_TABLES["sla_record"].c.source,
-    ENTITY_TABLES["sla_record"].c.ticket_id,
-)
 
 schema_version = sa.Table(
     "schema_version", metadata, sa.Column("version", sa.Integer, primary_key=True)

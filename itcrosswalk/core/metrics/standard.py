@@ -55,9 +55,15 @@ DEFAULT_SUPPORTED_OS: dict[str, str] = {
 }
 
 
-def fetch(ctx: MetricContext, query: Any, batch: int = 10000) -> Iterator[Any]:
-    """The rows of a query, read in batches (row-at-a-time fetching costs more than the work)."""
+def fetch(
+    ctx: MetricContext, query: Any, batch: int = 10000, *, compiled: bool = True
+) -> Iterator[Any]:
+    """The rows of a query, read in batches (row-at-a-time fetching costs more than the work).
+    ``compiled=False`` for a query whose expressions are too large for PostgreSQL to compile
+    to machine code (see :func:`_without_jit`)."""
     with ctx.store.engine.connect() as conn:
+        if not compiled:
+            _without_jit(conn)
         result = conn.execution_options(yield_per=batch).execute(query)
         try:
             for rows in result.partitions():
@@ -66,18 +72,30 @@ def fetch(ctx: MetricContext, query: Any, batch: int = 10000) -> Iterator[Any]:
             result.close()
 
 
-def fetch_plain(ctx: MetricContext, query: Any) -> list[tuple[Any, ...]]:
+def fetch_plain(ctx: MetricContext, query: Any, *, compiled: bool = True) -> list[tuple[Any, ...]]:
     """The rows of a query whose columns are plain numbers and text, as the driver gives them.
 
     Building a result row per record costs more than the arithmetic on it when a metric reads
     hundreds of thousands of them; numbers and text need no conversion, so the driver's tuples
     are the same values. Never for times or dates (those the store's types convert)."""
     with ctx.store.engine.connect() as conn:
+        if not compiled:
+            _without_jit(conn)
         result = conn.execute(query)
         try:
             return list(result.cursor.fetchall())
         finally:
             result.close()
+
+
+def _without_jit(conn: sa.Connection) -> None:
+    """No JIT compilation for this transaction's queries, on PostgreSQL 11 and later.
+
+    PostgreSQL compiles a query's expressions to machine code when its estimated cost is high;
+    a business calendar's CASE over hundreds of days took LLVM 17 s to compile, for a pass that
+    runs in under a second without it."""
+    if conn.dialect.name == "postgresql" and (conn.dialect.server_version_info or (0,)) >= (11,):
+        conn.exec_driver_sql("SET LOCAL jit = off")
 
 
 def _resolved_at(t: sa.Table) -> Any:
@@ -686,18 +704,18 @@ class SlaAttainment(JudgedMetric):
         records = self._judged_in_sql(ctx, targets, days, as_of, bool(pauses), keys)
         rows = None if keys else self._counted(ctx, records, targets)
         if rows is None:
-            groups = [records.c.code, records.c.no_target, *[records.c[f"dim_{i}"] for i in range(len(keys))]]  # fmt: skip
-            rows = list(
-                fetch(
-                    ctx,
-                    sa.select(
-                        *groups,
-                        sa.func.count(),
-                        sa.func.sum(sa.case((records.c.opened.is_not(None), 1), else_=0)),
-                        sa.func.sum(sa.case((records.c.priority.is_not(None), 1), else_=0)),
-                    ).group_by(*groups),
-                )
-            )
+            groups = [
+                records.c.code,
+                records.c.no_target,
+                *[records.c[f"dim_{i}"] for i in range(len(keys))],
+            ]
+            grouped = sa.select(
+                *groups,
+                sa.func.count(),
+                sa.func.sum(sa.case((records.c.opened.is_not(None), 1), else_=0)),
+                sa.func.sum(sa.case((records.c.priority.is_not(None), 1), else_=0)),
+            ).group_by(*groups)
+            rows = list(fetch(ctx, grouped, compiled=False))
         total = sum(int(r[-3]) for r in rows)
         present = {
             "opened_at": sum(int(r[-2] or 0) for r in rows),
@@ -750,7 +768,7 @@ class SlaAttainment(JudgedMetric):
                 *[judged.c[name] for name in reading],
                 *[judged.c[f"dim_{i}"] for i in range(len(keys))],
             ).where(judged.c.code == self._IN_PYTHON)
-            for values in fetch(ctx, query):
+            for values in fetch(ctx, query, compiled=False):
                 reason, value = self.verdict(values, state)
                 count(reason, value, 1, values[6:])
         result.value = 100.0 * met / result.n if result.n else None
@@ -780,7 +798,7 @@ class SlaAttainment(JudgedMetric):
             sa.func.sum(sa.case((c.opened.is_not(None), 1), else_=0)),
             sa.func.sum(sa.case((c.priority.is_not(None), 1), else_=0)),
         )
-        (*values, total, has_opened, has_priority) = fetch_plain(ctx, query)[0]
+        (*values, total, has_opened, has_priority) = fetch_plain(ctx, query, compiled=False)[0]
         rows = [(*cell, n, 0, 0) for cell, n in zip(cells, values, strict=True) if n]
         if sum(r[2] for r in rows) != total:
             return None

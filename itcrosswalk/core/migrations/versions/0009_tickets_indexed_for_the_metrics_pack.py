@@ -1,4 +1,4 @@
-"""tickets indexed for the metrics pack: census, opened time, SLA records
+"""tickets indexed for the metrics pack: census and opened time
 
 Revision ID: 0009
 Revises: 0008
@@ -23,10 +23,8 @@ def upgrade() -> None:
         unique=False,
     )
     op.create_index("ix_tickets_opened_at", "tickets", ["opened_at"], unique=False)
-    op.create_index("ix_sla_records_ticket", "sla_records", ["source", "ticket_id"], unique=False)
 
 
 def downgrade() -> None:
-    op.drop_index("ix_sla_records_ticket", table_name="sla_records")
     op.drop_index("ix_tickets_opened_at", table_name="tickets")
     op.drop_index("ix_tickets_census", table_name="tickets")
