@@ -214,6 +214,8 @@ def _shared(store: Store, pm: Any, by: list[str], **kw: Any) -> dict[str, Any]:
         ),
         (["department", "source"], {"source": "snow"}),
         (["platform"], {"source": "bare"}),
+        # One platform and one source for every record: breakdowns without grouping.
+        (["platform", "source", "kind"], {"source": "snow"}),
     ],
 )
 def test_shared_passes_give_each_metric_its_own_answer(

@@ -501,7 +501,7 @@ class Metric:
         groups = census.groups
         if self.kinds:
             kinds: dict[Any, int] = {}
-            for kind, _platform, n, _present in groups:
+            for kind, _platform, n, *_rest in groups:
                 kinds[kind] = kinds.get(kind, 0) + n
             wanted = [g for g in groups if _is_of_kinds(self.kinds, g[0], g[1])]
             if kinds and not sum(g[2] for g in wanted):

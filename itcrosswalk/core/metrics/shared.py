@@ -39,8 +39,15 @@ class Census:
     """An entity's live records (of the source asked for) by kind and platform, with how many
     of them carry each field: ``present[(name, known)]``, ``known`` meaning not ``unknown``."""
 
-    groups: list[tuple[Any, Any, int, dict[tuple[str, bool], int]]]
+    groups: list[tuple[Any, Any, int, dict[tuple[str, bool], int], Any]]
+    """(kind, platform, records, carried per field, source)."""
     fields: frozenset[tuple[str, bool]]
+
+    def only(self, column: str) -> tuple[bool, Any]:
+        """Whether every record holds one value of ``kind``, ``platform`` or ``source``, and it."""
+        position = {"kind": 0, "platform": 1, "source": 4}[column]
+        values = {g[position] for g in self.groups if g[2]}
+        return (True, values.pop()) if len(values) == 1 else (False, None)
 
 
 @dataclass
@@ -115,7 +122,7 @@ class SharedScans:
         where: list[Any] = [t.c.deleted.is_(False)]
         if self.ctx.source:
             where.append(t.c.source == self.ctx.source)
-        keys = [t.c.kind if "kind" in t.c else sa.null(), t.c.platform]
+        keys = [t.c.kind if "kind" in t.c else sa.null(), t.c.platform, t.c.source]
         sums = []
         for name, known in fields:
             present: Any = t.c[name].is_not(None)
@@ -130,8 +137,9 @@ class SharedScans:
             (
                 row[0],
                 row[1],
-                int(row[2]),
-                {f: int(row[3 + i] or 0) for i, f in enumerate(fields)},
+                int(row[3]),
+                {f: int(row[4 + i] or 0) for i, f in enumerate(fields)},
+                row[2],
             )
             for row in rows
         ]
@@ -152,6 +160,19 @@ class SharedScans:
         if key not in self._months:
             self._months[key] = build()
         return self._months[key]
+
+    def only_value(self, metric: Metric, expr: Any) -> tuple[bool, Any]:
+        """Whether every live record of the metric's entity (of the source asked for) holds one
+        value of the dimension ``expr``, and that value: then its breakdown is the total, and
+        no pass needs to group (a sort of every record, on SQLite) to say so."""
+        t = metric.table
+        if not isinstance(expr, sa.Column) or expr.table is not t:
+            return False, None
+        if expr.name not in ("kind", "platform", "source") or expr.name not in t.c:
+            return False, None
+        if metric.entity not in self._census and self.census(metric) is None:
+            return False, None
+        return self._census[metric.entity].only(expr.name)
 
     def dimension(self, metric: Metric, dimension: str) -> Any:
         key = (id(metric), dimension)
@@ -340,13 +361,17 @@ class _EntityScan:
 
     def _run_main(self) -> None:
         folded = self.shared.by[0] if self.shared.by else None
-        key = None
+        key, only = None, (False, None)
         if folded is not None:
             key, _having = self._key_for(folded, self.members)
             if key is None:
                 folded = None
+            else:
+                only = self.shared.only_value(self.members[0], key)
         _codes, reasons = self._codes(self.members)
-        rows = self._pass(self.members, key, counted_only=False)
+        rows = self._pass(self.members, None if only[0] else key, counted_only=False)
+        if only[0]:
+            rows = [(*row, only[1]) for row in rows]
         main: dict[int, list[Row]] = {}
         position = 0
         for i, m in enumerate(self.members):
@@ -390,7 +415,20 @@ class _EntityScan:
             key = _expr_key(self.shared.dimension(m, dimension), dialect)
             by_key.setdefault(key, []).append(m)
         for group in by_key.values():
-            rows = self._pass(group, self.shared.dimension(group[0], dimension), counted_only=True)
+            key = self.shared.dimension(group[0], dimension)
+            single, value = self.shared.only_value(group[0], key)
+            if single:
+                # One value for every record: the breakdown is the counted total, read from the
+                # main pass's rows.
+                for m in group:
+                    counted = [r for r in self.main(m)[0] if r.reason is None]
+                    self._grouped[(id(m), dimension)] = (
+                        [Row(None, value, sum(r.n for r in counted), *_summed(counted))]
+                        if counted
+                        else []
+                    )
+                continue
+            rows = self._pass(group, key, counted_only=True)
             position = 0
             for m in group:
                 a_term, b_term = self._terms(m)
@@ -405,6 +443,14 @@ class _EntityScan:
                         out.append(Row(None, row[-1], n, a, b))
                 position += width
                 self._grouped[(id(m), dimension)] = out
+
+
+def _summed(rows: list[Row]) -> tuple[Any, Any]:
+    """The ``a`` and ``b`` sums of several rows, as :class:`~._Sums` adds them."""
+    from . import _Sums
+
+    sums = _Sums.of(rows)
+    return sums.a, sums.b
 
 
 def _common_where(t: sa.Table, ctx: MetricContext) -> list[Any]:

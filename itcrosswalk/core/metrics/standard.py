@@ -226,7 +226,8 @@ class MeanTimeToResolve(SqlMetric):
             by_value[priority].append(seconds)
         groups: dict[str, list[float]] = defaultdict(list)
         for priority, seconds_list in by_value.items():
-            groups[key_text(priority)].extend(int(seconds) / HOUR for seconds in seconds_list)
+            # Whole seconds already (an integer column of the driver's own): no int() per value.
+            groups[key_text(priority)].extend([seconds / HOUR for seconds in seconds_list])
         # The median sorts and the mean is an exact sum (fsum): neither depends on the order.
         every = [hours for values in groups.values() for hours in values]
         result.detail["median"] = round(statistics.median(every), 4) if every else None
@@ -702,7 +703,13 @@ class SlaAttainment(JudgedMetric):
         ]
         keys = [shared.dimension(self, d) if shared else self.dimension_expr(d, ctx) for d in dims]
         records = self._judged_in_sql(ctx, targets, days, as_of, bool(pauses), keys)
-        rows = None if keys else self._counted(ctx, records, targets)
+        singles = [shared.only_value(self, key) if shared else (False, None) for key in keys]
+        rows = None
+        if all(single for single, _value in singles):
+            # No breakdown, or one value per dimension for every record: no grouping needed.
+            counted = self._counted(ctx, records, targets)
+            values = tuple(value for _single, value in singles)
+            rows = None if counted is None else [(*r[:2], *values, *r[2:]) for r in counted]
         if rows is None:
             groups = [
                 records.c.code,
