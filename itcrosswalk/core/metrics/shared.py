@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 
 def whole_table(conditions: Sequence[Any]) -> list[Any]:
+    """The package's :func:`~.whole_table` (imported when called: the package imports this)."""
     from . import whole_table as unindexed
 
     return unindexed(conditions)
@@ -36,8 +37,8 @@ def whole_table(conditions: Sequence[Any]) -> list[Any]:
 
 @dataclass
 class Census:
-    """An entity's live records (of the source asked for) by kind and platform, with how many
-    of them carry each field: ``present[(name, known)]``, ``known`` meaning not ``unknown``."""
+    """An entity's live records (of the source asked for) by kind, platform and source, with how
+    many of them carry each field: ``present[(name, known)]``, ``known`` meaning not ``unknown``."""
 
     groups: list[tuple[Any, Any, int, dict[tuple[str, bool], int], Any]]
     """(kind, platform, records, carried per field, source)."""
