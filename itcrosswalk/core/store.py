@@ -161,6 +161,17 @@ sa.Index(
     ENTITY_TABLES["sla_record"].c.source,
     ENTITY_TABLES["sla_record"].c.ticket_id,
 )
+# The metrics pack's census of tickets (live records by kind and platform, which carry a state),
+# read from the index alone instead of a walk of the table; the opened time's span (the months,
+# the business calendar an SLA clock runs on).
+sa.Index(
+    "ix_tickets_census",
+    *[
+        ENTITY_TABLES["ticket"].c[name]
+        for name in ("kind", "platform", "source", "state", "deleted")
+    ],
+)
+sa.Index("ix_tickets_opened_at", ENTITY_TABLES["ticket"].c.opened_at)
 
 schema_version = sa.Table(
     "schema_version", metadata, sa.Column("version", sa.Integer, primary_key=True)

@@ -98,6 +98,22 @@ class BusinessCalendar:
             self._extend(first, last)
         return self._position(end) - self._position(start)
 
+    def days(self, first: date, last: date) -> list[tuple[float, float, float, float]]:
+        """The local days ``first`` .. ``last``, each as (its local midnight, the opening and
+        closing of its working window, the working seconds of the days before it in the list),
+        in epoch seconds: the tables :meth:`seconds_between` looks moments up in, for a store to
+        do the same arithmetic in SQL."""
+        out: list[tuple[float, float, float, float]] = []
+        total, day = 0.0, first
+        while day <= last:
+            opens, closes = self._day_window(day)
+            out.append(
+                (datetime.combine(day, time(0), self.zone).timestamp(), opens, closes, total)
+            )
+            total += self._span((opens, closes))
+            day += timedelta(days=1)
+        return out
+
     def working_seconds_per_day(self) -> float:
         """Seconds of one full working day (the unit of a ``bd`` target)."""
         reference = datetime(2001, 1, 1)  # a Monday; the length ignores the zone's offsets

@@ -32,6 +32,7 @@ from . import (
     key_text,
     plain,
     record_label,
+    whole_table,
 )
 from .calendar import BusinessCalendar
 
@@ -54,15 +55,47 @@ DEFAULT_SUPPORTED_OS: dict[str, str] = {
 }
 
 
-def fetch(ctx: MetricContext, query: Any, batch: int = 10000) -> Iterator[Any]:
-    """The rows of a query, read in batches (row-at-a-time fetching costs more than the work)."""
+def fetch(
+    ctx: MetricContext, query: Any, batch: int = 10000, *, compiled: bool = True
+) -> Iterator[Any]:
+    """The rows of a query, read in batches (row-at-a-time fetching costs more than the work).
+    ``compiled=False`` for a query whose expressions are too large for PostgreSQL to compile
+    to machine code (see :func:`_without_jit`)."""
     with ctx.store.engine.connect() as conn:
+        if not compiled:
+            _without_jit(conn)
         result = conn.execution_options(yield_per=batch).execute(query)
         try:
             for rows in result.partitions():
                 yield from rows
         finally:
             result.close()
+
+
+def fetch_plain(ctx: MetricContext, query: Any, *, compiled: bool = True) -> list[tuple[Any, ...]]:
+    """The rows of a query whose columns are plain numbers and text, as the driver gives them.
+
+    Building a result row per record costs more than the arithmetic on it when a metric reads
+    hundreds of thousands of them; numbers and text need no conversion, so the driver's tuples
+    are the same values. Never for times or dates (those the store's types convert)."""
+    with ctx.store.engine.connect() as conn:
+        if not compiled:
+            _without_jit(conn)
+        result = conn.execute(query)
+        try:
+            return list(result.cursor.fetchall())
+        finally:
+            result.close()
+
+
+def _without_jit(conn: sa.Connection) -> None:
+    """No JIT compilation for this transaction's queries, on PostgreSQL 11 and later.
+
+    PostgreSQL compiles a query's expressions to machine code when its estimated cost is high;
+    a business calendar's CASE over hundreds of days took LLVM 17 s to compile, for a pass that
+    runs in under a second without it."""
+    if conn.dialect.name == "postgresql" and (conn.dialect.server_version_info or (0,)) >= (11,):
+        conn.exec_driver_sql("SET LOCAL jit = off")
 
 
 def _resolved_at(t: sa.Table) -> Any:
@@ -114,24 +147,25 @@ class TicketBacklog(SqlMetric):
     def scope(self, t: sa.Table, ctx: MetricContext) -> list[Any]:
         return [t.c.state.in_(OPEN_TICKET)]
 
-    def finish(
-        self, ctx: MetricContext, result: MetricResult, scope: list[Any], by: Sequence[str]
-    ) -> None:
-        t = self.table
+    NAMES = ("unknown age", *[name for name, _limit in BANDS], ">90")
+
+    def tallied(self, t: sa.Table, ctx: MetricContext) -> tuple[Any, int] | None:
         # The states are the ones synced last, so the ages are measured now: --until does not
         # turn today's backlog into the one of a past day.
         age = (sa.literal(epoch_of(ctx.now)) - epoch(t.c.opened_at, ctx.dialect)) / DAY
         band = sa.case(
-            (t.c.opened_at.is_(None), "unknown age"),
-            *[(age < limit + 1, name) for name, limit in self.BANDS],
-            else_=">90",
-        ).label("band")
-        with ctx.store.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(band, sa.func.count().label("n")).where(*scope).group_by(band)
-            ).all()
+            (t.c.opened_at.is_(None), 0),
+            *[(age < limit + 1, i + 1) for i, (_name, limit) in enumerate(self.BANDS)],
+            else_=len(self.NAMES) - 1,
+        )
+        return band, len(self.NAMES)
+
+    def finish(
+        self, ctx: MetricContext, result: MetricResult, scope: list[Any], by: Sequence[str]
+    ) -> None:
         counts = {name: 0 for name, _ in self.BANDS} | {">90": 0}
-        counts.update({row.band: int(row.n) for row in rows})
+        tally = self.tally(ctx, scope)
+        counts.update({name: n for name, n in zip(self.NAMES, tally, strict=True) if n})
         result.detail["age_bands"] = counts
 
 
@@ -184,12 +218,18 @@ class MeanTimeToResolve(SqlMetric):
     ) -> None:
         t = self.table
         counted = sa.and_(*[sa.not_(c) for _r, c in self.exclusions(t, ctx)])
-        query = sa.select(t.c.priority, _seconds_to_resolve(t, ctx)).where(*scope, counted)
+        query = sa.select(t.c.priority, _seconds_to_resolve(t, ctx)).where(
+            *whole_table([*scope, counted])
+        )
+        by_value: dict[Any, list[int]] = defaultdict(list)
+        for priority, seconds in fetch_plain(ctx, query):
+            by_value[priority].append(seconds)
         groups: dict[str, list[float]] = defaultdict(list)
-        every: list[float] = []
-        for priority, seconds in fetch(ctx, query):
-            groups[key_text(priority)].append(int(seconds) / HOUR)
-            every.append(int(seconds) / HOUR)
+        for priority, seconds_list in by_value.items():
+            # Whole seconds already (an integer column of the driver's own): no int() per value.
+            groups[key_text(priority)].extend([seconds / HOUR for seconds in seconds_list])
+        # The median sorts and the mean is an exact sum (fsum): neither depends on the order.
+        every = [hours for values in groups.values() for hours in values]
         result.detail["median"] = round(statistics.median(every), 4) if every else None
         result.detail["by_priority"] = {
             key: {
@@ -317,6 +357,11 @@ class JudgedMetric(Metric):
         metric whose explanation costs more than its verdict gives the verdict alone here."""
         return self.judge(values, state)[:2]  # type: ignore[return-value]
 
+    same_values_same_verdict: bool = False
+    """Whether the verdict depends on nothing but the values read (no per-record state such as
+    a pause looked up by the record's id): the records are then read grouped by their values
+    and counted, and each distinct set of values is judged once."""
+
     def _query(self, ctx: MetricContext, extra: Sequence[Any], *, explain: bool) -> Any:
         t = self.table
         origin, columns = self.reading(ctx)
@@ -337,25 +382,34 @@ class JudgedMetric(Metric):
         state = self.setup(ctx)
         dims = [d for d in by if self.dimension_expr(d, ctx) is not None]
         width = len(self.reading(ctx)[1])
-        query = self._query(ctx, [self.dimension_expr(d, ctx) for d in dims], explain=False)
+        keys = [self.dimension_expr(d, ctx) for d in dims]
+        query = self._query(ctx, keys, explain=False)
+        rows: Iterator[Any] = fetch(ctx, query)
+        if self.same_values_same_verdict:
+            values = query.subquery()
+            rows = fetch(ctx, sa.select(*values.c, sa.func.count()).group_by(*values.c))
         met = 0.0
         excluded: dict[str, int] = defaultdict(int)
         cells: dict[str, dict[str, list[float]]] = {
             d: defaultdict(lambda: [0.0, 0.0]) for d in dims
         }
         verdict = self.verdict
-        for row in fetch(ctx, query):
+        weighted = self.same_values_same_verdict
+        for row in rows:
             reason, value = verdict(row, state)
+            count = int(row[-1]) if weighted else 1
             if reason is not None:
-                excluded[reason] += 1
+                excluded[reason] += count
                 continue
             assert value is not None
-            result.n += 1
-            met += value / 100.0
+            result.n += count
+            # Each record adds its share one at a time: 1.0 or 0.0, so a count of them is exact.
+            share = value / 100.0
+            met += share * count
             for position, dimension in enumerate(dims):
                 cell = cells[dimension][key_text(row[width + position])]
-                cell[0] += value / 100.0
-                cell[1] += 1
+                cell[0] += share * count
+                cell[1] += count
         result.value = 100.0 * met / result.n if result.n else None
         result.excluded = dict(excluded)
         for dimension in dims:
@@ -588,10 +642,300 @@ class SlaAttainment(JudgedMetric):
         return None, 100.0 if met else 0.0, detail
 
     def compute(self, ctx: MetricContext, by: Sequence[str] = ()) -> MetricResult:
-        result = super().compute(ctx, by)
+        result = self._compute_in_sql(ctx, by)
+        if result is None:
+            result = super().compute(ctx, by)
         if not result.unsupported:
             result.detail["targets"] = dict(ctx.policy.sla_targets)
         return result
+
+    # The same verdicts in SQL --------------------------------------------------------------
+    #
+    # Judged one by one in Python, the clock of a million incidents costs seconds. Every test of
+    # :meth:`verdict` is a comparison of whole epoch seconds, and business time is a lookup in
+    # the calendar's tables of local days (:meth:`BusinessCalendar.days`): a balanced CASE over
+    # the days' midnights finds a moment's day as ``bisect`` does, and the day's window and the
+    # working seconds before it give its position, in integers on both stores. Incidents whose
+    # platform SLA record holds a pause, and moments outside the tables, are still judged in
+    # Python, by the same verdict; a calendar with a fraction of a second in it (hours ending
+    # at 24:00) is judged in Python throughout.
+
+    _MET, _MISSED, _IN_PYTHON = 8, 0, 9
+    _CODES: dict[int, str] = {
+        1: "cancelled",
+        2: "no priority",
+        4: "no opened time",
+        5: NO_RESOLUTION_TIME,
+        6: "resolved before opened (bad timestamps)",
+        7: "still open, within target",
+    }
+
+    def _compute_in_sql(self, ctx: MetricContext, by: Sequence[str]) -> MetricResult | None:
+        calendar = BusinessCalendar.from_config(ctx.policy.calendar)
+        t = self.table
+        with ctx.store.engine.connect() as conn:
+            # Apart, each is one step down the index; together they are a walk of it.
+            low = conn.execute(sa.select(sa.func.min(t.c.opened_at))).scalar()
+            high = conn.execute(sa.select(sa.func.max(t.c.opened_at))).scalar()
+        as_of = epoch_of(ctx.as_of)
+        days: list[tuple[float, float, float, float]] = []
+        if low is not None:
+            zone = calendar.zone
+            first = low.astimezone(zone).date() - timedelta(days=2)
+            last = max(high or low, ctx.as_of).astimezone(zone).date() + timedelta(days=62)
+            days = calendar.days(first, last)
+            if not all(float(v).is_integer() for day in days for v in day):
+                return None
+        result = MetricResult(self.id, self.title, self.unit, None, 0)
+        shared = ctx.shared
+        result.unsupported = shared.coverage(self) if shared else self.coverage_reason(ctx)
+        if result.unsupported:
+            return result
+        targets = {
+            int(priority): (text, *parse_target(text, calendar))
+            for priority, text in ctx.policy.sla_targets.items()
+        }
+        pauses = self._pauses(ctx, calendar)
+        dims = [
+            d
+            for d in by
+            if (shared.dimension(self, d) if shared else self.dimension_expr(d, ctx)) is not None
+        ]
+        keys = [shared.dimension(self, d) if shared else self.dimension_expr(d, ctx) for d in dims]
+        records = self._judged_in_sql(ctx, targets, days, as_of, bool(pauses), keys)
+        singles = [shared.only_value(self, key) if shared else (False, None) for key in keys]
+        rows = None
+        if all(single for single, _value in singles):
+            # No breakdown, or one value per dimension for every record: no grouping needed.
+            counted = self._counted(ctx, records, targets)
+            values = tuple(value for _single, value in singles)
+            rows = None if counted is None else [(*r[:2], *values, *r[2:]) for r in counted]
+        if rows is None:
+            groups = [
+                records.c.code,
+                records.c.no_target,
+                *[records.c[f"dim_{i}"] for i in range(len(keys))],
+            ]
+            grouped = sa.select(
+                *groups,
+                sa.func.count(),
+                sa.func.sum(sa.case((records.c.opened.is_not(None), 1), else_=0)),
+                sa.func.sum(sa.case((records.c.priority.is_not(None), 1), else_=0)),
+            ).group_by(*groups)
+            rows = list(fetch(ctx, grouped, compiled=False))
+        total = sum(int(r[-3]) for r in rows)
+        present = {
+            "opened_at": sum(int(r[-2] or 0) for r in rows),
+            "priority": sum(int(r[-1] or 0) for r in rows),
+        }
+        result.unsupported = self.judge_support(total, present)
+        if result.unsupported:
+            return result
+        met = 0.0
+        excluded: dict[str, int] = defaultdict(int)
+        cells: dict[str, dict[str, list[float]]] = {
+            d: defaultdict(lambda: [0.0, 0.0]) for d in dims
+        }
+
+        def count(reason: str | None, value: float | None, n: int, keys: Sequence[Any]) -> None:
+            nonlocal met
+            if reason is not None:
+                excluded[reason] += n
+                return
+            assert value is not None
+            result.n += n
+            # Each record adds its share, 1.0 or 0.0: a count of them adds up exactly alike.
+            share = value / 100.0
+            met += share * n
+            for dimension, key in zip(dims, keys, strict=True):
+                cell = cells[dimension][key_text(key)]
+                cell[0] += share * n
+                cell[1] += n
+
+        in_python = False
+        for row in rows:
+            code, no_target, n, values = row[0], row[1], int(row[-3]), row[2:-3]
+            if not n:
+                continue
+            if code == self._IN_PYTHON:
+                in_python = True
+            elif code == 3:
+                count(f"no target for priority {no_target}", None, n, values)
+            elif code in (self._MET, self._MISSED):
+                count(None, 100.0 if code == self._MET else 0.0, n, values)
+            else:
+                count(self._CODES[code], None, n, values)
+        if in_python:
+            state = calendar, targets, as_of, pauses
+            judged = self._judged_in_sql(
+                ctx, targets, days, as_of, bool(pauses), keys, reading=True
+            )
+            reading = ["state", "priority", "opened", "resolved", "source", "source_id"]
+            query = sa.select(
+                *[judged.c[name] for name in reading],
+                *[judged.c[f"dim_{i}"] for i in range(len(keys))],
+            ).where(judged.c.code == self._IN_PYTHON)
+            for values in fetch(ctx, query, compiled=False):
+                reason, value = self.verdict(values, state)
+                count(reason, value, 1, values[6:])
+        result.value = 100.0 * met / result.n if result.n else None
+        result.excluded = dict(excluded)
+        for dimension in dims:
+            result.breakdown[dimension] = {
+                key: 100.0 * a / b for key, (a, b) in sorted(cells[dimension].items())
+            }
+        return result
+
+    def _counted(
+        self, ctx: MetricContext, records: Any, targets: dict[int, Any]
+    ) -> list[tuple[Any, ...]] | None:
+        """Without a breakdown, the grouped rows (code, priority without a target, n, and how
+        many carry an opened time and a priority) as sums of one pass, with no sort: the codes
+        are few and known, and so are the priorities a City may leave without a target. None
+        when a priority outside 0-9 has no target (the grouped query then says which)."""
+        c = records.c
+        candidates = [p for p in range(10) if p not in targets]
+        plain = [1, 2, 4, 5, 6, 7, self._MET, self._MISSED, self._IN_PYTHON]
+        cells = [(code, None) for code in plain] + [(3, p) for p in candidates]
+        conditions = [c.code == code for code in plain]
+        conditions += [sa.and_(c.code == 3, c.no_target == p) for p in candidates]
+        query = sa.select(
+            *[sa.func.count(sa.case((condition, 1), else_=sa.null())) for condition in conditions],
+            sa.func.count(),
+            sa.func.sum(sa.case((c.opened.is_not(None), 1), else_=0)),
+            sa.func.sum(sa.case((c.priority.is_not(None), 1), else_=0)),
+        )
+        (*values, total, has_opened, has_priority) = fetch_plain(ctx, query, compiled=False)[0]
+        rows = [(*cell, n, 0, 0) for cell, n in zip(cells, values, strict=True) if n]
+        if sum(r[2] for r in rows) != total:
+            return None
+        rows.append((self._MISSED, None, 0, int(has_opened or 0), int(has_priority or 0)))
+        return rows
+
+    def _judged_in_sql(
+        self,
+        ctx: MetricContext,
+        targets: dict[int, tuple[str, float, bool]],
+        days: list[tuple[float, float, float, float]],
+        as_of: int,
+        paused: bool,
+        keys: Sequence[Any],
+        *,
+        reading: bool = False,
+    ) -> Any:
+        """The incidents in scope with their code: met (8) or missed (0) their target, one of
+        :attr:`_CODES` (3: no target for the priority ``no_target``), or 9, left to Python."""
+        t = self.table
+        dims = [key.label(f"dim_{i}") for i, key in enumerate(keys)]
+        identity = [t.c.source.label("source"), t.c.source_id.label("source_id")] if reading else []
+        columns = [
+            t.c.state.label("state"),
+            t.c.priority.label("priority"),
+            epoch(t.c.opened_at, ctx.dialect).label("opened"),
+            epoch(_resolved_at(t), ctx.dialect).label("resolved"),
+            *identity,
+            *dims,
+        ]
+        if paused:
+            sla = ctx.store.table("sla_record")
+            where = [
+                sla.c.source == t.c.source,
+                sla.c.ticket_id == t.c.source_id,
+                sla.c.deleted.is_(False),
+                sla.c.ticket_id.is_not(None),
+                sla.c.elapsed_seconds.is_not(None),
+                sla.c.start_at.is_not(None),
+                sla.c.end_at.is_not(None),
+            ]
+            if ctx.source:
+                where.append(sla.c.source == ctx.source)
+            columns.append(sa.exists().where(*where).label("paused"))
+        else:
+            columns.append(sa.false().label("paused"))
+        reads = sa.select(*columns).where(*whole_table(self.scope(ctx)))
+        read = reads.offset(0).subquery("incidents")
+        opened, resolved, priority = read.c.opened, read.c.resolved, read.c.priority
+        starts = [int(day[0]) for day in days]
+
+        def number(value: int) -> Any:
+            return sa.literal_column(str(value), sa.BigInteger)
+
+        def position(moment: str, lo: int, hi: int) -> str:
+            """Working seconds before ``moment`` (a moment of days[lo:hi]), as ``bisect`` finds
+            its day in :meth:`BusinessCalendar.seconds_between`: SQL text of integer literals, as
+            a calendar of years is thousands of them (parameters, or an expression tree to
+            compile, would cost more than the pass)."""
+            if hi - lo == 1:
+                _start, opens, closes, before = (int(v) for v in days[lo])
+                return (
+                    f"CASE WHEN {moment} <= {opens} THEN {before} "
+                    f"WHEN {moment} >= {closes} THEN {before + closes - opens} "
+                    f"ELSE {moment} - {opens} + {before} END"
+                )
+            mid = (lo + hi) // 2
+            return (
+                f"CASE WHEN {moment} < {starts[mid]} THEN {position(moment, lo, mid)} "
+                f"ELSE {position(moment, mid, hi)} END"
+            )
+
+        business = [p for p, (_text, _target, on_business) in targets.items() if on_business]
+        end: Any = sa.func.coalesce(resolved, as_of)
+        outside: Any = sa.false()
+        if days and business:
+            outside = sa.and_(
+                priority.in_(business),
+                sa.not_(sa.and_(opened >= number(starts[0]), end < number(starts[-1]))),
+            )
+        elif business:
+            outside = priority.in_(business)
+        # First the reasons that need no clock (and the records Python judges), then the clock,
+        # only for the records that reach it.
+        before_clock = sa.case(
+            (read.c.state == "cancelled", 1),
+            (priority.is_(None), 2),
+            (priority.not_in(list(targets)) if targets else sa.true(), 3),
+            (opened.is_(None), 4),
+            (sa.and_(resolved.is_(None), read.c.state.in_(DONE_TICKET)), 5),
+            (sa.and_(resolved.is_not(None), resolved < opened), 6),
+            (read.c.paused, self._IN_PYTHON),
+            (outside, self._IN_PYTHON),
+            else_=0,
+        )
+        carried = [priority, opened, resolved, *[read.c[d.name] for d in dims]]
+        if reading:
+            carried += [read.c.state, read.c.source, read.c.source_id]
+        sorting = sa.select(*carried, end.label("end_epoch"), before_clock.label("pre"))
+        sorted_ = sorting.offset(0).subquery("clock_in")
+        opened, end = sorted_.c.opened, sorted_.c.end_epoch
+        elapsed_business: Any = number(0)
+        if days and business:
+            last = len(days) - 1
+            elapsed_business = sa.literal_column(
+                "CASE WHEN clock_in.end_epoch <= clock_in.opened THEN 0 ELSE "
+                f"({position('clock_in.end_epoch', 0, last)}) - "
+                f"({position('clock_in.opened', 0, last)}) END",
+                sa.BigInteger,
+            )
+        met = sa.case(
+            *[
+                (
+                    sorted_.c.priority == p,
+                    (elapsed_business if on_business else end - opened)
+                    <= sa.literal(target, sa.Float),
+                )
+                for p, (_text, target, on_business) in targets.items()
+            ],
+            else_=sa.false(),
+        )
+        code = sa.case(
+            (sorted_.c.pre != 0, sorted_.c.pre),
+            (met, sa.case((sorted_.c.resolved.is_(None), 7), else_=self._MET)),
+            else_=self._MISSED,
+        )
+        no_target = sa.case((sorted_.c.pre == 3, sorted_.c.priority), else_=sa.null())
+        kept = [c for c in sorted_.c if c.name not in ("end_epoch", "pre")]
+        judged = sa.select(*kept, code.label("code"), no_target.label("no_target"))
+        return judged.offset(0).subquery("judged")
 
 
 def _iso(seconds: int) -> str:
@@ -1030,6 +1374,7 @@ def _version(text: str) -> tuple[int, ...]:
 
 class OsCurrency(JudgedMetric):
     id = "endpoint.os_currency"
+    same_values_same_verdict = True
     title = "Devices on a supported OS version"
     domain = "endpoint"
     unit = "%"
