@@ -26,8 +26,10 @@ VIEWS: tuple[str, ...] = (
 
 
 def _epoch(column: Any, dialect: str) -> Any:
+    """Whole seconds since 1970 of a stored UTC moment, the fraction dropped on both stores
+    (see :func:`itcrosswalk.core.metrics.epoch`)."""
     if dialect == "sqlite":
-        return sa.cast(sa.func.strftime("%s", column), sa.BigInteger)
+        return sa.cast(sa.func.strftime("%s", sa.func.substr(column, 1, 19)), sa.BigInteger)
     return sa.cast(sa.func.floor(sa.extract("epoch", column)), sa.BigInteger)
 
 

@@ -175,10 +175,12 @@ def _macros(dialect: str) -> dict[str, Any]:
     def seconds_between(start: str, end: str) -> str:
         # Whole seconds as integers, the same on both stores (as the metrics' ``epoch``):
         # julianday's floating-point error would flip "exactly at the target" on SQLite.
+        # The fraction is cut from the text first (stored moments and the bound ``:now`` are
+        # UTC): SQLite rounds it to the millisecond, so .9995 s would become the next second.
         if dialect == "sqlite":
             return (
-                f"(CAST(strftime('%s', {end}) AS INTEGER)"
-                f" - CAST(strftime('%s', {start}) AS INTEGER))"
+                f"(CAST(strftime('%s', substr({end}, 1, 19)) AS INTEGER)"
+                f" - CAST(strftime('%s', substr({start}, 1, 19)) AS INTEGER))"
             )
         return (
             f"(CAST(FLOOR(EXTRACT(EPOCH FROM {end})) AS BIGINT)"
@@ -219,6 +221,9 @@ def parameters(config: Any, now: datetime) -> dict[str, Any]:
         "3": "3bd",
         "4": "5bd",
     }
+    # In UTC, as the store keeps every moment: the queries compare and subtract it as text on
+    # SQLite (see ``seconds_between``).
+    now = now.astimezone(UTC) if now.tzinfo else now.replace(tzinfo=UTC)
     params: dict[str, Any] = {
         "now": now,
         "stale_before": now - timedelta(days=stale_days),

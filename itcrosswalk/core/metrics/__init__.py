@@ -238,11 +238,15 @@ def epoch(column: Any, dialect: str) -> Any:
     (no platform's target is finer than a second).
     """
     if dialect == "sqlite":
+        # The whole seconds of the stored text (``YYYY-MM-DD HH:MM:SS[.ffffff]``, UTC):
+        # SQLite's date functions round a fraction to the millisecond, so .9995 s and above
+        # would become the next second, where PostgreSQL's floor keeps this one.
+        whole = sa.func.substr(column, 1, 19)
         if _UNIXEPOCH:
             # The same arithmetic as strftime('%s') in SQLite's source, without making text of
             # it and reading it back: half the cost, over a million tickets.
-            return sa.func.unixepoch(column, type_=sa.BigInteger)
-        return sa.cast(sa.func.strftime("%s", column), sa.BigInteger)
+            return sa.func.unixepoch(whole, type_=sa.BigInteger)
+        return sa.cast(sa.func.strftime("%s", whole), sa.BigInteger)
     return sa.cast(sa.func.floor(sa.extract("epoch", column)), sa.BigInteger)
 
 
