@@ -9,31 +9,20 @@ from typing import Any
 
 import pytest
 
-from itcrosswalk.core.adapter import Window, paginate
 from itcrosswalk.core.config import Config
-from itcrosswalk.core.model import unlike_validated
 from itcrosswalk.core.sync import SyncEngine, build_adapter
 from itcrosswalk.plugins.jira import mapping
 
+from ..built import mapped_as_validated
 from .conftest import Site
 
 
 def test_every_mapped_request_sla_and_epic_is_the_model_validation_would_build(
     site: Site, make_config: Callable[..., Config], pm: Any
 ) -> None:
-    adapter = build_adapter(make_config(site), "jsm", pm)
-    seen: dict[str, int] = {}
-    try:
-        for stream in adapter.streams():
-            if stream.name not in ("requests", "slas", "epics"):
-                continue
-            for page, _used, _after in paginate(stream, Window(None, None, True)):
-                stream.prepare(page.records)
-                for raw in page.records:
-                    assert unlike_validated(stream.map(raw)) == [], raw
-                    seen[stream.name] = seen.get(stream.name, 0) + 1
-    finally:
-        adapter.close()
+    seen = mapped_as_validated(
+        build_adapter(make_config(site), "jsm", pm), ("requests", "slas", "epics")
+    )
     assert seen["requests"] == sum(1 for t in site.world.tickets if t.platform == "jira")
     assert seen["slas"] > 0 and seen["epics"] > 0
 

@@ -13,12 +13,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from itcrosswalk.core.adapter import Window, paginate
 from itcrosswalk.core.config import Config
-from itcrosswalk.core.model import Health, Phase, WorkState, unlike_validated
+from itcrosswalk.core.model import Health, Phase, WorkState
 from itcrosswalk.core.sync import SyncEngine, build_adapter
 from itcrosswalk.plugins.project_online import mapping
 
+from ..built import mapped_as_validated
 from .conftest import Instance, project_rows
 
 
@@ -139,19 +139,9 @@ def test_each_task_finds_its_own_baseline_and_a_new_read_replaces_the_old(
 def test_every_mapped_project_and_task_is_the_work_item_validation_would_build(
     instance: Instance, make_config: Callable[..., Config], pm: Any, fmt: str
 ) -> None:
-    adapter = build_adapter(make_config(instance, fmt=fmt), "pwa", pm)
-    seen: dict[str, int] = {}
-    try:
-        for stream in adapter.streams():
-            if stream.name not in ("Projects", "Tasks"):
-                continue
-            for page, _used, _after in paginate(stream, Window(None, None, True)):
-                stream.prepare(page.records)
-                for raw in page.records:
-                    assert unlike_validated(stream.map(raw)) == [], raw
-                    seen[stream.name] = seen.get(stream.name, 0) + 1
-    finally:
-        adapter.close()
+    seen = mapped_as_validated(
+        build_adapter(make_config(instance, fmt=fmt), "pwa", pm), ("Projects", "Tasks")
+    )
     assert seen["Projects"] == len(project_rows(instance.world)) and seen["Tasks"] > 0
 
 
