@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,19 +36,12 @@ def _postgres_admin() -> tuple[str | None, str]:
     return None, reason
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database: a SQLite file, or a throwaway PostgreSQL database."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.db'}"
-        return
+@contextmanager
+def postgres_database(admin: str) -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database on the server ``admin`` reaches, dropped
+    when the block ends."""
     import sqlalchemy as sa
 
-    admin, reason = _postgres_admin()
-    if admin is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must test the store on PostgreSQL: {reason}")
-        pytest.skip(reason)
     name = f"cw_{uuid.uuid4().hex[:12]}"
     engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
@@ -58,6 +52,21 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         with engine.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, or a throwaway PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    admin, reason = _postgres_admin()
+    if admin is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must test the store on PostgreSQL: {reason}")
+        pytest.skip(reason)
+    with postgres_database(admin) as url:
+        yield url
 
 
 @pytest.fixture

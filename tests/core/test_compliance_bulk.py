@@ -14,7 +14,6 @@ be read fully.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -42,7 +41,7 @@ from itcrosswalk.core.compliance.engine import (
 from itcrosswalk.core.compliance.history import Finding, compliance_runs, findings
 from itcrosswalk.core.reports.compliance import build
 from itcrosswalk.core.store import Store, StreamCursor, UTCDateTime
-from tests.conftest import _postgres_admin
+from tests.conftest import _postgres_admin, postgres_database
 from tests.core.test_compliance_controls import NOW, _ok_run, _ticket, city_store
 
 # -- the plain path, as it was ---------------------------------------------------------------
@@ -291,16 +290,8 @@ def other_url(store_url: str, tmp_path: Path) -> Iterator[str]:
         return
     admin, _reason = _postgres_admin()
     assert admin is not None
-    name = f"cw_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with engine.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
+    with postgres_database(admin) as url:
+        yield url
 
 
 def _as_found(findings_: list[Finding]) -> list[tuple[Any, ...]]:

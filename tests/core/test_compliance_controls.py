@@ -7,7 +7,6 @@ by hand (the expectations below), on SQLite and on the machine's PostgreSQL.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -17,7 +16,7 @@ import pytest
 from itcrosswalk.core.compliance import load_controls, run_controls
 from itcrosswalk.core.model import Demand, Device, Person, SlaRecord, Ticket, WorkItem
 from itcrosswalk.core.store import QuarantineItem, Store, StreamCursor
-from tests.conftest import _postgres_admin
+from tests.conftest import _postgres_admin, postgres_database
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -582,23 +581,14 @@ def module_store_url(
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('store') / 'store.db'}"
         return
-    import sqlalchemy as sa
 
     admin, reason = _postgres_admin()
     if admin is None:
         if os.environ.get("CI"):
             pytest.fail(f"CI must test the compliance engine on PostgreSQL: {reason}")
         pytest.skip(reason)
-    name = f"cw_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with engine.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
+    with postgres_database(admin) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
