@@ -446,11 +446,9 @@ def _built(model: type[_M], fields: dict[str, Any]) -> _M:
             f"{sorted(needed - fields.keys())} missing"
         )
     record = _new(model)
-    _set(
-        record,
-        "__dict__",
-        {name: fields[name] if name in fields else d for name, d in defaults.items()},
-    )
+    values = defaults.copy()  # the model's field order; the given fields replace defaults
+    values.update(fields)
+    _set(record, "__dict__", values)
     _set(record, "__pydantic_fields_set__", set(fields))
     _set(record, "__pydantic_extra__", None)
     _set(record, "__pydantic_private__", None)
