@@ -42,7 +42,7 @@ from ...core.adapter import (
 from ...core.client import ErrorRule, PlatformSpec, basic, bearer, oauth
 from ...core.config import SourceConfig
 from ...core.errors import AccessDenied, ConfigError, MalformedResponse, NotFound, PlatformError
-from ...core.http import is_html, platform_message
+from ...core.http import is_html, json_body, platform_message
 from ...core.model import Record, parse_priority
 from . import mapping
 
@@ -487,7 +487,7 @@ class ServiceNowAdapter(Adapter, platform="servicenow", options=ServiceNowOption
                 ) from None
             self._raise(table)
         try:
-            payload = response.json()
+            payload = json_body(response)
             records = payload["result"]
             if not isinstance(records, list):
                 raise TypeError("result is not a list")

@@ -376,10 +376,14 @@ _TICKET_USED = {
 }
 
 
+# The stored priorities, as parse_priority reads them (without its regular expression).
+_PRIORITIES = {str(n): n for n in range(1, 6)}
+
+
 def map_ticket(raw: Mapping[str, Any], *, source: str, table: str, base: str) -> Ticket:
     extra = _extra(raw, _TICKET_USED)
     priority_text = value(raw, "priority")
-    priority = parse_priority(priority_text)
+    priority = _PRIORITIES.get(priority_text) or parse_priority(priority_text)
     if priority is None and priority_text:
         extra["native_priority"] = {
             "value": priority_text,
