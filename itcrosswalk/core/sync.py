@@ -488,7 +488,7 @@ class SyncEngine:
                 ids = [i for i in (stream.record_id(raw) for raw in page.records) if i]
                 known = self.store.known_versions(stream.entity, source_name, ids)
             versions: dict[str, str] = {}
-            to_map: list[tuple[dict[str, Any], str | None] | None] = []
+            to_map: list[tuple[dict[str, Any], str | None]] = []
             # The window's bounds as locals: this loop runs once per record.
             since = (
                 window.since if not full_read and window.change_token is None else None
@@ -497,10 +497,7 @@ class SyncEngine:
             cursor_value, record_id_of, version_of = (
                 stream.cursor_value, stream.record_id, stream.version
             )  # fmt: skip
-            # The raw page is not needed past its mapping (a quarantined record keeps a copy):
-            # each record is let go once mapped, so a sync holds about one page of records.
-            raws, page.records = page.records, []
-            for raw in raws:
+            for raw in page.records:
                 try:
                     stamp = cursor_value(raw)
                 except (
@@ -532,15 +529,11 @@ class SyncEngine:
                         continue
                     versions[record_id] = version
                 to_map.append((raw, record_id))
-            del raws
             if to_map:
-                stream.prepare([item[0] for item in to_map if item is not None])
+                stream.prepare([raw for raw, _id in to_map])
             map_record, links_of = stream.map, stream.links
             entity = stream.entity
-            for index in range(len(to_map)):
-                item, to_map[index] = to_map[index], None
-                assert item is not None
-                raw, record_id = item
+            for raw, record_id in to_map:
                 try:
                     record = map_record(raw)
                 except Exception as exc:  # any mapping failure quarantines the one record
@@ -560,8 +553,6 @@ class SyncEngine:
                             target_ref,
                         )
                     )
-            del to_map
-            raw, item = {}, None  # nor the last one mapped
             # Tokens a platform binds to one query or expires are not kept: a killed read
             # starts its window again (the upserts make that idempotent).
             working.resume_token = after if getattr(stream.paginator, "resumable", True) else None
