@@ -148,7 +148,9 @@ DLT = MEASURE + textwrap.dedent(
 
 
 def run_json(args: list[str], env: dict[str, str] | None = None) -> dict:
-    done = subprocess.run(args, capture_output=True, text=True, env=env)
+    # Not from the checkout's folder: ``python -c`` puts the working directory first on the
+    # path, ahead of PYTHONPATH, and a --baseline run would import this checkout instead.
+    done = subprocess.run(args, capture_output=True, text=True, env=env, cwd=tempfile.gettempdir())
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(args[:3])}... failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])

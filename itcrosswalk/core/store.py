@@ -475,6 +475,11 @@ def _payload_hash(payload: Any) -> str:
 _UNSTORABLE_ESCAPE = re.compile(r"\\u(?:0000|d[89a-f])")
 
 
+# ``json.dumps`` with its defaults (what SQLAlchemy's JSON type writes), made once; a cycle
+# ends in RecursionError rather than ValueError (a record's fields hold no cycle).
+_encode_json = json.JSONEncoder(check_circular=False).encode
+
+
 class _Upsert:
     """A table's upsert run at the driver (one prepared statement, ``executemany``), its values
     converted here as the column types would (SQLAlchemy's per-parameter processing costs more
@@ -514,18 +519,17 @@ class _Upsert:
         except KeyError:  # a row without some column: NULL there, as SQLAlchemy binds it
             values = [row.get(name) for name in self.names]
         for i in self.json:
-            values[i] = json.dumps(values[i])
+            values[i] = _encode_json(values[i])
         sqlite = self.sqlite
         for i in self.datetimes:
             moment = values[i]
             if moment is not None:
-                if moment.tzinfo is None:
-                    moment = moment.replace(tzinfo=UTC)
-                elif moment.tzinfo is not UTC:
-                    moment = moment.astimezone(UTC)
-                values[i] = (
-                    moment.replace(tzinfo=None).isoformat(" ", "microseconds") if sqlite else moment
-                )
+                zone = moment.tzinfo
+                if zone is not UTC:
+                    moment = moment.replace(tzinfo=UTC) if zone is None else moment.astimezone(UTC)
+                # SQLite: the text SQLAlchemy's DateTime stores, the naive UTC time (the
+                # "+00:00" of an aware UTC time's isoformat cut off).
+                values[i] = moment.isoformat(" ", "microseconds")[:26] if sqlite else moment
         if sqlite:
             for i in self.dates:
                 if values[i] is not None:
@@ -551,7 +555,7 @@ class _Upsert:
                 values, suspect = self.values(row)
                 if suspect:
                     values, _suspect = self.values(_storable_row(row))
-            except (TypeError, ValueError) as exc:  # as SQLAlchemy's own processing fails
+            except (TypeError, ValueError, RecursionError) as exc:  # as SQLAlchemy's fails
                 raise sa.exc.StatementError(
                     f"{type(exc).__name__}: {exc}", self.sql, None, exc
                 ) from None
@@ -564,38 +568,43 @@ class _Upsert:
 
 @dataclass(frozen=True)
 class _PageStatements:
-    """The statements a page write runs on an entity's table, made once: their id lists are
-    expanding parameters, so a page's ids are bound, not turned into clauses one by one."""
+    """The statements a page write runs on an entity's table, as driver SQL made once per
+    dialect. A page's ids are one parameter (a JSON array SQLite's ``json_each`` reads, a
+    PostgreSQL ``text[]``), so the statement is the same for every page: nothing is compiled
+    per page, and the database keeps it prepared."""
 
-    existing: Any
-    unquarantine: Any
-    unlink: Any
-    versions: Any
+    existing: str
+    unquarantine: str
+    unlink: str
+    versions: str
+    sqlite: bool
+
+    def ids(self, ids: Sequence[str]) -> Any:
+        return json.dumps(list(ids)) if self.sqlite else list(ids)
 
 
 @functools.cache
-def _page_statements(entity: str) -> _PageStatements:
-    table = ENTITY_TABLES[entity]
-    ids: Any = sa.bindparam("ids", expanding=True)
+def _page_statements(entity: str, dialect: str) -> _PageStatements:
+    table = ENTITY_TABLES[entity].name
+    sqlite = dialect == "sqlite"
+    mark = "?" if sqlite else "%s"
+    among = f"IN (SELECT value FROM json_each({mark}))" if sqlite else f"= ANY({mark}::text[])"
+    live = "deleted = 0" if sqlite else "deleted IS false"
     return _PageStatements(
-        existing=sa.select(table.c.source_id).where(
-            table.c.source == sa.bindparam("source"), table.c.source_id.in_(ids)
+        existing=f"SELECT source_id FROM {table} WHERE source = {mark} AND source_id {among}",
+        unquarantine=(
+            f"DELETE FROM {quarantine.name} WHERE source = {mark} AND stream = {mark} "
+            f"AND source_id {among}"
         ),
-        unquarantine=quarantine.delete().where(
-            quarantine.c.source == sa.bindparam("source"),
-            quarantine.c.stream == sa.bindparam("stream"),
-            quarantine.c.source_id.in_(ids),
+        unlink=(
+            f"DELETE FROM {links_table.name} WHERE source = {mark} AND entity = {mark} "
+            f"AND source_id {among}"
         ),
-        unlink=links_table.delete().where(
-            links_table.c.source == sa.bindparam("source"),
-            links_table.c.entity == sa.bindparam("entity"),
-            links_table.c.source_id.in_(ids),
+        versions=(
+            f"SELECT source_id, content_hash FROM {table} WHERE source = {mark} "
+            f"AND source_id {among} AND {live}"
         ),
-        versions=sa.select(table.c.source_id, table.c.content_hash).where(
-            table.c.source == sa.bindparam("source"),
-            table.c.source_id.in_(ids),
-            table.c.deleted.is_(False),
-        ),
+        sqlite=sqlite,
     )
 
 
@@ -751,27 +760,16 @@ class Store:
         result = WriteResult(quarantined=len(quarantined))
         with self.engine.begin() as conn:
             if rows:
-                existing: set[str] = set()
-                ids = list(rows)
-                statements = _page_statements(entity)
-                for start in range(0, len(ids), 500):
-                    chunk = ids[start : start + 500]
-                    existing.update(
-                        conn.execute(
-                            statements.existing, {"source": source, "ids": chunk}
-                        ).scalars()
-                    )
+                statements = _page_statements(entity, self.dialect)
+                ids = statements.ids(list(rows))
+                existing = {
+                    row[0] for row in conn.exec_driver_sql(statements.existing, (source, ids))
+                }
                 result.inserted = len(rows) - len(existing)
                 result.updated = len(existing)
                 self._upsert(entity, keep_sweep=sweep is None).run(conn, list(rows.values()))
-                for start in range(0, len(ids), 500):
-                    chunk = ids[start : start + 500]
-                    conn.execute(
-                        statements.unquarantine, {"source": source, "stream": stream, "ids": chunk}
-                    )
-                    conn.execute(
-                        statements.unlink, {"source": source, "entity": entity, "ids": chunk}
-                    )
+                conn.exec_driver_sql(statements.unquarantine, (source, stream, ids))
+                conn.exec_driver_sql(statements.unlink, (source, entity, ids))
             for item in quarantined:
                 # The payload must be storable too, or the quarantine itself blocks the stream.
                 source_id = storable(item.source_id)[0]
@@ -847,14 +845,12 @@ class Store:
     def known_versions(self, entity: str, source: str, ids: Sequence[str]) -> dict[str, str | None]:
         """``source_id -> content_hash`` (the version stored with the record) of the live (not
         tombstoned) records among ``ids``."""
-        found: dict[str, str | None] = {}
+        if not ids:
+            return {}
+        statements = _page_statements(entity, self.dialect)
         with self.engine.connect() as conn:
-            query = _page_statements(entity).versions
-            for start in range(0, len(ids), 500):
-                chunk = list(ids[start : start + 500])
-                rows = conn.execute(query, {"source": source, "ids": chunk})
-                found.update({row.source_id: row.content_hash for row in rows})
-        return found
+            rows = conn.exec_driver_sql(statements.versions, (source, statements.ids(ids)))
+            return {source_id: version for source_id, version in rows}
 
     def count_sweep(self, *, source: str, stream: str, entity: str, sweep: str) -> int:
         """How many live records of the stream the sweep ``sweep`` has seen so far."""

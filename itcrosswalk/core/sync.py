@@ -489,57 +489,64 @@ class SyncEngine:
                 known = self.store.known_versions(stream.entity, source_name, ids)
             versions: dict[str, str] = {}
             to_map: list[tuple[dict[str, Any], str | None]] = []
+            # The window's bounds as locals: this loop runs once per record.
+            since = (
+                window.since if not full_read and window.change_token is None else None
+            )  # fmt: skip
+            until = window.until
+            cursor_value, record_id_of, version_of = (
+                stream.cursor_value, stream.record_id, stream.version
+            )  # fmt: skip
             for raw in page.records:
                 try:
-                    stamp = stream.cursor_value(raw)
+                    stamp = cursor_value(raw)
                 except (
                     Exception
                 ):  # a bad timestamp fails the record's mapping, which quarantines it
                     stamp = None
-                if (
-                    stamp is not None
-                    and window.since is not None
-                    and not full_read
-                    and window.change_token is None
-                    and stamp < window.since
-                ):
-                    # The platform ignored the filter; this record is older than the window.
-                    result.outside_window += 1
-                    continue
+                if stamp is not None:
+                    if since is not None and stamp < since:
+                        # The platform ignored the filter; this record is older than the window.
+                        result.outside_window += 1
+                        continue
+                    # Records past the ceiling are kept (they moved during the read), but the
+                    # watermark stops at the ceiling: data written just before it may be in
+                    # flight.
+                    if until is not None and stamp > until:
+                        stamp = until
                 result.read += 1
-                # Records past the ceiling are kept (they moved during the read), but the
-                # watermark stops at the ceiling: data written just before it may be in flight.
-                if stamp is not None and window.until is not None:
-                    stamp = min(stamp, window.until)
-                record_id = stream.record_id(raw)
+                record_id = record_id_of(raw)
                 if stamp is not None and (working.watermark is None or stamp > working.watermark):
                     working.watermark = stamp
                     working.watermark_key = record_id
-                version = stream.version(raw)
-                if record_id is not None and known.get(record_id) == version:
-                    # Re-read in the overlap window, and the same version as stored (its change
-                    # counter or its content, not its update time): nothing to map or write.
-                    result.unchanged += 1
-                    continue
+                version = version_of(raw)
                 if record_id is not None:
+                    if known and known.get(record_id) == version:
+                        # Re-read in the overlap window, and the same version as stored (its
+                        # change counter or its content, not its update time): nothing to map
+                        # or write.
+                        result.unchanged += 1
+                        continue
                     versions[record_id] = version
                 to_map.append((raw, record_id))
             if to_map:
                 stream.prepare([raw for raw, _id in to_map])
+            map_record, links_of = stream.map, stream.links
+            entity = stream.entity
             for raw, record_id in to_map:
                 try:
-                    record = stream.map(raw)
+                    record = map_record(raw)
                 except Exception as exc:  # any mapping failure quarantines the one record
                     quarantined.append(
                         QuarantineItem(record_id, f"{type(exc).__name__}: {exc}", dict(raw))
                     )
                     continue
                 records.append(record)
-                for relation, target_entity, target_ref in stream.links(record):
+                for relation, target_entity, target_ref in links_of(record):
                     links.append(
                         (
                             source_name,
-                            stream.entity,
+                            entity,
                             record.source_id,
                             relation,
                             target_entity,

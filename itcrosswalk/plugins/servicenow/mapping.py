@@ -376,10 +376,14 @@ _TICKET_USED = {
 }
 
 
+# The stored priorities, as parse_priority reads them (without its regular expression).
+_PRIORITIES = {str(n): n for n in range(1, 6)}
+
+
 def map_ticket(raw: Mapping[str, Any], *, source: str, table: str, base: str) -> Ticket:
     extra = _extra(raw, _TICKET_USED)
     priority_text = value(raw, "priority")
-    priority = parse_priority(priority_text)
+    priority = _PRIORITIES.get(priority_text) or parse_priority(priority_text)
     if priority is None and priority_text:
         extra["native_priority"] = {
             "value": priority_text,
@@ -446,11 +450,9 @@ def _built(model: type[_M], fields: dict[str, Any]) -> _M:
             f"{sorted(needed - fields.keys())} missing"
         )
     record = _new(model)
-    _set(
-        record,
-        "__dict__",
-        {name: fields[name] if name in fields else d for name, d in defaults.items()},
-    )
+    values = defaults.copy()  # the model's field order; the given fields replace defaults
+    values.update(fields)
+    _set(record, "__dict__", values)
     _set(record, "__pydantic_fields_set__", set(fields))
     _set(record, "__pydantic_extra__", None)
     _set(record, "__pydantic_private__", None)
