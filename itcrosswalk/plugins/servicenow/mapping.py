@@ -11,9 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
-from typing import Any, TypeVar
-
-from pydantic_core import PydanticUndefined
+from typing import Any
 
 from ...core.model import (
     Demand,
@@ -22,13 +20,13 @@ from ...core.model import (
     SlaRecord,
     Ticket,
     WorkItem,
+    built,
     normalize_email,
     parse_priority,
 )
 from .root_cause import problem_fields
 
 PLATFORM = "servicenow"
-_M = TypeVar("_M", bound=Ticket)
 
 # table -> stored state value -> normalized TicketState
 TICKET_STATES: dict[str, dict[str, str]] = {
@@ -382,6 +380,10 @@ _PRIORITIES = {str(n): n for n in range(1, 6)}
 
 def map_ticket(raw: Mapping[str, Any], *, source: str, table: str, base: str) -> Ticket:
     extra = _extra(raw, _TICKET_USED)
+    ci = value(raw, "cmdb_ci")
+    if ci:
+        # The CI's sys_id: the device name is the ticket's, the reference its "concerns" link.
+        extra["cmdb_ci"] = ci
     priority_text = value(raw, "priority")
     priority = _PRIORITIES.get(priority_text) or parse_priority(priority_text)
     if priority is None and priority_text:
@@ -431,37 +433,7 @@ def map_ticket(raw: Mapping[str, Any], *, source: str, table: str, base: str) ->
         "reopen_count": parse_int(value(raw, "reopen_count")),
     }
     fields.update(problem_fields(raw, table, extra))  # root cause; an incident's problem
-    return _built(Ticket, fields)
-
-
-def _built(model: type[_M], fields: dict[str, Any]) -> _M:
-    """A model of ``fields`` (each already of its field's type; the others take their
-    defaults), made as ``model_construct`` makes it but without its per-field work."""
-    known = _DEFAULTS.get(model)
-    if known is None:
-        every = {name: info.default for name, info in model.model_fields.items()}
-        # Fields without a plain default (required, or made by a factory) must be given.
-        needed = frozenset(n for n, d in every.items() if d is PydanticUndefined)
-        known = _DEFAULTS[model] = (every, needed)
-    defaults, needed = known
-    if not (needed <= fields.keys() <= defaults.keys()):
-        raise TypeError(
-            f"{model.__name__}: fields {sorted(fields.keys() - defaults.keys())} unknown, "
-            f"{sorted(needed - fields.keys())} missing"
-        )
-    record = _new(model)
-    values = defaults.copy()  # the model's field order; the given fields replace defaults
-    values.update(fields)
-    _set(record, "__dict__", values)
-    _set(record, "__pydantic_fields_set__", set(fields))
-    _set(record, "__pydantic_extra__", None)
-    _set(record, "__pydantic_private__", None)
-    return record
-
-
-_DEFAULTS: dict[type, tuple[dict[str, Any], frozenset[str]]] = {}
-_new = object.__new__
-_set = object.__setattr__
+    return built(Ticket, **fields)
 
 
 _SLA_USED = {

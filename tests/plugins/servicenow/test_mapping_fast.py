@@ -85,15 +85,3 @@ def test_bad_values_are_still_caught_and_each_bad_record_quarantined_with_its_pa
         assert quarantined[sys_id]["error"].startswith("ValueError")
     assert store.count("ticket", source="snow") == count_kind(instance.world, "incident") - len(bad)  # fmt: skip
     assert result.streams[0].quarantined == len(bad)
-
-
-def test_a_ticket_is_never_built_with_a_field_missing_or_unknown() -> None:
-    import pytest
-
-    given = {"source": "s", "platform": "servicenow", "source_id": "x", "extra": {}}
-    with pytest.raises(TypeError, match=r"\['kind'\] missing"):
-        mapping._built(Ticket, given)
-    with pytest.raises(TypeError, match=r"\['colour'\] unknown"):
-        mapping._built(Ticket, {**given, "kind": "incident", "colour": "red"})
-    built = mapping._built(Ticket, {**given, "kind": "incident"})
-    assert built == Ticket(**given, kind="incident")

@@ -589,3 +589,24 @@ def test_a_project_deleted_on_the_instance_is_tombstoned_by_the_next_incremental
     assert sync(config, store, pm, full=True).exit_code == 0
     tickets = {r["source_id"] for r in store.export("ticket", source="snow")}
     assert deleted_incident not in tickets
+
+
+def test_a_ticket_on_a_ci_is_linked_to_the_device_it_concerns(
+    instance: Instance, make_config: Callable[..., Config], open_store: Any, pm: Any
+) -> None:
+    config = make_config(instance)
+    store = open_store(config)
+    assert sync(config, store, pm).exit_code == 0
+    concerns = {
+        (link["source_id"], link["target_ref"])
+        for link in store.links_for("snow", "ticket")
+        if link["relation"] == "concerns" and link["target_entity"] == "device"
+    }
+    landed = {row["source_id"]: row for row in store.export("ticket", source="snow")}
+    on_a_ci = {sid for sid, row in landed.items() if row["device_name"]}
+    assert on_a_ci and {sid for sid, _ci in concerns} == on_a_ci
+    devices = {row["source_id"]: row["name"] for row in store.export("device", source="snow")}
+    for ticket_id, ci in concerns:  # the link names the CI the ticket shows by name
+        if ci in devices:
+            assert devices[ci] == landed[ticket_id]["device_name"]
+    assert sum(ci in devices for _t, ci in concerns) > 0
