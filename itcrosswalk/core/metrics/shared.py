@@ -342,8 +342,14 @@ class _EntityScan:
         sums: list[Any] = []
         for i, m in enumerate(members):
             code = sub.c[f"code_{i}"]
-            for j in range(1 if counted_only else len(reasons[i])):
-                sums.append(sa.func.count(sa.case((code == j, 1), else_=sa.null())))
+            if counted_only and len(reasons[i]) > 1:
+                sums.append(sa.func.count(sa.case((code == 0, 1), else_=sa.null())))
+            else:
+                # The records in scope (a code is never NULL there), then each rule's: the
+                # counted ones are what is left, with one test fewer per record.
+                sums.append(sa.func.count(code))
+                for j in range(1, 1 if counted_only else len(reasons[i])):
+                    sums.append(sa.func.count(sa.case((code == j, 1), else_=sa.null())))
             for term in self._terms(m):
                 if term is not None:
                     sums.append(sa.func.sum(sa.case((code == 0, adapt(term)))))
@@ -386,6 +392,7 @@ class _EntityScan:
                 values = list(row[position : position + width])
                 k = row[-1] if key is not None else None
                 counts = [int(values.pop(0) or 0) for _reason in reasons[i]]
+                counts[0] -= sum(counts[1:])
                 a = values.pop(0) if a_term is not None else None
                 b = values.pop(0) if b_term is not None else None
                 for v in range(tally):

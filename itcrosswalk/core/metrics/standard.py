@@ -7,8 +7,8 @@ give the same answers on SQLite and PostgreSQL; days and months are the City's c
 
 from __future__ import annotations
 
+import math
 import re
-import statistics
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -98,6 +98,11 @@ def _without_jit(conn: sa.Connection) -> None:
         conn.exec_driver_sql("SET LOCAL jit = off")
 
 
+def _moment(seconds: int) -> datetime:
+    """The UTC moment of whole epoch seconds (the inverse of :func:`epoch_of`)."""
+    return datetime.fromtimestamp(seconds, UTC)
+
+
 def _resolved_at(t: sa.Table) -> Any:
     return sa.func.coalesce(t.c.resolved_at, t.c.closed_at)
 
@@ -152,10 +157,16 @@ class TicketBacklog(SqlMetric):
     def tallied(self, t: sa.Table, ctx: MetricContext) -> tuple[Any, int] | None:
         # The states are the ones synced last, so the ages are measured now: --until does not
         # turn today's backlog into the one of a past day.
-        age = (sa.literal(epoch_of(ctx.now)) - epoch(t.c.opened_at, ctx.dialect)) / DAY
+        # A ticket is under ``limit + 1`` days old when its whole opened second is after
+        # ``now - (limit + 1)`` days, i.e. it was opened at or after the second that follows:
+        # a comparison of stored moments, with no conversion to seconds per ticket.
+        now = epoch_of(ctx.now)
         band = sa.case(
             (t.c.opened_at.is_(None), 0),
-            *[(age < limit + 1, i + 1) for i, (_name, limit) in enumerate(self.BANDS)],
+            *[
+                (t.c.opened_at >= _moment(now - (limit + 1) * int(DAY) + 1), i + 1)
+                for i, (_name, limit) in enumerate(self.BANDS)
+            ],
             else_=len(self.NAMES) - 1,
         )
         return band, len(self.NAMES)
@@ -224,21 +235,33 @@ class MeanTimeToResolve(SqlMetric):
         by_value: dict[Any, list[int]] = defaultdict(list)
         for priority, seconds in fetch_plain(ctx, query):
             by_value[priority].append(seconds)
-        groups: dict[str, list[float]] = defaultdict(list)
+        groups: dict[str, list[int]] = defaultdict(list)
         for priority, seconds_list in by_value.items():
-            # Whole seconds already (an integer column of the driver's own): no int() per value.
-            groups[key_text(priority)].extend([seconds / HOUR for seconds in seconds_list])
-        # The median sorts and the mean is an exact sum (fsum): neither depends on the order.
-        every = [hours for values in groups.values() for hours in values]
-        result.detail["median"] = round(statistics.median(every), 4) if every else None
-        result.detail["by_priority"] = {
-            key: {
-                "mean": round(statistics.fmean(values), 4),
-                "median": round(statistics.median(values), 4),
+            groups[key_text(priority)].extend(seconds_list)
+        # Whole seconds (an integer column of the driver's own), sorted as integers: hours are
+        # the same order, so the middle ones are the ones statistics.median would pick from the
+        # hours; the mean is an exact sum (fsum) of the hours, as statistics.fmean's. Neither
+        # depends on the order the store returns the records in.
+        every = sorted(seconds for values in groups.values() for seconds in values)
+        result.detail["median"] = round(_median_hours(every), 4) if every else None
+        by_priority = {}
+        for key, values in sorted(groups.items()):
+            values.sort()
+            by_priority[key] = {
+                "mean": round(math.fsum(seconds / HOUR for seconds in values) / len(values), 4),
+                "median": round(_median_hours(values), 4),
                 "n": len(values),
             }
-            for key, values in sorted(groups.items())
-        }
+        result.detail["by_priority"] = by_priority
+
+
+def _median_hours(ordered: Sequence[int]) -> float:
+    """``statistics.median`` of the hours of sorted whole seconds, with its arithmetic: the
+    middle one, or the mean of the two middle ones, in hours."""
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle] / HOUR
+    return (ordered[middle - 1] / HOUR + ordered[middle] / HOUR) / 2
 
 
 class FirstContactResolution(SqlMetric):
