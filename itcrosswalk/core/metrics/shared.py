@@ -28,6 +28,13 @@ if TYPE_CHECKING:
     from . import Metric, MetricContext, SqlMetric
 
 
+def without_jit(conn: Any) -> None:
+    """The package's :func:`~.without_jit` (imported when called, as :func:`whole_table`)."""
+    from . import without_jit as off
+
+    off(conn)
+
+
 def whole_table(conditions: Sequence[Any]) -> list[Any]:
     """The package's :func:`~.whole_table` (imported when called: the package imports this)."""
     from . import whole_table as unindexed
@@ -364,6 +371,7 @@ class _EntityScan:
         if key is not None:
             query = sa.select(*sums, sub.c.dim_key).select_from(sub).group_by(sub.c.dim_key)
         with ctx.store.engine.connect() as conn:
+            without_jit(conn)
             return list(conn.execute(query).all())
 
     def _run_main(self) -> None:

@@ -7,7 +7,9 @@ give the same answers on SQLite and PostgreSQL; days and months are the City's c
 
 from __future__ import annotations
 
+import itertools
 import math
+import operator
 import re
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -33,6 +35,7 @@ from . import (
     plain,
     record_label,
     whole_table,
+    without_jit,
 )
 from .calendar import BusinessCalendar
 
@@ -60,10 +63,10 @@ def fetch(
 ) -> Iterator[Any]:
     """The rows of a query, read in batches (row-at-a-time fetching costs more than the work).
     ``compiled=False`` for a query whose expressions are too large for PostgreSQL to compile
-    to machine code (see :func:`_without_jit`)."""
+    to machine code (see :func:`~.without_jit`)."""
     with ctx.store.engine.connect() as conn:
         if not compiled:
-            _without_jit(conn)
+            without_jit(conn)
         result = conn.execution_options(yield_per=batch).execute(query)
         try:
             for rows in result.partitions():
@@ -80,22 +83,12 @@ def fetch_plain(ctx: MetricContext, query: Any, *, compiled: bool = True) -> lis
     are the same values. Never for times or dates (those the store's types convert)."""
     with ctx.store.engine.connect() as conn:
         if not compiled:
-            _without_jit(conn)
+            without_jit(conn)
         result = conn.execute(query)
         try:
             return list(result.cursor.fetchall())
         finally:
             result.close()
-
-
-def _without_jit(conn: sa.Connection) -> None:
-    """No JIT compilation for this transaction's queries, on PostgreSQL 11 and later.
-
-    PostgreSQL compiles a query's expressions to machine code when its estimated cost is high;
-    a business calendar's CASE over hundreds of days took LLVM 17 s to compile, for a pass that
-    runs in under a second without it."""
-    if conn.dialect.name == "postgresql" and (conn.dialect.server_version_info or (0,)) >= (11,):
-        conn.exec_driver_sql("SET LOCAL jit = off")
 
 
 def _moment(seconds: int) -> datetime:
@@ -242,16 +235,18 @@ class MeanTimeToResolve(SqlMetric):
         # the same order, so the middle ones are the ones statistics.median would pick from the
         # hours; the mean is an exact sum (fsum) of the hours, as statistics.fmean's. Neither
         # depends on the order the store returns the records in.
-        every = sorted(seconds for values in groups.values() for seconds in values)
-        result.detail["median"] = round(_median_hours(every), 4) if every else None
-        by_priority = {}
+        by_priority, every = {}, []
         for key, values in sorted(groups.items()):
             values.sort()
+            every.extend(values)
+            hours = map(operator.truediv, values, itertools.repeat(HOUR))
             by_priority[key] = {
-                "mean": round(math.fsum(seconds / HOUR for seconds in values) / len(values), 4),
+                "mean": round(math.fsum(hours) / len(values), 4),
                 "median": round(_median_hours(values), 4),
                 "n": len(values),
             }
+        every.sort()  # runs already sorted: a merge
+        result.detail["median"] = round(_median_hours(every), 4) if every else None
         result.detail["by_priority"] = by_priority
 
 
