@@ -357,6 +357,10 @@ def test_mttr_median_and_means_by_priority_are_statistics_of_the_hours(store_url
             }
             assert result.n == len(shapes)
             assert result.value == pytest.approx(statistics.fmean(every))
+            # Gathered by the shared pass, or read by the metric's own query: one answer.
+            ctx = MetricContext(store=store, policy=POLICY, now=NOW)
+            alone = all_metrics(pm)["itsm.mttr_hours"].compute(ctx, by)
+            assert alone.as_json() == result.as_json()
     finally:
         store.close()
 
@@ -399,3 +403,16 @@ def test_backlog_age_bands_at_their_edges(store_url: str) -> None:
         assert all(expected.values())
     finally:
         store.close()
+
+
+def test_gathered_values_keep_their_nulls_and_positions() -> None:
+    """SQLite's text of gathered integers gives back each one, NULLs (empty items) in place."""
+    from itcrosswalk.core.metrics.shared import _EntityScan
+
+    ungathered = _EntityScan._ungathered
+    assert ungathered(None) == []
+    assert ungathered("") == [None]
+    assert ungathered("3") == [3]
+    assert ungathered("-4,5,60") == [-4, 5, 60]
+    assert ungathered(",5,,7,") == [None, 5, None, 7, None]
+    assert ungathered([1, None]) == [1, None]

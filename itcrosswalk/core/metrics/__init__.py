@@ -769,6 +769,31 @@ class SqlMetric(Metric):
             row = conn.execute(sa.select(*counts)).one()
         return [int(c or 0) for c in row]
 
+    def collected(self, t: sa.Table, ctx: MetricContext) -> tuple[Any, Any] | None:
+        """Two integer expressions (either may be NULL), a key and a value, whose pairs over the
+        counted records the detail needs one by one (a median by priority); None when there are
+        none. A pack's shared pass gathers them, so the detail reads no table again."""
+        return None
+
+    def collect(self, ctx: MetricContext, scope: list[Any]) -> list[tuple[Any, Any]]:
+        """The :meth:`collected` pairs of the counted records in scope, in no particular order."""
+        collected = self.collected(self.table, ctx)
+        if collected is None:
+            return []
+        scan = ctx.shared.scan(self) if ctx.shared is not None else None
+        if scan is not None:
+            return scan.collected(self)
+        t = self.table
+        counted = sa.and_(*[sa.not_(c) for _r, c in self.exclusions(t, ctx)])
+        query = sa.select(*collected).where(*whole_table([*scope, counted]))
+        with ctx.store.engine.connect() as conn:
+            result = conn.execute(query)
+            try:
+                # Plain integers: the driver's tuples, without a result row each.
+                return list(result.cursor.fetchall())
+            finally:
+                result.close()
+
     def row_value(self, t: sa.Table, ctx: MetricContext) -> Any:
         m = self.measure
         if m.kind == "share":

@@ -224,6 +224,7 @@ class _EntityScan:
         self._grouped: dict[tuple[int, str], list[Row]] = {}
         self._done: set[str] = set()
         self._tallies: dict[int, list[int]] = {}
+        self._collected: dict[int, list[tuple[Any, Any]]] = {}
 
     def dims(self, metric: SqlMetric) -> list[str]:
         return [d for d in self.shared.by if self.shared.dimension(metric, d) is not None]
@@ -253,6 +254,13 @@ class _EntityScan:
         if self._main is None:
             self._run_main()
         return self._tallies[id(metric)]
+
+    def collected(self, metric: SqlMetric) -> list[tuple[Any, Any]]:
+        """The (key, value) pairs of the metric's :meth:`~.SqlMetric.collected` over its counted
+        records, in no particular order."""
+        if self._main is None:
+            self._run_main()
+        return self._collected[id(metric)]
 
     def grouped(self, metric: SqlMetric, dimension: str) -> list[Row]:
         """The metric's counted rows by ``dimension``."""
@@ -327,6 +335,8 @@ class _EntityScan:
         terms: list[Any] = [key] if key is not None else []
         for m in members:
             terms.extend(x for x in self._terms(m) if x is not None)
+            if not counted_only:
+                terms.extend(m.collected(t, ctx) or ())
         for term in terms:
             for element in iterate(term):
                 if isinstance(element, sa.Column) and element.table is t:
@@ -367,12 +377,35 @@ class _EntityScan:
                     sa.func.count(sa.case((value == v, 1), else_=sa.null()))
                     for v in range(tallied[1])
                 )
+            collected = m.collected(t, ctx) if not counted_only else None
+            if collected is not None:
+                sums.extend(self._gathered(adapt(term), code == 0) for term in collected)
         query = sa.select(*sums).select_from(sub)
         if key is not None:
             query = sa.select(*sums, sub.c.dim_key).select_from(sub).group_by(sub.c.dim_key)
         with ctx.store.engine.connect() as conn:
             without_jit(conn)
             return list(conn.execute(query).all())
+
+    def _gathered(self, value: Any, counted: Any) -> Any:
+        """Every counted record's ``value`` (an integer, or NULL), in one aggregate: an array on
+        PostgreSQL, text on SQLite (NULL as an empty item). Two of them over one pass list
+        their records in the same order, so a key and a value pair up by position."""
+        if self.ctx.dialect == "postgresql":
+            return sa.func.array_agg(value).filter(counted)
+        text = sa.func.coalesce(sa.cast(value, sa.Text), "")
+        return sa.func.group_concat(text, ",").filter(counted)
+
+    @staticmethod
+    def _ungathered(gathered: Any) -> list[Any]:
+        if gathered is None:
+            return []
+        if isinstance(gathered, list):
+            return gathered
+        items = str(gathered).split(",")
+        if items[0] and items[-1] and ",," not in gathered:
+            return list(map(int, items))  # no NULL among them
+        return [int(item) if item else None for item in items]
 
     def _run_main(self) -> None:
         folded = self.shared.by[0] if self.shared.by else None
@@ -393,8 +426,11 @@ class _EntityScan:
             a_term, b_term = self._terms(m)
             tallied = m.tallied(self.table, self.ctx)
             tally = tallied[1] if tallied is not None else 0
+            collects = 2 if m.collected(self.table, self.ctx) is not None else 0
             width = len(reasons[i]) + (a_term is not None) + (b_term is not None) + tally
+            width += collects
             self._tallies[id(m)] = [0] * tally
+            self._collected[id(m)] = []
             out: list[Row] = []
             for row in rows:
                 values = list(row[position : position + width])
@@ -405,6 +441,9 @@ class _EntityScan:
                 b = values.pop(0) if b_term is not None else None
                 for v in range(tally):
                     self._tallies[id(m)][v] += int(values.pop(0) or 0)
+                if collects:
+                    keys, kept = (self._ungathered(values.pop(0)) for _ in range(2))
+                    self._collected[id(m)].extend(zip(keys, kept, strict=True))
                 by_reason: dict[str | None, int] = {}
                 for reason, n in zip(reasons[i], counts, strict=True):
                     if n:

@@ -204,6 +204,9 @@ class MeanTimeToResolve(SqlMetric):
             ("resolved before opened (bad timestamps)", resolved < t.c.opened_at),
         ]
 
+    def collected(self, t: sa.Table, ctx: MetricContext) -> tuple[Any, Any] | None:
+        return t.c.priority, _seconds_to_resolve(t, ctx)
+
     def explain_columns(self, t: sa.Table, ctx: MetricContext) -> dict[str, Any]:
         return {
             "start": t.c.opened_at,
@@ -220,13 +223,8 @@ class MeanTimeToResolve(SqlMetric):
     def finish(
         self, ctx: MetricContext, result: MetricResult, scope: list[Any], by: Sequence[str]
     ) -> None:
-        t = self.table
-        counted = sa.and_(*[sa.not_(c) for _r, c in self.exclusions(t, ctx)])
-        query = sa.select(t.c.priority, _seconds_to_resolve(t, ctx)).where(
-            *whole_table([*scope, counted])
-        )
         by_value: dict[Any, list[int]] = defaultdict(list)
-        for priority, seconds in fetch_plain(ctx, query):
+        for priority, seconds in self.collect(ctx, scope):
             by_value[priority].append(seconds)
         groups: dict[str, list[int]] = defaultdict(list)
         for priority, seconds_list in by_value.items():
