@@ -367,8 +367,10 @@ class _EntityScan:
                 sums.append(sa.func.count(code))
                 for j in range(1, 1 if counted_only else len(reasons[i])):
                     sums.append(sa.func.count(sa.case((code == j, 1), else_=sa.null())))
-            for term in self._terms(m):
-                if term is not None:
+            for n_term, term in enumerate(self._terms(m)):
+                if term is not None and not (
+                    n_term == 0 and not counted_only and self._a_gathered(m)
+                ):
                     sums.append(sa.func.sum(sa.case((code == 0, adapt(term)))))
             tallied = m.tallied(t, ctx) if not counted_only else None
             if tallied is not None:
@@ -386,6 +388,16 @@ class _EntityScan:
         with ctx.store.engine.connect() as conn:
             without_jit(conn)
             return list(conn.execute(query).all())
+
+    def _a_gathered(self, m: SqlMetric) -> bool:
+        """Whether the metric's measure sums the values it gathers: then the main pass adds them
+        up from the gathered values rather than convert every record's twice."""
+        collected = m.collected(self.table, self.ctx)
+        a_term = self._terms(m)[0]
+        if collected is None or a_term is None:
+            return False
+        dialect = self.ctx.store.engine.dialect
+        return _expr_key(a_term, dialect) == _expr_key(collected[1], dialect)
 
     def _gathered(self, value: Any, counted: Any) -> Any:
         """Every counted record's ``value`` (an integer, or NULL), in one aggregate: an array on
@@ -427,8 +439,9 @@ class _EntityScan:
             tallied = m.tallied(self.table, self.ctx)
             tally = tallied[1] if tallied is not None else 0
             collects = 2 if m.collected(self.table, self.ctx) is not None else 0
+            a_gathered = self._a_gathered(m)
             width = len(reasons[i]) + (a_term is not None) + (b_term is not None) + tally
-            width += collects
+            width += collects - a_gathered
             self._tallies[id(m)] = [0] * tally
             self._collected[id(m)] = []
             out: list[Row] = []
@@ -437,13 +450,17 @@ class _EntityScan:
                 k = row[-1] if key is not None else None
                 counts = [int(values.pop(0) or 0) for _reason in reasons[i]]
                 counts[0] -= sum(counts[1:])
-                a = values.pop(0) if a_term is not None else None
+                a = values.pop(0) if a_term is not None and not a_gathered else None
                 b = values.pop(0) if b_term is not None else None
                 for v in range(tally):
                     self._tallies[id(m)][v] += int(values.pop(0) or 0)
                 if collects:
                     keys, kept = (self._ungathered(values.pop(0)) for _ in range(2))
                     self._collected[id(m)].extend(zip(keys, kept, strict=True))
+                    if a_gathered:
+                        # SUM's answer: the integers added exactly, NULLs aside, NULL for none.
+                        present = [value for value in kept if value is not None]
+                        a = sum(present) if present else None
                 by_reason: dict[str | None, int] = {}
                 for reason, n in zip(reasons[i], counts, strict=True):
                     if n:
