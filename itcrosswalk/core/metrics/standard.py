@@ -814,12 +814,13 @@ class SlaAttainment(JudgedMetric):
         plain = [1, 2, 4, 5, 6, 7, self._MET, self._MISSED, self._IN_PYTHON]
         cells = [(code, None) for code in plain] + [(3, p) for p in candidates]
         conditions = [c.code == code for code in plain]
-        conditions += [sa.and_(c.code == 3, c.no_target == p) for p in candidates]
+        # ``no_target`` holds a priority only where the code is 3.
+        conditions += [c.no_target == p for p in candidates]
         query = sa.select(
             *[sa.func.count(sa.case((condition, 1), else_=sa.null())) for condition in conditions],
             sa.func.count(),
-            sa.func.sum(sa.case((c.opened.is_not(None), 1), else_=0)),
-            sa.func.sum(sa.case((c.priority.is_not(None), 1), else_=0)),
+            sa.func.count(c.opened),
+            sa.func.count(c.priority),
         )
         (*values, total, has_opened, has_priority) = fetch_plain(ctx, query, compiled=False)[0]
         rows = [(*cell, n, 0, 0) for cell, n in zip(cells, values, strict=True) if n]
