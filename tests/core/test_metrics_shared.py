@@ -292,3 +292,127 @@ def test_sla_clock_in_sql_gives_the_python_verdicts(store: Store, calendar: Cale
         in_python["detail"]["targets"] = dict(policy.sla_targets)
         assert in_sql == in_python, window
         assert in_sql["n"] and in_sql["excluded"], window
+
+
+def _write(store: Store, records: list[Record]) -> None:
+    groups: dict[tuple[str, str], list[Record]] = {}
+    for record in records:
+        groups.setdefault((record.source, record.ENTITY), []).append(record)
+    for (source, entity), batch in groups.items():
+        store.write_page(
+            source=source,
+            stream=entity,
+            entity=entity,
+            records=batch,
+            cursor=StreamCursor(watermark=NOW, access="ok"),
+        )
+
+
+def _whole(moment: datetime) -> int:
+    return int(moment.timestamp() // 1)
+
+
+def test_mttr_median_and_means_by_priority_are_statistics_of_the_hours(store_url: str) -> None:
+    """The median and the means by priority are ``statistics.median`` and ``fmean`` of each
+    incident's whole-second clock in hours: odd and even counts, a group of one, no priority,
+    equal values, and fractions of a second up to .9995 (whole seconds on both stores)."""
+    import statistics
+
+    base = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    # (priority, opened offset in seconds, seconds to resolve), fractions included.
+    shapes: list[tuple[int | None, float, float]] = [
+        (1, 0, 3600), (1, 10.9995, 7200.5), (1, 20, 5400),  # odd
+        (2, 0, 100), (2, 0.25, 100), (2, 5, 100.9996), (2, 9, 86400 * 3 + 0.9995),  # even, equal
+        (3, 0.9999, 59.0001),  # one
+        (None, 0, 1800), (None, 1, 3601),  # no priority
+        (4, 0, 7), (4, 0, 8),
+    ]  # fmt: skip
+    records: list[Record] = []
+    expected: dict[str, list[float]] = {}
+    for i, (priority, offset, seconds) in enumerate(shapes):
+        opened = base + timedelta(seconds=offset)
+        resolved = opened + timedelta(seconds=seconds)
+        records.append(
+            Ticket(source="snow", platform="servicenow", source_id=f"m{i}", kind="incident",
+                   priority=priority, state="resolved", opened_at=opened, resolved_at=resolved)
+        )  # fmt: skip
+        hours = (_whole(resolved) - _whole(opened)) / 3600.0
+        expected.setdefault("(none)" if priority is None else str(priority), []).append(hours)
+    store = Store(store_url)
+    try:
+        _write(store, records)
+        pm = make_registry(entry_points_group=None)
+        config = Config(metrics=POLICY)
+        for by in ([], ["priority"]):
+            (result,) = compute_metrics(store, config, ["itsm.mttr_hours"], by=by, now=NOW, pm=pm)
+            every = [h for values in expected.values() for h in values]
+            assert result.detail["median"] == round(statistics.median(every), 4)
+            assert result.detail["by_priority"] == {
+                key: {
+                    "mean": round(statistics.fmean(values), 4),
+                    "median": round(statistics.median(values), 4),
+                    "n": len(values),
+                }
+                for key, values in sorted(expected.items())
+            }
+            assert result.n == len(shapes)
+            assert result.value == pytest.approx(statistics.fmean(every))
+            # Gathered by the shared pass, or read by the metric's own query: one answer.
+            ctx = MetricContext(store=store, policy=POLICY, now=NOW)
+            alone = all_metrics(pm)["itsm.mttr_hours"].compute(ctx, by)
+            assert alone.as_json() == result.as_json()
+    finally:
+        store.close()
+
+
+def test_backlog_age_bands_at_their_edges(store_url: str) -> None:
+    """A ticket is in a band by whole days of whole seconds since it was opened, to the second
+    at each edge (and a fraction of a second, .9995 included, does not move it)."""
+    now = epoch_of_now = _whole(NOW)
+    records: list[Record] = []
+    expected = {"0-7": 0, "8-30": 0, "31-90": 0, ">90": 0}
+    bands = (("0-7", 7), ("8-30", 30), ("31-90", 90))
+    i = 0
+    for limit in (7, 30, 90):
+        for delta in (-1, 0, 1):
+            for fraction in (0.0, 0.5, 0.9995, 0.9999):
+                seconds = (limit + 1) * 86400 + delta
+                opened = datetime.fromtimestamp(now - seconds, UTC) + timedelta(seconds=fraction)
+                records.append(
+                    Ticket(source="snow", platform="servicenow", source_id=f"b{i}",
+                           kind="incident", state="new", opened_at=opened)
+                )  # fmt: skip
+                i += 1
+                age = (epoch_of_now - _whole(opened)) / 86400.0
+                name = next((n for n, lim in bands if age < lim + 1), ">90")
+                expected[name] += 1
+    records.append(
+        Ticket(source="snow", platform="servicenow", source_id="future", kind="incident",
+               state="new", opened_at=NOW + timedelta(days=2))
+    )  # fmt: skip
+    expected["0-7"] += 1
+    store = Store(store_url)
+    try:
+        _write(store, records)
+        pm = make_registry(entry_points_group=None)
+        config = Config(metrics=POLICY)
+        (shared,) = compute_metrics(store, config, ["itsm.backlog"], now=NOW, pm=pm)
+        ctx = MetricContext(store=store, policy=POLICY, now=NOW)
+        alone = all_metrics(pm)["itsm.backlog"].compute(ctx)
+        assert shared.detail["age_bands"] == alone.detail["age_bands"] == expected
+        assert all(expected.values())
+    finally:
+        store.close()
+
+
+def test_gathered_values_keep_their_nulls_and_positions() -> None:
+    """SQLite's text of gathered integers gives back each one, NULLs (empty items) in place."""
+    from itcrosswalk.core.metrics.shared import _EntityScan
+
+    ungathered = _EntityScan._ungathered
+    assert ungathered(None) == []
+    assert ungathered("") == [None]
+    assert ungathered("3") == [3]
+    assert ungathered("-4,5,60") == [-4, 5, 60]
+    assert ungathered(",5,,7,") == [None, 5, None, 7, None]
+    assert ungathered([1, None]) == [1, None]

@@ -28,6 +28,13 @@ if TYPE_CHECKING:
     from . import Metric, MetricContext, SqlMetric
 
 
+def without_jit(conn: Any) -> None:
+    """The package's :func:`~.without_jit` (imported when called, as :func:`whole_table`)."""
+    from . import without_jit as off
+
+    off(conn)
+
+
 def whole_table(conditions: Sequence[Any]) -> list[Any]:
     """The package's :func:`~.whole_table` (imported when called: the package imports this)."""
     from . import whole_table as unindexed
@@ -217,6 +224,7 @@ class _EntityScan:
         self._grouped: dict[tuple[int, str], list[Row]] = {}
         self._done: set[str] = set()
         self._tallies: dict[int, list[int]] = {}
+        self._collected: dict[int, list[tuple[Any, Any]]] = {}
 
     def dims(self, metric: SqlMetric) -> list[str]:
         return [d for d in self.shared.by if self.shared.dimension(metric, d) is not None]
@@ -246,6 +254,13 @@ class _EntityScan:
         if self._main is None:
             self._run_main()
         return self._tallies[id(metric)]
+
+    def collected(self, metric: SqlMetric) -> list[tuple[Any, Any]]:
+        """The (key, value) pairs of the metric's :meth:`~.SqlMetric.collected` over its counted
+        records, in no particular order."""
+        if self._main is None:
+            self._run_main()
+        return self._collected[id(metric)]
 
     def grouped(self, metric: SqlMetric, dimension: str) -> list[Row]:
         """The metric's counted rows by ``dimension``."""
@@ -320,6 +335,8 @@ class _EntityScan:
         terms: list[Any] = [key] if key is not None else []
         for m in members:
             terms.extend(x for x in self._terms(m) if x is not None)
+            if not counted_only:
+                terms.extend(m.collected(t, ctx) or ())
         for term in terms:
             for element in iterate(term):
                 if isinstance(element, sa.Column) and element.table is t:
@@ -342,10 +359,18 @@ class _EntityScan:
         sums: list[Any] = []
         for i, m in enumerate(members):
             code = sub.c[f"code_{i}"]
-            for j in range(1 if counted_only else len(reasons[i])):
-                sums.append(sa.func.count(sa.case((code == j, 1), else_=sa.null())))
-            for term in self._terms(m):
-                if term is not None:
+            if counted_only and len(reasons[i]) > 1:
+                sums.append(sa.func.count(sa.case((code == 0, 1), else_=sa.null())))
+            else:
+                # The records in scope (a code is never NULL there), then each rule's: the
+                # counted ones are what is left, with one test fewer per record.
+                sums.append(sa.func.count(code))
+                for j in range(1, 1 if counted_only else len(reasons[i])):
+                    sums.append(sa.func.count(sa.case((code == j, 1), else_=sa.null())))
+            for n_term, term in enumerate(self._terms(m)):
+                if term is not None and not (
+                    n_term == 0 and not counted_only and self._a_gathered(m)
+                ):
                     sums.append(sa.func.sum(sa.case((code == 0, adapt(term)))))
             tallied = m.tallied(t, ctx) if not counted_only else None
             if tallied is not None:
@@ -354,11 +379,45 @@ class _EntityScan:
                     sa.func.count(sa.case((value == v, 1), else_=sa.null()))
                     for v in range(tallied[1])
                 )
+            collected = m.collected(t, ctx) if not counted_only else None
+            if collected is not None:
+                sums.extend(self._gathered(adapt(term), code == 0) for term in collected)
         query = sa.select(*sums).select_from(sub)
         if key is not None:
             query = sa.select(*sums, sub.c.dim_key).select_from(sub).group_by(sub.c.dim_key)
         with ctx.store.engine.connect() as conn:
+            without_jit(conn)
             return list(conn.execute(query).all())
+
+    def _a_gathered(self, m: SqlMetric) -> bool:
+        """Whether the metric's measure sums the values it gathers: then the main pass adds them
+        up from the gathered values rather than convert every record's twice."""
+        collected = m.collected(self.table, self.ctx)
+        a_term = self._terms(m)[0]
+        if collected is None or a_term is None:
+            return False
+        dialect = self.ctx.store.engine.dialect
+        return _expr_key(a_term, dialect) == _expr_key(collected[1], dialect)
+
+    def _gathered(self, value: Any, counted: Any) -> Any:
+        """Every counted record's ``value`` (an integer, or NULL), in one aggregate: an array on
+        PostgreSQL, text on SQLite (NULL as an empty item). Two of them over one pass list
+        their records in the same order, so a key and a value pair up by position."""
+        if self.ctx.dialect == "postgresql":
+            return sa.func.array_agg(value).filter(counted)
+        text = sa.func.coalesce(sa.cast(value, sa.Text), "")
+        return sa.func.group_concat(text, ",").filter(counted)
+
+    @staticmethod
+    def _ungathered(gathered: Any) -> list[Any]:
+        if gathered is None:
+            return []
+        if isinstance(gathered, list):
+            return gathered
+        items = str(gathered).split(",")
+        if items[0] and items[-1] and ",," not in gathered:
+            return list(map(int, items))  # no NULL among them
+        return [int(item) if item else None for item in items]
 
     def _run_main(self) -> None:
         folded = self.shared.by[0] if self.shared.by else None
@@ -379,17 +438,29 @@ class _EntityScan:
             a_term, b_term = self._terms(m)
             tallied = m.tallied(self.table, self.ctx)
             tally = tallied[1] if tallied is not None else 0
+            collects = 2 if m.collected(self.table, self.ctx) is not None else 0
+            a_gathered = self._a_gathered(m)
             width = len(reasons[i]) + (a_term is not None) + (b_term is not None) + tally
+            width += collects - a_gathered
             self._tallies[id(m)] = [0] * tally
+            self._collected[id(m)] = []
             out: list[Row] = []
             for row in rows:
                 values = list(row[position : position + width])
                 k = row[-1] if key is not None else None
                 counts = [int(values.pop(0) or 0) for _reason in reasons[i]]
-                a = values.pop(0) if a_term is not None else None
+                counts[0] -= sum(counts[1:])
+                a = values.pop(0) if a_term is not None and not a_gathered else None
                 b = values.pop(0) if b_term is not None else None
                 for v in range(tally):
                     self._tallies[id(m)][v] += int(values.pop(0) or 0)
+                if collects:
+                    keys, kept = (self._ungathered(values.pop(0)) for _ in range(2))
+                    self._collected[id(m)].extend(zip(keys, kept, strict=True))
+                    if a_gathered:
+                        # SUM's answer: the integers added exactly, NULLs aside, NULL for none.
+                        present = [value for value in kept if value is not None]
+                        a = sum(present) if present else None
                 by_reason: dict[str | None, int] = {}
                 for reason, n in zip(reasons[i], counts, strict=True):
                     if n:

@@ -7,8 +7,10 @@ give the same answers on SQLite and PostgreSQL; days and months are the City's c
 
 from __future__ import annotations
 
+import itertools
+import math
+import operator
 import re
-import statistics
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -33,6 +35,7 @@ from . import (
     plain,
     record_label,
     whole_table,
+    without_jit,
 )
 from .calendar import BusinessCalendar
 
@@ -60,10 +63,10 @@ def fetch(
 ) -> Iterator[Any]:
     """The rows of a query, read in batches (row-at-a-time fetching costs more than the work).
     ``compiled=False`` for a query whose expressions are too large for PostgreSQL to compile
-    to machine code (see :func:`_without_jit`)."""
+    to machine code (see :func:`~.without_jit`)."""
     with ctx.store.engine.connect() as conn:
         if not compiled:
-            _without_jit(conn)
+            without_jit(conn)
         result = conn.execution_options(yield_per=batch).execute(query)
         try:
             for rows in result.partitions():
@@ -80,7 +83,7 @@ def fetch_plain(ctx: MetricContext, query: Any, *, compiled: bool = True) -> lis
     are the same values. Never for times or dates (those the store's types convert)."""
     with ctx.store.engine.connect() as conn:
         if not compiled:
-            _without_jit(conn)
+            without_jit(conn)
         result = conn.execute(query)
         try:
             return list(result.cursor.fetchall())
@@ -88,14 +91,9 @@ def fetch_plain(ctx: MetricContext, query: Any, *, compiled: bool = True) -> lis
             result.close()
 
 
-def _without_jit(conn: sa.Connection) -> None:
-    """No JIT compilation for this transaction's queries, on PostgreSQL 11 and later.
-
-    PostgreSQL compiles a query's expressions to machine code when its estimated cost is high;
-    a business calendar's CASE over hundreds of days took LLVM 17 s to compile, for a pass that
-    runs in under a second without it."""
-    if conn.dialect.name == "postgresql" and (conn.dialect.server_version_info or (0,)) >= (11,):
-        conn.exec_driver_sql("SET LOCAL jit = off")
+def _moment(seconds: int) -> datetime:
+    """The UTC moment of whole epoch seconds (the inverse of :func:`epoch_of`)."""
+    return datetime.fromtimestamp(seconds, UTC)
 
 
 def _resolved_at(t: sa.Table) -> Any:
@@ -152,10 +150,16 @@ class TicketBacklog(SqlMetric):
     def tallied(self, t: sa.Table, ctx: MetricContext) -> tuple[Any, int] | None:
         # The states are the ones synced last, so the ages are measured now: --until does not
         # turn today's backlog into the one of a past day.
-        age = (sa.literal(epoch_of(ctx.now)) - epoch(t.c.opened_at, ctx.dialect)) / DAY
+        # A ticket is under ``limit + 1`` days old when its whole opened second is after
+        # ``now - (limit + 1)`` days, i.e. it was opened at or after the second that follows:
+        # a comparison of stored moments, with no conversion to seconds per ticket.
+        now = epoch_of(ctx.now)
         band = sa.case(
             (t.c.opened_at.is_(None), 0),
-            *[(age < limit + 1, i + 1) for i, (_name, limit) in enumerate(self.BANDS)],
+            *[
+                (t.c.opened_at >= _moment(now - (limit + 1) * int(DAY) + 1), i + 1)
+                for i, (_name, limit) in enumerate(self.BANDS)
+            ],
             else_=len(self.NAMES) - 1,
         )
         return band, len(self.NAMES)
@@ -200,6 +204,9 @@ class MeanTimeToResolve(SqlMetric):
             ("resolved before opened (bad timestamps)", resolved < t.c.opened_at),
         ]
 
+    def collected(self, t: sa.Table, ctx: MetricContext) -> tuple[Any, Any] | None:
+        return t.c.priority, _seconds_to_resolve(t, ctx)
+
     def explain_columns(self, t: sa.Table, ctx: MetricContext) -> dict[str, Any]:
         return {
             "start": t.c.opened_at,
@@ -216,29 +223,38 @@ class MeanTimeToResolve(SqlMetric):
     def finish(
         self, ctx: MetricContext, result: MetricResult, scope: list[Any], by: Sequence[str]
     ) -> None:
-        t = self.table
-        counted = sa.and_(*[sa.not_(c) for _r, c in self.exclusions(t, ctx)])
-        query = sa.select(t.c.priority, _seconds_to_resolve(t, ctx)).where(
-            *whole_table([*scope, counted])
-        )
         by_value: dict[Any, list[int]] = defaultdict(list)
-        for priority, seconds in fetch_plain(ctx, query):
+        for priority, seconds in self.collect(ctx, scope):
             by_value[priority].append(seconds)
-        groups: dict[str, list[float]] = defaultdict(list)
+        groups: dict[str, list[int]] = defaultdict(list)
         for priority, seconds_list in by_value.items():
-            # Whole seconds already (an integer column of the driver's own): no int() per value.
-            groups[key_text(priority)].extend([seconds / HOUR for seconds in seconds_list])
-        # The median sorts and the mean is an exact sum (fsum): neither depends on the order.
-        every = [hours for values in groups.values() for hours in values]
-        result.detail["median"] = round(statistics.median(every), 4) if every else None
-        result.detail["by_priority"] = {
-            key: {
-                "mean": round(statistics.fmean(values), 4),
-                "median": round(statistics.median(values), 4),
+            groups[key_text(priority)].extend(seconds_list)
+        # Whole seconds (an integer column of the driver's own), sorted as integers: hours are
+        # the same order, so the middle ones are the ones statistics.median would pick from the
+        # hours; the mean is an exact sum (fsum) of the hours, as statistics.fmean's. Neither
+        # depends on the order the store returns the records in.
+        by_priority, every = {}, []
+        for key, values in sorted(groups.items()):
+            values.sort()
+            every.extend(values)
+            hours = map(operator.truediv, values, itertools.repeat(HOUR))
+            by_priority[key] = {
+                "mean": round(math.fsum(hours) / len(values), 4),
+                "median": round(_median_hours(values), 4),
                 "n": len(values),
             }
-            for key, values in sorted(groups.items())
-        }
+        every.sort()  # runs already sorted: a merge
+        result.detail["median"] = round(_median_hours(every), 4) if every else None
+        result.detail["by_priority"] = by_priority
+
+
+def _median_hours(ordered: Sequence[int]) -> float:
+    """``statistics.median`` of the hours of sorted whole seconds, with its arithmetic: the
+    middle one, or the mean of the two middle ones, in hours."""
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle] / HOUR
+    return (ordered[middle - 1] / HOUR + ordered[middle] / HOUR) / 2
 
 
 class FirstContactResolution(SqlMetric):
@@ -798,12 +814,13 @@ class SlaAttainment(JudgedMetric):
         plain = [1, 2, 4, 5, 6, 7, self._MET, self._MISSED, self._IN_PYTHON]
         cells = [(code, None) for code in plain] + [(3, p) for p in candidates]
         conditions = [c.code == code for code in plain]
-        conditions += [sa.and_(c.code == 3, c.no_target == p) for p in candidates]
+        # ``no_target`` holds a priority only where the code is 3.
+        conditions += [c.no_target == p for p in candidates]
         query = sa.select(
             *[sa.func.count(sa.case((condition, 1), else_=sa.null())) for condition in conditions],
             sa.func.count(),
-            sa.func.sum(sa.case((c.opened.is_not(None), 1), else_=0)),
-            sa.func.sum(sa.case((c.priority.is_not(None), 1), else_=0)),
+            sa.func.count(c.opened),
+            sa.func.count(c.priority),
         )
         (*values, total, has_opened, has_priority) = fetch_plain(ctx, query, compiled=False)[0]
         rows = [(*cell, n, 0, 0) for cell, n in zip(cells, values, strict=True) if n]
