@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Protocol, Union
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Protocol, Union, cast
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
@@ -113,6 +113,23 @@ class Stream:
     def fetch(self, token: Any, window: Window) -> Page:
         """Make exactly one request for the page ``token`` names."""
         raise NotImplementedError
+
+    def transport(self, token: Any, window: Window) -> Any:
+        """The first half of :meth:`fetch`: send the request and read the response, decoding
+        nothing; :meth:`decode` turns what it returns into the page.
+
+        The paging loop runs this half on its prefetch thread and :meth:`decode` when the
+        caller takes the page, so one decoded page (tens of megabytes at a thousand rows) is
+        alive at a time rather than two. By default the whole :meth:`fetch` happens here; a
+        stream that splits overrides both (and its :meth:`fetch` is ``decode(transport())``).
+        """
+        return self.fetch(token, window)
+
+    def decode(self, fetched: Any, token: Any, window: Window) -> Page:
+        """The second half of :meth:`fetch`: the page from what :meth:`transport` returned.
+        A body that does not parse raises :class:`MalformedResponse`, and the paging loop asks
+        for the page again."""
+        return cast(Page, fetched)
 
     def prepare(self, raws: list[dict[str, Any]]) -> None:
         """Called with the records of a page about to be mapped (not the unchanged ones), so a
@@ -568,13 +585,21 @@ def paginate(
     caller still commits pages strictly in order.
     """
 
-    def load(at: Any) -> Page:
+    def load(at: Any, first: Future[Any] | None = None) -> Page:
+        # A prefetched response is decoded here, on the caller's thread, once the caller is
+        # done with the page before; a body that does not parse is asked for again.
         for attempt in range(malformed_retries + 1):
             try:
-                return stream.fetch(at, window)
+                if first is not None and attempt == 0:
+                    fetched = first.result()
+                else:
+                    fetched = stream.transport(at, window)
+                return stream.decode(fetched, at, window)
             except MalformedResponse:
                 if attempt == malformed_retries:
                     raise
+            finally:
+                fetched = first = None
         raise AssertionError("unreachable")
 
     seen: set[str] = set()
@@ -592,10 +617,12 @@ def paginate(
         token = stream.paginator.first(window)
     mark(token)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"fetch-{stream.name}") as pool:
-        pending: Future[Page] | None = pool.submit(load, token) if prefetch else None
+        pending: Future[Any] | None = (
+            pool.submit(stream.transport, token, window) if prefetch else None
+        )
         pages = 0
         while token is not None:
-            page = pending.result() if pending is not None else load(token)
+            page = load(token, pending)
             pages += 1
             after = stream.paginator.next(token, page)
             pending = None
@@ -606,6 +633,9 @@ def paginate(
                         f"stream {stream.name} passed the cap of {max_pages} pages"
                     )
                 if prefetch:
-                    pending = pool.submit(load, after)
+                    pending = pool.submit(stream.transport, after, window)
             yield page, token, after
+            # Not held while the next page decodes: one decoded page at a time, if the caller
+            # lets go of it too.
+            page = None  # type: ignore[assignment]
             token = after

@@ -4,6 +4,8 @@ line, and the shipped revisions reproduce the model exactly, on SQLite and Postg
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -207,5 +209,46 @@ def test_a_store_of_a_later_legacy_version_or_without_a_version_is_refused(
             conn.execute(sa.text("DROP TABLE schema_version"))
         with pytest.raises(ConfigError, match="has itcrosswalk tables but no schema version"):
             Store(store_url)
+    finally:
+        engine.dispose()
+
+
+def test_head_names_the_newest_shipped_revision() -> None:
+    # A store stamped HEAD opens without Alembic: a new revision must move it.
+    assert migrations.HEAD == migrations.head(), (
+        f"a revision was added: set HEAD = {migrations.head()!r} in itcrosswalk/core/migrations"
+    )
+
+
+def test_a_new_store_is_stamped_as_alembic_stamps_and_opens_without_importing_it(
+    store_url: str,
+) -> None:
+    # Made and opened again in a process of its own, which never imports Alembic.
+    code = (
+        "import sys; from itcrosswalk.core.store import Store\n"
+        f"Store({store_url!r}).close(); Store({store_url!r}).close()\n"
+        "assert 'alembic' not in sys.modules, sorted(m for m in sys.modules if 'alembic' in m)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    engine = sa.create_engine(store_url)
+    try:
+        with engine.connect() as conn:
+            assert migrations.current(conn) == migrations.head()
+            inspector = sa.inspect(conn)
+            made = (
+                inspector.get_columns("alembic_version"),
+                inspector.get_pk_constraint("alembic_version"),
+            )
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP TABLE alembic_version"))
+            command.stamp(migrations.alembic_config(conn), "head")
+        with engine.connect() as conn:
+            inspector = sa.inspect(conn)
+            stamped = (
+                inspector.get_columns("alembic_version"),
+                inspector.get_pk_constraint("alembic_version"),
+            )
+        assert repr(made) == repr(stamped), "the version table Alembic itself makes"
     finally:
         engine.dispose()

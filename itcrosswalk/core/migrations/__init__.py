@@ -28,22 +28,28 @@ import logging
 import tempfile
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.autogenerate.api import AutogenContext
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 
 from ..errors import ConfigError
+
+# Alembic (some ten megabytes once imported) is imported only to stamp, upgrade or refuse a
+# store: opening one already at HEAD reads its revision with one plain query.
+if TYPE_CHECKING:
+    from alembic.autogenerate.api import AutogenContext
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 log = logging.getLogger("itcrosswalk.store")
 
 HERE = Path(__file__).parent
 BASELINE = "0001"
 """The schema stores had before migrations: ``schema_version`` 1."""
+HEAD = "0010"
+"""The newest revision in ``versions/``, what :func:`head` computes: a store stamped with it
+opens without importing Alembic. A new revision moves it (``tests/core/test_migrations.py``
+fails until it does)."""
 _SCHEMA_LOCK = 0x63776C6B  # "cwlk": the advisory lock key of schema changes
 
 
@@ -60,6 +66,8 @@ def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | 
 def alembic_config(connection: sa.Connection | None = None, location: Path = HERE) -> Config:
     """An Alembic config pointing at the revisions in this package (no ``alembic.ini``);
     ``location`` is another copy of this folder (tests add a revision to one)."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(location))
     config.set_main_option("path_separator", "os")
@@ -70,6 +78,8 @@ def alembic_config(connection: sa.Connection | None = None, location: Path = HER
 
 @cache
 def _script(location: Path = HERE) -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config(location=location))
 
 
@@ -82,7 +92,34 @@ def head(location: Path = HERE) -> str:
 
 def current(connection: sa.Connection) -> str | None:
     """The revision a store is stamped with (None: not stamped)."""
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(connection).get_current_revision()
+
+
+_VERSION_TABLE = sa.Table(
+    "alembic_version",
+    sa.MetaData(),
+    sa.Column("version_num", sa.String(32), nullable=False),
+    sa.PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
+)
+"""Alembic's own version table, as ``alembic stamp`` creates it."""
+
+
+def _stamped(connection: sa.Connection) -> str | None:
+    """The one revision in the store's version table, read with plain SQL; None when there is
+    no such table or not exactly one row (then :func:`current` decides, under the lock)."""
+    try:
+        rows = connection.execute(sa.select(_VERSION_TABLE.c.version_num)).all()
+    except sa.exc.DBAPIError:  # no table yet (the connection is given up right after)
+        return None
+    return str(rows[0][0]) if len(rows) == 1 else None
+
+
+def _stamp_new(connection: sa.Connection, revision: str) -> None:
+    """Stamp a store just created from the model, as ``alembic stamp`` does, without Alembic."""
+    _VERSION_TABLE.create(connection)
+    connection.execute(_VERSION_TABLE.insert().values(version_num=revision))
 
 
 def _known(revision: str, location: Path) -> bool:
@@ -111,9 +148,9 @@ def _lock(conn: sa.Connection) -> None:
 
 def prepare(engine: sa.Engine, where: str, *, location: Path = HERE) -> None:
     """Bring the store at ``engine`` to the newest schema, or refuse it (see the module doc)."""
-    target = head(location)
+    target = HEAD if location == HERE else head(location)
     with engine.connect() as conn:
-        if current(conn) == target:  # the usual case, read without taking the lock
+        if _stamped(conn) == target:  # the usual case, read without the lock (nor Alembic)
             return
     with engine.connect() as conn:
         _lock(conn)
@@ -125,19 +162,22 @@ def _prepare(conn: sa.Connection, where: str, target: str, location: Path) -> No
     from ..store import SCHEMA_VERSION, metadata, schema_version
     from ..views import drop_views, ensure_views
 
-    revision = current(conn)  # again, under the lock: another process may have done it
+    tables = set(sa.inspect(conn).get_table_names())
+    # Again, under the lock: another process may have done it. A database without the version
+    # table is not stamped, and reading that needs no Alembic (a new store is made without).
+    revision = current(conn) if _VERSION_TABLE.name in tables else None
     if revision == target:
         return
-    config = alembic_config(conn, location)
     if revision is None:
-        tables = set(sa.inspect(conn).get_table_names())
         if schema_version.name in tables:
             legacy = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
             if legacy is not None and legacy > SCHEMA_VERSION:
                 raise _newer(where, f"version {legacy}", target)
             # Every store made before migrations, whatever columns it gained in place since,
             # starts from the baseline; the revisions after it add only what is missing.
-            command.stamp(config, BASELINE)
+            from alembic import command
+
+            command.stamp(alembic_config(conn, location), BASELINE)
             revision = BASELINE
         elif tables & set(metadata.tables):
             raise ConfigError(
@@ -147,19 +187,23 @@ def _prepare(conn: sa.Connection, where: str, target: str, location: Path) -> No
         else:
             metadata.create_all(conn)
             conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
-            command.stamp(config, target)
+            _stamp_new(conn, target)
             ensure_views(conn)
             return
     if not _known(revision, location):
         raise _newer(where, revision, target)
     log.info("store %s: migrating the schema from %s to %s", where, revision, target)
+    from alembic import command
+
     drop_views(conn)  # a table rebuilt under a view would break it
-    command.upgrade(config, target)
+    command.upgrade(alembic_config(conn, location), target)
     ensure_views(conn)
 
 
 def new_revision(message: str) -> Path:
     """Write the next revision: what Alembic finds between the newest revision and the model."""
+    from alembic import command
+
     with tempfile.TemporaryDirectory() as folder:
         engine = sa.create_engine(f"sqlite:///{Path(folder) / 'head.db'}")
         try:

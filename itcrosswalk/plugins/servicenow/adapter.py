@@ -308,14 +308,24 @@ class TableStream(Stream):
         return "^".join(t for t in (where, *order) if t)
 
     def fetch(self, token: Any, window: Window) -> Page:
+        return self.decode(self.transport(token, window), token, window)
+
+    def transport(self, token: Any, window: Window) -> Any:
         self.adapter.validate_options(self.table)
-        size = self.adapter.page_size
-        raw, headers = self.adapter.list(
-            self.table, query=self.query(window, token), limit=size, offset=token["offset"]
+        response = self.adapter.list_response(
+            self.table,
+            query=self.query(window, token),
+            limit=self.adapter.page_size,
+            offset=token["offset"],
         )
         # The response (its body, megabytes at display_value=all) is kept for error reports
-        # until the next request; this one succeeded, so its body need not live on.
+        # until the next request; this one succeeded, so it lives on in the page's hands only.
         self.adapter._local.last = None
+        return response
+
+    def decode(self, fetched: Any, token: Any, window: Window) -> Page:
+        size = self.adapter.page_size
+        raw, headers = self.adapter.list_decode(self.table, fetched)
         stamps = [mapping.value(r, "sys_updated_on") for r in raw]
         self._check_order(token, stamps)
         seen = set(token.get("seen") or ())
@@ -466,6 +476,20 @@ class ServiceNowAdapter(Adapter, platform="servicenow", options=ServiceNowOption
         fields: list[str] | None = None,
     ) -> tuple[list[dict[str, Any]], Mapping[str, str]]:
         """One Table API list request: the records and the response headers."""
+        response = self.list_response(table, query=query, limit=limit, offset=offset, fields=fields)
+        return self.list_decode(table, response)
+
+    def list_response(
+        self,
+        table: str,
+        *,
+        query: str,
+        limit: int,
+        offset: int = 0,
+        fields: list[str] | None = None,
+    ) -> requests.Response | None:
+        """The response of one Table API list request, its body not decoded yet (see
+        :meth:`list_decode`); None for an empty match."""
         from pysnc.exceptions import NotFoundException
 
         client = self.client
@@ -478,7 +502,7 @@ class ServiceNowAdapter(Adapter, platform="servicenow", options=ServiceNowOption
         except NotFoundException:
             # v1 answers an empty match with 404 "No Record found"; a missing table is a 400.
             if self._last is not None and "no record" in platform_message(self._last).lower():
-                return [], {"X-Total-Count": "0"}
+                return None
             self._raise(table)
         except Exception as exc:
             if self._last is None:
@@ -486,6 +510,14 @@ class ServiceNowAdapter(Adapter, platform="servicenow", options=ServiceNowOption
                     f"source {self.source.name}: request for table {table} failed: {exc}"
                 ) from None
             self._raise(table)
+        return response  # type: ignore[no-any-return]
+
+    def list_decode(
+        self, table: str, response: requests.Response | None
+    ) -> tuple[list[dict[str, Any]], Mapping[str, str]]:
+        """The records and the response headers of a :meth:`list_response`."""
+        if response is None:
+            return [], {"X-Total-Count": "0"}
         try:
             payload = json_body(response)
             records = payload["result"]
