@@ -362,3 +362,39 @@ def test_a_record_without_an_id_is_quarantined_once_however_often_it_is_read(
     platform.rows[5]["id"] = ""  # another distinct bad payload: its own row
     engine.sync("hr", full=True)
     assert len(store.quarantine_rows("hr")) == 2
+
+
+class _Rows(list[dict[str, Any]]):
+    """A page's records that a weak reference can follow (to see when a page is let go)."""
+
+
+def test_the_engine_lets_a_written_page_go_before_the_next_is_decoded(
+    setup: Any, pm: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sync holds one decoded page at a time: when a stream splits its fetch into transport
+    (prefetched) and decode (on the engine's thread), every page before is gone by then."""
+    import gc
+    import weakref
+
+    config, store, platform = setup
+    alive: list[weakref.ref[_Rows]] = []
+    held: list[int] = []
+
+    class Split(People):
+        def transport(self, token: Any, window: Window) -> Any:
+            return super().fetch(token, window)
+
+        def decode(self, fetched: Any, token: Any, window: Window) -> Page:
+            gc.collect()
+            held.append(sum(ref() is not None for ref in alive))
+            rows = _Rows(fetched.records)
+            alive.append(weakref.ref(rows))
+            return Page(records=rows, total=fetched.total, requested=fetched.requested)
+
+        def fetch(self, token: Any, window: Window) -> Page:
+            return self.decode(self.transport(token, window), token, window)
+
+    monkeypatch.setattr(FakeAdapter, "streams", lambda self: [Split(self)])
+    result = SyncEngine(config, store, pm=pm).sync("hr")
+    assert result.exit_code == 0 and len(names(store)) == 10
+    assert len(held) == 4 and held == [0, 0, 0, 0], held
