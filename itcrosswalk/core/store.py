@@ -669,6 +669,8 @@ class Store:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self.dialect = self.engine.dialect.name
         self._upserts: dict[Any, _Upsert] = {}
+        self._planned: set[str] = set()  # entities whose tables have statistics (PostgreSQL)
+        self._analyzed: set[str] = set()
         try:
             self._create_schema()
         except BaseException:
@@ -839,7 +841,31 @@ class Store:
                 )
             if cursor is not None:
                 self._save_cursor(conn, source, stream, entity, cursor)
+        if self.dialect == "postgresql" and entity not in self._planned:
+            self._plan_for(entity, [table.name, links_table.name, quarantine.name])
         return result
+
+    def _plan_for(self, entity: str, tables: list[str]) -> None:
+        """Give PostgreSQL statistics for the tables a sync writes, once they hold a page.
+
+        A table never analyzed looks empty to the planner, which then matches a page's ids
+        (``= ANY(array)``) by filtering every row of the source instead of through the key:
+        each page costs more than the one before, and 100,000 incidents with their links took
+        54 s instead of 17. Autovacuum analyzes only after a minute or more; one ANALYZE of
+        what a first page wrote is enough, as the planner scales its statistics by the
+        table's size from then on. Done once per table and store, and only where there are no
+        statistics yet."""
+        self._planned.add(entity)
+        with self.engine.begin() as conn:
+            for name in tables:
+                if name in self._analyzed:
+                    continue
+                self._analyzed.add(name)
+                never = conn.exec_driver_sql(
+                    "SELECT reltuples <= 0 FROM pg_class WHERE oid = to_regclass(%s)", (name,)
+                ).scalar()
+                if never:
+                    conn.exec_driver_sql(f'ANALYZE "{name}"')
 
     @_store_errors
     def known_versions(self, entity: str, source: str, ids: Sequence[str]) -> dict[str, str | None]:
