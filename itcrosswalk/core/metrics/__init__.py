@@ -492,14 +492,7 @@ class Metric:
                 where.append(wanted)
             row = conn.execute(sa.select(sa.func.count().label("total"), *sums).where(*where)).one()
         if not row.total:
-            if self.absent_reason:
-                return self.absent_reason
-            held = (
-                f"source {ctx.source} holds no {noun} records"
-                if ctx.source
-                else f"no synced source holds {noun} records"
-            )
-            return f"{held}: there is nothing to count, which is not a count of 0"
+            return self._nothing_reason(ctx, noun)
         missing = [n for n in self.scope_fields if not row._mapping[f"has_{n}"]]
         if missing:
             return (
@@ -508,6 +501,17 @@ class Metric:
                 f"the mapping does not read it"
             )
         return None
+
+    def _nothing_reason(self, ctx: MetricContext, noun: str) -> str:
+        """Why a metric over no records at all is not a count of 0."""
+        if self.absent_reason:
+            return self.absent_reason
+        held = (
+            f"source {ctx.source} holds no {noun} records"
+            if ctx.source
+            else f"no synced source holds {noun} records"
+        )
+        return f"{held}: there is nothing to count, which is not a count of 0"
 
     def _coverage_from(self, ctx: MetricContext, census: Census) -> str | None:
         """:meth:`coverage_reason` read from the entity's census instead of its own queries:
@@ -524,14 +528,7 @@ class Metric:
             groups = wanted
         total = sum(g[2] for g in groups)
         if not total:
-            if self.absent_reason:
-                return self.absent_reason
-            held = (
-                f"source {ctx.source} holds no {noun} records"
-                if ctx.source
-                else f"no synced source holds {noun} records"
-            )
-            return f"{held}: there is nothing to count, which is not a count of 0"
+            return self._nothing_reason(ctx, noun)
         from .shared import known_only
 
         missing = [
