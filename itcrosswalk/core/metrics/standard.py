@@ -566,24 +566,27 @@ class SlaAttainment(JudgedMetric):
         }
         return calendar, targets, epoch_of(ctx.as_of), self._pauses(ctx, calendar)
 
-    def verdict(self, values: Sequence[Any], state: Any) -> tuple[Any, Any]:
-        """:meth:`judge` without the explanation's numbers (the same tests, in the same order:
-        test_metrics_exact.py holds the two to one answer)."""
+    @staticmethod
+    def _gate(values: Sequence[Any], state: Any) -> Any:
+        """Why an incident is not judged (text), or what it is judged on: the target's text,
+        seconds and kind, opened and end (whole seconds), whether resolved, the elapsed
+        seconds on its clock, the hold deducted at the least and the most, and the pause.
+        :meth:`verdict` and :meth:`judge` share it, so they test in one order."""
         calendar, targets, as_of, pauses = state
         status, priority, opened, resolved, source, ticket_id = values[:6]
         if status == "cancelled":
-            return "cancelled", None
+            return "cancelled"
         if priority is None:
-            return "no priority", None
+            return "no priority"
         if priority not in targets:
-            return f"no target for priority {priority}", None
+            return f"no target for priority {priority}"
         if opened is None:
-            return "no opened time", None
+            return "no opened time"
         if resolved is None and status in DONE_TICKET:
-            return NO_RESOLUTION_TIME, None
+            return NO_RESOLUTION_TIME
         if resolved is not None and resolved < opened:
-            return "resolved before opened (bad timestamps)", None
-        _text, target, business = targets[priority]
+            return "resolved before opened (bad timestamps)"
+        text, target, business = targets[priority]
         opened = int(opened)
         end = int(resolved) if resolved is not None else as_of
         elapsed = calendar.seconds_between(opened, end) if business else float(end - opened)
@@ -594,44 +597,33 @@ class SlaAttainment(JudgedMetric):
             low, high = pause.low, pause.high
         else:
             low = high = pause.clock
+        return text, target, business, opened, end, resolved is not None, elapsed, low, high, pause
+
+    def verdict(self, values: Sequence[Any], state: Any) -> tuple[Any, Any]:
+        """:meth:`judge` without the explanation's numbers (the same tests, in the same order:
+        test_metrics_exact.py holds the two to one answer)."""
+        gate = self._gate(values, state)
+        if type(gate) is str:
+            return gate, None
+        _text, target, _business, _opened, _end, resolved, elapsed, low, high, _pause = gate
         if elapsed - high <= target < elapsed - low:
             return "time on hold not placed in business hours", None
         met = elapsed - high <= target
-        if resolved is None and met:
+        if not resolved and met:
             return "still open, within target", None
         return None, 100.0 if met else 0.0
 
     def judge(self, values: Sequence[Any], state: Any) -> tuple[Any, ...]:
-        calendar, targets, as_of, pauses = state
-        status, priority, opened, resolved, source, ticket_id = values[:6]
-        if status == "cancelled":
-            return "cancelled", None
-        if priority is None:
-            return "no priority", None
-        if priority not in targets:
-            return f"no target for priority {priority}", None
-        if opened is None:
-            return "no opened time", None
-        if resolved is None and status in DONE_TICKET:
-            return NO_RESOLUTION_TIME, None
-        if resolved is not None and resolved < opened:
-            return "resolved before opened (bad timestamps)", None
-        text, target, business = targets[priority]
-        opened = int(opened)
-        end = int(resolved) if resolved is not None else as_of
+        gate = self._gate(values, state)
+        if type(gate) is str:
+            return gate, None
+        calendar = state[0]
+        text, target, business, opened, end, resolved, elapsed, low, high, pause = gate
         clock = end - opened
-        elapsed = calendar.seconds_between(opened, end) if business else float(clock)
-        pause = pauses.get((source, ticket_id))
-        if pause is None:
-            low = high = 0.0
-        elif business:
-            low, high = pause.low, pause.high
-        else:
-            low = high = pause.clock
         detail: dict[str, Any] = {
             "start": _iso(opened),
             "end": _iso(end),
-            "end_is": "resolved (or closed) time" if resolved is not None else "now: still open",
+            "end_is": "resolved (or closed) time" if resolved else "now: still open",
             "clock_hours": round(clock / HOUR, 4),
             "business_hours": round(calendar.seconds_between(opened, end) / HOUR, 4),
             "hold_hours": round(high / HOUR, 4)
@@ -653,7 +645,7 @@ class SlaAttainment(JudgedMetric):
         detail["comparison"] = (
             f"{round(spent / HOUR, 4)} h {'<=' if met else '>'} {round(target / HOUR, 4)} h"
         )
-        if resolved is None and met:
+        if not resolved and met:
             return "still open, within target", None, detail
         return None, 100.0 if met else 0.0, detail
 
