@@ -21,7 +21,6 @@ tree, with the platform's own message and what to do next, secrets redacted.
 from __future__ import annotations
 
 import email.utils
-import gc
 import ipaddress
 import json
 import logging
@@ -57,6 +56,7 @@ from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
 from urllib3.util.retry import Retry
 
 from .. import __version__
+from .collector import collector_paused
 from .errors import (
     AccessDenied,
     AuthError,
@@ -759,40 +759,23 @@ def build_session(
 # -- responses ---------------------------------------------------------------------------------
 
 
-_gc_lock = threading.Lock()
-_gc_pauses = 0
-_gc_was_enabled = False
-
-
 def json_body(response: requests.Response) -> Any:
     """A response's JSON body, decoded with the cyclic garbage collector paused.
 
     A page of a thousand records is some hundred thousand containers; the collections their
     allocation sets off find no garbage (freshly decoded JSON holds no cycle) and cost a third
-    of the decode. Paused, the next allocation after the decode runs the one collection that is
-    due. A body in a declared charset other than UTF-8 is decoded as ``requests`` does it.
+    of the decode (see :mod:`.collector`). A body in a declared charset other than UTF-8 is
+    decoded as ``requests`` does it.
     Raises ``ValueError`` (a ``json.JSONDecodeError`` or a ``UnicodeDecodeError``) for a body
     that is not JSON.
     """
-    global _gc_pauses, _gc_was_enabled
     charset = (response.encoding or "utf-8").lower().replace("-", "").replace("_", "")
     if charset != "utf8":
         return response.json()
     content = response.content
-    # Counted, so that threads decoding at once (prefetched pages, syncs side by side) resume
-    # the collector only when the last of them is done, and only if it was on before.
-    with _gc_lock:
-        if _gc_pauses == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _gc_pauses += 1
-    try:
+    # Counted across threads: prefetched pages and syncs side by side decode at once.
+    with collector_paused():
         return json.loads(content)
-    finally:
-        with _gc_lock:
-            _gc_pauses -= 1
-            if _gc_pauses == 0 and _gc_was_enabled:
-                gc.enable()
 
 
 def is_html(response: requests.Response) -> bool:

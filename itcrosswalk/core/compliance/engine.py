@@ -14,7 +14,6 @@ parameters: ``:now``, ``:today`` (a date), ``:now_minus_7d``/``30d``/``90d``, ``
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 import re
 from collections import Counter
@@ -27,6 +26,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..collector import collector_paused
 from ..store import ENTITY_TABLES, UTCDateTime, stream_state, sync_runs
 from . import history
 from .controls import STATUSES, Control
@@ -512,27 +512,6 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}".strip()
 
 
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector paused: the engine makes a few objects per row, none in a
-    cycle, and over a large store the collector's passes over hundreds of thousands of them
-    cost a quarter of the run, to free nothing."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        if not gc.get_freeze_count():
-            # What the run made joins the oldest generation at once (freeze, then unfreeze),
-            # instead of one pass of the youngest over all of it; left alone when the process
-            # froze objects of its own.
-            gc.freeze()
-            gc.unfreeze()
-        gc.enable()
-
-
 def run_controls(
     store: Any,
     controls: Sequence[Control],
@@ -552,7 +531,7 @@ def run_controls(
     from ..capacity.controls import capacity_parameters
 
     params.update(capacity_parameters(store, config, now, controls))
-    with _collector_paused():
+    with collector_paused():  # a few objects per row, none in a cycle
         results = [
             _judge(control, fetched, sources)
             for control, fetched in _one_by_one(engine, controls, params)
