@@ -669,8 +669,7 @@ class Store:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self.dialect = self.engine.dialect.name
         self._upserts: dict[Any, _Upsert] = {}
-        self._planned: set[str] = set()  # entities whose tables have statistics (PostgreSQL)
-        self._analyzed: set[str] = set()
+        self._analyzed: set[str] = set()  # tables given statistics once (PostgreSQL)
         try:
             self._create_schema()
         except BaseException:
@@ -841,11 +840,11 @@ class Store:
                 )
             if cursor is not None:
                 self._save_cursor(conn, source, stream, entity, cursor)
-        if self.dialect == "postgresql" and entity not in self._planned:
-            self._plan_for(entity, [table.name, links_table.name, quarantine.name])
+        if self.dialect == "postgresql" and table.name not in self._analyzed:
+            self._plan_for([table.name, links_table.name, quarantine.name])
         return result
 
-    def _plan_for(self, entity: str, tables: list[str]) -> None:
+    def _plan_for(self, tables: list[str]) -> None:
         """Give PostgreSQL statistics for the tables a sync writes, once they hold a page.
 
         A table never analyzed looks empty to the planner, which then matches a page's ids
@@ -855,7 +854,6 @@ class Store:
         what a first page wrote is enough, as the planner scales its statistics by the
         table's size from then on. Done once per table and store, and only where there are no
         statistics yet."""
-        self._planned.add(entity)
         with self.engine.begin() as conn:
             for name in tables:
                 if name in self._analyzed:
