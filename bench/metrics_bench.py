@@ -265,9 +265,9 @@ def run_metrics(store: Store, args: argparse.Namespace) -> None:
 
 def run_compliance(store: Store, args: argparse.Namespace) -> None:
     from itcrosswalk.core.capacity.controls import capacity_parameters
+    from itcrosswalk.core.collector import collector_paused
     from itcrosswalk.core.compliance import controls_for, history, run_controls, select
     from itcrosswalk.core.compliance.engine import (
-        _collector_paused,
         _fetched,
         _judge,
         parameters,
@@ -305,7 +305,7 @@ def run_compliance(store: Store, args: argparse.Namespace) -> None:
     params = parameters(config, NOW)
     params.update(capacity_parameters(store, config, NOW, chosen))
     timings = []
-    with _collector_paused():  # as in the run
+    with collector_paused():  # as in the run
         for control in chosen:
             fetched, query_s, _ = timed(lambda c=control: _fetched(store.engine, c, params))
             result, judge_s, _ = timed(lambda c=control, f=fetched: _judge(c, f, sources))  # type: ignore[misc]
