@@ -466,3 +466,29 @@ def test_an_in_memory_store_is_read_on_its_one_connection() -> None:
         assert len(edges.findings) == tickets == 12
     finally:
         s.close()
+
+
+def test_a_history_an_older_version_made_gets_the_run_index_and_keeps_its_runs(
+    store: Store,
+) -> None:
+    """An older version indexed findings by control and resource, which put each new run's
+    rows among every earlier run's (recording slowed as the history grew) and served no query.
+    Opening that history drops it for one index led by the run, and keeps every run."""
+    controls = _controls()
+    engine = store.engine
+    first = run_controls(store, controls, now=NOW)
+    with engine.begin() as conn:  # the history as the older version left it
+        conn.exec_driver_sql("DROP INDEX ix_findings_run")
+        conn.exec_driver_sql("CREATE INDEX ix_findings_run_id ON findings (run_id)")
+        conn.exec_driver_sql(
+            "CREATE INDEX ix_findings_control_resource ON findings (control_id, resource)"
+        )
+    before = history.load_run(engine, first.run_id)
+    second = run_controls(store, controls, now=NOW)
+    names = {i["name"] for i in sa.inspect(engine).get_indexes("findings")}
+    assert names == {"ix_findings_run"}
+    assert history.load_run(engine, first.run_id).findings == before.findings
+    again = history.load_run(engine, second.run_id)
+    assert [f.as_json() for f in again.findings] == [f.as_json() for f in before.findings]
+    history.ensure_tables(engine)  # once up to date, opening it again changes nothing
+    assert {i["name"] for i in sa.inspect(engine).get_indexes("findings")} == names

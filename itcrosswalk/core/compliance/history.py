@@ -46,7 +46,7 @@ findings = sa.Table(
     "findings",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("run_id", sa.Integer, nullable=False, index=True),
+    sa.Column("run_id", sa.Integer, nullable=False),
     sa.Column("control_id", sa.String(128), nullable=False),
     sa.Column("resource", sa.String(512), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
@@ -56,8 +56,16 @@ findings = sa.Table(
     sa.Column("department", sa.String(255)),
     sa.Column("url", sa.Text()),
     sa.Column("dimensions", sa.JSON()),
-    sa.Index("ix_findings_control_resource", "control_id", "resource"),
+    # A run's findings by control, in the order a report reads them. Led by the run, so a new
+    # run's rows go at the end of the index, however many runs the history holds.
+    sa.Index("ix_findings_run", "run_id", "control_id", "resource"),
 )
+
+RETIRED_INDEXES = {"findings": ("ix_findings_control_resource", "ix_findings_run_id")}
+"""Indexes an older version made, dropped when a store opens its history. Led by the control,
+``ix_findings_control_resource`` put each new run's rows among every earlier run's, so recording
+a run slowed as the history grew (200,000 tickets: 0.7 s with one run, 1.5 s after five); no
+query reads by it. ``ix_findings_run`` holds what ``ix_findings_run_id`` did."""
 
 remediations = sa.Table(
     "compliance_remediations",
@@ -75,19 +83,28 @@ remediations = sa.Table(
 
 
 def ensure_tables(engine: sa.Engine) -> None:
-    """Create the history tables, and add any column a newer version added since (all such
-    columns are nullable, so a store made by an older version keeps its history)."""
+    """Create the history tables, and bring those an older version made up to date: add any
+    column added since (all such columns are nullable, so the history is kept), create the
+    indexes added since and drop those retired (:data:`RETIRED_INDEXES`)."""
     metadata.create_all(engine)
     inspector = sa.inspect(engine)
     for table in metadata.sorted_tables:
         present = {c["name"] for c in inspector.get_columns(table.name)}
         missing = [c for c in table.columns if c.name not in present and c.nullable]
-        if not missing:
+        indexed = {i["name"] for i in inspector.get_indexes(table.name)}
+        unmade = [i for i in table.indexes if i.name not in indexed]
+        retired = [name for name in RETIRED_INDEXES.get(table.name, ()) if name in indexed]
+        if not (missing or unmade or retired):
             continue
         with engine.begin() as conn:
             for column in missing:
                 kind = column.type.compile(dialect=engine.dialect)
                 conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
+            # IF (NOT) EXISTS: another process may be opening the same history.
+            for index in unmade:
+                conn.execute(sa.schema.CreateIndex(index, if_not_exists=True))
+            for name in retired:
+                conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
 
 
 @dataclass(slots=True)
