@@ -285,6 +285,9 @@ def run_compliance(store: Store, args: argparse.Namespace) -> None:
         recording.append((seconds, cpu))
         return out  # type: ignore[return-value]
 
+    history.ensure_tables(store.engine)
+    span = history.run_span(store.engine)
+    earlier = 0 if span is None else span[1] - span[0] + 1
     history.record_run = timed_record  # type: ignore[assignment]
     try:
         run, seconds, cpu = timed(
@@ -297,7 +300,8 @@ def run_compliance(store: Store, args: argparse.Namespace) -> None:
     print(
         f"{store.dialect}: {args.tickets} tickets, {args.devices} devices: {len(chosen)} controls "
         f"in {seconds:.2f}s, {cpu:.2f}s CPU here ({found} findings, {kept} not ok recorded "
-        f"in {recording[0][0]:.2f}s, {recording[0][1]:.2f}s CPU)"
+        f"in {recording[0][0]:.2f}s, {recording[0][1]:.2f}s CPU; the history held {earlier} "
+        "earlier runs)"
     )
     # Each control again, one at a time: its query (with the rows fetched) and the engine's
     # verdict on them, apart.

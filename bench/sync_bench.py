@@ -107,6 +107,37 @@ SYNC = MEASURE + textwrap.dedent(
     """
 )
 
+# SQLite's own work in the sync's page writes: the rows the sync stored (tickets and their
+# links), upserted again into an empty store of the same schema by plain sqlite3, with the
+# store's own statements, values ready, a page of ``size`` rows per transaction. No client
+# code runs: this is the floor of the store's write, the B-trees of the table and its indexes.
+FLOOR = MEASURE + textwrap.dedent(
+    """
+    import sqlite3, sys
+    from itcrosswalk.core.store import Store
+    synced, empty, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    store = Store(f"sqlite:///{empty}")
+    ticket, link = store._upsert("ticket", keep_sweep=False), store._link_insert()
+    store.close()
+    source = sqlite3.connect(synced)
+    def rows(table, names):
+        return source.execute(f"SELECT {', '.join(names)} FROM {table} ORDER BY rowid").fetchall()
+    tickets, links = rows("tickets", ticket.names), rows("links", link.names)
+    pages = [tickets[i : i + size] for i in range(0, len(tickets), size)]
+    per_page = -(-len(links) // max(1, len(pages)))
+    conn = sqlite3.connect(empty, isolation_level=None)
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL"):
+        conn.execute(f"PRAGMA {pragma}")
+    cpu0, started = _usage(), time.perf_counter()
+    for n, page in enumerate(pages):
+        conn.execute("BEGIN")
+        conn.executemany(ticket.sql, page)
+        conn.executemany(link.sql, links[n * per_page : (n + 1) * per_page])
+        conn.execute("COMMIT")
+    report(started, cpu0, read=len(tickets), links=len(links), requests=0)
+    """
+)
+
 DLT = MEASURE + textwrap.dedent(
     """
     import sys
@@ -294,6 +325,16 @@ def main() -> None:
                 check_store(firsts[-1], n, "SQLite sync")
             rows.append(("bare download (JSON decoded, nothing kept)", best(bares)))
             rows.append(("itcrosswalk `sync` (incident stream only), SQLite", best(firsts)))
+            floor_db = work / "floor.db"
+            floor = run_json(
+                [sys.executable, "-c", FLOOR, str(db), str(floor_db), str(args.page_size)]
+            )
+            notes.append(
+                f"SQLite's own work in those page writes (the {floor['read']} incidents and "
+                f"{floor['links']} links stored, upserted again by plain sqlite3 with the store's "
+                f"statements, values ready): {cpu_us(floor):.0f} µs CPU per record, the floor "
+                "of the store's write"
+            )
             if args.baseline:
                 for stale in work.glob("bench.db*"):
                     stale.unlink()
