@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from itcrosswalk.core.compliance import load_controls, run_controls
-from itcrosswalk.core.model import Asset, Device, Ticket
+from itcrosswalk.core.model import Asset, Device, KnowledgeFeedback, Ticket
 from itcrosswalk.core.store import Store, StreamCursor
 from tests.core.test_metrics_knowledge import (
     NOW,
@@ -62,6 +62,41 @@ def test_articles_past_valid_to_and_open_flags(store_url: str) -> None:
             "snow/a3": "ok",
             "snow/a5": "ok",
         }
+    finally:
+        store.close()
+
+
+def test_an_article_with_several_old_flags_is_one_finding(store_url: str) -> None:
+    """Flags on any version of an article alarm its latest version once, however many."""
+    store = knowledge_store(store_url)
+    try:
+        page(
+            store,
+            "kb_feedback",
+            "knowledge_feedback",
+            [
+                KnowledgeFeedback(
+                    source="snow",
+                    platform="servicenow",
+                    source_id=f"g{n}",
+                    article_id=version,
+                    flagged=True,
+                    resolved=False,
+                    created_at=NOW - timedelta(days=31 + n),
+                )
+                for n, version in enumerate(["a1v1", "a1v2", "a1v2", "a3"])
+            ],
+        )
+        run = run_controls(store, [load_controls()["knowledge.open_flags"]], now=NOW, record=False)
+        (result,) = run.results
+        assert result.error is None, result.error
+        found = sorted((f.resource, f.status) for f in result.findings)
+        assert found == [
+            ("snow/a1v2", "alarm"),
+            ("snow/a2", "ok"),
+            ("snow/a3", "alarm"),
+            ("snow/a5", "ok"),
+        ]
     finally:
         store.close()
 
