@@ -21,13 +21,14 @@ import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from itcrosswalk.core.compliance import load_controls, run_controls
 from itcrosswalk.core.model import KnowledgeArticle, KnowledgeFeedback
 from itcrosswalk.core.store import Store, StreamCursor
 
 NOW = datetime(2026, 11, 30, tzinfo=UTC)
-S = {"source": "snow", "platform": "servicenow", "extra": {}}
+S: dict[str, Any] = {"source": "snow", "platform": "servicenow", "extra": {}}
 
 
 def fill(store: Store, articles: int, feedback: int) -> None:
