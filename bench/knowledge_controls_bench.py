@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from itcrosswalk.core.compliance import load_controls, run_controls
-from itcrosswalk.core.model import KnowledgeArticle, KnowledgeFeedback
+from itcrosswalk.core.model import ArticleState, KnowledgeArticle, KnowledgeFeedback
 from itcrosswalk.core.store import Store, StreamCursor
 
 NOW = datetime(2026, 11, 30, tzinfo=UTC)
@@ -41,7 +41,7 @@ def fill(store: Store, articles: int, feedback: int) -> None:
             number=f"KB{i:07d}",
             version=f"{v + 1}.0",
             latest=v == 1,
-            state="published",
+            state=ArticleState.PUBLISHED,
             owner_group="Service Desk",
             valid_to=(NOW + timedelta(days=rnd.randrange(-60, 400))).date(),
         )
