@@ -24,7 +24,7 @@ from ...core.model import (
     normalize_email,
     parse_priority,
 )
-from .root_cause import problem_fields
+from . import root_cause
 
 PLATFORM = "servicenow"
 
@@ -432,7 +432,7 @@ def map_ticket(raw: Mapping[str, Any], *, source: str, table: str, base: str) ->
         "reassignment_count": parse_int(value(raw, "reassignment_count")),
         "reopen_count": parse_int(value(raw, "reopen_count")),
     }
-    fields.update(problem_fields(raw, table, extra))  # root cause; an incident's problem
+    fields.update(root_cause.problem_fields(raw, table, extra))  # root cause; its problem
     return built(Ticket, **fields)
 
 
