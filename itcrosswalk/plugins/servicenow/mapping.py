@@ -475,6 +475,26 @@ def _goals(raw: Mapping[str, Any], field: str) -> list[str]:
     return [g.strip() for g in shown.split(",") if g.strip()] if shown else []
 
 
+_WORK_USED = frozenset(
+    ("number", "milestone", "primary_program", "primary_portfolio", "top_task", "name")
+)
+_work_plans: dict[int, tuple[Mapping[str, str] | None, dict[str, str], frozenset[str]]] = {}
+
+
+def _work_columns(
+    columns: Mapping[str, str] | None,
+) -> tuple[dict[str, str], frozenset[str]]:
+    """The columns a work item is read from (the defaults, then the configured ones) and all
+    the columns the mapping reads, worked out once per configured mapping, not per record."""
+    plan = _work_plans.get(id(columns))
+    if plan is None or plan[0] is not columns:
+        col = {**WORK_COLUMNS, **(columns or {})}
+        plan = (columns, col, frozenset(col.values()) | _WORK_USED)
+        if len(_work_plans) < 64:  # one per configured source and table
+            _work_plans[id(columns)] = plan
+    return plan[1], plan[2]
+
+
 def map_work(
     raw: Mapping[str, Any],
     *,
@@ -483,12 +503,8 @@ def map_work(
     base: str,
     columns: Mapping[str, str] | None = None,
 ) -> WorkItem:
-    col = {**WORK_COLUMNS, **(columns or {})}
-    extra = _extra(
-        raw,
-        set(col.values())
-        | {"number", "milestone", "primary_program", "primary_portfolio", "top_task", "name"},
-    )
+    col, used = _work_columns(columns)
+    extra = _extra(raw, used)
     kind = WORK_KINDS[table]
     if table == "pm_project_task" and parse_bool(value(raw, "milestone")):
         kind = "milestone"
@@ -501,7 +517,12 @@ def map_work(
         parent = value(raw, "top_task")
     health_text = (value(raw, col["health"]) or "").lower()
     phase_text = (display(raw, col["phase"]) or "").strip().lower()
-    return WorkItem(
+    # Each value of its field's type by construction (text from ``value``/``display``, aware
+    # UTC times and finite numbers from the parsers, which raise on anything else, a priority
+    # 1-5 or None, the enumerations' values), so the model is built without validating it
+    # again (test_mapping_fast.py holds it equal to the validated model).
+    return built(
+        WorkItem,
         **_provenance(raw, source=source, table=table, base=base),
         kind=kind,
         number=value(raw, "number") or None,

@@ -13,6 +13,7 @@ from itcrosswalk.core.model import Ticket
 from itcrosswalk.core.sync import SyncEngine, build_adapter
 from itcrosswalk.plugins.servicenow import mapping
 
+from ..built import mapped_as_validated
 from .conftest import Instance, count_kind
 
 TICKET_TABLES = ("incident", "sc_req_item", "problem", "change_request")
@@ -85,3 +86,35 @@ def test_bad_values_are_still_caught_and_each_bad_record_quarantined_with_its_pa
         assert quarantined[sys_id]["error"].startswith("ValueError")
     assert store.count("ticket", source="snow") == count_kind(instance.world, "incident") - len(bad)  # fmt: skip
     assert result.streams[0].quarantined == len(bad)
+
+
+WORK_TABLES = ("pm_portfolio", "pm_program", "pm_project", "pm_project_task")
+
+
+def test_every_mapped_work_item_is_the_model_validation_would_build(
+    instance: Instance, make_config: Callable[..., Config], pm: Any
+) -> None:
+    seen = mapped_as_validated(build_adapter(make_config(instance), "snow", pm), WORK_TABLES)
+    assert set(seen) == set(WORK_TABLES)
+    assert sum(seen.values()) == sum(len(instance.app.tables[t]) for t in WORK_TABLES)
+
+
+def test_bad_work_item_values_are_still_caught_and_quarantined(
+    instance: Instance, make_config: Callable[..., Config], open_store: Any, pm: Any
+) -> None:
+    rows = instance.app.tables["pm_project_task"]
+    assert len(rows) >= 3
+    bad = {
+        rows[0]["sys_id"]: {"start_date": "31/12/2025"},
+        rows[1]["sys_id"]: {"budget_cost": "a lot"},
+        rows[2]["sys_id"]: {"percent_complete": "nan"},
+    }
+    for sys_id, change in bad.items():
+        instance.app.touch("pm_project_task", sys_id, **change)
+    config = make_config(instance, extra='streams = ["pm_project_task"]')
+    store = open_store(config)
+    result = SyncEngine(config, store, pm=pm).sync("snow")
+    assert result.exit_code == 3
+    quarantined = {r["source_id"]: r for r in store.quarantine_rows("snow")}
+    assert set(quarantined) == set(bad)
+    assert store.count("work_item", source="snow") == len(rows) - len(bad)
