@@ -475,9 +475,32 @@ def _payload_hash(payload: Any) -> str:
 _UNSTORABLE_ESCAPE = re.compile(r"\\u(?:0000|d[89a-f])")
 
 
-# ``json.dumps`` with its defaults (what SQLAlchemy's JSON type writes), made once; a cycle
-# ends in RecursionError rather than ValueError (a record's fields hold no cycle).
-_encode_json = json.JSONEncoder(check_circular=False).encode
+def _json_text() -> Callable[[Any], str]:
+    """``json.dumps`` with its default settings (the text SQLAlchemy's JSON type writes), its
+    C encoder made once: ``json.dumps`` makes one per call, and builds a closure besides,
+    which costs more than the encoding of a small mapping. No circular check: a cycle ends in
+    RecursionError rather than ValueError (a record's fields and a finding's dimensions hold
+    none)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - a Python without the C accelerator
+        return json.dumps
+    base = json.JSONEncoder()
+    encode = make(
+        None,  # markers: no circular check
+        base.default,
+        json.encoder.encode_basestring_ascii,
+        None,  # indent
+        base.key_separator,
+        base.item_separator,
+        False,  # sort_keys
+        False,  # skipkeys
+        True,  # allow_nan
+    )
+    return lambda value: "".join(encode(value, 0))
+
+
+json_text = _json_text()
+_encode_json = json_text
 
 
 class _Upsert:
@@ -499,6 +522,7 @@ class _Upsert:
         # The bind names are the column names (no column of ours is named like a keyword).
         self.json: list[int] = []
         self.datetimes: list[int] = []
+
         self.dates: list[int] = []
         self.texts: list[int] = []
         for index, name in enumerate(self.names):
@@ -511,6 +535,9 @@ class _Upsert:
                 self.dates.append(index)
             elif isinstance(kind, sa.String):
                 self.texts.append(index)
+        # Per moment column, the last moment converted and what it became: a row's moments are
+        # mostly its own, but the page's write time is one object on every row.
+        self._last: list[tuple[Any, Any]] = [(None, None)] * len(self.datetimes)
 
     def values(self, row: dict[str, Any]) -> tuple[list[Any], bool]:
         """The row's parameters, and whether their text may hold an unstorable character."""
@@ -521,15 +548,21 @@ class _Upsert:
         for i in self.json:
             values[i] = _encode_json(values[i])
         sqlite = self.sqlite
-        for i in self.datetimes:
+        last = self._last
+        for j, i in enumerate(self.datetimes):
             moment = values[i]
             if moment is not None:
-                zone = moment.tzinfo
+                seen = last[j]
+                if seen[0] is moment:  # the page's write time: one object on every row
+                    values[i] = seen[1]
+                    continue
+                given, zone = moment, moment.tzinfo
                 if zone is not UTC:
                     moment = moment.replace(tzinfo=UTC) if zone is None else moment.astimezone(UTC)
                 # SQLite: the text SQLAlchemy's DateTime stores, the naive UTC time (the
                 # "+00:00" of an aware UTC time's isoformat cut off).
                 values[i] = moment.isoformat(" ", "microseconds")[:26] if sqlite else moment
+                last[j] = (given, values[i])  # one store: another thread sees a whole pair
         if sqlite:
             for i in self.dates:
                 if values[i] is not None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import chain
@@ -21,7 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..store import UTCDateTime
+from ..store import UTCDateTime, json_text
 
 metadata = sa.MetaData()
 
@@ -164,29 +164,7 @@ _COLUMNS = (
 )
 
 
-def _json_dumps() -> Callable[[Any], str]:
-    """``json.dumps`` with its default settings (the text SQLAlchemy's JSON type writes),
-    its C encoder built once: ``json.dumps`` builds a new one per call, a third of the cost of
-    the 200,000 small dimension mappings a large benchmark records."""
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # pragma: no cover - a Python without the C accelerator
-        return json.dumps
-    base = json.JSONEncoder()
-    encode = make(
-        None,  # no circular check: the values come from a query's rows
-        base.default,
-        json.encoder.encode_basestring_ascii,
-        None,
-        base.key_separator,
-        base.item_separator,
-        False,
-        False,
-        True,
-    )
-    return lambda value: "".join(encode(value, 0))
-
-
-_dumps = _json_dumps()
+_dumps = json_text
 
 
 def _insert_findings(conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
