@@ -285,9 +285,20 @@ def map_detected_app(raw: Mapping[str, Any], *, source: str, portal: str) -> Ins
         version=clean(raw.get("version")),
         publisher=clean(raw.get("publisher")),
         device_count=count if isinstance(count, int) and not isinstance(count, bool) else None,
-        device_ids=[d for d in devices if isinstance(d, str)] if isinstance(devices, list) else [],
+        device_ids=_texts(devices) if isinstance(devices, list) else [],
         extra=extra,
     )
+
+
+def _texts(values: list[Any]) -> list[str]:
+    """The text items of ``values``, in order: a copy of the list when all are text, as an
+    app's hundreds of device ids are (``str.join`` checks every item in C, refusing anything
+    but text, where a comprehension pays a test per item)."""
+    try:
+        "".join(values)
+    except TypeError:
+        return [v for v in values if isinstance(v, str)]
+    return list(values)
 
 
 def map_user(raw: Mapping[str, Any], *, source: str, portal: str) -> Person:
