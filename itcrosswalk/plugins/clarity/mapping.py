@@ -431,6 +431,7 @@ def map_idea(
     requester = lookup_id(raw.get("originatingRequestor"))
     converted = lookup_id(raw.get("convertedProject"))
     decided = raw.get("conversionDate") or raw.get("approvedDate")
+    created = parse_local(raw.get("createdDate"), zone)
     values: dict[str, Any] = {
         "number": as_text(raw.get("code")),
         "name": str(raw.get("name") or raw.get("code") or native),
@@ -440,7 +441,7 @@ def map_idea(
         "business_case_approved": raw.get("isApproved")
         if isinstance(raw.get("isApproved"), bool)
         else None,
-        "submitted_at": parse_local(raw.get("createdDate"), zone),
+        "submitted_at": created,
         "decided_at": parse_local(decided, zone),
         "estimated_cost": parse_money(raw.get("estimatedCost")),
         "project_id": source_id("project", converted) if converted else None,
@@ -456,7 +457,7 @@ def map_idea(
         source_id=source_id("idea", native),
         url=f"{base}/pm/#/idea/{native}",
         updated_at=parse_local(raw.get("lastUpdatedDate"), zone),
-        created_at=parse_local(raw.get("createdDate"), zone),
+        created_at=created,
         extra={
             "code": raw.get("code"),
             "status": lookup_label(raw.get("status")),

@@ -193,6 +193,7 @@ def map_device(raw: Mapping[str, Any], *, source: str, portal: str) -> Device:
         extra["managedDeviceOwnerType"] = owner_type
     encrypted = raw.get("isEncrypted")
     last_seen = parse_datetime(raw.get("lastSyncDateTime"))
+    enrolled = parse_datetime(raw.get("enrolledDateTime"))
     # Each value is its field's type by construction (text or None from ``clean``, aware UTC
     # times or None from ``parse_datetime``, a compliance state's value, a bool, an id that
     # ``_required_id`` checked), as in every mapping here: the records are built without
@@ -204,13 +205,13 @@ def map_device(raw: Mapping[str, Any], *, source: str, portal: str) -> Device:
         source_id=device_id,
         url=device_url(portal, device_id),
         updated_at=last_seen,
-        created_at=parse_datetime(raw.get("enrolledDateTime")),
+        created_at=enrolled,
         name=clean(raw.get("deviceName")),
         serial=serial,
         os=clean(raw.get("operatingSystem")),
         os_version=clean(raw.get("osVersion")),
         owner=normalize_email(clean(raw.get("userPrincipalName"))),
-        enrolled_at=parse_datetime(raw.get("enrolledDateTime")),
+        enrolled_at=enrolled,
         last_seen_at=last_seen,
         compliance=compliance.value,
         encrypted=encrypted if isinstance(encrypted, bool) else None,
