@@ -17,6 +17,7 @@ from itcrosswalk.core.config import Config
 from itcrosswalk.core.sync import SyncEngine, build_adapter
 from itcrosswalk.plugins.jira.adapter import issue_version
 
+from ...core import test_content_hash as battery
 from .conftest import Site
 
 
@@ -134,3 +135,19 @@ def test_an_edit_within_the_stored_update_time_still_lands(
     assert stored[str(site.app.keys[key])]["title"] == "edited within the same millisecond"
     (third,) = SyncEngine(config, store, pm=pm).sync("jsm").streams
     assert third.updated == 0 and third.unchanged >= 1
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        "test_equal_content_gives_an_equal_hash",
+        "test_every_change_of_a_leaf_or_of_its_type_changes_the_hash",
+        "test_a_renamed_added_or_removed_key_changes_the_hash",
+        "test_a_value_moved_between_keys_or_list_places_changes_the_hash",
+        "test_a_key_reorder_may_change_the_hash_once_but_never_hides_a_change",
+    ],
+)
+def test_the_core_hashs_checks_hold_for_the_issue_version(check: str, monkeypatch: Any) -> None:
+    # The prefix is the one thing told apart: the core's checks name their scheme.
+    monkeypatch.setattr(battery, "content_hash", lambda raw: "m2:" + issue_version(raw)[3:])
+    getattr(battery, check)()
