@@ -310,11 +310,18 @@ class Projects(ClarityStream):
     condition = "(isTemplate = false)"
     id_sweep = True
 
+    def __init__(self, adapter: ClarityAdapter) -> None:
+        super().__init__(adapter)
+        # The teams of the page being mapped, by the project's ``_internalId`` as it came:
+        # kept beside the records, not in them, so a record stays what the platform sent.
+        self._teams: dict[Any, list[dict[str, Any]]] = {}
+
     def prepare(self, raws: list[dict[str, Any]]) -> None:
         self.adapter.load_references()
         # Team allocations ride along in extra for the capacity work: one request per project.
-        for raw in raws:
-            raw["_team"] = self.adapter.team_of(int(str(raw["_internalId"])))
+        self._teams = {
+            raw["_internalId"]: self.adapter.team_of(int(str(raw["_internalId"]))) for raw in raws
+        }
 
     def map(self, raw: Mapping[str, Any]) -> Record:
         a = self.adapter
@@ -326,7 +333,7 @@ class Projects(ClarityStream):
             labels=a.labels,
             emails=a.emails,
             custom_fields=a.options.custom_fields,
-            teams=raw.get("_team"),
+            teams=self._teams.get(raw.get("_internalId")),
         )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, tzinfo
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
 from ...core.model import (
     CostType,
@@ -109,9 +109,14 @@ def source_id(kind: str, native: Any) -> str:
     return f"{kind}-{int(str(native).strip())}"
 
 
+def _is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
+    # A decoded lookup is a dict: tested by its type first, the ABC's check costing ten times.
+    return type(value) is dict or (value is not None and isinstance(value, Mapping))
+
+
 def lookup_id(value: Any) -> str | None:
     """A lookup's id (always a string), or the value itself for plain attributes."""
-    if isinstance(value, Mapping):
+    if _is_mapping(value):
         found = value.get("id")
         return None if found is None else str(found)
     return None if value is None else str(value)
@@ -122,7 +127,7 @@ def lookup_label(value: Any, labels: Mapping[str, str] | None = None) -> str | N
     ident = lookup_id(value)
     if ident is not None and labels and ident in labels:
         return labels[ident]
-    if isinstance(value, Mapping):
+    if _is_mapping(value):
         shown = value.get("displayValue")
         return None if shown is None else str(shown)
     return ident
@@ -130,7 +135,7 @@ def lookup_label(value: Any, labels: Mapping[str, str] | None = None) -> str | N
 
 def parse_money(value: Any) -> float | None:
     """Money as Clarity gives it: ``{"amount": "111.00"}``, or a number, or a numeric string."""
-    if isinstance(value, Mapping):
+    if _is_mapping(value):
         value = value.get("amount")
     if value is None or value == "":
         return None
@@ -141,11 +146,18 @@ def parse_money(value: Any) -> float | None:
 
 def parse_local(value: Any, zone: tzinfo) -> datetime | None:
     """A naive local Clarity datetime (``2020-08-25T15:48:26``) as an aware UTC moment."""
-    if value in (None, ""):
+    if value is None or value == "":
         return None
-    text = str(value).strip()
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    text = value.strip() if type(value) is str else str(value).strip()
+    if "Z" in text:
+        text = text.replace("Z", "+00:00")
+    moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
+        # What ``replace(tzinfo=zone).astimezone(UTC)`` gives (the zone's offset at that wall
+        # time, fold 0), without making the local moment first.
+        offset = zone.utcoffset(moment)
+        if offset is not None:
+            return (moment - offset).replace(tzinfo=UTC)
         moment = moment.replace(tzinfo=zone)
     return moment.astimezone(UTC)
 
@@ -209,7 +221,7 @@ def _custom(
         if attribute not in raw:
             continue  # not API-enabled on this tenant (check names it): the field stays empty
         value = raw[attribute]
-        shown = lookup_label(value) if isinstance(value, Mapping) else value
+        shown = lookup_label(value) if _is_mapping(value) else value
         if field_name in model_fields:
             filled[field_name] = None if shown in (None, "") else str(shown)
         else:
@@ -419,6 +431,7 @@ def map_idea(
     requester = lookup_id(raw.get("originatingRequestor"))
     converted = lookup_id(raw.get("convertedProject"))
     decided = raw.get("conversionDate") or raw.get("approvedDate")
+    created = parse_local(raw.get("createdDate"), zone)
     values: dict[str, Any] = {
         "number": as_text(raw.get("code")),
         "name": str(raw.get("name") or raw.get("code") or native),
@@ -428,7 +441,7 @@ def map_idea(
         "business_case_approved": raw.get("isApproved")
         if isinstance(raw.get("isApproved"), bool)
         else None,
-        "submitted_at": parse_local(raw.get("createdDate"), zone),
+        "submitted_at": created,
         "decided_at": parse_local(decided, zone),
         "estimated_cost": parse_money(raw.get("estimatedCost")),
         "project_id": source_id("project", converted) if converted else None,
@@ -444,7 +457,7 @@ def map_idea(
         source_id=source_id("idea", native),
         url=f"{base}/pm/#/idea/{native}",
         updated_at=parse_local(raw.get("lastUpdatedDate"), zone),
-        created_at=parse_local(raw.get("createdDate"), zone),
+        created_at=created,
         extra={
             "code": raw.get("code"),
             "status": lookup_label(raw.get("status")),

@@ -193,6 +193,7 @@ def map_device(raw: Mapping[str, Any], *, source: str, portal: str) -> Device:
         extra["managedDeviceOwnerType"] = owner_type
     encrypted = raw.get("isEncrypted")
     last_seen = parse_datetime(raw.get("lastSyncDateTime"))
+    enrolled = parse_datetime(raw.get("enrolledDateTime"))
     # Each value is its field's type by construction (text or None from ``clean``, aware UTC
     # times or None from ``parse_datetime``, a compliance state's value, a bool, an id that
     # ``_required_id`` checked), as in every mapping here: the records are built without
@@ -204,13 +205,13 @@ def map_device(raw: Mapping[str, Any], *, source: str, portal: str) -> Device:
         source_id=device_id,
         url=device_url(portal, device_id),
         updated_at=last_seen,
-        created_at=parse_datetime(raw.get("enrolledDateTime")),
+        created_at=enrolled,
         name=clean(raw.get("deviceName")),
         serial=serial,
         os=clean(raw.get("operatingSystem")),
         os_version=clean(raw.get("osVersion")),
         owner=normalize_email(clean(raw.get("userPrincipalName"))),
-        enrolled_at=parse_datetime(raw.get("enrolledDateTime")),
+        enrolled_at=enrolled,
         last_seen_at=last_seen,
         compliance=compliance.value,
         encrypted=encrypted if isinstance(encrypted, bool) else None,
@@ -285,9 +286,20 @@ def map_detected_app(raw: Mapping[str, Any], *, source: str, portal: str) -> Ins
         version=clean(raw.get("version")),
         publisher=clean(raw.get("publisher")),
         device_count=count if isinstance(count, int) and not isinstance(count, bool) else None,
-        device_ids=[d for d in devices if isinstance(d, str)] if isinstance(devices, list) else [],
+        device_ids=_texts(devices) if isinstance(devices, list) else [],
         extra=extra,
     )
+
+
+def _texts(values: list[Any]) -> list[str]:
+    """The text items of ``values``, in order: a copy of the list when all are text, as an
+    app's hundreds of device ids are (``str.join`` checks every item in C, refusing anything
+    but text, where a comprehension pays a test per item)."""
+    try:
+        "".join(values)
+    except TypeError:
+        return [v for v in values if isinstance(v, str)]
+    return list(values)
 
 
 def map_user(raw: Mapping[str, Any], *, source: str, portal: str) -> Person:

@@ -70,3 +70,31 @@ def test_devices_without_a_usable_id_are_still_quarantined_with_their_payload(
     assert sorted(r["payload"]["deviceName"] for r in rows) == ["BLANK-ID", "LIST-ID", "NUMBER-ID"]
     assert all(r["error"] == "ValueError: managed device has no id" for r in rows)
     assert store.count("device", source="intune") == outcome.read - 3 > 0
+
+
+class _Id(str):
+    """Text of a subclass: what ``isinstance(value, str)`` keeps."""
+
+
+def test_an_apps_device_ids_are_its_text_items_in_order_whichever_path_takes_them() -> None:
+    def ids(devices: list[Any]) -> list[str]:
+        app = mapping.map_detected_app(
+            {"id": "a-1", "displayName": "Zoom", mapping.APP_DEVICES: devices},
+            source="intune",
+            portal=PORTAL,
+        )
+        assert unlike_validated(app) == []
+        return app.device_ids
+
+    plain = [f"d-{n}" for n in range(300)]
+    copied = ids(plain)
+    assert copied == plain and copied is not plain  # the record holds its own list
+    copied.append("d-x")
+    assert len(plain) == 300
+    subclass = ["d-1", _Id("d-2")]
+    assert ids(subclass) == subclass and type(ids(subclass)[1]) is _Id
+    # Anything but text is dropped where it stands, whatever its type (the join refuses each).
+    for odd in (7, None, b"d-3", ["d-4"], {"id": "d-5"}, 1.5, True):
+        assert ids(["d-1", odd, "d-2"]) == ["d-1", "d-2"], odd
+        assert ids([odd]) == [], odd
+    assert ids([]) == []

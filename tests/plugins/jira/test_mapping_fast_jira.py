@@ -5,6 +5,8 @@ built, and a bad issue must still be quarantined with its payload, the read goin
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -61,3 +63,43 @@ def test_the_rules_a_ticket_is_built_from_hold_only_the_model_s_values() -> None
     for wrong in (0, 6, "2", 2.0):
         with pytest.raises(ValueError, match="from 1 to 5"):
             mapping.TicketRules(kinds={}, priorities={"P": wrong}, states={})  # type: ignore[dict-item]
+
+
+def _reference_datetime(value: Any) -> Any:
+    """What ``parse_datetime`` made before its fast path."""
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"not a date-time: {value!r}")
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        raise ValueError(f"a date-time without an offset: {value!r}")
+    return parsed.astimezone(UTC)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["2022-12-08T02:22:18.889-0800", "2026-07-07T10:01:40.376+0900", "2026-01-01T00:00:00Z",
+     "2026-01-01T00:00:00.000+0000", "2026-01-01", "2026-01-01T00:00:00", "Z", "2026-01-01TZ",
+     "yesterday", None, "", 0, 1700000000, ["2026-01-01T00:00:00Z"], {"iso8601": "x"}],
+    ids=repr,
+)  # fmt: skip
+def test_date_times_parse_as_before_the_fast_path_and_refuse_what_it_refused(value: Any) -> None:
+    try:
+        expected = _reference_datetime(value)
+    except ValueError as exc:
+        with pytest.raises(type(exc)):
+            mapping.parse_datetime(value)
+    else:
+        assert mapping.parse_datetime(value) == expected
+        if expected is not None:
+            assert mapping.parse_datetime(value).tzinfo is UTC
+
+
+def test_objects_that_are_mappings_but_not_dicts_are_read_as_the_dicts_are() -> None:
+    user = {"emailAddress": "A@X.example", "accountId": "1"}
+    assert mapping.person_ref(MappingProxyType(user)) == mapping.person_ref(user) == "a@x.example"
+    assert mapping.option_value(MappingProxyType({"value": "Fire"})) == "Fire"
+    assert mapping.epoch_millis(MappingProxyType({"epochMillis": 0})) == datetime(1970, 1, 1, tzinfo=UTC)  # fmt: skip
+    assert mapping.millis(MappingProxyType({"millis": 1500})) == 1.5
+    assert mapping.person_ref("a@x.example") is None and mapping.option_value(["Fire"]) == "Fire"
