@@ -9,8 +9,9 @@ common model; it performs exactly one request per ``fetch`` call.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import marshal
+import pickle
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -203,23 +204,38 @@ class Stream:
         return source_id
 
 
+class _PlainPickler(pickle.Pickler):
+    """Pickle bytes of plain data only: the types a JSON decoder makes (and tuples, sets,
+    bytes), which the pickler writes itself without asking :meth:`reducer_override`; anything
+    else raises, for :func:`content_hash` to fall back to sorted JSON."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        raise ValueError(f"not plain data: {type(obj).__name__}")
+
+
 def content_hash(raw: Mapping[str, Any]) -> str:
     """A hash of a raw record's content: what tells one version of a record from the next
     where the platform keeps no change counter.
 
-    It hashes the record's marshal bytes (format 2: no back-references and no interning
-    marks, so equal content read again gives equal bytes), a third of the cost of sorted JSON
-    and as exact: any changed value, key or type (``1``, ``1.0``, ``"1"``, ``True``) changes
-    them. The bytes follow the keys in the order the platform sent them, and marshal's format
-    may change with Python: a platform that reorders its fields, or a Python upgrade, makes
-    records look changed once (mapped and written again, which is idempotent), never hides a
-    change. A record holding a value marshal cannot write (a datetime, a Decimal, a str
-    subclass such as an enumeration's member) falls back to the hash of its sorted JSON.
+    It hashes the record's pickle bytes (protocol 5, in fast mode: no memo, so no
+    back-references, and equal content read again gives equal bytes whatever objects it
+    shares), at three quarters of the cost of marshal's bytes (which encode each string anew,
+    where pickle writes an ASCII string's own bytes) and a quarter of sorted JSON's, and as
+    exact: any changed value, key or type (``1``, ``1.0``, ``"1"``, ``True``) changes them.
+    The bytes follow the keys in the order the platform sent them: a platform that reorders
+    its fields, or an upgrade that changes the hash, makes records look changed once (mapped
+    and written again, which is idempotent), never hides a change. A record holding a value
+    that is not plain data (a datetime, a Decimal, a str subclass such as an enumeration's
+    member) falls back to the hash of its sorted JSON.
     """
+    buffer = io.BytesIO()
+    pickler = _PlainPickler(buffer, 5)
+    pickler.fast = True
     try:
-        return "m2:" + hashlib.sha256(marshal.dumps(raw, 2)).hexdigest()  # type: ignore[arg-type]
-    except ValueError:  # a type marshal cannot write
+        pickler.dump(raw)
+    except (ValueError, TypeError, RecursionError, pickle.PicklingError):
         return sorted_json_hash(raw)
+    return "p5:" + hashlib.sha256(buffer.getbuffer()).hexdigest()
 
 
 def sorted_json_hash(raw: Mapping[str, Any]) -> str:

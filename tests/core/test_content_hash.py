@@ -87,7 +87,7 @@ def _others(value: Any) -> list[Any]:
 
 def test_equal_content_gives_an_equal_hash() -> None:
     version = content_hash(RECORD)
-    assert version.startswith("m2:")
+    assert version.startswith("p5:")
     # The same content decoded again, as the next sync reads it.
     assert content_hash(_copy(RECORD)) == version
     # Strings that are equal but made differently (interned or not, shared or not).
@@ -154,7 +154,7 @@ class _Colour(StrEnum):
     [datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), Decimal("1.50"), _Colour.RED, object()],
     ids=["datetime", "decimal", "str-enum", "object"],
 )
-def test_a_value_marshal_cannot_write_falls_back_to_the_sorted_json_hash(value: Any) -> None:
+def test_a_value_that_is_not_plain_data_falls_back_to_the_sorted_json_hash(value: Any) -> None:
     raw = {"id": "1", "fields": {"when": value}}
     version = content_hash(raw)
     assert version == sorted_json_hash(raw)
@@ -162,6 +162,27 @@ def test_a_value_marshal_cannot_write_falls_back_to_the_sorted_json_hash(value: 
     # The fallback is as exact about content, and ignores key order.
     assert content_hash({"id": "2", "fields": {"when": value}}) != version
     assert content_hash({"fields": {"when": value}, "id": "1"}) == version
+
+
+def test_the_same_content_is_the_same_hash_whatever_objects_it_shares() -> None:
+    # A memo would write a repeated object as a reference to the first: equal content, other
+    # bytes. Fast mode keeps none.
+    user = {"accountId": "1", "emailAddress": "a@x.example", "active": True}
+    shared = {"id": "1", "fields": {"assignee": user, "reporter": user, "labels": []}}
+    copied = _copy(shared)
+    assert copied["fields"]["assignee"] is not copied["fields"]["reporter"]
+    assert content_hash(shared) == content_hash(copied)
+    key = "".join(["cust", "omfield_1"])  # equal text, another object
+    assert content_hash({"fields": {key: 1, "x": key}}) == content_hash(
+        {"fields": {"customfield_1": 1, "x": "customfield_1"}}
+    )
+
+
+def test_a_cycle_is_refused() -> None:
+    cyclic: dict[str, Any] = {"id": "1"}
+    cyclic["self"] = cyclic  # what no decoded body holds
+    with pytest.raises(ValueError):
+        content_hash(cyclic)
 
 
 def test_a_stream_without_a_change_counter_is_versioned_by_the_content_hash() -> None:

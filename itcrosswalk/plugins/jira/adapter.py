@@ -28,11 +28,8 @@ the ``slas`` stream stops with that reason.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import logging
-import pickle
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -53,7 +50,6 @@ from ...core.adapter import (
     Window,
     Writer,
     WriteResult,
-    content_hash,
 )
 from ...core.client import ErrorRule, PlatformSpec, basic, bearer
 from ...core.config import SourceConfig
@@ -169,26 +165,6 @@ SPEC = PlatformSpec(
 )
 
 
-def issue_version(raw: Mapping[str, Any]) -> str:
-    """An issue's version (or an SLA row's): the hash of its pickle bytes, as exact as the
-    core's marshal hash (any changed value, key or type changes them; the keys in the order
-    Jira sent them) at about 60% of its cost on an issue's ~250 strings, each of which marshal's
-    format 2 encodes into a new bytes object where pickle writes an ASCII string's own bytes.
-
-    Fast mode keeps no memo, so the bytes are the content's alone, whatever objects it
-    shares (what marshal's format 2 is chosen for); a record pickle cannot write gets the
-    core's hash.
-    """
-    buffer = io.BytesIO()
-    pickler = pickle.Pickler(buffer, 5)
-    pickler.fast = True
-    try:
-        pickler.dump(raw)
-    except Exception:  # an object pickle cannot write (or a cycle, which fast mode refuses)
-        return content_hash(raw)
-    return "p5:" + hashlib.sha256(buffer.getbuffer()).hexdigest()
-
-
 def _jql_key(key: str) -> str:
     return '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -259,10 +235,6 @@ class IssueStream(Stream):
 
     def cursor_value(self, raw: Mapping[str, Any]) -> datetime | None:
         return mapping.parse_datetime((raw.get("fields") or {}).get("updated"))
-
-    def version(self, raw: Mapping[str, Any]) -> str:
-        # No change counter on an issue: its content, hashed (an edit can keep its update time).
-        return issue_version(raw)
 
     def live_ids(self) -> tuple[Iterable[str], int | None]:
         # The enhanced search gives no total, so nothing to hold the listing against.
