@@ -61,6 +61,27 @@ def test_a_ticket_built_without_validation_behaves_as_a_model() -> None:
     assert Ticket.model_validate_json(ticket.model_dump_json()) == ticket
 
 
+def _synced_with(
+    instance: Instance,
+    make_config: Callable[..., Config],
+    open_store: Any,
+    pm: Any,
+    table: str,
+    bad: dict[str, dict[str, str]],
+) -> tuple[Any, Any, dict[str, Any]]:
+    """Sync ``table`` after giving some of its rows bad values: the store, the result and the
+    quarantined rows by id, which must be those rows and no other."""
+    for sys_id, change in bad.items():
+        instance.app.touch(table, sys_id, **change)
+    config = make_config(instance, extra=f'streams = ["{table}"]')
+    store = open_store(config)
+    result = SyncEngine(config, store, pm=pm).sync("snow")
+    assert result.exit_code == 3
+    quarantined = {r["source_id"]: r for r in store.quarantine_rows("snow")}
+    assert set(quarantined) == set(bad)
+    return store, result, quarantined
+
+
 def test_bad_values_are_still_caught_and_each_bad_record_quarantined_with_its_payload(
     instance: Instance, make_config: Callable[..., Config], open_store: Any, pm: Any
 ) -> None:
@@ -72,14 +93,9 @@ def test_bad_values_are_still_caught_and_each_bad_record_quarantined_with_its_pa
         rows[4]["sys_id"]: {"closed_at": "yesterday"},
         rows[5]["sys_id"]: {"reopen_count": "1e999x"},
     }
-    for sys_id, change in bad.items():
-        instance.app.touch("incident", sys_id, **change)
-    config = make_config(instance, extra='streams = ["incident"]')
-    store = open_store(config)
-    result = SyncEngine(config, store, pm=pm).sync("snow")
-    assert result.exit_code == 3
-    quarantined = {r["source_id"]: r for r in store.quarantine_rows("snow")}
-    assert set(quarantined) == set(bad)
+    store, result, quarantined = _synced_with(
+        instance, make_config, open_store, pm, "incident", bad
+    )
     for sys_id, change in bad.items():
         ((field, text),) = change.items()
         assert text in str(quarantined[sys_id]["payload"][field])
@@ -109,12 +125,7 @@ def test_bad_work_item_values_are_still_caught_and_quarantined(
         rows[1]["sys_id"]: {"budget_cost": "a lot"},
         rows[2]["sys_id"]: {"percent_complete": "nan"},
     }
-    for sys_id, change in bad.items():
-        instance.app.touch("pm_project_task", sys_id, **change)
-    config = make_config(instance, extra='streams = ["pm_project_task"]')
-    store = open_store(config)
-    result = SyncEngine(config, store, pm=pm).sync("snow")
-    assert result.exit_code == 3
-    quarantined = {r["source_id"]: r for r in store.quarantine_rows("snow")}
-    assert set(quarantined) == set(bad)
+    store, _result, _quarantined = _synced_with(
+        instance, make_config, open_store, pm, "pm_project_task", bad
+    )
     assert store.count("work_item", source="snow") == len(rows) - len(bad)
