@@ -17,6 +17,7 @@ import math
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Any
 
 from ...core.model import (
@@ -179,11 +180,18 @@ def source_id(resource: str, native_id: Any) -> str:
 
 def parse_datetime(value: Any) -> datetime | None:
     """An API date-time (``2024-06-06T19:25:10.517Z``, UTC); null or ``""`` is unset."""
-    if value in (None, ""):
+    if value is None:
         return None
-    if not isinstance(value, str):
-        raise ValueError(f"not a date-time: {value!r}")
+    if type(value) is not str:  # the common case first: a JSON string
+        if value == "":
+            return None
+        if not isinstance(value, str):
+            raise ValueError(f"not a date-time: {value!r}")
+    elif not value:
+        return None
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is UTC:  # what a "Z" or "+00:00" reads as
+        return parsed
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
@@ -287,7 +295,9 @@ def _extra(raw: Mapping[str, Any]) -> dict[str, Any]:
     """Native fields the model does not name; nulls and empty lists carry nothing."""
     out: dict[str, Any] = {}
     for key, item in raw.items():
-        if key in _USED or item is None or item == [] or item == "":
+        if item is None or key in _USED:
+            continue
+        if not item and (item == [] or item == ""):  # a falsy value: 0 and false are kept
             continue
         if key == "customFields" and isinstance(item, list):
             fields = {
@@ -361,6 +371,21 @@ def parent_ref(resource: str, raw: Mapping[str, Any], feature_parent: str = "Epi
     return None
 
 
+def _value(enum: type[Enum], value: str) -> str:
+    """``enum(value).value``, read from a table of the enumeration's values (it raises the
+    same ValueError on a value the enumeration lacks)."""
+    try:
+        return _VALUES[enum][value]
+    except KeyError:
+        return enum(value).value  # type: ignore[no-any-return]
+
+
+_VALUES: dict[type[Enum], dict[str, str]] = {
+    enum: {member.value: member.value for member in enum}
+    for enum in (WorkItemKind, WorkState, Phase, Health)
+}
+
+
 def map_work(
     resource: str,
     raw: Mapping[str, Any],
@@ -430,13 +455,13 @@ def map_work(
         url=str(raw.get("self") or f"{base}/rest/align/api/2/{resource}/{int(native_id)}"),
         updated_at=parse_datetime(raw.get("lastUpdatedDate")),
         created_at=parse_datetime(raw.get("createDate")),
-        kind=WorkItemKind(kind).value,
+        kind=_value(WorkItemKind, kind),
         number=str(native_id),
         name=str(raw.get("title") or "").strip() or f"{prefix} {native_id}",
         parent_id=parent_ref(resource, raw, feature_parent),
-        state=WorkState(state).value,
-        phase=Phase(work_phase(resource, raw, state)).value,
-        health=Health(health(raw, extra)).value,
+        state=_value(WorkState, state),
+        phase=_value(Phase, work_phase(resource, raw, state)),
+        health=_value(Health, health(raw, extra)),
         manager=_owner(raw, owners),
         department=str(department) if department not in (None, "") else None,
         strategic_goals=goals,
