@@ -173,6 +173,11 @@ _USED = {
 }
 
 
+def _is_mapping(value: Any) -> bool:
+    """``isinstance(value, Mapping)``, a JSON object answered without the ABC's check."""
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def source_id(resource: str, native_id: Any) -> str:
     """The common model's id of a Jira Align item: ``epic-1200``."""
     return f"{RESOURCES[resource][1]}-{int(native_id)}"
@@ -303,7 +308,7 @@ def _extra(raw: Mapping[str, Any]) -> dict[str, Any]:
             fields = {
                 k: v
                 for entry in item
-                if isinstance(entry, Mapping)
+                if _is_mapping(entry)
                 for k, v in entry.items()
                 if v not in (None, "")
             }
@@ -317,7 +322,7 @@ def _extra(raw: Mapping[str, Any]) -> dict[str, Any]:
 def _owner(raw: Mapping[str, Any], owners: Mapping[str, str] | None) -> str | None:
     """The owner's e-mail where Jira Align's users say it (people join on e-mail), else the id."""
     embedded = raw.get("owner")
-    if isinstance(embedded, Mapping) and embedded.get("email"):
+    if embedded is not None and _is_mapping(embedded) and embedded.get("email"):
         return str(embedded["email"]).strip().lower()
     owner = raw.get("ownerId")
     if owner in (None, ""):
@@ -344,7 +349,7 @@ def _estimates(resource: str, raw: Mapping[str, Any]) -> dict[str, Any]:
         sized = [
             {"release_id": p.get("releaseId"), "system": p.get("estimationSystem"), "value": v}
             for p in points
-            if isinstance(p, Mapping) and (v := p.get("estimationValue")) not in (None, "")
+            if _is_mapping(p) and (v := p.get("estimationValue")) not in (None, "")
         ]
         if sized:
             out["points"] = sized
@@ -360,7 +365,12 @@ def parent_ref(resource: str, raw: Mapping[str, Any], feature_parent: str = "Epi
         return source_id("Portfolios", value) if value not in (None, "", 0) else None
     if resource in ("Features", "Capabilities"):
         capability = raw.get("parentCapability")
-        if resource == "Features" and isinstance(capability, Mapping) and capability.get("id"):
+        if (
+            resource == "Features"
+            and capability is not None
+            and _is_mapping(capability)
+            and capability.get("id")
+        ):
             return source_id("Capabilities", capability["id"])
         value = raw.get("parentId")
         if value not in (None, "", 0):
@@ -422,7 +432,7 @@ def map_work(
         extra["estimates"] = estimates
     program = raw.get("primaryProgramId")
     if program not in (None, "", 0):
-        extra["program"] = str(names.get(source_id("Programs", program), program))
+        extra["program"] = str(names.get(f"program-{int(program)}", program))  # source_id
     release_ids = raw.get("releaseIds") or (
         [raw["releaseId"]] if raw.get("releaseId") not in (None, "", 0) else []
     )
@@ -433,14 +443,14 @@ def map_work(
     goals: list[str] = []
     theme = raw.get("themeId")
     if theme not in (None, "", 0):
-        goals.append(str(names.get(source_id("Themes", theme), theme)))
+        goals.append(str(names.get(f"theme-{int(theme)}", theme)))  # as source_id names it
     department = None
     if department_field:
         department = (extra.get("customFields") or {}).get(department_field) or raw.get(
             department_field
         )
     score = raw.get("score")
-    score_value = score.get("score") if isinstance(score, Mapping) else score
+    score_value = score.get("score") if score is not None and _is_mapping(score) else score
     priority = raw.get("priority")
     budget_field = "plannedBudget" if resource == "Themes" else "budget"
     # Each value is its field's type by construction (text; aware UTC times and finite numbers

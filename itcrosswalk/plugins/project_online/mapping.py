@@ -417,37 +417,53 @@ _CUSTOM_PLANS: dict[tuple[tuple[str, str], ...], tuple[tuple[str, tuple[str, ...
 _ENUM_TABLES: dict[str, dict[str, str]] = {"state": WORK_STATES, "phase": PHASES, "health": HEALTH}
 
 
-def _apply_custom(
+def _apply_one(
+    kwargs: dict[str, Any], extra: dict[str, Any], target: str, prop: str, value: Any
+) -> None:
+    """One custom field's value into its model field (its native value kept in extra)."""
+    if value is None or value == "":
+        return
+    table = _ENUM_TABLES.get(target)
+    if table is not None:
+        normalized = _lookup(table, text(value))
+        kwargs[target] = normalized or "unknown"
+        if normalized is None:
+            extra[f"native_{target}"] = value
+    elif target == "goals":
+        kwargs["strategic_goals"] = goals_list(value)
+    elif target == "priority":
+        priority = parse_priority(value)
+        kwargs["priority"] = priority
+        if priority is None:
+            extra["native_priority"] = value
+    elif target in ("score", "budget"):
+        kwargs[target] = parse_decimal(value)
+    elif target == "business_case_approved":
+        kwargs["business_case_approved"] = parse_bool(value)
+    else:
+        kwargs[target] = text(value)
+    kept = extra.get("custom_fields")
+    if kept is None:
+        kept = extra["custom_fields"] = {}
+    kept[prop] = value
+
+
+def _custom_into(
+    raw: Mapping[str, Any],
     kwargs: dict[str, Any],
     extra: dict[str, Any],
-    found: Mapping[str, tuple[str, Any]],
-) -> None:
-    kept: dict[str, Any] | None = None
-    for target, (prop, value) in found.items():
-        if value is None or value == "":
-            continue
-        table = _ENUM_TABLES.get(target)
-        if table is not None:
-            normalized = _lookup(table, text(value))
-            kwargs[target] = normalized or "unknown"
-            if normalized is None:
-                extra[f"native_{target}"] = value
-        elif target == "goals":
-            kwargs["strategic_goals"] = goals_list(value)
-        elif target == "priority":
-            priority = parse_priority(value)
-            kwargs["priority"] = priority
-            if priority is None:
-                extra["native_priority"] = value
-        elif target in ("score", "budget"):
-            kwargs[target] = parse_decimal(value)
-        elif target == "business_case_approved":
-            kwargs["business_case_approved"] = parse_bool(value)
-        else:
-            kwargs[target] = text(value)
-        if kept is None:
-            kept = extra.setdefault("custom_fields", {})
-        kept[prop] = value
+    custom_fields: Mapping[str, str],
+) -> tuple[str, ...]:
+    """:func:`resolve_custom_fields` and :func:`_apply_custom` in one pass over the plan; the
+    properties found (empty ones too: read, so not kept again)."""
+    props: list[str] = []
+    for target, candidates in _custom_plan(custom_fields):
+        for prop in candidates:
+            if prop in raw:
+                props.append(prop)
+                _apply_one(kwargs, extra, target, prop, raw[prop])
+                break
+    return tuple(props)
 
 
 # -- records --------------------------------------------------------------------------------------
@@ -568,9 +584,11 @@ def _keep_rest(raw: Mapping[str, Any], used: AbstractSet[str], extra: dict[str, 
         elif kind is dict:
             if "__deferred" in value:
                 continue  # a navigation link, not data
+        elif kind is int or kind is bool or kind is float or kind is list:
+            pass  # neither empty text nor a link
         elif value == "" or (isinstance(value, Mapping) and "__deferred" in value):
             continue
-        if key.startswith(("__", "odata.")):  # what _META names too
+        if key[:1] in ("_", "o") and key.startswith(("__", "odata.")):  # what _META names too
             continue
         if key not in extra:
             extra[key] = value
@@ -588,11 +606,15 @@ def _finish(
         # is the budget at completion that earned value is measured against.
         kwargs["budget"] = kwargs.get("baseline_cost", kwargs.get("budget"))
     if custom_fields:
-        found = resolve_custom_fields(raw, custom_fields)
-        _apply_custom(kwargs, extra, found)
-        if found:
-            used = _with(used, tuple(prop for prop, _value in found.values()))
+        props = _custom_into(raw, kwargs, extra, custom_fields)
+        if props:
+            used = _with(used, props)
     _keep_rest(raw, used, extra)
+    # Without a custom field for them, unknown: as text, as every enumeration's value the
+    # mapping gives (the model's default is the member, which the store turns into this text).
+    for name in ("state", "phase", "health"):
+        if name not in kwargs:
+            kwargs[name] = "unknown"
 
 
 def _with(used: frozenset[str], props: tuple[str, ...]) -> frozenset[str]:
@@ -767,13 +789,22 @@ def summarize_team(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Assignments of one project -> per resource: name, work and cost."""
     team: dict[str, dict[str, Any]] = {}
     for row in rows:
-        name = text(row.get("ResourceName"))
-        key = text(row.get("ResourceId")) or name or "?"
+        get = row.get
+        name = get("ResourceName")
+        name = (name.strip() or None) if type(name) is str else text(name)
+        key = get("ResourceId")
+        key = ((key.strip() or None) if type(key) is str else text(key)) or name or "?"
         member = team.get(key)
         if member is None:  # the first row of a resource names it
             member = team[key] = {"resource": name, "work_hours": 0.0, "cost": 0.0}
-        member["work_hours"] += parse_decimal(row.get("AssignmentWork")) or 0.0
-        member["cost"] += parse_decimal(row.get("AssignmentCost")) or 0.0
+        # A decimal as the feed sends it (text) read at once; -0.0 adds as the 0.0 it was.
+        work, cost = get("AssignmentWork"), get("AssignmentCost")
+        member["work_hours"] += (
+            float(work.strip()) if type(work) is str and work else parse_decimal(work) or 0.0
+        )
+        member["cost"] += (
+            float(cost.strip()) if type(cost) is str and cost else parse_decimal(cost) or 0.0
+        )
     return sorted(team.values(), key=lambda m: str(m["resource"]))
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from itcrosswalk.core.adapter import Stream
 from itcrosswalk.core.config import Config
-from itcrosswalk.core.model import Health, Phase, WorkState
+from itcrosswalk.core.model import Health, Phase, WorkState, unlike_validated
 from itcrosswalk.core.sync import SyncEngine, build_adapter
 from itcrosswalk.plugins.project_online import mapping
 
@@ -241,13 +241,13 @@ def test_the_rest_of_a_row_is_kept_as_before() -> None:
         "__metadata": {"uri": "x"}, "odata.etag": "W/1", "__count": 3, "Used": "u", "Empty": "",
         "Blank": Text(""), "Word": Text("w"), "Null": None, "Zero": 0, "No": False, "Obj": {},
         "Nav": {"__deferred": {"uri": "y"}}, "NavToo": Row(__deferred={"uri": "z"}), "Kept": Row(a=1),
-        "List": [], "Année": "FY27",
+        "List": [], "Half": 0.5, "Année": "FY27",
     }  # fmt: skip
     extra: dict[str, Any] = {"Zero": "named first"}
     mapping._keep_rest(raw, frozenset({"Used"}), extra)
     general = _keep_rest_general(raw, {"Used"})
     assert extra == {**general, "Zero": "named first"}
-    assert set(extra) == {"Word", "Zero", "No", "Obj", "Kept", "List", "Année"}
+    assert set(extra) == {"Word", "Zero", "No", "Obj", "Kept", "List", "Half", "Année"}
 
 
 def test_a_row_s_repeated_dates_are_each_read_and_different_ones_kept_apart() -> None:
@@ -280,3 +280,41 @@ def test_a_record_id_is_the_one_the_general_path_gives(
                 assert stream.record_id(raw) == Stream.record_id(stream, raw), (stream.name, value)
     finally:
         adapter.close()
+
+
+def _team_general(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What ``summarize_team`` gave before its shortcuts."""
+    team: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        key = mapping.text(row.get("ResourceId")) or mapping.text(row.get("ResourceName")) or "?"
+        member = team.setdefault(
+            key, {"resource": mapping.text(row.get("ResourceName")), "work_hours": 0.0, "cost": 0.0}
+        )
+        member["work_hours"] += mapping.parse_decimal(row.get("AssignmentWork")) or 0.0
+        member["cost"] += mapping.parse_decimal(row.get("AssignmentCost")) or 0.0
+    return sorted(team.values(), key=lambda m: str(m["resource"]))
+
+
+def test_a_team_sums_as_before_whatever_its_values_are() -> None:
+    rows: list[dict[str, Any]] = [
+        {"ResourceId": "r1", "ResourceName": " Dana ", "AssignmentWork": "8.500000", "AssignmentCost": "100.000000"},
+        {"ResourceId": " r1 ", "ResourceName": "Dana Later", "AssignmentWork": 4, "AssignmentCost": -0.0},
+        {"ResourceId": "", "ResourceName": "Lee", "AssignmentWork": "", "AssignmentCost": None},
+        {"ResourceId": None, "ResourceName": None, "AssignmentWork": " 2 ", "AssignmentCost": "-0.0"},
+        {"ResourceId": 7, "ResourceName": Text("Ng"), "AssignmentWork": 1.25, "AssignmentCost": Text("3")},
+        {"ResourceName": "   ", "AssignmentWork": "1e3"},
+    ]  # fmt: skip
+    assert mapping.summarize_team(rows) == _team_general(rows)
+    dana = next(m for m in mapping.summarize_team(rows) if m["resource"] == "Dana")
+    assert dana == {"resource": "Dana", "work_hours": 12.5, "cost": 100.0}
+    with pytest.raises(ValueError):
+        mapping.summarize_team([{"ResourceId": "r", "AssignmentWork": "lots"}])
+
+
+def test_a_task_without_custom_fields_holds_unknown_as_text() -> None:
+    row = {"ProjectId": "p1", "TaskId": "t1", "TaskName": "Design", "TaskOutlineLevel": 2}
+    item = mapping.map_task(row, source="pwa", base="https://x")
+    for name in ("state", "phase", "health"):
+        value = getattr(item, name)
+        assert value == "unknown" and type(value) is str, name
+    assert unlike_validated(item) == []
