@@ -389,7 +389,7 @@ def resolve_custom_fields(
     (``StrategicGoals``); either is matched against the row's properties as the feed names them.
     """
     out: dict[str, tuple[str, Any]] = {}
-    for target, candidates in _custom_plan(custom_fields):
+    for target, candidates in _custom_plan(custom_fields)[0]:
         for candidate in candidates:
             if candidate in raw:
                 out[target] = (candidate, raw[candidate])
@@ -397,22 +397,27 @@ def resolve_custom_fields(
     return out
 
 
-def _custom_plan(custom_fields: Mapping[str, str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+_CustomPlan = tuple[tuple[tuple[str, tuple[str, ...]], ...], frozenset[str]]
+
+
+def _custom_plan(custom_fields: Mapping[str, str]) -> _CustomPlan:
     """Each configured custom field's target and the names it is looked for under (what it
-    says, then its property name), worked out once for a source's configuration."""
+    says, then its property name), and all those names, worked out once for a source's
+    configuration."""
     key = tuple(custom_fields.items())
     plan = _CUSTOM_PLANS.get(key)
     if plan is None:
-        plan = tuple(
+        fields = tuple(
             (target, (configured, property_name(configured)))
             for target, configured in custom_fields.items()
         )
+        plan = (fields, frozenset(name for _target, names in fields for name in names))
         if len(_CUSTOM_PLANS) < 64:  # one per configured source: a few
             _CUSTOM_PLANS[key] = plan
     return plan
 
 
-_CUSTOM_PLANS: dict[tuple[tuple[str, str], ...], tuple[tuple[str, tuple[str, ...]], ...]] = {}
+_CUSTOM_PLANS: dict[tuple[tuple[str, str], ...], _CustomPlan] = {}
 
 _ENUM_TABLES: dict[str, dict[str, str]] = {"state": WORK_STATES, "phase": PHASES, "health": HEALTH}
 
@@ -454,10 +459,13 @@ def _custom_into(
     extra: dict[str, Any],
     custom_fields: Mapping[str, str],
 ) -> tuple[str, ...]:
-    """:func:`resolve_custom_fields` and :func:`_apply_custom` in one pass over the plan; the
+    """:func:`resolve_custom_fields` and :func:`_apply_one` in one pass over the plan; the
     properties found (empty ones too: read, so not kept again)."""
+    fields, names = _custom_plan(custom_fields)
+    if raw.keys().isdisjoint(names):  # a row without any (a task): none to look for one by one
+        return ()
     props: list[str] = []
-    for target, candidates in _custom_plan(custom_fields):
+    for target, candidates in fields:
         for prop in candidates:
             if prop in raw:
                 props.append(prop)
