@@ -154,6 +154,7 @@ class ResourceStream(Stream):
         self.adapter = adapter
         self.name = name  # type: ignore[misc]
         self.resource = resource
+        self.prefix = mapping.RESOURCES[resource][1]
         self.incremental = incremental  # type: ignore[misc]
         # Portfolios and programs have no createDate to fall back on.
         self.fallback_cursor_field = "createDate" if incremental else None  # type: ignore[misc]
@@ -175,6 +176,12 @@ class ResourceStream(Stream):
 
     def source_id(self, value: Any) -> str:
         return mapping.source_id(self.resource, value)
+
+    def record_id(self, raw: Mapping[str, Any]) -> str | None:
+        value = raw.get("id")
+        if type(value) is int:  # what the API sends: the id as the core reads it, directly
+            return f"{self.prefix}-{value}"
+        return super().record_id(raw)
 
     def cursor_value(self, raw: Mapping[str, Any]) -> datetime | None:
         stamp = mapping.parse_datetime(raw.get("lastUpdatedDate"))

@@ -17,6 +17,7 @@ import math
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Any
 
 from ...core.model import (
@@ -172,6 +173,11 @@ _USED = {
 }
 
 
+def _is_mapping(value: Any) -> bool:
+    """``isinstance(value, Mapping)``, a JSON object answered without the ABC's check."""
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def source_id(resource: str, native_id: Any) -> str:
     """The common model's id of a Jira Align item: ``epic-1200``."""
     return f"{RESOURCES[resource][1]}-{int(native_id)}"
@@ -179,11 +185,18 @@ def source_id(resource: str, native_id: Any) -> str:
 
 def parse_datetime(value: Any) -> datetime | None:
     """An API date-time (``2024-06-06T19:25:10.517Z``, UTC); null or ``""`` is unset."""
-    if value in (None, ""):
+    if value is None:
         return None
-    if not isinstance(value, str):
-        raise ValueError(f"not a date-time: {value!r}")
+    if type(value) is not str:  # the common case first: a JSON string
+        if value == "":
+            return None
+        if not isinstance(value, str):
+            raise ValueError(f"not a date-time: {value!r}")
+    elif not value:
+        return None
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is UTC:  # what a "Z" or "+00:00" reads as
+        return parsed
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
@@ -287,13 +300,15 @@ def _extra(raw: Mapping[str, Any]) -> dict[str, Any]:
     """Native fields the model does not name; nulls and empty lists carry nothing."""
     out: dict[str, Any] = {}
     for key, item in raw.items():
-        if key in _USED or item is None or item == [] or item == "":
+        if item is None or key in _USED:
+            continue
+        if not item and (item == [] or item == ""):  # a falsy value: 0 and false are kept
             continue
         if key == "customFields" and isinstance(item, list):
             fields = {
                 k: v
                 for entry in item
-                if isinstance(entry, Mapping)
+                if _is_mapping(entry)
                 for k, v in entry.items()
                 if v not in (None, "")
             }
@@ -307,7 +322,7 @@ def _extra(raw: Mapping[str, Any]) -> dict[str, Any]:
 def _owner(raw: Mapping[str, Any], owners: Mapping[str, str] | None) -> str | None:
     """The owner's e-mail where Jira Align's users say it (people join on e-mail), else the id."""
     embedded = raw.get("owner")
-    if isinstance(embedded, Mapping) and embedded.get("email"):
+    if embedded is not None and _is_mapping(embedded) and embedded.get("email"):
         return str(embedded["email"]).strip().lower()
     owner = raw.get("ownerId")
     if owner in (None, ""):
@@ -334,7 +349,7 @@ def _estimates(resource: str, raw: Mapping[str, Any]) -> dict[str, Any]:
         sized = [
             {"release_id": p.get("releaseId"), "system": p.get("estimationSystem"), "value": v}
             for p in points
-            if isinstance(p, Mapping) and (v := p.get("estimationValue")) not in (None, "")
+            if _is_mapping(p) and (v := p.get("estimationValue")) not in (None, "")
         ]
         if sized:
             out["points"] = sized
@@ -350,7 +365,12 @@ def parent_ref(resource: str, raw: Mapping[str, Any], feature_parent: str = "Epi
         return source_id("Portfolios", value) if value not in (None, "", 0) else None
     if resource in ("Features", "Capabilities"):
         capability = raw.get("parentCapability")
-        if resource == "Features" and isinstance(capability, Mapping) and capability.get("id"):
+        if (
+            resource == "Features"
+            and capability is not None
+            and _is_mapping(capability)
+            and capability.get("id")
+        ):
             return source_id("Capabilities", capability["id"])
         value = raw.get("parentId")
         if value not in (None, "", 0):
@@ -359,6 +379,21 @@ def parent_ref(resource: str, raw: Mapping[str, Any], feature_parent: str = "Epi
         value = raw.get("primaryProgramId")
         return source_id("Programs", value) if value not in (None, "", 0) else None
     return None
+
+
+def _value(enum: type[Enum], value: str) -> str:
+    """``enum(value).value``, read from a table of the enumeration's values (it raises the
+    same ValueError on a value the enumeration lacks)."""
+    try:
+        return _VALUES[enum][value]
+    except KeyError:
+        return enum(value).value  # type: ignore[no-any-return]
+
+
+_VALUES: dict[type[Enum], dict[str, str]] = {
+    enum: {member.value: member.value for member in enum}
+    for enum in (WorkItemKind, WorkState, Phase, Health)
+}
 
 
 def map_work(
@@ -397,7 +432,7 @@ def map_work(
         extra["estimates"] = estimates
     program = raw.get("primaryProgramId")
     if program not in (None, "", 0):
-        extra["program"] = str(names.get(source_id("Programs", program), program))
+        extra["program"] = str(names.get(f"program-{int(program)}", program))  # source_id
     release_ids = raw.get("releaseIds") or (
         [raw["releaseId"]] if raw.get("releaseId") not in (None, "", 0) else []
     )
@@ -408,14 +443,14 @@ def map_work(
     goals: list[str] = []
     theme = raw.get("themeId")
     if theme not in (None, "", 0):
-        goals.append(str(names.get(source_id("Themes", theme), theme)))
+        goals.append(str(names.get(f"theme-{int(theme)}", theme)))  # as source_id names it
     department = None
     if department_field:
         department = (extra.get("customFields") or {}).get(department_field) or raw.get(
             department_field
         )
     score = raw.get("score")
-    score_value = score.get("score") if isinstance(score, Mapping) else score
+    score_value = score.get("score") if score is not None and _is_mapping(score) else score
     priority = raw.get("priority")
     budget_field = "plannedBudget" if resource == "Themes" else "budget"
     # Each value is its field's type by construction (text; aware UTC times and finite numbers
@@ -430,13 +465,13 @@ def map_work(
         url=str(raw.get("self") or f"{base}/rest/align/api/2/{resource}/{int(native_id)}"),
         updated_at=parse_datetime(raw.get("lastUpdatedDate")),
         created_at=parse_datetime(raw.get("createDate")),
-        kind=WorkItemKind(kind).value,
+        kind=_value(WorkItemKind, kind),
         number=str(native_id),
         name=str(raw.get("title") or "").strip() or f"{prefix} {native_id}",
         parent_id=parent_ref(resource, raw, feature_parent),
-        state=WorkState(state).value,
-        phase=Phase(work_phase(resource, raw, state)).value,
-        health=Health(health(raw, extra)).value,
+        state=_value(WorkState, state),
+        phase=_value(Phase, work_phase(resource, raw, state)),
+        health=_value(Health, health(raw, extra)),
         manager=_owner(raw, owners),
         department=str(department) if department not in (None, "") else None,
         strategic_goals=goals,

@@ -303,6 +303,12 @@ class FeedStream(Stream):
         """Client-side re-check of the server-side filter (rows it should not have sent)."""
         return True
 
+    def record_id(self, raw: Mapping[str, Any]) -> str | None:
+        value = raw.get(self.key)
+        if type(value) is str and value:  # a guid as the feed sends it: the id as it is
+            return value
+        return super().record_id(raw)
+
     def cursor_value(self, raw: Mapping[str, Any]) -> datetime | None:
         if not self.cursor_field:
             return None

@@ -17,8 +17,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ...core.model import (
     Person,
@@ -242,6 +244,15 @@ def parse_datetime(value: Any, zone: tzinfo = UTC) -> datetime | None:
         return None
     if not isinstance(value, str):
         raise ValueError(f"not a date: {value!r}")
+    if zone is not UTC and zone in _UTC_ZONES:
+        zone = UTC  # a zone that is UTC by another name: the same instants, no conversion
+    if value[:6] == "/Date(" and value[-2:] == ")/":
+        # The common form first (milliseconds, no offset): what the pattern below reads, in a
+        # few slices; \d and str.isdecimal are the same digits.
+        ticks = value[6:-2]
+        if ticks.isdecimal() or (ticks[:1] == "-" and ticks[1:].isdecimal()):
+            moment = _from_ms(int(ticks))
+            return moment if zone is UTC else moment.replace(tzinfo=zone).astimezone(UTC)
     match = _MS_DATE.match(value) if value[:1] == "/" else None
     if match:
         # Edm.DateTime ticks are the wall-clock time written as if it were UTC (the server's
@@ -259,6 +270,37 @@ def parse_datetime(value: Any, zone: tzinfo = UTC) -> datetime | None:
     return parsed if parsed.tzinfo is UTC else parsed.astimezone(UTC)
 
 
+def _from_ms(ms: int) -> datetime:
+    """Milliseconds since 1970 as an aware UTC time: ``_EPOCH + timedelta(milliseconds=ms)``,
+    in whole seconds then the milliseconds (exact, as the sum is), at half its cost."""
+    seconds, rest = divmod(ms, 1000)
+    try:
+        moment = datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):  # outside what the platform's clock reads
+        return _EPOCH + timedelta(milliseconds=ms)
+    return moment.replace(microsecond=rest * 1000) if rest else moment
+
+
+def _utc_zones() -> frozenset[tzinfo]:
+    zones: set[tzinfo] = set()
+    for key in (
+        "UTC",
+        "Etc/UTC",
+        "Etc/UCT",
+        "UCT",
+        "Etc/Universal",
+        "Universal",
+        "Etc/Zulu",
+        "Zulu",
+    ):
+        try:
+            zones.add(ZoneInfo(key))  # cached: the instance a source's ``timezone`` gets
+        except (ZoneInfoNotFoundError, ValueError):
+            continue
+    return frozenset(zones)
+
+
+_UTC_ZONES = _utc_zones()
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -347,45 +389,89 @@ def resolve_custom_fields(
     (``StrategicGoals``); either is matched against the row's properties as the feed names them.
     """
     out: dict[str, tuple[str, Any]] = {}
-    for target, configured in custom_fields.items():
-        for candidate in (configured, property_name(configured)):
+    for target, candidates in _custom_plan(custom_fields)[0]:
+        for candidate in candidates:
             if candidate in raw:
                 out[target] = (candidate, raw[candidate])
                 break
     return out
 
 
+_CustomPlan = tuple[tuple[tuple[str, tuple[str, ...]], ...], frozenset[str]]
+
+
+def _custom_plan(custom_fields: Mapping[str, str]) -> _CustomPlan:
+    """Each configured custom field's target and the names it is looked for under (what it
+    says, then its property name), and all those names, worked out once for a source's
+    configuration."""
+    key = tuple(custom_fields.items())
+    plan = _CUSTOM_PLANS.get(key)
+    if plan is None:
+        fields = tuple(
+            (target, (configured, property_name(configured)))
+            for target, configured in custom_fields.items()
+        )
+        plan = (fields, frozenset(name for _target, names in fields for name in names))
+        if len(_CUSTOM_PLANS) < 64:  # one per configured source: a few
+            _CUSTOM_PLANS[key] = plan
+    return plan
+
+
+_CUSTOM_PLANS: dict[tuple[tuple[str, str], ...], _CustomPlan] = {}
+
 _ENUM_TABLES: dict[str, dict[str, str]] = {"state": WORK_STATES, "phase": PHASES, "health": HEALTH}
 
 
-def _apply_custom(
+def _apply_one(
+    kwargs: dict[str, Any], extra: dict[str, Any], target: str, prop: str, value: Any
+) -> None:
+    """One custom field's value into its model field (its native value kept in extra)."""
+    if value is None or value == "":
+        return
+    table = _ENUM_TABLES.get(target)
+    if table is not None:
+        normalized = _lookup(table, text(value))
+        kwargs[target] = normalized or "unknown"
+        if normalized is None:
+            extra[f"native_{target}"] = value
+    elif target == "goals":
+        kwargs["strategic_goals"] = goals_list(value)
+    elif target == "priority":
+        priority = parse_priority(value)
+        kwargs["priority"] = priority
+        if priority is None:
+            extra["native_priority"] = value
+    elif target in ("score", "budget"):
+        kwargs[target] = parse_decimal(value)
+    elif target == "business_case_approved":
+        kwargs["business_case_approved"] = parse_bool(value)
+    else:
+        kwargs[target] = text(value)
+    kept = extra.get("custom_fields")
+    if kept is None:
+        kept = extra["custom_fields"] = {}
+    kept[prop] = value
+
+
+def _custom_into(
+    raw: Mapping[str, Any],
     kwargs: dict[str, Any],
     extra: dict[str, Any],
-    found: Mapping[str, tuple[str, Any]],
-) -> None:
-    for target, (prop, value) in found.items():
-        if value is None or value == "":
-            continue
-        table = _ENUM_TABLES.get(target)
-        if table is not None:
-            normalized = _lookup(table, text(value))
-            kwargs[target] = normalized or "unknown"
-            if normalized is None:
-                extra[f"native_{target}"] = value
-        elif target == "goals":
-            kwargs["strategic_goals"] = goals_list(value)
-        elif target == "priority":
-            priority = parse_priority(value)
-            kwargs["priority"] = priority
-            if priority is None:
-                extra["native_priority"] = value
-        elif target in ("score", "budget"):
-            kwargs[target] = parse_decimal(value)
-        elif target == "business_case_approved":
-            kwargs["business_case_approved"] = parse_bool(value)
-        else:
-            kwargs[target] = text(value)
-        extra.setdefault("custom_fields", {})[prop] = value
+    custom_fields: Mapping[str, str],
+) -> tuple[str, ...]:
+    """:func:`resolve_custom_fields` and :func:`_apply_one` in one pass over the plan; the
+    properties found (empty ones too: read, so not kept again)."""
+    fields, names = _custom_plan(custom_fields)
+    if raw.keys().isdisjoint(names):  # a row without any (a task): none to look for one by one
+        return ()
+    props: list[str] = []
+    for target, candidates in fields:
+        for prop in candidates:
+            if prop in raw:
+                props.append(prop)
+                _apply_one(kwargs, extra, target, prop, raw[prop])
+                break
+    return tuple(props)
 
 
 # -- records --------------------------------------------------------------------------------------
@@ -395,38 +481,57 @@ def _url(base: str, path: str) -> str:
     return f"{base.rstrip('/')}/{path}"
 
 
+_DATE, _TEXT, _NUMBER = "date", "text", "number"
+_UNREAD: Any = object()
+
+# A field table as a plan: (model field, its first property, the others, how it is read).
+_Plan = tuple[tuple[str, str, tuple[str, ...], str], ...]
+
+
 def _common(
     raw: Mapping[str, Any],
-    fields: Mapping[str, tuple[str, ...]],
-    named_extra: Mapping[str, str],
+    plan: _Plan,
+    extra_plan: tuple[tuple[str, str, str], ...],
     zone: tzinfo,
-    read: frozenset[str],
-) -> tuple[dict[str, Any], dict[str, Any], set[str]]:
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    if zone is not UTC and zone in _UTC_ZONES:
+        zone = UTC
     kwargs: dict[str, Any] = {}
-    used = set(read)
-    for target, names in fields.items():
-        value = _first(raw, names)
-        if value is None:
-            continue
-        if target in _DATE_TARGETS:
-            kwargs[target] = parse_datetime(value, zone)
-        elif target in _TEXT_TARGETS:
+    # A row repeats its dates (a milestone starts as it finishes, a baseline is the schedule
+    # until it slips): each text is read once per row.
+    moments: dict[Any, datetime | None] = {}
+    get = raw.get
+    for target, name, others, kind in plan:
+        value = get(name)
+        if value is None or value == "":
+            value = _first(raw, others) if others else None
+            if value is None:
+                continue
+        if kind is _DATE:
+            if type(value) is str:
+                moment = moments.get(value, _UNREAD)
+                if moment is _UNREAD:
+                    moment = moments[value] = parse_datetime(value, zone)
+                kwargs[target] = moment
+            else:
+                kwargs[target] = parse_datetime(value, zone)  # raises: not a date
+        elif kind is _TEXT:
             kwargs[target] = text(value)
         else:
             kwargs[target] = parse_decimal(value)
     extra: dict[str, Any] = {}
-    for native, name in named_extra.items():
-        value = raw.get(native)
+    for native, name, kind in extra_plan:
+        value = get(native)
         if value is None or value == "":
             continue
-        if native in _DATE_EXTRAS:
+        if kind is _DATE:
             moment = parse_datetime(value, zone)
             extra[name] = moment.isoformat() if moment else None
-        elif native in _TEXT_EXTRAS:
+        elif kind is _TEXT:
             extra[name] = value
         else:
             extra[name] = parse_decimal(value)
-    return kwargs, extra, used
+    return kwargs, extra
 
 
 _DATE_TARGETS = frozenset(
@@ -444,6 +549,29 @@ _DATE_TARGETS = frozenset(
 _TEXT_TARGETS = frozenset({"name", "manager", "department"})
 
 
+def _plan(fields: Mapping[str, tuple[str, ...]]) -> _Plan:
+    return tuple(
+        (
+            target,
+            names[0],
+            names[1:],
+            _DATE if target in _DATE_TARGETS else _TEXT if target in _TEXT_TARGETS else _NUMBER,
+        )
+        for target, names in fields.items()
+    )
+
+
+def _extra_plan(named_extra: Mapping[str, str]) -> tuple[tuple[str, str, str], ...]:
+    return tuple(
+        (
+            native,
+            name,
+            _DATE if native in _DATE_EXTRAS else _TEXT if native in _TEXT_EXTRAS else _NUMBER,
+        )
+        for native, name in named_extra.items()
+    )
+
+
 def _read_by(
     fields: Mapping[str, tuple[str, ...]], named_extra: Mapping[str, str]
 ) -> frozenset[str]:
@@ -451,36 +579,76 @@ def _read_by(
     return frozenset([name for names in fields.values() for name in names] + list(named_extra))
 
 
-def _keep_rest(raw: Mapping[str, Any], used: set[str], extra: dict[str, Any]) -> None:
+def _keep_rest(raw: Mapping[str, Any], used: AbstractSet[str], extra: dict[str, Any]) -> None:
+    """The properties nothing read, into ``extra``: not empty ones, nor OData's bookkeeping
+    (``__metadata``, ``odata.*``) or navigation links (``{"__deferred": ...}``)."""
     for key, value in raw.items():
-        if value is None or value == "" or key in used or key in _META:
+        if value is None or key in used:
             continue
-        if key.startswith(("__", "odata.")):
+        kind = type(value)
+        if kind is str:
+            if not value:
+                continue
+        elif kind is dict:
+            if "__deferred" in value:
+                continue  # a navigation link, not data
+        elif kind is int or kind is bool or kind is float or kind is list:
+            pass  # neither empty text nor a link
+        elif value == "" or (isinstance(value, Mapping) and "__deferred" in value):
             continue
-        if type(value) is not str and isinstance(value, Mapping) and "__deferred" in value:
-            continue  # a navigation link, not data
-        extra.setdefault(key, value)
+        if key[:1] in ("_", "o") and key.startswith(("__", "odata.")):  # what _META names too
+            continue
+        if key not in extra:
+            extra[key] = value
 
 
 def _finish(
     raw: Mapping[str, Any],
     kwargs: dict[str, Any],
     extra: dict[str, Any],
-    used: set[str],
+    used: frozenset[str],
     custom_fields: Mapping[str, str] | None,
 ) -> None:
     if not kwargs.get("budget"):
         # The budget cost field is empty unless budget resources are used: the baseline cost
         # is the budget at completion that earned value is measured against.
         kwargs["budget"] = kwargs.get("baseline_cost", kwargs.get("budget"))
-    found = resolve_custom_fields(raw, custom_fields or {})
-    _apply_custom(kwargs, extra, found)
-    used |= {prop for prop, _value in found.values()}
+    if custom_fields:
+        props = _custom_into(raw, kwargs, extra, custom_fields)
+        if props:
+            used = _with(used, props)
     _keep_rest(raw, used, extra)
+    # Without a custom field for them, unknown: as text, as every enumeration's value the
+    # mapping gives (the model's default is the member, which the store turns into this text).
+    for name in ("state", "phase", "health"):
+        if name not in kwargs:
+            kwargs[name] = "unknown"
 
 
-_PROJECT_READ = _read_by(PROJECT_FIELDS, PROJECT_EXTRA)
-_TASK_READ = _read_by(TASK_FIELDS, TASK_EXTRA)
+def _with(used: frozenset[str], props: tuple[str, ...]) -> frozenset[str]:
+    """``used`` and a row's custom-field properties (the same few rows after rows), once."""
+    key = (used, props)
+    out = _USED_WITH.get(key)
+    if out is None:
+        out = used | set(props)
+        if len(_USED_WITH) < 256:
+            _USED_WITH[key] = out
+    return out
+
+
+_USED_WITH: dict[tuple[frozenset[str], tuple[str, ...]], frozenset[str]] = {}
+
+_PROJECT_PLAN = _plan(PROJECT_FIELDS)
+_TASK_PLAN = _plan(TASK_FIELDS)
+_PROJECT_EXTRA_PLAN = _extra_plan(PROJECT_EXTRA)
+_TASK_EXTRA_PLAN = _extra_plan(TASK_EXTRA)
+_PROJECT_USED = _read_by(PROJECT_FIELDS, PROJECT_EXTRA) | {"ProjectId", "ProjectIdentifier"}
+_TASK_USED = _read_by(TASK_FIELDS, TASK_EXTRA) | {
+    "TaskId",
+    "TaskParentTaskId",
+    "TaskIsMilestone",
+    "TaskWBS",
+}
 
 
 def map_project(
@@ -495,8 +663,7 @@ def map_project(
     project_id = text(raw.get("ProjectId"))
     if not project_id:
         raise ValueError("row has no ProjectId")
-    kwargs, extra, used = _common(raw, PROJECT_FIELDS, PROJECT_EXTRA, zone, _PROJECT_READ)
-    used |= {"ProjectId", "ProjectIdentifier"}
+    kwargs, extra = _common(raw, _PROJECT_PLAN, _PROJECT_EXTRA_PLAN, zone)
     if not kwargs.get("name"):
         raise ValueError("project has no ProjectName")
     if kwargs.get("percent_complete") is not None:
@@ -508,7 +675,7 @@ def map_project(
         if phase is None:
             extra["native_phase"] = stage
     kwargs["number"] = text(raw.get("ProjectIdentifier"))
-    _finish(raw, kwargs, extra, used, custom_fields)
+    _finish(raw, kwargs, extra, _PROJECT_USED, custom_fields)
     # Each value is its field's type by construction (text from ``text``, floats from
     # ``parse_decimal`` and aware UTC times from ``parse_datetime``, which raise on anything
     # else; the enumerations' values from the tables; a priority 1-5), so the model is built
@@ -539,8 +706,7 @@ def map_task(
     project_id = text(raw.get("ProjectId"))
     if not task_id or not project_id:
         raise ValueError("row has no TaskId or ProjectId")
-    kwargs, extra, used = _common(raw, TASK_FIELDS, TASK_EXTRA, zone, _TASK_READ)
-    used |= {"TaskId", "TaskParentTaskId", "TaskIsMilestone", "TaskWBS"}
+    kwargs, extra = _common(raw, _TASK_PLAN, _TASK_EXTRA_PLAN, zone)
     if not kwargs.get("name"):
         raise ValueError("task has no TaskName")
     level = raw.get("TaskOutlineLevel")
@@ -550,7 +716,7 @@ def map_task(
         parent = project_id
     milestone = raw.get("TaskIsMilestone") is True
     kwargs["number"] = text(raw.get("TaskWBS"))
-    _finish(raw, kwargs, extra, used, custom_fields)
+    _finish(raw, kwargs, extra, _TASK_USED, custom_fields)
     return built(  # as a project is (see map_project)
         WorkItem,
         source=source,
@@ -631,12 +797,22 @@ def summarize_team(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Assignments of one project -> per resource: name, work and cost."""
     team: dict[str, dict[str, Any]] = {}
     for row in rows:
-        key = text(row.get("ResourceId")) or text(row.get("ResourceName")) or "?"
-        member = team.setdefault(
-            key, {"resource": text(row.get("ResourceName")), "work_hours": 0.0, "cost": 0.0}
+        get = row.get
+        name = get("ResourceName")
+        name = (name.strip() or None) if type(name) is str else text(name)
+        key = get("ResourceId")
+        key = ((key.strip() or None) if type(key) is str else text(key)) or name or "?"
+        member = team.get(key)
+        if member is None:  # the first row of a resource names it
+            member = team[key] = {"resource": name, "work_hours": 0.0, "cost": 0.0}
+        # A decimal as the feed sends it (text) read at once; -0.0 adds as the 0.0 it was.
+        work, cost = get("AssignmentWork"), get("AssignmentCost")
+        member["work_hours"] += (
+            float(work.strip()) if type(work) is str and work else parse_decimal(work) or 0.0
         )
-        member["work_hours"] += parse_decimal(row.get("AssignmentWork")) or 0.0
-        member["cost"] += parse_decimal(row.get("AssignmentCost")) or 0.0
+        member["cost"] += (
+            float(cost.strip()) if type(cost) is str and cost else parse_decimal(cost) or 0.0
+        )
     return sorted(team.values(), key=lambda m: str(m["resource"]))
 
 

@@ -5,16 +5,18 @@ still refused, so the record is quarantined."""
 
 from __future__ import annotations
 
+import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from itcrosswalk.core.adapter import Stream
 from itcrosswalk.core.config import Config
-from itcrosswalk.core.model import Health, Phase, WorkState
+from itcrosswalk.core.model import Health, Phase, WorkState, unlike_validated
 from itcrosswalk.core.sync import SyncEngine, build_adapter
 from itcrosswalk.plugins.project_online import mapping
 
@@ -186,3 +188,133 @@ def test_bad_values_are_still_caught_and_each_bad_row_quarantined_with_its_paylo
         assert quarantined[ident]["payload"][field] == value
         assert quarantined[ident]["error"].startswith("ValueError")
     assert store.count("work_item", source="pwa") == len(project_rows(small_world)) - len(bad)
+
+
+@pytest.mark.parametrize(
+    "zone", [*ZONES, ZoneInfo("Etc/UTC"), ZoneInfo("America/Phoenix")], ids=str
+)
+def test_milliseconds_read_in_slices_are_the_instant_the_pattern_reads(zone: tzinfo) -> None:
+    rng = random.Random(23)
+    ticks = [0, 1, -1, 999, -999, 1000, -1001, -62135596800000, 253402300799000 - 86400000]
+    ticks += [rng.randrange(-2_000_000_000_000, 4_000_000_000_000) for _ in range(400)]
+    for ms in ticks:
+        value = f"/Date({ms})/"
+        parsed = mapping.parse_datetime(value, zone)
+        assert parsed == _general(value, zone), value
+        assert parsed is not None and parsed.tzinfo is UTC, value
+    # Only the plain form is read in slices; the rest goes the pattern's way, or raises.
+    assert mapping.parse_datetime("/Date(1356998400000)/\n", UTC) == datetime(2013, 1, 1, tzinfo=UTC)  # fmt: skip
+    for bad in ("/Date(--5)/", "/Date(+5)/", "/Date( 5)/", "/Date()/", "/Date(-)/", "/Date(1.5)/"):
+        with pytest.raises(ValueError):
+            mapping.parse_datetime(bad, zone)
+
+
+def test_a_utc_zone_by_another_name_reads_as_utc_and_others_still_convert() -> None:
+    for key in ("UTC", "Etc/UTC", "Zulu"):
+        assert ZoneInfo(key) in mapping._UTC_ZONES
+    assert ZoneInfo("America/Phoenix") not in mapping._UTC_ZONES
+    wall = "/Date(1782892800000)/"  # 2026-07-01 08:00 on the server's clock
+    assert mapping.parse_datetime(wall, ZoneInfo("Etc/UTC")) == datetime(2026, 7, 1, 8, tzinfo=UTC)  # fmt: skip
+    assert mapping.parse_datetime(wall, ZoneInfo("America/Phoenix")) == datetime(2026, 7, 1, 15, tzinfo=UTC)  # fmt: skip
+
+
+def _keep_rest_general(raw: dict[str, Any], used: set[str]) -> dict[str, Any]:
+    """What ``_keep_rest`` kept before its shortcuts."""
+    extra: dict[str, Any] = {}
+    for key, value in raw.items():
+        if value is None or value == "" or key in used or key in mapping._META:
+            continue
+        if key.startswith(("__", "odata.")):
+            continue
+        if isinstance(value, Mapping) and "__deferred" in value:
+            continue
+        extra.setdefault(key, value)
+    return extra
+
+
+class Row(dict):  # type: ignore[type-arg]
+    pass
+
+
+def test_the_rest_of_a_row_is_kept_as_before() -> None:
+    raw: dict[str, Any] = {
+        "__metadata": {"uri": "x"}, "odata.etag": "W/1", "__count": 3, "Used": "u", "Empty": "",
+        "Blank": Text(""), "Word": Text("w"), "Null": None, "Zero": 0, "No": False, "Obj": {},
+        "Nav": {"__deferred": {"uri": "y"}}, "NavToo": Row(__deferred={"uri": "z"}), "Kept": Row(a=1),
+        "List": [], "Half": 0.5, "Année": "FY27",
+    }  # fmt: skip
+    extra: dict[str, Any] = {"Zero": "named first"}
+    mapping._keep_rest(raw, frozenset({"Used"}), extra)
+    general = _keep_rest_general(raw, {"Used"})
+    assert extra == {**general, "Zero": "named first"}
+    assert set(extra) == {"Word", "Zero", "No", "Obj", "Kept", "List", "Half", "Année"}
+
+
+def test_a_row_s_repeated_dates_are_each_read_and_different_ones_kept_apart() -> None:
+    row = {
+        "ProjectId": "p1", "ProjectName": "Stormwater", "ProjectStartDate": "/Date(1782892800000)/",
+        "ProjectBaselineStartDate": "/Date(1782892800000)/", "ProjectFinishDate": "/Date(1790000000000)/",
+        "ProjectBaselineFinishDate": "/Date(1790000000123)/", "ProjectModifiedDate": "2026-07-01T08:00:00",
+        "ProjectCreatedDate": "/Date(1782892800000)/",
+    }  # fmt: skip
+    item = mapping.map_project(
+        row, source="pwa", base="https://x", zone=ZoneInfo("America/Phoenix")
+    )
+    for field, prop in (("planned_start", "ProjectStartDate"), ("baseline_start", "ProjectBaselineStartDate"),
+                        ("planned_finish", "ProjectFinishDate"), ("baseline_finish", "ProjectBaselineFinishDate"),
+                        ("updated_at", "ProjectModifiedDate"), ("created_at", "ProjectCreatedDate")):  # fmt: skip
+        assert getattr(item, field) == _general(row[prop], ZoneInfo("America/Phoenix")), field
+    assert item.baseline_finish != item.planned_finish
+    with pytest.raises(ValueError):  # a repeated bad date still fails its row
+        mapping.map_project({**row, "ProjectBaselineStartDate": 17}, source="pwa", base="https://x")
+
+
+def test_a_record_id_is_the_one_the_general_path_gives(
+    instance: Instance, make_config: Callable[..., Config], pm: Any
+) -> None:
+    adapter: Any = build_adapter(make_config(instance), "pwa", pm)
+    try:
+        for stream in adapter.streams()[:3]:
+            for value in ("6f1c-guid", Text("t"), "", None, 12, {"value": "v"}, " spaced "):
+                raw = {stream.key: value}
+                assert stream.record_id(raw) == Stream.record_id(stream, raw), (stream.name, value)
+    finally:
+        adapter.close()
+
+
+def _team_general(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What ``summarize_team`` gave before its shortcuts."""
+    team: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        key = mapping.text(row.get("ResourceId")) or mapping.text(row.get("ResourceName")) or "?"
+        member = team.setdefault(
+            key, {"resource": mapping.text(row.get("ResourceName")), "work_hours": 0.0, "cost": 0.0}
+        )
+        member["work_hours"] += mapping.parse_decimal(row.get("AssignmentWork")) or 0.0
+        member["cost"] += mapping.parse_decimal(row.get("AssignmentCost")) or 0.0
+    return sorted(team.values(), key=lambda m: str(m["resource"]))
+
+
+def test_a_team_sums_as_before_whatever_its_values_are() -> None:
+    rows: list[dict[str, Any]] = [
+        {"ResourceId": "r1", "ResourceName": " Dana ", "AssignmentWork": "8.500000", "AssignmentCost": "100.000000"},
+        {"ResourceId": " r1 ", "ResourceName": "Dana Later", "AssignmentWork": 4, "AssignmentCost": -0.0},
+        {"ResourceId": "", "ResourceName": "Lee", "AssignmentWork": "", "AssignmentCost": None},
+        {"ResourceId": None, "ResourceName": None, "AssignmentWork": " 2 ", "AssignmentCost": "-0.0"},
+        {"ResourceId": 7, "ResourceName": Text("Ng"), "AssignmentWork": 1.25, "AssignmentCost": Text("3")},
+        {"ResourceName": "   ", "AssignmentWork": "1e3"},
+    ]  # fmt: skip
+    assert mapping.summarize_team(rows) == _team_general(rows)
+    dana = next(m for m in mapping.summarize_team(rows) if m["resource"] == "Dana")
+    assert dana == {"resource": "Dana", "work_hours": 12.5, "cost": 100.0}
+    with pytest.raises(ValueError):
+        mapping.summarize_team([{"ResourceId": "r", "AssignmentWork": "lots"}])
+
+
+def test_a_task_without_custom_fields_holds_unknown_as_text() -> None:
+    row = {"ProjectId": "p1", "TaskId": "t1", "TaskName": "Design", "TaskOutlineLevel": 2}
+    item = mapping.map_task(row, source="pwa", base="https://x")
+    for name in ("state", "phase", "health"):
+        value = getattr(item, name)
+        assert value == "unknown" and type(value) is str, name
+    assert unlike_validated(item) == []
