@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from itcrosswalk.core.compliance import load_controls, run_controls
 from itcrosswalk.core.compliance.controls import Control
-from itcrosswalk.core.store import ENTITY_TABLES, Store
+from itcrosswalk.core.store import ENTITY_TABLES, Store, stream_state
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -37,6 +37,16 @@ def _put(store: Store, entity: str, rows: list[dict[str, Any]]) -> None:
         conn.execute(sa.delete(ENTITY_TABLES[entity]))
         if rows:
             conn.execute(sa.insert(ENTITY_TABLES[entity]), rows)
+
+
+def _synced(store: Store, *streams: tuple[str, str, str]) -> None:
+    """Streams read completely (source, stream, entity): what a control requires."""
+    with store.engine.begin() as conn:
+        conn.execute(sa.delete(stream_state))
+        conn.execute(
+            sa.insert(stream_state),
+            [{"source": s, "stream": st, "entity": e, "access": "ok"} for s, st, e in streams],
+        )
 
 
 def _findings(store: Store, control: Control) -> dict[str, tuple[str, str]]:
@@ -124,5 +134,98 @@ def test_capacity_unstaffed_as_before(store_url: str) -> None:
             _put(store, "assignment", assignments)
             found = _same_as(store, "capacity.unstaffed", UNSTAFFED_BEFORE)
             assert {s for s, _ in found.values()} == {"ok", "alarm", "skip"}
+    finally:
+        store.close()
+
+
+NONCOMPLIANT_BEFORE = """\
+-- Open tickets name a device by serial number or by name (ServiceNow's cmdb_ci); each is
+-- grouped once, then joined, so a million tickets are read once, not once per device.
+WITH open_tickets AS (
+  SELECT t.number,
+         {{ serial_key('t.device_serial') }} AS serial_key,
+         LOWER(t.device_name) AS device_name
+  FROM tickets t
+  WHERE t.deleted = FALSE AND t.state IN ('new', 'in_progress', 'on_hold')
+    AND (t.device_serial IS NOT NULL OR t.device_name IS NOT NULL)
+),
+by_serial AS (
+  SELECT serial_key, MIN(number) AS number FROM open_tickets
+  WHERE serial_key IS NOT NULL AND serial_key <> '' GROUP BY serial_key
+),
+by_name AS (
+  SELECT device_name, MIN(number) AS number FROM open_tickets
+  WHERE device_name IS NOT NULL GROUP BY device_name
+)
+SELECT
+  d.source || '/' || d.source_id AS resource,
+  d.name AS label,
+  d.source,
+  COALESCE(d.department, (
+    SELECT MIN(p.department) FROM people p WHERE p.upn = d.owner AND p.deleted = FALSE
+  )) AS department,
+  d.url,
+  d.serial,
+  d.compliance,
+  COALESCE(s.number, n.number) AS ticket,
+  CASE WHEN COALESCE(s.number, n.number) IS NOT NULL THEN 'ok' ELSE 'alarm' END AS status,
+  CASE WHEN COALESCE(s.number, n.number) IS NOT NULL
+    THEN 'non-compliant, and an open ticket names the device'
+    ELSE 'non-compliant, and no open ticket names the device'
+  END AS reason
+FROM devices d
+LEFT JOIN by_serial s ON s.serial_key = d.serial_key
+LEFT JOIN by_name n ON n.device_name = LOWER(d.name)
+WHERE d.platform = 'intune' AND d.deleted = FALSE
+  AND d.compliance IN ('noncompliant', 'conflict', 'error')
+"""
+
+
+def test_endpoint_noncompliant_has_ticket_as_before(store_url: str) -> None:
+    store = Store(store_url)
+    try:
+        for seed in range(3):
+            rnd = random.Random(seed)
+            serials = [f"SN{k}" for k in range(30)]  # tickets name the first 10
+            devices = [
+                _row(
+                    (platform := rnd.choice(["intune", "intune", "servicenow"])),
+                    f"d{i}",
+                    platform=platform,
+                    name=f"Laptop-{i % 40}",
+                    serial=(serial := rnd.choice([*serials, None])),
+                    serial_key=serial,
+                    compliance=rnd.choice(["noncompliant", "conflict", "error", "compliant"]),
+                    deleted=rnd.random() < 0.1,
+                )
+                for i in range(50)
+            ]
+            tickets = [
+                _row(
+                    "snow",
+                    f"t{j}",
+                    kind="incident",
+                    number=f"INC{j:04d}",
+                    state=rnd.choice(["new", "in_progress", "closed"]),
+                    # As people type them: spaces, a tab, lower case; or no serial at all.
+                    device_serial=rnd.choice(
+                        [
+                            None,
+                            "",
+                            " ",
+                            *(s.lower() for s in serials[:10]),
+                            *(f" {s}\t" for s in serials[:10]),
+                        ]
+                    ),
+                    device_name=rnd.choice([None, *(f"LAPTOP-{i}" for i in range(5, 15))]),
+                    deleted=rnd.random() < 0.1,
+                )
+                for j in range(60)
+            ]
+            _put(store, "device", devices)
+            _put(store, "ticket", tickets)
+            _synced(store, ("intune", "managed_devices", "device"), ("snow", "incident", "ticket"))
+            found = _same_as(store, "endpoint.noncompliant_has_ticket", NONCOMPLIANT_BEFORE)
+            assert {s for s, _ in found.values()} == {"ok", "alarm"}
     finally:
         store.close()
