@@ -229,3 +229,107 @@ def test_endpoint_noncompliant_has_ticket_as_before(store_url: str) -> None:
             assert {s for s, _ in found.values()} == {"ok", "alarm"}
     finally:
         store.close()
+
+
+ASSET_SEEN_BEFORE = """\
+SELECT
+  a.source || '/' || a.source_id AS resource,
+  COALESCE(a.asset_tag, a.name) AS label,
+  a.source,
+  a.department,
+  a.url,
+  a.serial,
+  (SELECT MAX(d.last_seen_at) FROM devices d
+    WHERE d.serial_key = a.serial_key AND d.platform = 'intune' AND d.deleted = FALSE) AS last_check_in,
+  CASE
+    WHEN NOT EXISTS (SELECT 1 FROM devices m WHERE m.platform = 'intune' AND m.deleted = FALSE) THEN 'unverified'
+    WHEN a.serial_key IS NULL THEN 'unverified'
+    WHEN NOT EXISTS (
+      SELECT 1 FROM devices d
+      WHERE d.serial_key = a.serial_key AND d.platform = 'intune' AND d.deleted = FALSE
+    ) THEN 'alarm'
+    WHEN (SELECT MAX(d.last_seen_at) FROM devices d
+      WHERE d.serial_key = a.serial_key AND d.platform = 'intune' AND d.deleted = FALSE) IS NULL THEN 'alarm'
+    WHEN {{ seconds_between("(SELECT MAX(d.last_seen_at) FROM devices d WHERE d.serial_key = a.serial_key AND d.platform = 'intune' AND d.deleted = FALSE)", ':now') }} > 5184000 THEN 'alarm'
+    ELSE 'ok'
+  END AS status,
+  CASE
+    WHEN NOT EXISTS (SELECT 1 FROM devices m WHERE m.platform = 'intune' AND m.deleted = FALSE) THEN 'no device manager (Intune) is synced: check-ins cannot be seen'
+    WHEN a.serial_key IS NULL THEN 'no usable serial number: cannot be matched to a managed device'
+    WHEN NOT EXISTS (
+      SELECT 1 FROM devices d
+      WHERE d.serial_key = a.serial_key AND d.platform = 'intune' AND d.deleted = FALSE
+    ) THEN 'in use, and no managed device has its serial number'
+    WHEN (SELECT MAX(d.last_seen_at) FROM devices d
+      WHERE d.serial_key = a.serial_key AND d.platform = 'intune' AND d.deleted = FALSE) IS NULL THEN 'in use, and never checked in'
+    WHEN {{ seconds_between("(SELECT MAX(d.last_seen_at) FROM devices d WHERE d.serial_key = a.serial_key AND d.platform = 'intune' AND d.deleted = FALSE)", ':now') }} > 5184000 THEN 'in use, and not seen by the device manager for 60 days'
+    ELSE 'checked in within 60 days'
+  END AS reason
+FROM assets a
+WHERE a.deleted = FALSE AND a.state = 'in_use'
+UNION ALL
+SELECT 'hardware assets', NULL, NULL, NULL, NULL, NULL, NULL, 'unverified',
+  'no synced source holds hardware asset records: nothing could be checked'
+WHERE NOT EXISTS (SELECT 1 FROM assets k WHERE k.deleted = FALSE)
+"""
+
+
+def test_endpoint_asset_seen_as_before(store_url: str) -> None:
+    store = Store(store_url)
+    reasons: set[str] = set()
+    try:
+        for seed in range(4):
+            rnd = random.Random(seed)
+            serials = [f"SN{k}" for k in range(25)]
+            enrols = seed != 3  # the last store: no device manager synced at all
+            platforms = ["intune", "intune", "servicenow"] if enrols else ["servicenow"]
+            devices = [
+                _row(
+                    (platform := rnd.choice(platforms)),
+                    f"d{i}",
+                    platform=platform,
+                    name=f"Laptop-{i}",
+                    compliance="compliant",
+                    serial=(serial := rnd.choice([*serials[:18], None])),
+                    serial_key=serial,
+                    # Never, long ago, lately; a serial enrolled twice keeps its latest.
+                    last_seen_at=rnd.choice(
+                        [None, NOW - timedelta(days=200), NOW - timedelta(days=rnd.randrange(59))]
+                    ),
+                    deleted=rnd.random() < 0.1,
+                )
+                for i in range(40)
+            ]
+            assets = [
+                _row(
+                    "snow",
+                    f"a{k}",
+                    asset_tag=f"P{k}",
+                    serial=(serial := rnd.choice([*serials, None])),
+                    serial_key=serial,
+                    state=rnd.choice(["in_use", "in_use", "in_stock"]),
+                    deleted=rnd.random() < 0.1,
+                )
+                for k in range(40)
+            ]
+            if enrols:  # an asset whose only managed device never checked in
+                devices.append(
+                    _row("intune", "dx", platform="intune", name="X", compliance="unknown", last_seen_at=None,
+                         serial="SNX", serial_key="SNX")
+                )  # fmt: skip
+                assets.append(
+                    _row(
+                        "snow", "ax", asset_tag="PX", serial="SNX", serial_key="SNX", state="in_use"
+                    )
+                )
+            _put(store, "device", devices)
+            _put(store, "asset", assets)
+            _synced(
+                store, ("intune", "managed_devices", "device"), ("snow", "alm_hardware", "asset")
+            )
+            found = _same_as(store, "endpoint.asset_seen", ASSET_SEEN_BEFORE)
+            reasons.update(r for _s, r in found.values())
+        # Every branch was taken in some store: each reason the control gives.
+        assert len(reasons) == 6, reasons
+    finally:
+        store.close()
