@@ -667,6 +667,9 @@ def main() -> None:
         "problems, changes, links, assets, people, knowledge, capacity, demands, ...)",
     )
     parser.add_argument(
+        "--repeat", type=int, default=1, help="each metric's and control's best of N runs"
+    )
+    parser.add_argument(
         "--top", type=int, default=0, help="the N slowest (default 6 metrics, 8 controls; -1 all)"
     )
     args = parser.parse_args()
@@ -726,14 +729,18 @@ def run_metrics(store: Store, args: argparse.Namespace) -> None:
     # entity pays for its census and shared pass (marked *), the others for their own queries.
     metrics = list(all_metrics(registry).values())
     ctx = MetricContext(store=store, policy=config.metrics, now=NOW)
-    ctx.shared = SharedScans(ctx, metrics, ())
-    timings, seen = [], set()
-    for metric in metrics:
-        started, cpu = time.perf_counter(), time.process_time()
-        metric.compute(ctx)
-        first = "*" if metric.entity not in seen else " "
-        seen.add(metric.entity)
-        timings.append((time.perf_counter() - started, time.process_time() - cpu, first, metric.id))
+    best: dict[str, tuple[float, float, str, str]] = {}
+    for _ in range(args.repeat):  # each metric's best of the repeats, a fresh pack each time
+        ctx.shared = SharedScans(ctx, metrics, ())
+        seen: set[str] = set()
+        for metric in metrics:
+            started, cpu = time.perf_counter(), time.process_time()
+            metric.compute(ctx)
+            first = "*" if metric.entity not in seen else " "
+            seen.add(metric.entity)
+            took = (time.perf_counter() - started, time.process_time() - cpu, first, metric.id)
+            best[metric.id] = min(best.get(metric.id, took), took)
+    timings = list(best.values())
     top = args.top or 6
     for seconds, cpu, first, name in sorted(timings, reverse=True)[: top if top > 0 else None]:
         print(f"  {first}{name:32} {seconds:6.2f}s, {cpu:.2f}s CPU here")
@@ -787,19 +794,28 @@ def run_compliance(store: Store, args: argparse.Namespace) -> None:
         lambda: capacity_parameters(store, config, NOW, chosen)
     )
     params.update(capacity)  # type: ignore[call-overload]
-    timings = []
+    fastest: dict[str, tuple[float, float, float, float, int, str]] = {}
     with collector_paused():  # as in the run
-        for control in chosen:
-            fetched, query_s, _ = timed(lambda c=control: _fetched(store.engine, c, params))
-            result, judge_s, _ = timed(lambda c=control, f=fetched: _judge(c, f, sources))  # type: ignore[misc]
-            rows = len(result.findings)  # type: ignore[attr-defined]
-            timings.append((query_s + judge_s, query_s, judge_s, rows, control.id))
-    print(f"  {'control':32} {'total':>6} {'query':>6} {'judge':>6} {'rows':>7}")
+        for _ in range(args.repeat):  # each control's best of the repeats
+            for control in chosen:
+                fetched, query_s, query_cpu = timed(
+                    lambda c=control: _fetched(store.engine, c, params)
+                )
+                result, judge_s, judge_cpu = timed(
+                    lambda c=control, f=fetched: _judge(c, f, sources)  # type: ignore[misc]
+                )
+                rows = len(result.findings)  # type: ignore[attr-defined]
+                took = (
+                    query_s + judge_s, query_s, judge_s, query_cpu + judge_cpu, rows, control.id
+                )  # fmt: skip
+                fastest[control.id] = min(fastest.get(control.id, took), took)
+    timings = list(fastest.values())
+    print(f"  {'control':32} {'total':>6} {'query':>6} {'judge':>6} {'CPU':>6} {'rows':>7}")
     top = args.top or 8
-    for total, query_s, judge_s, rows, name in sorted(timings, reverse=True)[
+    for total, query_s, judge_s, cpu, rows, name in sorted(timings, reverse=True)[
         : top if top > 0 else None
     ]:
-        print(f"  {name:32} {total:6.2f} {query_s:6.2f} {judge_s:6.2f} {rows:7}")
+        print(f"  {name:32} {total:6.3f} {query_s:6.3f} {judge_s:6.3f} {cpu:6.3f} {rows:7}")
     print(
         f"  all {len(timings)} controls: queries {sum(t[1] for t in timings):.2f}s, "
         f"judging {sum(t[2] for t in timings):.2f}s; the capacity plan they bind "
