@@ -333,3 +333,62 @@ def test_endpoint_asset_seen_as_before(store_url: str) -> None:
         assert len(reasons) == 6, reasons
     finally:
         store.close()
+
+
+HINTED = (
+    "service.aged_backlog",
+    "service.urgent_assigned",
+    "service.p1_problem",
+    "service.p1_within_sla",
+    "service.repeat_reopens",
+)
+HINT = "{% if dialect == 'sqlite' %} NOT INDEXED{% endif %}"
+
+
+def test_the_ticket_controls_read_in_one_pass_give_the_same_findings(store_url: str) -> None:
+    """SQLite's one pass over the tickets (NOT INDEXED) is a plan, not a filter: each control
+    gives the findings its query gives without the hint."""
+    rnd = random.Random(5)
+    tickets, slas = [], []
+    for i in range(300):
+        opened = NOW - timedelta(hours=rnd.randrange(1, 24 * 200))
+        state = rnd.choice(["new", "in_progress", "on_hold", "resolved", "closed", "cancelled"])
+        resolved = (
+            opened + timedelta(hours=rnd.randrange(1, 12))
+            if state in ("resolved", "closed")
+            else None
+        )
+        tickets.append(
+            _row(
+                "snow",
+                f"t{i}",
+                kind=rnd.choice(["incident", "incident", "request", "problem", "change"]),
+                number=f"T{i:04d}",
+                priority=rnd.choice([1, 1, 2, 3, None]),
+                state=state,
+                opened_at=None if rnd.random() < 0.03 else opened,
+                resolved_at=resolved,
+                assignment_group=rnd.choice([None, "Desk"]),
+                assignee=rnd.choice([None, "ann@city.gov"]),
+                reopen_count=rnd.choice([None, 0, 1, 2, 3]),
+                problem_id=rnd.choice([None, "", "prb1"]),
+                deleted=rnd.random() < 0.05,
+            )
+        )  # fmt: skip
+        if rnd.random() < 0.4:
+            slas.append(
+                _row("snow", f"s{i}", ticket_id=f"t{i}", has_breached=rnd.choice([True, False, None]),
+                     stage="in_progress")
+            )  # fmt: skip
+    store = Store(store_url)
+    try:
+        _put(store, "ticket", tickets)
+        _put(store, "sla_record", slas)
+        _synced(store, ("snow", "incident", "ticket"), ("snow", "task_sla", "sla_record"))
+        controls = load_controls()
+        for control_id in HINTED:
+            assert HINT in controls[control_id].query, control_id
+            found = _same_as(store, control_id, controls[control_id].query.replace(HINT, ""))
+            assert len({s for s, _ in found.values()}) >= 2, control_id
+    finally:
+        store.close()
