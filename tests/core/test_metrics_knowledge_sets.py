@@ -18,7 +18,12 @@ import sqlalchemy as sa
 
 from itcrosswalk.core.config import MetricsConfig
 from itcrosswalk.core.metrics import MetricContext
-from itcrosswalk.core.metrics.knowledge import _has_article, _open_flag, _used_since
+from itcrosswalk.core.metrics.knowledge import (
+    _has_article,
+    _open_flag,
+    _open_problem_on,
+    _used_since,
+)
 from itcrosswalk.core.store import ENTITY_TABLES, Store
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -175,3 +180,56 @@ def test_the_knowledge_sets_answer_as_the_correlated_exists(store_url: str) -> N
                     conn.execute(sa.delete(table))
         finally:
             store.close()
+
+
+def _open_problem_on_exists(t: Any, ctx: MetricContext) -> Any:
+    def on(column: str) -> Any:
+        p = ENTITY_TABLES["ticket"].alias(f"p_{column}")
+        return sa.exists().where(
+            p.c.kind == "problem",
+            p.c[column] == t.c[column],
+            p.c.source == t.c.source,
+            p.c.deleted.is_(False),
+            p.c.state.in_(("new", "in_progress", "on_hold")),
+            p.c.opened_at <= t.c.opened_at,
+        )
+
+    return sa.or_(
+        sa.and_(t.c.device_name.is_not(None), on("device_name")),
+        sa.and_(t.c.category.is_not(None), on("category")),
+    )
+
+
+def test_repeat_incidents_answer_as_the_exists_over_the_problems(store_url: str) -> None:
+    """The earliest open problem per CI and category, compared with each incident, says what
+    the EXISTS over the problems said (problems closed, deleted, of another source, opened
+    after the incident or with no opened time; incidents with no CI, category or time)."""
+    rnd = random.Random(11)
+    rows = []
+    for i in range(400):
+        rows.append(
+            _row(
+                rnd.choice(["snow", "other"]),
+                f"t{i}",
+                kind=rnd.choice(["incident", "incident", "problem", "request"]),
+                state=rnd.choice(["new", "in_progress", "on_hold", "resolved", "closed"]),
+                category=rnd.choice([None, "Network", "Email", "Printing"]),
+                device_name=rnd.choice([None, *(f"CI{k}" for k in range(12))]),
+                opened_at=None
+                if rnd.random() < 0.05
+                else NOW - timedelta(days=rnd.randrange(0, 100)),
+                deleted=rnd.random() < 0.1,
+            )
+        )
+    store = Store(store_url)
+    try:
+        with store.engine.begin() as conn:
+            conn.execute(sa.insert(ENTITY_TABLES["ticket"]), rows)
+        ctx = MetricContext(store=store, policy=MetricsConfig(), now=NOW)
+        t = ENTITY_TABLES["ticket"]
+        found = _answers(store, t, _open_problem_on(t, ctx))
+        expected = _answers(store, t, _open_problem_on_exists(t, ctx))
+        assert found == expected
+        assert {v for v, _ in expected.values()} == {0, 1}
+    finally:
+        store.close()

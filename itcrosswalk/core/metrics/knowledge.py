@@ -412,19 +412,40 @@ class KnownErrorRate(_Problems):
 def _open_problem_on(t: sa.Table, ctx: MetricContext) -> Any:
     """An open problem, opened no later than the incident, on its CI or in its category.
 
-    Two EXISTS, one per column, rather than one over an OR: each is then an index lookup
-    (``ix_tickets_kind_device``, ``ix_tickets_kind_category``) instead of a scan of every
-    ticket per incident."""
+    Two tests, one per column, rather than one over an OR. On SQLite, the earliest open
+    problem per source and CI (category) is found once and each incident compared with it (an
+    open problem opened no later than the incident exists exactly when the earliest one was):
+    an EXISTS over the problems read, per incident, the problems of its category (a handful of
+    categories, problems growing with the store) until one matched, 0.82 s at 200,000 tickets,
+    five times the seconds of a quarter of the size; 0.25 s so. PostgreSQL keeps the EXISTS, an
+    index lookup (``ix_tickets_kind_device``, ``ix_tickets_kind_category``) that stops at the
+    first match: given the grouped set, it pushes the incident into it and groups the
+    category's problems again for each incident (1.0 s became 5.4 s)."""
 
     def on(column: str) -> Any:
         p = ENTITY_TABLES["ticket"].alias(f"p_{column}")
+        live = [p.c.kind == "problem", p.c.deleted.is_(False), p.c.state.in_(OPEN)]
+        if ctx.dialect == "postgresql":
+            return sa.exists().where(
+                *live,
+                p.c[column] == t.c[column],
+                p.c.source == t.c.source,
+                p.c.opened_at <= t.c.opened_at,
+            )
+        first = (
+            sa.select(
+                p.c.source.label("source"),
+                p.c[column].label("key"),
+                sa.func.min(p.c.opened_at).label("opened_at"),
+            )
+            .where(*live, p.c[column].is_not(None))
+            .group_by(p.c.source, p.c[column])
+            .subquery(f"first_open_{column}")
+        )
         return sa.exists().where(
-            p.c.kind == "problem",
-            p.c[column] == t.c[column],
-            p.c.source == t.c.source,
-            p.c.deleted.is_(False),
-            p.c.state.in_(OPEN),
-            p.c.opened_at <= t.c.opened_at,
+            first.c.source == t.c.source,
+            first.c.key == t.c[column],
+            first.c.opened_at <= t.c.opened_at,
         )
 
     return sa.or_(
