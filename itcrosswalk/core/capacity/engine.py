@@ -20,10 +20,10 @@ demand shown apart from named people. Nothing is dropped: what cannot be placed 
 from __future__ import annotations
 
 from collections import defaultdict
-from functools import cache
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
