@@ -145,6 +145,31 @@ def test_the_metrics_and_their_explanations(store: Store) -> None:
     assert rows["eli.ward@city.example.gov"].detail["over_allocated_months"] == []
 
 
+def test_the_pack_computes_the_plan_once_with_each_metric_s_own_values(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The capacity metrics of one pack share one plan: the values each gives alone."""
+    from itcrosswalk.core.metrics import capacity
+
+    put(store, city())
+    pm = make_registry(builtins=(), entry_points_group=None)
+    ids = ["capacity.utilization", "capacity.over_allocated_people"]
+    since, until = datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 5, 1, tzinfo=UTC)
+    ctx = MetricContext(store=store, policy=CONFIG.metrics, since=since, until=until, now=NOW)
+    by = ["platform", "department", "month"]
+    alone = [all_metrics(pm)[i].compute(ctx, by) for i in ids]
+    plans = []
+    real = capacity.compute
+    monkeypatch.setattr(capacity, "compute", lambda *a, **k: plans.append(1) or real(*a, **k))
+    together = compute_metrics(store, CONFIG, ids, now=NOW, since=since, until=until, by=by, pm=pm)
+    assert len(plans) == 1
+    for one, other in zip(alone, together, strict=True):
+        assert (one.value, one.n, one.breakdown, one.detail, one.excluded) == (
+            other.value, other.n, other.breakdown, other.detail, other.excluded,
+        )  # fmt: skip
+    assert alone[1].value == 1.0 and alone[0].breakdown["month"]
+
+
 def test_a_person_with_no_working_hours_in_the_window_is_explained_not_divided_by(
     store: Store,
 ) -> None:

@@ -188,6 +188,26 @@ query: |
 """
 
 
+def test_control_queries_run_without_jit_on_postgresql(store: Store) -> None:
+    """A control's plan is never compiled: its cost grows with the store, and PostgreSQL's
+    JIT thresholds are crossed long before compiling pays."""
+    import yaml
+
+    if store.dialect != "postgresql":
+        pytest.skip("PostgreSQL compiles plans; SQLite does not")
+    (control,) = parse_controls(
+        {
+            **yaml.safe_load(WRITER),
+            "query": "SELECT CASE WHEN current_setting('jit') = 'off' THEN 'ok' ELSE 'alarm' "
+            "END AS status, 'x' AS resource, current_setting('jit') AS reason",
+        },
+        "test",
+    )
+    run = run_controls(store, [control], now=NOW, record=False)
+    assert run.results[0].error is None
+    assert [f.status for f in run.results[0].findings] == ["ok"]
+
+
 def test_control_queries_run_read_only(store: Store) -> None:
     import yaml
 

@@ -23,6 +23,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -384,6 +385,10 @@ def compute(
     if end <= start:
         raise ConfigError(f"--to ({end}) must be after --from ({start})")
     city = WorkCalendar.from_config(calendar)
+    # The working days of a span, walked once per span (bookings and capacity rows share a
+    # handful of month and week bounds): walked per row, they were most of the plan's time
+    # (20,000 assignments and 24,000 timephased periods: 3.4 s of 6). Read, never changed.
+    working_days = cache(city.working_days)
     people = _People(inputs.people)
     problems: list[Problem] = []
     work = {(str(w["source"]), str(w["source_id"])): w for w in inputs.work_items}
@@ -401,7 +406,7 @@ def compute(
     def spread(
         target: dict[date, dict[str, float]], platform: str, hours: float, lo: date, hi: date
     ) -> None:
-        days = city.working_days(lo, hi) or [lo]  # hours on a day off land on its first day
+        days = working_days(lo, hi) or [lo]  # hours on a day off land on its first day
         each = hours / len(days)
         for day in days:
             if start <= day < end:
@@ -539,7 +544,7 @@ def compute(
             roles[key][str(c["role"])] += 0.0
         if c.get("team"):
             teams[key][str(c["team"])] += 0.0
-        days = city.working_days(c["period_start"], c["period_finish"])
+        days = working_days(c["period_start"], c["period_finish"])
         hours = float(c["hours"])
         lo, hi = covered.get(key, (c["period_start"], c["period_finish"]))
         covered[key] = (min(lo, c["period_start"]), max(hi, c["period_finish"]))

@@ -56,6 +56,13 @@ class CapacityMetric(Metric):
         return ["platform", "department", "month"]
 
     def plan(self, ctx: MetricContext) -> CapacityPlan | None:
+        """The capacity plan of the window; in a pack, computed once for its capacity metrics
+        (each computed it again: 4 s apiece for 20,000 assignments)."""
+        if ctx.shared is not None:
+            return ctx.shared.built("capacity plan", lambda: self._plan(ctx))  # type: ignore[no-any-return]
+        return self._plan(ctx)
+
+    def _plan(self, ctx: MetricContext) -> CapacityPlan | None:
         if not _assignment_count(ctx):
             return None
         start, end = _window(ctx)

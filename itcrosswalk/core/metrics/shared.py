@@ -105,6 +105,7 @@ class SharedScans:
         self._months: dict[tuple[str, str], Any] = {}
         self._dims: dict[tuple[int, str], Any] = {}
         self._scans: dict[str, _EntityScan] = {}
+        self._built: dict[str, Any] = {}
 
     # -- coverage ---------------------------------------------------------------------------
 
@@ -168,6 +169,12 @@ class SharedScans:
         if key not in self._months:
             self._months[key] = build()
         return self._months[key]
+
+    def built(self, key: str, build: Any) -> Any:
+        """A value several metrics read and none changes (the capacity plan), built once."""
+        if key not in self._built:
+            self._built[key] = build()
+        return self._built[key]
 
     def only_value(self, metric: Metric, expr: Any) -> tuple[bool, Any]:
         """Whether every live record of the metric's entity (of the source asked for) holds one
