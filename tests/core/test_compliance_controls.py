@@ -642,3 +642,34 @@ def test_findings_carry_dimensions_links_and_reasons(found: dict[str, Any]) -> N
         "snow/t4": "the platform's SLA record has breached",
         "snow/t5": "open, within the P1 target",
     }
+
+
+def test_a_warranty_is_in_force_through_its_last_day_on_both_stores(store_url: str) -> None:
+    """A date compared with a moment reads differently on each store at midnight (SQLite
+    compares their text, PostgreSQL the date as that day's midnight): the warranty control
+    compares the warranty's last day with the run's day, so both agree on every hour."""
+    store = Store(store_url)
+    try:
+        last_day = date(2026, 11, 23)
+        _page(
+            store,
+            "snow",
+            "cmdb_ci_computer",
+            "device",
+            [
+                _cmdb("w1", "ITD-LT-1", "W1", warranty_expiration=last_day),
+                _cmdb("w2", "ITD-LT-2", "W2", warranty_expiration=last_day - timedelta(days=1)),
+            ],
+        )
+        _ok_run(store, "snow")
+        control = load_controls()["endpoint.warranty"]
+        for hour in (0, 8, 23):
+            at = datetime.combine(last_day, datetime.min.time(), tzinfo=UTC) + timedelta(hours=hour)
+            (result,) = run_controls(store, [control], now=at, record=False).results
+            assert result.error is None, result.error
+            assert {f.resource: f.status for f in result.findings} == {
+                "snow/w1": "ok",
+                "snow/w2": "alarm",
+            }, hour
+    finally:
+        store.close()
