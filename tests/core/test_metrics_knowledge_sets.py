@@ -11,7 +11,7 @@ unresolved flags marked NULL) is judged by both, and by their negations (``NOT I
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,19 +25,7 @@ from itcrosswalk.core.metrics.knowledge import (
     _used_since,
 )
 from itcrosswalk.core.store import ENTITY_TABLES, Store
-
-NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
-
-
-def _row(source: str, source_id: str, **values: Any) -> dict[str, Any]:
-    return {
-        "source": source,
-        "platform": "servicenow",
-        "source_id": source_id,
-        "extra": {},
-        "stream": "s",
-        "deleted": False,
-    } | values
+from tests.core.test_controls_scale import NOW, _row
 
 
 def _random_store(url: str, seed: int) -> Store:
