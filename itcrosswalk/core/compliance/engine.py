@@ -27,7 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..collector import collector_paused
-from ..store import ENTITY_TABLES, UTCDateTime, stream_state, sync_runs
+from ..store import ENTITY_TABLES, UTCDateTime, stream_state, sync_runs, without_jit
 from . import history
 from .controls import STATUSES, Control
 from .history import Finding
@@ -255,11 +255,7 @@ def read_only(engine: sa.Engine) -> Iterator[sa.Connection]:
             conn.exec_driver_sql("SET TRANSACTION READ ONLY")
             if conn.dialect.name == "postgresql":
                 conn.exec_driver_sql(f"SET LOCAL statement_timeout = {_QUERY_TIMEOUT_MS}")
-                if (conn.dialect.server_version_info or (0,)) >= (11,):
-                    # No JIT compilation (as the metrics): a plan whose estimated cost grows
-                    # with the store (a subquery per row) crosses PostgreSQL's thresholds, and
-                    # compiling took 1.3 s of endpoint.asset_seen's 1.4 at 20,000 devices.
-                    conn.exec_driver_sql("SET LOCAL jit = off")
+                without_jit(conn)
             try:
                 yield conn
             finally:

@@ -164,9 +164,6 @@ _COLUMNS = (
 )
 
 
-_dumps = json_text
-
-
 def _insert_findings(conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
     """Rows of ``_COLUMNS`` (dimensions as JSON text) into ``findings``, the fastest way each
     store takes them: one ``executemany`` on SQLite, ``COPY`` on PostgreSQL."""
@@ -239,7 +236,7 @@ def record_run(
         ).inserted_primary_key
         assert key is not None
         run_id = int(key[0])
-        dumps = _dumps
+        dumps = json_text
         rows = [
             (
                 run_id,

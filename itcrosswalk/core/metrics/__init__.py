@@ -254,17 +254,6 @@ _UNIXEPOCH = sqlite3.sqlite_version_info >= (3, 38, 0)
 """Whether the SQLite the store runs on has ``unixepoch()`` (3.38, 2022)."""
 
 
-def without_jit(conn: sa.Connection) -> None:
-    """No JIT compilation for this transaction's queries, on PostgreSQL 11 and later.
-
-    PostgreSQL compiles a query's expressions to machine code when its estimated cost is high;
-    a business calendar's CASE over hundreds of days took LLVM 17 s to compile, for a pass that
-    runs in under a second without it, and the pack's shared pass over a million tickets
-    runs faster without it than the compilation alone takes."""
-    if conn.dialect.name == "postgresql" and (conn.dialect.server_version_info or (0,)) >= (11,):
-        conn.exec_driver_sql("SET LOCAL jit = off")
-
-
 def epoch_of(moment: datetime) -> int:
     """The Python twin of :func:`epoch`: whole seconds since 1970 of an aware moment."""
     return int(moment.timestamp() // 1)

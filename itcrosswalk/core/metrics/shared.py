@@ -16,7 +16,7 @@ subquery is kept apart (``OFFSET 0``) so neither store re-evaluates a metric's r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,15 +24,10 @@ import sqlalchemy as sa
 from sqlalchemy.sql.util import ClauseAdapter
 from sqlalchemy.sql.visitors import iterate
 
+from ..store import without_jit
+
 if TYPE_CHECKING:
     from . import Metric, MetricContext, SqlMetric
-
-
-def without_jit(conn: Any) -> None:
-    """The package's :func:`~.without_jit` (imported when called, as :func:`whole_table`)."""
-    from . import without_jit as off
-
-    off(conn)
 
 
 def whole_table(conditions: Sequence[Any]) -> list[Any]:
@@ -102,10 +97,9 @@ class SharedScans:
         self.by = list(by)
         self._census: dict[str, Census] = {}
         self._coverage: dict[int, str | None] = {}
-        self._months: dict[tuple[str, str], Any] = {}
         self._dims: dict[tuple[int, str], Any] = {}
         self._scans: dict[str, _EntityScan] = {}
-        self._built: dict[str, Any] = {}
+        self._built: dict[Hashable, Any] = {}
 
     # -- coverage ---------------------------------------------------------------------------
 
@@ -165,13 +159,11 @@ class SharedScans:
 
     def month(self, column: Any, build: Any) -> Any:
         """The ``month`` expression of a column, built once (it reads the column's span)."""
-        key = (column.table.name, column.name)
-        if key not in self._months:
-            self._months[key] = build()
-        return self._months[key]
+        return self.built(("month", column.table.name, column.name), build)
 
-    def built(self, key: str, build: Any) -> Any:
-        """A value several metrics read and none changes (the capacity plan), built once."""
+    def built(self, key: Hashable, build: Any) -> Any:
+        """A value several metrics read and none changes (a month expression, the capacity
+        plan), built once for the pack."""
         if key not in self._built:
             self._built[key] = build()
         return self._built[key]

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from ..store import without_jit
 from . import (
     DepartmentOrigin,
     Explanation,
@@ -35,7 +36,6 @@ from . import (
     plain,
     record_label,
     whole_table,
-    without_jit,
 )
 from .calendar import BusinessCalendar
 

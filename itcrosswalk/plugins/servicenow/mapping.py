@@ -8,6 +8,7 @@ then becomes ``unknown`` (the native value kept in ``extra``).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
@@ -478,21 +479,15 @@ def _goals(raw: Mapping[str, Any], field: str) -> list[str]:
 _WORK_USED = frozenset(
     ("number", "milestone", "primary_program", "primary_portfolio", "top_task", "name")
 )
-_work_plans: dict[int, tuple[Mapping[str, str] | None, dict[str, str], frozenset[str]]] = {}
 
 
-def _work_columns(
-    columns: Mapping[str, str] | None,
-) -> tuple[dict[str, str], frozenset[str]]:
-    """The columns a work item is read from (the defaults, then the configured ones) and all
-    the columns the mapping reads, worked out once per configured mapping, not per record."""
-    plan = _work_plans.get(id(columns))
-    if plan is None or plan[0] is not columns:
-        col = {**WORK_COLUMNS, **(columns or {})}
-        plan = (columns, col, frozenset(col.values()) | _WORK_USED)
-        if len(_work_plans) < 64:  # one per configured source and table
-            _work_plans[id(columns)] = plan
-    return plan[1], plan[2]
+@functools.lru_cache(maxsize=64)
+def _work_columns(overrides: tuple[tuple[str, str], ...]) -> tuple[dict[str, str], frozenset[str]]:
+    """The columns a work item is read from (the defaults, then the configured ``overrides``)
+    and all the columns the mapping reads: worked out once per configured mapping, not per
+    record (the dict is shared: read it, never change it)."""
+    col = {**WORK_COLUMNS, **dict(overrides)}
+    return col, frozenset(col.values()) | _WORK_USED
 
 
 def map_work(
@@ -503,7 +498,7 @@ def map_work(
     base: str,
     columns: Mapping[str, str] | None = None,
 ) -> WorkItem:
-    col, used = _work_columns(columns)
+    col, used = _work_columns(tuple(columns.items()) if columns else ())
     extra = _extra(raw, used)
     kind = WORK_KINDS[table]
     if table == "pm_project_task" and parse_bool(value(raw, "milestone")):
