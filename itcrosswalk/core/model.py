@@ -12,10 +12,10 @@ from __future__ import annotations
 import copy
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from enum import Enum, StrEnum
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeGuard, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticUndefined
@@ -752,6 +752,12 @@ def _plan(
             factories[name] = functools.partial(copy.deepcopy, info.default)
     post_init = model.__pydantic_post_init__ is not None
     return defaults, factories, frozenset(needed), post_init
+
+
+def is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
+    """``isinstance(value, Mapping)``, a decoded JSON object (a dict) answered by its type
+    first: the ABC's check costs ten times as much, on every field of every record."""
+    return type(value) is dict or isinstance(value, Mapping)
 
 
 def as_text(value: Any) -> str | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, tzinfo
-from typing import Any, TypeGuard, TypeVar
+from typing import Any, TypeVar
 
 from ...core.model import (
     CostType,
@@ -23,6 +23,7 @@ from ...core.model import (
     WorkItem,
     as_text,
     built,
+    is_mapping,
     normalize_email,
 )
 
@@ -109,14 +110,9 @@ def source_id(kind: str, native: Any) -> str:
     return f"{kind}-{int(str(native).strip())}"
 
 
-def _is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
-    # A decoded lookup is a dict: tested by its type first, the ABC's check costing ten times.
-    return type(value) is dict or (value is not None and isinstance(value, Mapping))
-
-
 def lookup_id(value: Any) -> str | None:
     """A lookup's id (always a string), or the value itself for plain attributes."""
-    if _is_mapping(value):
+    if is_mapping(value):
         found = value.get("id")
         return None if found is None else str(found)
     return None if value is None else str(value)
@@ -127,7 +123,7 @@ def lookup_label(value: Any, labels: Mapping[str, str] | None = None) -> str | N
     ident = lookup_id(value)
     if ident is not None and labels and ident in labels:
         return labels[ident]
-    if _is_mapping(value):
+    if is_mapping(value):
         shown = value.get("displayValue")
         return None if shown is None else str(shown)
     return ident
@@ -135,7 +131,7 @@ def lookup_label(value: Any, labels: Mapping[str, str] | None = None) -> str | N
 
 def parse_money(value: Any) -> float | None:
     """Money as Clarity gives it: ``{"amount": "111.00"}``, or a number, or a numeric string."""
-    if _is_mapping(value):
+    if is_mapping(value):
         value = value.get("amount")
     if value is None or value == "":
         return None
@@ -221,7 +217,7 @@ def _custom(
         if attribute not in raw:
             continue  # not API-enabled on this tenant (check names it): the field stays empty
         value = raw[attribute]
-        shown = lookup_label(value) if _is_mapping(value) else value
+        shown = lookup_label(value) if is_mapping(value) else value
         if field_name in model_fields:
             filled[field_name] = None if shown in (None, "") else str(shown)
         else:

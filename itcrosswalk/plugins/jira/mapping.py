@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeGuard
+from typing import Any
 
 from ...core.model import (
     Person,
@@ -25,6 +25,7 @@ from ...core.model import (
     WorkItem,
     as_text,
     built,
+    is_mapping,
 )
 
 PLATFORM = "jira"
@@ -79,11 +80,6 @@ PHASE_BY_STATE: dict[str, str] = {
 DEFAULT_LEVEL_KINDS: dict[int, str] = {1: "epic", 2: "program", 3: "portfolio"}
 
 
-def _is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
-    # A decoded object is a dict: tested by its type first, the ABC's check costing ten times.
-    return type(value) is dict or (value is not None and isinstance(value, Mapping))
-
-
 def parse_datetime(value: Any) -> datetime | None:
     """A Jira date-time (``2022-12-08T02:22:18.889-0800``) in UTC; null is unset."""
     if value is None or value == "":
@@ -105,21 +101,21 @@ def parse_date(value: Any) -> datetime | None:
 
 def epoch_millis(value: Any) -> datetime | None:
     """An SLA time object's instant, from ``epochMillis`` (its strings are localized)."""
-    if not _is_mapping(value) or value.get("epochMillis") is None:
+    if not is_mapping(value) or value.get("epochMillis") is None:
         return None
     return datetime.fromtimestamp(int(value["epochMillis"]) / 1000, UTC)
 
 
 def millis(value: Any) -> float | None:
     """An SLA duration object's seconds, from ``millis``."""
-    if not _is_mapping(value) or value.get("millis") is None:
+    if not is_mapping(value) or value.get("millis") is None:
         return None
     return int(value["millis"]) / 1000
 
 
 def person_ref(user: Any) -> str | None:
     """A user as the store keeps people: the e-mail where visible, else the account id."""
-    if not _is_mapping(user):
+    if not is_mapping(user):
         return None
     found = user.get("emailAddress") or user.get("accountId")
     return str(found).strip().lower() if found else None
@@ -129,7 +125,7 @@ def option_value(value: Any) -> str | None:
     """A select field's value (``{"value": ...}``), a group or team name, or a plain string."""
     if value in (None, ""):
         return None
-    if _is_mapping(value):
+    if is_mapping(value):
         found = value.get("value") or value.get("name") or value.get("title")
         return str(found) if found else None
     if isinstance(value, list):
@@ -176,8 +172,8 @@ def ticket_kind(fields: Mapping[str, Any], rules: TicketRules, site: SiteFields)
     candidates: list[str] = []
     if site.request_type:
         value = fields.get(site.request_type)
-        request_type = value.get("requestType") if _is_mapping(value) else None
-        if _is_mapping(request_type):
+        request_type = value.get("requestType") if is_mapping(value) else None
+        if is_mapping(request_type):
             candidates += [str(request_type.get("id") or ""), str(request_type.get("name") or "")]
     issue_type = fields.get("issuetype") or {}
     candidates += [str(issue_type.get("id") or ""), str(issue_type.get("name") or "")]
@@ -234,11 +230,11 @@ def changelog_counts(
 
 def _sla_cycles(value: Any) -> list[tuple[int, Mapping[str, Any], bool]]:
     """(index, cycle, ongoing) of an SLA field value; none for null or never started."""
-    if not _is_mapping(value):
+    if not is_mapping(value):
         return []
     cycles = [(n, c, False) for n, c in enumerate(value.get("completedCycles") or [])]
     ongoing = value.get("ongoingCycle")
-    if _is_mapping(ongoing):  # absent (not null) when no cycle runs
+    if is_mapping(ongoing):  # absent (not null) when no cycle runs
         cycles.append((len(cycles), ongoing, True))
     return cycles
 
@@ -251,7 +247,7 @@ def first_response(
         return parse_datetime(fields[site.first_response])
     for field_id, name in site.sla.items():
         value = fields.get(field_id)
-        if not _is_mapping(value):
+        if not is_mapping(value):
             continue
         if name in rules.first_response_sla or str(value.get("name")) in rules.first_response_sla:
             for _n, cycle, ongoing in _sla_cycles(value):
@@ -297,7 +293,7 @@ def map_ticket(
     }
     if fields.get("labels"):
         extra["labels"] = list(fields["labels"])
-    if site.request_type and _is_mapping(fields.get(site.request_type)):
+    if site.request_type and is_mapping(fields.get(site.request_type)):
         request_type = fields[site.request_type].get("requestType") or {}
         extra["request_type"] = {
             "id": request_type.get("id"),

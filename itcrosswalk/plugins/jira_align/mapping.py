@@ -27,6 +27,7 @@ from ...core.model import (
     WorkItemKind,
     WorkState,
     built,
+    is_mapping,
     parse_priority,
 )
 
@@ -173,11 +174,6 @@ _USED = {
 }
 
 
-def _is_mapping(value: Any) -> bool:
-    """``isinstance(value, Mapping)``, a JSON object answered without the ABC's check."""
-    return type(value) is dict or isinstance(value, Mapping)
-
-
 def source_id(resource: str, native_id: Any) -> str:
     """The common model's id of a Jira Align item: ``epic-1200``."""
     return f"{RESOURCES[resource][1]}-{int(native_id)}"
@@ -308,7 +304,7 @@ def _extra(raw: Mapping[str, Any]) -> dict[str, Any]:
             fields = {
                 k: v
                 for entry in item
-                if _is_mapping(entry)
+                if is_mapping(entry)
                 for k, v in entry.items()
                 if v not in (None, "")
             }
@@ -322,7 +318,7 @@ def _extra(raw: Mapping[str, Any]) -> dict[str, Any]:
 def _owner(raw: Mapping[str, Any], owners: Mapping[str, str] | None) -> str | None:
     """The owner's e-mail where Jira Align's users say it (people join on e-mail), else the id."""
     embedded = raw.get("owner")
-    if embedded is not None and _is_mapping(embedded) and embedded.get("email"):
+    if embedded is not None and is_mapping(embedded) and embedded.get("email"):
         return str(embedded["email"]).strip().lower()
     owner = raw.get("ownerId")
     if owner in (None, ""):
@@ -349,7 +345,7 @@ def _estimates(resource: str, raw: Mapping[str, Any]) -> dict[str, Any]:
         sized = [
             {"release_id": p.get("releaseId"), "system": p.get("estimationSystem"), "value": v}
             for p in points
-            if _is_mapping(p) and (v := p.get("estimationValue")) not in (None, "")
+            if is_mapping(p) and (v := p.get("estimationValue")) not in (None, "")
         ]
         if sized:
             out["points"] = sized
@@ -368,7 +364,7 @@ def parent_ref(resource: str, raw: Mapping[str, Any], feature_parent: str = "Epi
         if (
             resource == "Features"
             and capability is not None
-            and _is_mapping(capability)
+            and is_mapping(capability)
             and capability.get("id")
         ):
             return source_id("Capabilities", capability["id"])
@@ -450,7 +446,7 @@ def map_work(
             department_field
         )
     score = raw.get("score")
-    score_value = score.get("score") if score is not None and _is_mapping(score) else score
+    score_value = score.get("score") if score is not None and is_mapping(score) else score
     priority = raw.get("priority")
     budget_field = "plannedBudget" if resource == "Themes" else "budget"
     # Each value is its field's type by construction (text; aware UTC times and finite numbers
