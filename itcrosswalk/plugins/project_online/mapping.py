@@ -14,6 +14,7 @@ numbers, dates as ``/Date(ms)/`` (verbose JSON) or ISO strings without an offset
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -404,20 +405,16 @@ def _custom_plan(custom_fields: Mapping[str, str]) -> _CustomPlan:
     """Each configured custom field's target and the names it is looked for under (what it
     says, then its property name), and all those names, worked out once for a source's
     configuration."""
-    key = tuple(custom_fields.items())
-    plan = _CUSTOM_PLANS.get(key)
-    if plan is None:
-        fields = tuple(
-            (target, (configured, property_name(configured)))
-            for target, configured in custom_fields.items()
-        )
-        plan = (fields, frozenset(name for _target, names in fields for name in names))
-        if len(_CUSTOM_PLANS) < 64:  # one per configured source: a few
-            _CUSTOM_PLANS[key] = plan
-    return plan
+    return _planned(tuple(custom_fields.items()))
 
 
-_CUSTOM_PLANS: dict[tuple[tuple[str, str], ...], _CustomPlan] = {}
+@functools.lru_cache(maxsize=64)  # one per configured source: a few
+def _planned(custom_fields: tuple[tuple[str, str], ...]) -> _CustomPlan:
+    fields = tuple(
+        (target, (configured, property_name(configured))) for target, configured in custom_fields
+    )
+    return fields, frozenset(name for _target, names in fields for name in names)
+
 
 _ENUM_TABLES: dict[str, dict[str, str]] = {"state": WORK_STATES, "phase": PHASES, "health": HEALTH}
 
@@ -625,18 +622,11 @@ def _finish(
             kwargs[name] = "unknown"
 
 
+@functools.lru_cache(maxsize=256)
 def _with(used: frozenset[str], props: tuple[str, ...]) -> frozenset[str]:
     """``used`` and a row's custom-field properties (the same few rows after rows), once."""
-    key = (used, props)
-    out = _USED_WITH.get(key)
-    if out is None:
-        out = used | set(props)
-        if len(_USED_WITH) < 256:
-            _USED_WITH[key] = out
-    return out
+    return used | frozenset(props)
 
-
-_USED_WITH: dict[tuple[frozenset[str], tuple[str, ...]], frozenset[str]] = {}
 
 _PROJECT_PLAN = _plan(PROJECT_FIELDS)
 _TASK_PLAN = _plan(TASK_FIELDS)
