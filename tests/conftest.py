@@ -54,18 +54,27 @@ def postgres_database(admin: str) -> Iterator[str]:
         engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database: a SQLite file, or a throwaway PostgreSQL database."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.db'}"
+@contextmanager
+def empty_database(kind: str, folder: Path, what: str = "the store") -> Iterator[str]:
+    """A fresh, empty database of ``kind``: a SQLite file in ``folder``, or a throwaway
+    PostgreSQL database (skipped where there is no server, and a failure on CI, which must
+    test ``what`` on PostgreSQL)."""
+    if kind == "sqlite":
+        yield f"sqlite:///{folder / 'store.db'}"
         return
     admin, reason = _postgres_admin()
     if admin is None:
         if os.environ.get("CI"):
-            pytest.fail(f"CI must test the store on PostgreSQL: {reason}")
+            pytest.fail(f"CI must test {what} on PostgreSQL: {reason}")
         pytest.skip(reason)
     with postgres_database(admin) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, or a throwaway PostgreSQL database."""
+    with empty_database(request.param, tmp_path) as url:
         yield url
 
 

@@ -41,7 +41,7 @@ from itcrosswalk.core.compliance.engine import (
 from itcrosswalk.core.compliance.history import Finding, compliance_runs, findings
 from itcrosswalk.core.reports.compliance import build
 from itcrosswalk.core.store import Store, StreamCursor, UTCDateTime
-from tests.conftest import _postgres_admin, postgres_database
+from tests.conftest import empty_database
 from tests.core.test_compliance_controls import NOW, _ok_run, _ticket, city_store
 
 # -- the plain path, as it was ---------------------------------------------------------------
@@ -285,12 +285,10 @@ def store(store_url: str) -> Iterator[Store]:
 @pytest.fixture
 def other_url(store_url: str, tmp_path: Path) -> Iterator[str]:
     """A second empty database beside ``store_url``, of the same kind."""
-    if store_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'other.db'}"
-        return
-    admin, _reason = _postgres_admin()
-    assert admin is not None
-    with postgres_database(admin) as url:
+    folder = tmp_path / "other"
+    folder.mkdir()
+    kind = "sqlite" if store_url.startswith("sqlite") else "postgresql"
+    with empty_database(kind, folder) as url:
         yield url
 
 

@@ -6,7 +6,6 @@ by hand (the expectations below), on SQLite and on the machine's PostgreSQL.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -16,7 +15,7 @@ import pytest
 from itcrosswalk.core.compliance import load_controls, run_controls
 from itcrosswalk.core.model import Demand, Device, Person, SlaRecord, Ticket, WorkItem
 from itcrosswalk.core.store import QuarantineItem, Store, StreamCursor
-from tests.conftest import _postgres_admin, postgres_database
+from tests.conftest import empty_database
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -578,16 +577,8 @@ def module_store_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """One database per module and dialect (the store_url fixture's, at module scope)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('store') / 'store.db'}"
-        return
-
-    admin, reason = _postgres_admin()
-    if admin is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must test the compliance engine on PostgreSQL: {reason}")
-        pytest.skip(reason)
-    with postgres_database(admin) as url:
+    folder = tmp_path_factory.mktemp("store")
+    with empty_database(request.param, folder, "the compliance engine") as url:
         yield url
 
 

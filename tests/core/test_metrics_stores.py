@@ -8,7 +8,6 @@ months and days are not UTC's.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +22,7 @@ from itcrosswalk.core.sync import SyncEngine
 from itcrosswalk.registry import make_registry
 from itcrosswalk.sandbox import runner
 from itcrosswalk.sandbox.world import generate
-from tests.conftest import _postgres_admin
+from tests.conftest import empty_database
 
 POLICY = MetricsConfig(
     calendar=CalendarConfig(timezone="America/Phoenix"),
@@ -32,22 +31,9 @@ POLICY = MetricsConfig(
 
 
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
-    import sqlalchemy as sa
-
-    admin, reason = _postgres_admin()
-    if admin is None:
-        pytest.skip(reason)
-    name = f"cw_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with engine.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
+def postgres_url(tmp_path: Path) -> Iterator[str]:
+    with empty_database("postgresql", tmp_path, "the metrics") as url:
+        yield url
 
 
 def _sync(config_path: Path, url: str, pm: Any) -> Store:
