@@ -51,6 +51,7 @@ from .http import (
     build_session,
     check_response,
     connection_error,
+    json_body,
     platform_message,
 )
 from .secrets import REDACTOR, redact
@@ -584,9 +585,10 @@ class HttpClient:
         )
 
     def json(self, response: Any, what: str) -> Any:
-        """The answer's JSON body; one that is not JSON is a malformed response."""
+        """The answer's JSON body (:func:`.http.json_body`); one that is not JSON is a malformed
+        response."""
         try:
-            return response.json()
+            return json_body(response)
         except ValueError:
             raise MalformedResponse(
                 f"source {self.source.name}: {what} answered with a body that is not JSON"

@@ -93,3 +93,40 @@ def test_threads_decoding_at_once_leave_the_collector_on(collector: None) -> Non
         thread.join()
     assert not failures
     assert gc.isenabled()
+
+
+# Each decodes to exactly what json.loads makes of it: pydantic-core's parser where it can, the
+# standard library where that parser refuses (a lone surrogate, a byte order mark, nesting past
+# its limit), and the same error for what is not JSON.
+EDGES = [
+    b'{"a": "\\ud83d", "b": "\\ud83d\\ude00", "c": "\\udc00x"}',  # lone surrogates, a pair
+    b'{"a": 1, "a": 2}',  # a repeated key: the last one
+    b"[12345678901234567890123456789, -0, -0.0, 1e400, -1e400, 1e-400, NaN, Infinity]",
+    b"[0.1, 2.2250738585072014e-308, 5e-324, 1.7976931348623157e308, 1E5, 123.456e-7]",
+    b"[" * 300 + b"]" * 300,  # deeper than pydantic-core goes
+    b'\xef\xbb\xbf{"result": []}',
+    b'{"t": "tab\\there", "u": "\\u00e9\\u0000", "s": "caf\xc3\xa9"}',
+]
+
+
+@pytest.mark.parametrize("body", EDGES)
+def test_json_loads_gives_what_the_standard_library_gives(body: bytes) -> None:
+    import json
+
+    from itcrosswalk.core.http import json_loads
+
+    # Their JSON text tells apart what == does not: 1 and 1.0, 0.0 and -0.0, NaN, key order.
+    assert json.dumps(json_loads(body)) == json.dumps(json.loads(body))
+
+
+@pytest.mark.parametrize("body", [b'"a\tb"', b"[1,]", b'{"a": 1} x', b"01", b"\xff"])
+def test_json_loads_refuses_what_the_standard_library_refuses(body: bytes) -> None:
+    import json
+
+    from itcrosswalk.core.http import json_loads
+
+    with pytest.raises(ValueError) as ours:
+        json_loads(body)
+    with pytest.raises(ValueError) as theirs:
+        json.loads(body)
+    assert type(ours.value) is type(theirs.value)

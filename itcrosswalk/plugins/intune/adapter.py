@@ -56,7 +56,7 @@ from ...core.errors import (
     PlatformError,
     RetriableError,
 )
-from ...core.http import is_loopback, parse_retry_after
+from ...core.http import is_loopback, json_loads, parse_retry_after
 from ...core.http_async import PolicyTransport, transport_error
 from ...core.model import Record, normalize_serial
 from ...core.paging import NextLinkPaginator
@@ -477,7 +477,7 @@ class IntuneAdapter(Adapter, platform="intune", options=IntuneOptions):
             ) from None
         self.http.raise_for(response, what, permission=permission)
         try:
-            body = json.loads(response.content)
+            body = json_loads(response.content)
         except ValueError:
             raise MalformedResponse(
                 f"source {self.source.name}: {what} answered with a body that is not JSON"
