@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -193,3 +194,34 @@ def test_a_page_of_ten_thousand_records(store: Store) -> None:
     assert result.inserted == 10_000
     assert store.count("device", source="intune") == 10_000
     assert next(store.export("device"))["serial_key"].startswith("SN")
+
+
+def test_a_sqlite_store_writes_ahead_and_checkpoints_seldom(tmp_path: Path) -> None:
+    """Every connection of a SQLite store: the write-ahead log (readers beside a sync), fsync at
+    checkpoints only, and a checkpoint every WAL_AUTOCHECKPOINT pages; the log is gone once
+    the store is closed, with everything written in the database."""
+    import sqlite3
+
+    from itcrosswalk.core.store import WAL_AUTOCHECKPOINT
+
+    path = tmp_path / "s.db"
+    store = Store(f"sqlite:///{path}")
+    try:
+        with store.engine.connect() as conn:
+            pragma = {
+                name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+                for name in ("journal_mode", "synchronous", "wal_autocheckpoint")
+            }
+        assert pragma == {
+            "journal_mode": "wal",
+            "synchronous": 1,
+            "wal_autocheckpoint": WAL_AUTOCHECKPOINT,
+        }
+        tickets = [ticket(n) for n in range(300)]
+        store.write_page(source="snow", stream="incident", entity="ticket", records=tickets)
+        assert (tmp_path / "s.db-wal").exists()
+    finally:
+        store.close()
+    assert not (tmp_path / "s.db-wal").exists()
+    with sqlite3.connect(path) as plain:
+        assert plain.execute("SELECT count(*) FROM tickets").fetchone() == (300,)
