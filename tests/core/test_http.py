@@ -54,6 +54,8 @@ class Reply:
     """Announce the whole body, send half, close the connection."""
     trickle: float = 0.0
     """Seconds between the body's bytes (0: all at once)."""
+    chunked: int = 0
+    """Send the body in chunks of this many bytes (``Transfer-Encoding: chunked``), no length."""
 
 
 @dataclass
@@ -118,6 +120,14 @@ class ScriptedServer:
                 headers = {"Content-Type": "application/json", **reply.headers}
                 for name, value in headers.items():
                     self.send_header(name, value)
+                if reply.chunked:
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    for start in range(0, len(data), reply.chunked):
+                        piece = data[start : start + reply.chunked]
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                    self.wfile.write(b"0\r\n\r\n")
+                    return
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 if reply.cut:
@@ -606,6 +616,37 @@ def test_a_connection_cut_mid_body_is_retried(server: ScriptedServer) -> None:
         assert response.json() == BODY
         assert session.policy_adapter.sent == 2  # type: ignore[attr-defined]
     assert len(server.seen) == 2 and len(waits) == 1
+
+
+# Several mebibytes: the body is read in more than one chunk (read_body's BODY_CHUNK).
+LARGE = {"result": [{"sys_id": f"{i:032x}", "description": "é" * 200} for i in range(8000)]}
+
+
+@pytest.mark.parametrize(
+    "shape", ["length", "chunked", "gzip", "cut once"], ids=lambda shape: shape.replace(" ", "-")
+)
+def test_a_body_of_several_chunks_is_read_whole_whatever_its_framing(
+    server: ScriptedServer, shape: str
+) -> None:
+    import gzip
+
+    from itcrosswalk.core.http import BODY_CHUNK
+
+    data = json.dumps(LARGE).encode()
+    assert len(data) > 3 * BODY_CHUNK
+    reply = {
+        "length": [Reply(200, body=data)],
+        "chunked": [Reply(200, body=data, chunked=100_000)],
+        "gzip": [Reply(200, body=gzip.compress(data), headers={"Content-Encoding": "gzip"})],
+        "cut once": [Reply(200, body=data, cut=True), Reply(200, body=data)],
+    }[shape]
+    server.script(*reply)
+    with session_for(server, HttpPolicy(sleep=lambda _: None)) as session:
+        response = session.get(f"{server.url}/api/now/table/incident")
+        assert response.content == data and response.json() == LARGE
+        assert session.policy_adapter.sent == len(reply)  # type: ignore[attr-defined]
+        again = session.get(f"{server.url}/api/now/table/incident")  # the connection is free
+        assert again.content == data
 
 
 def test_a_cut_that_persists_ends_in_a_retriable_error_within_the_budget(
