@@ -1371,8 +1371,8 @@ def without_jit(conn: sa.Connection) -> None:
 # 1,000, 4 MB). A sync's page writes touch the same index pages commit after commit; each
 # checkpoint copies every page changed since the last one, so checkpointing a tenth as often
 # copies the hot pages a tenth as often: SQLite's own CPU in a sync's writes fell by a third
-# at 30,000 incidents and by 8 % at 100,000 (bench/sync_bench.py's floor), and fewer
-# checkpoints are fewer fsyncs. The log holds up to 40 MB on disk meanwhile (the index of it
+# at 30,000 incidents and by 8 % at 100,000 (bench/sync_bench.py's floor script, run with
+# this pragma and without), and fewer checkpoints are fewer fsyncs. The log holds up to 40 MB on disk meanwhile (the index of it
 # in memory: 80 KB); SQLite removes it when the last connection closes.
 WAL_AUTOCHECKPOINT = 10_000
 
