@@ -626,11 +626,20 @@ LARGE = {"result": [{"sys_id": f"{i:032x}", "description": "é" * 200} for i in 
     "shape", ["length", "chunked", "gzip", "cut once"], ids=lambda shape: shape.replace(" ", "-")
 )
 def test_a_body_of_several_chunks_is_read_whole_whatever_its_framing(
-    server: ScriptedServer, shape: str
+    server: ScriptedServer, shape: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import gzip
 
     from itcrosswalk.core.http import BODY_CHUNK
+
+    chunks: list[int] = []  # the chunk size of every read of a body
+    iter_content = requests.Response.iter_content
+
+    def reading(self: requests.Response, chunk_size: int = 1, decode_unicode: bool = False) -> Any:
+        chunks.append(chunk_size)
+        return iter_content(self, chunk_size, decode_unicode)
+
+    monkeypatch.setattr(requests.Response, "iter_content", reading)
 
     data = json.dumps(LARGE).encode()
     assert len(data) > 3 * BODY_CHUNK
@@ -647,6 +656,8 @@ def test_a_body_of_several_chunks_is_read_whole_whatever_its_framing(
         assert session.policy_adapter.sent == len(reply)  # type: ignore[attr-defined]
         again = session.get(f"{server.url}/api/now/table/incident")  # the connection is free
         assert again.content == data
+    # Every attempt read its body by the mebibyte, none in requests' own 10 KB chunks.
+    assert chunks == [BODY_CHUNK] * (len(reply) + 1)
 
 
 def test_a_cut_that_persists_ends_in_a_retriable_error_within_the_budget(

@@ -130,3 +130,20 @@ def test_json_loads_refuses_what_the_standard_library_refuses(body: bytes) -> No
     with pytest.raises(ValueError) as theirs:
         json.loads(body)
     assert type(ours.value) is type(theirs.value)
+
+
+def test_json_loads_parses_with_pydantic_core_and_leaves_only_what_it_refuses_to_json(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import json
+
+    from itcrosswalk.core.http import json_loads
+
+    given: list[bytes] = []  # the bodies the standard library was asked to decode
+    loads = json.loads
+    monkeypatch.setattr(json, "loads", lambda content: given.append(content) or loads(content))
+    assert json_loads(b'{"result": [{"a": {"value": "1"}}]}') == {"result": [{"a": {"value": "1"}}]}
+    assert given == []
+    lone = b'{"result": ["\\ud83d"]}'
+    assert json_loads(lone) == {"result": ["\ud83d"]}
+    assert given == [lone]
