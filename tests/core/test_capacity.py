@@ -280,3 +280,45 @@ def test_hours_per_day_sets_a_working_day_apart_from_the_business_hours(store: S
     )
     assert nine.person_cells["eli.ward@city.example.gov"][MARCH].capacity == 198.0  # 22 x 9
     assert eight.person_cells["eli.ward@city.example.gov"][MARCH].capacity == 176.0  # 22 x 8
+
+
+def test_a_booking_longer_than_the_window_puts_only_its_share_of_working_days_in_it(
+    store: Store,
+) -> None:
+    # Project's 1,000 h from 1 January to 31 December 2026 (outside its work item, so also a
+    # problem, but counted where booked): 261 weekdays, less the holiday on 17 March,
+    # 260 working days. March, seen through a March-April window, holds 21 of them; April 22.
+    put(
+        store,
+        [
+            *dana_records(),
+            _booking(
+                "as-year", person_upn="eli.ward@city.example.gov",
+                start=at(date(2026, 1, 1)), finish=at(date(2026, 12, 31)), planned_hours=1000,
+            ),
+        ],
+    )  # fmt: skip
+    result = plan(store, CONFIG, start=MARCH, end=date(2026, 5, 1))
+    eli = result.person_cells["eli.ward@city.example.gov"]
+    assert eli[MARCH].by_platform == pytest.approx(
+        {"servicenow": 84.0, "project_online": 1000 * 21 / 260}
+    )
+    assert eli[APRIL].by_platform == pytest.approx({"project_online": 1000 * 22 / 260})
+
+
+def test_a_spans_working_days_are_counted_as_its_walk_finds_them() -> None:
+    import random
+
+    from itcrosswalk.core.capacity.engine import WorkCalendar
+
+    rng = random.Random(20261201)
+    for _ in range(300):
+        workdays = frozenset(rng.sample(range(7), rng.randint(0, 7)))
+        base = date(2025, 1, 1)
+        holidays = frozenset(
+            base + timedelta(days=rng.randrange(900)) for _ in range(rng.randint(0, 40))
+        )
+        city = WorkCalendar(workdays=workdays, hours_per_day=8, holidays=holidays)
+        lo = base + timedelta(days=rng.randrange(-30, 900))
+        hi = lo + timedelta(days=rng.randrange(-5, 400))
+        assert city.count_working_days(lo, hi) == len(city.working_days(lo, hi)), (lo, hi)
