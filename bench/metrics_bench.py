@@ -9,8 +9,9 @@ Run by hand, never by the test suite:
 It fills a store with seeded synthetic records (SQLite: kept in bench/results/ and reused while
 its size matches; PostgreSQL: a database of its own on the local server, dropped afterwards
 unless ``--keep``), then times ``compute_metrics`` for the full pack, without and with a
-breakdown by platform, and reports the slowest metrics (in the pack's order, the first metric of
-an entity, marked *, paying for the entity's shared pass); with ``--compliance``, the city
+breakdown by platform, as the CLI computes it (several metrics at once) and one by one, and
+reports the slowest metrics (in the pack's order, the first metric of an entity, marked *,
+paying for the entity's shared pass); with ``--compliance``, the city
 benchmark's controls (``run_controls``, findings recorded) as well. Wall seconds and this
 process's CPU seconds are both printed (the database server's CPU is its own, on PostgreSQL).
 """
@@ -27,7 +28,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from itcrosswalk.core.config import Config
-from itcrosswalk.core.metrics import MetricContext, all_metrics, compute_metrics
+from itcrosswalk.core.metrics import MetricContext, all_metrics, compute_metrics, pack_threads
 from itcrosswalk.core.metrics.shared import SharedScans
 from itcrosswalk.core.store import Store
 from itcrosswalk.registry import make_registry
@@ -714,17 +715,25 @@ def main() -> None:
 
 
 def run_metrics(store: Store, args: argparse.Namespace) -> None:
-    config = Config()
     registry = make_registry()
-    for by in ((), ("platform",)):
-        out, seconds, cpu = timed(
-            lambda by=by: compute_metrics(store, config, by=by, now=NOW, pm=registry)
-        )
-        label = f"by {by[0]}" if by else "no breakdown"
-        print(
-            f"{store.dialect}: {args.tickets} tickets, {args.devices} devices, {args.projects} projects: "
-            f"{len(out)} metrics in {seconds:.2f}s, {cpu:.2f}s CPU here ({label})"  # type: ignore[arg-type]
-        )
+    # The pack as `crosswalk metrics` computes it (several metrics at once, [metrics] threads
+    # unset), then one metric after the other: the ratio of the two is this machine's.
+    for threads in (None, 1):
+        config = Config()
+        config.metrics.threads = threads
+        how = "one by one" if threads == 1 else f"{pack_threads(store, None, 99)} threads"
+        for by in ((), ("platform",)):
+            out, seconds, cpu = timed(
+                lambda by=by, config=config: compute_metrics(
+                    store, config, by=by, now=NOW, pm=registry
+                )
+            )
+            label = f"by {by[0]}" if by else "no breakdown"
+            print(
+                f"{store.dialect}: {args.tickets} tickets, {args.devices} devices, {args.projects} projects: "
+                f"{len(out)} metrics in {seconds:.2f}s, {cpu:.2f}s CPU here ({label}, {how})"  # type: ignore[arg-type]
+            )
+    config = Config()
     # Each metric in the pack's order, as compute_metrics runs them: the first metric of an
     # entity pays for its census and shared pass (marked *), the others for their own queries.
     metrics = list(all_metrics(registry).values())

@@ -39,7 +39,9 @@ def register_metrics(register: Any) -> None:
     """Register metric definitions: ``register(metric)``, an instance of a ``Metric`` subclass.
 
     ``Metric`` is ``itcrosswalk.core.metrics.Metric`` (``SqlMetric`` covers most); a metric with
-    the id of a standard one replaces it.
+    the id of a standard one replaces it. A pack computes several metrics at once, in threads
+    (``[metrics] threads``): a metric's ``compute`` reads what it is given and keeps no state of
+    its own between calls.
     """
 
 

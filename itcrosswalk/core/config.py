@@ -297,6 +297,10 @@ class MetricsConfig(BaseModel):
     """A published knowledge article not reviewed (republished) for this many days is overdue."""
     kb_unused_days: int = Field(default=90, ge=1)
     """A published article nobody viewed or attached to a task for this many days is unused."""
+    threads: int | None = Field(default=None, ge=1, le=16)
+    """How many metrics of a pack are computed at once, each on a store connection of its own
+    (their queries run side by side, in the database); unset: one per core, at most 4; 1: one
+    after the other."""
 
 
 class AssetsConfig(BaseModel):

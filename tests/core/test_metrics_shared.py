@@ -19,7 +19,14 @@ from typing import Any
 import pytest
 
 from itcrosswalk.core.config import CalendarConfig, Config, MetricsConfig
-from itcrosswalk.core.metrics import DIMENSIONS, MetricContext, all_metrics, compute_metrics
+from itcrosswalk.core.metrics import (
+    DIMENSIONS,
+    Measure,
+    MetricContext,
+    SqlMetric,
+    all_metrics,
+    compute_metrics,
+)
 from itcrosswalk.core.metrics.standard import JudgedMetric
 from itcrosswalk.core.model import (
     Device,
@@ -30,6 +37,7 @@ from itcrosswalk.core.model import (
     WorkItem,
 )
 from itcrosswalk.core.store import Store, StreamCursor
+from itcrosswalk.hookspecs import hookimpl
 from itcrosswalk.registry import make_registry
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -416,3 +424,139 @@ def test_gathered_values_keep_their_nulls_and_positions() -> None:
     assert ungathered("-4,5,60") == [-4, 5, 60]
     assert ungathered(",5,,7,") == [None, 5, None, 7, None]
     assert ungathered([1, None]) == [1, None]
+
+
+# -- a pack in threads ------------------------------------------------------------------------
+
+
+def _statements(store: Store, run: Any) -> Counter[str]:
+    """The statements ``run`` sends the store, each with its parameters, counted."""
+    from sqlalchemy import event
+
+    seen: Counter[str] = Counter()
+
+    def note(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: Any) -> None:
+        seen[f"{statement} {params!r}"] += 1
+
+    event.listen(store.engine, "before_cursor_execute", note)
+    try:
+        run()
+    finally:
+        event.remove(store.engine, "before_cursor_execute", note)
+    return seen
+
+
+@pytest.mark.parametrize("by", [[], ["platform"], ["month", "priority"]])
+def test_a_pack_in_threads_gives_the_answers_and_the_queries_of_one_by_one(
+    store: Store, by: list[str]
+) -> None:
+    pm = make_registry(entry_points_group=None)
+
+    def pack(threads: int) -> list[Any]:
+        config = Config(metrics=POLICY.model_copy(update={"threads": threads}))
+        return [r.as_json() for r in compute_metrics(store, config, by=by, now=NOW, pm=pm)]
+
+    one: list[Any] = []
+    serial = _statements(store, lambda: one.extend(pack(1)))
+    for _ in range(3):
+        many: list[Any] = []
+        threaded = _statements(store, lambda: many.extend(pack(4)))  # noqa: B023
+        assert many == one  # the same answers, in the pack's order
+        # Every census, month span and pass run once, as one by one: none built twice by two
+        # threads asking at the same time, none skipped.
+        assert threaded == serial
+
+
+def test_what_threads_share_is_built_once_and_a_failed_build_is_tried_again() -> None:
+    import threading
+
+    from itcrosswalk.core.metrics.shared import _Once
+
+    once, builds, arrived = _Once(), Counter[str](), threading.Barrier(8)
+    release = threading.Event()
+
+    def slow() -> str:
+        builds["slow"] += 1
+        assert release.wait(10)
+        return "built"
+
+    answers: list[str] = []
+
+    def ask() -> None:
+        arrived.wait(10)
+        answers.append(once.get("key", slow))
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    assert answers == ["built"] * 8 and builds["slow"] == 1
+
+    def failing() -> str:
+        builds["failing"] += 1
+        raise RuntimeError("the store went away")
+
+    for _ in range(2):
+        with pytest.raises(RuntimeError, match="went away"):
+            once.get("other", failing)
+    assert builds["failing"] == 2  # nothing kept from a build that failed
+    assert once.get("other", lambda: "now") == "now"
+
+
+class _Broken(SqlMetric):
+    entity = "ticket"
+    domain = "service"
+    unit = "count"
+    definition = "A metric whose computation fails."
+    measure = Measure("count")
+
+    def compute(self, ctx: MetricContext, by: Any = ()) -> Any:
+        raise RuntimeError(f"{self.id} failed")
+
+
+class _First(_Broken):
+    id, title = "city.broken_first", "Broken first"
+
+
+class _Second(_Broken):
+    id, title = "city.broken_second", "Broken second"
+
+
+class _BrokenMetrics:
+    @hookimpl
+    def register_metrics(self, register: Any) -> None:
+        register(_First())
+        register(_Second())
+
+
+def test_a_failing_metric_in_threads_fails_the_pack_as_one_by_one(store: Store) -> None:
+    pm = make_registry(entry_points_group=None)
+    pm.register(_BrokenMetrics(), name="broken")
+    for threads in (1, 4):
+        config = Config(metrics=POLICY.model_copy(update={"threads": threads}))
+        # The first failure in the pack's order, whichever thread got there first.
+        with pytest.raises(RuntimeError, match="city.broken_first failed"):
+            compute_metrics(store, config, now=NOW, pm=pm)
+
+
+def test_threads_are_the_cores_at_most_four_and_one_for_a_store_in_memory(
+    store: Store, tmp_path: Any
+) -> None:
+    import os
+
+    from itcrosswalk.core.config import parse_config
+    from itcrosswalk.core.errors import ConfigError
+    from itcrosswalk.core.metrics import pack_threads
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert pack_threads(store, None, 35) == min(4, cores or 1)
+    assert pack_threads(store, 3, 35) == 3 and pack_threads(store, 8, 2) == 2
+    memory = Store("sqlite://")
+    try:
+        assert pack_threads(memory, 4, 35) == 1  # one connection per thread: none sees another's
+    finally:
+        memory.close()
+    with pytest.raises(ConfigError, match=r"metrics\.threads"):
+        parse_config("[metrics]\nthreads = 0\n", tmp_path / "crosswalk.toml")

@@ -9,6 +9,10 @@ every metric's coverage question, and one pass per entity and breakdown dimensio
 its own queries would have returned (the same scope, reasons and sums, per group), so its answer
 is the one it gives computed alone: tests/core/test_metrics_shared.py holds the two to one answer.
 
+The metrics of a pack may be computed in several threads at once (see ``compute_metrics``): what
+they share is built once whoever asks first, the others waiting for it (:class:`_Once`), and an
+entity's pass is run under its own lock.
+
 The pass reads the table once in a subquery that sorts every record, for every metric, into an
 integer code (out of scope, counted, or excluded by its n-th rule), and sums over those codes; the
 subquery is kept apart (``OFFSET 0``) so neither store re-evaluates a metric's rules per sum.
@@ -16,7 +20,8 @@ subquery is kept apart (``OFFSET 0``) so neither store re-evaluates a metric's r
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+import threading
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -87,6 +92,31 @@ def shareable(metric: Metric) -> bool:
     )
 
 
+class _Once:
+    """Values built once, however many threads ask for one at the same time: the first builds
+    it, the others wait and take what it built. A build that fails keeps nothing, so the next
+    one asking builds again (as a metric computed alone would fail again)."""
+
+    def __init__(self) -> None:
+        self._values: dict[Hashable, Any] = {}
+        self._locks: dict[Hashable, threading.RLock] = {}
+        self._guard = threading.Lock()
+
+    def get(self, key: Hashable, build: Callable[[], Any]) -> Any:
+        try:
+            return self._values[key]
+        except KeyError:
+            pass
+        with self._guard:
+            lock = self._locks.get(key)
+            if lock is None:
+                lock = self._locks[key] = threading.RLock()
+        with lock:
+            if key not in self._values:
+                self._values[key] = build()
+            return self._values[key]
+
+
 class SharedScans:
     """What the metrics of one ``compute_metrics`` call share: censuses, coverage verdicts, the
     ``month`` expressions, and one pass per entity and dimension."""
@@ -95,11 +125,7 @@ class SharedScans:
         self.ctx = ctx
         self.metrics = list(metrics)
         self.by = list(by)
-        self._census: dict[str, Census] = {}
-        self._coverage: dict[int, str | None] = {}
-        self._dims: dict[tuple[int, str], Any] = {}
-        self._scans: dict[str, _EntityScan] = {}
-        self._built: dict[Hashable, Any] = {}
+        self._once = _Once()
 
     # -- coverage ---------------------------------------------------------------------------
 
@@ -108,18 +134,24 @@ class SharedScans:
         t = metric.table
         if metric.kinds and "kind" not in t.c:
             return None
+        census = self._census_of(metric)
+        need = {(name, known_only(metric, name)) for name in metric.scope_fields}
+        return census if need <= census.fields else None
+
+    def _census_of(self, metric: Metric) -> Census:
+        """The census of the metric's entity, taken once for the pack."""
         entity = metric.entity
-        if entity not in self._census:
+
+        def take() -> Census:
             wanted = {
                 (name, known_only(m, name))
                 for m in self.metrics
                 if m.entity == entity
                 for name in m.scope_fields
             }
-            self._census[entity] = self._take_census(t, sorted(wanted))
-        census = self._census[entity]
-        need = {(name, known_only(metric, name)) for name in metric.scope_fields}
-        return census if need <= census.fields else None
+            return self._take_census(metric.table, sorted(wanted))
+
+        return self._once.get(("census", entity), take)  # type: ignore[no-any-return]
 
     def _take_census(self, t: sa.Table, fields: list[tuple[str, bool]]) -> Census:
         where: list[Any] = [t.c.deleted.is_(False)]
@@ -150,10 +182,9 @@ class SharedScans:
 
     def coverage(self, metric: Metric) -> str | None:
         """``metric.coverage_reason``, asked once per computation."""
-        key = id(metric)
-        if key not in self._coverage:
-            self._coverage[key] = metric.coverage_reason(self.ctx)
-        return self._coverage[key]
+        return self._once.get(  # type: ignore[no-any-return]
+            ("coverage", id(metric)), lambda: metric.coverage_reason(self.ctx)
+        )
 
     # -- expressions --------------------------------------------------------------------------
 
@@ -164,9 +195,7 @@ class SharedScans:
     def built(self, key: Hashable, build: Any) -> Any:
         """A value several metrics read and none changes (a month expression, the capacity
         plan), built once for the pack."""
-        if key not in self._built:
-            self._built[key] = build()
-        return self._built[key]
+        return self._once.get(("built", key), build)
 
     def only_value(self, metric: Metric, expr: Any) -> tuple[bool, Any]:
         """Whether every live record of the metric's entity (of the source asked for) holds one
@@ -177,15 +206,32 @@ class SharedScans:
             return False, None
         if expr.name not in ("kind", "platform", "source") or expr.name not in t.c:
             return False, None
-        if metric.entity not in self._census and self.census(metric) is None:
-            return False, None
-        return self._census[metric.entity].only(expr.name)
+        if metric.kinds and "kind" not in t.c:
+            return False, None  # no census answers for it (see census)
+        return self._census_of(metric).only(expr.name)
 
     def dimension(self, metric: Metric, dimension: str) -> Any:
-        key = (id(metric), dimension)
-        if key not in self._dims:
-            self._dims[key] = metric.dimension_expr(dimension, self.ctx)
-        return self._dims[key]
+        return self._once.get(
+            ("dimension", id(metric), dimension),
+            lambda: metric.dimension_expr(dimension, self.ctx),
+        )
+
+    def start_order(self) -> list[int]:
+        """The pack's metrics (as positions in it) in the order threads should start them: the
+        first metric of each entity's shared pass, which runs that pass; then the metrics
+        computed alone; last the others of a pass, which only read its rows. Started in the
+        pack's order, a second thread would take the first pass's next metric and wait for the
+        pass instead of running a query of its own meanwhile."""
+        leaders, alone, followers, seen = [], [], [], set()
+        for i, m in enumerate(self.metrics):
+            if not shareable(m):
+                alone.append(i)
+            elif m.entity in seen:
+                followers.append(i)
+            else:
+                seen.add(m.entity)
+                leaders.append(i)
+        return leaders + alone + followers
 
     # -- the passes ---------------------------------------------------------------------------
 
@@ -194,14 +240,16 @@ class SharedScans:
         if not shareable(metric) or metric not in self.metrics:
             return None
         entity = metric.entity
-        if entity not in self._scans:
-            members = [
+
+        def members() -> _EntityScan:
+            sharing = [
                 m
                 for m in self.metrics
                 if m.entity == entity and shareable(m) and not self.coverage(m)
             ]
-            self._scans[entity] = _EntityScan(self, members)  # type: ignore[arg-type]
-        scan = self._scans[entity]
+            return _EntityScan(self, sharing)  # type: ignore[arg-type]
+
+        scan: _EntityScan = self._once.get(("scan", entity), members)
         return scan if metric in scan.members else None
 
 
@@ -224,6 +272,9 @@ class _EntityScan:
         self._done: set[str] = set()
         self._tallies: dict[int, list[int]] = {}
         self._collected: dict[int, list[tuple[Any, Any]]] = {}
+        # The passes run under it, and their rows are read under it: a metric of the entity
+        # asking while another thread runs the pass waits for that pass, and runs none.
+        self._lock = threading.RLock()
 
     def dims(self, metric: SqlMetric) -> list[str]:
         return [d for d in self.shared.by if self.shared.dimension(metric, d) is not None]
@@ -243,29 +294,33 @@ class _EntityScan:
 
     def main(self, metric: SqlMetric) -> tuple[list[Row], str | None]:
         """The metric's rows by reason (and by the folded dimension), and that dimension."""
-        if self._main is None:
-            self._run_main()
-        assert self._main is not None
-        return self._main[id(metric)], self._folded
+        with self._lock:
+            if self._main is None:
+                self._run_main()
+            assert self._main is not None
+            return self._main[id(metric)], self._folded
 
     def tally(self, metric: SqlMetric) -> list[int]:
         """The counts of the metric's :meth:`~.SqlMetric.tallied` values over its scope."""
-        if self._main is None:
-            self._run_main()
-        return self._tallies[id(metric)]
+        with self._lock:
+            if self._main is None:
+                self._run_main()
+            return self._tallies[id(metric)]
 
     def collected(self, metric: SqlMetric) -> list[tuple[Any, Any]]:
         """The (key, value) pairs of the metric's :meth:`~.SqlMetric.collected` over its counted
         records, in no particular order."""
-        if self._main is None:
-            self._run_main()
-        return self._collected[id(metric)]
+        with self._lock:
+            if self._main is None:
+                self._run_main()
+            return self._collected[id(metric)]
 
     def grouped(self, metric: SqlMetric, dimension: str) -> list[Row]:
         """The metric's counted rows by ``dimension``."""
-        if dimension not in self._done:
-            self._run_dimension(dimension)
-        return self._grouped.get((id(metric), dimension), [])
+        with self._lock:
+            if dimension not in self._done:
+                self._run_dimension(dimension)
+            return self._grouped.get((id(metric), dimension), [])
 
     # Building the pass ------------------------------------------------------------------
 
