@@ -300,7 +300,7 @@ class MetricsConfig(BaseModel):
     threads: int | None = Field(default=None, ge=1, le=16)
     """How many metrics of a pack are computed at once, each on a store connection of its own
     (their queries run side by side, in the database); unset: one per core, at most 4; 1: one
-    after the other."""
+    after the other. Never more than the store's connection pool keeps (5)."""
 
 
 class AssetsConfig(BaseModel):

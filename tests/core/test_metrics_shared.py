@@ -469,28 +469,39 @@ def test_a_pack_in_threads_gives_the_answers_and_the_queries_of_one_by_one(
 
 def test_what_threads_share_is_built_once_and_a_failed_build_is_tried_again() -> None:
     import threading
+    import time
 
     from itcrosswalk.core.metrics.shared import _Once
 
-    once, builds, arrived = _Once(), Counter[str](), threading.Barrier(8)
-    release = threading.Event()
+    once, builds = _Once(), Counter[str]()
+    entered, release = threading.Event(), threading.Event()
+    asked = Counter[str]()
 
     def slow() -> str:
         builds["slow"] += 1
+        entered.set()
         assert release.wait(10)
         return "built"
 
     answers: list[str] = []
 
     def ask() -> None:
-        arrived.wait(10)
+        asked["threads"] += 1
         answers.append(once.get("key", slow))
 
-    threads = [threading.Thread(target=ask) for _ in range(8)]
-    for thread in threads:
+    first = threading.Thread(target=ask)
+    first.start()
+    assert entered.wait(10)  # one thread is inside the build, holding it
+    others = [threading.Thread(target=ask) for _ in range(7)]
+    for thread in others:
         thread.start()
+    deadline = time.monotonic() + 10
+    while asked["threads"] < 8 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)  # the seven reach get() while the build is still running
+    assert answers == [] and builds["slow"] == 1
     release.set()
-    for thread in threads:
+    for thread in [first, *others]:
         thread.join(10)
     assert answers == ["built"] * 8 and builds["slow"] == 1
 
@@ -505,6 +516,9 @@ def test_what_threads_share_is_built_once_and_a_failed_build_is_tried_again() ->
     assert once.get("other", lambda: "now") == "now"
 
 
+_SECOND_FAILED = __import__("threading").Event()
+
+
 class _Broken(SqlMetric):
     entity = "ticket"
     domain = "service"
@@ -512,16 +526,22 @@ class _Broken(SqlMetric):
     definition = "A metric whose computation fails."
     measure = Measure("count")
 
-    def compute(self, ctx: MetricContext, by: Any = ()) -> Any:
-        raise RuntimeError(f"{self.id} failed")
-
 
 class _First(_Broken):
     id, title = "city.broken_first", "Broken first"
 
+    def compute(self, ctx: MetricContext, by: Any = ()) -> Any:
+        # In threads, fails only after the metric behind it in the pack has failed.
+        _SECOND_FAILED.wait(10)
+        raise RuntimeError(f"{self.id} failed")
+
 
 class _Second(_Broken):
     id, title = "city.broken_second", "Broken second"
+
+    def compute(self, ctx: MetricContext, by: Any = ()) -> Any:
+        _SECOND_FAILED.set()
+        raise RuntimeError(f"{self.id} failed")
 
 
 class _BrokenMetrics:
@@ -535,10 +555,15 @@ def test_a_failing_metric_in_threads_fails_the_pack_as_one_by_one(store: Store) 
     pm = make_registry(entry_points_group=None)
     pm.register(_BrokenMetrics(), name="broken")
     for threads in (1, 4):
+        if threads == 1:
+            _SECOND_FAILED.set()  # one by one, the first never waits for the second
+        else:
+            _SECOND_FAILED.clear()
         config = Config(metrics=POLICY.model_copy(update={"threads": threads}))
-        # The first failure in the pack's order, whichever thread got there first.
+        # The first failure in the pack's order, though in threads the second failed first.
         with pytest.raises(RuntimeError, match="city.broken_first failed"):
             compute_metrics(store, config, now=NOW, pm=pm)
+        assert _SECOND_FAILED.is_set()
 
 
 def test_threads_are_the_cores_at_most_four_and_one_for_a_store_in_memory(
@@ -553,10 +578,14 @@ def test_threads_are_the_cores_at_most_four_and_one_for_a_store_in_memory(
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     assert pack_threads(store, None, 35) == min(4, cores or 1)
     assert pack_threads(store, 3, 35) == 3 and pack_threads(store, 8, 2) == 2
-    memory = Store("sqlite://")
-    try:
-        assert pack_threads(memory, 4, 35) == 1  # one connection per thread: none sees another's
-    finally:
-        memory.close()
+    # Never more than the pool keeps connections for (5): a sixth thread would wait for one.
+    assert pack_threads(store, 16, 35) == store.engine.pool.size() == 5  # type: ignore[attr-defined]
+    for url in ("sqlite://", "sqlite:///:memory:"):
+        memory = Store(url)
+        try:
+            # One connection per thread, or a database per connection: none sees another's.
+            assert pack_threads(memory, 4, 35) == 1, url
+        finally:
+            memory.close()
     with pytest.raises(ConfigError, match=r"metrics\.threads"):
         parse_config("[metrics]\nthreads = 0\n", tmp_path / "crosswalk.toml")

@@ -943,12 +943,23 @@ PACK_THREADS = 4
 
 def pack_threads(store: Store, wanted: int | None, metrics: int) -> int:
     """How many threads compute a pack of ``metrics`` metrics: ``[metrics] threads`` or one per
-    core (at most :data:`PACK_THREADS`), and 1 where the store has one connection for every
-    thread, or one per thread that no other can see (an in-memory SQLite database)."""
-    if isinstance(store.engine.pool, sa.pool.SingletonThreadPool | sa.pool.StaticPool):
+    core (at most :data:`PACK_THREADS`), never more than the store's pool keeps connections
+    for (a thread more would wait for one, or open and close one per query); and 1 where the
+    store has one connection for every thread, or one per thread that no other can see (an
+    in-memory SQLite database)."""
+    engine = store.engine
+    if isinstance(engine.pool, sa.pool.SingletonThreadPool | sa.pool.StaticPool):
         return 1
+    url = engine.url
+    if url.get_backend_name() == "sqlite" and (
+        url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
+    ):
+        return 1  # whatever pool a later SQLAlchemy gives it: each thread would see its own
     if wanted is None:
         affinity = getattr(os, "sched_getaffinity", None)
         cores = len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
         wanted = min(PACK_THREADS, cores)
+    kept = getattr(engine.pool, "size", None)
+    if callable(kept):
+        wanted = min(wanted, max(1, int(kept())))
     return max(1, min(wanted, metrics))

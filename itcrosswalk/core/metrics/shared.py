@@ -319,7 +319,13 @@ class _EntityScan:
         """The metric's counted rows by ``dimension``."""
         with self._lock:
             if dimension not in self._done:
-                self._run_dimension(dimension)
+                try:
+                    self._run_dimension(dimension)
+                except BaseException:
+                    # Marked done as it starts (its own rows read the main pass): a pass that
+                    # failed is not done, so the next metric asking runs it again.
+                    self._done.discard(dimension)
+                    raise
             return self._grouped.get((id(metric), dimension), [])
 
     # Building the pass ------------------------------------------------------------------
