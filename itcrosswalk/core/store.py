@@ -1354,6 +1354,19 @@ def _dangling_query(entity: str) -> Any:
     )
 
 
+def threads_apart(engine: sa.Engine) -> bool:
+    """Whether threads of ours each get a connection of their own to the same database: not on
+    an in-memory SQLite database, which has one connection per thread that no other sees, or
+    one for all (which two threads would share mid-query), whatever pool SQLAlchemy gives it."""
+    if isinstance(engine.pool, sa.pool.SingletonThreadPool | sa.pool.StaticPool):
+        return False
+    url = engine.url
+    return not (
+        url.get_backend_name() == "sqlite"
+        and (url.database in (None, "", ":memory:") or url.query.get("mode") == "memory")
+    )
+
+
 def without_jit(conn: sa.Connection) -> None:
     """No JIT compilation for this transaction's queries, on PostgreSQL 11 and later.
 
@@ -1372,8 +1385,9 @@ def without_jit(conn: sa.Connection) -> None:
 # checkpoint copies every page changed since the last one, so checkpointing a tenth as often
 # copies the hot pages a tenth as often: SQLite's own CPU in a sync's writes fell by a third
 # at 30,000 incidents and by 8 % at 100,000 (bench/sync_bench.py's floor script, run with
-# this pragma and without), and fewer checkpoints are fewer fsyncs. The log holds up to 40 MB on disk meanwhile (the index of it
-# in memory: 80 KB); SQLite removes it when the last connection closes.
+# this pragma and without), and fewer checkpoints are fewer fsyncs. The log holds up to 40 MB
+# on disk meanwhile (the index of it in memory: 80 KB); SQLite removes it when the last
+# connection closes.
 WAL_AUTOCHECKPOINT = 10_000
 
 

@@ -4,12 +4,14 @@ SQLite and PostgreSQL alike."""
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from itcrosswalk.core.capacity import capacity_by_role, compute, load, plan
+from itcrosswalk.core.capacity.engine import WorkCalendar
 from itcrosswalk.core.config import CalendarConfig, Config, MetricsConfig
 from itcrosswalk.core.model import Assignment, AssignmentPeriod, Capacity, Person, Record, WorkItem
 from itcrosswalk.core.store import Store
@@ -307,10 +309,6 @@ def test_a_booking_longer_than_the_window_puts_only_its_share_of_working_days_in
 
 
 def test_a_spans_working_days_are_counted_as_its_walk_finds_them() -> None:
-    import random
-
-    from itcrosswalk.core.capacity.engine import WorkCalendar
-
     rng = random.Random(20261201)
     for _ in range(300):
         workdays = frozenset(rng.sample(range(7), rng.randint(0, 7)))

@@ -11,6 +11,8 @@ breakdown must be the same, and each judged metric must be what its explanation 
 from __future__ import annotations
 
 import random
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -468,9 +470,6 @@ def test_a_pack_in_threads_gives_the_answers_and_the_queries_of_one_by_one(
 
 
 def test_what_threads_share_is_built_once_and_a_failed_build_is_tried_again() -> None:
-    import threading
-    import time
-
     from itcrosswalk.core.metrics.shared import _Once
 
     once, builds = _Once(), Counter[str]()
@@ -516,7 +515,7 @@ def test_what_threads_share_is_built_once_and_a_failed_build_is_tried_again() ->
     assert once.get("other", lambda: "now") == "now"
 
 
-_SECOND_FAILED = __import__("threading").Event()
+_SECOND_FAILED = threading.Event()
 
 
 class _Broken(SqlMetric):

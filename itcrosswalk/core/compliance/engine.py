@@ -27,7 +27,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..collector import collector_paused
-from ..store import ENTITY_TABLES, UTCDateTime, stream_state, sync_runs, without_jit
+from ..store import (
+    ENTITY_TABLES,
+    UTCDateTime,
+    stream_state,
+    sync_runs,
+    threads_apart,
+    without_jit,
+)
 from . import history
 from .controls import STATUSES, Control
 from .history import Finding
@@ -459,10 +466,7 @@ def _one_by_one(
     """Each control with its rows, in order; the next control's query runs (in the database,
     or in SQLite's C code without the interpreter lock) while the engine judges the rows of
     the one before."""
-    pool = engine.pool
-    if len(controls) < 2 or isinstance(pool, sa.pool.SingletonThreadPool | sa.pool.StaticPool):
-        # One connection per thread or one for all: an in-memory SQLite database, which a
-        # second thread would not see (or would share mid-query).
+    if len(controls) < 2 or not threads_apart(engine):
         for control in controls:
             yield control, _fetched(engine, control, params)
         return

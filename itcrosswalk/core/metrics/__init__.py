@@ -29,7 +29,7 @@ from sqlalchemy.ext.compiler import compiles
 from ..config import Config, MetricsConfig
 from ..derive import DERIVED_KEY, PERSON_FIELDS
 from ..errors import ConfigError
-from ..store import ENTITY_TABLES, Store
+from ..store import ENTITY_TABLES, Store, threads_apart
 from .shared import Row, SharedScans
 
 if TYPE_CHECKING:
@@ -944,17 +944,11 @@ PACK_THREADS = 4
 def pack_threads(store: Store, wanted: int | None, metrics: int) -> int:
     """How many threads compute a pack of ``metrics`` metrics: ``[metrics] threads`` or one per
     core (at most :data:`PACK_THREADS`), never more than the store's pool keeps connections
-    for (a thread more would wait for one, or open and close one per query); and 1 where the
-    store has one connection for every thread, or one per thread that no other can see (an
-    in-memory SQLite database)."""
+    for (a thread more would wait for one, or open and close one per query); 1 where threads
+    cannot have connections of their own (:func:`~..store.threads_apart`)."""
     engine = store.engine
-    if isinstance(engine.pool, sa.pool.SingletonThreadPool | sa.pool.StaticPool):
+    if not threads_apart(engine):
         return 1
-    url = engine.url
-    if url.get_backend_name() == "sqlite" and (
-        url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
-    ):
-        return 1  # whatever pool a later SQLAlchemy gives it: each thread would see its own
     if wanted is None:
         affinity = getattr(os, "sched_getaffinity", None)
         cores = len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)

@@ -131,15 +131,17 @@ class SharedScans:
 
     def census(self, metric: Metric) -> Census | None:
         """The census of the metric's entity, or None when it cannot answer for this metric."""
-        t = metric.table
-        if metric.kinds and "kind" not in t.c:
-            return None
         census = self._census_of(metric)
+        if census is None:
+            return None
         need = {(name, known_only(metric, name)) for name in metric.scope_fields}
         return census if need <= census.fields else None
 
-    def _census_of(self, metric: Metric) -> Census:
-        """The census of the metric's entity, taken once for the pack."""
+    def _census_of(self, metric: Metric) -> Census | None:
+        """The census of the metric's entity, taken once for the pack; None for a metric of
+        kinds on a table that has none (a census groups by kind)."""
+        if metric.kinds and "kind" not in metric.table.c:
+            return None
         entity = metric.entity
 
         def take() -> Census:
@@ -206,9 +208,8 @@ class SharedScans:
             return False, None
         if expr.name not in ("kind", "platform", "source") or expr.name not in t.c:
             return False, None
-        if metric.kinds and "kind" not in t.c:
-            return False, None  # no census answers for it (see census)
-        return self._census_of(metric).only(expr.name)
+        census = self._census_of(metric)
+        return census.only(expr.name) if census is not None else (False, None)
 
     def dimension(self, metric: Metric, dimension: str) -> Any:
         return self._once.get(
@@ -319,13 +320,9 @@ class _EntityScan:
         """The metric's counted rows by ``dimension``."""
         with self._lock:
             if dimension not in self._done:
-                try:
-                    self._run_dimension(dimension)
-                except BaseException:
-                    # Marked done as it starts (its own rows read the main pass): a pass that
-                    # failed is not done, so the next metric asking runs it again.
-                    self._done.discard(dimension)
-                    raise
+                # Marked done as it starts; a pass that fails fails the whole pack, so no
+                # answer is ever made of what it left.
+                self._run_dimension(dimension)
             return self._grouped.get((id(metric), dimension), [])
 
     # Building the pass ------------------------------------------------------------------
